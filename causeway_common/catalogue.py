@@ -1,0 +1,166 @@
+"""The dataset catalogue: `schemas/<dataset>/dataset.yaml` plus versioned payload
+schemas `schemas/<dataset>/<version>.json` (JSON Schema 2020-12).
+
+Validators are compiled once per (dataset, version); a record is always
+validated against the version it names, so adding version 2 never breaks
+publishers still sending version 1.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema_rs
+import yaml
+
+DEFAULT_SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+class CatalogueError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    path: str  # JSON pointer into the record, e.g. /payload/postcode
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "message": self.message}
+
+
+def _pointer(parts) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+class PayloadValidator:
+    """A compiled JSON Schema validator that reports JSON pointers into the record."""
+
+    def __init__(self, schema: dict, prefix: str = "/payload"):
+        self._validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+        self._prefix = prefix
+
+    def errors(self, instance) -> list[FieldError]:
+        if self._validator.is_valid(instance):
+            return []
+        found = []
+        for error in self._validator.iter_errors(instance):
+            parts = list(error.instance_path)
+            kind = error.kind
+            if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+                parts.append(kind.property)  # point at the missing field itself
+            found.append(FieldError(self._prefix + _pointer(parts), error.message))
+        return found
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    title: str
+    description: str
+    owner: str
+    personal: bool
+    key_field: str
+    schemas: dict[int, dict]  # version -> schema document
+    periodic: dict | None = None
+    validators: dict[int, PayloadValidator] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def latest_version(self) -> int:
+        return max(self.schemas)
+
+    def validator(self, version: int) -> PayloadValidator | None:
+        if version not in self.schemas:
+            return None
+        if version not in self.validators:
+            self.validators[version] = PayloadValidator(self.schemas[version])
+        return self.validators[version]
+
+    def fields(self, version: int | None = None) -> list[dict]:
+        """Documented fields of a schema version: name, type, title, description, required."""
+        schema = self.schemas[version or self.latest_version]
+        required = set(schema.get("required", []))
+        return [
+            {
+                "name": name,
+                "type": prop.get("type", "any"),
+                "title": prop.get("title", name),
+                "description": prop.get("description", ""),
+                "required": name in required,
+            }
+            for name, prop in schema.get("properties", {}).items()
+        ]
+
+    def summary(self) -> dict:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "owner": self.owner,
+            "personal": self.personal,
+            "key_field": self.key_field,
+            "versions": sorted(self.schemas),
+            "latest_version": self.latest_version,
+            "periodic": self.periodic,
+        }
+
+
+def dataset_from_documents(name: str, meta: dict, schemas: dict[int, dict]) -> Dataset:
+    missing = [k for k in ("title", "description", "owner", "key_field") if k not in meta]
+    if missing:
+        raise CatalogueError(f"dataset {name}: dataset.yaml lacks {', '.join(missing)}")
+    if not schemas:
+        raise CatalogueError(f"dataset {name}: no schema versions (expected <version>.json files)")
+    for version, schema in schemas.items():
+        try:
+            jsonschema_rs.meta.validate(schema)
+        except jsonschema_rs.ValidationError as exc:
+            raise CatalogueError(f"dataset {name} version {version}: not a valid JSON Schema: {exc}") from exc
+        if meta["key_field"] not in schema.get("properties", {}):
+            raise CatalogueError(f"dataset {name} version {version}: key field {meta['key_field']!r} is not a property")
+        examples = schema.get("examples") or []
+        if not examples:
+            raise CatalogueError(f"dataset {name} version {version}: schema carries no examples")
+        validator = PayloadValidator(schema)
+        for index, example in enumerate(examples):
+            problems = validator.errors(example)
+            if problems:
+                raise CatalogueError(
+                    f"dataset {name} version {version}: example {index} is invalid: "
+                    f"{problems[0].path}: {problems[0].message}"
+                )
+    return Dataset(
+        name=name,
+        title=meta["title"],
+        description=meta["description"],
+        owner=meta["owner"],
+        personal=bool(meta.get("personal", False)),
+        key_field=meta["key_field"],
+        schemas=dict(sorted(schemas.items())),
+        periodic=meta.get("periodic"),
+    )
+
+
+def load_catalogue(schemas_dir: Path | str = DEFAULT_SCHEMAS_DIR) -> dict[str, Dataset]:
+    """Read every dataset folder (one holding a dataset.yaml) under schemas_dir."""
+    root = Path(schemas_dir)
+    datasets = {}
+    for meta_path in sorted(root.glob("*/dataset.yaml")):
+        folder = meta_path.parent
+        meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
+        schemas = {}
+        for schema_path in folder.glob("*.json"):
+            if not schema_path.stem.isdigit():
+                raise CatalogueError(f"{schema_path}: schema files are named <version>.json, e.g. 1.json")
+            try:
+                schemas[int(schema_path.stem)] = json.loads(schema_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise CatalogueError(f"{schema_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        datasets[folder.name] = dataset_from_documents(folder.name, meta, schemas)
+    return datasets
+
+
+def load_format_schema(name: str, schemas_dir: Path | str = DEFAULT_SCHEMAS_DIR) -> dict:
+    """One of the project's own file formats: schemas/formats/<name>.json."""
+    return json.loads((Path(schemas_dir) / "formats" / f"{name}.json").read_text(encoding="utf-8"))

@@ -1,0 +1,1 @@
+"""The Causeway hub: validates, stores, decides and delivers records."""

@@ -1,0 +1,94 @@
+"""The app factory: the one place where the hub's parts are wired together."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import connexion
+from connexion.middleware import MiddlewarePosition
+from flask import Response, g, request
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+from hub.api_auth import BodyLimitMiddleware, ServicesMiddleware
+from hub.config import Settings
+from hub.db import make_engine
+from hub.health.metrics import Metrics
+from hub.orgs.service import OrgService
+from hub.problems import Problem, problem_response
+from hub.records.service import Catalogue, RecordService
+
+log = logging.getLogger("causeway.hub")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    orgs: OrgService
+    catalogue: Catalogue
+    records: RecordService
+    metrics: Metrics
+
+
+def build_services(settings: Settings, engine: Engine | None = None) -> Services:
+    engine = engine or make_engine(settings.db_url)
+    orgs = OrgService(engine)
+    catalogue = Catalogue(engine)
+    return Services(
+        settings=settings,
+        engine=engine,
+        orgs=orgs,
+        catalogue=catalogue,
+        records=RecordService(engine, catalogue, settings, orgs.agent_public_key),
+        metrics=Metrics(),
+    )
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> connexion.FlaskApp:
+    settings = settings or (services.settings if services else Settings())
+    services = services or build_services(settings)
+
+    app = connexion.FlaskApp(__name__, specification_dir=str(Path(__file__).parent))
+    app.add_api("openapi.yaml", strict_validation=True, validate_responses=False)
+    app.add_middleware(ServicesMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
+    app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       max_bytes=settings.max_batch_bytes)
+
+    flask_app = app.app
+    flask_app.extensions["causeway"] = services
+    flask_app.json.sort_keys = False
+
+    @flask_app.errorhandler(Problem)
+    def _problem(problem: Problem):
+        return problem_response(problem)
+
+    @flask_app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        return problem_response(Problem(exc.code or 500, exc.name, exc.description or exc.name))
+
+    @flask_app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem_response(Problem(500, "Internal Server Error",
+                                        "the hub hit an unexpected error; it has been logged for the operators"))
+
+    @flask_app.before_request
+    def _start_timer():
+        g.started = time.perf_counter()
+
+    @flask_app.after_request
+    def _observe(response):
+        if "started" in g:
+            route = request.url_rule.rule if request.url_rule else "unmatched"
+            services.metrics.request_seconds.labels(request.method, route, str(response.status_code)).observe(
+                time.perf_counter() - g.started)
+        return response
+
+    @flask_app.get("/metrics")
+    def _metrics():
+        return Response(services.metrics.exposition(), mimetype=services.metrics.content_type)
+
+    return app

@@ -1,0 +1,1 @@
+"""The hash-chained audit log of publishes, decisions, disclosures and admin actions."""

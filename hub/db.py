@@ -1,0 +1,79 @@
+"""Engine creation and the write transaction every appender uses.
+
+The record log and the audit chain are append-only sequences: each append reads
+the current tail (max seq, last hash) and writes after it. Two concurrent
+appenders must therefore not interleave. On SQLite every transaction that
+writes starts with BEGIN IMMEDIATE (the database write lock); on PostgreSQL a
+transaction-scoped advisory lock serialises appenders, so a sequence number
+is never committed after a larger one and a feed cursor never skips a record.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, Integer, MetaData, create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# 64-bit on PostgreSQL; SQLite's INTEGER is already 64-bit.
+BigInt = BigInteger().with_variant(Integer(), "sqlite")
+
+_APPEND_LOCK_ID = 0x43415553  # "CAUS"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record):
+            # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own
+            # transaction handling cannot do BEGIN IMMEDIATE).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection):
+            immediate = conn.get_execution_options().get("causeway_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+@contextmanager
+def write_transaction(engine: Engine):
+    """A transaction that may append to the record log or the audit chain."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(causeway_write=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _APPEND_LOCK_ID})
+            yield conn
+
+
+@contextmanager
+def read_transaction(engine: Engine):
+    with engine.connect() as conn:
+        with conn.begin():
+            yield conn

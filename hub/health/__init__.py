@@ -1,0 +1,1 @@
+"""Liveness and Prometheus metrics."""

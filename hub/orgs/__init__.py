@@ -1,0 +1,1 @@
+"""Member organisations, their credentials, enrolment tokens and agents."""

@@ -1,0 +1,1 @@
+"""The catalogue of datasets and the append-only record log."""

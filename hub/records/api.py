@@ -1,0 +1,45 @@
+from hub.problems import not_found
+from hub.web import ok, principal, services
+
+
+def list_datasets():
+    principal()
+    return ok({"datasets": [d.summary() for d in services().catalogue.all()]})
+
+
+def get_dataset(dataset):
+    principal()
+    found = services().catalogue.get(dataset)
+    if found is None:
+        raise not_found(f"dataset {dataset}")
+    return ok({**found.summary(), "fields": found.fields(),
+               "schemas": {str(v): f"/api/v1/datasets/{dataset}/schemas/{v}" for v in found.schemas}})
+
+
+def get_schema(dataset, version):
+    found = services().catalogue.get(dataset, version)
+    if found is None or version not in found.schemas:
+        raise not_found(f"schema {dataset} version {version}")
+    return ok(found.schemas[version], content_type="application/schema+json")
+
+
+def publish(body):
+    caller = principal()
+    caller.require("publisher")
+    outcome = services().records.publish(body, caller)
+    services().metrics.count_publish(caller.org, outcome)
+    return ok({"batch_id": outcome.batch_id, "accepted": outcome.accepted, "duplicates": outcome.duplicates,
+               "rejected": outcome.rejected, "results": outcome.results})
+
+
+def get_record(record_id):
+    found = services().records.get_record(record_id, principal())
+    if found is None:
+        raise not_found(f"record {record_id}")
+    return ok(found)
+
+
+def feed(dataset, after=0, limit=100):
+    caller = principal()
+    caller.require("publisher")  # recipients read subscription feeds instead
+    return ok(services().records.feed(dataset, caller, after, limit))

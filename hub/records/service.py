@@ -1,0 +1,339 @@
+"""Publishing into the record log, and reading it back.
+
+A batch is validated record by record (envelope, then payload against the
+schema version the record names); good records are appended to the log in one
+transaction, bad ones are answered with JSON pointers, and the caller hears
+back only after the commit.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from causeway_common.canonical import canonical_json, digest
+from causeway_common.catalogue import Dataset, FieldError, PayloadValidator, dataset_from_documents, load_format_schema
+from causeway_common.signing import SignatureInvalid, load_public_key, verify_manifest
+from hub import db
+from hub.audit import service as audit
+from hub.auth import Principal
+from hub.problems import Problem
+from hub.timeutil import iso_utc, parse_iso
+
+from .models import batches, dataset_schemas, datasets, records
+
+
+class Catalogue:
+    """Datasets as stored in the database, with validators compiled once."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._datasets: dict[str, Dataset] = {}
+        self._lock = threading.Lock()
+        self.reload()
+
+    def reload(self) -> None:
+        with self.engine.connect() as conn:
+            metas = {r.name: r for r in conn.execute(select(datasets))}
+            versions: dict[str, dict[int, dict]] = {}
+            for row in conn.execute(select(dataset_schemas)):
+                versions.setdefault(row.dataset, {})[row.version] = json.loads(row.document)
+        loaded = {}
+        for name, meta in metas.items():
+            loaded[name] = dataset_from_documents(
+                name,
+                {"title": meta.title, "description": meta.description, "owner": meta.owner,
+                 "personal": meta.personal, "key_field": meta.key_field,
+                 "periodic": json.loads(meta.periodic) if meta.periodic else None},
+                versions.get(name, {}),
+            )
+        with self._lock:
+            self._datasets = loaded
+
+    def get(self, name: str, version: int | None = None) -> Dataset | None:
+        found = self._datasets.get(name)
+        if found is None or (version is not None and version not in found.schemas):
+            self.reload()  # another process may have loaded new schemas since
+            found = self._datasets.get(name)
+        return found
+
+    def all(self) -> list[Dataset]:
+        return sorted(self._datasets.values(), key=lambda d: d.name)
+
+
+def sync_catalogue(engine: Engine, loaded: dict[str, Dataset], actor: str = "cli") -> list[str]:
+    """Store datasets and schema versions read from schemas/. A stored version is
+    never changed (records keep validating against what they named); returns
+    what was added or updated."""
+    changes = []
+    now = db.utcnow()
+    with db.write_transaction(engine) as conn:
+        stored = {(r.dataset, r.version): r.document for r in conn.execute(select(dataset_schemas))}
+        known = {r.name for r in conn.execute(select(datasets.c.name))}
+        for ds in loaded.values():
+            meta = dict(title=ds.title, description=ds.description, owner=ds.owner, personal=ds.personal,
+                        key_field=ds.key_field, periodic=json.dumps(ds.periodic) if ds.periodic else None,
+                        updated_at=now)
+            if ds.name in known:
+                conn.execute(datasets.update().where(datasets.c.name == ds.name).values(**meta))
+            else:
+                conn.execute(datasets.insert().values(name=ds.name, **meta))
+                changes.append(f"dataset {ds.name}")
+            for version, schema in ds.schemas.items():
+                document = canonical_json(schema).decode("utf-8")
+                existing = stored.get((ds.name, version))
+                if existing is None:
+                    conn.execute(dataset_schemas.insert().values(dataset=ds.name, version=version, document=document, loaded_at=now))
+                    changes.append(f"schema {ds.name} v{version}")
+                elif existing != document:
+                    raise ValueError(
+                        f"schema {ds.name} version {version} differs from the one already published; "
+                        f"published versions are immutable: add version {ds.latest_version + 1} beside it instead")
+        if changes:
+            audit.append(conn, actor=actor, org=None, action="catalogue.load", detail={"added": changes})
+    return changes
+
+
+@dataclass
+class PublishOutcome:
+    results: list[dict]
+    batch_id: str
+    accepted: int
+    duplicates: int
+    rejected: int
+    accepted_by_dataset: dict
+    rejected_by_dataset: dict
+
+
+class RecordService:
+    def __init__(self, engine: Engine, catalogue: Catalogue, settings, public_key_of):
+        self.engine = engine
+        self.catalogue = catalogue
+        self.settings = settings
+        self._public_key_of = public_key_of  # agent id -> base64 public key (or None)
+        self._envelope = PayloadValidator(load_format_schema("envelope", settings.schemas_dir), prefix="")
+
+    # -- publish -----------------------------------------------------------
+    def _check_record(self, index: int, record, principal: Principal) -> tuple[dict | None, list[FieldError]]:
+        """Returns (row to insert, []) or (None, errors)."""
+        if not isinstance(record, dict):
+            return None, [FieldError("", "a record must be a JSON object")]
+        errors = self._envelope.errors(record)
+        if errors:
+            return None, errors
+        dataset = self.catalogue.get(record["dataset"], record["schema_version"])
+        if dataset is None:
+            return None, [FieldError("/dataset", f"unknown dataset {record['dataset']!r}")]
+        version = record["schema_version"]
+        if version not in dataset.schemas:
+            return None, [FieldError("/schema_version",
+                                     f"dataset {dataset.name} has no schema version {version} "
+                                     f"(published versions: {', '.join(map(str, dataset.schemas))})")]
+        publisher = record.get("publisher", principal.org)
+        if publisher != principal.org and not principal.is_admin:
+            return None, [FieldError("/publisher", f"your credential belongs to {principal.org} and cannot publish for {publisher}")]
+        if dataset.personal and not record.get("subject"):
+            return None, [FieldError("/subject", f"{dataset.name} is personal data: every record needs a pseudonymous subject reference")]
+        payload = record.get("payload")
+        key = record.get("key")
+        if record["op"] == "delete":
+            if not key:
+                return None, [FieldError("/key", "a delete needs the key of the record it deletes")]
+            stored_payload = None
+        else:
+            if not isinstance(payload, dict):
+                return None, [FieldError("/payload", "an upsert needs a payload object")]
+            errors = dataset.validator(version).errors(payload)
+            if errors:
+                return None, errors
+            natural_key = payload.get(dataset.key_field)
+            if key is None:
+                if natural_key is None:
+                    return None, [FieldError("/key", f"no key given and the payload has no {dataset.key_field}")]
+                key = str(natural_key)
+            elif natural_key is not None and str(natural_key) != key:
+                return None, [FieldError("/key", f"key {key!r} differs from the payload's {dataset.key_field} {natural_key!r}")]
+            stored_payload = canonical_json(payload).decode("utf-8")
+        return {
+            "id": record["id"].lower(),
+            "dataset": dataset.name,
+            "schema_version": version,
+            "key": key,
+            "op": record["op"],
+            "subject": record.get("subject"),
+            "publisher": publisher,
+            "occurred_at": record["occurred_at"],
+            "digest": digest(record),
+            "payload": stored_payload,
+        }, []
+
+    def _check_manifest(self, body: dict, raw_records: list, principal: Principal) -> tuple[str, str | None, str | None]:
+        """For agent credentials: the signed manifest must match the batch exactly."""
+        manifest, signature = body.get("manifest"), body.get("signature")
+        if principal.agent_id is None:
+            if manifest is not None:
+                raise Problem(400, "Bad Request", "manifests are signed by enrolled agents; this credential is not an agent's")
+            return str(uuid.uuid4()), None, None
+        if not isinstance(manifest, dict) or not isinstance(signature, str):
+            raise Problem(400, "Bad Request", "an agent's batch must carry a signed manifest: {records, manifest, signature}",
+                          "https://causeway.example/problems/manifest-missing")
+        public_key = self._public_key_of(principal.agent_id)
+        if public_key is None:
+            raise Problem(403, "Forbidden", "this agent is not active; enrol it again")
+        try:
+            verify_manifest(manifest, signature, load_public_key(public_key))
+        except SignatureInvalid as exc:
+            raise Problem(400, "Bad Request", f"{exc}; nothing in this batch was stored",
+                          "https://causeway.example/problems/manifest-signature") from exc
+        if manifest.get("agent_id") != principal.agent_id:
+            raise Problem(400, "Bad Request", "manifest names another agent; nothing in this batch was stored",
+                          "https://causeway.example/problems/manifest-mismatch")
+        digests = manifest.get("record_digests")
+        if not isinstance(digests, list) or digests != [digest(r) for r in raw_records]:
+            raise Problem(400, "Bad Request", "the records differ from the signed manifest (changed, added, removed or reordered); nothing in this batch was stored",
+                          "https://causeway.example/problems/manifest-mismatch")
+        try:
+            signed_at = parse_iso(str(manifest.get("created_at")))
+        except ValueError:
+            raise Problem(400, "Bad Request", "manifest created_at is not an RFC 3339 time") from None
+        skew = timedelta(seconds=self.settings.manifest_max_skew_seconds)
+        if abs(db.utcnow() - signed_at) > skew:
+            raise Problem(400, "Bad Request",
+                          f"manifest was signed at {manifest.get('created_at')}, more than {skew.seconds} s from the hub's clock; "
+                          "check the agent's clock; nothing in this batch was stored",
+                          "https://causeway.example/problems/manifest-stale")
+        batch_id = manifest.get("batch_id")
+        if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 64:
+            raise Problem(400, "Bad Request", "manifest batch_id must be a string of 1 to 64 characters")
+        return batch_id, canonical_json(manifest).decode("utf-8"), signature
+
+    def publish(self, body: dict, principal: Principal) -> PublishOutcome:
+        raw_records = body.get("records")
+        if not isinstance(raw_records, list):
+            raise Problem(400, "Bad Request", "body must be {\"records\": [...]}")
+        if len(raw_records) > self.settings.max_batch_records:
+            raise Problem(413, "Payload Too Large",
+                          f"{len(raw_records)} records in one batch; the limit is {self.settings.max_batch_records}: split the batch")
+        batch_id, manifest, signature = self._check_manifest(body, raw_records, principal)
+
+        results: list[dict | None] = [None] * len(raw_records)
+        candidates: list[tuple[int, dict]] = []
+        rejected_by_dataset: dict[str, int] = {}
+        for index, record in enumerate(raw_records):
+            row, errors = self._check_record(index, record, principal)
+            if errors:
+                results[index] = {"index": index, "id": record.get("id") if isinstance(record, dict) else None,
+                                  "status": "rejected", "errors": [e.as_dict() for e in errors]}
+                name = record.get("dataset") if isinstance(record, dict) and isinstance(record.get("dataset"), str) else "unknown"
+                rejected_by_dataset[name] = rejected_by_dataset.get(name, 0) + 1
+            else:
+                candidates.append((index, row))
+
+        accepted_by_dataset: dict[str, int] = {}
+        duplicates = 0
+        now = db.utcnow()
+        with db.write_transaction(self.engine) as conn:
+            if principal.agent_id is not None and conn.execute(select(batches.c.id).where(batches.c.id == batch_id)).first():
+                raise Problem(409, "Conflict", f"batch id {batch_id} was already used; a signed batch cannot be replayed. "
+                              "Nothing in this batch was stored", "https://causeway.example/problems/batch-reused")
+            ids = [row["id"] for _, row in candidates]
+            seen: dict[str, int] = {}
+            for chunk_start in range(0, len(ids), 500):
+                chunk = ids[chunk_start:chunk_start + 500]
+                seen.update(conn.execute(select(records.c.id, records.c.seq).where(records.c.id.in_(chunk))).all())
+            tail = conn.execute(select(records.c.seq).order_by(records.c.seq.desc()).limit(1)).scalar()
+            next_seq = (tail or 0) + 1
+            rows = []
+            for index, row in candidates:
+                previous = seen.get(row["id"])
+                if previous is not None:
+                    duplicates += 1
+                    results[index] = {"index": index, "id": row["id"], "status": "duplicate", "seq": previous}
+                    continue
+                row["seq"] = next_seq
+                row["received_at"] = now
+                row["batch_id"] = batch_id
+                seen[row["id"]] = next_seq
+                rows.append(row)
+                results[index] = {"index": index, "id": row["id"], "status": "accepted", "seq": next_seq}
+                accepted_by_dataset[row["dataset"]] = accepted_by_dataset.get(row["dataset"], 0) + 1
+                next_seq += 1
+            conn.execute(batches.insert().values(
+                id=batch_id, org=principal.org, credential_id=principal.credential_id, agent_id=principal.agent_id,
+                received_at=now, record_count=len(rows), manifest=manifest, signature=signature,
+                signature_verified=manifest is not None))
+            if rows:
+                conn.execute(records.insert(), rows)
+            audit.append(conn, actor=principal.actor, org=principal.org, action="records.publish", target=batch_id,
+                         detail={"accepted": accepted_by_dataset, "duplicates": duplicates,
+                                 "rejected": rejected_by_dataset, "signed": manifest is not None})
+        return PublishOutcome(results, batch_id, len(rows), duplicates, sum(rejected_by_dataset.values()),
+                              accepted_by_dataset, rejected_by_dataset)
+
+    # -- read --------------------------------------------------------------
+    def get_record(self, record_id: str, principal: Principal) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(records).where(records.c.id == record_id.lower())).first()
+            if row is None or (row.publisher != principal.org and not principal.is_admin):
+                return None
+            batch = conn.execute(select(batches).where(batches.c.id == row.batch_id)).first()
+        return {
+            "record": envelope_of(row),
+            "seq": row.seq,
+            "received_at": iso_utc(row.received_at),
+            "digest": row.digest,
+            "provenance": {
+                "org": row.publisher,
+                "agent_id": batch.agent_id,
+                "batch_id": row.batch_id,
+                "signature_verified": bool(batch.signature_verified),
+                "manifest": json.loads(batch.manifest) if batch.manifest else None,
+                "signature": batch.signature,
+            },
+        }
+
+    def feed(self, dataset: str, principal: Principal, after: int, limit: int) -> dict:
+        if self.catalogue.get(dataset) is None:
+            raise Problem(404, "Not Found", f"unknown dataset {dataset!r}")
+        limit = max(1, min(limit, self.settings.feed_max_limit))
+        query = (select(records).where(records.c.dataset == dataset, records.c.seq > after)
+                 .order_by(records.c.seq).limit(limit))
+        if not principal.is_admin:
+            query = query.where(records.c.publisher == principal.org)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {"events": [cloudevent(r) for r in rows], "next": rows[-1].seq if rows else after}
+
+
+def envelope_of(row) -> dict:
+    envelope = {
+        "id": row.id, "dataset": row.dataset, "schema_version": row.schema_version, "key": row.key,
+        "op": row.op, "publisher": row.publisher, "occurred_at": row.occurred_at,
+        "payload": json.loads(row.payload) if row.payload is not None else None,
+    }
+    if row.subject is not None:
+        envelope["subject"] = row.subject
+    return envelope
+
+
+def cloudevent(row, data=None) -> dict:
+    """A record as a CloudEvents 1.0 structured-mode event."""
+    return {
+        "specversion": "1.0",
+        "id": row.id,
+        "source": f"/causeway/orgs/{row.publisher}",
+        "type": f"uk.causeway.record.{row.op}",
+        "subject": row.key,
+        "time": row.occurred_at,
+        "datacontenttype": "application/json",
+        "dataschema": f"/api/v1/datasets/{row.dataset}/schemas/{row.schema_version}",
+        "dataset": row.dataset,
+        "schemaversion": row.schema_version,
+        "sequence": str(row.seq),
+        "data": data if data is not None else (json.loads(row.payload) if row.payload is not None else None),
+    }

@@ -1,0 +1,22 @@
+"""Helpers the thin API handlers share."""
+from connexion import context
+from flask import current_app, jsonify
+
+from hub.auth import Principal
+
+
+def services():
+    return current_app.extensions["causeway"]
+
+
+def principal() -> Principal:
+    return Principal.from_token_info(context.context["token_info"])
+
+
+def ok(data, status: int = 200, content_type: str = "application/json"):
+    """A JSON response. Handlers return Flask responses so connexion need not guess
+    between the success and problem+json content types the contract lists."""
+    response = jsonify(data)
+    response.status_code = status
+    response.mimetype = content_type
+    return response

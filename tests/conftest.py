@@ -1,0 +1,122 @@
+"""Shared fixtures: a fresh database per test, on SQLite and on a real PostgreSQL
+server the suite starts itself; the hub app; orgs and API keys."""
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from servers import PostgresServer  # noqa: E402
+
+from hub.app import build_services, create_app  # noqa: E402
+from hub.config import Settings  # noqa: E402
+from hub.db import make_engine  # noqa: E402
+from hub.migrate import upgrade  # noqa: E402
+from hub.records.service import sync_catalogue  # noqa: E402
+from causeway_common.catalogue import load_catalogue  # noqa: E402
+
+DATABASES = os.environ.get("CAUSEWAY_TEST_DATABASES", "sqlite,postgresql").split(",")
+TEST_ORGS = [
+    ("edinburgh", "The City of Edinburgh Council", "council"),
+    ("glasgow", "Glasgow City Council", "council"),
+    ("fife", "Fife Council", "council"),
+    ("sds", "Skills Development Scotland", "agency"),
+    ("sfrs", "Scottish Fire and Rescue Service", "agency"),
+]
+_counter = itertools.count()
+
+
+def _prepare(url: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    sync_catalogue(engine, load_catalogue())
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    _prepare(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server):
+    postgres_server.create_database("causeway_template")
+    _prepare(postgres_server.database_url("causeway_template"))
+    return "causeway_template"
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request, tmp_path):
+    """A freshly migrated database with the catalogue loaded, per test."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "causeway.db"
+        shutil.copy(template, target)
+        yield f"sqlite:///{target}"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        template = request.getfixturevalue("postgres_template")
+        name = f"causeway_test_{next(_counter)}"
+        url = server.create_database(name, template=template)
+        yield url
+        server.drop_database(name)
+
+
+@pytest.fixture
+def settings(db_url):
+    return Settings(db_url=db_url)
+
+
+@pytest.fixture
+def services(settings):
+    built = build_services(settings)
+    for slug, name, kind in TEST_ORGS:
+        built.orgs.add_org(slug, name, kind, actor="test")
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def app(services):
+    return create_app(services=services)
+
+
+@pytest.fixture
+def client(app):
+    with app.test_client() as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def key_for(services):
+    """key_for(org, role) -> an API key; returns the same key for the same pair."""
+    issued = {}
+
+    def issue(org: str, role: str) -> str:
+        if (org, role) not in issued:
+            issued[org, role] = services.orgs.issue_key(org, role, actor="test")
+        return issued[org, role]
+
+    return issue
+
+
+@pytest.fixture
+def auth(key_for):
+    """auth(org, role) -> headers carrying a bearer key."""
+    return lambda org, role: {"Authorization": f"Bearer {key_for(org, role)}"}

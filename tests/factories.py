@@ -1,0 +1,47 @@
+"""Valid records to publish, built from the schemas' own examples."""
+from __future__ import annotations
+
+import copy
+import uuid
+
+from causeway_common.catalogue import load_catalogue
+
+_CATALOGUE = load_catalogue()
+
+
+def example_payload(dataset: str, version: int = 1, index: int = 0) -> dict:
+    return copy.deepcopy(_CATALOGUE[dataset].schemas[version]["examples"][index])
+
+
+def gazetteer_record(uprn: str | int, custodian: str = "edinburgh", **overrides) -> dict:
+    payload = example_payload("gazetteer-address")
+    payload["uprn"] = str(uprn)
+    payload["custodian"] = custodian
+    record = {
+        "id": str(uuid.uuid4()),
+        "dataset": "gazetteer-address",
+        "schema_version": 1,
+        "key": str(uprn),
+        "op": "upsert",
+        "occurred_at": "2026-11-02T09:30:00Z",
+        "payload": payload,
+    }
+    record.update(overrides)
+    return record
+
+
+def referral_record(referral_id: str, subject: str = "subj-001", **overrides) -> dict:
+    payload = example_payload("referral")
+    payload["referral_id"] = referral_id
+    record = {
+        "id": str(uuid.uuid4()),
+        "dataset": "referral",
+        "schema_version": 1,
+        "key": referral_id,
+        "op": "upsert",
+        "subject": subject,
+        "occurred_at": "2026-11-02T09:30:00Z",
+        "payload": payload,
+    }
+    record.update(overrides)
+    return record
