@@ -1,0 +1,1 @@
+"""The Causeway agent: runs beside a council's systems, outbound connections only."""

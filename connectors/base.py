@@ -1,0 +1,74 @@
+"""The one small interface every connector implements.
+
+A Source reads a local system from a checkpoint and yields Chunks. The agent
+maps and validates each chunk's rows, then writes the good records, the row
+errors and the chunk's new checkpoint to its outbox in ONE local transaction,
+and only after that commit calls `chunk.on_commit()` (e.g. to move a processed
+file aside). A crash anywhere therefore re-reads from the last committed
+checkpoint, and derived record ids make the re-read harmless.
+
+A Sink writes delivered events into a local system; writes are idempotent
+(upsert or delete by key), so a re-delivered event changes nothing.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConnectorError(Exception):
+    """A problem a person can fix (wrong password, missing column, unreadable file); the message says which."""
+
+
+@dataclass
+class SourceRow:
+    data: dict  # column or path -> value, as read
+    location: dict  # where it came from: {"file", "sheet", "row"} or {"file", "line"} or {"table", "primary_key"}
+    identity: str  # stable identity of the source row (file + row, primary key, ...)
+    version: str  # changes when the row's content changes (hash of content, or updated-at)
+    op: str = "upsert"  # or "delete" (found by key-set comparison or a tombstone table)
+
+
+@dataclass
+class RowError:
+    location: dict
+    message: str
+    data: dict | None = None
+
+
+@dataclass
+class Chunk:
+    rows: list[SourceRow]
+    checkpoint: dict  # JSON-serialisable position after these rows
+    errors: list[RowError] = field(default_factory=list)
+    on_commit: Callable[[], None] | None = None
+
+
+class Source(ABC):
+    def __init__(self, options: dict, base_dir: Path | None = None):
+        self.options = options
+        self.base_dir = Path(base_dir) if base_dir else Path.cwd()
+
+    @abstractmethod
+    def check(self) -> str:
+        """Test the connection; return a one-line description, or raise ConnectorError."""
+
+    @abstractmethod
+    def read(self, checkpoint: dict | None) -> Iterator[Chunk]:
+        """Rows after the checkpoint, in chunks small enough to commit one at a time."""
+
+
+class Sink(ABC):
+    def __init__(self, options: dict, base_dir: Path | None = None):
+        self.options = options
+        self.base_dir = Path(base_dir) if base_dir else Path.cwd()
+
+    @abstractmethod
+    def check(self) -> str:
+        """Test that the destination is writable; return a description, or raise ConnectorError."""
+
+    @abstractmethod
+    def write(self, events: list[dict]) -> None:
+        """Apply delivered CloudEvents (upsert or delete by key); idempotent."""
