@@ -4,7 +4,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import connexion
 from connexion.middleware import MiddlewarePosition
@@ -14,11 +16,16 @@ from werkzeug.exceptions import HTTPException
 
 from hub.api_auth import BodyLimitMiddleware, ServicesMiddleware
 from hub.config import Settings
-from hub.db import make_engine
+from hub.db import make_engine, utcnow
 from hub.health.metrics import Metrics
 from hub.orgs.service import OrgService
 from hub.problems import Problem, problem_response
 from hub.records.service import Catalogue, RecordService
+from hub.returns.console import blueprint as returns_console
+from hub.returns.mail import SmtpMailer
+from hub.returns.reminders import ReminderService
+from hub.returns.service import ReturnService
+from hub.returns.webhooks import WebhookSender
 
 log = logging.getLogger("causeway.hub")
 
@@ -31,19 +38,32 @@ class Services:
     catalogue: Catalogue
     records: RecordService
     metrics: Metrics
+    returns: ReturnService
+    reminders: ReminderService
+    clock: Callable[[], datetime] = utcnow
 
 
-def build_services(settings: Settings, engine: Engine | None = None) -> Services:
+def build_services(settings: Settings, engine: Engine | None = None,
+                   clock: Callable[[], datetime] | None = None) -> Services:
+    """`clock` is the hub's idea of now (tests inject one to place records in time)."""
     engine = engine or make_engine(settings.db_url)
+    clock = clock or utcnow
     orgs = OrgService(engine)
     catalogue = Catalogue(engine)
+    returns = ReturnService(engine, catalogue, clock)
+    mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
+                        settings.smtp_username, settings.smtp_password)
     return Services(
         settings=settings,
         engine=engine,
         orgs=orgs,
         catalogue=catalogue,
-        records=RecordService(engine, catalogue, settings, orgs.agent_public_key),
+        records=RecordService(engine, catalogue, settings, orgs.agent_public_key, clock=clock),
         metrics=Metrics(),
+        returns=returns,
+        reminders=ReminderService(engine, returns, mailer, WebhookSender(settings.webhook_allowed_networks),
+                                  settings.reminder_catchup_days),
+        clock=clock,
     )
 
 
@@ -86,6 +106,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             services.metrics.request_seconds.labels(request.method, route, str(response.status_code)).observe(
                 time.perf_counter() - g.started)
         return response
+
+    flask_app.register_blueprint(returns_console, url_prefix="/console/returns")
 
     @flask_app.get("/metrics")
     def _metrics():
