@@ -3,7 +3,12 @@ used only to log in; it is never logged or shown in an error."""
 from __future__ import annotations
 
 import smtplib
+from email import policy
 from email.message import EmailMessage
+
+# Long subjects stay on one line (RFC 5322 allows up to 998 characters): some readers
+# keep the leading space of a subject folded straight after "Subject:".
+MAIL_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 class SmtpMailer:
@@ -20,7 +25,7 @@ class SmtpMailer:
     def send(self, to: str, subject: str, body: str) -> None:
         if not self.configured:
             raise RuntimeError("no SMTP server is configured (set CAUSEWAY_SMTP_HOST)")
-        message = EmailMessage()
+        message = EmailMessage(policy=MAIL_POLICY)
         message["From"] = self.sender
         message["To"] = to
         message["Subject"] = subject
