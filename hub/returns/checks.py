@@ -5,6 +5,9 @@ dropped or corrected. Outliers use the median absolute deviation (MAD, not
 scaled): a value is flagged when it is more than `mad_threshold` MADs from
 the median. When the comparison values are too few, or all equal (MAD 0),
 no outlier flag is raised: there is nothing meaningful to compare against.
+Nor is one raised for a value within `min_relative_difference` (default 5%)
+of the median: when publishers agree closely, MAD is tiny and a trivial
+difference would otherwise count as many deviations.
 """
 from __future__ import annotations
 
@@ -65,6 +68,10 @@ def rate_flags(totals: dict[str, float], population: int | None, rates: tuple[Ra
     return flags
 
 
+def _material(value: float, middle: float, check: OutlierCheck) -> bool:
+    return abs(value - middle) > check.min_relative_difference * abs(middle)
+
+
 def _mad(values: list[float]) -> tuple[float, float]:
     middle = median(values)
     return middle, median(abs(v - middle) for v in values)
@@ -92,7 +99,7 @@ def peer_outlier_flags(org: str, totals_by_org: dict[str, dict[str, float]], pop
         if mad == 0:
             continue
         distance = abs(values[org] - middle) / mad
-        if distance > check.mad_threshold:
+        if distance > check.mad_threshold and _material(values[org], middle, check):
             unit = " per 1,000 population" if check.per_population else ""
             flags.append({
                 "check": "outlier_peers", "field": name, "value": totals_by_org[org][name],
@@ -116,7 +123,7 @@ def history_outlier_flags(totals: dict[str, float], history: list[dict[str, floa
         if mad == 0:
             continue
         distance = abs(value - middle) / mad
-        if distance > check.mad_threshold:
+        if distance > check.mad_threshold and _material(value, middle, check):
             flags.append({
                 "check": "outlier_history", "field": name, "value": value, "median": round(middle, 2),
                 "mads": round(distance, 1),

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from causeway_common.catalogue import CatalogueError, Dataset, PayloadValidator, load_format_schema
 
+from .periods import FREQUENCIES
+
 DEFAULT_REMIND_DAYS = (-7, -1, 1, 7)
 ALL_COUNCILS = "all-councils"
 
@@ -36,6 +38,7 @@ class OutlierCheck:
     per_population: bool = False
     history_periods: int = 4
     min_values: int = 5
+    min_relative_difference: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ def declaration_of(dataset: Dataset) -> ReturnDeclaration | None:
             per_population=bool(outlier.get("per_population", False)),
             history_periods=int(outlier.get("history_periods", 4)),
             min_values=int(outlier.get("min_values", 5)),
+            min_relative_difference=float(outlier.get("min_relative_difference", 0.05)),
         ) if outlier else None,
         raw=block,
     )
@@ -120,6 +124,8 @@ def validate_periodic(datasets: dict[str, Dataset], schemas_dir: Path | str) -> 
         for name, value in block.items():
             if isinstance(value, date):
                 raise CatalogueError(f"{where}/{name}: write the date in quotes (\"{value.isoformat()}\") so it stays text")
+        if block.get("frequency") not in FREQUENCIES:
+            raise CatalogueError(f"{where}/frequency: {block.get('frequency')!r} must be one of {', '.join(FREQUENCIES)}")
         errors = validator.errors(block)
         if errors:
             raise CatalogueError(f"{where}: {errors[0].path or 'periodic'}: {errors[0].message}".replace(

@@ -51,3 +51,12 @@ def test_a_value_far_from_the_publishers_own_history_is_flagged():
     [flag] = checks.history_outlier_flags({"x": 160}, history, check)
     assert flag["check"] == "outlier_history" and "last 4 returns" in flag["message"]
     assert checks.history_outlier_flags({"x": 160}, history[:2], check) == []  # too little history
+
+
+def test_close_agreement_is_not_an_outlier_however_small_the_mad():
+    check = OutlierCheck(fields=("x",), mad_threshold=3, min_values=5)
+    totals = {f"c{i}": {"x": 1000 + (i % 2)} for i in range(9)}
+    totals["c9"] = {"x": 1010}  # 10 MADs away but only 1% from the median
+    assert checks.peer_outlier_flags("c9", totals, {}, check) == []
+    totals["c9"] = {"x": 1100}
+    assert checks.peer_outlier_flags("c9", totals, {}, check) != []
