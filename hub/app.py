@@ -16,8 +16,10 @@ from hub.api_auth import BodyLimitMiddleware, ServicesMiddleware
 from hub.config import Settings
 from hub.db import make_engine
 from hub.health.metrics import Metrics
+from hub.jsonprovider import OrjsonProvider
 from hub.orgs.service import OrgService
 from hub.problems import Problem, problem_response
+from hub.validation import VALIDATOR_MAP
 from hub.records.service import Catalogue, RecordService
 
 log = logging.getLogger("causeway.hub")
@@ -52,14 +54,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or build_services(settings)
 
     app = connexion.FlaskApp(__name__, specification_dir=str(Path(__file__).parent))
-    app.add_api("openapi.yaml", strict_validation=True, validate_responses=False)
+    app.add_api("openapi.yaml", strict_validation=True, validate_responses=False, validator_map=VALIDATOR_MAP)
     app.add_middleware(ServicesMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        max_bytes=settings.max_batch_bytes)
 
     flask_app = app.app
     flask_app.extensions["causeway"] = services
-    flask_app.json.sort_keys = False
+    flask_app.json = OrjsonProvider(flask_app)
 
     @flask_app.errorhandler(Problem)
     def _problem(problem: Problem):
