@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import connexion
+# connexion imports starlette's test client at import time; its deprecation notice is noise for operators.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+
+import connexion  # noqa: E402
 from connexion.middleware import MiddlewarePosition
 from flask import Response, g, request
 from sqlalchemy.engine import Engine
