@@ -61,6 +61,11 @@ def cmd_serve(args) -> int:
     from hub.app import build_services, create_app
     from hub.returns.scheduler import start_reminder_scheduler
 
+    from hub.migrate import is_current
+
+    if not is_current(_engine(args)):
+        raise CommandError(f"the database at {args.db} is not initialised or not migrated to this version: "
+                           f"run `causeway-hub init --db {args.db}` first")
     settings = _settings(args)
     services = build_services(settings)
     app = create_app(services=services)
