@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from hub.api_auth import BodyLimitMiddleware, ServicesMiddleware
 from hub.config import Settings
 from hub.db import make_engine
+from hub.delivery.service import DeliveryService, read_lag
 from hub.health.metrics import Metrics
 from hub.orgs.service import OrgService
 from hub.problems import Problem, problem_response
@@ -31,19 +32,23 @@ class Services:
     catalogue: Catalogue
     records: RecordService
     metrics: Metrics
+    delivery: DeliveryService | None = None
 
 
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
     engine = engine or make_engine(settings.db_url)
     orgs = OrgService(engine)
     catalogue = Catalogue(engine)
+    metrics = Metrics()
+    metrics.watch_delivery_lag(lambda: read_lag(engine))
     return Services(
         settings=settings,
         engine=engine,
         orgs=orgs,
         catalogue=catalogue,
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key),
-        metrics=Metrics(),
+        metrics=metrics,
+        delivery=DeliveryService(engine, catalogue, settings, policy=None),
     )
 
 

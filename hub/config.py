@@ -22,3 +22,43 @@ class Settings:
     manifest_max_skew_seconds: int = 300
     enrolment_token_ttl_seconds: int = 7 * 24 * 3600
     feed_max_limit: int = 1000
+    delivery: "DeliverySettings" = field(default_factory=lambda: DeliverySettings())
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+# Webhook retry delays (seconds) after each consecutive failure; the last repeats
+# for as long as the endpoint keeps failing (its cursor holds: nothing is skipped).
+DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+
+
+@dataclass
+class DeliverySettings:
+    """Fan-out to subscribers (webhook, MQTT, pull)."""
+    # Networks or hosts (CIDR or address) webhooks may reach although private or
+    # loopback; plain http is allowed only to these. Empty: public https only.
+    webhook_allow: tuple[str, ...] = field(default_factory=lambda: _env_list("CAUSEWAY_WEBHOOK_ALLOW"))
+    webhook_timeout_seconds: float = 15.0
+    retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    max_retry_after_seconds: float = 86400.0
+    secret_grace_seconds: int = 24 * 3600
+    # Key (base64 of 32 bytes) sealing webhook secrets at rest (AES-256-GCM).
+    secrets_key: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECRETS_KEY"))
+    mqtt_host: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_MQTT_HOST"))
+    mqtt_port: int = field(default_factory=lambda: _env_int("CAUSEWAY_MQTT_PORT", 1883))
+    mqtt_username: str = field(default_factory=lambda: os.environ.get("CAUSEWAY_MQTT_USERNAME", "causeway-hub"))
+    mqtt_password: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_MQTT_PASSWORD"))
+    mqtt_retry_seconds: float = 5.0  # broker unreachable: hold and try again after this
+    lease_seconds: float = 30.0
+    poll_interval_seconds: float = 0.2
+    page_size: int = 200  # records read after the cursor per step
+    batch_max_events: int = 100  # events per webhook POST in batch mode
+    concurrency: int = 8  # subscriptions delivered at once by one worker
+    agreement_recheck_seconds: float = 10.0
