@@ -56,10 +56,125 @@ def cmd_init(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from hub.app import create_app
+    from hub.app import build_services, create_app
 
-    app = create_app(_settings(args))
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    settings = _settings(args)
+    services = build_services(settings)
+    app = create_app(services=services)
+    worker = None
+    # On SQLite the in-process worker is the only one; on PostgreSQL run `deliver` processes instead if you like.
+    if not getattr(args, "no_worker", False) or settings.db_url.startswith("sqlite"):
+        from hub.delivery.runner import build_worker
+
+        worker = build_worker(services).start()
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    finally:
+        if worker is not None:
+            worker.stop()
+    return 0
+
+
+def cmd_deliver(args) -> int:
+    """A delivery worker process; several may run against one PostgreSQL database."""
+    import signal
+    import threading
+
+    from hub.app import build_services
+    from hub.delivery.runner import build_worker
+
+    services = build_services(_settings(args))
+    worker = build_worker(services, worker_id=args.worker_id)
+    if args.once:
+        worker.run_until_idle(timeout=args.timeout)
+        worker.stop()
+        return 0
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=services.metrics.registry)
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    worker.start()
+    done.wait()
+    worker.stop()
+    return 0
+
+
+def _operator():
+    from hub.auth import Principal
+
+    return Principal(org="hub", role="admin", credential_id="cli")
+
+
+def _delivery(args):
+    from hub.app import build_services
+
+    return build_services(_settings(args)).delivery
+
+
+def _problem(call):
+    from hub.problems import Problem
+
+    try:
+        return call()
+    except Problem as exc:
+        raise CommandError(exc.detail) from exc
+
+
+def cmd_subscription_list(args) -> int:
+    for sub in _delivery(args).list(_operator(), args.org):
+        where = sub.get("url") or sub.get("topic") or sub.get("feed")
+        print(f"{sub['id']}  {sub['org']:<20} {sub['dataset']:<28} {sub['channel']:<8} {sub['status']:<19} "
+              f"cursor {sub['cursor']:<8} {where}")
+    return 0
+
+
+def cmd_subscription_status(args) -> int:
+    import json
+
+    print(json.dumps(_problem(lambda: _delivery(args).status(args.id, _operator())), indent=2))
+    return 0
+
+
+def cmd_subscription_dead_letters(args) -> int:
+    letters = _problem(lambda: _delivery(args).list_dead_letters(args.id, _operator(), args.all))
+    for letter in letters:
+        print(f"{letter['id']:<6} seq {letter['seq']:<8} {letter['state']:<9} {letter['record_id']}  "
+              f"{letter['status_code'] or ''} {letter['error'] or ''}")
+    print(f"{len(letters)} dead letters")
+    return 0
+
+
+def cmd_subscription_retry(args) -> int:
+    count = _problem(lambda: _delivery(args).retry_dead_letters(args.id, _operator(), args.letter))
+    print(f"{count} dead letters queued to be tried again")
+    return 0
+
+
+def cmd_subscription_replay(args) -> int:
+    result = _problem(lambda: _delivery(args).replay(args.id, _operator(), args.from_seq, args.from_time))
+    print(f"subscription {args.id} will deliver again after sequence {result['cursor']}")
+    return 0
+
+
+def cmd_mqtt_acl(args) -> int:
+    from hub.delivery.mqtt_acl import write_broker_files
+
+    delivery = _settings(args).delivery
+    if not delivery.mqtt_password:
+        raise CommandError("set CAUSEWAY_MQTT_PASSWORD (the hub's own broker password) first")
+    try:
+        issued = write_broker_files(_engine(args), Path(args.password_file), Path(args.acl_file),
+                                    delivery.mqtt_username, delivery.mqtt_password, tuple(args.rotate or ()))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"wrote {args.password_file} and {args.acl_file}; reload the broker (SIGHUP) to apply them")
+    if issued:
+        print("New MQTT passwords, shown only once (user = org slug):")
+        for org, password in sorted(issued.items()):
+            print(f"  {org} {password}")
     return 0
 
 
@@ -176,7 +291,47 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", dest="access_log", action="store_false")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="PostgreSQL only: deliver with separate `deliver` processes instead of one in this process")
     serve.set_defaults(func=cmd_serve)
+
+    deliver = commands.add_parser("deliver", parents=[common], help="run a delivery worker (webhook and MQTT fan-out)")
+    deliver.add_argument("--worker-id", help="name shown in leases and logs (default: host name and a random suffix)")
+    deliver.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    deliver.add_argument("--timeout", type=float, default=300, help=argparse.SUPPRESS)
+    deliver.add_argument("--metrics-port", type=int, help="serve Prometheus metrics of this worker on 127.0.0.1:PORT")
+    deliver.set_defaults(func=cmd_deliver)
+
+    subscription = commands.add_parser("subscription", parents=[common], help="subscriptions: status, dead letters, replay") \
+        .add_subparsers(dest="subscription_command", required=True)
+    sub_list = subscription.add_parser("list", parents=[common], help="list subscriptions")
+    sub_list.add_argument("--org")
+    sub_list.set_defaults(func=cmd_subscription_list)
+    sub_status = subscription.add_parser("status", parents=[common], help="lag, last success, last error, next retry")
+    sub_status.add_argument("id")
+    sub_status.set_defaults(func=cmd_subscription_status)
+    sub_dead = subscription.add_parser("dead-letters", parents=[common], help="events the subscriber refused")
+    sub_dead.add_argument("id")
+    sub_dead.add_argument("--all", action="store_true", help="include those delivered since")
+    sub_dead.set_defaults(func=cmd_subscription_dead_letters)
+    sub_retry = subscription.add_parser("retry", parents=[common], help="try dead letters again (all, or --letter N)")
+    sub_retry.add_argument("id")
+    sub_retry.add_argument("--letter", type=int)
+    sub_retry.set_defaults(func=cmd_subscription_retry)
+    sub_replay = subscription.add_parser("replay", parents=[common], help="deliver again from a sequence or a time")
+    sub_replay.add_argument("id")
+    when = sub_replay.add_mutually_exclusive_group(required=True)
+    when.add_argument("--from-seq", type=int)
+    when.add_argument("--from-time", help="RFC 3339 time, e.g. 2026-11-02T09:00:00Z")
+    sub_replay.set_defaults(func=cmd_subscription_replay)
+
+    mqtt = commands.add_parser("mqtt", parents=[common], help="MQTT broker credentials") \
+        .add_subparsers(dest="mqtt_command", required=True)
+    acl = mqtt.add_parser("acl", parents=[common], help="write a Mosquitto password file and ACL (one user per org)")
+    acl.add_argument("--password-file", required=True)
+    acl.add_argument("--acl-file", required=True)
+    acl.add_argument("--rotate", action="append", metavar="ORG", help="give this org a new MQTT password")
+    acl.set_defaults(func=cmd_mqtt_acl)
 
     demo = commands.add_parser("demo", parents=[common], help="set up example orgs, schemas and keys, then serve")
     demo.add_argument("--host", default="127.0.0.1")
