@@ -18,6 +18,7 @@ from hub.db import make_engine
 from hub.delivery.service import DeliveryService, read_lag
 from hub.health.metrics import Metrics
 from hub.orgs.service import OrgService
+from hub.policy.service import PolicyService
 from hub.problems import Problem, problem_response
 from hub.records.service import Catalogue, RecordService
 
@@ -32,6 +33,7 @@ class Services:
     catalogue: Catalogue
     records: RecordService
     metrics: Metrics
+    policy: PolicyService
     delivery: DeliveryService | None = None
 
 
@@ -41,6 +43,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     catalogue = Catalogue(engine)
     metrics = Metrics()
     metrics.watch_delivery_lag(lambda: read_lag(engine))
+    policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None)
     return Services(
         settings=settings,
         engine=engine,
@@ -48,7 +51,8 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         catalogue=catalogue,
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key),
         metrics=metrics,
-        delivery=DeliveryService(engine, catalogue, settings, policy=None),
+        policy=policy,
+        delivery=DeliveryService(engine, catalogue, settings, policy=policy),
     )
 
 

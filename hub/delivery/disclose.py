@@ -12,7 +12,9 @@ from datetime import datetime
 from sqlalchemy import select
 
 from hub.records.models import records
-from hub.records.service import cloudevent, envelope_of
+from hub.policy.disclosure import recipient_event
+from hub.policy.vocabulary import NOTICE_DATASET
+from hub.records.service import envelope_of
 
 from .models import subscriptions
 
@@ -23,11 +25,13 @@ class Decided:
     seqs: list[int] = field(default_factory=list)  # their log sequence
     disclosures: dict[int, object] = field(default_factory=dict)  # seq -> disclosure to record once handed over
     denied: int = 0
+    denials: dict[str, int] = field(default_factory=dict)  # by reason code, for the audit
     last_seq: int | None = None  # last seq looked at (allowed or not)
 
 
 def datasets_of(sub) -> list[str]:
-    return [sub.dataset]
+    """The subscription's dataset, and the hub's notices (e.g. consent withdrawn) among it in order."""
+    return [sub.dataset, NOTICE_DATASET]
 
 
 def read_page(conn, sub, after: int, limit: int, upto: int | None = None):
@@ -70,20 +74,21 @@ def decide(policy, sub, rows, at: datetime) -> Decided:
     filter_ = json.loads(sub.filter) if sub.filter else None
     for row, envelope, decision in zip(rows, envelopes, decisions):
         decided.last_seq = row.seq
+        notice = getattr(decision, "notice", False)
         if not decision.allowed:
-            decided.denied += 1
+            if not notice:
+                decided.denied += 1
+                code = getattr(decision, "denial", None) or "denied"
+                decided.denials[code] = decided.denials.get(code, 0) + 1
             continue
-        if not matches(filter_, envelope, decision.payload):
+        if notice:
+            if (decision.payload or {}).get("dataset") not in (None, sub.dataset):
+                continue
+        elif not matches(filter_, envelope, decision.payload):
             continue
-        event = cloudevent(row, data=decision.payload)
-        if getattr(decision, "key", None) is not None:
-            event["subject"] = decision.key
-        event["purpose"] = sub.purpose
-        if getattr(decision, "agreement_id", None):
-            event["agreement"] = f"{decision.agreement_id}/{decision.agreement_version}"
-        decided.events.append(event)
+        decided.events.append(recipient_event(row, decision, sub.purpose))
         decided.seqs.append(row.seq)
-        if not getattr(decision, "notice", False):
+        if not notice:
             decided.disclosures[row.seq] = policy.disclosure(envelope, row.seq, decision, sub.org, sub.purpose, at)
     return decided
 

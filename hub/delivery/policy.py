@@ -49,3 +49,7 @@ class PolicyPort:
     def record_disclosures(self, conn, disclosures: list, channel: str) -> None:
         if disclosures and self.policy is not None:
             self.policy.record_disclosures(conn, disclosures, channel)
+
+    def record_denials(self, conn, counts: dict, recipient: str, purpose: str, channel: str) -> None:
+        if counts and self.policy is not None and hasattr(self.policy, "record_denials"):
+            self.policy.record_denials(conn, counts, recipient, purpose, channel)

@@ -296,6 +296,7 @@ class DeliveryService:
             page = disclose.read_page(conn, row, position, limit)
             decided = disclose.decide(self.policy, row, page, now)
             self.policy.record_disclosures(conn, list(decided.disclosures.values()), "pull")
+            self.policy.record_denials(conn, decided.denials, row.org, row.purpose, "pull")
         return {"events": decided.events, "next": page[-1].seq if page else position}
 
     def ack(self, sub_id: str, principal: Principal, seq: int) -> dict:

@@ -28,17 +28,16 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 
 from hub import db
 from hub.records.models import records
-from hub.records.service import cloudevent, envelope_of
 
 from . import disclose
 from .channel import Message, Outcome, Target
 from .models import dead_letters, subscriptions
-from .service import DeliveryService, aware
+from .service import DeliveryService
 
 log = logging.getLogger("causeway.delivery")
 
@@ -302,6 +301,8 @@ class Worker:
                 # Handed over (acknowledged, or read and refused by the recipient): disclosed either way.
                 self.policy.record_disclosures(conn, [decided.disclosures[s] for s in handed if s in decided.disclosures],
                                                sub.channel)
+            if moved and failure is None and decided is not None and decided.denials:
+                self.policy.record_denials(conn, decided.denials, sub.org, sub.purpose, sub.channel)
             if moved and refused:
                 ids = {row.seq: row.id for row in rows}
                 conn.execute(dead_letters.insert(), [

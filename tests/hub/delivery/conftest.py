@@ -12,7 +12,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from harness import Receiver  # noqa: E402
 
+import yaml  # noqa: E402
+
 from hub.config import DeliverySettings, Settings  # noqa: E402
+
+PURPOSE = "PublicSafety"
+FIELDS = {
+    "gazetteer-address": ["uprn", "town", "postcode", "custodian"],
+    "referral": ["referral_id", "referring_org", "receiving_service", "goals"],
+}
 
 SECRETS_KEY = base64.b64encode(b"k" * 32).decode()
 
@@ -46,7 +54,7 @@ def publish(client, auth):
 @pytest.fixture
 def subscribe(client, auth):
     def create(org="sds", **body):
-        body.setdefault("purpose", "service-planning")
+        body.setdefault("purpose", PURPOSE)
         response = client.post("/api/v1/subscriptions", json=body, headers=auth(org, "subscriber"))
         assert response.status_code == 201, response.json()
         return response.json()
@@ -54,20 +62,37 @@ def subscribe(client, auth):
 
 
 @pytest.fixture
-def grant(services):
-    """grant(recipient, dataset, purpose, providers=..., fields=...): an active agreement."""
-    from fakes import FakePolicy
+def grant(services, key_for):
+    """grant(recipient, dataset, purpose, providers, fields): a real sharing agreement,
+    applied, approved by a provider and the recipient, and put in force."""
+    made = []
 
-    from hub.delivery.policy import PolicyPort
+    def allow(recipient, dataset, purpose=PURPOSE, providers=("edinburgh",), fields=None, conditions=None,
+              lawful_basis="public-task"):
+        agreement_id = f"test-{dataset.replace('.', '-')}-{recipient}-{len(made) + 1}"
+        spec = {"fields": list(fields or FIELDS[dataset])}
+        if conditions:
+            spec["conditions"] = list(conditions)
+        document = {
+            "id": agreement_id, "title": f"{dataset} to {recipient} (test)", "providers": list(providers),
+            "recipients": [recipient], "purposes": [purpose], "lawful_basis": lawful_basis,
+            "valid_from": "2020-01-01", "valid_until": "2099-12-31", "retention_days": 365,
+            "datasets": {dataset: spec},
+        }
+        provider_key = services.orgs.authenticate(key_for(providers[0], "governance"))
+        recipient_key = services.orgs.authenticate(key_for(recipient, "governance"))
+        services.policy.agreements.apply(yaml.safe_dump(document), provider_key)
+        services.policy.agreements.transition(agreement_id, "approved", provider_key)
+        services.policy.agreements.transition(agreement_id, "approved", recipient_key)
+        services.policy.agreements.transition(agreement_id, "active", provider_key)
+        made.append(agreement_id)
+        return agreement_id
 
-    policy = FakePolicy()
-    services.delivery.policy = PolicyPort(policy)
-    grant.policy = policy
+    def suspend(agreement_id):
+        who = services.orgs.authenticate(key_for("edinburgh", "governance"))
+        services.policy.agreements.transition(agreement_id, "suspended", who)
 
-    def allow(recipient, dataset, purpose="service-planning", providers=("edinburgh",), fields=None):
-        policy.allow(recipient, dataset, purpose, providers, fields)
-
-    allow.policy = policy
+    allow.suspend = suspend
     return allow
 
 
