@@ -37,6 +37,8 @@ class MqttChannel:
         if username:
             self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(min_delay=1, max_delay=int(max(1, retry_seconds)))
+        self.client.max_inflight_messages_set(1000)  # a page in flight at once; PUBACKs awaited together
+        self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish

@@ -9,6 +9,8 @@ POST /hook/<name>   a subscription's events (CloudEvents, single or batch)
 POST /control       {"secrets": {name: [whsec_...]}, "fail_next": {name: n}, "retry_after": s,
                      "refuse": [event id], "delay": s, "gone": [name]}
 GET  /state         {"events": [...], "requests": [...], "bad_signatures": n} (?name=...)
+GET  /count         {"events": n}
+GET  /arrivals      {"arrivals": [[event id, time], ...]}
 POST /stop          stop the process
 """
 from __future__ import annotations
@@ -97,6 +99,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         parts = urlsplit(self.path)
+        st = self.state
+        if parts.path == "/count":
+            with st.lock:
+                (count,) = st.db.execute("SELECT count(*) FROM events").fetchone()
+            return self._answer(200, {"events": count})
+        if parts.path == "/arrivals":  # [event id, arrival time] of every event held
+            with st.lock:
+                rows = [[json.loads(e)["id"], a] for e, a in st.db.execute("SELECT event, at FROM events ORDER BY ord")]
+            return self._answer(200, {"arrivals": rows})
         if parts.path != "/state":
             return self._answer(404)
         name = parse_qs(parts.query).get("name", [None])[0]
