@@ -226,7 +226,7 @@ def main() -> None:
     for start in range(0, args.records, 1000):
         publish(services, publisher, records(min(1000, args.records - start), start))
 
-    env = {**os.environ, "CAUSEWAY_WEBHOOK_ALLOW": "127.0.0.1/32", "CAUSEWAY_SECRETS_KEY": SECRETS_KEY,
+    env = {**os.environ, "CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32", "CAUSEWAY_SECRETS_KEY": SECRETS_KEY,
            "CAUSEWAY_MQTT_HOST": "127.0.0.1", "CAUSEWAY_MQTT_PORT": str(broker.port),
            "CAUSEWAY_MQTT_PASSWORD": HUB_MQTT_PASSWORD, "CAUSEWAY_POLL_SECONDS": "0.02",
            "CAUSEWAY_BATCH_MAX_EVENTS": str(BATCH), "CAUSEWAY_DELIVERY_CONCURRENCY": "11"}

@@ -22,6 +22,22 @@ class Settings:
     manifest_max_skew_seconds: int = 300
     enrolment_token_ttl_seconds: int = 7 * 24 * 3600
     feed_max_limit: int = 1000
+
+    # -- data returns: reminders -------------------------------------------
+    # SMTP for reminder e-mail (no host: e-mail reminders are not sent).
+    smtp_host: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SMTP_HOST") or None)
+    smtp_port: int = field(default_factory=lambda: int(os.environ.get("CAUSEWAY_SMTP_PORT", "25")))
+    smtp_from: str = field(default_factory=lambda: os.environ.get("CAUSEWAY_SMTP_FROM", "causeway@localhost"))
+    smtp_starttls: bool = field(default_factory=lambda: os.environ.get("CAUSEWAY_SMTP_STARTTLS", "") in ("1", "true", "yes"))
+    smtp_username: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SMTP_USERNAME") or None)
+    smtp_password: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SMTP_PASSWORD") or None, repr=False)
+    # Networks (CIDR) that webhooks may reach although private or loopback; empty: public addresses only.
+    webhook_allowed_networks: tuple = field(default_factory=lambda: tuple(
+        n.strip() for n in os.environ.get("CAUSEWAY_WEBHOOK_ALLOW_NETWORKS", "").split(",") if n.strip()))
+    reminder_interval_seconds: int = 3600
+    # A reminder whose moment passed longer ago than this (hub down) is skipped, not sent late.
+    reminder_catchup_days: int = 3
+    # -- delivery: fan-out to subscribers ----------------------------------
     delivery: "DeliverySettings" = field(default_factory=lambda: DeliverySettings())
 
 
@@ -52,9 +68,10 @@ DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 @dataclass
 class DeliverySettings:
     """Fan-out to subscribers (webhook, MQTT, pull)."""
-    # Networks or hosts (CIDR or address) webhooks may reach although private or
-    # loopback; plain http is allowed only to these. Empty: public https only.
-    webhook_allow: tuple[str, ...] = field(default_factory=lambda: _env_list("CAUSEWAY_WEBHOOK_ALLOW"))
+    # Networks (CIDR) webhooks may reach although private or loopback (the same
+    # variable as Settings.webhook_allowed_networks); plain http is allowed only to
+    # these. Empty: public https only.
+    webhook_allow: tuple[str, ...] = field(default_factory=lambda: _env_list("CAUSEWAY_WEBHOOK_ALLOW_NETWORKS"))
     webhook_timeout_seconds: float = 15.0
     retry_schedule: tuple[float, ...] = field(
         default_factory=lambda: _env_schedule("CAUSEWAY_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE))

@@ -1,5 +1,5 @@
 """Where webhooks may go: public https endpoints, and private or loopback ones only
-when the operator allow-lists them (CAUSEWAY_WEBHOOK_ALLOW, CIDR or address).
+when the operator allow-lists them (CAUSEWAY_WEBHOOK_ALLOW_NETWORKS, CIDR).
 Checked when subscribing and again before every send (names can resolve anew)."""
 from __future__ import annotations
 

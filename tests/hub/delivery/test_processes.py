@@ -17,7 +17,7 @@ LEASE = 2.0
 
 
 def worker_env(**extra):
-    env = {"CAUSEWAY_WEBHOOK_ALLOW": "127.0.0.1/32", "CAUSEWAY_SECRETS_KEY": SECRETS_KEY,
+    env = {"CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32", "CAUSEWAY_SECRETS_KEY": SECRETS_KEY,
            "CAUSEWAY_LEASE_SECONDS": str(LEASE), "CAUSEWAY_POLL_SECONDS": "0.05",
            "CAUSEWAY_RETRY_SCHEDULE": "0.2,0.5", "CAUSEWAY_AGREEMENT_RECHECK_SECONDS": "0.2"}
     env.update({k: str(v) for k, v in extra.items()})
