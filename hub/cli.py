@@ -475,12 +475,15 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # --db may come before or after the command; only the top level sets the default,
+    # so a subcommand's parser never overwrites a value given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", default=db_url_from_env(),
+    common.add_argument("--db", default=argparse.SUPPRESS,
                         help="database URL (default: $CAUSEWAY_DB, else sqlite:///causeway.db)")
 
-    parser = argparse.ArgumentParser(prog="causeway-hub", description="Run and administer the Causeway hub.",
-                                     parents=[common])
+    parser = argparse.ArgumentParser(prog="causeway-hub", description="Run and administer the Causeway hub.")
+    parser.add_argument("--db", default=db_url_from_env(),
+                        help="database URL (default: $CAUSEWAY_DB, else sqlite:///causeway.db)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init", parents=[common], help="create or migrate the database and load schemas/")
