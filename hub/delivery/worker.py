@@ -21,6 +21,7 @@ is stale by its `sequence`.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
@@ -125,8 +126,14 @@ class Worker:
             retrying = set(conn.execute(select(dead_letters.c.subscription_id).where(
                 dead_letters.c.state == "retrying").distinct()).scalars())
         due = [c.id for c in candidates if heads[c.dataset] > c.cursor or c.id in retrying]
+        # Lease only what this worker can start now, so other workers get the rest.
+        with self._busy_lock:
+            slots = max(0, self.settings.concurrency - len(self._busy))
+        random.shuffle(due)
         claimed = []
         for sub_id in due:
+            if len(claimed) >= slots:
+                break
             with self._txn() as conn:
                 taken = conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id, free).values(
                     lease_owner=self.id, lease_expires_at=self._lease_until())).rowcount
