@@ -14,6 +14,8 @@ from werkzeug.exceptions import HTTPException
 
 from hub.api_auth import BodyLimitMiddleware, ServicesMiddleware
 from hub.config import Settings
+from hub.console.service import AccountService
+from hub.console.views import init_console
 from hub.db import make_engine
 from hub.health.metrics import Metrics
 from hub.orgs.service import OrgService
@@ -31,6 +33,7 @@ class Services:
     catalogue: Catalogue
     records: RecordService
     metrics: Metrics
+    accounts: AccountService
 
 
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
@@ -44,6 +47,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         catalogue=catalogue,
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key),
         metrics=Metrics(),
+        accounts=AccountService(engine),
     )
 
 
@@ -86,6 +90,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             services.metrics.request_seconds.labels(request.method, route, str(response.status_code)).observe(
                 time.perf_counter() - g.started)
         return response
+
+    init_console(flask_app, services)
 
     @flask_app.get("/metrics")
     def _metrics():
