@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from hub.audit.models import audit_log
@@ -217,7 +217,7 @@ def audit_page(engine: Engine, visible_org: str | None, chosen: AuditFilter, lim
 
 
 def audit_actions(engine: Engine, visible_org: str | None) -> list[str]:
-    query = select(distinct(audit_log.c.action)).order_by(audit_log.c.action)
+    query = select(audit_log.c.action).distinct().order_by(audit_log.c.action)
     if visible_org is not None:
         query = query.where(audit_log.c.org == visible_org)
     with engine.connect() as conn:
