@@ -39,25 +39,28 @@ class Chart:
         return not self.lines or all(v == 0 for line in self.lines for v in line.values)
 
 
-def _nice_max(value: float) -> float:
-    if value <= 0:
+def _nice_step(rough: float) -> float:
+    """The smallest of 1, 2 or 5 times a power of ten that is at least `rough` (and at least 1: counts are whole)."""
+    if rough <= 1:
         return 1
-    magnitude = 10 ** (len(str(int(value))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * magnitude:
+    magnitude = 10 ** (len(str(int(rough))) - 1)
+    for step in (1, 2, 5, 10):
+        if rough <= step * magnitude:
             return step * magnitude
     return 10 * magnitude
 
 
 def _format(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def line_chart(title: str, labels: list[str], series: dict[str, list[float]], unit: str = "",
                width: int = 720, height: int = 260, max_x_ticks: int = 8) -> Chart:
     left, right, top, bottom = 48, 12, 12, 36
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak = _nice_max(max((v for values in series.values() for v in values), default=0))
+    highest = max((v for values in series.values() for v in values), default=0)
+    step = _nice_step(highest / 4)
+    peak = step * max(1, -(-highest // step))
     count = max(len(labels), 1)
 
     def x_at(i: int) -> float:
@@ -72,7 +75,7 @@ def line_chart(title: str, labels: list[str], series: dict[str, list[float]], un
         lines.append(Line(name=name, colour=PALETTE[index % len(PALETTE)],
                           points=" ".join(f"{x},{y}" for x, y in coords), values=list(values),
                           dots=[(x, y, labels[i], values[i]) for i, (x, y) in enumerate(coords)]))
-    y_ticks = [(round(y_at(peak * f), 1), _format(peak * f)) for f in (0, 0.25, 0.5, 0.75, 1)]
+    y_ticks = [(round(y_at(step * i), 1), _format(step * i)) for i in range(int(peak // step) + 1)]
     stride = max(1, -(-count // max_x_ticks))
     x_ticks = [(round(x_at(i), 1), labels[i]) for i in range(0, len(labels), stride)]
     return Chart(title, width, height, left, bottom, top, right, labels, lines, y_ticks, x_ticks, unit)

@@ -8,6 +8,7 @@ back only after the commit.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -101,6 +102,15 @@ def sync_catalogue(engine: Engine, loaded: dict[str, Dataset], actor: str = "cli
         if changes:
             audit.append(conn, actor=actor, org=None, action="catalogue.load", detail={"added": changes})
     return changes
+
+
+_LEADING_VALUE = re.compile(r'^(?:"(?:[^"\\]|\\.)*"|[-0-9.eE+]+|true|false|null|\{.*?\}|\[.*?\])\s+(?=is (?!a required property)|does |has |should |was )', re.S)
+
+
+def _without_value(message: str) -> str:
+    """A validator message with the offending value left out (for personal datasets,
+    whose reject details must not keep personal data)."""
+    return _LEADING_VALUE.sub("the value ", message, count=1)
 
 
 @dataclass
@@ -237,11 +247,13 @@ class RecordService:
                 name = record.get("dataset") if isinstance(record, dict) and isinstance(record.get("dataset"), str) else "unknown"
                 rejected_by_dataset[name] = rejected_by_dataset.get(name, 0) + 1
                 record_id = results[index]["id"]
+                known = self.catalogue.get(name) if name != "unknown" else None
                 for error in errors[:max(0, REJECT_DETAILS_PER_BATCH - len(reject_details))]:
+                    message = error.message if known is None or not known.personal else _without_value(error.message)
                     reject_details.append({
                         "publisher": principal.org, "dataset": name[:100], "record_index": index,
                         "record_id": record_id[:64] if isinstance(record_id, str) else None,
-                        "path": error.path[:300], "message": error.message[:500]})
+                        "path": error.path[:300], "message": message[:500]})
             else:
                 candidates.append((index, row))
 

@@ -166,3 +166,10 @@ def test_cli_adds_a_user_who_can_then_sign_in(db_url, client, services, tmp_path
     assert result.returncode == 0, result.stderr
     assert PASSWORD not in result.stdout + result.stderr
     assert sign_in(client, "carol").status_code == 302
+
+
+def test_reject_details_of_personal_datasets_leave_out_the_value():
+    from hub.records.service import _without_value
+
+    assert _without_value('"Jane Doe" does not match "^[A-Z]{2}$"') == 'the value does not match "^[A-Z]{2}$"'
+    assert _without_value('"referral_id" is a required property') == '"referral_id" is a required property'
