@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import connexion
+# connexion imports starlette's test client at import time; its deprecation notice is noise for operators.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+
+import connexion  # noqa: E402
 from connexion.middleware import MiddlewarePosition
 from flask import Response, g, request
 from sqlalchemy.engine import Engine
@@ -18,8 +22,10 @@ from hub.console.service import AccountService
 from hub.console.views import init_console
 from hub.db import make_engine
 from hub.health.metrics import Metrics
+from hub.jsonprovider import OrjsonProvider
 from hub.orgs.service import OrgService
 from hub.problems import Problem, problem_response
+from hub.validation import VALIDATOR_MAP
 from hub.records.service import Catalogue, RecordService
 
 log = logging.getLogger("causeway.hub")
@@ -56,14 +62,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or build_services(settings)
 
     app = connexion.FlaskApp(__name__, specification_dir=str(Path(__file__).parent))
-    app.add_api("openapi.yaml", strict_validation=True, validate_responses=False)
+    app.add_api("openapi.yaml", strict_validation=True, validate_responses=False, validator_map=VALIDATOR_MAP)
     app.add_middleware(ServicesMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        max_bytes=settings.max_batch_bytes)
 
     flask_app = app.app
     flask_app.extensions["causeway"] = services
-    flask_app.json.sort_keys = False
+    flask_app.json = OrjsonProvider(flask_app)
 
     @flask_app.errorhandler(Problem)
     def _problem(problem: Problem):

@@ -58,6 +58,11 @@ def cmd_serve(args) -> int:
 
     from hub.app import create_app
 
+    from hub.migrate import is_current
+
+    if not is_current(_engine(args)):
+        raise CommandError(f"the database at {args.db} is not initialised or not migrated to this version: "
+                           f"run `causeway-hub init --db {args.db}` first")
     app = create_app(_settings(args))
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date, timedelta
 from functools import wraps
 from urllib.parse import urlsplit
@@ -122,6 +123,12 @@ def csrf_token() -> str:
     if "csrf" not in session:
         session["csrf"] = new_csrf_token()
     return session["csrf"]
+
+
+@console.app_template_filter("pretty_json")
+def pretty_json(value, indent: int | None = 2) -> str:
+    """JSON for people to read (autoescaped like any other text)."""
+    return json.dumps(value, indent=indent, ensure_ascii=False, separators=None if indent else (", ", ": "))
 
 
 @console.app_context_processor

@@ -291,7 +291,7 @@ class RecordService:
                 received_at=now, record_count=len(rows), manifest=manifest, signature=signature,
                 signature_verified=manifest is not None))
             if rows:
-                conn.execute(records.insert(), rows)
+                insert_log_rows(conn, rows)
             if reject_details:
                 conn.execute(record_rejects.insert(),
                              [{**detail, "batch_id": batch_id, "received_at": now} for detail in reject_details])
@@ -334,6 +334,26 @@ class RecordService:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return {"events": [cloudevent(r) for r in rows], "next": rows[-1].seq if rows else after}
+
+
+_LOG_COLUMNS = [c.name for c in records.columns]
+
+
+def insert_log_rows(conn, rows: list[dict]) -> None:
+    """Bare executemany: the hot path of publishing. SQLAlchemy's per-row
+    parameter processing costs more than SQLite's insert itself, so the only
+    typed column (received_at, one value per batch) is converted once."""
+    to_db = records.c.received_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    received_at = rows[0]["received_at"]
+    received_value = to_db(received_at) if to_db else received_at
+    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = (f"INSERT INTO records ({', '.join(_LOG_COLUMNS)}) "
+                 f"VALUES ({', '.join([placeholder] * len(_LOG_COLUMNS))})")
+    values = [
+        tuple(received_value if name == "received_at" else row.get(name) for name in _LOG_COLUMNS)
+        for row in rows
+    ]
+    conn.exec_driver_sql(statement, values)
 
 
 def envelope_of(row) -> dict:

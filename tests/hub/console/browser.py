@@ -10,12 +10,11 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
-from servers import free_port, wait_for_port
+from hubprocess import HubProcess, hub_cli, issue_key
 
 CHROMIUM = os.environ.get("CAUSEWAY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,67 +32,47 @@ STAFF = [
 ]
 
 
-@dataclass
-class HubProcess:
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-    keys: dict = field(default_factory=dict)
+class ConsoleHub:
+    """A hub process set up as an operator would: init, org import, staff users, serve."""
 
-    @property
-    def db_url(self) -> str:
-        return f"sqlite:///{self.workdir / 'causeway.db'}"
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.db_url = f"sqlite:///{workdir / 'causeway.db'}"
+        self.process = HubProcess(self.db_url, log_path=workdir / "hub.log", env={"CAUSEWAY_SECRET_KEY": ""})
+        self.keys: dict[tuple[str, str], str] = {}
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "hub.log"
-
-    def cli(self, *args: str, env: dict | None = None) -> str:
-        result = subprocess.run([sys.executable, "-m", "hub.cli", *args, "--db", self.db_url],
-                                capture_output=True, text=True, timeout=120,
-                                env={**os.environ, **(env or {})})
-        if result.returncode != 0:
-            raise RuntimeError(f"causeway-hub {' '.join(args)} failed: {result.stderr}")
-        return result.stdout
+        return self.process.url
 
     def prepare(self) -> None:
-        self.cli("init")
-        self.cli("org", "import")
+        hub_cli(self.db_url, "init")
+        hub_cli(self.db_url, "org", "import")
         for username, org, role in STAFF:
-            self.cli("user", "add", username, "--org", org, "--role", role, env={"CAUSEWAY_USER_PASSWORD": PASSWORD})
-
-    def issue_key(self, org: str, role: str) -> str:
-        if (org, role) not in self.keys:
-            self.keys[org, role] = self.cli("key", "issue", org, "--role", role).strip().splitlines()[-1]
-        return self.keys[org, role]
+            result = subprocess.run(
+                [sys.executable, "-m", "hub.cli", "user", "add", username, "--org", org, "--role", role,
+                 "--db", self.db_url], capture_output=True, text=True, timeout=120,
+                env={**os.environ, "CAUSEWAY_USER_PASSWORD": PASSWORD})
+            if result.returncode != 0:
+                raise RuntimeError(f"user add {username} failed: {result.stderr}")
 
     def start(self) -> None:
-        log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--db", self.db_url, "--port", str(self.port),
-             "--no-access-log", "--log-level", "warning"],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "CAUSEWAY_SECRET_KEY": ""})
         try:
-            wait_for_port(self.port, timeout=60, proc=self.process)
-        except Exception:
-            self.stop()
-            raise RuntimeError(f"the hub did not start:\n{self.log_path.read_text()[-3000:]}") from None
+            self.process.start(timeout=60)
+        except RuntimeError as exc:
+            self.process.stop()
+            raise RuntimeError(f"{exc}:\n{(self.workdir / 'hub.log').read_text()[-3000:]}") from None
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        self.process.stop()
+
+    def key(self, org: str, role: str) -> str:
+        if (org, role) not in self.keys:
+            self.keys[org, role] = issue_key(self.db_url, org, role)
+        return self.keys[org, role]
 
     def api(self, method: str, path: str, org: str, role: str, **kwargs) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.issue_key(org, role)}"}
+        headers = {"Authorization": f"Bearer {self.key(org, role)}"}
         return requests.request(method, self.base_url + "/api/v1" + path, headers=headers, timeout=30, **kwargs)
 
     def publish(self, org: str, records: list[dict]) -> dict:

@@ -11,7 +11,7 @@ import io
 
 import pytest
 
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, HubProcess
+from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, ConsoleHub
 from factories import gazetteer_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -21,7 +21,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    server = HubProcess(tmp_path_factory.mktemp("console-hub"))
+    server = ConsoleHub(tmp_path_factory.mktemp("console-hub"))
     server.prepare()
     server.start()
     bad = gazetteer_record(9002)
@@ -42,7 +42,7 @@ def chromium():
 class Console:
     """One signed-in browser tab, collecting browser errors as it goes."""
 
-    def __init__(self, browser, hub: HubProcess):
+    def __init__(self, browser, hub: ConsoleHub):
         self.hub = hub
         self.context = browser.new_context(base_url=hub.base_url, accept_downloads=True)
         self.context.set_default_timeout(10_000)
