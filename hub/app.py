@@ -24,6 +24,7 @@ from hub.db import make_engine
 from hub.health.metrics import Metrics
 from hub.jsonprovider import OrjsonProvider
 from hub.orgs.service import OrgService
+from hub.policy.service import PolicyService
 from hub.problems import Problem, problem_response
 from hub.validation import VALIDATOR_MAP
 from hub.records.service import Catalogue, RecordService
@@ -40,6 +41,7 @@ class Services:
     records: RecordService
     metrics: Metrics
     accounts: AccountService
+    policy: PolicyService
 
 
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
@@ -54,6 +56,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key),
         metrics=Metrics(),
         accounts=AccountService(engine),
+        policy=PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None),
     )
 
 

@@ -211,6 +211,146 @@ def cmd_audit_verify(args) -> int:
     return 1
 
 
+def _policy(args):
+    from hub.orgs.service import OrgService
+    from hub.policy.service import PolicyService
+    from hub.records.service import Catalogue
+
+    engine = _engine(args)
+    orgs = OrgService(engine)
+    return PolicyService(engine, Catalogue(engine), lambda slug: orgs.get_org(slug) is not None), orgs
+
+
+# The hub operator at the console acts with admin rights (but, like admin keys,
+# cannot approve: approval needs a governance key of a party, given with --key).
+def _operator():
+    from hub.auth import Principal
+
+    return Principal(org="causeway", role="admin", credential_id="cli")
+
+
+def _governance_key(args):
+    """A governance API key from --key-file or $CAUSEWAY_API_KEY (never from the command line)."""
+    import os
+
+    key = None
+    if args.key_file:
+        key = Path(args.key_file).read_text(encoding="utf-8").strip()
+    key = key or os.environ.get("CAUSEWAY_API_KEY", "").strip()
+    if not key:
+        raise CommandError("approval needs a governance API key of a party: put it in a file named by --key-file "
+                           "or in $CAUSEWAY_API_KEY")
+    return key
+
+
+def _problem_text(problem) -> str:
+    lines = [problem.detail]
+    for item in problem.extra.get("problems", []):
+        lines.append(f"  {'line ' + str(item['line']) + ': ' if item.get('line') else ''}{item['path']}: {item['message']}")
+    return "\n".join(lines[:1] if len(lines) == 1 else [f"{problem.title}:"] + lines[1:])
+
+
+def cmd_policy_apply(args) -> int:
+    from hub.problems import Problem
+
+    policy, _ = _policy(args)
+    for name in args.files:
+        path = Path(name)
+        try:
+            result = policy.agreements.apply(path.read_text(encoding="utf-8"), _operator())
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror}") from exc
+        except Problem as exc:
+            raise CommandError(f"{path}: {_problem_text(exc)}") from exc
+        if result["changed"]:
+            print(f"{path}: agreement {result['id']} version {result['version']} written as a draft")
+            for change in result["changes"]:
+                print(f"  {change}")
+        else:
+            print(f"{path}: agreement {result['id']} unchanged (version {result['version']}, {result['status']})")
+    return 0
+
+
+def cmd_policy_approve(args) -> int:
+    from hub.problems import Problem
+
+    policy, orgs = _policy(args)
+    who = orgs.authenticate(_governance_key(args))
+    if who is None:
+        raise CommandError("the API key is unknown or revoked")
+    try:
+        result = policy.agreements.transition(args.agreement_id, "approved", who, version=args.version)
+        print(f"{who.org} approved {result['id']} version {result['version']}: now {result['status']}"
+              + (f" ({result['waiting_for']})" if result.get("waiting_for") else ""))
+        if args.activate and result["status"] == "approved":
+            result = policy.agreements.transition(args.agreement_id, "active", who, version=result["version"])
+            print(f"{result['id']} version {result['version']} is now active")
+    except Problem as exc:
+        raise CommandError(exc.detail) from exc
+    return 0
+
+
+def cmd_policy_transition(args) -> int:
+    from hub.problems import Problem
+
+    policy, _ = _policy(args)
+    try:
+        result = policy.agreements.transition(args.agreement_id, args.to, _operator(), version=args.version,
+                                              reason=args.reason)
+    except Problem as exc:
+        raise CommandError(exc.detail) from exc
+    print(f"{result['id']} version {result['version']} is now {result['status']}")
+    return 0
+
+
+def cmd_policy_list(args) -> int:
+    policy, _ = _policy(args)
+    for item in policy.agreements.list(_operator()):
+        pending = "" if item["latest_version"] == item["version"] else \
+            f"  (v{item['latest_version']} {item['latest_status']})"
+        print(f"{item['id']:<36} v{item['version']:<3} {item['status']:<10} {item['lawful_basis']:<16} "
+              f"{', '.join(item['datasets'])}{pending}")
+    return 0
+
+
+def cmd_consent_import(args) -> int:
+    from hub.problems import Problem
+
+    policy, _ = _policy(args)
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+        result = policy.consents.import_csv(text, _operator(), controller=args.controller)
+    except OSError as exc:
+        raise CommandError(f"{args.file}: {exc.strerror}") from exc
+    except Problem as exc:
+        raise CommandError(f"{args.file}: {exc.detail}") from exc
+    print(f"{result['imported']} consents imported, {result['duplicates']} already present, {result['rejected']} rejected")
+    for row in result["rows"]:
+        if row["status"] == "rejected":
+            for error in row["errors"]:
+                print(f"  line {row['line']}: {error['field']}: {error['message']}")
+    return 1 if result["rejected"] else 0
+
+
+def demo_policies(args, keys: dict) -> None:
+    """Apply the example agreements and activate them, approving as a governance key of a
+    provider and of a recipient, so the demo has agreements in force."""
+    policy, orgs = _policy(args)
+    for path in sorted(EXAMPLES_DIR.glob("*.yaml")):
+        if path.name == "orgs.yaml":
+            continue
+        result = policy.agreements.apply(path.read_text(encoding="utf-8"), _operator())
+        document = policy.agreements.versions(result["id"], _operator())[-1]["document"]
+        if result["status"] == "active":
+            continue
+        for org in (document["providers"][0], document["recipients"][0]):
+            key = keys.get((org, "governance")) or orgs.issue_key(org, "governance", label="demo")
+            keys[(org, "governance")] = key
+            policy.agreements.transition(result["id"], "approved", orgs.authenticate(key))
+        policy.agreements.transition(result["id"], "active", orgs.authenticate(keys[(document["providers"][0], "governance")]))
+        print(f"  agreement {result['id']} v{result['version']} active")
+
+
 DEMO_KEYS = [("edinburgh", "publisher"), ("sds", "subscriber"), ("edinburgh", "governance"),
              ("sds", "governance"), ("improvement-service", "ops"), ("scottish-government", "admin")]
 
@@ -220,9 +360,12 @@ def cmd_demo(args) -> int:
     cmd_init(args)
     cmd_org_import(argparse.Namespace(db=args.db, file=str(EXAMPLES_DIR / "orgs.yaml")))
     service = _orgs(args)
+    keys = {(org, role): service.issue_key(org, role, label="demo") for org, role in DEMO_KEYS}
+    print("\nExample sharing agreements:")
+    demo_policies(args, keys)
     print("\nDemo credentials (new ones are made at every start; keep them to try the API):")
     for org, role in DEMO_KEYS:
-        print(f"  {org:<22} {role:<11} {service.issue_key(org, role, label='demo')}")
+        print(f"  {org:<22} {role:<11} {keys[org, role]}")
     print(f"\nHub on http://{args.host}:{args.port}/api/v1 (try: curl -H 'Authorization: Bearer <key>' "
           f"http://{args.host}:{args.port}/api/v1/datasets)\n", flush=True)
     return cmd_serve(args)
@@ -298,6 +441,33 @@ def build_parser() -> argparse.ArgumentParser:
     user_disable.add_argument("username")
     user_disable.set_defaults(func=cmd_user_disable)
     user.add_parser("list", parents=[common], help="list console users").set_defaults(func=cmd_user_list)
+
+    policy = commands.add_parser("policy", parents=[common], help="sharing agreements").add_subparsers(
+        dest="policy_command", required=True)
+    apply = policy.add_parser("apply", parents=[common], help="write agreements from YAML files (a new draft version when changed)")
+    apply.add_argument("files", nargs="+", metavar="FILE")
+    apply.set_defaults(func=cmd_policy_apply)
+    approve = policy.add_parser("approve", parents=[common],
+                                help="approve the draft for your org, with a governance API key from --key-file or $CAUSEWAY_API_KEY")
+    approve.add_argument("agreement_id")
+    approve.add_argument("--version", type=int)
+    approve.add_argument("--key-file", help="file holding a governance API key of a provider or recipient")
+    approve.add_argument("--activate", action="store_true", help="put it in force once both sides have approved")
+    approve.set_defaults(func=cmd_policy_approve)
+    move = policy.add_parser("transition", parents=[common], help="activate, suspend or retire a version")
+    move.add_argument("agreement_id")
+    move.add_argument("to", choices=["active", "suspended", "retired"])
+    move.add_argument("--version", type=int)
+    move.add_argument("--reason")
+    move.set_defaults(func=cmd_policy_transition)
+    policy.add_parser("list", parents=[common], help="list agreements").set_defaults(func=cmd_policy_list)
+
+    consent = commands.add_parser("consent", parents=[common], help="consent records").add_subparsers(
+        dest="consent_command", required=True)
+    cimport = consent.add_parser("import", parents=[common], help="import consents from CSV (see docs/governance.md)")
+    cimport.add_argument("file")
+    cimport.add_argument("--controller", required=True, help="the org that holds these consents")
+    cimport.set_defaults(func=cmd_consent_import)
 
     audit = commands.add_parser("audit", parents=[common], help="the audit log").add_subparsers(dest="audit_command", required=True)
     audit.add_parser("verify", parents=[common], help="verify the hash chain end to end").set_defaults(func=cmd_audit_verify)
