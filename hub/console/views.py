@@ -20,6 +20,7 @@ from flask.sessions import SecureCookieSessionInterface
 from hub import db
 from hub.audit import service as audit
 from hub.problems import Problem
+from hub.timeutil import iso_utc
 
 from . import queries
 from .charts import line_chart
@@ -34,6 +35,8 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # The navigation: endpoint, label, roles that may open it.
 PAGES = [
     ("console.overview", "Overview", ALL_STAFF),
+    ("console.agreements", "Agreements", ("governance",)),
+    ("console.subjects", "Subjects", ("governance",)),
     ("console.quality", "Data quality", ALL_STAFF),
     ("console.catalogue", "Catalogue", ALL_STAFF),
     ("console.audit_log", "Audit log", ALL_STAFF),
@@ -62,6 +65,8 @@ def init_console(flask_app, services) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
     )
+    from . import agreement_views, subject_views  # noqa: F401  (they add their routes to the blueprint)
+
     flask_app.register_blueprint(console)
 
 
@@ -134,7 +139,7 @@ def pretty_json(value, indent: int | None = 2) -> str:
 @console.app_context_processor
 def _navigation():
     return {"nav_pages": [(endpoint, label) for endpoint, label, roles in PAGES if allowed(roles)],
-            "staff": staff()}
+            "staff": staff(), "now_iso": iso_utc(db.utcnow())}
 
 
 # -- every request -----------------------------------------------------------
@@ -223,7 +228,11 @@ def overview():
     chart = line_chart("Records accepted per hour, by dataset (last 24 hours, UTC)",
                        [label[-2:] + ":00" for label in labels], series, unit="records")
     today = queries.publish_totals(engine, visible_org(), queries.start_of_day(now.date()))
-    return render_template("console/overview.html", chart=chart, today=today)
+    awaiting = None
+    if allowed(("governance",)):
+        awaiting = [a for a in services().policy.agreements.list(staff().principal)
+                    if a["latest_status"] in ("draft", "approved")]
+    return render_template("console/overview.html", chart=chart, today=today, awaiting=awaiting)
 
 
 # -- catalogue ---------------------------------------------------------------
@@ -242,7 +251,10 @@ def dataset(name: str):
     version = request.args.get("version", type=int) or found.latest_version
     if version not in found.schemas:
         abort(404, description=f"Dataset {name} has no schema version {version}.")
-    return render_template("console/dataset.html", dataset=found, version=version,
+    sharing = None
+    if allowed(("governance",)):
+        sharing = [a for a in services().policy.agreements.list(staff().principal) if name in a["datasets"]]
+    return render_template("console/dataset.html", dataset=found, version=version, sharing=sharing,
                            fields=found.fields(version), examples=found.schemas[version].get("examples", []))
 
 

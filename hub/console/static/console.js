@@ -9,6 +9,12 @@
       event.preventDefault();
     }
   });
+  // Print buttons on printable reports.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-print]")) {
+      window.print();
+    }
+  });
   // Move focus to the first error summary so keyboard and screen-reader users hear it.
   document.addEventListener("DOMContentLoaded", function () {
     var summary = document.querySelector("[data-error-summary]");
