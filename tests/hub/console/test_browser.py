@@ -183,3 +183,182 @@ def test_sign_out_returns_to_the_sign_in_page(open_console):
     assert "You have signed out" in page.get_by_role("status").inner_text()
     page.goto("/console/audit")
     assert "/console/sign-in" in page.url
+
+
+AGREEMENT = """\
+id: {id}
+title: Referrals from Edinburgh to Skills Development Scotland ({id})
+providers: [edinburgh]
+recipients: [sds]
+purposes: [ServiceProvision]
+lawful_basis: consent
+valid_from: 2026-01-01
+valid_until: 2030-12-31
+retention_days: 365
+datasets:
+  referral:
+    fields: [referral_id, receiving_service, reason_for_referral]
+    pseudonymise: [personal_details_ref]
+"""
+
+
+def _save_agreement(page, source: str):
+    page.fill("#source", source)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save as draft").click()
+
+
+def _press(page, button_name: str):
+    page.once("dialog", lambda dialog: dialog.accept())
+    with page.expect_navigation():
+        page.get_by_role("button", name=button_name).click()
+
+
+def test_an_agreement_edited_with_a_mistake_shows_the_inline_error(open_console):
+    console = open_console()
+    page = console.sign_in("gina")
+    page.goto("/console/agreements/new")
+    _save_agreement(page, AGREEMENT.format(id="mistake-shown").replace("lawful_basis: consent", "lawful_basis: because"))
+    summary = page.get_by_role("alert")
+    assert "was not saved" in summary.inner_text()
+    assert "lawful_basis" in summary.inner_text() and "Line 6" in summary.inner_text()
+    assert page.locator("#source").get_attribute("aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")  # focus moved to the errors
+    assert "lawful_basis: because" in page.locator("#source").input_value()  # the text is kept for fixing
+    console.screenshot("agreement-error")
+    console.errors = [e for e in console.errors if "422" not in e]  # the refused save's status, expected
+
+
+def test_approval_by_both_parties_makes_an_agreement_active(open_console):
+    edinburgh, sds = open_console(), open_console()
+    page = edinburgh.sign_in("gina")
+    page.goto("/console/agreements/new")
+    _save_agreement(page, AGREEMENT.format(id="both-approve"))
+    assert "Saved as draft version 1" in page.get_by_role("status").inner_text()
+    assert "Edinburgh" in page.locator("ul.summary").inner_text()  # the plain-English summary
+    assert "the data subject's consent" in page.locator("ul.summary").inner_text()
+    _press(page, "Approve version 1 for edinburgh")
+    assert "waits for approval by a governance credential of a recipient" in page.get_by_role("status").inner_text()
+    assert page.locator("#latest-status").inner_text() == "draft"
+    assert page.get_by_role("button", name="Activate").count() == 0
+
+    other = sds.sign_in("sam")
+    other.goto("/console/agreements/both-approve")
+    _press(other, "Approve version 1 for sds")
+    assert other.locator("#latest-status").inner_text() == "approved"
+    _press(other, "Activate")
+    assert other.locator("#agreement-status").inner_text() == "active"
+    sds.screenshot("agreement")
+    other.goto("/console/agreements")
+    assert other.locator("#status-active + table").get_by_text("both-approve", exact=True).is_visible()
+    sds.screenshot("agreements")
+
+    # An edit makes draft version 2 beside the active version 1, with a diff
+    page.goto("/console/agreements/both-approve/edit")
+    _save_agreement(page, AGREEMENT.format(id="both-approve").replace("retention_days: 365", "retention_days: 180"))
+    assert page.locator("#agreement-status").inner_text() == "active"
+    page.get_by_role("link", name="Version history with changes").click()
+    page.wait_for_url("**/versions")
+    assert "+retention_days: 180" in page.locator("pre.diff").first.inner_text()
+    edinburgh.screenshot("agreement-versions")
+
+
+def test_the_decision_tester_gives_a_decision_and_its_reasons(open_console, hub):
+    from factories import referral_record
+
+    published = hub.publish("edinburgh", [referral_record("REF-DT-1", subject="subj-dt")])
+    record_id = published["results"][0]["id"]
+    console = open_console()
+    page = console.sign_in("gina")
+    page.goto("/console/agreements/decide")
+    page.fill("#record_id", record_id)
+    page.select_option("#recipient", "sds")
+    page.fill("#purpose", "ServiceProvision")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Decide").click()
+    assert page.locator("#decision").inner_text() in ("allow", "deny")
+    assert page.locator("#reasons li").count() >= 1
+    console.screenshot("decision-tester")
+
+
+def test_ops_cannot_edit_agreements_and_a_third_org_cannot_see_one_between_two_others(open_console, hub):
+    gina = open_console().sign_in("gina")
+    gina.goto("/console/agreements/new")
+    _save_agreement(gina, AGREEMENT.format(id="private-pair"))
+    assert gina.locator("#agreement-status").inner_text() == "draft"
+
+    ops_console = open_console()
+    ops = ops_console.sign_in("omar")
+    assert "Agreements" not in ops.get_by_role("navigation", name="Console pages").inner_text()
+    for path in ("/console/agreements", "/console/agreements/new", "/console/agreements/private-pair/edit"):
+        response = ops.goto(path)
+        assert response.status == 403, path
+        assert "for governance staff" in ops.get_by_role("alert").inner_text()
+    token = ops.evaluate("document.querySelector('input[name=csrf_token]').value")
+    refused = ops.request.post("/console/agreements/private-pair/edit",
+                               form={"csrf_token": token, "source": AGREEMENT.format(id="private-pair")})
+    assert refused.status == 403
+    ops_console.screenshot("ops-refused")
+    ops_console.errors = [e for e in ops_console.errors if "403" not in e]
+
+    fife_console = open_console()
+    fife = fife_console.sign_in("fiona")
+    fife.goto("/console/agreements")
+    assert "private-pair" not in fife.content()
+    response = fife.goto("/console/agreements/private-pair")
+    assert response.status == 404
+    response = fife.goto("/console/agreements/private-pair/versions")
+    assert response.status == 404
+    fife_console.errors = [e for e in fife_console.errors if "404" not in e]
+
+
+def test_a_withdrawn_consent_shows_on_the_subjects_page_and_stops_the_next_disclosure(open_console, hub):
+    from factories import referral_record
+
+    source = AGREEMENT.format(id="consent-flow")
+    assert hub.api("POST", "/agreements", "edinburgh", "governance", json={"source": source}).status_code == 201
+    for org in ("edinburgh", "sds"):
+        assert hub.api("POST", "/agreements/consent-flow/transitions", org, "governance",
+                       json={"to": "approved"}).status_code == 200
+    assert hub.api("POST", "/agreements/consent-flow/transitions", "edinburgh", "governance",
+                   json={"to": "active"}).json()["status"] == "active"
+
+    console = open_console()
+    page = console.sign_in("gina")
+    page.goto("/console/subjects")
+    page.fill("#c-subject", "subj-consent-1")
+    page.fill("#c-purpose", "ServiceProvision")
+    page.fill("#c-recipients", "sds")
+    page.fill("#c-method", "signed form")
+    page.fill("#c-evidence", "CASE-77")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Record consent").click()
+    assert "Consent recorded for subj-consent-1" in page.get_by_role("status").inner_text()
+    assert "Current" in page.locator("#consents").inner_text()
+
+    def feed(after):
+        response = hub.api("GET", f"/feeds/referral?purpose=ServiceProvision&after={after}&limit=1000", "sds", "subscriber")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    cursor = feed(0)["next"]
+    hub.publish("edinburgh", [referral_record("REF-C-1", subject="subj-consent-1")])
+    first = feed(cursor)
+    assert [e["data"]["referral_id"] for e in first["events"] if e["dataset"] == "referral"] == ["REF-C-1"]
+
+    page.reload()
+    assert "sds" in page.locator("#disclosures").inner_text()
+    _press(page, "Withdraw consent for ServiceProvision")
+    assert "Consent withdrawn" in page.get_by_role("status").inner_text()
+    assert "Withdrawn" in page.locator("#consents").inner_text()
+    console.screenshot("subjects")
+
+    hub.publish("edinburgh", [referral_record("REF-C-2", subject="subj-consent-1")])
+    second = feed(first["next"])
+    assert [e for e in second["events"] if e["dataset"] == "referral"] == []
+
+    with page.expect_navigation():
+        page.get_by_role("link", name="Printable subject-access report").click()
+    assert page.get_by_role("button", name="Print this report").is_visible()
+    assert page.locator("table.data").first.get_by_text("sds").count() >= 1
+    console.screenshot("subject-report")
