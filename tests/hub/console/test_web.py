@@ -173,3 +173,51 @@ def test_reject_details_of_personal_datasets_leave_out_the_value():
 
     assert _without_value('"Jane Doe" does not match "^[A-Z]{2}$"') == 'the value does not match "^[A-Z]{2}$"'
     assert _without_value('"referral_id" is a required property') == '"referral_id" is a required property'
+
+
+GAZETTEER_AGREEMENT = """\
+id: gazetteer-edinburgh-glasgow
+title: Gazetteer addresses from Edinburgh to Glasgow
+providers: [edinburgh]
+recipients: [glasgow]
+purposes: [ServiceProvision]
+lawful_basis: public-task
+valid_from: 2026-01-01
+valid_until: 2030-12-31
+retention_days: 365
+datasets:
+  gazetteer-address:
+    fields: [uprn, street, town, postcode]
+"""
+
+
+def test_agreement_actions_are_enforced_on_the_server(client, app, services, staff):
+    add_staff(services, "olive", "edinburgh", "ops")
+    add_staff(services, "fern", "fife", "governance")
+    sign_in(client, "gina")
+    token = csrf_from(client.get("/console/agreements/new").text)
+    saved = client.post("/console/agreements/new", data={"csrf_token": token, "source": GAZETTEER_AGREEMENT})
+    assert saved.status_code == 200 and "Saved as draft version 1" in saved.text
+
+    with app.test_client() as ops:
+        sign_in(ops, "olive")
+        token = csrf_from(ops.get("/console/").text)
+        for path in ("/console/agreements/new", "/console/agreements/gazetteer-edinburgh-glasgow/edit"):
+            assert ops.post(path, data={"csrf_token": token, "source": GAZETTEER_AGREEMENT}).status_code == 403
+        assert ops.post("/console/agreements/gazetteer-edinburgh-glasgow/status",
+                        data={"csrf_token": token, "to": "retired"}).status_code == 403
+    with app.test_client() as fife:
+        sign_in(fife, "fern")
+        token = csrf_from(fife.get("/console/").text)
+        assert "gazetteer-edinburgh-glasgow" not in fife.get("/console/agreements").text
+        assert fife.get("/console/agreements/gazetteer-edinburgh-glasgow").status_code == 404
+        assert fife.post("/console/agreements/gazetteer-edinburgh-glasgow/status",
+                         data={"csrf_token": token, "to": "approved"}).status_code == 404
+    versions = services.policy.agreements.versions("gazetteer-edinburgh-glasgow", staff_principal("edinburgh"))
+    assert [(v["version"], v["status"]) for v in versions] == [(1, "draft")]
+
+
+def staff_principal(org):
+    from hub.auth import Principal
+
+    return Principal(org=org, role="governance", credential_id="test")
