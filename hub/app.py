@@ -5,7 +5,9 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 # connexion imports starlette's test client at import time; its deprecation notice is noise for operators.
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -20,7 +22,7 @@ from hub.api_auth import BodyLimitMiddleware, ServicesMiddleware
 from hub.config import Settings
 from hub.console.service import AccountService
 from hub.console.views import init_console
-from hub.db import make_engine
+from hub.db import make_engine, utcnow
 from hub.health.metrics import Metrics
 from hub.jsonprovider import OrjsonProvider
 from hub.orgs.service import OrgService
@@ -28,6 +30,11 @@ from hub.policy.service import PolicyService
 from hub.problems import Problem, problem_response
 from hub.validation import VALIDATOR_MAP
 from hub.records.service import Catalogue, RecordService
+from hub.returns.console import blueprint as returns_console
+from hub.returns.mail import SmtpMailer
+from hub.returns.reminders import ReminderService
+from hub.returns.service import ReturnService
+from hub.returns.webhooks import WebhookSender
 
 log = logging.getLogger("causeway.hub")
 
@@ -42,21 +49,34 @@ class Services:
     metrics: Metrics
     accounts: AccountService
     policy: PolicyService
+    returns: ReturnService
+    reminders: ReminderService
+    clock: Callable[[], datetime] = utcnow
 
 
-def build_services(settings: Settings, engine: Engine | None = None) -> Services:
+def build_services(settings: Settings, engine: Engine | None = None,
+                   clock: Callable[[], datetime] | None = None) -> Services:
+    """`clock` is the hub's idea of now (tests inject one to place records in time)."""
     engine = engine or make_engine(settings.db_url)
+    clock = clock or utcnow
     orgs = OrgService(engine)
     catalogue = Catalogue(engine)
+    returns = ReturnService(engine, catalogue, clock)
+    mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
+                        settings.smtp_username, settings.smtp_password)
     return Services(
         settings=settings,
         engine=engine,
         orgs=orgs,
         catalogue=catalogue,
-        records=RecordService(engine, catalogue, settings, orgs.agent_public_key),
+        records=RecordService(engine, catalogue, settings, orgs.agent_public_key, clock=clock),
         metrics=Metrics(),
         accounts=AccountService(engine),
         policy=PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None),
+        returns=returns,
+        reminders=ReminderService(engine, returns, mailer, WebhookSender(settings.webhook_allowed_networks),
+                                  settings.reminder_catchup_days),
+        clock=clock,
     )
 
 
@@ -101,6 +121,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return response
 
     init_console(flask_app, services)
+    flask_app.register_blueprint(returns_console, url_prefix="/console/returns")
 
     @flask_app.get("/metrics")
     def _metrics():

@@ -5,3 +5,4 @@ from hub.db import metadata  # noqa: F401
 from hub.orgs import models as _orgs  # noqa: F401
 from hub.policy import models as _policy  # noqa: F401
 from hub.records import models as _records  # noqa: F401
+from hub.returns import models as _returns  # noqa: F401

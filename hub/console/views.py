@@ -40,6 +40,7 @@ PAGES = [
     ("console.quality", "Data quality", ALL_STAFF),
     ("console.catalogue", "Catalogue", ALL_STAFF),
     ("console.audit_log", "Audit log", ALL_STAFF),
+    ("returns_console.index", "Data returns", ALL_STAFF),
 ]
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -68,6 +69,16 @@ def init_console(flask_app, services) -> None:
     from . import agreement_views, subject_views  # noqa: F401  (they add their routes to the blueprint)
 
     flask_app.register_blueprint(console)
+    flask_app.before_request(_sign_in_for_other_console_pages)
+
+
+def _sign_in_for_other_console_pages():
+    """Console pages other domains serve under /console (e.g. /console/returns) see the
+    signed-in user as g.principal, with the same session rules."""
+    if request.path.startswith("/console/") and request.blueprint not in (None, "console"):
+        g.staff = services().accounts.user_for_session(session.get("token"))
+        if g.staff is not None:
+            g.principal = g.staff.principal
 
 
 # -- helpers -----------------------------------------------------------------
@@ -138,7 +149,8 @@ def pretty_json(value, indent: int | None = 2) -> str:
 
 @console.app_context_processor
 def _navigation():
-    return {"nav_pages": [(endpoint, label) for endpoint, label, roles in PAGES if allowed(roles)],
+    return {"nav_pages": [(endpoint, label) for endpoint, label, roles in PAGES
+                          if allowed(roles) and endpoint.split(".")[0] in current_app.blueprints],
             "staff": staff(), "now_iso": iso_utc(db.utcnow())}
 
 

@@ -125,8 +125,9 @@ class PublishOutcome:
 
 
 class RecordService:
-    def __init__(self, engine: Engine, catalogue: Catalogue, settings, public_key_of):
+    def __init__(self, engine: Engine, catalogue: Catalogue, settings, public_key_of, clock=db.utcnow):
         self.engine = engine
+        self.clock = clock  # the hub's clock: received_at and manifest freshness (tests inject one)
         self.catalogue = catalogue
         self.settings = settings
         self._public_key_of = public_key_of  # agent id -> base64 public key (or None)
@@ -218,7 +219,7 @@ class RecordService:
         except ValueError:
             raise Problem(400, "Bad Request", "manifest created_at is not an RFC 3339 time") from None
         skew = timedelta(seconds=self.settings.manifest_max_skew_seconds)
-        if abs(db.utcnow() - signed_at) > skew:
+        if abs(self.clock() - signed_at) > skew:
             raise Problem(400, "Bad Request",
                           f"manifest was signed at {manifest.get('created_at')}, more than {skew.seconds} s from the hub's clock; "
                           "check the agent's clock; nothing in this batch was stored",
@@ -261,7 +262,7 @@ class RecordService:
 
         accepted_by_dataset: dict[str, int] = {}
         duplicates = 0
-        now = db.utcnow()
+        now = self.clock()
         with db.write_transaction(self.engine) as conn:
             if principal.agent_id is not None and conn.execute(select(batches.c.id).where(batches.c.id == batch_id)).first():
                 raise Problem(409, "Conflict", f"batch id {batch_id} was already used; a signed batch cannot be replayed. "

@@ -66,3 +66,11 @@ def test_enrolment_prints_a_one_time_token(fresh_db):
     result = run("enrolment", "edinburgh", db=fresh_db)
     assert result.returncode == 0
     assert result.stdout.strip().splitlines()[-1].startswith("cwe_")
+
+
+def test_db_may_come_before_or_after_the_command(tmp_path):
+    before = f"sqlite:///{tmp_path}/before.db"
+    result = subprocess.run([sys.executable, "-m", "hub.cli", "--db", before, "init"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "before.db").exists()
