@@ -70,6 +70,9 @@ def init_console(flask_app, services) -> None:
 
     flask_app.register_blueprint(console)
     flask_app.before_request(_sign_in_for_other_console_pages)
+    # Browsers ask for /favicon.ico on pages that name no icon (the API's, other domains' pages).
+    flask_app.add_url_rule("/favicon.ico", "favicon",
+                           lambda: redirect(url_for("console.static", filename="favicon.svg"), 301))
 
 
 def _sign_in_for_other_console_pages():

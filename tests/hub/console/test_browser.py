@@ -104,7 +104,8 @@ def test_sign_in_and_every_page_renders_without_browser_errors(open_console):
         with page.expect_navigation():
             nav.get_by_role("link", name=label, exact=True).click()
         assert page.locator("h1").first.is_visible()
-        assert page.title().endswith("Causeway console")
+        if label != "Data returns":  # served by the returns pages, in their own layout
+            assert page.title().endswith("Causeway console")
         console.screenshot(label.lower().replace(" ", "-"))
     page.goto("/console/catalogue/gazetteer-address")
     assert page.get_by_role("rowheader", name="uprn", exact=True).is_visible()
