@@ -1,18 +1,25 @@
 """Fan-out benchmark: records delivered to 10 webhook receivers and one MQTT subscriber.
 
-1. Throughput: N records (default 100,000) are in the log; a delivery worker process
-   (`causeway-hub deliver`) fans them out, in webhook batch mode, to 10 receiver
-   processes (the test suite's receiver: it verifies every signature, de-duplicates
-   and stores what it gets) and, event by event at QoS 1, to one MQTT subscriber on
-   a real Mosquitto. Prints deliveries/s.
-2. The floor, in the same run: the same receivers fed by a bare loop of HTTP posts
-   (one thread per receiver, the same signed batches, no database, no policy).
-   Prints deliveries/s and the ratio hub/floor (aim: at least 0.5).
-3. Latency: records published at a steady rate (default 500/s) while the worker
-   runs; publish-to-receipt latency p50/p99 over every webhook and MQTT delivery
-   (aim: p99 under 1 s).
+Every part runs in its own process, as in production: the hub (`causeway-hub serve`
+with its in-process delivery worker), 10 webhook receivers (the test suite's
+receiver: it verifies every signature, de-duplicates by webhook-id and stores what
+it gets), a Mosquitto broker, and a publisher that goes through the HTTP API.
 
-    python bench/fanout.py [--records 100000] [--rate 500] [--seconds 20] [--db URL]
+1. Throughput: N records (default 100,000) are published through the HTTP API;
+   then 10 webhook subscriptions (batch mode) and one MQTT subscription (QoS 1) are
+   made from the beginning of the log, and the hub fans the backlog out. Prints
+   deliveries/s (webhook deliveries over the time until the last one arrived).
+2. The floor, in the same run: the same receivers fed by a bare loop of HTTP posts
+   (one thread per receiver, no database, no policy) of the very event bodies the
+   hub delivered, in batches of the same size, signed the same way. Prints
+   deliveries/s and the ratio hub/floor (aim: at least 0.5).
+3. Latency: a publisher process publishes through the HTTP API at a steady, paced
+   rate (default 500 records/s); each record carries the moment it was sent as its
+   `occurred_at`, which reaches subscribers as the CloudEvent `time`. Prints
+   publish-to-receipt latency p50/p99 over every webhook and MQTT delivery (aim:
+   p99 under 1 s), and the rate the publisher achieved.
+
+    python bench/fanout.py [--records 100000] [--rate 500] [--seconds 30] [--db URL]
 """
 from __future__ import annotations
 
@@ -22,7 +29,6 @@ import hashlib
 import hmac
 import json
 import os
-import queue
 import statistics
 import subprocess
 import sys
@@ -30,6 +36,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
@@ -39,36 +46,86 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from servers import MosquittoServer, free_port, wait_for_port  # noqa: E402
-
-from causeway_common.catalogue import load_catalogue  # noqa: E402
-from hub.app import build_services  # noqa: E402
-from hub.auth import Principal  # noqa: E402
-from hub.config import DeliverySettings, Settings  # noqa: E402
-from hub.db import make_engine  # noqa: E402
-from hub.migrate import upgrade  # noqa: E402
-from hub.records.service import sync_catalogue  # noqa: E402
-
 RECEIVERS = 10
 RECEIVER = ROOT / "tests" / "hub" / "delivery" / "receiver.py"
 HUB_MQTT_PASSWORD = "bench-hub-password"
-SECRETS_KEY = base64.b64encode(os.urandom(32)).decode()
-BATCH = 100
+BATCH = 100  # events per webhook batch: the hub's default batch_max_events
+FIELDS = ["uprn", "paon", "street", "town", "postcode"]
 
 
-def records(count: int, start: int) -> list[dict]:
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def make_records(count: int, start: int, occurred_at: str = "2026-11-02T09:30:00Z") -> list[dict]:
+    from causeway_common.catalogue import load_catalogue
+
     example = load_catalogue()["gazetteer-address"].schemas[1]["examples"][0]
     made = []
     for n in range(start, start + count):
         payload = dict(example, uprn=str(100000000 + n), custodian="edinburgh")
         made.append({"id": str(uuid.uuid4()), "dataset": "gazetteer-address", "schema_version": 1,
-                     "key": payload["uprn"], "op": "upsert", "occurred_at": "2026-11-02T09:30:00Z",
-                     "payload": payload})
+                     "key": payload["uprn"], "op": "upsert", "occurred_at": occurred_at, "payload": payload})
     return made
 
 
+def wait_for(total: int, count, timeout: float, interval: float = 0.2) -> float:
+    started = time.perf_counter()
+    while count() < total:
+        if time.perf_counter() - started > timeout:
+            raise SystemExit(f"timed out: {count()} of {total} delivered")
+        time.sleep(interval)
+    return time.perf_counter() - started
+
+
+def percentile(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100)[int(p) - 1] if len(values) > 1 else values[0]
+
+
+# -- the publisher process ----------------------------------------------------------------
+def run_publisher(url: str, key: str, rate: int, seconds: float, start: int) -> None:
+    """Publish at a steady rate through the HTTP API: every tick a batch of rate/10
+    records, each stamped with the moment it was sent. Prints a JSON summary."""
+    tick = 0.1
+    per_tick = max(1, round(rate * tick))
+    template = make_records(1, 0)[0]
+    session = requests.Session()
+    session.trust_env = False
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    sent, round_trips, n = 0, [], start
+    t0 = time.perf_counter()
+    ticks = 0
+    while time.perf_counter() - t0 < seconds:
+        stamp = now_iso()
+        batch = []
+        for _ in range(per_tick):
+            payload = dict(template["payload"], uprn=str(100000000 + n))
+            batch.append(dict(template, id=str(uuid.uuid4()), key=payload["uprn"], occurred_at=stamp, payload=payload))
+            n += 1
+        began = time.perf_counter()
+        response = session.post(f"{url}/records", data=json.dumps({"records": batch}), headers=headers, timeout=60)
+        round_trips.append(time.perf_counter() - began)
+        response.raise_for_status()
+        assert all(r["status"] == "accepted" for r in response.json()["results"])
+        sent += len(batch)
+        ticks += 1
+        pause = t0 + ticks * tick - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+    elapsed = time.perf_counter() - t0
+    print(json.dumps({"sent": sent, "seconds": elapsed, "publish_p50": percentile(round_trips, 50),
+                      "publish_p99": percentile(round_trips, 99)}), flush=True)
+
+
+# -- the parts ------------------------------------------------------------------------------
 class Receivers:
     def __init__(self, workdir: Path):
+        from servers import free_port, wait_for_port
+
         self.ports = [free_port() for _ in range(RECEIVERS)]
         self.procs = [subprocess.Popen([sys.executable, str(RECEIVER), "--port", str(port),
                                         "--state", str(workdir / f"receiver-{i}.db")],
@@ -80,14 +137,20 @@ class Receivers:
     def url(self, i: int, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[i]}/hook/{name}"
 
+    def _get(self, i: int, path: str):
+        return requests.get(f"http://127.0.0.1:{self.ports[i]}{path}", timeout=300).json()
+
     def control(self, i: int, **body) -> None:
         requests.post(f"http://127.0.0.1:{self.ports[i]}/control", json=body, timeout=10).raise_for_status()
 
-    def count(self, i: int) -> int:
-        return requests.get(f"http://127.0.0.1:{self.ports[i]}/count", timeout=30).json()["events"]
+    def count(self) -> int:
+        return sum(self._get(i, "/count")["events"] for i in range(RECEIVERS))
 
-    def arrivals(self, i: int) -> list:
-        return requests.get(f"http://127.0.0.1:{self.ports[i]}/arrivals", timeout=120).json()["arrivals"]
+    def arrivals(self, i: int, name: str) -> list:
+        return self._get(i, f"/arrivals?name={name}")["arrivals"]
+
+    def events(self, i: int, name: str) -> list[dict]:
+        return [{k: v for k, v in e.items() if not k.startswith("_")} for e in self._get(i, f"/state?name={name}")["events"]]
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -100,7 +163,7 @@ class MqttSubscriber:
     def __init__(self, port: int, password: str):
         import paho.mqtt.client as mqtt
 
-        self.received: dict[str, float] = {}
+        self.received: dict[str, tuple[float, str]] = {}
         self.lock = threading.Lock()
         ready = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-sds", protocol=mqtt.MQTTv5)
@@ -113,9 +176,10 @@ class MqttSubscriber:
         assert ready.wait(10), "MQTT subscriber could not subscribe"
 
     def _message(self, client, userdata, msg):
-        event_id = json.loads(msg.payload)["id"]
+        at = time.time()
+        event = json.loads(msg.payload)
         with self.lock:
-            self.received.setdefault(event_id, time.time())
+            self.received.setdefault(event["id"], (at, event["time"]))
 
     def count(self) -> int:
         with self.lock:
@@ -126,47 +190,97 @@ class MqttSubscriber:
         self.client.loop_stop()
 
 
-def grant(services, recipient: str) -> None:
+class Hub:
+    """`causeway-hub serve` (with its in-process delivery worker) in its own process."""
+
+    def __init__(self, db_url: str, workdir: Path, env: dict):
+        from servers import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api/v1"
+        self.log = open(workdir / "hub.log", "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--db", db_url, "--port", str(self.port),
+                                      "--no-access-log", "--log-level", "warning"],
+                                     cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(600):
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                pass
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the hub exited; see {workdir / 'hub.log'}")
+            time.sleep(0.1)
+        raise SystemExit("the hub did not start")
+
+    def post(self, path: str, key: str, body) -> dict:
+        response = requests.post(f"{self.url}{path}", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+        if response.status_code >= 300:
+            raise SystemExit(f"POST {path}: {response.status_code} {response.text}")
+        return response.json()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
+def prepare(db_url: str, workdir: Path) -> tuple[dict, dict]:
+    """A migrated database with two orgs, their keys, an active agreement, and the broker's files."""
+    from causeway_common.catalogue import load_catalogue
+    from hub.app import build_services
+    from hub.config import Settings
+    from hub.db import make_engine
+    from hub.delivery.mqtt_acl import write_broker_files
+    from hub.migrate import upgrade
+    from hub.records.service import sync_catalogue
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    sync_catalogue(engine, load_catalogue())
+    services = build_services(Settings(db_url=db_url), engine=engine)
+    for slug, name, kind in (("edinburgh", "Edinburgh", "council"), ("sds", "SDS", "agency")):
+        services.orgs.add_org(slug, name, kind)
+    keys = {"publisher": services.orgs.issue_key("edinburgh", "publisher"),
+            "subscriber": services.orgs.issue_key("sds", "subscriber")}
     gov_provider = services.orgs.authenticate(services.orgs.issue_key("edinburgh", "governance"))
-    gov_recipient = services.orgs.authenticate(services.orgs.issue_key(recipient, "governance"))
-    document = {"id": "bench-gazetteer", "title": "bench", "providers": ["edinburgh"], "recipients": [recipient],
+    gov_recipient = services.orgs.authenticate(services.orgs.issue_key("sds", "governance"))
+    document = {"id": "bench-gazetteer", "title": "bench", "providers": ["edinburgh"], "recipients": ["sds"],
                 "purposes": ["PublicSafety"], "lawful_basis": "public-task", "valid_from": "2020-01-01",
-                "valid_until": "2099-12-31", "retention_days": 30,
-                "datasets": {"gazetteer-address": {"fields": ["uprn", "paon", "street", "town", "postcode"]}}}
-    services.policy.agreements.apply(yaml.safe_dump(document), gov_provider)
-    services.policy.agreements.transition("bench-gazetteer", "approved", gov_provider)
-    services.policy.agreements.transition("bench-gazetteer", "approved", gov_recipient)
-    services.policy.agreements.transition("bench-gazetteer", "active", gov_provider)
+                "valid_until": "2099-12-31", "retention_days": 30, "datasets": {"gazetteer-address": {"fields": FIELDS}}}
+    agreements = services.policy.agreements
+    agreements.apply(yaml.safe_dump(document), gov_provider)
+    agreements.transition("bench-gazetteer", "approved", gov_provider)
+    agreements.transition("bench-gazetteer", "approved", gov_recipient)
+    agreements.transition("bench-gazetteer", "active", gov_provider)
+    (workdir / "passwd").write_text("")
+    passwords = write_broker_files(services.engine, workdir / "passwd", workdir / "acl", "causeway-hub",
+                                   HUB_MQTT_PASSWORD)
+    services.engine.dispose()
+    return keys, passwords
 
 
-def publish(services, principal, batch: list[dict]) -> None:
-    outcome = services.records.publish({"records": batch}, principal)
-    assert outcome.accepted == len(batch), outcome.results[:3]
-
-
-def wait_for(total: int, count, timeout: float) -> float:
-    started = time.perf_counter()
-    while count() < total:
-        if time.perf_counter() - started > timeout:
-            raise SystemExit(f"timed out: {count()} of {total} delivered")
-        time.sleep(0.2)
-    return time.perf_counter() - started
-
-
-def floor(receivers: Receivers, events: list[dict], secret: str) -> float:
-    """The same receivers fed signed batches by a bare loop of posts, one thread per receiver."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    batches = [json.dumps(events[i:i + BATCH], separators=(",", ":")).encode() for i in range(0, len(events), BATCH)]
+def floor(receivers: Receivers, bodies: list[bytes], secrets: list[str]) -> float:
+    """The same receivers fed the same signed batches by a bare loop of posts, one thread per receiver."""
+    failures = []
 
     def feed(i: int) -> None:
+        key = base64.b64decode(secrets[i].removeprefix("whsec_"))
         with requests.Session() as session:
-            for n, body in enumerate(batches):
+            session.trust_env = False
+            for n, body in enumerate(bodies):
                 msg_id, ts = f"floor_{n}", str(int(time.time()))
                 mac = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
-                session.post(receivers.url(i, "floor"), data=body, timeout=15, headers={
+                response = session.post(receivers.url(i, "floor"), data=body, timeout=15, headers={
                     "content-type": "application/cloudevents-batch+json", "webhook-id": msg_id,
-                    "webhook-timestamp": ts, "webhook-signature": "v1," + base64.b64encode(mac).decode(),
-                }).raise_for_status()
+                    "webhook-timestamp": ts, "webhook-signature": "v1," + base64.b64encode(mac).decode()})
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+                    return
 
     threads = [threading.Thread(target=feed, args=(i,)) for i in range(RECEIVERS)]
     started = time.perf_counter()
@@ -174,112 +288,96 @@ def floor(receivers: Receivers, events: list[dict], secret: str) -> float:
         t.start()
     for t in threads:
         t.join()
+    if failures:
+        raise SystemExit(f"the floor's posts failed: {failures}")
     return time.perf_counter() - started
-
-
-def percentile(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=100)[int(p) - 1] if len(values) > 1 else values[0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=500, help="records/s in the latency phase")
-    parser.add_argument("--seconds", type=float, default=20, help="length of the latency phase")
+    parser.add_argument("--seconds", type=float, default=30, help="length of the latency phase")
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
+    parser.add_argument("--keep", action="store_true", help="keep the hub running at the end until Enter")
+    parser.add_argument("--publisher", nargs=3, metavar=("URL", "KEY", "START"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.publisher:
+        url, key, start = args.publisher
+        return run_publisher(url, key, args.rate, args.seconds, int(start))
+
+    from servers import MosquittoServer
 
     workdir = Path(tempfile.mkdtemp(prefix="causeway-fanout-"))
     db_url = args.db or f"sqlite:///{workdir / 'hub.db'}"
-    engine = make_engine(db_url)
-    upgrade(engine)
-    sync_catalogue(engine, load_catalogue())
-    engine.dispose()
-
-    receivers = Receivers(workdir)
-    (workdir / "passwd").write_text("")
-    settings = Settings(db_url=db_url, delivery=DeliverySettings(
-        webhook_allow=("127.0.0.1/32",), secrets_key=SECRETS_KEY, mqtt_host="127.0.0.1"))
-    services = build_services(settings)
-    for slug, name, kind in (("edinburgh", "Edinburgh", "council"), ("sds", "SDS", "agency")):
-        services.orgs.add_org(slug, name, kind)
-    from hub.delivery.mqtt_acl import write_broker_files
-
-    passwords = write_broker_files(engine, workdir / "passwd", workdir / "acl", "causeway-hub", HUB_MQTT_PASSWORD)
+    secrets_key = base64.b64encode(os.urandom(32)).decode()
+    keys, passwords = prepare(db_url, workdir)
     broker = MosquittoServer(password_file=str(workdir / "passwd"), acl_file=str(workdir / "acl")).start()
-    settings.delivery.mqtt_port = broker.port
-    grant(services, "sds")
-    publisher = Principal("edinburgh", "publisher", "bench")
-    subscriber = Principal("sds", "subscriber", "bench")
-    secrets = []
-    for i in range(RECEIVERS):
-        sub = services.delivery.subscribe({"dataset": "gazetteer-address", "purpose": "PublicSafety",
-                                           "channel": "webhook", "url": receivers.url(i, "hub"), "batch": True,
-                                           "start": "beginning"}, subscriber)
-        receivers.control(i, secrets={"hub": sub["secret"]})
-        secrets.append(sub["secret"])
-    services.delivery.subscribe({"dataset": "gazetteer-address", "purpose": "PublicSafety", "channel": "mqtt",
-                                 "start": "beginning"}, subscriber)
-    mqtt_sub = MqttSubscriber(broker.port, passwords["sds"])
-
-    print(f"publishing {args.records} records into the log ...", flush=True)
-    for start in range(0, args.records, 1000):
-        publish(services, publisher, records(min(1000, args.records - start), start))
-
-    env = {**os.environ, "CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32", "CAUSEWAY_SECRETS_KEY": SECRETS_KEY,
+    receivers = Receivers(workdir)
+    env = {**os.environ, "CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32", "CAUSEWAY_SECRETS_KEY": secrets_key,
            "CAUSEWAY_MQTT_HOST": "127.0.0.1", "CAUSEWAY_MQTT_PORT": str(broker.port),
-           "CAUSEWAY_MQTT_PASSWORD": HUB_MQTT_PASSWORD, "CAUSEWAY_POLL_SECONDS": "0.02",
-           "CAUSEWAY_BATCH_MAX_EVENTS": str(BATCH), "CAUSEWAY_DELIVERY_CONCURRENCY": "11"}
-    worker = subprocess.Popen([sys.executable, "-m", "hub.cli", "deliver", "--db", db_url, "--worker-id", "bench"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(workdir / "worker.log", "wb"))
+           "CAUSEWAY_MQTT_PASSWORD": HUB_MQTT_PASSWORD, "CAUSEWAY_BATCH_MAX_EVENTS": str(BATCH)}
+    hub = Hub(db_url, workdir, env)
+    mqtt_sub = MqttSubscriber(broker.port, passwords["sds"])
+    print(f"hub pid {hub.proc.pid}; work files in {workdir}", flush=True)
     try:
+        print(f"publishing {args.records} records through the HTTP API ...", flush=True)
+        for start in range(0, args.records, 1000):
+            result = hub.post("/records", keys["publisher"], {"records": make_records(min(1000, args.records - start), start)})
+            assert all(r["status"] == "accepted" for r in result["results"])
+
+        # 1. Throughput: the subscriptions start at the beginning of the log.
+        secrets = []
+        started = time.perf_counter()
+        for i in range(RECEIVERS):
+            sub = hub.post("/subscriptions", keys["subscriber"], {
+                "dataset": "gazetteer-address", "purpose": "PublicSafety", "channel": "webhook",
+                "url": receivers.url(i, "hub"), "batch": True, "start": "beginning"})
+            receivers.control(i, secrets={"hub": sub["secret"], "floor": sub["secret"]})
+            secrets.append(sub["secret"])
+        hub.post("/subscriptions", keys["subscriber"], {"dataset": "gazetteer-address", "purpose": "PublicSafety",
+                                                         "channel": "mqtt", "start": "beginning"})
         total = args.records * RECEIVERS
-        webhook_s = wait_for(total, lambda: sum(receivers.count(i) for i in range(RECEIVERS)), timeout=3600)
-        mqtt_s = webhook_s + wait_for(args.records, mqtt_sub.count, timeout=3600)
+        webhook_s = time.perf_counter() - started + wait_for(total, receivers.count, timeout=3600)
+        mqtt_s = time.perf_counter() - started + wait_for(args.records, mqtt_sub.count, timeout=3600)
         hub_rate = total / webhook_s
         print(f"hub:   {total} webhook deliveries in {webhook_s:.1f} s = {hub_rate:,.0f} deliveries/s "
-              f"(+ {args.records} MQTT deliveries done after {mqtt_s:.1f} s = {args.records / mqtt_s:,.0f}/s)", flush=True)
+              f"({args.records} MQTT deliveries done after {mqtt_s:.1f} s)", flush=True)
 
-        sample = [{"specversion": "1.0", "id": r["id"], "source": "/causeway/orgs/edinburgh", "type": "x",
-                   "data": r["payload"]} for r in records(args.records, 0)]
-        for i in range(RECEIVERS):
-            receivers.control(i, secrets={"floor": secrets[0]})
-        floor_s = floor(receivers, sample, secrets[0])
-        floor_rate = total / floor_s
-        print(f"floor: {total} deliveries by a bare loop of posts in {floor_s:.1f} s = {floor_rate:,.0f} deliveries/s")
+        # 2. The floor: the very bodies the hub delivered, batched as the hub batches them.
+        events = sorted(receivers.events(0, "hub"), key=lambda e: int(e["sequence"]))
+        bodies = [json.dumps(events[i:i + BATCH], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+                  for i in range(0, len(events), BATCH)]
+        floor_s = floor(receivers, bodies, secrets)
+        floor_rate = len(events) * RECEIVERS / floor_s
+        print(f"floor: {len(events) * RECEIVERS} deliveries by a bare loop of posts in {floor_s:.1f} s = "
+              f"{floor_rate:,.0f} deliveries/s")
         print(f"ratio hub/floor: {hub_rate / floor_rate:.2f} (aim >= 0.5)", flush=True)
 
-        # Latency at a steady rate.
-        published: dict[str, float] = {}
-        step = 0.1
-        per_step = max(1, int(args.rate * step))
-        start_n = args.records
-        t0 = time.perf_counter()
-        n = 0
-        while time.perf_counter() - t0 < args.seconds:
-            batch = records(per_step, start_n + n)
-            now = time.time()
-            publish(services, publisher, batch)
-            for r in batch:
-                published[r["id"]] = now
-            n += per_step
-            sleep = t0 + (n / args.rate) - time.perf_counter()
-            if sleep > 0:
-                time.sleep(sleep)
-        achieved = n / (time.perf_counter() - t0)
-        wait_for(total + n * RECEIVERS, lambda: sum(receivers.count(i) for i in range(RECEIVERS)), timeout=300)
-        wait_for(args.records + n, mqtt_sub.count, timeout=300)
-        latencies = []
+        # 3. Latency at a steady rate, published from its own process.
+        before = receivers.count()
+        publisher = subprocess.run([sys.executable, __file__, "--rate", str(args.rate), "--seconds", str(args.seconds),
+                                    "--publisher", hub.url, keys["publisher"], str(args.records)],
+                                   capture_output=True, text=True, check=True)
+        summary = json.loads(publisher.stdout.strip().splitlines()[-1])
+        sent = summary["sent"]
+        wait_for(before + sent * RECEIVERS, receivers.count, timeout=600)
+        wait_for(args.records + sent, mqtt_sub.count, timeout=600)
+        latencies, first = [], None
         for i in range(RECEIVERS):
-            latencies += [at - published[event_id] for event_id, at in receivers.arrivals(i) if event_id in published]
+            arrivals = receivers.arrivals(i, "hub")[args.records:]
+            latencies += [at - parse_time(sent_at) for _, at, sent_at in arrivals]
         with mqtt_sub.lock:
-            latencies += [at - published[event_id] for event_id, at in mqtt_sub.received.items() if event_id in published]
-        print(f"latency at {achieved:,.0f} records/s over {args.seconds:g} s ({len(latencies)} deliveries): "
-              f"p50 {percentile(latencies, 50) * 1000:.0f} ms, p99 {percentile(latencies, 99) * 1000:.0f} ms "
-              f"(aim p99 < 1000 ms)")
+            latencies += [at - parse_time(sent_at) for at, sent_at in list(mqtt_sub.received.values())[args.records:]]
+        print(f"latency at {sent / summary['seconds']:,.0f} records/s published over {summary['seconds']:.0f} s "
+              f"({len(latencies)} deliveries): p50 {percentile(latencies, 50) * 1000:.0f} ms, "
+              f"p99 {percentile(latencies, 99) * 1000:.0f} ms (aim p99 < 1000 ms); "
+              f"publish round trip p50 {summary['publish_p50'] * 1000:.0f} ms, "
+              f"p99 {summary['publish_p99'] * 1000:.0f} ms", flush=True)
+        if args.keep:
+            input("the hub is still running; press Enter to stop it ")
     finally:
-        worker.terminate()
-        worker.wait(30)
+        hub.stop()
         mqtt_sub.close()
         broker.close()
         receivers.stop()

@@ -10,7 +10,7 @@ POST /control       {"secrets": {name: [whsec_...]}, "fail_next": {name: n}, "re
                      "refuse": [event id], "delay": s, "gone": [name]}
 GET  /state         {"events": [...], "requests": [...], "bad_signatures": n} (?name=...)
 GET  /count         {"events": n}
-GET  /arrivals      {"arrivals": [[event id, time], ...]}
+GET  /arrivals      {"arrivals": [[event id, arrival time, event time], ...]}
 POST /stop          stop the process
 """
 from __future__ import annotations
@@ -104,9 +104,15 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 (count,) = st.db.execute("SELECT count(*) FROM events").fetchone()
             return self._answer(200, {"events": count})
-        if parts.path == "/arrivals":  # [event id, arrival time] of every event held
+        if parts.path == "/arrivals":  # [event id, arrival time, event time] of every event held
+            name = parse_qs(parts.query).get("name", [None])[0]
+            where, args = ("WHERE name = ?", (name,)) if name else ("", ())
             with st.lock:
-                rows = [[json.loads(e)["id"], a] for e, a in st.db.execute("SELECT event, at FROM events ORDER BY ord")]
+                found = st.db.execute(f"SELECT event, at FROM events {where} ORDER BY ord", args).fetchall()
+            rows = []
+            for event, at in found:
+                event = json.loads(event)
+                rows.append([event["id"], at, event.get("time")])
             return self._answer(200, {"arrivals": rows})
         if parts.path != "/state":
             return self._answer(404)
