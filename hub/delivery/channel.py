@@ -9,6 +9,7 @@ rest flow.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,6 +20,15 @@ class Message:
     events: list[dict]  # CloudEvents
     seqs: list[int]  # record log sequence of each event
     batch: bool = False  # send as one application/cloudevents-batch+json array
+    body: bytes | None = None  # the encoded events, when made once for several subscriptions
+
+    def encoded(self) -> bytes:
+        return self.body if self.body is not None else encode(self.events, self.batch)
+
+
+def encode(events: list[dict], batch: bool) -> bytes:
+    """Compact JSON: one event, or (batch) an array of them."""
+    return json.dumps(events if batch else events[0], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 @dataclass

@@ -66,11 +66,19 @@ def matches(filter_: dict | None, envelope: dict, payload: dict | None) -> bool:
 
 
 def decide(policy, sub, rows, at: datetime) -> Decided:
-    decided = Decided()
     if not rows:
-        return decided
+        return Decided()
     envelopes = [envelope_of(row) for row in rows]
     decisions = policy.decide_many(envelopes, sub.org, sub.purpose, at)
+    return select_for(policy, sub, rows, envelopes, decisions, at)
+
+
+def select_for(policy, sub, rows, envelopes, decisions, at: datetime, shared: dict | None = None) -> Decided:
+    """What of a page, decided for the subscription's recipient and purpose, goes to this
+    subscription (its filter, the notices of its dataset). Subscriptions of one recipient
+    and purpose delivered at the same moment may pass one `shared` dict: each allowed
+    record's event and disclosure are then made once for all of them."""
+    decided = Decided()
     filter_ = json.loads(sub.filter) if sub.filter else None
     for row, envelope, decision in zip(rows, envelopes, decisions):
         decided.last_seq = row.seq
@@ -86,10 +94,16 @@ def decide(policy, sub, rows, at: datetime) -> Decided:
                 continue
         elif not matches(filter_, envelope, decision.payload):
             continue
-        decided.events.append(recipient_event(row, decision, sub.purpose))
+        made = shared.get(row.seq) if shared is not None else None
+        if made is None:
+            made = (recipient_event(row, decision, sub.purpose),
+                    None if notice else policy.disclosure(envelope, row.seq, decision, sub.org, sub.purpose, at))
+            if shared is not None:
+                shared[row.seq] = made
+        decided.events.append(made[0])
         decided.seqs.append(row.seq)
         if not notice:
-            decided.disclosures[row.seq] = policy.disclosure(envelope, row.seq, decision, sub.org, sub.purpose, at)
+            decided.disclosures[row.seq] = made[1]
     return decided
 
 

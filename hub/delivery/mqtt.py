@@ -4,7 +4,6 @@
 broker's PUBACK for every message; a broker that is down holds the cursor."""
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -71,9 +70,7 @@ class MqttChannel:
             properties = Properties(PacketTypes.PUBLISH)
             properties.ContentType = "application/cloudevents+json"
             properties.UserProperty = [("webhook-id", message.webhook_id)]
-            body = json.dumps(message.events[0] if not message.batch else message.events,
-                              separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-            info = self.client.publish(name, body, qos=1, properties=properties)
+            info = self.client.publish(name, message.encoded(), qos=1, properties=properties)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 break
             mids.append(info.mid)

@@ -22,5 +22,9 @@ def build_channels(settings, worker_id: str) -> dict:
 
 def build_worker(services, worker_id: str | None = None, channels: dict | None = None) -> Worker:
     worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-    return Worker(services.delivery, channels if channels is not None else build_channels(services.settings, worker_id),
-                  metrics=services.metrics, worker_id=worker_id)
+    worker = Worker(services.delivery, channels if channels is not None else build_channels(services.settings, worker_id),
+                    metrics=services.metrics, worker_id=worker_id)
+    records = getattr(services, "records", None)
+    if records is not None:
+        records.on_append(worker.wake)  # publishes in this process are delivered without waiting for the poll
+    return worker

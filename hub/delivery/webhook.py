@@ -9,7 +9,6 @@ How answers are read:
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 from email.utils import parsedate_to_datetime
@@ -26,9 +25,7 @@ BATCH = "application/cloudevents-batch+json"
 
 
 def encode(message: Message) -> tuple[bytes, str]:
-    if message.batch:
-        return json.dumps(message.events, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), BATCH
-    return json.dumps(message.events[0], separators=(",", ":"), ensure_ascii=False).encode("utf-8"), SINGLE
+    return message.encoded(), BATCH if message.batch else SINGLE
 
 
 def retry_after(value: str | None) -> float | None:

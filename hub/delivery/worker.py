@@ -3,6 +3,15 @@ each cursor, decides policy per record at that moment, hands what is allowed to
 the channel, and advances the cursor (with the disclosures) in one transaction
 only after the channel said delivered.
 
+It works in rounds over the subscriptions it holds. Subscriptions whose cursors
+stand at the same place share the round's work: the page is read once, policy is
+decided once per recipient and purpose (at that moment, for all of them), and each
+event is made and encoded once. Sending runs on a small thread pool (one
+subscription per thread, so a slow endpoint holds back only its own
+subscription); what came back is written for all finished subscriptions in one
+transaction. A publish in the same process wakes the worker at once; the poll is
+the fallback for publishes made elsewhere.
+
 Several workers (processes) share subscriptions through leases in the database:
 a subscription is claimed by an atomic conditional UPDATE, renewed by a heartbeat
 while it is worked on, released when caught up, and taken over by another worker
@@ -27,22 +36,47 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 
 from hub import db
 from hub.records.models import records
+from hub.records.service import envelope_of
 
 from . import disclose
-from .channel import Message, Outcome, Target
+from .channel import Message, Outcome, Target, encode
 from .models import dead_letters, subscriptions
 from .service import DeliveryService
 
 log = logging.getLogger("causeway.delivery")
 
 PUSH = ("webhook", "mqtt")
+
+
+UNEXPECTED = "the hub hit an unexpected error delivering; operators can see it in the worker's log"
+
+
+@dataclass
+class Page:
+    """One subscription's page: prepared in a round, sent on the pool, written in a later round."""
+    sub: object
+    rows: list
+    decided: disclose.Decided
+    messages: list[Message]
+    now: datetime
+    delivered: list = field(default_factory=list)
+    refused: list = field(default_factory=list)
+    failure: Outcome | None = None
+
+
+@dataclass
+class Retried:
+    """The outcome of retrying a subscription's dead letters ('more' or 'stop')."""
+    sub_id: str
+    result: str
 
 
 def message_id(sub, first: int, last: int | None = None) -> str:
@@ -60,8 +94,12 @@ class Worker:
         self.metrics = metrics
         self.id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
         self._stop = threading.Event()
-        self._busy: set[str] = set()
-        self._busy_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._published = False  # a publish in this process asked for a claim before the next poll
+        self._held: set[str] = set()  # leased by this worker (touched by the loop thread only)
+        self._sending: set[str] = set()  # on the pool, or finished and not yet written
+        self._done: list = []  # finished pages and dead-letter retries, to be written
+        self._done_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency), thread_name_prefix="deliver")
         self._thread: threading.Thread | None = None
 
@@ -84,31 +122,54 @@ class Worker:
         self._thread.start()
         return self
 
+    def wake(self) -> None:
+        """Records were appended (called after the commit): look for work now rather than at the next poll."""
+        self._published = True
+        self._wake.set()
+
     def stop(self, timeout: float = 20.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            self._write_done()  # what was handed over while stopping is written, not sent again
+        except Exception:
+            log.exception("delivery worker %s: writing the last results failed", self.id)
+        try:
+            self._release(list(self._held))
+        except Exception:
+            log.exception("delivery worker %s: releasing leases failed; they expire by themselves", self.id)
+        self._held.clear()
         for channel in self.channels.values():
             channel.close()
 
     def run(self) -> None:
         log.info("delivery worker %s started", self.id)
-        last_beat = 0.0
+        last_beat = last_claim = 0.0
+        poll = self.settings.poll_interval_seconds
         while not self._stop.is_set():
+            self._wake.clear()  # anything that sets it from here on is seen by this round or the next
             try:
-                for sub_id in self.claim():
-                    self._pool.submit(self._work, sub_id)
+                if self._published or time.monotonic() - last_claim >= poll:
+                    self._published = False
+                    last_claim = time.monotonic()
+                    self.claim()
                 if time.monotonic() - last_beat > self.settings.lease_seconds / 3:
                     self.heartbeat()
                     last_beat = time.monotonic()
+                self.round()
             except Exception:  # the loop must outlive a database hiccup
-                log.exception("delivery worker %s: claiming failed; trying again", self.id)
-            self._stop.wait(self.settings.poll_interval_seconds)
+                log.exception("delivery worker %s: a round failed; trying again", self.id)
+            self._wake.wait(max(0.0, last_claim + poll - time.monotonic()))
         log.info("delivery worker %s stopped", self.id)
 
     def claim(self) -> list[str]:
         """Lease the subscriptions that have work and are free (or whose lease expired)."""
+        slots = max(0, self.settings.concurrency - len(self._held))
+        if not slots:
+            return []
         now = db.utcnow()
         free = or_(subscriptions.c.lease_owner.is_(None), subscriptions.c.lease_expires_at < now,
                    subscriptions.c.lease_owner == self.id)
@@ -117,8 +178,7 @@ class Worker:
                 subscriptions.c.id, subscriptions.c.dataset, subscriptions.c.cursor).where(
                 subscriptions.c.channel.in_(PUSH), subscriptions.c.status != "disabled", free,
                 or_(subscriptions.c.next_attempt_at.is_(None), subscriptions.c.next_attempt_at <= now))).all()
-            with self._busy_lock:
-                candidates = [c for c in candidates if c.id not in self._busy]
+            candidates = [c for c in candidates if c.id not in self._held]
             if not candidates:
                 return []
             heads = {ds: conn.execute(select(func.max(records.c.seq)).where(records.c.dataset == ds)).scalar() or 0
@@ -126,116 +186,251 @@ class Worker:
             retrying = set(conn.execute(select(dead_letters.c.subscription_id).where(
                 dead_letters.c.state == "retrying").distinct()).scalars())
         due = [c.id for c in candidates if heads[c.dataset] > c.cursor or c.id in retrying]
+        if not due:
+            return []
         # Lease only what this worker can start now, so other workers get the rest.
-        with self._busy_lock:
-            slots = max(0, self.settings.concurrency - len(self._busy))
         random.shuffle(due)
         claimed = []
-        for sub_id in due:
-            if len(claimed) >= slots:
-                break
-            with self._txn() as conn:
-                taken = conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id, free).values(
-                    lease_owner=self.id, lease_expires_at=self._lease_until())).rowcount
-            if taken:
-                with self._busy_lock:
-                    if sub_id in self._busy:
-                        continue
-                    self._busy.add(sub_id)
-                claimed.append(sub_id)
+        with self._txn() as conn:
+            until = self._lease_until()
+            for sub_id in due[:slots]:
+                if conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id, free).values(
+                        lease_owner=self.id, lease_expires_at=until)).rowcount:
+                    claimed.append(sub_id)
+        self._held.update(claimed)
         return claimed
 
     def heartbeat(self) -> None:
-        with self._busy_lock:
-            busy = list(self._busy)
+        busy = list(self._held)
         if busy:
             with self._txn() as conn:
                 conn.execute(subscriptions.update().where(
                     subscriptions.c.id.in_(busy), subscriptions.c.lease_owner == self.id).values(
                     lease_expires_at=self._lease_until()))
 
-    def _work(self, sub_id: str) -> None:
-        try:
-            while not self._stop.is_set():
-                if self.step(sub_id) != "more":
-                    break
-        except Exception:
-            log.exception("delivery worker %s: subscription %s failed unexpectedly", self.id, sub_id)
-            self._fail(sub_id, None, Outcome("failed", error="the hub hit an unexpected error delivering; "
-                                                            "operators can see it in the worker's log"))
-        finally:
+    def _release(self, sub_ids, conn=None) -> None:
+        if not sub_ids:
+            return
+        if conn is None:
             with self._txn() as conn:
-                conn.execute(subscriptions.update().where(
-                    subscriptions.c.id == sub_id, subscriptions.c.lease_owner == self.id).values(
-                    lease_owner=None, lease_expires_at=None))
-            with self._busy_lock:
-                self._busy.discard(sub_id)
+                return self._release(sub_ids, conn)
+        conn.execute(subscriptions.update().where(
+            subscriptions.c.id.in_(list(sub_ids)), subscriptions.c.lease_owner == self.id).values(
+            lease_owner=None, lease_expires_at=None))
 
     def run_until_idle(self, timeout: float = 30.0) -> None:
-        """Deliver everything due now in this thread (for the CLI's --once and tests)."""
+        """Deliver everything due now from this thread (for the CLI's --once and tests)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self._wake.clear()
             claimed = self.claim()
-            if not claimed:
+            self.round()
+            if not claimed and not self._held and not self._sending:
                 return
-            for sub_id in claimed:
-                self._work(sub_id)
+            self._wake.wait(0.05)
 
-    # -- one step of one subscription -------------------------------------------
+    # -- a round -----------------------------------------------------------------
+    def round(self) -> None:
+        """Write what came back from sending; then prepare, mark and send the next page
+        of every held subscription that is not sending."""
+        self._write_done()
+        due = [s for s in self._held if s not in self._sending]
+        if due and not self._stop.is_set():
+            self._prepare_and_send(due)
+
+    def _write_done(self) -> None:
+        with self._done_lock:
+            done, self._done = self._done, []
+        if not done:
+            return
+        try:
+            with db.write_transaction(self.engine) as conn:
+                settled = [self._settle(conn, item) for item in done]
+        except Exception:
+            log.exception("delivery worker %s: writing %d results together failed; writing them one by one",
+                          self.id, len(done))
+            settled = []
+            for item in done:
+                try:
+                    with db.write_transaction(self.engine) as conn:
+                        settled.append(self._settle(conn, item))
+                except Exception:
+                    log.exception("delivery worker %s: writing a result failed", self.id)
+                    sub_id = item.sub_id if isinstance(item, Retried) else item.sub.id
+                    self._fail(sub_id, None, Outcome("failed", error=UNEXPECTED))
+                    settled.append((sub_id, "stop"))
+        for (sub_id, result), item in zip(settled, done):
+            self._sending.discard(sub_id)
+            if result != "more":
+                self._held.discard(sub_id)
+            if isinstance(item, Page):
+                self._after(item)
+
+    def _settle(self, conn, item) -> tuple[str, str]:
+        """Write one finished page (or dead-letter retry) in the round's transaction: (id, 'more'|'stop')."""
+        if isinstance(item, Retried):
+            if item.result != "more":
+                self._release([item.sub_id], conn)
+            return item.sub_id, item.result
+        sub, decided, failure = item.sub, item.decided, item.failure
+        if failure is None:
+            new_cursor = item.rows[-1].seq
+        else:
+            new_cursor = decided.seqs[len(item.delivered) + len(item.refused)] - 1
+        moved = self._advance(conn, sub, new_cursor, item.rows, item.delivered, item.refused, failure, item.now,
+                              decided, release=failure is not None)
+        if not moved or failure is not None:
+            self._release([sub.id], conn)
+            return sub.id, "stop"
+        return sub.id, "more"
+
+    def _after(self, page: Page) -> None:
+        sub, failure = page.sub, page.failure
+        if self.metrics is not None:
+            self.metrics.count_delivery(sub.id, sub.channel, len(page.delivered), len(page.refused),
+                                        1 if failure else 0, page.decided.denied)
+        if failure is not None:
+            log.warning("subscription %s: delivery failed (%s); attempt %d", sub.id, failure.error, sub.attempts + 1)
+            if self.metrics is not None:
+                self.metrics.count_retry(sub.id)
+
+    def _prepare_and_send(self, due: list[str]) -> None:
+        now = db.utcnow()
+        pages: list[Page] = []
+        with self.engine.connect() as conn:
+            subs = conn.execute(select(subscriptions).where(subscriptions.c.id.in_(due))).all()
+            retrying = set(conn.execute(select(dead_letters.c.subscription_id).where(
+                dead_letters.c.subscription_id.in_(due), dead_letters.c.state == "retrying").distinct()).scalars())
+        found = {sub.id for sub in subs}
+        self._held.difference_update(set(due) - found)  # deleted meanwhile
+        release, uncovered, covered_again, ready = [], [], [], []
+        coverage: dict[tuple, tuple] = {}
+        for sub in subs:
+            if sub.lease_owner != self.id or sub.status == "disabled":
+                release.append(sub.id)
+                continue
+            scope = (sub.org, sub.dataset, sub.purpose)
+            if scope not in coverage:
+                coverage[scope] = disclose.covered(self.policy, sub, now)
+            ok, reason = coverage[scope]
+            if not ok:
+                uncovered.append((sub, reason))
+                release.append(sub.id)
+                continue
+            if sub.status == "awaiting-agreement":
+                covered_again.append(sub)
+            if sub.id in retrying:
+                self._sending.add(sub.id)
+                self._pool.submit(self._retry_job, sub.id)
+                continue
+            ready.append(sub)
+
+        # Subscriptions standing at the same place share the page, the decisions and the encoding.
+        groups: dict[tuple, list] = {}
+        for sub in ready:
+            limit = min(self.settings.page_size, self.settings.batch_max_events) if sub.batch else self.settings.page_size
+            groups.setdefault((tuple(disclose.datasets_of(sub)), sub.cursor, limit, sub.inflight_to), []).append(sub)
+        idle, quiet = [], []  # nothing after the cursor; everything on the page passed over (denied or filtered)
+        for (_, cursor, limit, upto), members in groups.items():
+            try:
+                with self.engine.connect() as conn:
+                    rows = disclose.read_page(conn, members[0], cursor, limit, upto=upto)
+                if not rows:
+                    idle.extend(members)
+                    continue
+                for page in self._pages(members, rows, now):
+                    (pages if page.messages else quiet).append(page)
+            except Exception:
+                log.exception("delivery worker %s: preparing a page failed unexpectedly", self.id)
+                for sub in members:
+                    self._fail(sub.id, sub, Outcome("failed", error=UNEXPECTED))
+                    release.append(sub.id)
+
+        sending: list[Page] = []
+        with db.write_transaction(self.engine) as conn:
+            for sub, reason in uncovered:
+                disclose.set_coverage(conn, sub, False, reason)
+                conn.execute(subscriptions.update().where(subscriptions.c.id == sub.id).values(
+                    next_attempt_at=now + timedelta(seconds=self.settings.agreement_recheck_seconds)))
+            for sub in covered_again:
+                disclose.set_coverage(conn, sub, True, None)
+            for sub in idle:
+                if sub.inflight_to is not None:
+                    self._advance(conn, sub, sub.inflight_to, [], [], [], None, now)
+                release.append(sub.id)
+            for page in quiet:
+                if not self._advance(conn, page.sub, page.rows[-1].seq, page.rows, [], [], None, now, page.decided):
+                    release.append(page.sub.id)
+            for page in pages:
+                sub, last = page.sub, page.rows[-1].seq
+                if sub.inflight_to != last and not conn.execute(subscriptions.update().where(
+                        subscriptions.c.id == sub.id, subscriptions.c.lease_owner == self.id,
+                        subscriptions.c.epoch == sub.epoch).values(inflight_to=last)).rowcount:
+                    release.append(sub.id)
+                    continue
+                sending.append(page)
+            self._release(release, conn)
+        self._held.difference_update(release)
+        for page in quiet:
+            if self.metrics is not None and page.sub.id not in release:
+                self._after(page)
+        if any(page.sub.id not in release for page in quiet):
+            self._wake.set()  # their next page is due now
+        for page in sending:
+            self._sending.add(page.sub.id)
+            self._pool.submit(self._send, page)
+
+    def _pages(self, members: list, rows: list, now: datetime) -> list[Page]:
+        """The page of each subscription of a group: decided once per recipient and purpose."""
+        envelopes = [envelope_of(row) for row in rows]
+        by_scope: dict[tuple, list] = {}
+        for sub in members:
+            by_scope.setdefault((sub.org, sub.purpose), []).append(sub)
+        pages, bodies = [], {}
+        for (org, purpose), subs in by_scope.items():
+            decisions = self.policy.decide_many(envelopes, org, purpose, now)
+            shared: dict = {}
+            for sub in subs:
+                decided = disclose.select_for(self.policy, sub, rows, envelopes, decisions, now, shared)
+                messages = self._messages(sub, decided)
+                for message in messages:
+                    key = (org, purpose, message.batch, tuple(message.seqs))
+                    if key not in bodies:
+                        bodies[key] = encode(message.events, message.batch)
+                    message.body = bodies[key]
+                pages.append(Page(sub, rows, decided, messages, now))
+        return pages
+
+    def _send(self, page: Page) -> None:
+        try:
+            page.delivered, page.refused, page.failure = self._deliver(page.sub, page.messages, page.now)
+        except Exception:
+            log.exception("delivery worker %s: subscription %s failed unexpectedly", self.id, page.sub.id)
+            page.delivered, page.refused, page.failure = [], [], Outcome("failed", error=UNEXPECTED)
+        with self._done_lock:
+            self._done.append(page)
+        self._wake.set()
+
+    def _retry_job(self, sub_id: str) -> None:
+        result = "stop"
+        try:
+            now = db.utcnow()
+            with self.engine.connect() as conn:
+                sub = self._load(conn, sub_id)
+                if sub is not None and sub.lease_owner == self.id:
+                    letters = conn.execute(select(dead_letters).where(
+                        dead_letters.c.subscription_id == sub_id, dead_letters.c.state == "retrying")
+                        .order_by(dead_letters.c.seq).limit(self.settings.page_size)).all()
+                    result = self._retry_letters(conn, sub, letters, now) if letters else "more"
+        except Exception:
+            log.exception("delivery worker %s: subscription %s failed unexpectedly", self.id, sub_id)
+            self._fail(sub_id, None, Outcome("failed", error=UNEXPECTED))
+        with self._done_lock:
+            self._done.append(Retried(sub_id, result))
+        self._wake.set()
+
     def _load(self, conn, sub_id):
         return conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
-
-    def step(self, sub_id: str) -> str:
-        """Deliver one page; 'more' when there may be more to do now, else 'idle' or 'stop'."""
-        now = db.utcnow()
-        with self.engine.connect() as conn:
-            sub = self._load(conn, sub_id)
-            if sub is None or sub.lease_owner != self.id or sub.status == "disabled":
-                return "stop"
-            ok, reason = disclose.covered(self.policy, sub, now)
-            if not ok:
-                with self._txn() as wconn:
-                    disclose.set_coverage(wconn, sub, False, reason)
-                    wconn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
-                        next_attempt_at=now + timedelta(seconds=self.settings.agreement_recheck_seconds)))
-                return "stop"
-            if sub.status == "awaiting-agreement":
-                with self._txn() as wconn:
-                    disclose.set_coverage(wconn, sub, True, None)
-            letters = conn.execute(select(dead_letters).where(
-                dead_letters.c.subscription_id == sub_id, dead_letters.c.state == "retrying")
-                .order_by(dead_letters.c.seq).limit(self.settings.page_size)).all()
-            if letters:
-                return self._retry_letters(conn, sub, letters, now)
-            limit = min(self.settings.page_size, self.settings.batch_max_events) if sub.batch else self.settings.page_size
-            rows = disclose.read_page(conn, sub, sub.cursor, limit, upto=sub.inflight_to)
-        if not rows:
-            if sub.inflight_to is not None:
-                self._advance(sub, sub.inflight_to, rows, [], [], None, now)
-            return "idle"
-        decided = disclose.decide(self.policy, sub, rows, now)
-        messages = self._messages(sub, decided)
-        last = rows[-1].seq
-        if messages and sub.inflight_to != last:
-            with self._txn() as conn:
-                marked = conn.execute(subscriptions.update().where(
-                    subscriptions.c.id == sub_id, subscriptions.c.lease_owner == self.id,
-                    subscriptions.c.epoch == sub.epoch).values(inflight_to=last)).rowcount
-            if not marked:
-                return "stop"
-        delivered, refused, failure = self._deliver(sub, messages, now)
-        if failure is None:
-            new_cursor = last
-        else:
-            new_cursor = decided.seqs[len(delivered) + len(refused)] - 1
-        if not self._advance(sub, new_cursor, rows, delivered, refused, failure, now, decided):
-            return "stop"
-        if self.metrics is not None:
-            self.metrics.count_delivery(sub.id, sub.channel, len(delivered), len(refused),
-                                        1 if failure else 0, decided.denied)
-        if failure is not None:
-            return "stop"
-        return "more"
 
     def _messages(self, sub, decided) -> list[Message]:
         if not decided.events:
@@ -284,8 +479,9 @@ class Worker:
             failure = Outcome("failed", error="the channel stopped before every message was handed over")
         return delivered, refused, failure
 
-    def _advance(self, sub, new_cursor, rows, delivered, refused, failure, now, decided=None) -> bool:
-        """Cursor, disclosures, dead letters and retry state in one transaction."""
+    def _advance(self, conn, sub, new_cursor, rows, delivered, refused, failure, now, decided=None,
+                 release: bool = False) -> bool:
+        """Cursor, disclosures, dead letters and retry state, in the caller's write transaction."""
         values = {"cursor": new_cursor, "lease_expires_at": self._lease_until()}
         if rows and new_cursor >= rows[-1].seq or not rows:
             values["inflight_to"] = None
@@ -299,28 +495,24 @@ class Worker:
                           next_attempt_at=now + timedelta(seconds=self._delay(attempts, failure)))
             if failure.kind == "gone":
                 values.update(status="disabled", status_reason=f"disabled: {failure.error}")
-        with db.write_transaction(self.engine) as conn:
-            moved = conn.execute(subscriptions.update().where(
-                subscriptions.c.id == sub.id, subscriptions.c.lease_owner == self.id,
-                subscriptions.c.epoch == sub.epoch).values(**values)).rowcount
-            handed = [seq for seq, _ in delivered] + [seq for seq, _, _ in refused]
-            if decided is not None and handed:
-                # Handed over (acknowledged, or read and refused by the recipient): disclosed either way.
-                self.policy.record_disclosures(conn, [decided.disclosures[s] for s in handed if s in decided.disclosures],
-                                               sub.channel)
-            if moved and failure is None and decided is not None and decided.denials:
-                self.policy.record_denials(conn, decided.denials, sub.org, sub.purpose, sub.channel)
-            if moved and refused:
-                ids = {row.seq: row.id for row in rows}
-                conn.execute(dead_letters.insert(), [
-                    {"subscription_id": sub.id, "seq": seq, "record_id": ids[seq], "webhook_id": webhook_id,
-                     "state": "dead", "status_code": outcome.status, "error": outcome.error, "attempts": 1,
-                     "created_at": now, "updated_at": now} for seq, webhook_id, outcome in refused])
-        if failure is not None:
-            log.warning("subscription %s: delivery failed (%s); attempt %d, next at %s", sub.id, failure.error,
-                        values["attempts"], values["next_attempt_at"])
-            if self.metrics is not None:
-                self.metrics.count_retry(sub.id)
+        if release:
+            values.update(lease_owner=None, lease_expires_at=None)
+        moved = conn.execute(subscriptions.update().where(
+            subscriptions.c.id == sub.id, subscriptions.c.lease_owner == self.id,
+            subscriptions.c.epoch == sub.epoch).values(**values)).rowcount
+        handed = [seq for seq, _ in delivered] + [seq for seq, _, _ in refused]
+        if decided is not None and handed:
+            # Handed over (acknowledged, or read and refused by the recipient): disclosed either way.
+            self.policy.record_disclosures(conn, [decided.disclosures[s] for s in handed if s in decided.disclosures],
+                                           sub.channel)
+        if moved and failure is None and decided is not None and decided.denials:
+            self.policy.record_denials(conn, decided.denials, sub.org, sub.purpose, sub.channel)
+        if moved and refused:
+            ids = {row.seq: row.id for row in rows}
+            conn.execute(dead_letters.insert(), [
+                {"subscription_id": sub.id, "seq": seq, "record_id": ids[seq], "webhook_id": webhook_id,
+                 "state": "dead", "status_code": outcome.status, "error": outcome.error, "attempts": 1,
+                 "created_at": now, "updated_at": now} for seq, webhook_id, outcome in refused])
         return bool(moved)
 
     def _delay(self, attempts: int, failure: Outcome) -> float:

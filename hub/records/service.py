@@ -132,6 +132,11 @@ class RecordService:
         self.settings = settings
         self._public_key_of = public_key_of  # agent id -> base64 public key (or None)
         self._envelope = PayloadValidator(load_format_schema("envelope", settings.schemas_dir), prefix="")
+        self._appended: list = []  # called after records were committed to the log (e.g. to wake delivery)
+
+    def on_append(self, callback) -> None:
+        """Call `callback()` after every commit that appended records to the log."""
+        self._appended.append(callback)
 
     # -- publish -----------------------------------------------------------
     def _check_record(self, index: int, record, principal: Principal) -> tuple[dict | None, list[FieldError]]:
@@ -301,6 +306,9 @@ class RecordService:
             audit.append(conn, actor=principal.actor, org=principal.org, action="records.publish", target=batch_id,
                          detail={"accepted": accepted_by_dataset, "duplicates": duplicates,
                                  "rejected": rejected_by_dataset, "signed": manifest is not None})
+        if rows:
+            for callback in self._appended:
+                callback()
         return PublishOutcome(results, batch_id, len(rows), duplicates, sum(rejected_by_dataset.values()),
                               accepted_by_dataset, rejected_by_dataset)
 
