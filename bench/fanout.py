@@ -299,7 +299,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500, help="records/s in the latency phase")
     parser.add_argument("--seconds", type=float, default=30, help="length of the latency phase")
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
-    parser.add_argument("--keep", action="store_true", help="keep the hub running at the end until Enter")
+    parser.add_argument("--detail", action="store_true", help="also print latency per second of publishing")
     parser.add_argument("--publisher", nargs=3, metavar=("URL", "KEY", "START"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
@@ -363,19 +363,27 @@ def main() -> None:
         sent = summary["sent"]
         wait_for(before + sent * RECEIVERS, receivers.count, timeout=600)
         wait_for(args.records + sent, mqtt_sub.count, timeout=600)
-        latencies, first = [], None
+        samples = []  # (sent at, latency)
         for i in range(RECEIVERS):
-            arrivals = receivers.arrivals(i, "hub")[args.records:]
-            latencies += [at - parse_time(sent_at) for _, at, sent_at in arrivals]
+            samples += [(parse_time(sent_at), at - parse_time(sent_at))
+                        for _, at, sent_at in receivers.arrivals(i, "hub")[args.records:]]
         with mqtt_sub.lock:
-            latencies += [at - parse_time(sent_at) for at, sent_at in list(mqtt_sub.received.values())[args.records:]]
+            samples += [(parse_time(sent_at), at - parse_time(sent_at))
+                        for at, sent_at in list(mqtt_sub.received.values())[args.records:]]
+        samples.sort()
+        latencies = [latency for _, latency in samples]
         print(f"latency at {sent / summary['seconds']:,.0f} records/s published over {summary['seconds']:.0f} s "
               f"({len(latencies)} deliveries): p50 {percentile(latencies, 50) * 1000:.0f} ms, "
               f"p99 {percentile(latencies, 99) * 1000:.0f} ms (aim p99 < 1000 ms); "
               f"publish round trip p50 {summary['publish_p50'] * 1000:.0f} ms, "
               f"p99 {summary['publish_p99'] * 1000:.0f} ms", flush=True)
-        if args.keep:
-            input("the hub is still running; press Enter to stop it ")
+        if args.detail:
+            by_second: dict[int, list[float]] = {}
+            for sent_at, latency in samples:
+                by_second.setdefault(int(sent_at - samples[0][0]), []).append(latency)
+            for second, values in sorted(by_second.items()):
+                print(f"  second {second:3d}: {len(values):5d} deliveries, p50 {percentile(values, 50) * 1000:5.0f} ms, "
+                      f"p99 {percentile(values, 99) * 1000:5.0f} ms, max {max(values) * 1000:5.0f} ms")
     finally:
         hub.stop()
         mqtt_sub.close()

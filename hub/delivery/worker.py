@@ -56,6 +56,9 @@ log = logging.getLogger("causeway.delivery")
 PUSH = ("webhook", "mqtt")
 
 
+# Subscriptions sent together wait this long for each other after the first of them is
+# done, so that they stay together and keep sharing the work of a page.
+GATHER_SECONDS = 0.05
 UNEXPECTED = "the hub hit an unexpected error delivering; operators can see it in the worker's log"
 
 
@@ -70,6 +73,13 @@ class Page:
     delivered: list = field(default_factory=list)
     refused: list = field(default_factory=list)
     failure: Outcome | None = None
+
+
+@dataclass
+class Cohort:
+    """Subscriptions whose pages were sent together."""
+    members: frozenset
+    first_done: float | None = None
 
 
 @dataclass
@@ -99,6 +109,8 @@ class Worker:
         self._held: set[str] = set()  # leased by this worker (touched by the loop thread only)
         self._sending: set[str] = set()  # on the pool, or finished and not yet written
         self._done: list = []  # finished pages and dead-letter retries, to be written
+        self._cohorts: dict[str, Cohort] = {}
+        self._gather_until: float | None = None
         self._done_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency), thread_name_prefix="deliver")
         self._thread: threading.Thread | None = None
@@ -162,7 +174,10 @@ class Worker:
                 self.round()
             except Exception:  # the loop must outlive a database hiccup
                 log.exception("delivery worker %s: a round failed; trying again", self.id)
-            self._wake.wait(max(0.0, last_claim + poll - time.monotonic()))
+            until = last_claim + poll
+            if self._gather_until is not None:
+                until = min(until, self._gather_until)
+            self._wake.wait(max(0.0, until - time.monotonic()))
         log.info("delivery worker %s stopped", self.id)
 
     def claim(self) -> list[str]:
@@ -234,7 +249,17 @@ class Worker:
         """Write what came back from sending; then prepare, mark and send the next page
         of every held subscription that is not sending."""
         self._write_done()
-        due = [s for s in self._held if s not in self._sending]
+        due, moment, self._gather_until = [], time.monotonic(), None
+        for sub_id in self._held:
+            if sub_id in self._sending:
+                continue
+            cohort = self._cohorts.get(sub_id)
+            if cohort is not None and cohort.first_done is not None and moment < cohort.first_done + GATHER_SECONDS \
+                    and any(member in self._sending for member in cohort.members):
+                until = cohort.first_done + GATHER_SECONDS
+                self._gather_until = until if self._gather_until is None else min(self._gather_until, until)
+                continue  # wait a moment for the others sent with it
+            due.append(sub_id)
         if due and not self._stop.is_set():
             self._prepare_and_send(due)
 
@@ -259,10 +284,15 @@ class Worker:
                     sub_id = item.sub_id if isinstance(item, Retried) else item.sub.id
                     self._fail(sub_id, None, Outcome("failed", error=UNEXPECTED))
                     settled.append((sub_id, "stop"))
+        moment = time.monotonic()
         for (sub_id, result), item in zip(settled, done):
             self._sending.discard(sub_id)
+            cohort = self._cohorts.get(sub_id)
+            if cohort is not None and cohort.first_done is None:
+                cohort.first_done = moment
             if result != "more":
                 self._held.discard(sub_id)
+                self._cohorts.pop(sub_id, None)
             if isinstance(item, Page):
                 self._after(item)
 
@@ -330,6 +360,12 @@ class Worker:
         for sub in ready:
             limit = min(self.settings.page_size, self.settings.batch_max_events) if sub.batch else self.settings.page_size
             groups.setdefault((tuple(disclose.datasets_of(sub)), sub.cursor, limit, sub.inflight_to), []).append(sub)
+        import os as _os
+        if _os.environ.get("FANOUT_DEBUG"):
+            self._dbg = getattr(self, "_dbg", [0, 0, 0])
+            self._dbg[0] += 1; self._dbg[1] += len(ready); self._dbg[2] += len(groups)
+            if self._dbg[0] % 200 == 0:
+                log.warning("rounds %d subs/round %.2f groups/round %.2f", self._dbg[0], self._dbg[1] / self._dbg[0], self._dbg[2] / self._dbg[0])
         idle, quiet = [], []  # nothing after the cursor; everything on the page passed over (denied or filtered)
         for (_, cursor, limit, upto), members in groups.items():
             try:
@@ -376,6 +412,16 @@ class Worker:
                 self._after(page)
         if any(page.sub.id not in release for page in quiet):
             self._wake.set()  # their next page is due now
+        for sub_id in due:
+            self._cohorts.pop(sub_id, None)
+        cohorts: dict[tuple, set] = {}
+        for page in sending:
+            sub = page.sub
+            cohorts.setdefault((tuple(disclose.datasets_of(sub)), sub.cursor, bool(sub.batch)), set()).add(sub.id)
+        for members in cohorts.values():
+            cohort = Cohort(frozenset(members))
+            for sub_id in members:
+                self._cohorts[sub_id] = cohort
         for page in sending:
             self._sending.add(page.sub.id)
             self._pool.submit(self._send, page)
