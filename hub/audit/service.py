@@ -52,6 +52,26 @@ def append(conn: Connection, *, actor: str, org: str | None, action: str, target
     return seq
 
 
+def append_many(conn: Connection, entries: list[dict]) -> None:
+    """Append several entries (each the keyword arguments of `append`) in order, reading
+    the tail once; the caller's transaction must come from hub.db.write_transaction."""
+    if not entries:
+        return
+    tail = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
+    seq, prev_hash = (tail.seq, tail.hash) if tail else (0, GENESIS)
+    at = utcnow()
+    rows = []
+    for entry in entries:
+        seq += 1
+        actor, org, action, target = entry["actor"], entry.get("org"), entry["action"], entry.get("target")
+        detail_json = canonical_json(entry.get("detail") or {}).decode("utf-8")
+        digest = entry_hash(prev_hash, seq, at, actor, org, action, target, detail_json)
+        rows.append(dict(seq=seq, at=at, actor=actor, org=org, action=action, target=target, detail=detail_json,
+                         prev_hash=prev_hash, hash=digest))
+        prev_hash = digest
+    conn.execute(audit_log.insert(), rows)
+
+
 @dataclass(frozen=True)
 class ChainBreak:
     seq: int

@@ -50,6 +50,17 @@ class PolicyPort:
         if disclosures and self.policy is not None:
             self.policy.record_disclosures(conn, disclosures, channel)
 
+    def record_disclosure_batches(self, conn, batches: list[tuple[list, str]]) -> None:
+        """Several (disclosures, channel) batches in one go, each audited as record_disclosures would."""
+        batches = [(found, channel) for found, channel in batches if found]
+        if not batches or self.policy is None:
+            return
+        if hasattr(self.policy, "record_disclosure_batches"):
+            self.policy.record_disclosure_batches(conn, batches)
+        else:
+            for found, channel in batches:
+                self.policy.record_disclosures(conn, found, channel)
+
     def record_denials(self, conn, counts: dict, recipient: str, purpose: str, channel: str) -> None:
         if counts and self.policy is not None and hasattr(self.policy, "record_denials"):
             self.policy.record_denials(conn, counts, recipient, purpose, channel)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import random
+from bisect import bisect_right
 import threading
 import time
 import uuid
@@ -270,7 +271,9 @@ class Worker:
             return
         try:
             with db.write_transaction(self.engine) as conn:
-                settled = [self._settle(conn, item) for item in done]
+                disclosed: list = []
+                settled = [self._settle(conn, item, disclosed) for item in done]
+                self.policy.record_disclosure_batches(conn, disclosed)
         except Exception:
             log.exception("delivery worker %s: writing %d results together failed; writing them one by one",
                           self.id, len(done))
@@ -278,7 +281,7 @@ class Worker:
             for item in done:
                 try:
                     with db.write_transaction(self.engine) as conn:
-                        settled.append(self._settle(conn, item))
+                        settled.append(self._settle(conn, item, None))
                 except Exception:
                     log.exception("delivery worker %s: writing a result failed", self.id)
                     sub_id = item.sub_id if isinstance(item, Retried) else item.sub.id
@@ -296,7 +299,7 @@ class Worker:
             if isinstance(item, Page):
                 self._after(item)
 
-    def _settle(self, conn, item) -> tuple[str, str]:
+    def _settle(self, conn, item, disclosed: list | None) -> tuple[str, str]:
         """Write one finished page (or dead-letter retry) in the round's transaction: (id, 'more'|'stop')."""
         if isinstance(item, Retried):
             if item.result != "more":
@@ -308,7 +311,7 @@ class Worker:
         else:
             new_cursor = decided.seqs[len(item.delivered) + len(item.refused)] - 1
         moved = self._advance(conn, sub, new_cursor, item.rows, item.delivered, item.refused, failure, item.now,
-                              decided, release=failure is not None)
+                              decided, release=failure is not None, disclosed=disclosed)
         if not moved or failure is not None:
             self._release([sub.id], conn)
             return sub.id, "stop"
@@ -355,26 +358,18 @@ class Worker:
                 continue
             ready.append(sub)
 
-        # Subscriptions standing at the same place share the page, the decisions and the encoding.
-        groups: dict[tuple, list] = {}
+        # Subscriptions of the same datasets share one read of the log, the decisions (once per
+        # recipient and purpose) and, where their pages coincide, the encoding.
+        families: dict[tuple, list] = {}
         for sub in ready:
-            limit = min(self.settings.page_size, self.settings.batch_max_events) if sub.batch else self.settings.page_size
-            groups.setdefault((tuple(disclose.datasets_of(sub)), sub.cursor, limit, sub.inflight_to), []).append(sub)
-        import os as _os
-        if _os.environ.get("FANOUT_DEBUG"):
-            self._dbg = getattr(self, "_dbg", [0, 0, 0])
-            self._dbg[0] += 1; self._dbg[1] += len(ready); self._dbg[2] += len(groups)
-            if self._dbg[0] % 200 == 0:
-                log.warning("rounds %d subs/round %.2f groups/round %.2f", self._dbg[0], self._dbg[1] / self._dbg[0], self._dbg[2] / self._dbg[0])
+            families.setdefault(tuple(disclose.datasets_of(sub)), []).append(sub)
         idle, quiet = [], []  # nothing after the cursor; everything on the page passed over (denied or filtered)
-        for (_, cursor, limit, upto), members in groups.items():
+        for members in families.values():
             try:
                 with self.engine.connect() as conn:
-                    rows = disclose.read_page(conn, members[0], cursor, limit, upto=upto)
-                if not rows:
-                    idle.extend(members)
-                    continue
-                for page in self._pages(members, rows, now):
+                    slices = self._read_pages(conn, members)
+                idle.extend(sub for sub, rows in slices if not rows)
+                for page in self._pages([(sub, rows) for sub, rows in slices if rows], now):
                     (pages if page.messages else quiet).append(page)
             except Exception:
                 log.exception("delivery worker %s: preparing a page failed unexpectedly", self.id)
@@ -426,18 +421,51 @@ class Worker:
             self._sending.add(page.sub.id)
             self._pool.submit(self._send, page)
 
-    def _pages(self, members: list, rows: list, now: datetime) -> list[Page]:
-        """The page of each subscription of a group: decided once per recipient and purpose."""
-        envelopes = [envelope_of(row) for row in rows]
-        by_scope: dict[tuple, list] = {}
+    def _limit(self, sub) -> int:
+        return min(self.settings.page_size, self.settings.batch_max_events) if sub.batch else self.settings.page_size
+
+    def _read_pages(self, conn, members: list) -> list[tuple]:
+        """(subscription, its page) for subscriptions of the same datasets, from one read where they
+        stand close together. A page being sent again (inflight_to) is read exactly as it was."""
+        slices, together = [], []
         for sub in members:
-            by_scope.setdefault((sub.org, sub.purpose), []).append(sub)
+            if sub.inflight_to is not None:
+                slices.append((sub, disclose.read_page(conn, sub, sub.cursor, self._limit(sub), upto=sub.inflight_to)))
+            else:
+                together.append(sub)
+        if not together:
+            return slices
+        low = min(sub.cursor for sub in together)
+        widest = max(self._limit(sub) for sub in together)
+        window = widest if all(sub.cursor == low for sub in together) else 2 * widest
+        rows = disclose.read_page(conn, together[0], low, window)
+        seqs = [row.seq for row in rows]
+        for sub in together:
+            limit = self._limit(sub)
+            first = bisect_right(seqs, sub.cursor)
+            page = rows[first:first + limit]
+            if len(page) < limit and len(rows) == window:  # cut short by the window, not the end of the log
+                page = disclose.read_page(conn, sub, sub.cursor, limit)
+            slices.append((sub, page))
+        return slices
+
+    def _pages(self, slices: list[tuple], now: datetime) -> list[Page]:
+        """Each subscription's page, decided once per recipient and purpose for all of them."""
+        envelopes: dict[int, dict] = {}
+        by_scope: dict[tuple, list] = {}
+        for sub, rows in slices:
+            for row in rows:
+                if row.seq not in envelopes:
+                    envelopes[row.seq] = envelope_of(row)
+            by_scope.setdefault((sub.org, sub.purpose), []).append((sub, rows))
         pages, bodies = [], {}
-        for (org, purpose), subs in by_scope.items():
-            decisions = self.policy.decide_many(envelopes, org, purpose, now)
+        for (org, purpose), scoped in by_scope.items():
+            seqs = sorted({row.seq for _, rows in scoped for row in rows})
+            decided_by_seq = dict(zip(seqs, self.policy.decide_many([envelopes[seq] for seq in seqs], org, purpose, now)))
             shared: dict = {}
-            for sub in subs:
-                decided = disclose.select_for(self.policy, sub, rows, envelopes, decisions, now, shared)
+            for sub, rows in scoped:
+                decided = disclose.select_for(self.policy, sub, rows, [envelopes[row.seq] for row in rows],
+                                              [decided_by_seq[row.seq] for row in rows], now, shared)
                 messages = self._messages(sub, decided)
                 for message in messages:
                     key = (org, purpose, message.batch, tuple(message.seqs))
@@ -526,8 +554,9 @@ class Worker:
         return delivered, refused, failure
 
     def _advance(self, conn, sub, new_cursor, rows, delivered, refused, failure, now, decided=None,
-                 release: bool = False) -> bool:
-        """Cursor, disclosures, dead letters and retry state, in the caller's write transaction."""
+                 release: bool = False, disclosed: list | None = None) -> bool:
+        """Cursor, disclosures, dead letters and retry state, in the caller's write transaction.
+        With `disclosed`, the disclosures are added to it for the caller to record with others."""
         values = {"cursor": new_cursor, "lease_expires_at": self._lease_until()}
         if rows and new_cursor >= rows[-1].seq or not rows:
             values["inflight_to"] = None
@@ -549,8 +578,11 @@ class Worker:
         handed = [seq for seq, _ in delivered] + [seq for seq, _, _ in refused]
         if decided is not None and handed:
             # Handed over (acknowledged, or read and refused by the recipient): disclosed either way.
-            self.policy.record_disclosures(conn, [decided.disclosures[s] for s in handed if s in decided.disclosures],
-                                           sub.channel)
+            found = [decided.disclosures[s] for s in handed if s in decided.disclosures]
+            if disclosed is not None:
+                disclosed.append((found, sub.channel))
+            else:
+                self.policy.record_disclosures(conn, found, sub.channel)
         if moved and failure is None and decided is not None and decided.denials:
             self.policy.record_denials(conn, decided.denials, sub.org, sub.purpose, sub.channel)
         if moved and refused:

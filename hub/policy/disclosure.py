@@ -11,7 +11,7 @@ import hashlib
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from causeway_common.canonical import canonical_json
@@ -29,27 +29,51 @@ from .vocabulary import NOTICE_DATASET
 def record_disclosures(conn: Connection, batch: list[Disclosure], channel: str, actor: str = "hub") -> None:
     """Insert one row per disclosure and one audit entry per recipient in the batch,
     inside the caller's transaction (which must come from hub.db.write_transaction)."""
-    if not batch:
+    record_disclosure_batches(conn, [(batch, channel)], actor)
+
+
+_DISCLOSURE_COLUMNS = ("record_id", "seq", "subject", "dataset", "provider", "recipient", "purpose", "agreement_id",
+                       "agreement_version", "lawful_basis", "channel", "at")
+
+
+def record_disclosure_batches(conn: Connection, batches: list[tuple[list[Disclosure], str]], actor: str = "hub") -> None:
+    """Several batches, each with its channel (e.g. the pages of several subscriptions
+    delivered together): every row in one insert, and each batch audited as
+    record_disclosures audits it (one entry per recipient in the batch)."""
+    batches = [(batch, channel) for batch, channel in batches if batch]
+    if not batches:
         return
-    rows = [{"record_id": d.record_id, "seq": d.seq, "subject": d.subject, "dataset": d.dataset,
-             "provider": d.provider, "recipient": d.recipient, "purpose": d.purpose,
-             "agreement_id": d.agreement_id, "agreement_version": d.agreement_version,
-             "lawful_basis": d.lawful_basis, "channel": channel, "at": d.at} for d in batch]
-    conn.execute(insert(disclosures), rows)
-    by_recipient: dict[str, list[dict]] = {}
-    for row in rows:
-        by_recipient.setdefault(row["recipient"], []).append(row)
-    for recipient, mine in by_recipient.items():
-        fingerprint = hashlib.sha256(canonical_json(
-            [[r["record_id"], r["seq"], r["agreement_id"], r["agreement_version"], r["purpose"]] for r in mine]
-        )).hexdigest()
-        audit.append(conn, actor=actor, org=recipient, action="records.disclose", target=recipient, detail={
-            "channel": channel, "count": len(mine),
-            "datasets": dict(Counter(r["dataset"] for r in mine)),
-            "agreements": sorted({f"{r['agreement_id']}/v{r['agreement_version']}" for r in mine}),
-            "purposes": sorted({r["purpose"] for r in mine}),
-            "seq_from": min(r["seq"] for r in mine), "seq_to": max(r["seq"] for r in mine),
-            "rows_sha256": fingerprint})
+    # A bare executemany: the only typed column (at, one value per batch) is converted once.
+    to_db = disclosures.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    converted: dict[int, object] = {}
+    values = []
+    for batch, channel in batches:
+        for d in batch:
+            at = converted.get(id(d.at))
+            if at is None:
+                at = converted[id(d.at)] = to_db(d.at) if to_db else d.at
+            values.append((d.record_id, d.seq, d.subject, d.dataset, d.provider, d.recipient, d.purpose,
+                           d.agreement_id, d.agreement_version, d.lawful_basis, channel, at))
+    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(f"INSERT INTO disclosures ({', '.join(_DISCLOSURE_COLUMNS)}) "
+                         f"VALUES ({', '.join([placeholder] * len(_DISCLOSURE_COLUMNS))})", values)
+    entries = []
+    for batch, channel in batches:
+        by_recipient: dict[str, list[Disclosure]] = {}
+        for d in batch:
+            by_recipient.setdefault(d.recipient, []).append(d)
+        for recipient, mine in by_recipient.items():
+            fingerprint = hashlib.sha256(canonical_json(
+                [[d.record_id, d.seq, d.agreement_id, d.agreement_version, d.purpose] for d in mine]
+            )).hexdigest()
+            entries.append(dict(actor=actor, org=recipient, action="records.disclose", target=recipient, detail={
+                "channel": channel, "count": len(mine),
+                "datasets": dict(Counter(d.dataset for d in mine)),
+                "agreements": sorted({f"{d.agreement_id}/v{d.agreement_version}" for d in mine}),
+                "purposes": sorted({d.purpose for d in mine}),
+                "seq_from": min(d.seq for d in mine), "seq_to": max(d.seq for d in mine),
+                "rows_sha256": fingerprint}))
+    audit.append_many(conn, entries)
 
 
 def count_denials(decisions: list[Decision]) -> dict[str, int]:

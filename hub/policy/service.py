@@ -120,6 +120,7 @@ class PolicyService:
         return sorted(found)
 
     record_disclosures = staticmethod(disclosure.record_disclosures)
+    record_disclosure_batches = staticmethod(disclosure.record_disclosure_batches)
     record_denials = staticmethod(disclosure.record_denials)
     count_denials = staticmethod(disclosure.count_denials)
 
