@@ -38,11 +38,13 @@ def cmd_init(args) -> int:
     from causeway_common.catalogue import CatalogueError, load_catalogue
     from hub.migrate import upgrade
     from hub.records.service import sync_catalogue
+    from hub.returns.declaration import validate_periodic
 
     engine = _engine(args)
     upgrade(engine)
     try:
         loaded = load_catalogue(_settings(args).schemas_dir)
+        validate_periodic(loaded, _settings(args).schemas_dir)
         changes = sync_catalogue(engine, loaded)
     except (CatalogueError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
@@ -56,11 +58,128 @@ def cmd_init(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from hub.app import create_app
+    from hub.app import build_services, create_app
+    from hub.returns.scheduler import start_reminder_scheduler
 
-    app = create_app(_settings(args))
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    from hub.migrate import is_current
+
+    if not is_current(_engine(args)):
+        raise CommandError(f"the database at {args.db} is not initialised or not migrated to this version: "
+                           f"run `causeway-hub init --db {args.db}` first")
+    settings = _settings(args)
+    services = build_services(settings)
+    app = create_app(services=services)
+    scheduler = start_reminder_scheduler(services.reminders, settings.reminder_interval_seconds)
+    worker = None
+    # On SQLite the in-process worker is the only one; on PostgreSQL run `deliver` processes instead if you like.
+    if not getattr(args, "no_worker", False) or settings.db_url.startswith("sqlite"):
+        from hub.delivery.runner import build_worker
+
+        worker = build_worker(services).start()
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    finally:
+        scheduler.shutdown(wait=False)
+        if worker is not None:
+            worker.stop()
     return 0
+
+
+
+def cmd_deliver(args) -> int:
+    """A delivery worker process; several may run against one PostgreSQL database."""
+    import signal
+    import threading
+
+    from hub.app import build_services
+    from hub.delivery.runner import build_worker
+
+    services = build_services(_settings(args))
+    worker = build_worker(services, worker_id=args.worker_id)
+    if args.once:
+        worker.run_until_idle(timeout=args.timeout)
+        worker.stop()
+        return 0
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=services.metrics.registry)
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    worker.start()
+    done.wait()
+    worker.stop()
+    return 0
+
+
+def _delivery(args):
+    from hub.app import build_services
+
+    return build_services(_settings(args)).delivery
+
+
+def _problem(call):
+    from hub.problems import Problem
+
+    try:
+        return call()
+    except Problem as exc:
+        raise CommandError(exc.detail) from exc
+
+
+def cmd_subscription_list(args) -> int:
+    for sub in _delivery(args).list(_operator(), args.org):
+        where = sub.get("url") or sub.get("topic") or sub.get("feed")
+        print(f"{sub['id']}  {sub['org']:<20} {sub['dataset']:<28} {sub['channel']:<8} {sub['status']:<19} "
+              f"cursor {sub['cursor']:<8} {where}")
+    return 0
+
+
+def cmd_subscription_status(args) -> int:
+    import json
+
+    print(json.dumps(_problem(lambda: _delivery(args).status(args.id, _operator())), indent=2))
+    return 0
+
+
+def cmd_subscription_dead_letters(args) -> int:
+    letters = _problem(lambda: _delivery(args).list_dead_letters(args.id, _operator(), args.all))
+    for letter in letters:
+        print(f"{letter['id']:<6} seq {letter['seq']:<8} {letter['state']:<9} {letter['record_id']}  "
+              f"{letter['status_code'] or ''} {letter['error'] or ''}")
+    print(f"{len(letters)} dead letters")
+    return 0
+
+
+def cmd_subscription_retry(args) -> int:
+    count = _problem(lambda: _delivery(args).retry_dead_letters(args.id, _operator(), args.letter))
+    print(f"{count} dead letters queued to be tried again")
+    return 0
+
+
+def cmd_subscription_replay(args) -> int:
+    result = _problem(lambda: _delivery(args).replay(args.id, _operator(), args.from_seq, args.from_time))
+    print(f"subscription {args.id} will deliver again after sequence {result['cursor']}")
+    return 0
+
+
+def cmd_mqtt_acl(args) -> int:
+    from hub.delivery.mqtt_acl import write_broker_files
+
+    delivery = _settings(args).delivery
+    if not delivery.mqtt_password:
+        raise CommandError("set CAUSEWAY_MQTT_PASSWORD (the hub's own broker password) first")
+    try:
+        issued = write_broker_files(_engine(args), Path(args.password_file), Path(args.acl_file),
+                                    delivery.mqtt_username, delivery.mqtt_password, tuple(args.rotate or ()))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"wrote {args.password_file} and {args.acl_file}; reload the broker (SIGHUP) to apply them")
+    if issued:
+        print("New MQTT passwords, shown only once (user = org slug):")
+        for org, password in sorted(issued.items()):
+            print(f"  {org} {password}")
 
 
 def _orgs(args):
@@ -126,6 +245,71 @@ def cmd_enrolment(args) -> int:
         raise CommandError(str(exc)) from exc
     print(f"one-time enrolment token for an agent of {args.org}, valid until {expires}:")
     print(token)
+    return 0
+
+
+def _new_password(args) -> str:
+    """From --password-file, else $CAUSEWAY_USER_PASSWORD (for scripts), else asked twice without echo."""
+    import getpass
+    import os
+
+    if args.password_file:
+        try:
+            return Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise CommandError(f"cannot read the password file: {exc.strerror}") from exc
+    if os.environ.get("CAUSEWAY_USER_PASSWORD"):
+        return os.environ["CAUSEWAY_USER_PASSWORD"]
+    if not sys.stdin.isatty():
+        raise CommandError("no password given: use --password-file, $CAUSEWAY_USER_PASSWORD or run in a terminal")
+    first = getpass.getpass(f"Password for {args.username}: ")
+    if getpass.getpass("Same password again: ") != first:
+        raise CommandError("the two passwords differ; nothing was changed")
+    return first
+
+
+def _accounts(args):
+    from hub.console.service import AccountService
+
+    return AccountService(_engine(args))
+
+
+def cmd_user_add(args) -> int:
+    from hub.console.service import AccountError
+
+    try:
+        user = _accounts(args).add_user(args.username, args.org, args.role, _new_password(args))
+    except AccountError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"added console user {user.username} ({user.org}, {user.role})")
+    return 0
+
+
+def cmd_user_password(args) -> int:
+    from hub.console.service import AccountError
+
+    try:
+        _accounts(args).set_password(args.username, _new_password(args))
+    except AccountError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"password changed for {args.username}; their sessions were ended")
+    return 0
+
+
+def cmd_user_disable(args) -> int:
+    from hub.console.service import AccountError
+
+    try:
+        _accounts(args).disable_user(args.username)
+    except AccountError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"disabled {args.username}; their sessions were ended")
+    return 0
+
+
+def cmd_user_list(args) -> int:
+    for user in _accounts(args).list_users():
+        print(f"{user['username']:<32} {user['org']:<24} {user['role']:<11}{' disabled' if user['disabled'] else ''}")
     return 0
 
 
@@ -281,6 +465,54 @@ def demo_policies(args, keys: dict) -> None:
         print(f"  agreement {result['id']} v{result['version']} active")
 
 
+def cmd_org_contact(args) -> int:
+    from hub.returns.reference import ReferenceError, set_contact
+
+    try:
+        secret = set_contact(_engine(args), args.org, args.email, args.webhook,
+                             allowed_networks=_settings(args).webhook_allowed_networks)
+    except ReferenceError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"reminders for {args.org} go to: " + ", ".join(x for x in (args.email, args.webhook) if x))
+    if secret:
+        print("webhook signing secret (Standard Webhooks); it is shown only once:")
+        print(secret)
+    return 0
+
+
+def cmd_returns_population(args) -> int:
+    from datetime import date
+
+    from hub.returns.reference import ReferenceError, load_population_csv
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+        result = load_population_csv(_engine(args), text, args.year or date.today().year)
+    except (OSError, UnicodeDecodeError, ReferenceError) as exc:
+        raise CommandError(f"{args.file}: {exc}") from exc
+    print(f"{result.loaded} population figures loaded from {args.file}")
+    for error in result.errors:
+        print(f"  {args.file} {error}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def cmd_returns_remind(args) -> int:
+    from hub.app import build_services
+    from hub.timeutil import parse_iso
+
+    try:
+        now = parse_iso(args.now) if args.now else None
+    except ValueError as exc:
+        raise CommandError(f"--now: {exc}") from exc
+    services = build_services(_settings(args))
+    sent = services.reminders.send_due_reminders(now)
+    for item in sent:
+        print(f"{item['status']:<6} {item['channel']:<7} {item['org']:<22} {item['dataset']} {item['period']} "
+              f"({item['offset_days']:+d} days){' ' + item['error'] if item.get('error') else ''}")
+    print(f"{sum(i['status'] == 'sent' for i in sent)} reminders sent, {sum(i['status'] == 'failed' for i in sent)} failed")
+    return 0
+
+
 DEMO_KEYS = [("edinburgh", "publisher"), ("sds", "subscriber"), ("edinburgh", "governance"),
              ("sds", "governance"), ("improvement-service", "ops"), ("scottish-government", "admin")]
 
@@ -289,6 +521,12 @@ def cmd_demo(args) -> int:
     """Everything `make run` needs: database, example orgs and schemas, demo keys, the server."""
     cmd_init(args)
     cmd_org_import(argparse.Namespace(db=args.db, file=str(EXAMPLES_DIR / "orgs.yaml")))
+    cmd_returns_population(argparse.Namespace(db=args.db, file=str(EXAMPLES_DIR / "population.csv"), year=None))
+    from hub.app import build_services
+    from hub.returns.demo import publish_example_returns, set_example_contacts
+
+    set_example_contacts(_engine(args))
+    print(publish_example_returns(build_services(_settings(args))))
     service = _orgs(args)
     keys = {(org, role): service.issue_key(org, role, label="demo") for org, role in DEMO_KEYS}
     print("\nExample sharing agreements:")
@@ -302,12 +540,15 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # --db may come before or after the command; only the top level sets the default,
+    # so a subcommand's parser never overwrites a value given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", default=db_url_from_env(),
+    common.add_argument("--db", default=argparse.SUPPRESS,
                         help="database URL (default: $CAUSEWAY_DB, else sqlite:///causeway.db)")
 
-    parser = argparse.ArgumentParser(prog="causeway-hub", description="Run and administer the Causeway hub.",
-                                     parents=[common])
+    parser = argparse.ArgumentParser(prog="causeway-hub", description="Run and administer the Causeway hub.")
+    parser.add_argument("--db", default=db_url_from_env(),
+                        help="database URL (default: $CAUSEWAY_DB, else sqlite:///causeway.db)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init", parents=[common], help="create or migrate the database and load schemas/")
@@ -319,7 +560,47 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", dest="access_log", action="store_false")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="PostgreSQL only: deliver with separate `deliver` processes instead of one in this process")
     serve.set_defaults(func=cmd_serve)
+
+    deliver = commands.add_parser("deliver", parents=[common], help="run a delivery worker (webhook and MQTT fan-out)")
+    deliver.add_argument("--worker-id", help="name shown in leases and logs (default: host name and a random suffix)")
+    deliver.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    deliver.add_argument("--timeout", type=float, default=300, help=argparse.SUPPRESS)
+    deliver.add_argument("--metrics-port", type=int, help="serve Prometheus metrics of this worker on 127.0.0.1:PORT")
+    deliver.set_defaults(func=cmd_deliver)
+
+    subscription = commands.add_parser("subscription", parents=[common], help="subscriptions: status, dead letters, replay") \
+        .add_subparsers(dest="subscription_command", required=True)
+    sub_list = subscription.add_parser("list", parents=[common], help="list subscriptions")
+    sub_list.add_argument("--org")
+    sub_list.set_defaults(func=cmd_subscription_list)
+    sub_status = subscription.add_parser("status", parents=[common], help="lag, last success, last error, next retry")
+    sub_status.add_argument("id")
+    sub_status.set_defaults(func=cmd_subscription_status)
+    sub_dead = subscription.add_parser("dead-letters", parents=[common], help="events the subscriber refused")
+    sub_dead.add_argument("id")
+    sub_dead.add_argument("--all", action="store_true", help="include those delivered since")
+    sub_dead.set_defaults(func=cmd_subscription_dead_letters)
+    sub_retry = subscription.add_parser("retry", parents=[common], help="try dead letters again (all, or --letter N)")
+    sub_retry.add_argument("id")
+    sub_retry.add_argument("--letter", type=int)
+    sub_retry.set_defaults(func=cmd_subscription_retry)
+    sub_replay = subscription.add_parser("replay", parents=[common], help="deliver again from a sequence or a time")
+    sub_replay.add_argument("id")
+    when = sub_replay.add_mutually_exclusive_group(required=True)
+    when.add_argument("--from-seq", type=int)
+    when.add_argument("--from-time", help="RFC 3339 time, e.g. 2026-11-02T09:00:00Z")
+    sub_replay.set_defaults(func=cmd_subscription_replay)
+
+    mqtt = commands.add_parser("mqtt", parents=[common], help="MQTT broker credentials") \
+        .add_subparsers(dest="mqtt_command", required=True)
+    acl = mqtt.add_parser("acl", parents=[common], help="write a Mosquitto password file and ACL (one user per org)")
+    acl.add_argument("--password-file", required=True)
+    acl.add_argument("--acl-file", required=True)
+    acl.add_argument("--rotate", action="append", metavar="ORG", help="give this org a new MQTT password")
+    acl.set_defaults(func=cmd_mqtt_acl)
 
     demo = commands.add_parser("demo", parents=[common], help="set up example orgs, schemas and keys, then serve")
     demo.add_argument("--host", default="127.0.0.1")
@@ -340,6 +621,24 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", nargs="?", default=str(EXAMPLES_DIR / "orgs.yaml"))
     imp.set_defaults(func=cmd_org_import)
 
+    contact = org.add_parser("contact", parents=[common],
+                             help="where an org's return reminders go (e-mail and/or a signed webhook)")
+    contact.add_argument("org")
+    contact.add_argument("--email")
+    contact.add_argument("--webhook", help="https URL; a signing secret is printed once")
+    contact.set_defaults(func=cmd_org_contact)
+
+    returns = commands.add_parser("returns", parents=[common], help="data returns").add_subparsers(
+        dest="returns_command", required=True)
+    population = returns.add_parser("population", parents=[common],
+                                    help="load reference populations from CSV: org,population[,year]")
+    population.add_argument("file")
+    population.add_argument("--year", type=int, help="year for rows without one (default: this year)")
+    population.set_defaults(func=cmd_returns_population)
+    remind = returns.add_parser("remind", parents=[common], help="send the reminders that are due now (the hub also does this hourly)")
+    remind.add_argument("--now", help=argparse.SUPPRESS)
+    remind.set_defaults(func=cmd_returns_remind)
+
     key = commands.add_parser("key", parents=[common], help="API keys").add_subparsers(dest="key_command", required=True)
     issue = key.add_parser("issue", parents=[common], help="issue an API key (printed once, last line)")
     issue.add_argument("org")
@@ -354,6 +653,23 @@ def build_parser() -> argparse.ArgumentParser:
     enrol.add_argument("org")
     enrol.add_argument("--ttl-hours", type=float, default=72)
     enrol.set_defaults(func=cmd_enrolment)
+
+    user = commands.add_parser("user", parents=[common], help="console accounts for staff").add_subparsers(
+        dest="user_command", required=True)
+    user_add = user.add_parser("add", parents=[common], help="add a console user (password asked twice, never echoed)")
+    user_add.add_argument("username")
+    user_add.add_argument("--org", required=True)
+    user_add.add_argument("--role", required=True, choices=["governance", "ops", "admin"])
+    user_add.add_argument("--password-file", help="read the password from this file's first line")
+    user_add.set_defaults(func=cmd_user_add)
+    user_password = user.add_parser("password", parents=[common], help="set a console user's password")
+    user_password.add_argument("username")
+    user_password.add_argument("--password-file", help="read the password from this file's first line")
+    user_password.set_defaults(func=cmd_user_password)
+    user_disable = user.add_parser("disable", parents=[common], help="stop a console user signing in")
+    user_disable.add_argument("username")
+    user_disable.set_defaults(func=cmd_user_disable)
+    user.add_parser("list", parents=[common], help="list console users").set_defaults(func=cmd_user_list)
 
     policy = commands.add_parser("policy", parents=[common], help="sharing agreements").add_subparsers(
         dest="policy_command", required=True)

@@ -107,6 +107,18 @@ class PolicyService:
         moment = at.timestamp()
         return [decide(record, recipient, purpose, moment) for record in records_]
 
+    def covering_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list[tuple[str, int]]:
+        """(id, version) of the active agreements in force at `at` that let some provider share
+        `dataset` with `recipient` for `purpose` (used to show a subscription `awaiting-agreement`)."""
+        self.refresh()
+        moment = at.timestamp()
+        found = set()
+        for (_, to, name), agreements in self._index.routes.items():
+            if to == recipient and name == dataset:
+                found.update((a.id, a.version) for a in agreements
+                             if purpose in a.purposes and a.starts <= moment < a.ends)
+        return sorted(found)
+
     record_disclosures = staticmethod(disclosure.record_disclosures)
     record_denials = staticmethod(disclosure.record_denials)
     count_denials = staticmethod(disclosure.count_denials)

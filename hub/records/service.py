@@ -8,6 +8,7 @@ back only after the commit.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -25,7 +26,11 @@ from hub.auth import Principal
 from hub.problems import Problem
 from hub.timeutil import iso_utc, parse_iso
 
-from .models import batches, dataset_schemas, datasets, records
+from .models import batches, dataset_schemas, datasets, record_rejects, records
+
+# At most this many reject details (one per error) are kept per batch, so a
+# badly broken export cannot flood the table; the counts in the audit entry stay exact.
+REJECT_DETAILS_PER_BATCH = 200
 
 
 class Catalogue:
@@ -99,6 +104,15 @@ def sync_catalogue(engine: Engine, loaded: dict[str, Dataset], actor: str = "cli
     return changes
 
 
+_LEADING_VALUE = re.compile(r'^(?:"(?:[^"\\]|\\.)*"|[-0-9.eE+]+|true|false|null|\{.*?\}|\[.*?\])\s+(?=is (?!a required property)|does |has |should |was )', re.S)
+
+
+def _without_value(message: str) -> str:
+    """A validator message with the offending value left out (for personal datasets,
+    whose reject details must not keep personal data)."""
+    return _LEADING_VALUE.sub("the value ", message, count=1)
+
+
 @dataclass
 class PublishOutcome:
     results: list[dict]
@@ -111,8 +125,9 @@ class PublishOutcome:
 
 
 class RecordService:
-    def __init__(self, engine: Engine, catalogue: Catalogue, settings, public_key_of):
+    def __init__(self, engine: Engine, catalogue: Catalogue, settings, public_key_of, clock=db.utcnow):
         self.engine = engine
+        self.clock = clock  # the hub's clock: received_at and manifest freshness (tests inject one)
         self.catalogue = catalogue
         self.settings = settings
         self._public_key_of = public_key_of  # agent id -> base64 public key (or None)
@@ -204,7 +219,7 @@ class RecordService:
         except ValueError:
             raise Problem(400, "Bad Request", "manifest created_at is not an RFC 3339 time") from None
         skew = timedelta(seconds=self.settings.manifest_max_skew_seconds)
-        if abs(db.utcnow() - signed_at) > skew:
+        if abs(self.clock() - signed_at) > skew:
             raise Problem(400, "Bad Request",
                           f"manifest was signed at {manifest.get('created_at')}, more than {skew.seconds} s from the hub's clock; "
                           "check the agent's clock; nothing in this batch was stored",
@@ -226,6 +241,7 @@ class RecordService:
         results: list[dict | None] = [None] * len(raw_records)
         candidates: list[tuple[int, dict]] = []
         rejected_by_dataset: dict[str, int] = {}
+        reject_details: list[dict] = []
         for index, record in enumerate(raw_records):
             row, errors = self._check_record(index, record, principal)
             if errors:
@@ -233,12 +249,20 @@ class RecordService:
                                   "status": "rejected", "errors": [e.as_dict() for e in errors]}
                 name = record.get("dataset") if isinstance(record, dict) and isinstance(record.get("dataset"), str) else "unknown"
                 rejected_by_dataset[name] = rejected_by_dataset.get(name, 0) + 1
+                record_id = results[index]["id"]
+                known = self.catalogue.get(name) if name != "unknown" else None
+                for error in errors[:max(0, REJECT_DETAILS_PER_BATCH - len(reject_details))]:
+                    message = error.message if known is None or not known.personal else _without_value(error.message)
+                    reject_details.append({
+                        "publisher": principal.org, "dataset": name[:100], "record_index": index,
+                        "record_id": record_id[:64] if isinstance(record_id, str) else None,
+                        "path": error.path[:300], "message": message[:500]})
             else:
                 candidates.append((index, row))
 
         accepted_by_dataset: dict[str, int] = {}
         duplicates = 0
-        now = db.utcnow()
+        now = self.clock()
         with db.write_transaction(self.engine) as conn:
             if principal.agent_id is not None and conn.execute(select(batches.c.id).where(batches.c.id == batch_id)).first():
                 raise Problem(409, "Conflict", f"batch id {batch_id} was already used; a signed batch cannot be replayed. "
@@ -270,7 +294,10 @@ class RecordService:
                 received_at=now, record_count=len(rows), manifest=manifest, signature=signature,
                 signature_verified=manifest is not None))
             if rows:
-                conn.execute(records.insert(), rows)
+                insert_log_rows(conn, rows)
+            if reject_details:
+                conn.execute(record_rejects.insert(),
+                             [{**detail, "batch_id": batch_id, "received_at": now} for detail in reject_details])
             audit.append(conn, actor=principal.actor, org=principal.org, action="records.publish", target=batch_id,
                          detail={"accepted": accepted_by_dataset, "duplicates": duplicates,
                                  "rejected": rejected_by_dataset, "signed": manifest is not None})
@@ -310,6 +337,26 @@ class RecordService:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return {"events": [cloudevent(r) for r in rows], "next": rows[-1].seq if rows else after}
+
+
+_LOG_COLUMNS = [c.name for c in records.columns]
+
+
+def insert_log_rows(conn, rows: list[dict]) -> None:
+    """Bare executemany: the hot path of publishing. SQLAlchemy's per-row
+    parameter processing costs more than SQLite's insert itself, so the only
+    typed column (received_at, one value per batch) is converted once."""
+    to_db = records.c.received_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    received_at = rows[0]["received_at"]
+    received_value = to_db(received_at) if to_db else received_at
+    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = (f"INSERT INTO records ({', '.join(_LOG_COLUMNS)}) "
+                 f"VALUES ({', '.join([placeholder] * len(_LOG_COLUMNS))})")
+    values = [
+        tuple(received_value if name == "received_at" else row.get(name) for name in _LOG_COLUMNS)
+        for row in rows
+    ]
+    conn.exec_driver_sql(statement, values)
 
 
 def envelope_of(row) -> dict:
