@@ -16,6 +16,7 @@ from hub.api_auth import BodyLimitMiddleware, ServicesMiddleware
 from hub.config import Settings
 from hub.db import make_engine
 from hub.health.metrics import Metrics
+from hub.health.service import HealthService
 from hub.orgs.service import OrgService
 from hub.problems import Problem, problem_response
 from hub.records.service import Catalogue, RecordService
@@ -31,6 +32,7 @@ class Services:
     catalogue: Catalogue
     records: RecordService
     metrics: Metrics
+    health: HealthService
 
 
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
@@ -44,6 +46,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         catalogue=catalogue,
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key),
         metrics=Metrics(),
+        health=HealthService(engine, orgs.list_agents),
     )
 
 
