@@ -115,7 +115,8 @@ def load_config(path: str | Path) -> AgentConfig:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        # The context mark is where the broken construct starts (the problem mark is where the parser gave up).
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "somewhere"
         raise ConfigError(path, [f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
     if node is None or not isinstance(document, dict):

@@ -94,8 +94,7 @@ class Outbox:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._local = threading.local()
-        with self._write() as conn:
-            conn.executescript(SCHEMA)
+        self._conn().executescript(SCHEMA)  # each statement is idempotent; executescript manages its own commit
 
     # -- connections: one per thread ----------------------------------------
     def _conn(self) -> sqlite3.Connection:
