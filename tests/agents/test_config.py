@@ -59,12 +59,12 @@ def test_a_bad_cron_expression_is_named_with_its_line(tmp_path):
 
 def test_a_missing_field_points_at_the_task(tmp_path):
     found = problems(tmp_path, GOOD.replace("    subscription: sub-123\n", ""))
-    assert found == ["line 15: tasks[1]: 'subscription' is a required property"]
+    assert found == ['line 15: tasks[1]: "subscription" is a required property']
 
 
 def test_a_wrong_type_points_at_the_value(tmp_path):
     found = problems(tmp_path, GOOD.replace("interval_seconds: 60", "interval_seconds: soon"))
-    assert len(found) == 1 and found[0].startswith("line 19: tasks[1].schedule.interval_seconds: 'soon' is not")
+    assert len(found) == 1 and found[0].startswith('line 19: tasks[1].schedule.interval_seconds: "soon" is not')
 
 
 def test_an_unknown_key_is_refused_so_typos_are_not_ignored(tmp_path):
