@@ -67,17 +67,19 @@ class Sender:
         """Send the oldest waiting records once; raises HubUnavailable or HubRefused."""
         totals = SendTotals()
         with self._lock:
-            pending = self.outbox.take(self.batch_size, MAX_BATCH_BYTES)
-            if not pending:
-                return totals
-            try:
-                answer = self.hub.publish([p.body for p in pending], self.agent_id, self.signing_key)
-            except HubRefused as exc:
-                if exc.status == 413 and self.batch_size > 1:
-                    self.batch_size = max(1, self.batch_size // 2)
-                    log.warning("the hub found a batch too large; sending %d records at a time from now on", self.batch_size)
+            while True:
+                pending = self.outbox.take(self.batch_size, MAX_BATCH_BYTES)
+                if not pending:
                     return totals
-                raise
+                try:
+                    answer = self.hub.publish([p.body for p in pending], self.agent_id, self.signing_key)
+                    break
+                except HubRefused as exc:
+                    if exc.status != 413 or len(pending) == 1:
+                        raise
+                    self.batch_size = max(1, len(pending) // 2)
+                    log.warning("the hub found a batch too large; sending %d records at a time from now on",
+                                self.batch_size)
             delivered, rejected = [], []
             for record, result in zip(pending, answer.results):
                 if result.get("status") in ("accepted", "duplicate"):
