@@ -59,6 +59,11 @@ class Source(ABC):
     def read(self, checkpoint: dict | None) -> Iterator[Chunk]:
         """Rows after the checkpoint, in chunks small enough to commit one at a time."""
 
+    def columns(self) -> list[str] | None:
+        """The column names rows will carry, when known before reading (so a
+        mapping can be checked at `check` time); None when not known."""
+        return None
+
 
 class Sink(ABC):
     def __init__(self, options: dict, base_dir: Path | None = None):

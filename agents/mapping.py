@@ -1,0 +1,471 @@
+"""Declarative mapping from source rows to dataset payloads, one per task.
+
+    mapping:
+      dataset: gazetteer-address
+      schema_version: 1
+      key: uprn                       # target field holding the natural key
+      subject: {from: client_id, hash_key_env: CAUSEWAY_SUBJECT_KEY}   # optional
+      fields:
+        uprn: {from: UPRN, convert: [trim]}
+        easting: {from: X, convert: [number]}
+        last_updated: {from: Updated, convert: [{date: ["%d/%m/%Y", excel]}]}
+        status: {from: Status, convert: [trim, lower, {lookup: {a: approved}}], default: approved}
+        custodian: {const: edinburgh}
+        street: {concat: [Street1, Street2], sep: " "}
+
+The configuration is compiled once into plain functions, so mapping a row does
+no configuration parsing. Empty values (None, or text that is only spaces)
+become None; a field whose final value is None is left out of the payload
+unless it has a `default`, or is `required` (then the row is refused).
+
+The `subject` is an HMAC-SHA256 of the source value under a key held only by
+the council (an environment variable), so raw client ids never leave it, and
+the same client always gets the same reference.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+
+_MISSING = object()
+EXCEL_EPOCH = datetime(1899, 12, 30)  # serial 1 = 1900-01-01, counting Excel's phantom 29/02/1900
+DEFAULT_DATE_FORMATS = ["%d/%m/%Y", "%Y-%m-%d", "excel"]
+DEFAULT_DATETIME_FORMATS = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "iso", "excel"]
+TRUE_WORDS = frozenset({"y", "yes", "true", "t", "1"})
+FALSE_WORDS = frozenset({"n", "no", "false", "f", "0"})
+NUMBER_NOISE = re.compile(r"[£$€,\s]")
+
+
+class MappingConfigError(ValueError):
+    """The mapping configuration itself is wrong (found when the task is loaded)."""
+
+
+class MappingError(ValueError):
+    """One row cannot be mapped; says which target field, source column and value."""
+
+    def __init__(self, message: str, field: str | None = None, column: str | None = None, value=None):
+        self.field, self.column, self.value = field, column, value
+        where = []
+        if field:
+            where.append(f"field {field!r}")
+        if column:
+            where.append(f"from column {column!r}")
+        prefix = " ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class _ValueProblem(ValueError):
+    """Raised by converters; turned into a MappingError naming field and column."""
+
+
+# ---------------------------------------------------------------- converters
+
+
+def _empty(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _text(value):
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a spreadsheet number 1234.0 that is really an id
+    return str(value)
+
+
+def trim(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _case(method: str):
+    def convert(value):
+        return getattr(_text(value), method)()
+
+    convert.__name__ = method
+    return convert
+
+
+def _excel_serial(value) -> datetime:
+    serial = float(value)
+    if not 0 < serial < 2958466:  # 31/12/9999
+        raise _ValueProblem(f"{value!r} is not an Excel date serial number")
+    return EXCEL_EPOCH + timedelta(days=serial)
+
+
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _parse_moment(value, formats: list[str], kind: str) -> datetime:
+    """A datetime from a cell value: a datetime/date object, an Excel serial, or text in one of the formats."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    allow_excel = "excel" in formats
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        if allow_excel:
+            return _excel_serial(value)
+        raise _ValueProblem(f"{value!r} is a number, not a {kind} (add 'excel' to the formats for Excel serials)")
+    text = str(value).strip()
+    for fmt in formats:
+        if fmt == "excel":
+            if _is_number_text(text):
+                return _excel_serial(text)
+        elif fmt == "iso":
+            try:
+                return datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                pass
+        else:
+            try:
+                return datetime.strptime(text, fmt)
+            except ValueError:
+                pass
+    shown = ", ".join("Excel serial" if f == "excel" else "ISO 8601" if f == "iso" else f for f in formats)
+    raise _ValueProblem(f"{value!r} is not a {kind} in any of the formats {shown}")
+
+
+def _date_converter(formats: list[str]):
+    formats = [*formats]
+
+    def convert(value):
+        return _parse_moment(value, formats, "date").date().isoformat()
+
+    return convert
+
+
+def _datetime_converter(formats: list[str]):
+    formats = [*formats]
+
+    def convert(value):
+        moment = _parse_moment(value, formats, "date and time")
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(timezone.utc)
+            return moment.replace(tzinfo=None).isoformat() + "Z"
+        return moment.isoformat()
+
+    return convert
+
+
+def number(value):
+    if isinstance(value, bool):
+        raise _ValueProblem(f"{value!r} is not a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    text = NUMBER_NOISE.sub("", str(value))
+    negative = text.startswith("(") and text.endswith(")")  # accounting style (1,234)
+    if negative:
+        text = text[1:-1]
+    try:
+        parsed = Decimal(text)
+    except InvalidOperation:
+        raise _ValueProblem(f"{value!r} is not a number") from None
+    if not parsed.is_finite():
+        raise _ValueProblem(f"{value!r} is not a number")
+    if negative:
+        parsed = -parsed
+    return int(parsed) if parsed == parsed.to_integral_value() else float(parsed)
+
+
+def integer(value):
+    result = number(value)
+    if not isinstance(result, int):
+        raise _ValueProblem(f"{value!r} is not a whole number")
+    return result
+
+
+def boolean(value):
+    if isinstance(value, bool):
+        return value
+    word = _text(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise _ValueProblem(f"{value!r} is not yes/no (Y/N, yes/no, true/false, 1/0)")
+
+
+def _lookup_converter(spec):
+    if isinstance(spec, dict) and set(spec) <= {"values", "default"} and isinstance(spec.get("values"), dict):
+        table, fallback = spec["values"], spec.get("default", _MISSING)
+    elif isinstance(spec, dict):
+        table, fallback = spec, _MISSING
+    else:
+        raise MappingConfigError(f"lookup needs a table of values, not {spec!r}")
+    table = {_text(k): v for k, v in table.items()}
+    known = ", ".join(map(repr, table))
+
+    def convert(value):
+        found = table.get(_text(value), _MISSING)
+        if found is not _MISSING:
+            return found
+        if fallback is not _MISSING:
+            return fallback
+        raise _ValueProblem(f"{value!r} is not in the lookup table (known: {known})")
+
+    return convert
+
+
+SIMPLE_CONVERTERS: dict[str, Callable] = {
+    "trim": trim,
+    "upper": _case("upper"),
+    "lower": _case("lower"),
+    "title": _case("title"),
+    "number": number,
+    "integer": integer,
+    "boolean": boolean,
+    "text": _text,
+    "date": _date_converter(DEFAULT_DATE_FORMATS),
+    "datetime": _datetime_converter(DEFAULT_DATETIME_FORMATS),
+}
+PARAMETRISED_CONVERTERS: dict[str, Callable] = {
+    "date": lambda arg: _date_converter(_formats(arg, "date")),
+    "datetime": lambda arg: _datetime_converter(_formats(arg, "datetime")),
+    "lookup": _lookup_converter,
+}
+
+
+def _formats(arg, name) -> list[str]:
+    formats = [arg] if isinstance(arg, str) else arg
+    if not isinstance(formats, list) or not formats or not all(isinstance(f, str) for f in formats):
+        raise MappingConfigError(f"{name} needs a format or a list of formats, not {arg!r}")
+    return formats
+
+
+def compile_converter(spec, field: str) -> Callable:
+    if isinstance(spec, str):
+        if spec not in SIMPLE_CONVERTERS:
+            raise MappingConfigError(
+                f"field {field!r}: unknown converter {spec!r} "
+                f"(known: {', '.join(sorted(SIMPLE_CONVERTERS) + ['lookup'])})"
+            )
+        return SIMPLE_CONVERTERS[spec]
+    if isinstance(spec, dict) and len(spec) == 1:
+        (name, arg), = spec.items()
+        if name in PARAMETRISED_CONVERTERS:
+            try:
+                return PARAMETRISED_CONVERTERS[name](arg)
+            except MappingConfigError as exc:
+                raise MappingConfigError(f"field {field!r}: {exc}") from None
+    raise MappingConfigError(f"field {field!r}: cannot understand converter {spec!r}")
+
+
+# ---------------------------------------------------------------- reading source values
+
+
+def _path_reader(path: str) -> Callable[[dict], object]:
+    """Reads a column, or a dotted path into nested JSON (tried when no column has the whole name)."""
+    parts = path.split(".")
+
+    def read(data: dict):
+        value = data.get(path, _MISSING)
+        if value is not _MISSING or len(parts) == 1:
+            return value
+        value = data
+        for part in parts:
+            if isinstance(value, dict):
+                value = value.get(part, _MISSING)
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return _MISSING
+            if value is _MISSING:
+                return _MISSING
+        return value
+
+    return read
+
+
+def _column_getter(column: str, field: str):
+    read = _path_reader(column)
+
+    def get(data: dict):
+        value = read(data)
+        if value is _MISSING:
+            raise MappingError("the source row has no such column", field, column)
+        return value
+
+    return get
+
+
+# ---------------------------------------------------------------- fields
+
+
+FIELD_KEYS = {"from", "convert", "default", "required", "const", "concat", "sep"}
+
+
+def _compile_field(name: str, spec) -> tuple[Callable[[dict], object], set[str]]:
+    """One function data -> value (or None) for a target field, and the source columns it uses."""
+    if isinstance(spec, str):
+        spec = {"from": spec}
+    if not isinstance(spec, dict):
+        raise MappingConfigError(f"field {name!r}: expected a mapping like {{from: Column}}, not {spec!r}")
+    unknown = set(spec) - FIELD_KEYS
+    if unknown:
+        raise MappingConfigError(f"field {name!r}: unknown setting(s) {', '.join(sorted(unknown))}")
+    sources = [k for k in ("from", "const", "concat") if k in spec]
+    if len(sources) != 1:
+        raise MappingConfigError(f"field {name!r}: give exactly one of from, const or concat")
+
+    if "const" in spec:
+        constant = spec["const"]
+        return (lambda data: constant), set()
+
+    converters = [compile_converter(c, name) for c in (spec.get("convert") or [])]
+    default = spec.get("default")
+    required = bool(spec.get("required", False))
+
+    if "concat" in spec:
+        columns = spec["concat"]
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+            raise MappingConfigError(f"field {name!r}: concat needs a list of columns")
+        getters = [_column_getter(c, name) for c in columns]
+        separator = str(spec.get("sep", ""))
+
+        def raw(data):
+            parts = [_text(v).strip() for v in (g(data) for g in getters) if not _empty(v)]
+            return separator.join(parts) if parts else None
+
+        column_label, used = "+".join(columns), set(columns)
+    else:
+        column = spec["from"]
+        if not isinstance(column, str) or not column:
+            raise MappingConfigError(f"field {name!r}: 'from' must name a source column")
+        raw = _column_getter(column, name)
+        column_label, used = column, {column}
+
+    def value_of(data):
+        value = raw(data)
+        if _empty(value):
+            value = None
+        else:
+            for convert in converters:
+                try:
+                    value = convert(value)
+                except _ValueProblem as exc:
+                    raise MappingError(str(exc), name, column_label, value) from None
+                if _empty(value):
+                    value = None
+                    break
+        if value is None:
+            value = default
+            if value is None and required:
+                raise MappingError("is required but the source value is empty", name, column_label)
+        return value
+
+    return value_of, used
+
+
+# ---------------------------------------------------------------- the mapper
+
+
+class Mapper:
+    """A task's compiled mapping. `map(row)` -> (payload, key, subject)."""
+
+    def __init__(self, config: dict, environ=None):
+        environ = os.environ if environ is None else environ
+        if not isinstance(config, dict):
+            raise MappingConfigError("mapping must be a mapping with dataset, key and fields")
+        missing = [k for k in ("dataset", "key", "fields") if k not in config]
+        if missing:
+            raise MappingConfigError(f"mapping lacks {', '.join(missing)}")
+        self.dataset = config["dataset"]
+        self.schema_version = int(config.get("schema_version", 1))
+        self.key_field = config["key"]
+        fields = config["fields"]
+        if not isinstance(fields, dict) or not fields:
+            raise MappingConfigError("mapping 'fields' must name at least one target field")
+        if self.key_field not in fields:
+            raise MappingConfigError(f"key field {self.key_field!r} is not among the mapped fields")
+        self.source_columns: set[str] = set()
+        compiled = []
+        for name, spec in fields.items():
+            value_of, used = _compile_field(name, spec)
+            compiled.append((name, value_of))
+            self.source_columns |= used
+        self._fields = tuple(compiled)
+        self._key_of = dict(compiled)[self.key_field]
+        self._subject_of = self._compile_subject(config.get("subject"), environ)
+
+    def _compile_subject(self, spec, environ):
+        if spec is None:
+            return None
+        if not isinstance(spec, dict) or "from" not in spec or "hash_key_env" not in spec:
+            raise MappingConfigError("subject needs {from: <column>, hash_key_env: <environment variable>}")
+        variable = spec["hash_key_env"]
+        secret = environ.get(variable)
+        if not secret:
+            raise MappingConfigError(
+                f"subject: environment variable {variable!r} (the pseudonymisation key) is not set"
+            )
+        secret = secret.encode("utf-8")
+        column = spec["from"]
+        get = _column_getter(column, "subject")
+        self.source_columns.add(column)
+
+        def subject_of(data):
+            value = get(data)
+            if _empty(value):
+                raise MappingError("the data-subject id is empty", "subject", column)
+            # Normalised first, so ' ab123 ' and 'AB123' name the same person.
+            text = _text(value).strip().upper()
+            return hmac.new(secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+        return subject_of
+
+    def check_columns(self, columns) -> None:
+        """Raise MappingError naming every mapped column the source does not have (None = unknown)."""
+        if columns is None:
+            return
+        available = set(columns)
+        missing = sorted(c for c in self.source_columns if c not in available and c.split(".")[0] not in available)
+        if missing:
+            raise MappingError(
+                f"the mapping uses column(s) the source does not have: {', '.join(map(repr, missing))} "
+                f"(the source has: {', '.join(map(repr, columns))})"
+            )
+
+    def map(self, row) -> tuple[dict | None, str, str | None]:
+        """(payload, key, subject) for a SourceRow; payload is None for a delete."""
+        data = row.data
+        if row.op == "delete":
+            return None, self._key(data), self._delete_subject(data)
+        payload = {}
+        for name, value_of in self._fields:
+            value = value_of(data)
+            if value is not None:
+                payload[name] = value
+        key = payload.get(self.key_field)
+        if _empty(key):
+            raise MappingError("the key field is empty", self.key_field)
+        subject = self._subject_of(data) if self._subject_of else None
+        return payload, _text(key), subject
+
+    def _key(self, data) -> str:
+        key = self._key_of(data)
+        if _empty(key):
+            raise MappingError("the key field is empty", self.key_field)
+        return _text(key)
+
+    def _delete_subject(self, data):
+        # A delete found by key comparison carries only the key columns.
+        if self._subject_of is None:
+            return None
+        try:
+            return self._subject_of(data)
+        except MappingError:
+            return None
+
+
+def compile_mapping(config: dict, environ=None) -> Mapper:
+    return Mapper(config, environ)

@@ -1,0 +1,177 @@
+"""What file-based sources share: one file (`path`) or a drop folder
+(`folder` + `pattern`), resumable reading in bounded chunks, and moving each
+finished drop-folder file to `processed/` or `failed/` (with a reason file).
+
+A file's checkpoint is {file, sha256, rows_done, complete}: the content hash
+says whether the file on disk is the one the checkpoint speaks of, so a re-run
+resumes an interrupted file and skips a finished one, and a changed file is
+read again from the start (unchanged rows keep their record ids).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .base import Chunk, ConnectorError, RowError, SourceRow
+from .options import Options, file_sha256
+
+# Files a drop folder never takes: our own reason/error notes, office lock
+# files (~$Book.xlsx) and hidden or temporary files still being written.
+_IGNORED_PREFIXES = (".", "~$")
+_IGNORED_SUFFIXES = (".reason.txt", ".errors.txt", ".tmp", ".part")
+# A file's error note lists at most this many bad rows (the agent keeps them all).
+_MAX_NOTED_ERRORS = 1000
+
+ReadItems = Callable[[Path], Iterator[SourceRow | RowError]]
+
+
+class FileSet:
+    def __init__(self, opts: Options, default_pattern: str):
+        self.path = opts.path("path", None)
+        self.folder = opts.path("folder", None)
+        if (self.path is None) == (self.folder is None):
+            raise ConnectorError(f"{opts.what}: give exactly one of 'path' (one file) or 'folder' (a drop folder)")
+        self.pattern = opts.str("pattern", default_pattern)
+        self.settle_seconds = opts.number("settle_seconds", 10, minimum=0)
+        self.what = opts.what
+
+    @property
+    def drop_folder(self) -> bool:
+        return self.folder is not None
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.folder / "processed"
+
+    @property
+    def failed_dir(self) -> Path:
+        return self.folder / "failed"
+
+    def check(self) -> str:
+        if self.path is not None:
+            if not self.path.is_file():
+                raise ConnectorError(f"{self.what}: file {self.path} not found")
+            if not os.access(self.path, os.R_OK):
+                raise ConnectorError(f"{self.what}: file {self.path} is not readable")
+            return f"file {self.path}"
+        if not self.folder.is_dir():
+            raise ConnectorError(f"{self.what}: drop folder {self.folder} not found")
+        for sub in (self.processed_dir, self.failed_dir):
+            sub.mkdir(exist_ok=True)
+            if not os.access(sub, os.W_OK):
+                raise ConnectorError(f"{self.what}: cannot write to {sub} (finished files are moved there)")
+        return f"drop folder {self.folder} ({len(self.pending())} file(s) waiting matching {self.pattern!r})"
+
+    def pending(self) -> list[Path]:
+        if self.path is not None:
+            if not self.path.is_file():
+                raise ConnectorError(f"{self.what}: file {self.path} not found")
+            return [self.path]
+        settled_before = time.time() - self.settle_seconds
+        found = []
+        for candidate in self.folder.glob(self.pattern):
+            name = candidate.name
+            if name.startswith(_IGNORED_PREFIXES) or name.endswith(_IGNORED_SUFFIXES) or not candidate.is_file():
+                continue
+            stat = candidate.stat()
+            if stat.st_mtime <= settled_before:  # still being copied in otherwise
+                found.append((stat.st_mtime, name, candidate))
+        return [path for _, _, path in sorted(found)]
+
+    # -- moving finished files aside
+
+    def _move(self, path: Path, target_dir: Path) -> Path:
+        target_dir.mkdir(exist_ok=True)
+        target = target_dir / path.name
+        if target.exists():  # the same name arrives again (e.g. a monthly return)
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            target = target_dir / f"{path.stem}-{stamp}{path.suffix}"
+        shutil.move(str(path), str(target))
+        return target
+
+    def mark_processed(self, path: Path, errors: list[str], error_count: int) -> None:
+        if not path.exists():
+            return  # already moved by an earlier commit
+        target = self._move(path, self.processed_dir)
+        if error_count:
+            lines = [f"{error_count} row(s) of {path.name} could not be read; the other rows were sent."]
+            lines += errors
+            if error_count > len(errors):
+                lines.append(f"... and {error_count - len(errors)} more")
+            Path(f"{target}.errors.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def mark_failed(self, path: Path, reason: str) -> None:
+        if not path.exists():
+            return
+        target = self._move(path, self.failed_dir)
+        Path(f"{target}.reason.txt").write_text(reason + "\n", encoding="utf-8")
+
+    # -- reading
+
+    def read(self, checkpoint: dict | None, read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
+        """Chunks of every pending file, in order, resuming from the checkpoint."""
+        for path in self.pending():
+            yield from self._read_file(path, checkpoint or {}, read_items, chunk_rows)
+
+    def _read_file(self, path: Path, checkpoint: dict, read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
+        sha = file_sha256(path)
+        position = {"file": path.name, "sha256": sha, "rows_done": 0, "complete": False}
+        if checkpoint.get("file") == path.name and checkpoint.get("sha256") == sha:
+            if checkpoint.get("complete"):
+                if self.drop_folder:  # committed, but the move did not happen (crash)
+                    yield Chunk([], dict(checkpoint), on_commit=lambda: self.mark_processed(path, [], 0))
+                return
+            position["rows_done"] = int(checkpoint.get("rows_done", 0))
+
+        noted_errors: list[str] = []
+        error_count = 0
+        rows: list[SourceRow] = []
+        errors: list[RowError] = []
+        done = position["rows_done"]
+        items = read_items(path)
+        try:
+            for index, item in enumerate(items):
+                if index < position["rows_done"]:
+                    continue  # committed by an earlier run
+                if len(rows) + len(errors) >= chunk_rows:
+                    # There is more to come, so this chunk is not the file's last.
+                    yield Chunk(rows, {**position, "rows_done": done}, errors)
+                    rows, errors = [], []
+                done += 1
+                if isinstance(item, RowError):
+                    errors.append(item)
+                    error_count += 1
+                    if len(noted_errors) < _MAX_NOTED_ERRORS:
+                        noted_errors.append(_describe(item))
+                else:
+                    rows.append(item)
+        except ConnectorError as exc:
+            if not self.drop_folder:
+                if rows or errors:
+                    yield Chunk(rows, {**position, "rows_done": done}, errors)
+                raise
+            reason = str(exc)
+            if done:
+                reason += f"\n{done} row(s) before the problem were sent."
+            final = Chunk(rows, {**position, "rows_done": done, "complete": True}, errors)
+            final.errors = errors + [RowError({"file": path.name}, str(exc))]
+            final.on_commit = lambda: self.mark_failed(path, reason)
+            yield final
+            return
+        finally:
+            close = getattr(items, "close", None)
+            if close:
+                close()
+        final = Chunk(rows, {**position, "rows_done": done, "complete": True}, errors)
+        if self.drop_folder:
+            final.on_commit = lambda: self.mark_processed(path, noted_errors, error_count)
+        yield final
+
+
+def _describe(error: RowError) -> str:
+    where = ", ".join(f"{k} {v}" for k, v in error.location.items() if k != "file")
+    return f"{where}: {error.message}" if where else error.message
