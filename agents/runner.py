@@ -58,11 +58,13 @@ class Agent:
         try:
             if task.direction == "publish":
                 result = self.publisher.run(task, should_stop=self.stop_event.is_set)
-                log.info("task %s: read %d rows, queued %d records, rejected %d",
-                         task.name, result.rows_read, result.queued, result.rejected)
+                log.log(logging.INFO if result.rows_read else logging.DEBUG,
+                        "task %s: read %d rows, queued %d records, rejected %d",
+                        task.name, result.rows_read, result.queued, result.rejected)
             else:
                 result = self.subscriber.run(task, should_stop=self.stop_event.is_set)
-                log.info("task %s: wrote %d events, cursor now %d", task.name, result.delivered, result.cursor)
+                log.log(logging.INFO if result.delivered else logging.DEBUG,
+                        "task %s: wrote %d events, cursor now %d", task.name, result.delivered, result.cursor)
         except Exception as exc:  # a task's failure must not stop the others
             message = str(exc) if isinstance(exc, EXPLAINED_ERRORS) else f"{type(exc).__name__}: {exc}"
             log.error("task %s failed: %s", task.name, message)

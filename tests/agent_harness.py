@@ -150,3 +150,61 @@ def hub_get(hub: HubProcess, path: str, key: str) -> dict:
     answer = requests.get(f"{hub.url}/api/v1{path}", headers={"Authorization": f"Bearer {key}"}, timeout=10)
     answer.raise_for_status()
     return answer.json()
+
+
+# -- a gazetteer export, as a council's address system writes it ---------------------
+GAZETTEER_HEADER = "UPRN,USRN,PAON,STREET,TOWN,POSTCODE,X,Y,STATUS,UPDATED"
+GAZETTEER_MAPPING = {
+    "fields": {
+        "uprn": {"from": "UPRN", "required": True},
+        "usrn": "USRN",
+        "paon": "PAON",
+        "street": "STREET",
+        "town": "TOWN",
+        "postcode": "POSTCODE",
+        "easting": {"from": "X", "convert": ["number"]},
+        "northing": {"from": "Y", "convert": ["number"]},
+        "status": {"from": "STATUS", "convert": [{"lookup": {"A": "approved", "P": "provisional", "H": "historic"}}]},
+        "custodian": {"const": "edinburgh"},
+        "last_updated": {"from": "UPDATED", "convert": [{"date": "%Y-%m-%d"}]},
+    }
+}
+STREETS = ["High Street", "Leith Walk", "Dalry Road", "Easter Road", "Morningside Road", "Gorgie Road"]
+
+
+def gazetteer_line(n: int) -> str:
+    return (f"{906000000 + n},{8400000 + n % 5000},{n % 300 + 1},{STREETS[n % len(STREETS)]},Edinburgh,"
+            f"EH{n % 17 + 1} {n % 9 + 1}AB,{320000 + n % 10000},{670000 + n % 9000},{'AP'[n % 2]},2026-0{n % 9 + 1}-1{n % 9}")
+
+
+def write_gazetteer_csv(path: Path, rows: int, start: int = 0) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write(GAZETTEER_HEADER + "\n")
+        for n in range(start, start + rows):
+            out.write(gazetteer_line(n) + "\n")
+    return path
+
+
+def gazetteer_task(folder: Path, name: str = "gazetteer", interval: float = 1, **options) -> dict:
+    return {"name": name, "direction": "publish", "dataset": "gazetteer-address",
+            "connector": {"kind": "spreadsheet", "options": {"folder": str(folder), "settle_seconds": 0,
+                                                             "format": "csv", "delimiter": ",", "encoding": "utf-8",
+                                                             **options}},
+            "mapping": GAZETTEER_MAPPING, "schedule": {"interval_seconds": interval}}
+
+
+def outbox_figures(state_dir: Path) -> dict:
+    """Read the outbox as an operator would (another process, read-only)."""
+    import sqlite3
+
+    if not (state_dir / "outbox.sqlite").exists():
+        return {"depth": 0, "checkpoints": {}}
+    conn = sqlite3.connect(f"file:{state_dir / 'outbox.sqlite'}?mode=ro", uri=True, timeout=10)
+    try:
+        depth = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        checkpoints = {t: json.loads(c) for t, c in conn.execute("SELECT task, checkpoint FROM checkpoints")}
+    except sqlite3.OperationalError:
+        depth, checkpoints = 0, {}
+    finally:
+        conn.close()
+    return {"depth": depth, "checkpoints": checkpoints}
