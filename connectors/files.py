@@ -1,0 +1,230 @@
+"""Vendor export files arriving in a folder: CSV, JSON, JSON lines and XML.
+
+Options
+  path | folder     one file, or a drop folder (files moved to processed/ or failed/)
+  pattern          drop-folder file pattern (default "*")
+  settle_seconds   leave files younger than this alone (default 10)
+  format           auto | csv | json | jsonl | xml (auto: by extension)
+  record_path      JSON: dotted path to the array of records ("data.items"; default: the
+                   top-level array). XML: element path to each record
+                   ("Applications/Application"); namespaces are ignored.
+  fields           {name: path} to pick fields; JSON paths are dotted ("site.postcode"),
+                   XML paths are element paths ("Site/Postcode", "@ref", "Site/@uprn").
+                   Default: the whole record (XML flattened to "Site/Postcode" keys).
+  identity         field(s) identifying a record; default file name + record number
+  encoding, delimiter   for CSV, as in the spreadsheet connector
+  chunk_rows       records per chunk (default 2000)
+
+Every format is streamed (JSON with ijson, XML with iterparse), so file size
+does not decide memory use. XML goes through defusedxml: documents declaring
+entities or referring to external resources are refused.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import ijson
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, iterparse
+
+from .base import Chunk, ConnectorError, RowError, SourceRow
+from .base import Source as BaseSource
+from .filesets import FileSet
+from .options import Options, content_version
+from .spreadsheet import TableReader, csv_table
+
+FORMATS_BY_SUFFIX = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xml": "xml", ".csv": "csv", ".txt": "csv"}
+_MISSING = object()
+
+
+def json_path_value(record, path: str):
+    value = record
+    for part in path.split("."):
+        if isinstance(value, dict):
+            value = value.get(part, _MISSING)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+        if value is _MISSING:
+            return None
+    return value
+
+
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1]  # "{urn:vendor}Site" -> "Site"
+
+
+def xml_path_value(element, path: str):
+    if path.startswith("@"):
+        return element.get(path[1:])
+    if "/@" in path:
+        element_path, attribute = path.rsplit("/@", 1)
+        found = element.find(element_path)
+        return None if found is None else found.get(attribute)
+    found = element.find(path)
+    if found is None:
+        return None
+    return (found.text or "").strip()
+
+
+def xml_flatten(element, prefix: str = "", into: dict | None = None) -> dict:
+    """Attributes as "@name", leaf elements as "Parent/Child" text; repeated leaves become lists."""
+    into = {} if into is None else into
+    for name, value in element.attrib.items():
+        into[f"{prefix}@{name}"] = value
+    for child in element:
+        key = prefix + child.tag
+        if len(child) or child.attrib:
+            xml_flatten(child, key + "/", into)
+        text = (child.text or "").strip()
+        if len(child) == 0:
+            if key in into:
+                previous = into[key]
+                into[key] = (previous if isinstance(previous, list) else [previous]) + [text]
+            else:
+                into[key] = text
+    return into
+
+
+class Source(BaseSource):
+    def __init__(self, options: dict, base_dir=None):
+        super().__init__(options, base_dir)
+        opts = Options("files source", options, self.base_dir)
+        self.files = FileSet(opts, default_pattern="*")
+        self.format = opts.choice("format", ("auto", "csv", "json", "jsonl", "xml"), "auto")
+        self.record_path = opts.str("record_path", "")
+        self.fields = opts.mapping("fields", None)
+        if self.fields is not None and not all(isinstance(v, str) and v for v in self.fields.values()):
+            raise opts.fail("fields", "must map each field name to a path")
+        self.identity = opts.str_list("identity", None)
+        self.encoding = opts.str("encoding", "auto")
+        self.delimiter = opts.str("delimiter", "auto")
+        self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
+        opts.finish()
+
+    def _format_of(self, path: Path) -> str:
+        if self.format != "auto":
+            return self.format
+        found = FORMATS_BY_SUFFIX.get(path.suffix.lower())
+        if found is None:
+            raise ConnectorError(f"{path.name}: cannot tell the format from the extension; set 'format'")
+        return found
+
+    def check(self) -> str:
+        return f"files {self.files.check()}"
+
+    def read(self, checkpoint: dict | None) -> Iterator[Chunk]:
+        return self.files.read(checkpoint, self.read_items, self.chunk_rows)
+
+    def read_items(self, path: Path) -> Iterator[SourceRow | RowError]:
+        kind = self._format_of(path)
+        if kind == "csv":
+            yield from TableReader(path.name, None, 1, self.identity, excel=False).items(
+                csv_table(path, self.encoding, self.delimiter)
+            )
+            return
+        records = {"json": self._json_records, "jsonl": self._jsonl_records, "xml": self._xml_records}[kind](path)
+        for location, record in records:
+            yield record if isinstance(record, RowError) else self._row(path, location, record)
+
+    def _row(self, path: Path, location: dict, data: dict) -> SourceRow | RowError:
+        if self.identity:
+            values = [data.get(f) if f in data else json_path_value(data, f) for f in self.identity]
+            if any(v in (None, "") for v in values):
+                return RowError(location, f"identity field(s) {', '.join(self.identity)} empty", data)
+            identity = path.name + "#" + "|".join(str(v) for v in values)
+        else:
+            number = location.get("record") or location.get("line")
+            identity = f"{path.name}#{number}"
+        return SourceRow(data, location, identity, content_version(data))
+
+    def _pick(self, record, value_at) -> dict:
+        if self.fields is None:
+            return record
+        return {name: value_at(record, path) for name, path in self.fields.items()}
+
+    # -- JSON
+
+    def _json_records(self, path: Path):
+        prefix = f"{self.record_path}.item" if self.record_path else "item"
+        number = 0
+        with open(path, "rb") as handle:
+            try:
+                for number, record in enumerate(ijson.items(handle, prefix, use_float=True), start=1):
+                    location = {"file": path.name, "record": number}
+                    if not isinstance(record, dict):
+                        yield location, RowError(location, f"record is {type(record).__name__}, not an object")
+                        continue
+                    yield location, self._pick(record, json_path_value)
+            except ijson.JSONError as exc:
+                raise ConnectorError(f"{path.name}: invalid JSON after record {number}: {exc}") from None
+        if number == 0 and path.stat().st_size and not self._json_path_exists(path, prefix):
+            raise ConnectorError(
+                f"{path.name}: no array of records at {self.record_path or 'the top level'!r}"
+                + ("" if self.record_path else " (set record_path, e.g. data.items)")
+            )
+
+    @staticmethod
+    def _json_path_exists(path: Path, prefix: str) -> bool:
+        array = prefix.removesuffix(".item") if prefix != "item" else ""
+        with open(path, "rb") as handle:
+            for found_prefix, event, _ in ijson.parse(handle):
+                if found_prefix == array and event == "start_array":
+                    return True
+        return False
+
+    def _jsonl_records(self, path: Path):
+        with open(path, encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                location = {"file": path.name, "line": number}
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield location, RowError(location, f"invalid JSON: {exc.msg} at column {exc.colno}",
+                                             {"text": line[:500]})
+                    continue
+                if not isinstance(record, dict):
+                    yield location, RowError(location, f"line holds a {type(record).__name__}, not an object")
+                    continue
+                yield location, self._pick(record, json_path_value)
+
+    # -- XML
+
+    def _xml_records(self, path: Path):
+        wanted = [p for p in self.record_path.split("/") if p]
+        if not wanted:
+            raise ConnectorError("files source: XML needs 'record_path', e.g. Applications/Application")
+        stack: list = []
+        number = 0
+        try:
+            for event, element in iterparse(str(path), events=("start", "end")):
+                if event == "start":
+                    element.tag = _local(element.tag)
+                    for name in [n for n in element.attrib if n.startswith("{")]:
+                        element.attrib[_local(name)] = element.attrib.pop(name)
+                    stack.append(element)
+                    continue
+                is_record = [e.tag for e in stack[-len(wanted):]] == wanted  # the path ends here
+                stack.pop()
+                if is_record:
+                    number += 1
+                    location = {"file": path.name, "record": number}
+                    record = self._pick(element, xml_path_value) if self.fields else xml_flatten(element)
+                    yield location, record
+                    if stack:
+                        stack[-1].remove(element)  # keep memory flat on huge files
+        except DefusedXmlException as exc:
+            raise ConnectorError(
+                f"{path.name}: refused: the XML uses entity declarations or external references "
+                f"({type(exc).__name__}), which can exhaust memory or read local files"
+            ) from None
+        except ParseError as exc:
+            line = exc.position[0] if getattr(exc, "position", None) else "?"
+            raise ConnectorError(f"{path.name}: not well-formed XML at line {line}: {exc}") from None
+        if number == 0:
+            raise ConnectorError(f"{path.name}: no elements at record_path {self.record_path!r}")

@@ -1,0 +1,597 @@
+"""Databases behind legacy systems (Caselink, Idox Uniform, ...) through any
+SQLAlchemy URL: a read-only source and an upserting sink.
+
+Source options
+  url              SQLAlchemy URL, e.g. postgresql+psycopg://reader@db/cases
+  password_env     environment variable holding the password (kept out of the URL and logs)
+  table | query    a table (with optional `schema`) or a SELECT
+  key              the column(s) identifying a row
+  cursor           a column that grows when a row is inserted or changed
+                   (updated-at timestamp or increasing id); without it every
+                   run reads the whole table
+  deletes          {method: keyset, interval_seconds: 86400}
+                   or {method: tombstone, table: ..., key: [...], cursor: ...}
+  state_dir        where the key-set comparison keeps its state (needed for keyset)
+  chunk_rows       rows per chunk (default 2000)
+  connect_timeout  seconds (default 15)
+
+The source never writes: SQLite is opened with mode=ro, PostgreSQL and MySQL
+sessions are set read-only; for other databases use a login that can only read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import date, datetime
+from datetime import time as clock_time
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger, Column, MetaData, String, Table, Text, and_, bindparam, create_engine, delete, event, inspect,
+    insert, literal_column, or_, select, table, text,
+)
+from sqlalchemy import column as sql_column
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
+
+from .base import Chunk, ConnectorError, SourceRow
+from .base import Sink as BaseSink
+from .base import Source as BaseSource
+from .options import Options, content_version
+
+KEYSET_PAGE = 20_000  # keys read per query during a key-set comparison
+DELETE_BATCH = 500  # keys per DELETE ... IN (...) in the sink
+
+
+# ---------------------------------------------------------------- connecting
+
+
+def _url(opts: Options, read_only: bool):
+    raw = opts.str("url")
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise opts.fail("url", "is not a SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db)") from None
+    password = opts.env_secret("password_env", None)
+    if password is not None:
+        url = url.set(password=password)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(url.database.removeprefix("file:")).expanduser()
+        if not path.is_absolute():
+            path = opts.base_dir / path
+        if read_only:
+            # mode=ro: SQLite itself refuses every write on this connection.
+            url = url.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
+        else:
+            url = url.set(database=str(path))
+    return url
+
+
+def shown(url) -> str:
+    """The URL as it may be logged or shown: never with the password."""
+    return url.render_as_string(hide_password=True)
+
+
+def make_engine(url, read_only: bool, connect_timeout: int):
+    connect_args = {}
+    backend = url.get_backend_name()
+    if backend == "postgresql" and url.get_driver_name() in ("psycopg", "psycopg2"):
+        connect_args["connect_timeout"] = connect_timeout
+    elif backend == "sqlite":
+        connect_args["timeout"] = connect_timeout
+    try:
+        engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    except NoSuchModuleError as exc:
+        raise ConnectorError(f"no SQLAlchemy dialect for {url.drivername!r}: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise ConnectorError(f"the database driver for {url.drivername!r} is not installed ({exc.name})") from None
+    if read_only and backend in ("postgresql", "mysql", "mariadb"):
+        statement = (
+            "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
+            if backend == "postgresql"
+            else "SET SESSION TRANSACTION READ ONLY"
+        )
+
+        @event.listens_for(engine, "connect")
+        def _session_read_only(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute(statement)
+            cursor.close()
+            dbapi_connection.commit()  # a rolled-back SET would be undone
+
+    return engine
+
+
+def explain(exc: Exception, url) -> ConnectorError:
+    """A message a person can act on, naming the database but never the password."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lowered = str(getattr(exc, "orig", None) or exc).lower()
+    where = shown(url)
+    if any(s in lowered for s in ("password authentication failed", "login failed", "ora-01017", "access denied")):
+        return ConnectorError(f"cannot log in to {where}: the user name or password is wrong ({detail})")
+    if any(s in lowered for s in ("could not connect", "connection refused", "timeout expired", "timed out",
+                                  "could not translate host", "name or service not known", "unable to open database",
+                                  "no route to host", "ora-12541", "ora-12154")):
+        return ConnectorError(f"cannot reach the database at {where}: {detail}")
+    return ConnectorError(f"database error at {where}: {detail}")
+
+
+# ---------------------------------------------------------------- cursor values in checkpoints
+
+# Cursor values go back to the database exactly as its driver returned them
+# (e.g. SQLite text timestamps stay text), so `=` and `>` compare exactly.
+
+def encode_value(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"date": value.isoformat()}
+    if isinstance(value, clock_time):
+        return {"time": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    if isinstance(value, uuid.UUID):
+        return {"uuid": str(value)}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"bytes": bytes(value).hex()}
+    return {"text": str(value)}
+
+
+_DECODERS = {
+    "datetime": datetime.fromisoformat,
+    "date": date.fromisoformat,
+    "time": clock_time.fromisoformat,
+    "decimal": Decimal,
+    "uuid": uuid.UUID,
+    "bytes": bytes.fromhex,
+    "text": str,
+}
+
+
+def decode_value(value):
+    if isinstance(value, dict):
+        (kind, text_value), = value.items()
+        return _DECODERS[kind](text_value)
+    return value
+
+
+def key_text(values) -> str:
+    return json.dumps([encode_value(v) for v in values], separators=(",", ":"), ensure_ascii=False)
+
+
+def after(columns: list, values: list):
+    """Rows strictly after `values` in the order of `columns` (lexicographic):
+    c1 > v1 OR (c1 = v1 AND (c2 > v2 OR (c2 = v2 AND ...)))."""
+    first, value = columns[0], bindparam(None, values[0])
+    if len(columns) == 1:
+        return first > value
+    return or_(first > value, and_(first == value, after(columns[1:], values[1:])))
+
+
+def _plain(value):
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
+
+
+# ---------------------------------------------------------------- key-set state
+
+
+class KeyState:
+    """Keys the hub has been told about, with the version last sent, in a small SQLite file.
+
+    Upserts are recorded after the agent commits them; a comparison adds any key
+    it finds but does not know (so a commit that missed its record heals), and
+    every known key absent from the source is a delete."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        with closing(self._connect()) as db, db:
+            db.execute("CREATE TABLE IF NOT EXISTS known (key TEXT PRIMARY KEY, version TEXT)")
+
+    def _connect(self):
+        return sqlite3.connect(self.path, timeout=30)
+
+    def versions(self, keys: list[str]) -> dict[str, str]:
+        found = {}
+        with closing(self._connect()) as db:
+            for start in range(0, len(keys), DELETE_BATCH):
+                part = keys[start:start + DELETE_BATCH]
+                marks = ",".join("?" * len(part))
+                found.update(db.execute(f"SELECT key, version FROM known WHERE key IN ({marks})", part).fetchall())
+        return found
+
+    def record(self, upserts: list[tuple[str, str]], deletes: list[str]) -> None:
+        with closing(self._connect()) as db, db:
+            db.executemany("INSERT OR REPLACE INTO known (key, version) VALUES (?, ?)", upserts)
+            db.executemany("DELETE FROM known WHERE key = ?", [(k,) for k in deletes])
+
+    def missing(self, current_keys: Iterator[list[str]]) -> list[tuple[str, str | None]]:
+        """Known keys not in the source (streamed in pages); also learns keys it did not know."""
+        with closing(self._connect()) as db, db:
+            db.execute("CREATE TEMP TABLE current (key TEXT PRIMARY KEY)")
+            for page in current_keys:
+                db.executemany("INSERT OR IGNORE INTO current (key) VALUES (?)", [(k,) for k in page])
+            db.execute("INSERT OR IGNORE INTO known (key, version) SELECT key, NULL FROM current")
+            return db.execute(
+                "SELECT key, version FROM known WHERE key NOT IN (SELECT key FROM current) ORDER BY key"
+            ).fetchall()
+
+
+# ---------------------------------------------------------------- source
+
+
+class Source(BaseSource):
+    def __init__(self, options: dict, base_dir=None):
+        super().__init__(options, base_dir)
+        opts = Options("sql source", options, self.base_dir)
+        self.url = _url(opts, read_only=True)
+        self.table_name = opts.str("table", None)
+        self.query = opts.str("query", None)
+        if (self.table_name is None) == (self.query is None):
+            raise ConnectorError("sql source: give exactly one of 'table' or 'query'")
+        self.schema = opts.str("schema", None)
+        self.key = opts.str_list("key")
+        self.cursor = opts.str("cursor", None)
+        self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
+        self.connect_timeout = opts.int("connect_timeout", 15, minimum=1)
+        self.state_dir = opts.path("state_dir", None)
+        self.deletes = self._deletes_option(opts)
+        opts.finish()
+        self.name = self.table_name or "query"
+        self._engine = None
+        self._columns: list[str] | None = None
+
+    def _deletes_option(self, opts: Options):
+        spec = opts.mapping("deletes", None)
+        if spec is None:
+            return None
+        method = spec.get("method")
+        if method == "keyset":
+            unknown = set(spec) - {"method", "interval_seconds"}
+            interval = spec.get("interval_seconds", 86400)
+            if unknown or isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
+                raise opts.fail("deletes", "keyset takes only interval_seconds (a number of seconds)")
+            if self.state_dir is None:
+                raise opts.fail("deletes", "keyset needs 'state_dir' for the keys it has seen")
+            return {"method": "keyset", "interval_seconds": interval}
+        if method == "tombstone":
+            unknown = set(spec) - {"method", "table", "schema", "key", "cursor"}
+            if unknown or not isinstance(spec.get("table"), str) or not isinstance(spec.get("cursor"), str):
+                raise opts.fail("deletes", "tombstone needs table and cursor (and optionally key, schema)")
+            keys = spec.get("key", self.key)
+            keys = [keys] if isinstance(keys, str) else keys
+            if len(keys) != len(self.key):
+                raise opts.fail("deletes", f"tombstone key must have {len(self.key)} column(s), like 'key'")
+            return {"method": "tombstone", "table": spec["table"], "schema": spec.get("schema"),
+                    "key": keys, "cursor": spec["cursor"]}
+        raise opts.fail("deletes", "method must be 'keyset' or 'tombstone'")
+
+    # -- plumbing
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            self._engine = make_engine(self.url, read_only=True, connect_timeout=self.connect_timeout)
+        return self._engine
+
+    def connect(self):
+        """A read-only connection to the source database."""
+        try:
+            return self.engine.connect()
+        except DBAPIError as exc:
+            raise explain(exc, self.url) from None
+
+    def _from(self):
+        if self.table_name:
+            return table(self.table_name, schema=self.schema)
+        return text(f"({self.query}) src")
+
+    def _table_columns(self, conn, name, schema, what) -> list[str]:
+        try:
+            return [c["name"] for c in inspect(conn).get_columns(name, schema=schema)]
+        except NoSuchTableError:
+            found = inspect(conn).get_table_names(schema=schema)
+            listed = ", ".join(found[:20]) + (" ..." if len(found) > 20 else "")
+            raise ConnectorError(f"{what} {name!r} not found in {shown(self.url)} (tables: {listed or 'none'})") from None
+
+    def columns(self) -> list[str]:
+        if self._columns is None:
+            with self.connect() as conn:
+                try:
+                    if self.table_name:
+                        self._columns = self._table_columns(conn, self.table_name, self.schema, "table")
+                    else:
+                        result = conn.execute(select(literal_column("*")).select_from(self._from()).limit(0))
+                        self._columns = list(result.keys())
+                except DBAPIError as exc:
+                    raise explain(exc, self.url) from None
+            self._require(self._columns, self.key + ([self.cursor] if self.cursor else []), f"{self.name!r}")
+        return self._columns
+
+    def _require(self, available, wanted, where):
+        missing = [c for c in wanted if c not in available]
+        if missing:
+            raise ConnectorError(
+                f"column {', '.join(map(repr, missing))} not found in {where} of {shown(self.url)} "
+                f"(columns: {', '.join(available)})"
+            )
+
+    def check(self) -> str:
+        columns = self.columns()
+        if self.deletes and self.deletes["method"] == "tombstone":
+            with self.connect() as conn:
+                tomb = self.deletes
+                found = self._table_columns(conn, tomb["table"], tomb["schema"], "tombstone table")
+            self._require(found, tomb["key"] + [tomb["cursor"]], f"tombstone table {tomb['table']!r}")
+        return f"{shown(self.url)} {self.name} ({len(columns)} columns, read-only)"
+
+    def _state(self) -> KeyState | None:
+        if self.state_dir is None:
+            return None
+        identity = f"{shown(self.url)}|{self.schema}|{self.name}|{self.query}|{self.key}"
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        return KeyState(self.state_dir / f"sql-{self.name[:40]}-{digest}.sqlite")
+
+    def _pages(self, source, order: list[str], position, limit: int) -> Iterator[list[dict]]:
+        """Pages of rows in `order`, each query starting strictly after the last row of the previous one."""
+        columns = [sql_column(c) for c in order]
+        while True:
+            stmt = select(literal_column("*")).select_from(source).order_by(*columns).limit(limit)
+            if position is not None:
+                stmt = stmt.where(after(columns, position))
+            try:
+                with self.connect() as conn:
+                    rows = [dict(r._mapping) for r in conn.execute(stmt)]
+            except DBAPIError as exc:
+                raise explain(exc, self.url) from None
+            if not rows:
+                return
+            yield rows
+            if len(rows) < limit:
+                return
+            position = [rows[-1][c] for c in order]
+
+    # -- reading
+
+    def read(self, checkpoint: dict | None) -> Iterator[Chunk]:
+        self.columns()
+        # One checkpoint, updated in place by each phase, so every chunk carries all positions.
+        progress = dict(checkpoint or {})
+        state = self._state()
+        if self.deletes and self.deletes["method"] == "tombstone":
+            yield from self._read_tombstones(progress)
+        yield from self._read_changes(progress, state)
+        if self.deletes and self.deletes["method"] == "keyset":
+            yield from self._compare_keys(progress, state)
+
+    def _row(self, data: dict) -> SourceRow:
+        key = [data[k] for k in self.key]
+        return SourceRow(
+            data=data,
+            location={"table": self.name, "primary_key": {k: _plain(v) for k, v in zip(self.key, key)}},
+            identity=f"{self.name}:{key_text(key)}",
+            version=content_version(data),
+        )
+
+    def _read_changes(self, progress: dict, state: KeyState | None) -> Iterator[Chunk]:
+        # Rows come in (cursor, key) order and each page starts strictly after
+        # the last (cursor, key) pair committed. Cursor alone would not do:
+        # when many rows share one timestamp and a page ends among them,
+        # "cursor > last" would lose the rest and "cursor >= last" would
+        # repeat the page. The key breaks every tie, so nothing is lost or repeated.
+        order = ([self.cursor] if self.cursor else []) + self.key
+        position_name = "after" if self.cursor else "scan_after"
+        saved = progress.get(position_name)
+        position = [decode_value(v) for v in saved] if saved else None
+        for rows in self._pages(self._from(), order, position, self.chunk_rows):
+            source_rows = [self._row(r) for r in rows]
+            progress[position_name] = [encode_value(rows[-1][c]) for c in order]
+            if state is not None and not self.cursor:  # a full scan: only rows whose content changed go out
+                versions = state.versions([r.identity for r in source_rows])
+                source_rows = [r for r in source_rows if versions.get(r.identity) != r.version]
+            yield Chunk(source_rows, dict(progress), on_commit=_recorder(state, source_rows))
+        if not self.cursor and progress.pop("scan_after", None) is not None:
+            yield Chunk([], dict(progress))  # the scan is finished; the next run scans again from the start
+
+    def _read_tombstones(self, progress: dict) -> Iterator[Chunk]:
+        tomb = self.deletes
+        order = [tomb["cursor"]] + tomb["key"]
+        saved = progress.get("tombstone_after")
+        position = [decode_value(v) for v in saved] if saved else None
+        source = table(tomb["table"], schema=tomb["schema"])
+        for rows in self._pages(source, order, position, self.chunk_rows):
+            deletes = []
+            for r in rows:
+                key = [r[c] for c in tomb["key"]]
+                deletes.append(SourceRow(
+                    data=dict(zip(self.key, key)),
+                    location={"table": tomb["table"], "primary_key": {k: _plain(v) for k, v in zip(self.key, key)}},
+                    identity=f"{self.name}:{key_text(key)}",
+                    version=f"deleted:{key_text([r[tomb['cursor']]])}",
+                    op="delete",
+                ))
+            progress["tombstone_after"] = [encode_value(rows[-1][c]) for c in order]
+            yield Chunk(deletes, dict(progress), on_commit=_recorder(self._state(), deletes))
+
+    def _compare_keys(self, progress: dict, state: KeyState) -> Iterator[Chunk]:
+        last = progress.get("keyset_at", 0)
+        if time.time() - last < self.deletes["interval_seconds"]:
+            return
+        started = time.time()
+        current = ([f"{self.name}:{key_text([r[k] for k in self.key])}" for r in page] for page in self._key_pages())
+        gone = state.missing(current)
+        done = {**progress, "keyset_at": started}
+        if not gone:
+            yield Chunk([], done)
+            return
+        for start in range(0, len(gone), self.chunk_rows):
+            part = gone[start:start + self.chunk_rows]
+            deletes = []
+            for identity, version in part:
+                key = [decode_value(v) for v in json.loads(identity[len(self.name) + 1:])]
+                deletes.append(SourceRow(
+                    data=dict(zip(self.key, key)),
+                    location={"table": self.name, "primary_key": {k: _plain(v) for k, v in zip(self.key, key)}},
+                    identity=identity,
+                    version=f"deleted:{version or 'unknown'}",
+                    op="delete",
+                ))
+            final = start + self.chunk_rows >= len(gone)
+            yield Chunk(deletes, dict(done if final else progress), on_commit=_recorder(state, deletes))
+        progress["keyset_at"] = started
+
+    def _key_pages(self) -> Iterator[list[dict]]:
+        columns = [sql_column(k) for k in self.key]
+        position = None
+        while True:
+            stmt = select(*columns).select_from(self._from()).order_by(*columns).limit(KEYSET_PAGE)
+            if position is not None:
+                stmt = stmt.where(after(columns, position))
+            try:
+                with self.connect() as conn:
+                    rows = [dict(r._mapping) for r in conn.execute(stmt)]
+            except DBAPIError as exc:
+                raise explain(exc, self.url) from None
+            if rows:
+                yield rows
+            if len(rows) < KEYSET_PAGE:
+                return
+            position = [rows[-1][k] for k in self.key]
+
+
+def _recorder(state: KeyState | None, rows: list[SourceRow]):
+    """What to do once the agent has committed these rows: remember which keys the hub now has."""
+    if state is None or not rows:
+        return None
+
+    def record():
+        upserts = [(r.identity, r.version) for r in rows if r.op != "delete"]
+        deletes = [r.identity for r in rows if r.op == "delete"]
+        state.record(upserts, deletes)
+
+    return record
+
+
+# ---------------------------------------------------------------- sink
+
+
+class Sink(BaseSink):
+    """Upserts delivered records into a local table, created if absent.
+
+    Options: url, password_env, table, schema, key_column (default record_key),
+    columns (payload fields to keep; default all, new fields add text columns).
+    The table has the key column, one text column per payload field, and
+    causeway_sequence / causeway_time. One transaction per write; writing the
+    same events again leaves the table as it was."""
+
+    def __init__(self, options: dict, base_dir=None):
+        super().__init__(options, base_dir)
+        opts = Options("sql sink", options, self.base_dir)
+        self.url = _url(opts, read_only=False)
+        self.table_name = opts.str("table")
+        self.schema = opts.str("schema", None)
+        self.key_column = opts.str("key_column", "record_key")
+        self.fixed_columns = opts.str_list("columns", None)
+        self.connect_timeout = opts.int("connect_timeout", 15, minimum=1)
+        opts.finish()
+        self._engine = None
+        self._table: Table | None = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            self._engine = make_engine(self.url, read_only=False, connect_timeout=self.connect_timeout)
+        return self._engine
+
+    def check(self) -> str:
+        try:
+            with self.engine.begin() as conn:
+                exists = inspect(conn).has_table(self.table_name, schema=self.schema)
+        except DBAPIError as exc:
+            raise explain(exc, self.url) from None
+        state = "exists" if exists else "will be created"
+        return f"{shown(self.url)} table {self.table_name} ({state})"
+
+    def _ensure_table(self, conn, fields: list[str]) -> Table:
+        inspector = inspect(conn)
+        if not inspector.has_table(self.table_name, schema=self.schema):
+            columns = [Column(self.key_column, String(200), primary_key=True)]
+            columns += [Column(f, Text) for f in fields if f != self.key_column]
+            columns += [Column("causeway_sequence", BigInteger), Column("causeway_time", Text)]
+            created = Table(self.table_name, MetaData(), *columns, schema=self.schema)
+            created.create(conn)
+            return created
+        existing = {c["name"] for c in inspector.get_columns(self.table_name, schema=self.schema)}
+        if self.key_column not in existing:
+            raise ConnectorError(
+                f"sql sink: table {self.table_name!r} has no key column {self.key_column!r} "
+                f"(columns: {', '.join(sorted(existing))}); set key_column"
+            )
+        quote = conn.dialect.identifier_preparer.quote
+        target = (quote(self.schema) + "." if self.schema else "") + quote(self.table_name)
+        add = "ADD" if conn.dialect.name in ("mssql", "oracle") else "ADD COLUMN"
+        for name in fields:
+            if name not in existing:  # a field the dataset gained since the table was made
+                conn.execute(text(f"ALTER TABLE {target} {add} {quote(name)} {Text().compile(dialect=conn.dialect)}"))
+                existing.add(name)
+        return Table(self.table_name, MetaData(), *[Column(c) for c in existing], schema=self.schema)
+
+    def write(self, events: list[dict]) -> None:
+        if not events:
+            return
+        latest: dict[str, dict] = {}
+        for event_ in events:  # delivered in sequence order: the last event for a key wins
+            key = event_.get("subject")
+            if not key:
+                raise ConnectorError(f"sql sink: event {event_.get('id')} has no subject (record key)")
+            latest[str(key)] = event_
+        fields = self.fixed_columns or _payload_fields(latest.values())
+        rows = []
+        for key, event_ in latest.items():
+            if event_.get("type", "").endswith(".delete"):
+                continue
+            data = event_.get("data") or {}
+            row = {f: _text_cell(data.get(f)) for f in fields if f != self.key_column}
+            row[self.key_column] = key
+            row["causeway_sequence"] = event_.get("sequence")
+            row["causeway_time"] = event_.get("time")
+            rows.append(row)
+        try:
+            with self.engine.begin() as conn:
+                target = self._ensure_table(conn, fields)
+                keys = list(latest)
+                key_col = target.c[self.key_column]
+                for start in range(0, len(keys), DELETE_BATCH):
+                    conn.execute(delete(target).where(key_col.in_(keys[start:start + DELETE_BATCH])))
+                if rows:
+                    conn.execute(insert(target), rows)
+        except DBAPIError as exc:
+            raise explain(exc, self.url) from None
+        except SQLAlchemyError as exc:
+            raise ConnectorError(f"sql sink: cannot write to {self.table_name!r}: {exc}") from None
+
+
+def _payload_fields(events) -> list[str]:
+    seen: dict[str, None] = {}
+    for event_ in events:
+        for name in event_.get("data") or {}:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+def _text_cell(value):
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
