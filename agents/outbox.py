@@ -47,6 +47,14 @@ CREATE TABLE IF NOT EXISTS cursors (
     after INTEGER NOT NULL,
     updated_at REAL NOT NULL
 );
+-- The pseudonymous subject last published under each key of a personal dataset, so a
+-- delete found by key comparison (which sees only the key) can still name its subject.
+CREATE TABLE IF NOT EXISTS subjects (
+    task TEXT NOT NULL,
+    key TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    PRIMARY KEY (task, key)
+);
 CREATE TABLE IF NOT EXISTS task_stats (
     task TEXT PRIMARY KEY,
     last_run_started REAL,
@@ -131,7 +139,7 @@ class Outbox:
 
     # -- publish side -------------------------------------------------------
     def commit_chunk(self, task: str, records: Iterable[NewRecord], rejects: Iterable[Reject],
-                     checkpoint: dict | None, rows_read: int) -> int:
+                     checkpoint: dict | None, rows_read: int, subjects: Iterable[tuple[str, str]] = ()) -> int:
         """Records, rejects and the new checkpoint in one transaction; returns records added.
 
         A record already in the outbox (same id: a re-read after a crash) is not added twice."""
@@ -144,6 +152,8 @@ class Outbox:
                 ((task, r.record_id, r.body, _json(r.location), now) for r in records))
             added = conn.total_changes - before
             self._insert_rejects(conn, task, rejects, now)
+            conn.executemany("INSERT OR REPLACE INTO subjects (task, key, subject) VALUES (?, ?, ?)",
+                             ((task, key, subject) for key, subject in subjects))
             if checkpoint is not None:
                 conn.execute("INSERT INTO checkpoints (task, checkpoint, updated_at) VALUES (?, ?, ?) "
                              "ON CONFLICT (task) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
@@ -167,6 +177,10 @@ class Outbox:
     def checkpoint(self, task: str) -> dict | None:
         row = self._conn().execute("SELECT checkpoint FROM checkpoints WHERE task = ?", (task,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    def subject(self, task: str, key: str) -> str | None:
+        row = self._conn().execute("SELECT subject FROM subjects WHERE task = ? AND key = ?", (task, key)).fetchone()
+        return row[0] if row else None
 
     def reset_checkpoint(self, task: str) -> None:
         with self._write() as conn:

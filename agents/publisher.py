@@ -23,6 +23,15 @@ from .schemas import DatasetSchema, SchemaCache
 log = logging.getLogger("causeway.agent.publish")
 
 
+def connector_options(config: AgentConfig, task: TaskConfig) -> dict:
+    """The task's connector options, with a private folder in the state directory for
+    connectors that keep state of their own (the sql source's key-set comparison)."""
+    options = dict(task.options)
+    if task.connector == "sql" and task.direction == "publish" and "state_dir" not in options:
+        options["state_dir"] = str(config.state_dir / "connectors" / task.name)
+    return options
+
+
 @dataclass
 class RunResult:
     rows_read: int = 0
@@ -50,6 +59,7 @@ class RecordBuilder:
     schema: DatasetSchema
     mapper: RowMapper
     clock: Callable[[], str] = field(default=_now)
+    remembered_subject: Callable[[str], str | None] = lambda key: None
 
     def prepare(self, row: SourceRow) -> Prepared:
         record_id = derived_record_id(self.task.name, row.identity, row.version)
@@ -59,8 +69,11 @@ class RecordBuilder:
             return Prepared(row.location, reject=Reject("mapping", row.location, exc.errors, row.data, record_id))
         envelope = {"id": record_id, "dataset": self.schema.dataset, "schema_version": self.schema.version,
                     "op": row.op, "occurred_at": mapped.occurred_at or self.clock()}
-        if mapped.subject is not None:
-            envelope["subject"] = mapped.subject
+        subject = mapped.subject
+        if subject is None and row.op == "delete" and self.schema.personal and mapped.key is not None:
+            subject = self.remembered_subject(str(mapped.key))
+        if subject is not None:
+            envelope["subject"] = subject
         errors = []
         if row.op == "delete":
             key = mapped.key
@@ -74,7 +87,7 @@ class RecordBuilder:
             envelope["payload"] = payload
         if key is not None:
             envelope["key"] = str(key)
-        if self.schema.personal and mapped.subject is None:
+        if self.schema.personal and subject is None:
             errors.append({"path": "/subject", "message": f"{self.schema.dataset} is personal data: the mapping must give "
                                                           "each record a pseudonymous subject reference"})
         if errors:
@@ -90,14 +103,16 @@ class Publisher:
         self.outbox = outbox
         self.schemas = schemas
         self.on_queued = on_queued or (lambda: None)
-        self._source_factory = source_factory or (lambda task: load_source(task.connector, task.options, config.base_dir))
+        self._source_factory = source_factory or (
+            lambda task: load_source(task.connector, connector_options(config, task), config.base_dir))
 
     def source(self, task: TaskConfig) -> Source:
         return self._source_factory(task)
 
     def builder(self, task: TaskConfig) -> RecordBuilder:
         schema = self.schemas.get(task.dataset, task.schema_version)
-        return RecordBuilder(task, schema, row_mapper(task, schema))
+        return RecordBuilder(task, schema, row_mapper(task, schema),
+                             remembered_subject=lambda key: self.outbox.subject(task.name, key))
 
     def run(self, task: TaskConfig, should_stop: Callable[[], bool] = lambda: False) -> RunResult:
         """Read everything new since the checkpoint into the outbox."""
@@ -112,7 +127,7 @@ class Publisher:
         return result
 
     def commit(self, task: TaskConfig, builder: RecordBuilder, chunk: Chunk, result: RunResult) -> None:
-        records, rejects = [], []
+        records, rejects, subjects = [], [], []
         for error in chunk.errors:
             rejects.append(Reject("source", error.location, [{"path": "", "message": error.message}], error.data))
         for row in chunk.rows:
@@ -122,8 +137,10 @@ class Publisher:
             else:
                 record = prepared.record
                 records.append(NewRecord(record["id"], canonical_json(record).decode("utf-8"), prepared.location))
+                if builder.schema.personal and record["op"] == "upsert":
+                    subjects.append((record["key"], record["subject"]))
         rows_read = len(chunk.rows) + len(chunk.errors)
-        queued = self.outbox.commit_chunk(task.name, records, rejects, chunk.checkpoint, rows_read)
+        queued = self.outbox.commit_chunk(task.name, records, rejects, chunk.checkpoint, rows_read, subjects)
         # Only now, with the chunk durable, may the source act on it (e.g. move a file aside).
         if chunk.on_commit is not None:
             try:
