@@ -24,7 +24,7 @@ from causeway_common.signing import generate_key, public_key_b64
 from connectors import ConnectorError
 
 from .config import AgentConfig, ConfigError, load_config
-from .hub_client import HubError, HubRefused, HubUnavailable
+from .hub_client import HubError
 from .state import StateDir, StateError, read_passphrase
 
 log = logging.getLogger("causeway.agent")
@@ -132,13 +132,17 @@ def cmd_check(args) -> int:
             try:
                 if task.direction == "subscribe":
                     print(f"  sink: {subscriber.sink(task).check()}")
+                    feed_hub = open_hub(config, config.subscriber_key() or (credential.api_key if credential else None))
+                    page = feed_hub.feed(task.subscription, 0, 1)
+                    print(f"  subscription {task.subscription}: readable"
+                          + (f" ({page['status']}: {page.get('status_reason')})" if page.get("status") else ""))
                     continue
                 source = publisher.source(task)
                 print(f"  source: {source.check()}")
                 schema = schemas.get(task.dataset, task.schema_version)
                 print(f"  dataset {schema.dataset} schema version {schema.version} (key {schema.key_field})")
                 outcomes = dry_run(publisher, task, rows=args.rows)
-            except (ConnectorError, SchemaUnavailable, HubError, ValueError) as exc:
+            except (ConnectorError, SchemaUnavailable, HubError, ConfigError, ValueError) as exc:
                 fail(str(exc))
                 continue
             if not outcomes:
@@ -166,7 +170,10 @@ def cmd_run(args) -> int:
     from .runner import Agent
 
     config = _config(args)
-    agent = Agent(config, _credential(config))
+    try:
+        agent = Agent(config, _credential(config))
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
     if args.once:
         return 0 if agent.run_once(args.task or None) else 1
     stopped = threading.Event()

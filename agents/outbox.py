@@ -102,6 +102,7 @@ class Outbox:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn().executescript(SCHEMA)  # each statement is idempotent; executescript manages its own commit
 
     # -- connections: one per thread ----------------------------------------
