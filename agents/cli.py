@@ -141,6 +141,7 @@ def cmd_check(args) -> int:
                 print(f"  source: {source.check()}")
                 schema = schemas.get(task.dataset, task.schema_version)
                 print(f"  dataset {schema.dataset} schema version {schema.version} (key {schema.key_field})")
+                publisher.builder(task).mapper.check_columns(source.columns())
                 outcomes = dry_run(publisher, task, rows=args.rows)
             except (ConnectorError, SchemaUnavailable, HubError, ConfigError, ValueError) as exc:
                 fail(str(exc))
@@ -157,6 +158,9 @@ def cmd_check(args) -> int:
                     for error in outcome.reject.errors:
                         print(f"  BAD  {where}: {error.get('path') or 'row'}: {error.get('message')}")
             print(f"  dry run: {len(outcomes) - bad} of {len(outcomes)} rows would be published; nothing was sent")
+            if bad:
+                failures += 1
+                print(f"  FAIL {bad} row(s) would be rejected (kept in rejects with their source, the rest sent)")
         scratch_outbox.close()
     if failures:
         print(f"\n{failures} problem(s) found")
