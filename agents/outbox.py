@@ -75,7 +75,11 @@ class PendingRecord:
     task: str
     record_id: str
     body: str
-    location: dict
+    location_json: str  # parsed only when needed (a reject), to keep sending cheap
+
+    @property
+    def location(self) -> dict:
+        return json.loads(self.location_json)
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,7 @@ class Outbox:
             size += len(body) + 1
             if max_bytes and taken and size > max_bytes:
                 break
-            taken.append(PendingRecord(seq, task, record_id, body, json.loads(location)))
+            taken.append(PendingRecord(seq, task, record_id, body, location))
         return taken
 
     def settle(self, delivered: list[PendingRecord], rejected: list[tuple[PendingRecord, list]]) -> None:

@@ -83,15 +83,26 @@ class Agent:
 
     # -- modes --------------------------------------------------------------
     def run_once(self, tasks: list[str] | None = None) -> bool:
-        """Every (or the named) task once, then drain the outbox; True when all went well."""
+        """Every (or the named) task once, then drain the outbox; True when all went well.
+
+        The sender drains alongside the reading, so a large first load streams to the hub."""
+        sending = threading.Thread(target=self.sender.run, args=(self.stop_event,), name="sender", daemon=True)
+        sending.start()
         ok = True
-        for task in self.config.tasks:
-            if tasks and task.name not in tasks:
-                continue
-            ok = self.run_task(task) and ok
+        try:
+            for task in self.config.tasks:
+                if tasks and task.name not in tasks:
+                    continue
+                ok = self.run_task(task) and ok
+        finally:
+            self.stop_event.set()
+            self.sender.wake.set()
+            sending.join()
+            self.stop_event.clear()
         try:
             totals = self.sender.drain()
-            log.info("sent %d records in %d batches", totals.delivered + totals.rejected, totals.batches)
+            if totals.batches:
+                log.info("sent %d records in %d batches", totals.delivered + totals.rejected, totals.batches)
         except HubError as exc:
             log.error("%s; %d records stay in the outbox for the next run", exc, self.outbox.depth())
             ok = False

@@ -23,7 +23,7 @@ from Crypto.Cipher import AES
 from Crypto.Protocol.KDF import scrypt
 from Crypto.Random import get_random_bytes
 
-from causeway_common.signing import export_private_key, import_private_key
+from causeway_common.signing import import_private_key
 
 PASSPHRASE_ENV = "CAUSEWAY_AGENT_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "CAUSEWAY_AGENT_PASSPHRASE_FILE"
@@ -70,18 +70,29 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
+# scrypt N=2^16, r=8: 64 MiB and about a second to try one passphrase. Well above RFC 7914's
+# interactive setting, yet keeps the agent's start-up (when the key is opened) under its memory budget.
+SCRYPT_N = 2**16
+
+
+def _export_key(key, passphrase: str) -> bytes:
+    """PKCS#8 PEM encrypted with scrypt + AES-256-GCM (as causeway_common.signing, with our scrypt cost)."""
+    return key.export_key(format="PEM", passphrase=passphrase, protection="scryptAndAES256-GCM",
+                          prot_params={"iteration_count": SCRYPT_N}).encode("ascii")
+
+
 def _seal(secret: str, passphrase: str) -> dict:
     salt, nonce = get_random_bytes(16), get_random_bytes(12)
-    key = scrypt(passphrase.encode("utf-8"), salt, 32, N=2**15, r=8, p=1)
+    key = scrypt(passphrase.encode("utf-8"), salt, 32, N=SCRYPT_N, r=8, p=1)
     ciphertext, tag = AES.new(key, AES.MODE_GCM, nonce=nonce).encrypt_and_digest(secret.encode("utf-8"))
     encode = lambda b: base64.b64encode(b).decode("ascii")  # noqa: E731
-    return {"kdf": "scrypt-n32768-r8-p1", "cipher": "aes-256-gcm", "salt": encode(salt), "nonce": encode(nonce),
+    return {"kdf": f"scrypt-n{SCRYPT_N}-r8-p1", "cipher": "aes-256-gcm", "salt": encode(salt), "nonce": encode(nonce),
             "ciphertext": encode(ciphertext), "tag": encode(tag)}
 
 
 def _open(sealed: dict, passphrase: str) -> str:
     decode = base64.b64decode
-    key = scrypt(passphrase.encode("utf-8"), decode(sealed["salt"]), 32, N=2**15, r=8, p=1)
+    key = scrypt(passphrase.encode("utf-8"), decode(sealed["salt"]), 32, N=SCRYPT_N, r=8, p=1)
     cipher = AES.new(key, AES.MODE_GCM, nonce=decode(sealed["nonce"]))
     try:
         return cipher.decrypt_and_verify(decode(sealed["ciphertext"]), decode(sealed["tag"])).decode("utf-8")
@@ -132,7 +143,7 @@ class StateDir:
     def save_credential(self, *, hub_url: str, agent_id: str, org: str, name: str, api_key: str,
                         signing_key, passphrase: str) -> None:
         self.create()
-        _write_private(self.key_path, export_private_key(signing_key, passphrase))
+        _write_private(self.key_path, _export_key(signing_key, passphrase))
         document = {"hub_url": hub_url, "agent_id": agent_id, "org": org, "name": name,
                     "api_key": _seal(api_key, passphrase)}
         _write_private(self.credential_path, json.dumps(document, indent=2).encode("utf-8"))
