@@ -1,12 +1,22 @@
 """Canonical JSON: one byte string per value, so digests and signatures agree
-between the agent that signs and the hub that verifies."""
+between the agent that signs and the hub that verifies.
+
+Both sides must use this one function. orjson is used for speed (it is on the
+publish hot path twice per record); values it cannot encode (integers beyond
+64 bits) fall back to the standard library, deterministically on both sides.
+"""
 import hashlib
 import json
+
+import orjson
 
 
 def canonical_json(value) -> bytes:
     """Sorted keys, no insignificant white space, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def digest(value) -> str:

@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
-import connexion
+# connexion imports starlette's test client at import time; its deprecation notice is noise for operators.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+
+import connexion  # noqa: E402
 from connexion.middleware import MiddlewarePosition
 from flask import Response, g, request
 from sqlalchemy.engine import Engine
@@ -14,12 +20,19 @@ from werkzeug.exceptions import HTTPException
 
 from hub.api_auth import BodyLimitMiddleware, ServicesMiddleware
 from hub.config import Settings
-from hub.db import make_engine
+from hub.db import make_engine, utcnow
 from hub.health.metrics import Metrics
 from hub.health.service import HealthService
+from hub.jsonprovider import OrjsonProvider
 from hub.orgs.service import OrgService
 from hub.problems import Problem, problem_response
+from hub.validation import VALIDATOR_MAP
 from hub.records.service import Catalogue, RecordService
+from hub.returns.console import blueprint as returns_console
+from hub.returns.mail import SmtpMailer
+from hub.returns.reminders import ReminderService
+from hub.returns.service import ReturnService
+from hub.returns.webhooks import WebhookSender
 
 log = logging.getLogger("causeway.hub")
 
@@ -33,20 +46,33 @@ class Services:
     records: RecordService
     metrics: Metrics
     health: HealthService
+    returns: ReturnService
+    reminders: ReminderService
+    clock: Callable[[], datetime] = utcnow
 
 
-def build_services(settings: Settings, engine: Engine | None = None) -> Services:
+def build_services(settings: Settings, engine: Engine | None = None,
+                   clock: Callable[[], datetime] | None = None) -> Services:
+    """`clock` is the hub's idea of now (tests inject one to place records in time)."""
     engine = engine or make_engine(settings.db_url)
+    clock = clock or utcnow
     orgs = OrgService(engine)
     catalogue = Catalogue(engine)
+    returns = ReturnService(engine, catalogue, clock)
+    mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
+                        settings.smtp_username, settings.smtp_password)
     return Services(
         settings=settings,
         engine=engine,
         orgs=orgs,
         catalogue=catalogue,
-        records=RecordService(engine, catalogue, settings, orgs.agent_public_key),
+        records=RecordService(engine, catalogue, settings, orgs.agent_public_key, clock=clock),
         metrics=Metrics(),
-        health=HealthService(engine, orgs.list_agents),
+        health=HealthService(engine, orgs.list_agents, clock=clock),
+        returns=returns,
+        reminders=ReminderService(engine, returns, mailer, WebhookSender(settings.webhook_allowed_networks),
+                                  settings.reminder_catchup_days),
+        clock=clock,
     )
 
 
@@ -55,14 +81,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or build_services(settings)
 
     app = connexion.FlaskApp(__name__, specification_dir=str(Path(__file__).parent))
-    app.add_api("openapi.yaml", strict_validation=True, validate_responses=False)
+    app.add_api("openapi.yaml", strict_validation=True, validate_responses=False, validator_map=VALIDATOR_MAP)
     app.add_middleware(ServicesMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        max_bytes=settings.max_batch_bytes)
 
     flask_app = app.app
     flask_app.extensions["causeway"] = services
-    flask_app.json.sort_keys = False
+    flask_app.json = OrjsonProvider(flask_app)
 
     @flask_app.errorhandler(Problem)
     def _problem(problem: Problem):
@@ -89,6 +115,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             services.metrics.request_seconds.labels(request.method, route, str(response.status_code)).observe(
                 time.perf_counter() - g.started)
         return response
+
+    flask_app.register_blueprint(returns_console, url_prefix="/console/returns")
 
     @flask_app.get("/metrics")
     def _metrics():

@@ -38,11 +38,13 @@ def cmd_init(args) -> int:
     from causeway_common.catalogue import CatalogueError, load_catalogue
     from hub.migrate import upgrade
     from hub.records.service import sync_catalogue
+    from hub.returns.declaration import validate_periodic
 
     engine = _engine(args)
     upgrade(engine)
     try:
         loaded = load_catalogue(_settings(args).schemas_dir)
+        validate_periodic(loaded, _settings(args).schemas_dir)
         changes = sync_catalogue(engine, loaded)
     except (CatalogueError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
@@ -56,10 +58,22 @@ def cmd_init(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from hub.app import create_app
+    from hub.app import build_services, create_app
+    from hub.returns.scheduler import start_reminder_scheduler
 
-    app = create_app(_settings(args))
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    from hub.migrate import is_current
+
+    if not is_current(_engine(args)):
+        raise CommandError(f"the database at {args.db} is not initialised or not migrated to this version: "
+                           f"run `causeway-hub init --db {args.db}` first")
+    settings = _settings(args)
+    services = build_services(settings)
+    app = create_app(services=services)
+    scheduler = start_reminder_scheduler(services.reminders, settings.reminder_interval_seconds)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    finally:
+        scheduler.shutdown(wait=False)
     return 0
 
 
@@ -141,6 +155,54 @@ def cmd_audit_verify(args) -> int:
     return 1
 
 
+def cmd_org_contact(args) -> int:
+    from hub.returns.reference import ReferenceError, set_contact
+
+    try:
+        secret = set_contact(_engine(args), args.org, args.email, args.webhook,
+                             allowed_networks=_settings(args).webhook_allowed_networks)
+    except ReferenceError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"reminders for {args.org} go to: " + ", ".join(x for x in (args.email, args.webhook) if x))
+    if secret:
+        print("webhook signing secret (Standard Webhooks); it is shown only once:")
+        print(secret)
+    return 0
+
+
+def cmd_returns_population(args) -> int:
+    from datetime import date
+
+    from hub.returns.reference import ReferenceError, load_population_csv
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+        result = load_population_csv(_engine(args), text, args.year or date.today().year)
+    except (OSError, UnicodeDecodeError, ReferenceError) as exc:
+        raise CommandError(f"{args.file}: {exc}") from exc
+    print(f"{result.loaded} population figures loaded from {args.file}")
+    for error in result.errors:
+        print(f"  {args.file} {error}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def cmd_returns_remind(args) -> int:
+    from hub.app import build_services
+    from hub.timeutil import parse_iso
+
+    try:
+        now = parse_iso(args.now) if args.now else None
+    except ValueError as exc:
+        raise CommandError(f"--now: {exc}") from exc
+    services = build_services(_settings(args))
+    sent = services.reminders.send_due_reminders(now)
+    for item in sent:
+        print(f"{item['status']:<6} {item['channel']:<7} {item['org']:<22} {item['dataset']} {item['period']} "
+              f"({item['offset_days']:+d} days){' ' + item['error'] if item.get('error') else ''}")
+    print(f"{sum(i['status'] == 'sent' for i in sent)} reminders sent, {sum(i['status'] == 'failed' for i in sent)} failed")
+    return 0
+
+
 DEMO_KEYS = [("edinburgh", "publisher"), ("sds", "subscriber"), ("edinburgh", "governance"),
              ("sds", "governance"), ("improvement-service", "ops"), ("scottish-government", "admin")]
 
@@ -149,6 +211,12 @@ def cmd_demo(args) -> int:
     """Everything `make run` needs: database, example orgs and schemas, demo keys, the server."""
     cmd_init(args)
     cmd_org_import(argparse.Namespace(db=args.db, file=str(EXAMPLES_DIR / "orgs.yaml")))
+    cmd_returns_population(argparse.Namespace(db=args.db, file=str(EXAMPLES_DIR / "population.csv"), year=None))
+    from hub.app import build_services
+    from hub.returns.demo import publish_example_returns, set_example_contacts
+
+    set_example_contacts(_engine(args))
+    print(publish_example_returns(build_services(_settings(args))))
     service = _orgs(args)
     print("\nDemo credentials (new ones are made at every start; keep them to try the API):")
     for org, role in DEMO_KEYS:
@@ -159,12 +227,15 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # --db may come before or after the command; only the top level sets the default,
+    # so a subcommand's parser never overwrites a value given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", default=db_url_from_env(),
+    common.add_argument("--db", default=argparse.SUPPRESS,
                         help="database URL (default: $CAUSEWAY_DB, else sqlite:///causeway.db)")
 
-    parser = argparse.ArgumentParser(prog="causeway-hub", description="Run and administer the Causeway hub.",
-                                     parents=[common])
+    parser = argparse.ArgumentParser(prog="causeway-hub", description="Run and administer the Causeway hub.")
+    parser.add_argument("--db", default=db_url_from_env(),
+                        help="database URL (default: $CAUSEWAY_DB, else sqlite:///causeway.db)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init", parents=[common], help="create or migrate the database and load schemas/")
@@ -196,6 +267,24 @@ def build_parser() -> argparse.ArgumentParser:
     imp = org.add_parser("import", parents=[common], help="add orgs from a YAML list (slug, name, kind)")
     imp.add_argument("file", nargs="?", default=str(EXAMPLES_DIR / "orgs.yaml"))
     imp.set_defaults(func=cmd_org_import)
+
+    contact = org.add_parser("contact", parents=[common],
+                             help="where an org's return reminders go (e-mail and/or a signed webhook)")
+    contact.add_argument("org")
+    contact.add_argument("--email")
+    contact.add_argument("--webhook", help="https URL; a signing secret is printed once")
+    contact.set_defaults(func=cmd_org_contact)
+
+    returns = commands.add_parser("returns", parents=[common], help="data returns").add_subparsers(
+        dest="returns_command", required=True)
+    population = returns.add_parser("population", parents=[common],
+                                    help="load reference populations from CSV: org,population[,year]")
+    population.add_argument("file")
+    population.add_argument("--year", type=int, help="year for rows without one (default: this year)")
+    population.set_defaults(func=cmd_returns_population)
+    remind = returns.add_parser("remind", parents=[common], help="send the reminders that are due now (the hub also does this hourly)")
+    remind.add_argument("--now", help=argparse.SUPPRESS)
+    remind.set_defaults(func=cmd_returns_remind)
 
     key = commands.add_parser("key", parents=[common], help="API keys").add_subparsers(dest="key_command", required=True)
     issue = key.add_parser("issue", parents=[common], help="issue an API key (printed once, last line)")

@@ -4,3 +4,4 @@ from hub.db import metadata  # noqa: F401
 from hub.orgs import models as _orgs  # noqa: F401
 from hub.records import models as _records  # noqa: F401
 from hub.health import models as _health  # noqa: F401
+from hub.returns import models as _returns  # noqa: F401

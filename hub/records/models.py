@@ -59,5 +59,4 @@ records = Table(
     Index("ix_records_dataset_seq", "dataset", "seq"),
     Index("ix_records_publisher_dataset_seq", "publisher", "dataset", "seq"),
     Index("ix_records_subject", "subject"),
-    Index("ix_records_batch", "batch_id"),
 )

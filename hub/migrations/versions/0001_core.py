@@ -86,7 +86,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('id', name=op.f('uq_records_id'))
     )
     with op.batch_alter_table('records', schema=None) as batch_op:
-        batch_op.create_index('ix_records_batch', ['batch_id'], unique=False)
         batch_op.create_index('ix_records_dataset_seq', ['dataset', 'seq'], unique=False)
         batch_op.create_index('ix_records_publisher_dataset_seq', ['publisher', 'dataset', 'seq'], unique=False)
         batch_op.create_index('ix_records_subject', ['subject'], unique=False)
@@ -147,7 +146,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_records_subject')
         batch_op.drop_index('ix_records_publisher_dataset_seq')
         batch_op.drop_index('ix_records_dataset_seq')
-        batch_op.drop_index('ix_records_batch')
 
     op.drop_table('records')
     op.drop_table('orgs')

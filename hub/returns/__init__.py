@@ -1,0 +1,1 @@
+"""Data returns: periodic datasets, who has sent which return, plausibility and reminders."""

@@ -1,0 +1,252 @@
+"""Which publisher has sent which return for which period, whether on time,
+and whether its figures look plausible.
+
+Statuses (one per expected publisher and period):
+  submitted  first received by the deadline
+  late       first received after the deadline
+  missing    nothing received and the deadline has passed
+  awaited    nothing received yet, and it is not yet due
+`resubmitted` is said besides the status when a later version replaced an
+earlier one. Flags are computed from the latest version on every read, so
+they always match what the grid shows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+
+from hub.auth import Principal
+from hub.orgs.models import orgs
+from hub.problems import Problem, forbidden, not_found
+from hub.timeutil import iso_utc
+
+from . import checks
+from .declaration import ALL_COUNCILS, ReturnDeclaration, declaration_of
+from .periods import Period, PeriodError, parse_period, period_containing, periods_between
+from .reference import populations_for_year
+from .submissions import Submission, read_submissions
+
+STATUSES = ("submitted", "late", "missing", "awaited")
+SEE_ALL_ROLES = ("governance", "ops", "admin")
+
+
+@dataclass
+class View:
+    """What a caller may see of one return: every publisher, or only its own org's row."""
+    declaration: ReturnDeclaration
+    publishers: list[tuple[str, str]]  # (slug, name) of every expected publisher
+    visible: set[str]
+
+
+class ReturnService:
+    def __init__(self, engine: Engine, catalogue, clock):
+        self.engine = engine
+        self.catalogue = catalogue
+        self.clock = clock
+
+    # -- declarations and who may see what ---------------------------------
+    def declarations(self) -> list[ReturnDeclaration]:
+        return [d for d in (declaration_of(ds) for ds in self.catalogue.all()) if d is not None]
+
+    def declaration(self, dataset: str) -> ReturnDeclaration:
+        found = self.catalogue.get(dataset)
+        declaration = declaration_of(found) if found else None
+        if declaration is None:
+            raise not_found(f"periodic return {dataset}")
+        return declaration
+
+    def expected_publishers(self, conn: Connection, declaration: ReturnDeclaration) -> list[tuple[str, str]]:
+        if declaration.expected_publishers == ALL_COUNCILS:
+            query = select(orgs.c.slug, orgs.c.name).where(orgs.c.kind == "council")
+            return [(r.slug, r.name) for r in conn.execute(query.order_by(orgs.c.slug))]
+        names = dict(conn.execute(select(orgs.c.slug, orgs.c.name).where(
+            orgs.c.slug.in_(declaration.expected_publishers))).all())
+        return sorted((slug, names.get(slug, slug)) for slug in declaration.expected_publishers)
+
+    def _view(self, conn: Connection, dataset: str, caller: Principal) -> View:
+        declaration = self.declaration(dataset)
+        publishers = self.expected_publishers(conn, declaration)
+        slugs = {slug for slug, _ in publishers}
+        if caller.role in SEE_ALL_ROLES or caller.org == declaration.requesting_org:
+            return View(declaration, publishers, slugs)
+        if caller.org in slugs:
+            return View(declaration, publishers, {caller.org})
+        raise forbidden(f"{dataset} is returned by its expected publishers to {declaration.requesting_org}; "
+                        f"{caller.org} is neither")
+
+    # -- periods -----------------------------------------------------------
+    def _period(self, declaration: ReturnDeclaration, name: str) -> Period:
+        try:
+            period = parse_period(declaration.frequency, name)
+        except PeriodError as exc:
+            raise Problem(400, "Bad Request", str(exc)) from None
+        if period.last_day < declaration.introduced:
+            raise Problem(400, "Bad Request", f"{declaration.dataset} was introduced on {declaration.introduced}; "
+                          f"no return is expected for {period.name}")
+        if declaration.retired and period.first_day >= declaration.retired:
+            raise Problem(400, "Bad Request", f"{declaration.dataset} was retired on {declaration.retired}; "
+                          f"no return is expected for {period.name}")
+        return period
+
+    def latest_due_period(self, declaration: ReturnDeclaration, now: datetime) -> Period:
+        """The most recent period whose return is already due (or the first one, if none is yet)."""
+        period = period_containing(declaration.frequency, now.date()).previous()
+        first = period_containing(declaration.frequency, declaration.introduced)
+        while period.deadline(declaration.due_days) > now and period > first:
+            period = period.previous()
+        if declaration.retired:
+            while period.first_day >= declaration.retired and period > first:
+                period = period.previous()
+        return max(period, first)
+
+    # -- one period --------------------------------------------------------
+    def period_status(self, dataset: str, period_name: str | None, caller: Principal) -> dict:
+        now = self.clock()
+        with self.engine.connect() as conn:
+            view = self._view(conn, dataset, caller)
+            declaration = view.declaration
+            period = (self._period(declaration, period_name) if period_name
+                      else self.latest_due_period(declaration, now))
+            submissions = read_submissions(conn, declaration)
+            rows = self._rows(conn, view, period, submissions, now)
+        return {
+            "dataset": dataset, "title": declaration.title, "requesting_org": declaration.requesting_org,
+            **_period_facts(declaration, period), "as_of": iso_utc(now),
+            "totals": totals_of(rows), "publishers": rows,
+        }
+
+    def _rows(self, conn: Connection, view: View, period: Period, submissions: dict, now: datetime) -> list[dict]:
+        declaration = view.declaration
+        flags = self._flags(conn, declaration, period, [s for s, _ in view.publishers], submissions)
+        deadline = period.deadline(declaration.due_days)
+        rows = []
+        for slug, name in view.publishers:
+            if slug not in view.visible:
+                continue
+            found = submissions.get((slug, period.name))
+            rows.append(_row(slug, name, found, deadline, now, flags.get(slug, [])))
+        return rows
+
+    def _flags(self, conn: Connection, declaration: ReturnDeclaration, period: Period,
+               publishers: list[str], submissions: dict[tuple[str, str], Submission]) -> dict[str, list[dict]]:
+        """Flags for every publisher's submission for the period (peers are compared with all of them)."""
+        outlier = declaration.outlier
+        fields = {c.field for c in declaration.rates} | set(outlier.fields if outlier else ())
+        populations = populations_for_year(conn, period.last_day.year) if fields else {}
+        totals = {slug: checks.field_totals(s.payloads, fields)
+                  for (slug, name), s in submissions.items() if name == period.name and slug in publishers}
+        flags: dict[str, list[dict]] = {}
+        for slug, submission in submissions.items():
+            slug, name = slug
+            if name != period.name or slug not in publishers:
+                continue
+            found = []
+            for key, entry in sorted(submission.live.items()):
+                found += checks.sum_flags(key, entry["payload"], declaration.sums)
+            found += checks.rate_flags(totals[slug], populations.get(slug), declaration.rates, slug)
+            if outlier:
+                found += checks.peer_outlier_flags(slug, totals, populations, outlier)
+                history = self._history(declaration, period, slug, submissions, fields, outlier.history_periods)
+                found += checks.history_outlier_flags(totals[slug], history, outlier)
+            flags[slug] = found
+        return flags
+
+    @staticmethod
+    def _history(declaration, period, slug, submissions, fields, count) -> list[dict]:
+        history, earlier = [], period
+        first = period_containing(declaration.frequency, declaration.introduced)
+        for _ in range(count):
+            earlier = earlier.previous()
+            if earlier < first:
+                break
+            found = submissions.get((slug, earlier.name))
+            if found:
+                history.append(checks.field_totals(found.payloads, fields))
+        return history
+
+    # -- periods x publishers ----------------------------------------------
+    def grid(self, dataset: str, first: str | None, last: str | None, caller: Principal) -> dict:
+        now = self.clock()
+        with self.engine.connect() as conn:
+            view = self._view(conn, dataset, caller)
+            declaration = view.declaration
+            end = self._period(declaration, last) if last else self.latest_due_period(declaration, now)
+            if first:
+                start = self._period(declaration, first)
+            else:
+                start = end
+                for _ in range(3):  # by default the latest four periods
+                    if start.previous().last_day >= declaration.introduced:
+                        start = start.previous()
+            try:
+                periods = periods_between(start, end)
+            except PeriodError as exc:
+                raise Problem(400, "Bad Request", str(exc)) from None
+            submissions = read_submissions(conn, declaration)
+            columns, cells = [], {}
+            for period in periods:
+                rows = self._rows(conn, view, period, submissions, now)
+                columns.append({**_period_facts(declaration, period), "totals": totals_of(rows)})
+                for row in rows:
+                    cells.setdefault(row["org"], {})[period.name] = row
+        publishers = [{"org": slug, "name": name, "cells": cells[slug]}
+                      for slug, name in view.publishers if slug in view.visible]
+        return {"dataset": dataset, "title": declaration.title, "requesting_org": declaration.requesting_org,
+                "from": start.name, "to": end.name, "as_of": iso_utc(now),
+                "periods": columns, "publishers": publishers}
+
+    def submission(self, dataset: str, period_name: str, org: str, caller: Principal) -> dict:
+        """One publisher's submission for a period: its status, flags and the records that make it up."""
+        now = self.clock()
+        with self.engine.connect() as conn:
+            view = self._view(conn, dataset, caller)
+            if org not in view.visible:
+                raise not_found(f"return of {org}")
+            period = self._period(view.declaration, period_name)
+            submissions = read_submissions(conn, view.declaration)
+            row = next(r for r in self._rows(conn, view, period, submissions, now) if r["org"] == org)
+        found = submissions.get((org, period.name))
+        records = [{"key": key, "id": entry["id"], "seq": entry["seq"], "payload": entry["payload"]}
+                   for key, entry in sorted(found.live.items())] if found else []
+        return {"dataset": dataset, "title": view.declaration.title, "guidance": view.declaration.guidance,
+                **_period_facts(view.declaration, period), "as_of": iso_utc(now), **row, "records": records}
+
+    def list_returns(self) -> list[dict]:
+        return [d.summary() for d in self.declarations()]
+
+
+def _period_facts(declaration: ReturnDeclaration, period: Period) -> dict:
+    return {"period": period.name, "first_day": period.first_day.isoformat(), "last_day": period.last_day.isoformat(),
+            "due_date": period.due_date(declaration.due_days).isoformat(),
+            "deadline": iso_utc(period.deadline(declaration.due_days))}
+
+
+def _row(slug: str, name: str, found: Submission | None, deadline: datetime, now: datetime, flags: list[dict]) -> dict:
+    if found is None:
+        return {"org": slug, "name": name, "status": "missing" if now >= deadline else "awaited",
+                "submitted_at": None, "last_submitted_at": None, "submitted_by": None, "record_count": 0,
+                "resubmitted": False, "versions": 0, "flags": []}
+    return {
+        "org": slug, "name": name,
+        "status": "submitted" if found.first_received_at < deadline else "late",
+        "submitted_at": iso_utc(found.first_received_at),
+        "last_submitted_at": iso_utc(found.last_received_at),
+        "submitted_by": found.submitted_by,
+        "record_count": len(found.live),
+        "resubmitted": found.replaced,
+        "versions": found.versions,
+        "flags": flags,
+    }
+
+
+def totals_of(rows: list[dict]) -> dict:
+    totals = {"expected": len(rows), **{status: 0 for status in STATUSES}}
+    for row in rows:
+        totals[row["status"]] += 1
+    totals["received"] = totals["submitted"] + totals["late"]
+    totals["resubmitted"] = sum(1 for r in rows if r["resubmitted"])
+    totals["flagged"] = sum(1 for r in rows if r["flags"])
+    return totals

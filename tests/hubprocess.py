@@ -1,0 +1,77 @@
+"""A real hub process (`python -m hub.cli serve`) for end-to-end tests."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from servers import free_port
+
+
+def hub_cli(db_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run a causeway-hub command; raises with its output if it fails."""
+    result = subprocess.run([sys.executable, "-m", "hub.cli", *args, "--db", db_url],
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"causeway-hub {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def issue_key(db_url: str, org: str, role: str) -> str:
+    return hub_cli(db_url, "key", "issue", org, "--role", role).stdout.strip().splitlines()[-1]
+
+
+class HubProcess:
+    def __init__(self, db_url: str, port: int | None = None, extra_args=(), env=None, log_path=None):
+        self.db_url = db_url
+        self.port = port or free_port()
+        self.extra_args = list(extra_args)
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> "HubProcess":
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "serve", "--db", self.db_url, "--port", str(self.port),
+             "--no-access-log", *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.process.returncode} while starting")
+            try:
+                if requests.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"hub did not answer on {self.url} within {timeout} s")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no flushing."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
