@@ -19,7 +19,8 @@ def assert_exactly_once(hub, expected_rows: int):
 
 
 def kill(proc):
-    os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
 
 
@@ -76,8 +77,10 @@ def test_sigkill_mid_read_loses_and_duplicates_nothing(hub, tmp_path):
         checkpoint = outbox_figures(state)["checkpoints"].get("gazetteer")
         return checkpoint and checkpoint["rows_done"] >= 1000
 
-    wait_until(part_read, timeout=120, interval=0.05, what="the first chunks of the file to be committed")
-    kill(agent)
+    try:
+        wait_until(part_read, timeout=120, interval=0.05, what="the first chunks of the file to be committed")
+    finally:
+        kill(agent)
     checkpoint = outbox_figures(state)["checkpoints"]["gazetteer"]
     assert not checkpoint["complete"], "the read finished before the kill; use a larger file"
     assert (drop / "full-export.csv").exists()
@@ -98,8 +101,10 @@ def test_sigkill_between_outbox_write_and_send_loses_and_duplicates_nothing(hub,
     hub.stop()
     write_gazetteer_csv(drop / "b.csv", 750, start=250)
     agent = start_agent(config, log_path=tmp_path / "agent.log")
-    wait_until(lambda: outbox_figures(state)["depth"] == 750, timeout=60, what="b.csv in the outbox")
-    kill(agent)  # written to the outbox, never sent
+    try:
+        wait_until(lambda: outbox_figures(state)["depth"] == 750, timeout=60, what="b.csv in the outbox")
+    finally:
+        kill(agent)  # written to the outbox, never sent
 
     hub.start()
     result = run_agent(config, "run", "--once")
