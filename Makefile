@@ -25,6 +25,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/fanout.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts

@@ -21,10 +21,12 @@ from werkzeug.exceptions import HTTPException
 from hub.api_auth import BodyLimitMiddleware, ServicesMiddleware
 from hub.config import Settings
 from hub.db import make_engine, utcnow
+from hub.delivery.service import DeliveryService, read_lag
 from hub.health.metrics import Metrics
 from hub.health.service import HealthService
 from hub.jsonprovider import OrjsonProvider
 from hub.orgs.service import OrgService
+from hub.policy.service import PolicyService
 from hub.problems import Problem, problem_response
 from hub.validation import VALIDATOR_MAP
 from hub.records.service import Catalogue, RecordService
@@ -46,8 +48,10 @@ class Services:
     records: RecordService
     metrics: Metrics
     health: HealthService
+    policy: PolicyService
     returns: ReturnService
     reminders: ReminderService
+    delivery: DeliveryService | None = None
     clock: Callable[[], datetime] = utcnow
 
 
@@ -58,6 +62,9 @@ def build_services(settings: Settings, engine: Engine | None = None,
     clock = clock or utcnow
     orgs = OrgService(engine)
     catalogue = Catalogue(engine)
+    metrics = Metrics()
+    metrics.watch_delivery_lag(lambda: read_lag(engine))
+    policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None)
     returns = ReturnService(engine, catalogue, clock)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
@@ -67,8 +74,10 @@ def build_services(settings: Settings, engine: Engine | None = None,
         orgs=orgs,
         catalogue=catalogue,
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key, clock=clock),
-        metrics=Metrics(),
+        metrics=metrics,
         health=HealthService(engine, orgs.list_agents, clock=clock),
+        policy=policy,
+        delivery=DeliveryService(engine, catalogue, settings, policy=policy),
         returns=returns,
         reminders=ReminderService(engine, returns, mailer, WebhookSender(settings.webhook_allowed_networks),
                                   settings.reminder_catchup_days),

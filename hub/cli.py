@@ -70,11 +70,116 @@ def cmd_serve(args) -> int:
     services = build_services(settings)
     app = create_app(services=services)
     scheduler = start_reminder_scheduler(services.reminders, settings.reminder_interval_seconds)
+    worker = None
+    # On SQLite the in-process worker is the only one; on PostgreSQL run `deliver` processes instead if you like.
+    if not getattr(args, "no_worker", False) or settings.db_url.startswith("sqlite"):
+        from hub.delivery.runner import build_worker
+
+        worker = build_worker(services).start()
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
     finally:
         scheduler.shutdown(wait=False)
+        if worker is not None:
+            worker.stop()
     return 0
+
+
+
+def cmd_deliver(args) -> int:
+    """A delivery worker process; several may run against one PostgreSQL database."""
+    import signal
+    import threading
+
+    from hub.app import build_services
+    from hub.delivery.runner import build_worker
+
+    services = build_services(_settings(args))
+    worker = build_worker(services, worker_id=args.worker_id)
+    if args.once:
+        worker.run_until_idle(timeout=args.timeout)
+        worker.stop()
+        return 0
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=services.metrics.registry)
+    done = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: done.set())
+    worker.start()
+    done.wait()
+    worker.stop()
+    return 0
+
+
+def _delivery(args):
+    from hub.app import build_services
+
+    return build_services(_settings(args)).delivery
+
+
+def _problem(call):
+    from hub.problems import Problem
+
+    try:
+        return call()
+    except Problem as exc:
+        raise CommandError(exc.detail) from exc
+
+
+def cmd_subscription_list(args) -> int:
+    for sub in _delivery(args).list(_operator(), args.org):
+        where = sub.get("url") or sub.get("topic") or sub.get("feed")
+        print(f"{sub['id']}  {sub['org']:<20} {sub['dataset']:<28} {sub['channel']:<8} {sub['status']:<19} "
+              f"cursor {sub['cursor']:<8} {where}")
+    return 0
+
+
+def cmd_subscription_status(args) -> int:
+    import json
+
+    print(json.dumps(_problem(lambda: _delivery(args).status(args.id, _operator())), indent=2))
+    return 0
+
+
+def cmd_subscription_dead_letters(args) -> int:
+    letters = _problem(lambda: _delivery(args).list_dead_letters(args.id, _operator(), args.all))
+    for letter in letters:
+        print(f"{letter['id']:<6} seq {letter['seq']:<8} {letter['state']:<9} {letter['record_id']}  "
+              f"{letter['status_code'] or ''} {letter['error'] or ''}")
+    print(f"{len(letters)} dead letters")
+    return 0
+
+
+def cmd_subscription_retry(args) -> int:
+    count = _problem(lambda: _delivery(args).retry_dead_letters(args.id, _operator(), args.letter))
+    print(f"{count} dead letters queued to be tried again")
+    return 0
+
+
+def cmd_subscription_replay(args) -> int:
+    result = _problem(lambda: _delivery(args).replay(args.id, _operator(), args.from_seq, args.from_time))
+    print(f"subscription {args.id} will deliver again after sequence {result['cursor']}")
+    return 0
+
+
+def cmd_mqtt_acl(args) -> int:
+    from hub.delivery.mqtt_acl import write_broker_files
+
+    delivery = _settings(args).delivery
+    if not delivery.mqtt_password:
+        raise CommandError("set CAUSEWAY_MQTT_PASSWORD (the hub's own broker password) first")
+    try:
+        issued = write_broker_files(_engine(args), Path(args.password_file), Path(args.acl_file),
+                                    delivery.mqtt_username, delivery.mqtt_password, tuple(args.rotate or ()))
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"wrote {args.password_file} and {args.acl_file}; reload the broker (SIGHUP) to apply them")
+    if issued:
+        print("New MQTT passwords, shown only once (user = org slug):")
+        for org, password in sorted(issued.items()):
+            print(f"  {org} {password}")
 
 
 def _orgs(args):
@@ -155,6 +260,146 @@ def cmd_audit_verify(args) -> int:
     return 1
 
 
+def _policy(args):
+    from hub.orgs.service import OrgService
+    from hub.policy.service import PolicyService
+    from hub.records.service import Catalogue
+
+    engine = _engine(args)
+    orgs = OrgService(engine)
+    return PolicyService(engine, Catalogue(engine), lambda slug: orgs.get_org(slug) is not None), orgs
+
+
+# The hub operator at the console acts with admin rights (but, like admin keys,
+# cannot approve: approval needs a governance key of a party, given with --key).
+def _operator():
+    from hub.auth import Principal
+
+    return Principal(org="causeway", role="admin", credential_id="cli")
+
+
+def _governance_key(args):
+    """A governance API key from --key-file or $CAUSEWAY_API_KEY (never from the command line)."""
+    import os
+
+    key = None
+    if args.key_file:
+        key = Path(args.key_file).read_text(encoding="utf-8").strip()
+    key = key or os.environ.get("CAUSEWAY_API_KEY", "").strip()
+    if not key:
+        raise CommandError("approval needs a governance API key of a party: put it in a file named by --key-file "
+                           "or in $CAUSEWAY_API_KEY")
+    return key
+
+
+def _problem_text(problem) -> str:
+    lines = [problem.detail]
+    for item in problem.extra.get("problems", []):
+        lines.append(f"  {'line ' + str(item['line']) + ': ' if item.get('line') else ''}{item['path']}: {item['message']}")
+    return "\n".join(lines[:1] if len(lines) == 1 else [f"{problem.title}:"] + lines[1:])
+
+
+def cmd_policy_apply(args) -> int:
+    from hub.problems import Problem
+
+    policy, _ = _policy(args)
+    for name in args.files:
+        path = Path(name)
+        try:
+            result = policy.agreements.apply(path.read_text(encoding="utf-8"), _operator())
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror}") from exc
+        except Problem as exc:
+            raise CommandError(f"{path}: {_problem_text(exc)}") from exc
+        if result["changed"]:
+            print(f"{path}: agreement {result['id']} version {result['version']} written as a draft")
+            for change in result["changes"]:
+                print(f"  {change}")
+        else:
+            print(f"{path}: agreement {result['id']} unchanged (version {result['version']}, {result['status']})")
+    return 0
+
+
+def cmd_policy_approve(args) -> int:
+    from hub.problems import Problem
+
+    policy, orgs = _policy(args)
+    who = orgs.authenticate(_governance_key(args))
+    if who is None:
+        raise CommandError("the API key is unknown or revoked")
+    try:
+        result = policy.agreements.transition(args.agreement_id, "approved", who, version=args.version)
+        print(f"{who.org} approved {result['id']} version {result['version']}: now {result['status']}"
+              + (f" ({result['waiting_for']})" if result.get("waiting_for") else ""))
+        if args.activate and result["status"] == "approved":
+            result = policy.agreements.transition(args.agreement_id, "active", who, version=result["version"])
+            print(f"{result['id']} version {result['version']} is now active")
+    except Problem as exc:
+        raise CommandError(exc.detail) from exc
+    return 0
+
+
+def cmd_policy_transition(args) -> int:
+    from hub.problems import Problem
+
+    policy, _ = _policy(args)
+    try:
+        result = policy.agreements.transition(args.agreement_id, args.to, _operator(), version=args.version,
+                                              reason=args.reason)
+    except Problem as exc:
+        raise CommandError(exc.detail) from exc
+    print(f"{result['id']} version {result['version']} is now {result['status']}")
+    return 0
+
+
+def cmd_policy_list(args) -> int:
+    policy, _ = _policy(args)
+    for item in policy.agreements.list(_operator()):
+        pending = "" if item["latest_version"] == item["version"] else \
+            f"  (v{item['latest_version']} {item['latest_status']})"
+        print(f"{item['id']:<36} v{item['version']:<3} {item['status']:<10} {item['lawful_basis']:<16} "
+              f"{', '.join(item['datasets'])}{pending}")
+    return 0
+
+
+def cmd_consent_import(args) -> int:
+    from hub.problems import Problem
+
+    policy, _ = _policy(args)
+    try:
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+        result = policy.consents.import_csv(text, _operator(), controller=args.controller)
+    except OSError as exc:
+        raise CommandError(f"{args.file}: {exc.strerror}") from exc
+    except Problem as exc:
+        raise CommandError(f"{args.file}: {exc.detail}") from exc
+    print(f"{result['imported']} consents imported, {result['duplicates']} already present, {result['rejected']} rejected")
+    for row in result["rows"]:
+        if row["status"] == "rejected":
+            for error in row["errors"]:
+                print(f"  line {row['line']}: {error['field']}: {error['message']}")
+    return 1 if result["rejected"] else 0
+
+
+def demo_policies(args, keys: dict) -> None:
+    """Apply the example agreements and activate them, approving as a governance key of a
+    provider and of a recipient, so the demo has agreements in force."""
+    policy, orgs = _policy(args)
+    for path in sorted(EXAMPLES_DIR.glob("*.yaml")):
+        if path.name == "orgs.yaml":
+            continue
+        result = policy.agreements.apply(path.read_text(encoding="utf-8"), _operator())
+        document = policy.agreements.versions(result["id"], _operator())[-1]["document"]
+        if result["status"] == "active":
+            continue
+        for org in (document["providers"][0], document["recipients"][0]):
+            key = keys.get((org, "governance")) or orgs.issue_key(org, "governance", label="demo")
+            keys[(org, "governance")] = key
+            policy.agreements.transition(result["id"], "approved", orgs.authenticate(key))
+        policy.agreements.transition(result["id"], "active", orgs.authenticate(keys[(document["providers"][0], "governance")]))
+        print(f"  agreement {result['id']} v{result['version']} active")
+
+
 def cmd_org_contact(args) -> int:
     from hub.returns.reference import ReferenceError, set_contact
 
@@ -218,9 +463,12 @@ def cmd_demo(args) -> int:
     set_example_contacts(_engine(args))
     print(publish_example_returns(build_services(_settings(args))))
     service = _orgs(args)
+    keys = {(org, role): service.issue_key(org, role, label="demo") for org, role in DEMO_KEYS}
+    print("\nExample sharing agreements:")
+    demo_policies(args, keys)
     print("\nDemo credentials (new ones are made at every start; keep them to try the API):")
     for org, role in DEMO_KEYS:
-        print(f"  {org:<22} {role:<11} {service.issue_key(org, role, label='demo')}")
+        print(f"  {org:<22} {role:<11} {keys[org, role]}")
     print(f"\nHub on http://{args.host}:{args.port}/api/v1 (try: curl -H 'Authorization: Bearer <key>' "
           f"http://{args.host}:{args.port}/api/v1/datasets)", flush=True)
     if args.agent_dir:
@@ -257,7 +505,47 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", dest="access_log", action="store_false")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="PostgreSQL only: deliver with separate `deliver` processes instead of one in this process")
     serve.set_defaults(func=cmd_serve)
+
+    deliver = commands.add_parser("deliver", parents=[common], help="run a delivery worker (webhook and MQTT fan-out)")
+    deliver.add_argument("--worker-id", help="name shown in leases and logs (default: host name and a random suffix)")
+    deliver.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    deliver.add_argument("--timeout", type=float, default=300, help=argparse.SUPPRESS)
+    deliver.add_argument("--metrics-port", type=int, help="serve Prometheus metrics of this worker on 127.0.0.1:PORT")
+    deliver.set_defaults(func=cmd_deliver)
+
+    subscription = commands.add_parser("subscription", parents=[common], help="subscriptions: status, dead letters, replay") \
+        .add_subparsers(dest="subscription_command", required=True)
+    sub_list = subscription.add_parser("list", parents=[common], help="list subscriptions")
+    sub_list.add_argument("--org")
+    sub_list.set_defaults(func=cmd_subscription_list)
+    sub_status = subscription.add_parser("status", parents=[common], help="lag, last success, last error, next retry")
+    sub_status.add_argument("id")
+    sub_status.set_defaults(func=cmd_subscription_status)
+    sub_dead = subscription.add_parser("dead-letters", parents=[common], help="events the subscriber refused")
+    sub_dead.add_argument("id")
+    sub_dead.add_argument("--all", action="store_true", help="include those delivered since")
+    sub_dead.set_defaults(func=cmd_subscription_dead_letters)
+    sub_retry = subscription.add_parser("retry", parents=[common], help="try dead letters again (all, or --letter N)")
+    sub_retry.add_argument("id")
+    sub_retry.add_argument("--letter", type=int)
+    sub_retry.set_defaults(func=cmd_subscription_retry)
+    sub_replay = subscription.add_parser("replay", parents=[common], help="deliver again from a sequence or a time")
+    sub_replay.add_argument("id")
+    when = sub_replay.add_mutually_exclusive_group(required=True)
+    when.add_argument("--from-seq", type=int)
+    when.add_argument("--from-time", help="RFC 3339 time, e.g. 2026-11-02T09:00:00Z")
+    sub_replay.set_defaults(func=cmd_subscription_replay)
+
+    mqtt = commands.add_parser("mqtt", parents=[common], help="MQTT broker credentials") \
+        .add_subparsers(dest="mqtt_command", required=True)
+    acl = mqtt.add_parser("acl", parents=[common], help="write a Mosquitto password file and ACL (one user per org)")
+    acl.add_argument("--password-file", required=True)
+    acl.add_argument("--acl-file", required=True)
+    acl.add_argument("--rotate", action="append", metavar="ORG", help="give this org a new MQTT password")
+    acl.set_defaults(func=cmd_mqtt_acl)
 
     demo = commands.add_parser("demo", parents=[common], help="set up example orgs, schemas and keys, then serve")
     demo.add_argument("--host", default="127.0.0.1")
@@ -312,6 +600,33 @@ def build_parser() -> argparse.ArgumentParser:
     enrol.add_argument("org")
     enrol.add_argument("--ttl-hours", type=float, default=72)
     enrol.set_defaults(func=cmd_enrolment)
+
+    policy = commands.add_parser("policy", parents=[common], help="sharing agreements").add_subparsers(
+        dest="policy_command", required=True)
+    apply = policy.add_parser("apply", parents=[common], help="write agreements from YAML files (a new draft version when changed)")
+    apply.add_argument("files", nargs="+", metavar="FILE")
+    apply.set_defaults(func=cmd_policy_apply)
+    approve = policy.add_parser("approve", parents=[common],
+                                help="approve the draft for your org, with a governance API key from --key-file or $CAUSEWAY_API_KEY")
+    approve.add_argument("agreement_id")
+    approve.add_argument("--version", type=int)
+    approve.add_argument("--key-file", help="file holding a governance API key of a provider or recipient")
+    approve.add_argument("--activate", action="store_true", help="put it in force once both sides have approved")
+    approve.set_defaults(func=cmd_policy_approve)
+    move = policy.add_parser("transition", parents=[common], help="activate, suspend or retire a version")
+    move.add_argument("agreement_id")
+    move.add_argument("to", choices=["active", "suspended", "retired"])
+    move.add_argument("--version", type=int)
+    move.add_argument("--reason")
+    move.set_defaults(func=cmd_policy_transition)
+    policy.add_parser("list", parents=[common], help="list agreements").set_defaults(func=cmd_policy_list)
+
+    consent = commands.add_parser("consent", parents=[common], help="consent records").add_subparsers(
+        dest="consent_command", required=True)
+    cimport = consent.add_parser("import", parents=[common], help="import consents from CSV (see docs/governance.md)")
+    cimport.add_argument("file")
+    cimport.add_argument("--controller", required=True, help="the org that holds these consents")
+    cimport.set_defaults(func=cmd_consent_import)
 
     audit = commands.add_parser("audit", parents=[common], help="the audit log").add_subparsers(dest="audit_command", required=True)
     audit.add_parser("verify", parents=[common], help="verify the hash chain end to end").set_defaults(func=cmd_audit_verify)

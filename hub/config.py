@@ -37,3 +37,58 @@ class Settings:
     reminder_interval_seconds: int = 3600
     # A reminder whose moment passed longer ago than this (hub down) is skipped, not sent late.
     reminder_catchup_days: int = 3
+    # -- delivery: fan-out to subscribers ----------------------------------
+    delivery: "DeliverySettings" = field(default_factory=lambda: DeliverySettings())
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def _env_schedule(name: str, default: tuple) -> tuple:
+    value = os.environ.get(name)
+    return tuple(float(v) for v in value.split(",")) if value else default
+
+
+# Webhook retry delays (seconds) after each consecutive failure; the last repeats
+# for as long as the endpoint keeps failing (its cursor holds: nothing is skipped).
+DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+
+
+@dataclass
+class DeliverySettings:
+    """Fan-out to subscribers (webhook, MQTT, pull)."""
+    # Networks (CIDR) webhooks may reach although private or loopback (the same
+    # variable as Settings.webhook_allowed_networks); plain http is allowed only to
+    # these. Empty: public https only.
+    webhook_allow: tuple[str, ...] = field(default_factory=lambda: _env_list("CAUSEWAY_WEBHOOK_ALLOW_NETWORKS"))
+    webhook_timeout_seconds: float = 15.0
+    retry_schedule: tuple[float, ...] = field(
+        default_factory=lambda: _env_schedule("CAUSEWAY_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE))
+    max_retry_after_seconds: float = 86400.0
+    secret_grace_seconds: int = 24 * 3600
+    # Key (base64 of 32 bytes) sealing webhook secrets at rest (AES-256-GCM).
+    secrets_key: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECRETS_KEY"))
+    mqtt_host: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_MQTT_HOST"))
+    mqtt_port: int = field(default_factory=lambda: _env_int("CAUSEWAY_MQTT_PORT", 1883))
+    mqtt_username: str = field(default_factory=lambda: os.environ.get("CAUSEWAY_MQTT_USERNAME", "causeway-hub"))
+    mqtt_password: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_MQTT_PASSWORD"))
+    mqtt_retry_seconds: float = field(default_factory=lambda: _env_float("CAUSEWAY_MQTT_RETRY_SECONDS", 5.0))  # broker unreachable: hold and try again after this
+    lease_seconds: float = field(default_factory=lambda: _env_float("CAUSEWAY_LEASE_SECONDS", 30.0))
+    poll_interval_seconds: float = field(default_factory=lambda: _env_float("CAUSEWAY_POLL_SECONDS", 0.2))
+    page_size: int = 200  # records read after the cursor per step
+    batch_max_events: int = field(default_factory=lambda: _env_int("CAUSEWAY_BATCH_MAX_EVENTS", 100))
+    # subscriptions delivered at once by one worker
+    concurrency: int = field(default_factory=lambda: _env_int("CAUSEWAY_DELIVERY_CONCURRENCY", 8))
+    agreement_recheck_seconds: float = field(
+        default_factory=lambda: _env_float("CAUSEWAY_AGREEMENT_RECHECK_SECONDS", 10.0))

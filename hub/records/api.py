@@ -1,4 +1,4 @@
-from hub.problems import not_found
+from hub.problems import Problem, not_found
 from hub.web import ok, principal, services
 
 
@@ -39,7 +39,16 @@ def get_record(record_id):
     return ok(found)
 
 
-def feed(dataset, after=0, limit=100):
+def feed(dataset, after=0, limit=100, purpose=None):
     caller = principal()
-    caller.require("publisher")  # recipients read subscription feeds instead
+    if caller.role == "subscriber":
+        # A recipient reads every provider's records, each decided at this moment.
+        if not purpose:
+            raise Problem(400, "Bad Request", "a recipient reads a feed for a stated purpose: add ?purpose=... "
+                          "(for example ServiceProvision)")
+        if services().catalogue.get(dataset) is None:
+            raise not_found(f"dataset {dataset}")
+        limit = max(1, min(limit, services().settings.feed_max_limit))
+        return ok(services().policy.recipient_feed(dataset, caller, purpose, after, limit))
+    caller.require("publisher")
     return ok(services().records.feed(dataset, caller, after, limit))

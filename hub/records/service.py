@@ -130,6 +130,8 @@ class RecordService:
         dataset = self.catalogue.get(record["dataset"], record["schema_version"])
         if dataset is None:
             return None, [FieldError("/dataset", f"unknown dataset {record['dataset']!r}")]
+        if dataset.name.startswith("causeway."):
+            return None, [FieldError("/dataset", f"{dataset.name} is written by the hub itself; no org may publish into it")]
         version = record["schema_version"]
         if version not in dataset.schemas:
             return None, [FieldError("/schema_version",

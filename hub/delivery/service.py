@@ -1,0 +1,332 @@
+"""Subscriptions: create, read, delete, status, secret rotation, dead letters,
+replay, and the pull feed with its acknowledgements. No HTTP here."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from hub import db
+from hub.audit import service as audit
+from hub.auth import Principal
+from hub.problems import Problem, not_found
+from hub.records.models import records
+from hub.timeutil import iso_utc, parse_iso
+
+from . import disclose, signing
+from .destinations import DestinationRefused, check_url
+from .models import CHANNELS, dead_letters, subscriptions
+from .policy import PolicyPort
+from .sealing import SecretBox
+
+FILTER_KEYS = {"publishers", "ops", "where"}
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive UTC; make every time comparable."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def _iso(moment) -> str | None:
+    return iso_utc(moment) if moment is not None else None
+
+
+def shown_status(row) -> str:
+    if row.status in ("disabled", "awaiting-agreement"):
+        return row.status
+    if row.attempts:
+        return "failing"
+    return "active"
+
+
+def view(row) -> dict:
+    answer = {
+        "id": row.id, "org": row.org, "dataset": row.dataset, "purpose": row.purpose, "channel": row.channel,
+        "status": shown_status(row), "status_reason": row.status_reason, "cursor": row.cursor,
+        "created_at": _iso(row.created_at),
+    }
+    if row.channel == "webhook":
+        answer["url"] = row.url
+        answer["batch"] = bool(row.batch)
+    if row.channel == "mqtt":
+        from .mqtt import topic
+        answer["topic"] = topic(row.org, row.id)
+    if row.channel == "pull":
+        answer["feed"] = f"/api/v1/subscriptions/{row.id}/feed"
+    if row.filter:
+        answer["filter"] = json.loads(row.filter)
+    return answer
+
+
+class DeliveryService:
+    def __init__(self, engine: Engine, catalogue, settings, policy=None):
+        self.engine = engine
+        self.catalogue = catalogue
+        self.settings = settings
+        self.delivery = settings.delivery
+        self.policy = policy if isinstance(policy, PolicyPort) else PolicyPort(policy)
+        self.box = SecretBox(self.delivery.secrets_key)
+
+    # -- subscriptions -------------------------------------------------------
+    def _check_filter(self, filter_) -> str | None:
+        if filter_ is None:
+            return None
+        if not isinstance(filter_, dict) or set(filter_) - FILTER_KEYS:
+            raise Problem(400, "Bad Request", f"filter is an object with any of {', '.join(sorted(FILTER_KEYS))}")
+        for name in ("publishers", "ops"):
+            if name in filter_ and not (isinstance(filter_[name], list) and all(isinstance(v, str) for v in filter_[name])):
+                raise Problem(400, "Bad Request", f"filter.{name} is a list of strings")
+        if "where" in filter_ and not isinstance(filter_["where"], dict):
+            raise Problem(400, "Bad Request", "filter.where is an object of payload field: value (or list of values)")
+        return json.dumps(filter_, sort_keys=True)
+
+    def _start_cursor(self, conn, start) -> int:
+        if start in (None, "now"):
+            return conn.execute(select(func.max(records.c.seq))).scalar() or 0
+        if start == "beginning":
+            return 0
+        try:
+            seq = int(start)
+        except (TypeError, ValueError):
+            raise Problem(400, "Bad Request", "start is now, beginning, or the sequence number to start from") from None
+        if seq < 1:
+            raise Problem(400, "Bad Request", "a start sequence is 1 or more")
+        return seq - 1
+
+    def subscribe(self, body: dict, principal: Principal) -> dict:
+        principal.require("subscriber")
+        org = body.get("org") or principal.org
+        principal.require_org(org)
+        dataset, purpose, channel = body["dataset"], body["purpose"], body["channel"]
+        if self.catalogue.get(dataset) is None:
+            raise Problem(400, "Bad Request", f"unknown dataset {dataset!r}")
+        if channel not in CHANNELS:
+            raise Problem(400, "Bad Request", f"channel is one of {', '.join(CHANNELS)}")
+        url = body.get("url")
+        secret = None
+        if channel == "webhook":
+            if not url:
+                raise Problem(400, "Bad Request", "a webhook subscription needs a url")
+            try:
+                check_url(url, self.delivery.webhook_allow)
+            except DestinationRefused as exc:
+                raise Problem(400, "Bad Request", str(exc), "https://causeway.example/problems/destination-refused") from None
+            secret = signing.new_secret()
+        elif url:
+            raise Problem(400, "Bad Request", f"a {channel} subscription takes no url")
+        if channel == "mqtt" and not self.delivery.mqtt_host:
+            raise Problem(400, "Bad Request", "this hub has no MQTT broker configured; use webhook or pull")
+        filter_json = self._check_filter(body.get("filter"))
+        now = db.utcnow()
+        sub_id = str(uuid.uuid4())
+        with db.write_transaction(self.engine) as conn:
+            cursor = self._start_cursor(conn, body.get("start"))
+            row = dict(id=sub_id, org=org, dataset=dataset, purpose=purpose, channel=channel, url=url,
+                       filter=filter_json, batch=bool(body.get("batch", False)), status="active",
+                       status_reason=None, cursor=cursor, epoch=0, attempts=0,
+                       secret=self.box.seal(secret) if secret else None,
+                       created_at=now, created_by=principal.actor)
+            conn.execute(subscriptions.insert().values(**row))
+            created = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
+            ok, reason = disclose.covered(self.policy, created, now)
+            disclose.set_coverage(conn, created, ok, reason)
+            audit.append(conn, actor=principal.actor, org=org, action="subscription.create", target=sub_id,
+                         detail={"dataset": dataset, "purpose": purpose, "channel": channel, "cursor": cursor})
+            created = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
+        answer = view(created)
+        if secret:
+            answer["secret"] = secret  # shown once
+        return answer
+
+    def _get(self, conn, sub_id: str, principal: Principal):
+        row = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
+        if row is None or not (principal.is_admin or principal.role == "ops" or row.org == principal.org):
+            raise not_found(f"subscription {sub_id}")
+        return row
+
+    def get(self, sub_id: str, principal: Principal) -> dict:
+        with self.engine.connect() as conn:
+            return view(self._get(conn, sub_id, principal))
+
+    def list(self, principal: Principal, org: str | None = None) -> list[dict]:
+        query = select(subscriptions).order_by(subscriptions.c.created_at, subscriptions.c.id)
+        if not (principal.is_admin or principal.role == "ops"):
+            query = query.where(subscriptions.c.org == principal.org)
+        elif org:
+            query = query.where(subscriptions.c.org == org)
+        with self.engine.connect() as conn:
+            return [view(r) for r in conn.execute(query)]
+
+    def delete(self, sub_id: str, principal: Principal) -> None:
+        principal.require("subscriber")
+        with db.write_transaction(self.engine) as conn:
+            row = self._get(conn, sub_id, principal)
+            principal.require_org(row.org)
+            conn.execute(dead_letters.delete().where(dead_letters.c.subscription_id == sub_id))
+            conn.execute(subscriptions.delete().where(subscriptions.c.id == sub_id))
+            audit.append(conn, actor=principal.actor, org=row.org, action="subscription.delete", target=sub_id,
+                         detail={"cursor": row.cursor})
+
+    def rotate_secret(self, sub_id: str, principal: Principal, grace_seconds: int | None = None) -> dict:
+        """A new secret (shown once); the previous one keeps signing alongside it for the grace period."""
+        principal.require("subscriber")
+        grace = self.delivery.secret_grace_seconds if grace_seconds is None else grace_seconds
+        secret = signing.new_secret()
+        now = db.utcnow()
+        with db.write_transaction(self.engine) as conn:
+            row = self._get(conn, sub_id, principal)
+            principal.require_org(row.org)
+            if row.channel != "webhook":
+                raise Problem(409, "Conflict", "only webhook subscriptions have a signing secret")
+            conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
+                secret=self.box.seal(secret), previous_secret=row.secret,
+                previous_secret_expires_at=now + timedelta(seconds=grace)))
+            audit.append(conn, actor=principal.actor, org=row.org, action="subscription.rotate-secret",
+                         target=sub_id, detail={"grace_seconds": grace})
+        return {"id": sub_id, "secret": secret, "previous_valid_until": iso_utc(now + timedelta(seconds=grace))}
+
+    def signing_secrets(self, row, now: datetime) -> list[str]:
+        found = [self.box.open(row.secret)] if row.secret else []
+        if row.previous_secret and aware(row.previous_secret_expires_at) and aware(row.previous_secret_expires_at) > now:
+            found.append(self.box.open(row.previous_secret))
+        return found
+
+    # -- operations ----------------------------------------------------------
+    def status(self, sub_id: str, principal: Principal) -> dict:
+        now = db.utcnow()
+        with self.engine.connect() as conn:
+            row = self._get(conn, sub_id, principal)
+            position = row.cursor
+            datasets = disclose.datasets_of(row)
+            behind = conn.execute(select(func.count()).select_from(records).where(
+                records.c.dataset.in_(datasets), records.c.seq > position)).scalar() or 0
+            oldest = conn.execute(select(records.c.received_at).where(
+                records.c.dataset.in_(datasets), records.c.seq > position).order_by(records.c.seq).limit(1)).scalar()
+            dead = conn.execute(select(func.count()).select_from(dead_letters).where(
+                dead_letters.c.subscription_id == sub_id, dead_letters.c.state != "delivered")).scalar() or 0
+        answer = view(row)
+        answer.update({
+            "lag": {"records": behind, "seconds": round((now - aware(oldest)).total_seconds(), 3) if oldest else 0.0},
+            "last_success_at": _iso(row.last_success_at),
+            "last_error": row.last_error,
+            "last_error_at": _iso(row.last_error_at),
+            "attempts": row.attempts,
+            "next_retry_at": _iso(row.next_attempt_at) if row.attempts else None,
+            "dead_letters": dead,
+            "worker": row.lease_owner if row.lease_expires_at and aware(row.lease_expires_at) > now else None,
+        })
+        if row.channel == "pull":
+            answer["acked"] = row.acked
+            answer["acked_at"] = _iso(row.acked_at)
+        return answer
+
+    def list_dead_letters(self, sub_id: str, principal: Principal, include_delivered: bool = False) -> list[dict]:
+        with self.engine.connect() as conn:
+            self._get(conn, sub_id, principal)
+            query = select(dead_letters).where(dead_letters.c.subscription_id == sub_id).order_by(dead_letters.c.seq)
+            if not include_delivered:
+                query = query.where(dead_letters.c.state != "delivered")
+            return [{"id": r.id, "seq": r.seq, "record_id": r.record_id, "webhook_id": r.webhook_id,
+                     "state": r.state, "status_code": r.status_code, "error": r.error, "attempts": r.attempts,
+                     "created_at": _iso(r.created_at), "updated_at": _iso(r.updated_at)}
+                    for r in conn.execute(query)]
+
+    def retry_dead_letters(self, sub_id: str, principal: Principal, letter_id: int | None = None) -> int:
+        """Queue dead letters (one, or all) for the worker to try again; returns how many."""
+        principal.require("subscriber", "ops")
+        now = db.utcnow()
+        with db.write_transaction(self.engine) as conn:
+            row = self._get(conn, sub_id, principal)
+            query = dead_letters.update().where(dead_letters.c.subscription_id == sub_id,
+                                                dead_letters.c.state == "dead")
+            if letter_id is not None:
+                query = query.where(dead_letters.c.id == letter_id)
+            count = conn.execute(query.values(state="retrying", updated_at=now)).rowcount
+            if letter_id is not None and not count:
+                raise not_found(f"dead letter {letter_id}")
+            conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(next_attempt_at=None))
+            audit.append(conn, actor=principal.actor, org=row.org, action="subscription.retry-dead-letters",
+                         target=sub_id, detail={"count": count, "letter": letter_id})
+        return count
+
+    def replay(self, sub_id: str, principal: Principal, from_seq: int | None = None, from_time: str | None = None) -> dict:
+        """Move the cursor back so delivery starts again at a sequence or a time (inclusive).
+        Replayed events carry new webhook-ids, so receivers that de-duplicate take them."""
+        principal.require("subscriber", "ops")
+        if (from_seq is None) == (from_time is None):
+            raise Problem(400, "Bad Request", "replay from a sequence (from_seq) or from a time (from_time), one of them")
+        with db.write_transaction(self.engine) as conn:
+            row = self._get(conn, sub_id, principal)
+            if from_time is not None:
+                try:
+                    moment = parse_iso(from_time)
+                except ValueError:
+                    raise Problem(400, "Bad Request", "from_time is an RFC 3339 time with a zone") from None
+                first = conn.execute(select(func.min(records.c.seq)).where(records.c.received_at >= moment)).scalar()
+                cursor = (first - 1) if first else (conn.execute(select(func.max(records.c.seq))).scalar() or 0)
+            else:
+                cursor = max(0, from_seq - 1)
+            conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
+                cursor=cursor, epoch=subscriptions.c.epoch + 1, inflight_to=None, attempts=0,
+                next_attempt_at=None, status="active" if row.status == "disabled" else row.status))
+            audit.append(conn, actor=principal.actor, org=row.org, action="subscription.replay", target=sub_id,
+                         detail={"from_seq": from_seq, "from_time": from_time, "cursor": cursor, "was": row.cursor})
+        return {"id": sub_id, "cursor": cursor}
+
+    # -- pull ----------------------------------------------------------------
+    def feed(self, sub_id: str, principal: Principal, after: int | None, limit: int) -> dict:
+        principal.require("subscriber")
+        limit = max(1, min(limit, self.settings.feed_max_limit))
+        now = db.utcnow()
+        with self.engine.connect() as conn:
+            row = self._get(conn, sub_id, principal)
+            principal.require_org(row.org)
+        if row.channel != "pull":
+            raise Problem(409, "Conflict", f"subscription {sub_id} is delivered by {row.channel}, not read as a feed")
+        position = row.cursor if after is None else after
+        ok, reason = disclose.covered(self.policy, row, now)
+        if not ok:
+            return {"events": [], "next": position, "status": "awaiting-agreement", "status_reason": reason}
+        with db.write_transaction(self.engine) as conn:
+            page = disclose.read_page(conn, row, position, limit)
+            decided = disclose.decide(self.policy, row, page, now)
+            self.policy.record_disclosures(conn, list(decided.disclosures.values()), "pull")
+            self.policy.record_denials(conn, decided.denials, row.org, row.purpose, "pull")
+        return {"events": decided.events, "next": page[-1].seq if page else position}
+
+    def ack(self, sub_id: str, principal: Principal, seq: int) -> dict:
+        principal.require("subscriber")
+        now = db.utcnow()
+        with db.write_transaction(self.engine) as conn:
+            row = self._get(conn, sub_id, principal)
+            principal.require_org(row.org)
+            if row.channel != "pull":
+                raise Problem(409, "Conflict", "only pull subscriptions are acknowledged by the consumer")
+            tail = conn.execute(select(func.max(records.c.seq))).scalar() or 0
+            if seq > tail:
+                raise Problem(400, "Bad Request", f"seq {seq} is beyond the end of the log ({tail})")
+            conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
+                cursor=seq, acked=seq, acked_at=now, last_success_at=now))
+        return {"id": sub_id, "acked": seq}
+
+
+def read_lag(engine: Engine) -> list[tuple[str, str, int, float]]:
+    """(subscription, channel, records behind, seconds behind) for every subscription."""
+    now = db.utcnow()
+    answer = []
+    with engine.connect() as conn:
+        for row in conn.execute(select(subscriptions.c.id, subscriptions.c.channel, subscriptions.c.dataset,
+                                       subscriptions.c.cursor)):
+            behind = conn.execute(select(func.count()).select_from(records).where(
+                records.c.dataset == row.dataset, records.c.seq > row.cursor)).scalar() or 0
+            oldest = None
+            if behind:
+                oldest = conn.execute(select(records.c.received_at).where(
+                    records.c.dataset == row.dataset, records.c.seq > row.cursor).order_by(records.c.seq).limit(1)).scalar()
+            answer.append((row.id, row.channel, behind, (now - aware(oldest)).total_seconds() if oldest else 0.0))
+    return answer

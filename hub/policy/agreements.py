@@ -1,0 +1,282 @@
+"""Reading an agreement as governance staff write it (YAML), and checking it.
+
+Every mistake is reported with the place it was made: the line of the YAML and a
+dotted path such as `datasets.referral.fields[3]`, so the author can find it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable
+
+import jsonschema_rs
+import yaml
+
+from causeway_common.catalogue import load_format_schema
+from hub.timeutil import parse_iso
+
+from .conditions import ConditionError, compile_condition, payload_fields
+from .vocabulary import NOTICE_DATASET
+
+
+@dataclass(frozen=True)
+class AgreementProblem:
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.path or '(document)'}: {self.message}"
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "line": self.line, "message": self.message}
+
+
+class AgreementError(ValueError):
+    def __init__(self, problems: list[AgreementProblem]):
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+class _Loader(yaml.SafeLoader):
+    """Dates stay as written (strings); the JSON Schema checks their form."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _dotted(parts: Iterable) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _line_of(node, parts: list) -> int | None:
+    """The line (1-based) of the deepest node along `parts` that exists."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in parts:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    line, node = key.start_mark.line + 1, value
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _duplicate_keys(node, path: list) -> list[AgreementProblem]:
+    found = []
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key, value in node.value:
+            if key.value in seen:
+                found.append(AgreementProblem(_dotted(path + [key.value]), key.start_mark.line + 1,
+                                              f"{key.value!r} is given twice; say it once"))
+            seen.add(key.value)
+            found.extend(_duplicate_keys(value, path + [key.value]))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found.extend(_duplicate_keys(item, path + [index]))
+    return found
+
+
+def load_yaml(source: str):
+    """(data, node tree); AgreementError with the line on bad YAML."""
+    loader = _Loader(source)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise AgreementError([AgreementProblem("", line, f"not valid YAML: {exc.problem or exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise AgreementError([AgreementProblem("", None, f"not valid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise AgreementError([AgreementProblem("", 1, "an agreement is a YAML mapping (id: ..., title: ..., ...)")])
+    duplicates = _duplicate_keys(node, [])
+    if duplicates:
+        raise AgreementError(duplicates)
+    return data, node
+
+
+_VALIDATOR = None
+
+
+def _schema_validator():
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        _VALIDATOR = jsonschema_rs.validator_for(load_format_schema("agreement"), validate_formats=True)
+    return _VALIDATOR
+
+
+def moment(text: str, end_of_day: bool = False) -> datetime:
+    """A date means that whole day in UTC: from its start, or (for an end) until its end."""
+    if len(text) == 10:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        return day + timedelta(days=1) if end_of_day else day
+    return parse_iso(text)
+
+
+def window(document: dict) -> tuple[datetime, datetime]:
+    return moment(document["valid_from"]), moment(document["valid_until"], end_of_day=True)
+
+
+def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[str], bool]) -> dict:
+    """Parse and check an agreement; returns its normalised document or raises AgreementError
+    listing every problem found. `dataset_of(name)` gives a catalogue Dataset or None."""
+    data, node = load_yaml(source)
+    problems: list[AgreementProblem] = []
+
+    def problem(parts: list, message: str):
+        problems.append(AgreementProblem(_dotted(parts), _line_of(node, parts), message))
+
+    for error in _schema_validator().iter_errors(data):
+        problem(list(error.instance_path), error.message)
+    if problems:
+        raise AgreementError(problems)
+
+    for side in ("providers", "recipients"):
+        for index, org in enumerate(data[side]):
+            if not org_exists(org):
+                problem([side, index], f"unknown org {org!r} (add it first: causeway-hub org add {org} --name ...)")
+    for index, contact in enumerate(data.get("contacts", [])):
+        if not org_exists(contact["org"]):
+            problem(["contacts", index, "org"], f"unknown org {contact['org']!r}")
+
+    try:
+        starts, ends = window(data)
+    except ValueError as exc:
+        problem(["valid_from"], f"not a date or date-time: {exc}")
+    else:
+        if ends <= starts:
+            problem(["valid_until"], f"ends ({data['valid_until']}) before it starts ({data['valid_from']})")
+
+    datasets = {}
+    for name, spec in data["datasets"].items():
+        at = ["datasets", name]
+        if name == NOTICE_DATASET or name.startswith("causeway."):
+            problem(at, f"{name} is made by the hub itself and cannot be shared by agreement")
+            continue
+        dataset = dataset_of(name)
+        if dataset is None:
+            problem(at, f"unknown dataset {name!r}")
+            continue
+        known = {}
+        for version, schema in dataset.schemas.items():
+            for field in schema.get("properties", {}):
+                known.setdefault(field, version)
+        spec = {"fields": list(spec.get("fields", [])), "pseudonymise": list(spec.get("pseudonymise", [])),
+                "generalise": dict(spec.get("generalise", {})), "conditions": list(spec.get("conditions", []))}
+        where: dict[str, str] = {}
+        for setting in ("fields", "pseudonymise"):
+            for index, field in enumerate(spec[setting]):
+                if field not in known:
+                    problem(at + [setting, index], f"{field!r} is not a field of dataset {name} "
+                                                   f"(its fields: {', '.join(sorted(known))})")
+                elif field in where:
+                    problem(at + [setting, index], f"{field!r} is listed in both {where[field]} and {setting}: "
+                                                   "a field is sent as it is, pseudonymised or generalised, not two of these")
+                else:
+                    where[field] = setting
+        for field in spec["generalise"]:
+            if field not in known:
+                problem(at + ["generalise", field], f"{field!r} is not a field of dataset {name} "
+                                                    f"(its fields: {', '.join(sorted(known))})")
+            elif field in where:
+                problem(at + ["generalise", field], f"{field!r} is listed in both {where[field]} and generalise: "
+                                                    "a field is sent as it is, pseudonymised or generalised, not two of these")
+            else:
+                where[field] = "generalise"
+        if dataset.key_field not in spec["fields"] and dataset.key_field not in spec["pseudonymise"]:
+            problem(at + ["fields"], f"the key field {dataset.key_field!r} must be in fields or pseudonymise, "
+                                     "so recipients can apply updates and deletions")
+        for index, text in enumerate(spec["conditions"]):
+            try:
+                compile_condition(text)
+            except ConditionError as exc:
+                problem(at + ["conditions", index], f"condition {text!r}: {exc}")
+                continue
+            for field in payload_fields(text):
+                if field not in known:
+                    problem(at + ["conditions", index], f"condition {text!r} reads payload.{field}, "
+                                                        f"which is not a field of dataset {name}")
+        if data["lawful_basis"] == "consent" and not dataset.personal:
+            problem(at, f"lawful basis consent needs records about a person, but {name} is not personal data: "
+                        "choose another basis or another dataset")
+        datasets[name] = spec
+    if problems:
+        raise AgreementError(problems)
+
+    return {
+        "id": data["id"],
+        "title": data["title"],
+        "description": data.get("description", ""),
+        "providers": list(data["providers"]),
+        "recipients": list(data["recipients"]),
+        "datasets": datasets,
+        "purposes": list(data["purposes"]),
+        "lawful_basis": data["lawful_basis"],
+        "valid_from": data["valid_from"],
+        "valid_until": data["valid_until"],
+        "retention_days": data["retention_days"],
+        "contacts": list(data.get("contacts", [])),
+        "dpia_reference": data.get("dpia_reference"),
+        "review_date": data.get("review_date"),
+    }
+
+
+def describe_changes(before: dict | None, after: dict) -> list[str]:
+    """A readable list of what changed between two versions' documents."""
+    if before is None:
+        return ["first version"]
+    changes: list[str] = []
+
+    def walk(old, new, path: str):
+        if old == new:
+            return
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in sorted(set(old) | set(new), key=str):
+                sub = f"{path}.{key}" if path else str(key)
+                if key not in old:
+                    changes.append(f"{sub}: added {_show(new[key])}")
+                elif key not in new:
+                    changes.append(f"{sub}: removed (was {_show(old[key])})")
+                else:
+                    walk(old[key], new[key], sub)
+        elif isinstance(old, list) and isinstance(new, list) and all(
+                not isinstance(v, (dict, list)) for v in old + new):
+            added = [v for v in new if v not in old]
+            removed = [v for v in old if v not in new]
+            if added:
+                changes.append(f"{path}: added {', '.join(map(_show, added))}")
+            if removed:
+                changes.append(f"{path}: removed {', '.join(map(_show, removed))}")
+            if not added and not removed:
+                changes.append(f"{path}: reordered")
+        else:
+            changes.append(f"{path}: {_show(old)} → {_show(new)}")
+
+    walk(before, after, "")
+    return changes
+
+
+def _show(value) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (dict, list)):
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
+    return str(value)

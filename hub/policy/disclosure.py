@@ -1,0 +1,126 @@
+"""Recording disclosures (with their audit), and the recipient feed that makes them.
+
+A disclosure row is written for every provider record handed to a recipient, in
+the caller's transaction, with one audit entry per batch that carries a digest of
+the rows (so the rows can be checked against the tamper-evident chain). Denials
+are audited in aggregate: counts by reason per batch.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
+
+from causeway_common.canonical import canonical_json
+from hub import db
+from hub.audit import service as audit
+from hub.records.models import records
+from hub.records.service import cloudevent, envelope_of
+from hub.timeutil import iso_utc
+
+from .decision import Decision, Disclosure
+from .models import disclosures
+from .vocabulary import NOTICE_DATASET
+
+
+def record_disclosures(conn: Connection, batch: list[Disclosure], channel: str, actor: str = "hub") -> None:
+    """Insert one row per disclosure and one audit entry per recipient in the batch,
+    inside the caller's transaction (which must come from hub.db.write_transaction)."""
+    if not batch:
+        return
+    rows = [{"record_id": d.record_id, "seq": d.seq, "subject": d.subject, "dataset": d.dataset,
+             "provider": d.provider, "recipient": d.recipient, "purpose": d.purpose,
+             "agreement_id": d.agreement_id, "agreement_version": d.agreement_version,
+             "lawful_basis": d.lawful_basis, "channel": channel, "at": d.at} for d in batch]
+    conn.execute(insert(disclosures), rows)
+    by_recipient: dict[str, list[dict]] = {}
+    for row in rows:
+        by_recipient.setdefault(row["recipient"], []).append(row)
+    for recipient, mine in by_recipient.items():
+        fingerprint = hashlib.sha256(canonical_json(
+            [[r["record_id"], r["seq"], r["agreement_id"], r["agreement_version"], r["purpose"]] for r in mine]
+        )).hexdigest()
+        audit.append(conn, actor=actor, org=recipient, action="records.disclose", target=recipient, detail={
+            "channel": channel, "count": len(mine),
+            "datasets": dict(Counter(r["dataset"] for r in mine)),
+            "agreements": sorted({f"{r['agreement_id']}/v{r['agreement_version']}" for r in mine}),
+            "purposes": sorted({r["purpose"] for r in mine}),
+            "seq_from": min(r["seq"] for r in mine), "seq_to": max(r["seq"] for r in mine),
+            "rows_sha256": fingerprint})
+
+
+def count_denials(decisions: list[Decision]) -> dict[str, int]:
+    """Denials by reason code, leaving out notices addressed to someone else."""
+    return dict(Counter(d.denial for d in decisions if not d.allowed and not d.notice))
+
+
+def record_denials(conn: Connection, counts: dict[str, int], recipient: str, purpose: str, channel: str,
+                   actor: str = "hub") -> None:
+    """One audit entry with the batch's denials counted by reason (nothing when there were none)."""
+    if counts:
+        audit.append(conn, actor=actor, org=recipient, action="records.deny", target=recipient,
+                     detail={"channel": channel, "purpose": purpose, "denied": counts, "total": sum(counts.values())})
+
+
+def subject_disclosures(conn: Connection, subject: str, provider: str | None) -> list[dict]:
+    """The subject-access report: which recipient received which record, when, under what."""
+    query = select(disclosures).where(disclosures.c.subject == subject).order_by(disclosures.c.id)
+    if provider is not None:
+        query = query.where(disclosures.c.provider == provider)
+    return [{"record_id": r.record_id, "dataset": r.dataset, "provider": r.provider, "recipient": r.recipient,
+             "purpose": r.purpose, "agreement_id": r.agreement_id, "agreement_version": r.agreement_version,
+             "lawful_basis": r.lawful_basis, "channel": r.channel, "at": iso_utc(r.at)}
+            for r in conn.execute(query)]
+
+
+def recipient_event(row, decision: Decision, purpose: str) -> dict:
+    """A record as the recipient may see it: CloudEvents 1.0 with the projected data."""
+    event = cloudevent(row, data=decision.payload)
+    if decision.notice:
+        event["type"] = f"uk.causeway.{decision.payload['type']}"
+        event["source"] = "/causeway/hub"
+        return event
+    if row.op == "delete":
+        event["data"] = None
+    event["subject"] = decision.key
+    if decision.subject:
+        event["datasubject"] = decision.subject
+    event["agreement"] = f"{decision.agreement_id}/v{decision.agreement_version}"
+    event["lawfulbasis"] = decision.lawful_basis
+    event["purpose"] = purpose
+    return event
+
+
+def recipient_feed(engine, policy, dataset: str, recipient: str, purpose: str, after: int, limit: int,
+                   actor: str, channel: str = "pull", at: datetime | None = None) -> dict:
+    """Records of `dataset` from every provider after the cursor, each decided now for this
+    recipient and purpose, with the notices addressed to it in order among them. Denied
+    records are skipped but the cursor moves past them; disclosures are recorded before
+    anything is returned."""
+    datasets = [NOTICE_DATASET] if dataset == NOTICE_DATASET else [dataset, NOTICE_DATASET]
+    query = (select(records).where(records.c.dataset.in_(datasets), records.c.seq > after)
+             .order_by(records.c.seq).limit(limit))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    at = at or db.utcnow()
+    envelopes = [envelope_of(r) for r in rows]
+    decisions = policy.decide_many(envelopes, recipient, purpose, at)
+    events, made = [], []
+    for row, envelope, decision in zip(rows, envelopes, decisions):
+        if not decision.allowed:
+            continue
+        if decision.notice:
+            if dataset == NOTICE_DATASET or decision.payload.get("dataset") == dataset:
+                events.append(recipient_event(row, decision, purpose))
+            continue
+        events.append(recipient_event(row, decision, purpose))
+        made.append(Disclosure.of(envelope, row.seq, decision, recipient, purpose, at))
+    denials = count_denials(decisions)
+    if made or denials:
+        with db.write_transaction(engine) as conn:
+            record_disclosures(conn, made, channel, actor)
+            record_denials(conn, denials, recipient, purpose, channel, actor)
+    return {"events": events, "next": rows[-1].seq if rows else after}

@@ -1,0 +1,217 @@
+"""The decision point's in-memory indexes, and the decision itself.
+
+Built from the database when policy changes (agreements rarely, consents often and
+incrementally); a decision is then dictionary look-ups and a projection, with no
+query per record.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from . import decision as codes
+from .agreements import window
+from .conditions import compile_condition
+from .decision import Decision
+from .projection import Projection, projection_of, pseudonym
+from .vocabulary import NOTICE_DATASET
+
+_FAR_FUTURE = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledDataset:
+    projection: Projection
+    key_pseudonymised: bool
+    conditions: tuple  # ((text, evaluator), ...)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledAgreement:
+    id: str
+    version: int
+    lawful_basis: str
+    purposes: frozenset
+    starts: float
+    ends: float
+    providers: frozenset
+    recipients: frozenset
+    datasets: dict  # name -> CompiledDataset
+    key: bytes
+
+    @property
+    def label(self) -> str:
+        return f"agreement {self.id} v{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentEntry:
+    id: str
+    purpose: str
+    recipients: frozenset
+    given: float
+    expires: float
+    withdrawn: float
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionEntry:
+    id: str
+    purpose: str | None
+    lodged: float
+    withdrawn: float
+
+
+def compile_agreement(document: dict, version: int, key: bytes, key_field_of) -> CompiledAgreement:
+    starts, ends = window(document)
+    datasets = {}
+    for name, spec in document["datasets"].items():
+        datasets[name] = CompiledDataset(
+            projection=projection_of(spec),
+            key_pseudonymised=key_field_of(name) in spec.get("pseudonymise", ()),
+            conditions=tuple((text, compile_condition(text)) for text in spec.get("conditions", ())),
+        )
+    return CompiledAgreement(
+        id=document["id"], version=version, lawful_basis=document["lawful_basis"],
+        purposes=frozenset(document["purposes"]), starts=starts.timestamp(), ends=ends.timestamp(),
+        providers=frozenset(document["providers"]), recipients=frozenset(document["recipients"]),
+        datasets=datasets, key=key)
+
+
+def timestamp(moment: datetime | None, default: float = _FAR_FUTURE) -> float:
+    return default if moment is None else moment.timestamp()
+
+
+class PolicyIndex:
+    """Active agreement versions by route (provider, recipient, dataset), consents and
+    objections by (subject, controller)."""
+
+    def __init__(self):
+        self.routes: dict[tuple, tuple[CompiledAgreement, ...]] = {}
+        self.consents: dict[tuple, dict[str, ConsentEntry]] = {}
+        self.objections: dict[tuple, dict[str, ObjectionEntry]] = {}
+
+    def set_agreements(self, active: list[CompiledAgreement]) -> None:
+        routes: dict[tuple, list] = {}
+        for agreement in sorted(active, key=lambda a: a.id):
+            for provider in agreement.providers:
+                for recipient in agreement.recipients:
+                    for dataset in agreement.datasets:
+                        routes.setdefault((provider, recipient, dataset), []).append(agreement)
+        self.routes = {route: tuple(found) for route, found in routes.items()}  # swapped whole
+
+    def put_consent(self, subject: str, controller: str, entry: ConsentEntry) -> None:
+        key = (subject, controller)
+        entries = dict(self.consents.get(key, {}))
+        entries[entry.id] = entry
+        self.consents[key] = entries  # replaced, never changed in place: readers need no lock
+
+    def put_objection(self, subject: str, controller: str, entry: ObjectionEntry) -> None:
+        key = (subject, controller)
+        entries = dict(self.objections.get(key, {}))
+        entries[entry.id] = entry
+        self.objections[key] = entries
+
+    # -- the decision ------------------------------------------------------
+    def decide(self, record: dict, recipient: str, purpose: str, at: float) -> Decision:
+        dataset = record["dataset"]
+        if dataset == NOTICE_DATASET:
+            return _decide_notice(record, recipient)
+        provider = record["publisher"]
+        candidates = self.routes.get((provider, recipient, dataset))
+        if not candidates:
+            return Decision(False, [f"no active agreement lets {provider} share {dataset} with {recipient}"],
+                            denial=codes.NO_AGREEMENT)
+        reasons: list[str] = []
+        denial = codes.NO_AGREEMENT
+        deleting = record["op"] == "delete"
+        payload = record.get("payload")
+        subject = record.get("subject")
+        for agreement in candidates:
+            if purpose not in agreement.purposes:
+                reasons.append(f"{agreement.label} does not cover the purpose {purpose} "
+                               f"(it covers {', '.join(sorted(agreement.purposes))})")
+                denial = codes.PURPOSE
+                continue
+            if not agreement.starts <= at < agreement.ends:
+                reasons.append(f"{agreement.label} is not in force at that time")
+                denial = codes.OUTSIDE_WINDOW
+                continue
+            spec = agreement.datasets[dataset]
+            if deleting:
+                # A recipient must learn of deletions to erase its copy; a delete
+                # carries only the key, so conditions and consent are not asked.
+                return self._allow(agreement, spec, record, provider, recipient, purpose, None,
+                                   ["a deletion is passed on to every recipient the agreement covers"])
+            env = None
+            failed = None
+            for text, evaluator in spec.conditions:
+                if env is None:
+                    env = {"provider": provider, "recipient": recipient, "purpose": purpose, "dataset": dataset}
+                if not evaluator(payload, env):
+                    failed = text
+                    break
+            if failed is not None:
+                reasons.append(f"{agreement.label}: the record does not meet the condition `{failed}`")
+                denial = codes.CONDITION
+                continue
+            basis = agreement.lawful_basis
+            if basis == "consent":
+                if not subject:
+                    reasons.append(f"{agreement.label} relies on consent, but the record names no data subject")
+                    denial = codes.NO_SUBJECT
+                    continue
+                consent = self._consent(subject, provider, recipient, purpose, at)
+                if consent is None:
+                    reasons.append(f"{agreement.label} relies on consent, and the subject has no current consent "
+                                   f"for {purpose} covering {recipient}")
+                    denial = codes.NO_CONSENT
+                    continue
+                because = [f"consent {consent.id} covers {purpose} for {recipient}"]
+            elif basis == "public-task":
+                objection = self._objection(subject, provider, purpose, at) if subject else None
+                if objection is not None:
+                    reasons.append(f"{agreement.label} relies on public task, and the subject's objection "
+                                   f"{objection.id} stands")
+                    denial = codes.OBJECTION
+                    continue
+                because = ["no objection from the subject stands"] if subject else []
+            else:
+                because = []
+            return self._allow(agreement, spec, record, provider, recipient, purpose, payload, because)
+        return Decision(False, reasons, denial=denial)
+
+    def _allow(self, agreement: CompiledAgreement, spec: CompiledDataset, record: dict, provider: str,
+               recipient: str, purpose: str, payload: dict | None, because: list[str]) -> Decision:
+        key = record.get("key")
+        if key is not None and spec.key_pseudonymised:
+            key = pseudonym(agreement.key, key)
+        subject = record.get("subject")
+        return Decision(
+            True,
+            [f"{agreement.label} lets {provider} share {record['dataset']} with {recipient} "
+             f"for {purpose} ({agreement.lawful_basis})", *because],
+            payload=spec.projection.apply(payload, agreement.key) if payload is not None else None,
+            agreement_id=agreement.id, agreement_version=agreement.version, lawful_basis=agreement.lawful_basis,
+            key=key, subject=pseudonym(agreement.key, subject) if subject else None)
+
+    def _consent(self, subject: str, controller: str, recipient: str, purpose: str, at: float):
+        for entry in self.consents.get((subject, controller), {}).values():
+            if (entry.purpose == purpose and recipient in entry.recipients
+                    and entry.given <= at < entry.expires and at < entry.withdrawn):
+                return entry
+        return None
+
+    def _objection(self, subject: str, controller: str, purpose: str, at: float):
+        for entry in self.objections.get((subject, controller), {}).values():
+            if (entry.purpose is None or entry.purpose == purpose) and entry.lodged <= at < entry.withdrawn:
+                return entry
+        return None
+
+
+def _decide_notice(record: dict, recipient: str) -> Decision:
+    payload = record.get("payload") or {}
+    if payload.get("recipient") == recipient:
+        return Decision(True, [f"a notice addressed to {recipient}"], payload=payload, key=record.get("key"),
+                        notice=True)
+    return Decision(False, ["a notice goes only to its addressee"], denial=codes.NOT_ADDRESSEE, notice=True)

@@ -1,0 +1,272 @@
+"""Agreements: immutable versions, the lifecycle, two-party approval, and who may see what.
+
+Every change writes a new version (with a readable list of changes) or a status
+move (with a history row and an audit entry). Editing an agreement in force makes
+a draft of the next version; the version in force stays in force until the new
+one is activated, and is then retired as superseded.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from causeway_common.canonical import canonical_json
+from hub import db
+from hub.audit import service as audit
+from hub.auth import Principal
+from hub.problems import Problem, forbidden, not_found
+from hub.timeutil import iso_utc
+
+from . import revision
+from .agreements import AgreementError, describe_changes, parse_agreement
+from .models import agreement_approvals, agreement_history, agreement_parties, agreement_versions, agreements
+from .vocabulary import TRANSITIONS
+
+IN_FORCE = ("active", "suspended")
+
+
+def invalid_agreement(exc: AgreementError) -> Problem:
+    return Problem(422, "Unprocessable Content", f"the agreement has {len(exc.problems)} problem(s): {exc}",
+                   "https://causeway.example/problems/agreement-invalid",
+                   problems=[p.as_dict() for p in exc.problems])
+
+
+class AgreementRegistry:
+    def __init__(self, engine: Engine, dataset_of, org_exists):
+        self.engine = engine
+        self.dataset_of = dataset_of
+        self.org_exists = org_exists
+
+    # -- reading -----------------------------------------------------------
+    def _versions(self, conn: Connection, agreement_id: str) -> list:
+        return conn.execute(select(agreement_versions).where(agreement_versions.c.agreement_id == agreement_id)
+                            .order_by(agreement_versions.c.version)).all()
+
+    def _check_visible(self, conn: Connection, agreement_id: str, principal: Principal) -> None:
+        principal.require("governance")
+        exists = conn.execute(select(agreements.c.id).where(agreements.c.id == agreement_id)).first()
+        if exists is None:
+            raise not_found(f"agreement {agreement_id}")
+        if principal.is_admin:
+            return
+        party = conn.execute(select(agreement_parties.c.org).where(
+            agreement_parties.c.agreement_id == agreement_id, agreement_parties.c.org == principal.org)).first()
+        if party is None:
+            # Same answer as for a missing agreement: outsiders learn nothing of it.
+            raise not_found(f"agreement {agreement_id}")
+
+    def _approvals(self, conn: Connection, agreement_id: str, version: int) -> list[dict]:
+        rows = conn.execute(select(agreement_approvals).where(
+            agreement_approvals.c.agreement_id == agreement_id, agreement_approvals.c.version == version)
+            .order_by(agreement_approvals.c.at)).all()
+        return [{"org": r.org, "side": r.side, "actor": r.actor, "at": iso_utc(r.at)} for r in rows]
+
+    def _version_view(self, conn: Connection, row, with_source: bool = False) -> dict:
+        view = {"version": row.version, "status": row.status, "created_at": iso_utc(row.created_at),
+                "created_by": row.created_by, "status_changed_at": iso_utc(row.status_changed_at),
+                "changes": json.loads(row.changes), "approvals": self._approvals(conn, row.agreement_id, row.version),
+                "document": json.loads(row.document)}
+        if with_source:
+            view["source"] = row.source
+        return view
+
+    def _summary(self, conn: Connection, agreement_id: str) -> dict:
+        versions = self._versions(conn, agreement_id)
+        latest = versions[-1]
+        in_force = next((v for v in reversed(versions) if v.status in IN_FORCE), None)
+        shown = in_force or latest
+        document = json.loads(shown.document)
+        return {"id": agreement_id, "title": document["title"], "status": shown.status,
+                "version": shown.version, "in_force_version": in_force.version if in_force else None,
+                "latest_version": latest.version, "latest_status": latest.status,
+                "providers": document["providers"], "recipients": document["recipients"],
+                "datasets": sorted(document["datasets"]), "purposes": document["purposes"],
+                "lawful_basis": document["lawful_basis"], "valid_from": document["valid_from"],
+                "valid_until": document["valid_until"]}
+
+    def list(self, principal: Principal) -> list[dict]:
+        principal.require("governance")
+        with self.engine.connect() as conn:
+            if principal.is_admin:
+                ids = conn.execute(select(agreements.c.id).order_by(agreements.c.id)).scalars().all()
+            else:
+                ids = conn.execute(select(agreement_parties.c.agreement_id)
+                                   .where(agreement_parties.c.org == principal.org)
+                                   .order_by(agreement_parties.c.agreement_id)).scalars().all()
+            return [self._summary(conn, i) for i in ids]
+
+    def get(self, agreement_id: str, principal: Principal) -> dict:
+        with self.engine.connect() as conn:
+            self._check_visible(conn, agreement_id, principal)
+            summary = self._summary(conn, agreement_id)
+            versions = self._versions(conn, agreement_id)
+            shown = next(v for v in versions if v.version == summary["version"])
+            latest = versions[-1]
+            history = conn.execute(select(agreement_history).where(agreement_history.c.agreement_id == agreement_id)
+                                   .order_by(agreement_history.c.id)).all()
+            return {**summary,
+                    "document": json.loads(shown.document),
+                    "approvals": self._approvals(conn, agreement_id, shown.version),
+                    "latest": self._version_view(conn, latest) if latest.version != shown.version else None,
+                    "history": [{"version": h.version, "event": h.event, "from": h.from_status, "to": h.to_status,
+                                 "actor": h.actor, "reason": h.reason, "at": iso_utc(h.at)} for h in history]}
+
+    def versions(self, agreement_id: str, principal: Principal) -> list[dict]:
+        with self.engine.connect() as conn:
+            self._check_visible(conn, agreement_id, principal)
+            return [self._version_view(conn, row, with_source=True) for row in self._versions(conn, agreement_id)]
+
+    # -- writing -----------------------------------------------------------
+    def apply(self, source: str, principal: Principal, mode: str = "any", expected_id: str | None = None) -> dict:
+        """Write a new version from YAML. mode: "create" (must be new), "update" (must exist) or "any".
+        Re-applying the text of the latest version changes nothing."""
+        principal.require("governance")
+        try:
+            document = parse_agreement(source, dataset_of=self.dataset_of, org_exists=self.org_exists)
+        except AgreementError as exc:
+            raise invalid_agreement(exc) from None
+        agreement_id = document["id"]
+        if expected_id is not None and agreement_id != expected_id:
+            raise Problem(422, "Unprocessable Content",
+                          f"the document's id is {agreement_id!r} but it was sent to agreement {expected_id!r}")
+        parties = set(document["providers"]) | set(document["recipients"])
+        if not principal.is_admin and principal.org not in parties:
+            raise forbidden(f"{principal.org} is neither a provider nor a recipient in this agreement, so cannot write it")
+        now = db.utcnow()
+        with db.write_transaction(self.engine) as conn:
+            exists = conn.execute(select(agreements.c.id).where(agreements.c.id == agreement_id)).first()
+            if exists and mode == "create":
+                raise Problem(409, "Conflict", f"agreement {agreement_id} already exists; change it with PUT /agreements/{agreement_id}")
+            if not exists and mode == "update":
+                raise not_found(f"agreement {agreement_id}")
+            versions = self._versions(conn, agreement_id) if exists else []
+            latest = versions[-1] if versions else None
+            if latest is not None:
+                if not principal.is_admin and not conn.execute(select(agreement_parties.c.org).where(
+                        agreement_parties.c.agreement_id == agreement_id,
+                        agreement_parties.c.org == principal.org)).first():
+                    raise not_found(f"agreement {agreement_id}")
+                previous = json.loads(latest.document)
+                if previous == document:
+                    return {"id": agreement_id, "version": latest.version, "status": latest.status, "changed": False,
+                            "changes": []}
+                if not principal.is_admin and principal.org not in set(previous["providers"]) | set(previous["recipients"]):
+                    raise forbidden(f"{principal.org} is not a party to the current version of {agreement_id}")
+            else:
+                previous = None
+                conn.execute(insert(agreements).values(id=agreement_id, created_at=now, created_by=principal.actor,
+                                                       pseudonym_key=secrets.token_hex(32)))
+            version = (latest.version + 1) if latest else 1
+            changes = describe_changes(previous, document)
+            rev = revision.bump(conn)
+            # Drafts not yet in force are superseded by the newer draft.
+            for row in versions:
+                if row.status in ("draft", "approved"):
+                    self._move(conn, row, "retired", principal, rev, f"superseded by draft version {version}")
+            conn.execute(insert(agreement_versions).values(
+                agreement_id=agreement_id, version=version, status="draft",
+                document=canonical_json(document).decode("utf-8"), source=source,
+                changes=json.dumps(changes, ensure_ascii=False), created_at=now, created_by=principal.actor,
+                status_changed_at=now, revision=rev))
+            known = set(conn.execute(select(agreement_parties.c.org)
+                                     .where(agreement_parties.c.agreement_id == agreement_id)).scalars())
+            new_parties = sorted(parties - known)
+            if new_parties:
+                conn.execute(insert(agreement_parties), [{"agreement_id": agreement_id, "org": o} for o in new_parties])
+            conn.execute(insert(agreement_history).values(
+                agreement_id=agreement_id, version=version, event="version", from_status=None, to_status="draft",
+                actor=principal.actor, reason="; ".join(changes)[:2000], at=now))
+            audit.append(conn, actor=principal.actor, org=principal.org, action="agreement.version",
+                         target=f"{agreement_id}/v{version}", detail={"changes": changes})
+        return {"id": agreement_id, "version": version, "status": "draft", "changed": True, "changes": changes}
+
+    def _move(self, conn: Connection, row, to: str, principal: Principal, rev: int, reason: str | None) -> None:
+        now = db.utcnow()
+        conn.execute(update(agreement_versions).where(
+            agreement_versions.c.agreement_id == row.agreement_id, agreement_versions.c.version == row.version)
+            .values(status=to, status_changed_at=now, revision=rev))
+        conn.execute(insert(agreement_history).values(
+            agreement_id=row.agreement_id, version=row.version, event="status", from_status=row.status,
+            to_status=to, actor=principal.actor, reason=reason, at=now))
+        audit.append(conn, actor=principal.actor, org=principal.org, action=f"agreement.{to}",
+                     target=f"{row.agreement_id}/v{row.version}", detail={"from": row.status, "reason": reason})
+
+    @staticmethod
+    def _default_version(versions: list, to: str):
+        latest = versions[-1]
+        in_force = next((v for v in reversed(versions) if v.status in IN_FORCE), None)
+        if to == "active":
+            return latest if latest.status == "approved" or in_force is None else in_force
+        if to in ("suspended", "retired") and in_force is not None:
+            return in_force
+        return latest
+
+    def transition(self, agreement_id: str, to: str, principal: Principal, version: int | None = None,
+                   reason: str | None = None) -> dict:
+        """approved (one side's approval), active, suspended or retired."""
+        if to not in ("approved", "active", "suspended", "retired"):
+            raise Problem(400, "Bad Request", f"cannot move an agreement to {to!r}: use approved, active, suspended or retired")
+        with db.write_transaction(self.engine) as conn:
+            self._check_visible(conn, agreement_id, principal)
+            versions = self._versions(conn, agreement_id)
+            if version is None:
+                row = self._default_version(versions, to)
+            else:
+                row = next((v for v in versions if v.version == version), None)
+                if row is None:
+                    raise not_found(f"version {version} of agreement {agreement_id}")
+            document = json.loads(row.document)
+            rev = revision.bump(conn)
+            if to == "approved":
+                return self._approve(conn, row, document, principal, rev)
+            if (row.status, to) not in TRANSITIONS:
+                raise Problem(409, "Conflict", f"version {row.version} of {agreement_id} is {row.status}; "
+                                               f"it cannot move to {to} (allowed from {row.status}: "
+                                               f"{', '.join(sorted(t for f, t in TRANSITIONS if f == row.status)) or 'nothing'})")
+            if to == "active" and row.status == "approved":
+                for other in versions:
+                    if other.version != row.version and other.status in IN_FORCE:
+                        self._move(conn, other, "retired", principal, rev, f"superseded by version {row.version}")
+            self._move(conn, row, to, principal, rev, reason)
+        return {"id": agreement_id, "version": row.version, "status": to}
+
+    def _approve(self, conn: Connection, row, document: dict, principal: Principal, rev: int) -> dict:
+        if principal.role != "governance":
+            raise forbidden("approval is given by a governance credential of a provider or a recipient; "
+                            f"a {principal.role} credential cannot approve")
+        if row.status != "draft":
+            raise Problem(409, "Conflict", f"version {row.version} of {row.agreement_id} is {row.status}; only a draft is approved")
+        providers, recipients = set(document["providers"]), set(document["recipients"])
+        if principal.org not in providers | recipients:
+            raise forbidden(f"{principal.org} is not a party to version {row.version} of {row.agreement_id}")
+        side = "provider" if principal.org in providers else "recipient"
+        already = {r.org for r in conn.execute(select(agreement_approvals.c.org).where(
+            agreement_approvals.c.agreement_id == row.agreement_id, agreement_approvals.c.version == row.version))}
+        if principal.org not in already:
+            conn.execute(insert(agreement_approvals).values(
+                agreement_id=row.agreement_id, version=row.version, org=principal.org, side=side,
+                actor=principal.actor, at=db.utcnow()))
+            conn.execute(insert(agreement_history).values(
+                agreement_id=row.agreement_id, version=row.version, event="approval", from_status=None,
+                to_status=None, actor=principal.actor, reason=f"approved for {principal.org}", at=db.utcnow()))
+            audit.append(conn, actor=principal.actor, org=principal.org, action="agreement.approve",
+                         target=f"{row.agreement_id}/v{row.version}", detail={"org": principal.org})
+        approvers = already | {principal.org}
+        complete = any(p != r for p in approvers & providers for r in approvers & recipients)
+        if complete:
+            self._move(conn, row, "approved", principal, rev, "approved by a provider and a recipient")
+            return {"id": row.agreement_id, "version": row.version, "status": "approved", "approved_by": sorted(approvers)}
+        waiting = "a recipient" if approvers & providers else "a provider"
+        return {"id": row.agreement_id, "version": row.version, "status": "draft", "approved_by": sorted(approvers),
+                "waiting_for": f"approval by a governance credential of {waiting}"}
+
+    # -- for the decision index ---------------------------------------------
+    def load_active(self, conn: Connection) -> list[tuple[dict, int, bytes]]:
+        rows = conn.execute(select(agreement_versions.c.document, agreement_versions.c.version,
+                                   agreements.c.pseudonym_key)
+                            .join(agreements, agreements.c.id == agreement_versions.c.agreement_id)
+                            .where(agreement_versions.c.status == "active")).all()
+        return [(json.loads(r.document), r.version, bytes.fromhex(r.pseudonym_key)) for r in rows]

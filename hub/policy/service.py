@@ -1,0 +1,174 @@
+"""The policy service: sharing agreements, consent and objection, and the decision point.
+
+Interface used by every channel that hands records to recipients (pull feed,
+subscriptions, webhooks, MQTT):
+
+    decision = services.policy.decide(record, recipient, purpose, at)
+    decisions = services.policy.decide_many(records, recipient, purpose, at)   # the hot path
+
+`record` is the stored envelope (hub.records.service.envelope_of(row): id, dataset,
+schema_version, key, op, publisher, occurred_at, payload, subject?); `at` an aware
+datetime. A Decision (hub.policy.decision) has `allowed`, `reasons` (sentences a
+person can read), `payload` (projected: only allowed fields, pseudonymised and
+generalised; None for deletes, which carry only the key), `key` and `subject` as the
+recipient may see them, `agreement_id`, `agreement_version`, `lawful_basis`, and
+`denial` (a short reason code) when refused. Deny by default: allowed only when an
+active agreement version covers provider, recipient, dataset, purpose, time and
+conditions, and, under consent, a current consent exists, or, under public task, no
+objection stands. Hub notices (dataset causeway.notice) are allowed only to their
+addressee, for any purpose (`decision.notice` is True); they are not disclosures.
+
+decide_many checks once per call whether policy changed anywhere (one small query)
+and otherwise decides from in-memory indexes; no query per record.
+
+After handing records over, in the same write transaction:
+
+    with hub.db.write_transaction(engine) as conn:
+        services.policy.record_disclosures(conn, [Disclosure.of(record, seq, decision, recipient, purpose, at), ...], channel)
+        services.policy.record_denials(conn, count_denials(decisions), recipient, purpose, channel)
+
+(Disclosure and count_denials from hub.policy.decision / hub.policy.disclosure;
+hub.policy.disclosure.recipient_feed shows the whole pattern.)
+"""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from hub.auth import Principal
+from hub.problems import Problem, forbidden, not_found
+from hub.records.models import records
+
+from . import disclosure, revision
+from .consent import ConsentRegistry
+from .decision import Decision, Disclosure
+from .index import ConsentEntry, ObjectionEntry, PolicyIndex, compile_agreement, timestamp
+from .registry import AgreementRegistry
+
+__all__ = ["PolicyService", "Decision", "Disclosure"]
+
+
+class PolicyService:
+    def __init__(self, engine: Engine, catalogue, org_exists):
+        self.engine = engine
+        self.catalogue = catalogue
+        self.agreements = AgreementRegistry(engine, catalogue.get, org_exists)
+        self.consents = ConsentRegistry(engine, org_exists)
+        self._index = PolicyIndex()
+        self._loaded = -1
+        self._lock = threading.Lock()
+
+    # -- keeping the indexes current ---------------------------------------------
+    def refresh(self) -> None:
+        """Bring the in-memory indexes up to date if policy changed (in any process)."""
+        with self.engine.connect() as conn:
+            current = revision.current(conn)
+            if current == self._loaded:
+                return
+            with self._lock:
+                if current == self._loaded:
+                    return
+                self._load(conn, self._loaded, current)
+                self._loaded = current
+
+    def _load(self, conn, loaded: int, current: int) -> None:
+        from .models import agreement_versions
+
+        changed = conn.execute(select(agreement_versions.c.version).where(
+            agreement_versions.c.revision > loaded, agreement_versions.c.revision <= current).limit(1)).first()
+        if loaded < 0 or changed is not None:
+            compiled = [compile_agreement(document, version, key, self._key_field)
+                        for document, version, key in self.agreements.load_active(conn)]
+            self._index.set_agreements(compiled)
+        consent_rows, objection_rows = self.consents.changed_since(conn, loaded, current)
+        for row in consent_rows:
+            self._index.put_consent(row.subject, row.controller, ConsentEntry(
+                id=row.id, purpose=row.purpose, recipients=frozenset(json.loads(row.recipients)),
+                given=_ts(row.given_at, 0.0), expires=_ts(row.expires_at), withdrawn=_ts(row.withdrawn_at)))
+        for row in objection_rows:
+            self._index.put_objection(row.subject, row.controller, ObjectionEntry(
+                id=row.id, purpose=row.purpose, lodged=_ts(row.lodged_at, 0.0), withdrawn=_ts(row.withdrawn_at)))
+
+    def _key_field(self, dataset: str) -> str | None:
+        found = self.catalogue.get(dataset)
+        return found.key_field if found else None
+
+    # -- the decision point -------------------------------------------------------
+    def decide(self, record: dict, recipient: str, purpose: str, at: datetime) -> Decision:
+        return self.decide_many([record], recipient, purpose, at)[0]
+
+    def decide_many(self, records_: list[dict], recipient: str, purpose: str, at: datetime) -> list[Decision]:
+        self.refresh()
+        decide = self._index.decide
+        moment = at.timestamp()
+        return [decide(record, recipient, purpose, moment) for record in records_]
+
+    def covering_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list[tuple[str, int]]:
+        """(id, version) of the active agreements in force at `at` that let some provider share
+        `dataset` with `recipient` for `purpose` (used to show a subscription `awaiting-agreement`)."""
+        self.refresh()
+        moment = at.timestamp()
+        found = set()
+        for (_, to, name), agreements in self._index.routes.items():
+            if to == recipient and name == dataset:
+                found.update((a.id, a.version) for a in agreements
+                             if purpose in a.purposes and a.starts <= moment < a.ends)
+        return sorted(found)
+
+    record_disclosures = staticmethod(disclosure.record_disclosures)
+    record_denials = staticmethod(disclosure.record_denials)
+    count_denials = staticmethod(disclosure.count_denials)
+
+    def dry_run(self, body: dict, principal: Principal, at: datetime) -> dict:
+        """A decision for governance staff: nothing is disclosed or recorded."""
+        principal.require("governance")
+        recipient, purpose = body["recipient"], body["purpose"]
+        if body.get("record_id"):
+            with self.engine.connect() as conn:
+                row = conn.execute(select(records).where(records.c.id == body["record_id"].lower())).first()
+            if row is None:
+                raise not_found(f"record {body['record_id']}")
+            from hub.records.service import envelope_of
+            record = envelope_of(row)
+        elif isinstance(body.get("record"), dict):
+            given = body["record"]
+            record = {"id": given.get("id", "dry-run"), "dataset": given.get("dataset"),
+                      "schema_version": given.get("schema_version", 1), "key": given.get("key"),
+                      "op": given.get("op", "upsert"), "publisher": given.get("publisher", principal.org),
+                      "occurred_at": given.get("occurred_at"), "payload": given.get("payload"),
+                      "subject": given.get("subject")}
+            if not isinstance(record["dataset"], str) or self.catalogue.get(record["dataset"]) is None:
+                raise Problem(422, "Unprocessable Content", f"record.dataset: unknown dataset {record['dataset']!r}")
+            if record["key"] is None and isinstance(record["payload"], dict):
+                key_field = self._key_field(record["dataset"])
+                if record["payload"].get(key_field) is not None:
+                    record["key"] = str(record["payload"][key_field])
+        else:
+            raise Problem(400, "Bad Request", "give either record (an envelope) or record_id (a stored record)")
+        if not principal.is_admin and principal.org not in (record["publisher"], recipient):
+            raise forbidden(f"{principal.org} may try decisions only for records it provides or receives")
+        decision = self.decide(record, recipient, purpose, at)
+        return {"decision": "allow" if decision.allowed else "deny", **decision.as_dict(),
+                "record_id": record["id"], "recipient": recipient, "purpose": purpose,
+                "at": at.isoformat().replace("+00:00", "Z")}
+
+    def subject_disclosures(self, subject: str, principal: Principal) -> dict:
+        principal.require("governance")
+        with self.engine.connect() as conn:
+            found = disclosure.subject_disclosures(conn, subject, None if principal.is_admin else principal.org)
+        return {"subject": subject, "disclosures": found}
+
+    def recipient_feed(self, dataset: str, principal: Principal, purpose: str, after: int, limit: int) -> dict:
+        return disclosure.recipient_feed(self.engine, self, dataset, principal.org, purpose, after, limit,
+                                         actor=principal.actor)
+
+
+def _ts(moment, default: float = float("inf")) -> float:
+    if moment is not None and moment.tzinfo is None:
+        from datetime import timezone
+        moment = moment.replace(tzinfo=timezone.utc)
+    return timestamp(moment, default)

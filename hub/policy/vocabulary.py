@@ -1,0 +1,29 @@
+"""Words of the policy domain: lawful bases, purposes, agreement statuses and moves between them."""
+
+# UK GDPR Article 6 bases open to public bodies, spelt as W3C DPV's legal-basis terms.
+LAWFUL_BASES = ("consent", "public-task", "legal-obligation", "contract", "vital-interests")
+
+# Purposes named after W3C DPV purpose concepts. Agreements may name others in the
+# same PascalCase form; these are the ones the guide documents.
+KNOWN_PURPOSES = (
+    "ServiceProvision", "PublicSafety", "EmergencyResponse", "LegalCompliance",
+    "ResearchAndDevelopment", "StatisticalAnalysis", "RecordManagement",
+)
+
+STATUSES = ("draft", "approved", "active", "suspended", "retired")
+
+# Allowed moves (from -> to). "approved" is reached by approvals from both sides.
+TRANSITIONS = {
+    ("draft", "approved"),
+    ("approved", "active"),
+    ("active", "suspended"),
+    ("suspended", "active"),
+    ("draft", "retired"),
+    ("approved", "retired"),
+    ("active", "retired"),
+    ("suspended", "retired"),
+}
+
+# Records the hub makes itself (notices to recipients); no org may publish them.
+NOTICE_DATASET = "causeway.notice"
+HUB_PUBLISHER = "causeway"

@@ -1,0 +1,105 @@
+"""Fixtures for delivery tests: settings that allow-list loopback, fast retries,
+a webhook receiver process, and publishing helpers."""
+from __future__ import annotations
+
+import base64
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from harness import Receiver  # noqa: E402
+
+import yaml  # noqa: E402
+
+from hub.config import DeliverySettings, Settings  # noqa: E402
+
+PURPOSE = "PublicSafety"
+FIELDS = {
+    "gazetteer-address": ["uprn", "town", "postcode", "custodian"],
+    "referral": ["referral_id", "referring_org", "receiving_service", "goals"],
+}
+
+SECRETS_KEY = base64.b64encode(b"k" * 32).decode()
+
+
+@pytest.fixture
+def settings(db_url):
+    return Settings(db_url=db_url, delivery=DeliverySettings(
+        webhook_allow=("127.0.0.1/32",), retry_schedule=(0.2, 0.5, 1.0), lease_seconds=3.0,
+        poll_interval_seconds=0.05, secrets_key=SECRETS_KEY, agreement_recheck_seconds=0.2,
+        mqtt_retry_seconds=0.5))
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    started = Receiver(tmp_path / "receiver-state.db").start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def publish(client, auth):
+    def send(records, org="edinburgh"):
+        response = client.post("/api/v1/records", json={"records": records}, headers=auth(org, "publisher"))
+        assert response.status_code == 200, response.json()
+        results = response.json()["results"]
+        assert all(r["status"] == "accepted" for r in results), results
+        return [r["seq"] for r in results]
+    return send
+
+
+@pytest.fixture
+def subscribe(client, auth):
+    def create(org="sds", **body):
+        body.setdefault("purpose", PURPOSE)
+        response = client.post("/api/v1/subscriptions", json=body, headers=auth(org, "subscriber"))
+        assert response.status_code == 201, response.json()
+        return response.json()
+    return create
+
+
+@pytest.fixture
+def grant(services, key_for):
+    """grant(recipient, dataset, purpose, providers, fields): a real sharing agreement,
+    applied, approved by a provider and the recipient, and put in force."""
+    made = []
+
+    def allow(recipient, dataset, purpose=PURPOSE, providers=("edinburgh",), fields=None, conditions=None,
+              lawful_basis="public-task"):
+        agreement_id = f"test-{dataset.replace('.', '-')}-{recipient}-{len(made) + 1}"
+        spec = {"fields": list(fields or FIELDS[dataset])}
+        if conditions:
+            spec["conditions"] = list(conditions)
+        document = {
+            "id": agreement_id, "title": f"{dataset} to {recipient} (test)", "providers": list(providers),
+            "recipients": [recipient], "purposes": [purpose], "lawful_basis": lawful_basis,
+            "valid_from": "2020-01-01", "valid_until": "2099-12-31", "retention_days": 365,
+            "datasets": {dataset: spec},
+        }
+        provider_key = services.orgs.authenticate(key_for(providers[0], "governance"))
+        recipient_key = services.orgs.authenticate(key_for(recipient, "governance"))
+        services.policy.agreements.apply(yaml.safe_dump(document), provider_key)
+        services.policy.agreements.transition(agreement_id, "approved", provider_key)
+        services.policy.agreements.transition(agreement_id, "approved", recipient_key)
+        services.policy.agreements.transition(agreement_id, "active", provider_key)
+        made.append(agreement_id)
+        return agreement_id
+
+    def suspend(agreement_id):
+        who = services.orgs.authenticate(key_for("edinburgh", "governance"))
+        services.policy.agreements.transition(agreement_id, "suspended", who)
+
+    allow.suspend = suspend
+    return allow
+
+
+@pytest.fixture
+def worker(services, grant):
+    from hub.delivery.runner import build_worker
+
+    started = build_worker(services, worker_id="test-worker").start()
+    yield started
+    started.stop()

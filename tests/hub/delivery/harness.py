@@ -1,0 +1,111 @@
+"""Real processes for delivery tests: the webhook receiver and the delivery worker."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from servers import free_port, wait_for_port
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[2]
+DEFAULT_WAIT = 60.0
+
+
+class Receiver:
+    """tests/hub/delivery/receiver.py in its own process, its state in a file that outlives it."""
+
+    def __init__(self, state_path: Path, port: int | None = None):
+        self.state_path = str(state_path)
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/hook/{name}"
+
+    def start(self) -> "Receiver":
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "receiver.py"), "--port", str(self.port),
+                                      "--state", self.state_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(self.port, timeout=15, proc=self.proc)
+        return self
+
+    def _call(self, method: str, path: str, payload=None):
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
+                                         headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"{}")
+
+    def control(self, **settings) -> None:
+        self._call("POST", "/control", settings)
+
+    def state(self, name: str | None = None) -> dict:
+        return self._call("GET", f"/state?name={name}" if name else "/state")
+
+    def events(self, name: str | None = None) -> list[dict]:
+        return self.state(name)["events"]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def restart(self) -> "Receiver":
+        self.stop()
+        return self.start()
+
+
+class WorkerProcess:
+    """`python -m hub.cli deliver` as its own process."""
+
+    def __init__(self, db_url: str, worker_id: str, env: dict | None = None, log_path: Path | None = None):
+        self.db_url = db_url
+        self.worker_id = worker_id
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "deliver", "--db", self.db_url,
+                                      "--worker-id", self.worker_id], cwd=str(REPO), env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT)
+        if self.log_path:
+            log.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no lease release."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def wait_until(condition, timeout: float = DEFAULT_WAIT, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {message}")
+        time.sleep(interval)

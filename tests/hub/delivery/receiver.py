@@ -1,0 +1,201 @@
+"""A webhook receiver, run as its own process, written as a subscriber would write one
+(standard library only, no hub code): it verifies every Standard Webhooks signature,
+de-duplicates by webhook-id, and keeps what it holds in a SQLite file, so it
+survives its own restarts.
+
+    python receiver.py --port 8123 --state held.db
+
+POST /hook/<name>   a subscription's events (CloudEvents, single or batch)
+POST /control       {"secrets": {name: [whsec_...]}, "fail_next": {name: n}, "retry_after": s,
+                     "refuse": [event id], "delay": s, "gone": [name]}
+GET  /state         {"events": [...], "requests": [...], "bad_signatures": n} (?name=...)
+GET  /count         {"events": n}
+GET  /arrivals      {"arrivals": [[event id, time], ...]}
+POST /stop          stop the process
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import sqlite3
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+TOLERANCE = 300
+
+
+def verify(secrets: list[str], headers, body: bytes) -> bool:
+    webhook_id = headers.get("webhook-id")
+    timestamp = headers.get("webhook-timestamp")
+    given = (headers.get("webhook-signature") or "").split()
+    if not webhook_id or not timestamp or not given or not timestamp.isdigit():
+        return False
+    if abs(time.time() - int(timestamp)) > TOLERANCE:
+        return False
+    for secret in secrets:
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        mac = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+        expected = "v1," + base64.b64encode(mac).decode()
+        if any(hmac.compare_digest(expected, g) for g in given):
+            return True
+    return False
+
+
+class State:
+    def __init__(self, path: str):
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript("""
+            CREATE TABLE IF NOT EXISTS secrets (name TEXT, secret TEXT, PRIMARY KEY (name, secret));
+            CREATE TABLE IF NOT EXISTS seen (webhook_id TEXT PRIMARY KEY, name TEXT, at REAL);
+            CREATE TABLE IF NOT EXISTS events (ord INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, webhook_id TEXT,
+                event TEXT, at REAL, published_at REAL);
+            CREATE TABLE IF NOT EXISTS requests (ord INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, webhook_id TEXT,
+                user_agent TEXT, started REAL, ended REAL, status INTEGER, duplicate INTEGER);
+            CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
+        """)
+        self.lock = threading.Lock()
+        self.fail_next: dict[str, int] = {}
+        self.retry_after: int | None = None
+        self.refuse: set[str] = set()
+        self.gone: set[str] = set()
+        self.delay = 0.0
+
+    def secrets(self, name: str) -> list[str]:
+        with self.lock:
+            return [r[0] for r in self.db.execute("SELECT secret FROM secrets WHERE name = ?", (name,))]
+
+    def bump(self, counter: str) -> None:
+        with self.lock:
+            self.db.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                            (counter,))
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state: State = None
+    server_version = "receiver"
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, status: int, payload=None, headers=None):
+        body = json.dumps(payload if payload is not None else {}).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("content-length") or 0))
+
+    def do_GET(self):
+        parts = urlsplit(self.path)
+        st = self.state
+        if parts.path == "/count":
+            with st.lock:
+                (count,) = st.db.execute("SELECT count(*) FROM events").fetchone()
+            return self._answer(200, {"events": count})
+        if parts.path == "/arrivals":  # [event id, arrival time] of every event held
+            with st.lock:
+                rows = [[json.loads(e)["id"], a] for e, a in st.db.execute("SELECT event, at FROM events ORDER BY ord")]
+            return self._answer(200, {"arrivals": rows})
+        if parts.path != "/state":
+            return self._answer(404)
+        name = parse_qs(parts.query).get("name", [None])[0]
+        st = self.state
+        with st.lock:
+            where, args = ("WHERE name = ?", (name,)) if name else ("", ())
+            events = [dict(json.loads(e), _webhook_id=w, _name=n, _at=a)
+                      for n, w, e, a in st.db.execute(f"SELECT name, webhook_id, event, at FROM events {where} ORDER BY ord", args)]
+            requests = [dict(zip(("name", "webhook_id", "user_agent", "started", "ended", "status", "duplicate"), r))
+                        for r in st.db.execute(f"SELECT name, webhook_id, user_agent, started, ended, status, duplicate "
+                                               f"FROM requests {where} ORDER BY ord", args)]
+            counters = dict(st.db.execute("SELECT name, value FROM counters"))
+        self._answer(200, {"events": events, "requests": requests, "bad_signatures": counters.get("bad_signatures", 0)})
+
+    def do_POST(self):
+        path = urlsplit(self.path).path
+        body = self._body()
+        st = self.state
+        if path == "/stop":
+            self._answer(200)
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+            return
+        if path == "/control":
+            control = json.loads(body)
+            with st.lock:
+                for name, secrets in control.get("secrets", {}).items():
+                    for secret in ([secrets] if isinstance(secrets, str) else secrets):
+                        st.db.execute("INSERT OR IGNORE INTO secrets VALUES (?, ?)", (name, secret))
+                st.fail_next.update(control.get("fail_next", {}))
+                st.retry_after = control.get("retry_after", st.retry_after)
+                st.refuse.update(control.get("refuse", []))
+                st.gone.update(control.get("gone", []))
+                st.delay = control.get("delay", st.delay)
+            return self._answer(200)
+        if not path.startswith("/hook/"):
+            return self._answer(404)
+        name = path[len("/hook/"):]
+        started = time.time()
+        webhook_id = self.headers.get("webhook-id")
+        status, duplicate = 200, 0
+        if not verify(st.secrets(name), self.headers, body):
+            st.bump("bad_signatures")
+            status = 401
+        elif name in st.gone:
+            status = 410
+        else:
+            with st.lock:
+                failing = st.fail_next.get(name, 0)
+                if failing:
+                    st.fail_next[name] = failing - 1
+            if failing:
+                status = 500
+            else:
+                parsed = json.loads(body)
+                events = parsed if isinstance(parsed, list) else [parsed]
+                if any(e.get("id") in st.refuse for e in events):
+                    status = 400
+                else:
+                    with st.lock:
+                        st.db.execute("BEGIN")
+                        fresh = st.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)",
+                                              (webhook_id, name, started)).rowcount
+                        if fresh:
+                            st.db.executemany("INSERT INTO events (name, webhook_id, event, at) VALUES (?, ?, ?, ?)",
+                                              [(name, webhook_id, json.dumps(e), started) for e in events])
+                        st.db.execute("COMMIT")
+                    duplicate = 0 if fresh else 1
+                    if st.delay:
+                        time.sleep(st.delay)
+        with st.lock:
+            st.db.execute("INSERT INTO requests (name, webhook_id, user_agent, started, ended, status, duplicate) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          (name, webhook_id, self.headers.get("user-agent"), started, time.time(), status, duplicate))
+        headers = {"retry-after": str(st.retry_after)} if status == 500 and st.retry_after is not None else None
+        self._answer(status, {"duplicate": bool(duplicate)}, headers)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state", required=True)
+    args = parser.parse_args()
+    Handler.state = State(args.state)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print(f"listening on {args.port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

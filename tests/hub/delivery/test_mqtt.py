@@ -1,0 +1,149 @@
+"""MQTT delivery through a real Mosquitto started by the test, with the password file
+and ACL written by `causeway-hub mqtt acl`."""
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import uuid
+
+import pytest
+
+from factories import gazetteer_record
+from harness import REPO, wait_until
+from servers import MosquittoServer
+
+mqtt = pytest.importorskip("paho.mqtt.client")
+from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+HUB_PASSWORD = "hub-broker-secret"
+
+
+class Subscriber:
+    """An org's MQTT client with a persistent session (so nothing is lost while it is away)."""
+
+    def __init__(self, port, username, password, client_id):
+        self.port, self.username, self.password, self.client_id = port, username, password, client_id
+        self.messages: queue.Queue = queue.Queue()
+        self.client = None
+
+    def connect(self, topic: str):
+        connected = threading.Event()
+        subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(self.username, self.password)
+        self.client.on_connect = lambda c, u, f, rc, p: (not rc.is_failure) and connected.set()
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: subscribed.set()
+        self.client.on_message = lambda c, u, msg: self.messages.put(msg)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 300
+        self.client.connect("127.0.0.1", self.port, clean_start=False, properties=props)
+        self.client.loop_start()
+        assert connected.wait(10), "no CONNACK"
+        self.client.subscribe(topic, qos=1)
+        assert subscribed.wait(10), "no SUBACK"
+
+    def drain(self, wait: float = 0.2) -> list:
+        got = []
+        while True:
+            try:
+                got.append(self.messages.get(timeout=wait))
+            except queue.Empty:
+                return got
+
+    def close(self):
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
+
+
+@pytest.fixture
+def broker(tmp_path, db_url, services):
+    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
+    result = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "mqtt", "acl", "--db", db_url, "--password-file", str(passwd),
+         "--acl-file", str(acl)], cwd=str(REPO), capture_output=True, text=True, timeout=60,
+        env={**__import__("os").environ, "CAUSEWAY_MQTT_PASSWORD": HUB_PASSWORD})
+    assert result.returncode == 0, result.stderr
+    passwords = dict(line.split() for line in result.stdout.splitlines() if line.startswith("  "))
+    assert HUB_PASSWORD not in passwd.read_text()  # only hashes are written
+    server = MosquittoServer(password_file=str(passwd), acl_file=str(acl)).start()
+    server.passwords = passwords
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def mqtt_worker(services, settings, broker, grant):
+    from hub.delivery.runner import build_worker
+
+    settings.delivery.mqtt_host, settings.delivery.mqtt_port = "127.0.0.1", broker.port
+    settings.delivery.mqtt_username, settings.delivery.mqtt_password = "causeway-hub", HUB_PASSWORD
+    worker = build_worker(services, worker_id="mqtt-test").start()
+    yield worker
+    worker.stop()
+
+
+def test_mqtt_delivers_survives_a_broker_restart_and_keeps_orgs_apart(
+        services, broker, mqtt_worker, subscribe, publish, grant):
+    grant("sds", "gazetteer-address")
+    grant("sfrs", "gazetteer-address")
+    sub = subscribe(dataset="gazetteer-address", channel="mqtt", start="now")
+    assert sub["topic"] == f"causeway/v1/sds/{sub['id']}"
+    sds = Subscriber(broker.port, "sds", broker.passwords["sds"], f"sds-{uuid.uuid4().hex[:6]}")
+    sfrs = Subscriber(broker.port, "sfrs", broker.passwords["sfrs"], f"sfrs-{uuid.uuid4().hex[:6]}")
+    sds.connect("causeway/v1/sds/#")
+    sfrs.connect("causeway/v1/sds/#")  # another org's topics: the ACL lets nothing through
+    try:
+        expected = publish([gazetteer_record(8000 + i) for i in range(10)])
+        got = []
+        wait_until(lambda: got.extend(sds.drain()) or len(got) >= 10, timeout=30, message="MQTT delivery")
+
+        broker.stop()
+        expected += publish([gazetteer_record(8100 + i) for i in range(10)])
+        wait_until(lambda: services.delivery.status(sub["id"], _admin())["status"] == "failing", timeout=30,
+                   message="the subscription to show the broker down")
+        status = services.delivery.status(sub["id"], _admin())
+        assert "unreachable" in status["last_error"] or "lost" in status["last_error"]
+        assert status["lag"]["records"] == 10  # held, not skipped
+        broker.start()
+        sds.client.reconnect() if not sds.client.is_connected() else None
+        wait_until(lambda: got.extend(sds.drain()) or len({json.loads(m.payload)["id"] for m in got}) >= 20,
+                   timeout=60, message="delivery after the broker restart")
+        events = {json.loads(m.payload)["id"]: json.loads(m.payload) for m in got}
+        assert sorted(int(e["sequence"]) for e in events.values()) == expected
+        assert all(m.topic == sub["topic"] and m.qos == 1 for m in got)
+        assert sfrs.drain(wait=0.5) == []  # sfrs saw none of sds's messages
+        wait_until(lambda: services.delivery.status(sub["id"], _admin())["status"] == "active", timeout=10,
+                   message="the subscription to recover")
+    finally:
+        sds.close()
+        sfrs.close()
+
+
+def test_an_org_cannot_publish_into_another_orgs_topics(broker):
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sfrs-pub", protocol=mqtt.MQTTv5)
+    client.username_pw_set("sfrs", broker.passwords["sfrs"])
+    acked = queue.Queue()
+    client.on_publish = lambda c, u, mid, rc, p: acked.put(rc)
+    connected = threading.Event()
+    client.on_connect = lambda c, u, f, rc, p: connected.set()
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        assert connected.wait(10)
+        client.publish("causeway/v1/sds/forged", b"{}", qos=1)
+        assert acked.get(timeout=10).value == 0x87  # Not authorized
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _admin():
+    from hub.auth import Principal
+
+    return Principal("hub", "admin", "test")

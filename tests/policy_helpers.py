@@ -1,0 +1,53 @@
+"""Helpers for policy tests: example agreements, publishing and reading feeds through the API."""
+from pathlib import Path
+
+POLICIES = Path(__file__).resolve().parents[1] / "policies"
+
+REFERRAL_PUBLIC_TASK = """\
+id: referral-edinburgh-glasgow
+title: Referrals from Edinburgh to Glasgow under public task
+providers: [edinburgh]
+recipients: [glasgow]
+purposes: [ServiceProvision]
+lawful_basis: public-task
+valid_from: 2026-01-01
+valid_until: 2030-12-31
+retention_days: 365
+datasets:
+  referral:
+    fields: [referral_id, receiving_service]
+    pseudonymise: [personal_details_ref]
+"""
+
+GAZETTEER_SFRS = """\
+id: gazetteer-to-sfrs
+title: Gazetteer addresses to the fire service
+providers: [edinburgh, glasgow]
+recipients: [sfrs]
+purposes: [EmergencyResponse]
+lawful_basis: public-task
+valid_from: 2026-01-01
+valid_until: 2030-12-31
+retention_days: 3650
+datasets:
+  gazetteer-address:
+    fields: [uprn, paon, street, town, postcode, status, custodian]
+    conditions:
+      - payload.custodian == provider
+"""
+
+
+def example(name: str) -> str:
+    return (POLICIES / f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def publish(client, headers, records):
+    response = client.post("/api/v1/records", json={"records": records}, headers=headers)
+    assert response.status_code == 200, response.json()
+    return response.json()["results"]
+
+
+def read_feed(client, headers, dataset, purpose, after=0):
+    response = client.get(f"/api/v1/feeds/{dataset}?purpose={purpose}&after={after}&limit=1000", headers=headers)
+    assert response.status_code == 200, response.json()
+    return response.json()
