@@ -156,12 +156,19 @@ def load_config(path: str | Path) -> AgentConfig:
     tasks: list[TaskConfig] = []
     if not problems:
         seen: dict[str, int] = {}
+        subscriptions: dict[str, int] = {}
         for index, raw in enumerate(document["tasks"]):
             line = line_of(("tasks", index))
             if raw["name"] in seen:
                 problems.append((line_of(("tasks", index, "name")),
                                  f"tasks[{index}].name: task name {raw['name']!r} is already used on line {seen[raw['name']]}"))
             seen[raw["name"]] = line
+            if raw["direction"] == "subscribe" and raw.get("subscription"):
+                if raw["subscription"] in subscriptions:
+                    problems.append((line_of(("tasks", index, "subscription")),
+                                     f"tasks[{index}].subscription: subscription {raw['subscription']!r} is already read by "
+                                     f"the task on line {subscriptions[raw['subscription']]}; each subscribe task needs its own"))
+                subscriptions[raw["subscription"]] = line
             schedule = raw["schedule"]
             if "cron" in schedule:
                 try:

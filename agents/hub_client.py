@@ -192,8 +192,10 @@ class HubClient:
         return self._call("POST", f"/agents/{quote(agent_id)}/heartbeats", "a heartbeat", canonical_json(report))
 
     # -- subscriptions (pull feed) ------------------------------------------
-    def feed(self, subscription: str, after: int, limit: int) -> dict:
-        return self._call("GET", f"/subscriptions/{quote(subscription)}/feed?after={int(after)}&limit={int(limit)}",
+    def feed(self, subscription: str, after: int | None, limit: int) -> dict:
+        """Events after `after` (None: from the position the hub holds for the subscription)."""
+        query = f"limit={int(limit)}" + (f"&after={int(after)}" if after is not None else "")
+        return self._call("GET", f"/subscriptions/{quote(subscription)}/feed?{query}",
                           f"the feed of subscription {subscription}")
 
     def ack(self, subscription: str, seq: int) -> dict:

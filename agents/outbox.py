@@ -246,9 +246,10 @@ class Outbox:
         return self._conn().execute("SELECT COUNT(*) FROM rejects WHERE task = ?", (task,)).fetchone()[0]
 
     # -- subscribe side -----------------------------------------------------
-    def cursor(self, task: str) -> int:
+    def cursor(self, task: str) -> int | None:
+        """A subscribe task's position in its feed; None before its first page."""
         row = self._conn().execute("SELECT after FROM cursors WHERE task = ?", (task,)).fetchone()
-        return row[0] if row else 0
+        return row[0] if row else None
 
     def advance_cursor(self, task: str, after: int, delivered: int) -> None:
         with self._write() as conn:

@@ -42,23 +42,27 @@ class Subscriber:
 
     def run(self, task: TaskConfig, should_stop: Callable[[], bool] = lambda: False) -> PullResult:
         sink = self.sink(task)
-        result = PullResult(cursor=self.outbox.cursor(task.name))
+        cursor = self.outbox.cursor(task.name)  # None: first run, start where the subscription says
+        result = PullResult(cursor=cursor or 0)
         limit = min(self.page_size, task.batch_size)
         while not should_stop():
-            page = self.hub.feed(task.subscription, result.cursor, limit)
+            page = self.hub.feed(task.subscription, cursor, limit)
             events = page.get("events") or []
-            if not events:
+            if events:
+                sink.write(events)
+            # `next` may pass records the policy withheld, so it can move without events.
+            after = max([int(page.get("next") or 0)] + [_sequence(e) for e in events])
+            if cursor is not None and after <= cursor and not events:
+                if page.get("status"):
+                    log.info("task %s: subscription %s is %s: %s", task.name, task.subscription, page["status"],
+                             page.get("status_reason"))
                 break
-            sink.write(events)
-            after = max(int(page.get("next") or 0), max(_sequence(e) for e in events))
             self.outbox.advance_cursor(task.name, after, len(events))
-            result.cursor = after
+            cursor = result.cursor = after
             result.pages += 1
             result.delivered += len(events)
             try:
                 self.hub.ack(task.subscription, after)
             except HubError as exc:  # the local cursor already holds the truth; the hub learns at the next ack
                 log.info("task %s: could not acknowledge up to %d: %s", task.name, after, exc)
-            if len(events) < limit:
-                break
         return result

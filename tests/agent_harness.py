@@ -17,7 +17,8 @@ from servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSPHRASE = "correct horse battery staple"
-ORGS = [("edinburgh", "The City of Edinburgh Council", "council"), ("sds", "Skills Development Scotland", "agency")]
+ORGS = [("edinburgh", "The City of Edinburgh Council", "council"), ("sds", "Skills Development Scotland", "agency"),
+        ("sfrs", "Scottish Fire and Rescue Service", "agency")]
 
 
 def agent_env(**extra) -> dict:

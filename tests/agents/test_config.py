@@ -90,3 +90,15 @@ def test_broken_yaml_names_the_line(tmp_path):
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nowhere.yaml")
+
+
+def test_two_tasks_cannot_read_one_subscription(tmp_path):
+    extra = GOOD + """  - name: referrals-copy
+    direction: subscribe
+    subscription: sub-123
+    connector: {kind: spreadsheet, options: {folder: inbox}}
+    schedule: {interval_seconds: 60}
+"""
+    found = problems(tmp_path, extra)
+    assert found == ["line 24: tasks[2].subscription: subscription 'sub-123' is already read by the task on line 15; "
+                     "each subscribe task needs its own"]

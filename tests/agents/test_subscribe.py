@@ -40,7 +40,7 @@ class FeedHub(Transport):
         parts = urlsplit(url)
         if parts.path.endswith("/feed"):
             query = parse_qs(parts.query)
-            after, limit = int(query["after"][0]), int(query["limit"][0])
+            after, limit = int(query.get("after", ["0"])[0]), int(query["limit"][0])
             page = [e for e in self.events if int(e["sequence"]) > after][:limit]
             answer = {"events": page, "next": int(page[-1]["sequence"]) if page else after}
         elif parts.path.endswith("/ack"):
@@ -116,7 +116,7 @@ def test_when_the_sink_fails_the_cursor_stays_and_the_events_come_again(tmp_path
     assert not agent.run_task(agent.config.tasks[0])
     stats = agent.outbox.task_stats()["planning-in"]
     assert stats["status"] == "error" and "planning.db" in stats["last_error"]
-    assert agent.outbox.cursor("planning-in") == 0 and hub.acks == []
+    assert agent.outbox.cursor("planning-in") is None and hub.acks == []
 
     blocked.rmdir()
     assert agent.run_task(agent.config.tasks[0])
@@ -149,5 +149,5 @@ def test_an_unreachable_hub_fails_the_run_and_keeps_the_cursor(tmp_path):
     agent = make_agent(tmp_path, task, hub)
     assert not agent.run_task(agent.config.tasks[0])
     assert "cannot reach the hub" in agent.outbox.task_stats()["planning-in"]["last_error"]
-    assert agent.outbox.cursor("planning-in") == 0
+    assert agent.outbox.cursor("planning-in") is None
     agent.outbox.close()
