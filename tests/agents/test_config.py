@@ -100,5 +100,5 @@ def test_two_tasks_cannot_read_one_subscription(tmp_path):
     schedule: {interval_seconds: 60}
 """
     found = problems(tmp_path, extra)
-    assert found == ["line 24: tasks[2].subscription: subscription 'sub-123' is already read by the task on line 15; "
+    assert found == ["line 22: tasks[2].subscription: subscription 'sub-123' is already read by the task on line 15; "
                      "each subscribe task needs its own"]
