@@ -125,7 +125,8 @@ def cmd_check(args) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         scratch_outbox = Outbox(os.path.join(scratch, "dry-run.sqlite"))
         schemas = SchemaCache(state.schemas_path if state.path.exists() else os.path.join(scratch, "schemas"), hub)
-        publisher = Publisher(config, scratch_outbox, schemas)
+        # Connector state (the sql key-set) goes to the scratch folder too: a dry run leaves no trace.
+        publisher = Publisher(config, scratch_outbox, schemas, connector_state=os.path.join(scratch, "connectors"))
         subscriber = Subscriber(config, scratch_outbox, hub)
         for task in config.tasks:
             print(f"\ntask {task.name} ({task.direction}, {task.connector}, line {task.line}):")

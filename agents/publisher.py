@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from causeway_common.canonical import canonical_json
 from causeway_common.envelope import derived_record_id
@@ -23,12 +24,13 @@ from .schemas import DatasetSchema, SchemaCache
 log = logging.getLogger("causeway.agent.publish")
 
 
-def connector_options(config: AgentConfig, task: TaskConfig) -> dict:
+def connector_options(config: AgentConfig, task: TaskConfig, state_root=None) -> dict:
     """The task's connector options, with a private folder in the state directory for
     connectors that keep state of their own (the sql source's key-set comparison)."""
     options = dict(task.options)
     if task.connector == "sql" and task.direction == "publish" and "state_dir" not in options:
-        options["state_dir"] = str(config.state_dir / "connectors" / task.name)
+        root = Path(state_root) if state_root is not None else config.state_dir / "connectors"
+        options["state_dir"] = str(root / task.name)
     return options
 
 
@@ -98,13 +100,13 @@ class RecordBuilder:
 class Publisher:
     def __init__(self, config: AgentConfig, outbox: Outbox, schemas: SchemaCache,
                  on_queued: Callable[[], None] | None = None,
-                 source_factory: Callable[[TaskConfig], Source] | None = None):
+                 source_factory: Callable[[TaskConfig], Source] | None = None, connector_state=None):
         self.config = config
         self.outbox = outbox
         self.schemas = schemas
         self.on_queued = on_queued or (lambda: None)
         self._source_factory = source_factory or (
-            lambda task: load_source(task.connector, connector_options(config, task), config.base_dir))
+            lambda task: load_source(task.connector, connector_options(config, task, connector_state), config.base_dir))
 
     def source(self, task: TaskConfig) -> Source:
         return self._source_factory(task)

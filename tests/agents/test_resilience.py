@@ -61,7 +61,13 @@ def test_the_agent_keeps_reading_while_the_hub_is_down_and_drains_after(hub, tmp
         assert agent_view["report"]["outbox_depth"] == 0
     finally:
         stop(agent)
-    assert "cannot reach the hub" in (tmp_path / "agent.log").read_text()
+    log = (tmp_path / "agent.log").read_text()
+    assert "cannot reach the hub" in log
+    from agent_harness import PASSPHRASE
+    from agents.state import StateDir
+
+    secret = StateDir(state).load_credential(PASSPHRASE).api_key
+    assert secret not in log and PASSPHRASE not in log  # secrets never reach the log
 
 
 def test_sigkill_mid_read_loses_and_duplicates_nothing(hub, tmp_path):
