@@ -103,7 +103,7 @@ def main(argv=None) -> int:
                                   sender={"batch_size": 1000, "max_backoff_seconds": 2})
             code, seconds, peak_mb = run_measured(
                 [sys.executable, "-m", "agents.cli", "run", "--once", "-c", str(config)], agent_env())
-            at_hub = len(hub.records("gazetteer-address"))
+            at_hub = hub.count("gazetteer-address")
             if code or at_hub != args.rows:
                 print(f"end-to-end run failed: exit {code}, {at_hub:,} of {args.rows:,} rows at the hub")
                 return 1

@@ -95,6 +95,14 @@ class HubProcess:
                                 .order_by(records.c.seq)).all()
         return [dict(r._mapping) for r in rows]
 
+    def count(self, dataset: str) -> int:
+        from sqlalchemy import func, select
+
+        from hub.records.models import records
+
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(records).where(records.c.dataset == dataset)).scalar()
+
     def current(self, dataset: str, publisher: str = "edinburgh") -> dict[str, dict]:
         """The current set: upserts and deletes folded by key, as a subscriber would see it."""
         state: dict[str, dict] = {}
