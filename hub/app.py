@@ -20,6 +20,8 @@ from werkzeug.exceptions import HTTPException
 
 from hub.api_auth import BodyLimitMiddleware, ServicesMiddleware
 from hub.config import Settings
+from hub.console.service import AccountService
+from hub.console.views import init_console
 from hub.db import make_engine, utcnow
 from hub.delivery.service import DeliveryService, read_lag
 from hub.health.metrics import Metrics
@@ -48,6 +50,7 @@ class Services:
     records: RecordService
     metrics: Metrics
     health: HealthService
+    accounts: AccountService
     policy: PolicyService
     returns: ReturnService
     reminders: ReminderService
@@ -76,6 +79,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key, clock=clock),
         metrics=metrics,
         health=HealthService(engine, orgs.list_agents, clock=clock),
+        accounts=AccountService(engine),
         policy=policy,
         delivery=DeliveryService(engine, catalogue, settings, policy=policy),
         returns=returns,
@@ -125,6 +129,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 time.perf_counter() - g.started)
         return response
 
+    init_console(flask_app, services)
     flask_app.register_blueprint(returns_console, url_prefix="/console/returns")
 
     @flask_app.get("/metrics")

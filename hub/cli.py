@@ -248,6 +248,71 @@ def cmd_enrolment(args) -> int:
     return 0
 
 
+def _new_password(args) -> str:
+    """From --password-file, else $CAUSEWAY_USER_PASSWORD (for scripts), else asked twice without echo."""
+    import getpass
+    import os
+
+    if args.password_file:
+        try:
+            return Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise CommandError(f"cannot read the password file: {exc.strerror}") from exc
+    if os.environ.get("CAUSEWAY_USER_PASSWORD"):
+        return os.environ["CAUSEWAY_USER_PASSWORD"]
+    if not sys.stdin.isatty():
+        raise CommandError("no password given: use --password-file, $CAUSEWAY_USER_PASSWORD or run in a terminal")
+    first = getpass.getpass(f"Password for {args.username}: ")
+    if getpass.getpass("Same password again: ") != first:
+        raise CommandError("the two passwords differ; nothing was changed")
+    return first
+
+
+def _accounts(args):
+    from hub.console.service import AccountService
+
+    return AccountService(_engine(args))
+
+
+def cmd_user_add(args) -> int:
+    from hub.console.service import AccountError
+
+    try:
+        user = _accounts(args).add_user(args.username, args.org, args.role, _new_password(args))
+    except AccountError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"added console user {user.username} ({user.org}, {user.role})")
+    return 0
+
+
+def cmd_user_password(args) -> int:
+    from hub.console.service import AccountError
+
+    try:
+        _accounts(args).set_password(args.username, _new_password(args))
+    except AccountError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"password changed for {args.username}; their sessions were ended")
+    return 0
+
+
+def cmd_user_disable(args) -> int:
+    from hub.console.service import AccountError
+
+    try:
+        _accounts(args).disable_user(args.username)
+    except AccountError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"disabled {args.username}; their sessions were ended")
+    return 0
+
+
+def cmd_user_list(args) -> int:
+    for user in _accounts(args).list_users():
+        print(f"{user['username']:<32} {user['org']:<24} {user['role']:<11}{' disabled' if user['disabled'] else ''}")
+    return 0
+
+
 def cmd_audit_verify(args) -> int:
     from hub.audit.service import verify
 
@@ -600,6 +665,23 @@ def build_parser() -> argparse.ArgumentParser:
     enrol.add_argument("org")
     enrol.add_argument("--ttl-hours", type=float, default=72)
     enrol.set_defaults(func=cmd_enrolment)
+
+    user = commands.add_parser("user", parents=[common], help="console accounts for staff").add_subparsers(
+        dest="user_command", required=True)
+    user_add = user.add_parser("add", parents=[common], help="add a console user (password asked twice, never echoed)")
+    user_add.add_argument("username")
+    user_add.add_argument("--org", required=True)
+    user_add.add_argument("--role", required=True, choices=["governance", "ops", "admin"])
+    user_add.add_argument("--password-file", help="read the password from this file's first line")
+    user_add.set_defaults(func=cmd_user_add)
+    user_password = user.add_parser("password", parents=[common], help="set a console user's password")
+    user_password.add_argument("username")
+    user_password.add_argument("--password-file", help="read the password from this file's first line")
+    user_password.set_defaults(func=cmd_user_password)
+    user_disable = user.add_parser("disable", parents=[common], help="stop a console user signing in")
+    user_disable.add_argument("username")
+    user_disable.set_defaults(func=cmd_user_disable)
+    user.add_parser("list", parents=[common], help="list console users").set_defaults(func=cmd_user_list)
 
     policy = commands.add_parser("policy", parents=[common], help="sharing agreements").add_subparsers(
         dest="policy_command", required=True)

@@ -1,5 +1,6 @@
 """Every table of the hub, gathered for migrations (import each domain's models here)."""
 from hub.audit import models as _audit  # noqa: F401
+from hub.console import models as _console  # noqa: F401
 from hub.db import metadata  # noqa: F401
 from hub.delivery import models as _delivery  # noqa: F401
 from hub.orgs import models as _orgs  # noqa: F401

@@ -60,3 +60,22 @@ records = Table(
     Index("ix_records_publisher_dataset_seq", "publisher", "dataset", "seq"),
     Index("ix_records_subject", "subject"),
 )
+
+# What was wrong with rejected records, for data-quality reports: one row per
+# error (path and message), at most REJECT_DETAILS_PER_BATCH rows per batch.
+# Only the JSON pointer and the validator's message are kept, never the payload.
+record_rejects = Table(
+    "record_rejects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", String(64), nullable=False),
+    Column("publisher", String(64), nullable=False),
+    Column("dataset", String(100), nullable=False),
+    Column("record_index", Integer, nullable=False),
+    Column("record_id", String(64), nullable=True),
+    Column("path", String(300), nullable=False),
+    Column("message", String(500), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_record_rejects_received_at", "received_at"),
+    Index("ix_record_rejects_publisher_dataset", "publisher", "dataset"),
+)

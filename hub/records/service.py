@@ -8,6 +8,7 @@ back only after the commit.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -25,7 +26,11 @@ from hub.auth import Principal
 from hub.problems import Problem
 from hub.timeutil import iso_utc, parse_iso
 
-from .models import batches, dataset_schemas, datasets, records
+from .models import batches, dataset_schemas, datasets, record_rejects, records
+
+# At most this many reject details (one per error) are kept per batch, so a
+# badly broken export cannot flood the table; the counts in the audit entry stay exact.
+REJECT_DETAILS_PER_BATCH = 200
 
 
 class Catalogue:
@@ -97,6 +102,15 @@ def sync_catalogue(engine: Engine, loaded: dict[str, Dataset], actor: str = "cli
         if changes:
             audit.append(conn, actor=actor, org=None, action="catalogue.load", detail={"added": changes})
     return changes
+
+
+_LEADING_VALUE = re.compile(r'^(?:"(?:[^"\\]|\\.)*"|[-0-9.eE+]+|true|false|null|\{.*?\}|\[.*?\])\s+(?=is (?!a required property)|does |has |should |was )', re.S)
+
+
+def _without_value(message: str) -> str:
+    """A validator message with the offending value left out (for personal datasets,
+    whose reject details must not keep personal data)."""
+    return _LEADING_VALUE.sub("the value ", message, count=1)
 
 
 @dataclass
@@ -227,6 +241,7 @@ class RecordService:
         results: list[dict | None] = [None] * len(raw_records)
         candidates: list[tuple[int, dict]] = []
         rejected_by_dataset: dict[str, int] = {}
+        reject_details: list[dict] = []
         for index, record in enumerate(raw_records):
             row, errors = self._check_record(index, record, principal)
             if errors:
@@ -234,6 +249,14 @@ class RecordService:
                                   "status": "rejected", "errors": [e.as_dict() for e in errors]}
                 name = record.get("dataset") if isinstance(record, dict) and isinstance(record.get("dataset"), str) else "unknown"
                 rejected_by_dataset[name] = rejected_by_dataset.get(name, 0) + 1
+                record_id = results[index]["id"]
+                known = self.catalogue.get(name) if name != "unknown" else None
+                for error in errors[:max(0, REJECT_DETAILS_PER_BATCH - len(reject_details))]:
+                    message = error.message if known is None or not known.personal else _without_value(error.message)
+                    reject_details.append({
+                        "publisher": principal.org, "dataset": name[:100], "record_index": index,
+                        "record_id": record_id[:64] if isinstance(record_id, str) else None,
+                        "path": error.path[:300], "message": message[:500]})
             else:
                 candidates.append((index, row))
 
@@ -272,6 +295,9 @@ class RecordService:
                 signature_verified=manifest is not None))
             if rows:
                 insert_log_rows(conn, rows)
+            if reject_details:
+                conn.execute(record_rejects.insert(),
+                             [{**detail, "batch_id": batch_id, "received_at": now} for detail in reject_details])
             audit.append(conn, actor=principal.actor, org=principal.org, action="records.publish", target=batch_id,
                          detail={"accepted": accepted_by_dataset, "duplicates": duplicates,
                                  "rejected": rejected_by_dataset, "signed": manifest is not None})

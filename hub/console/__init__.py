@@ -1,0 +1,1 @@
+"""The staff console: server-rendered pages for governance and operations staff under /console."""

@@ -1,0 +1,224 @@
+"""Agreements pages: list by status, plain-English summary, YAML editing with inline
+errors, version history with diffs, approve / activate / suspend / retire, and the
+decision tester. Every rule (who may see, edit, approve) is the policy service's."""
+from __future__ import annotations
+
+import difflib
+import json
+
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from hub import db
+from hub.policy.vocabulary import KNOWN_PURPOSES, LAWFUL_BASES, STATUSES
+from hub.problems import Problem
+
+from .views import console, requires, services, staff
+
+GOVERNANCE = ("governance",)
+
+LAWFUL_BASIS_WORDS = {
+    "consent": "the data subject's consent",
+    "public-task": "a task carried out in the public interest (public task)",
+    "legal-obligation": "a legal obligation",
+    "contract": "a contract with the data subject",
+    "vital-interests": "protecting someone's vital interests",
+}
+GENERALISE_WORDS = {"year": "only the year", "district": "only the postcode district", "month": "only the month"}
+
+
+def _policy():
+    return services().policy
+
+
+def _org_name(slug: str) -> str:
+    found = services().orgs.get_org(slug)
+    return found["name"] if found else slug
+
+
+def _and(items) -> str:
+    items = [str(i) for i in items]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def plain_summary(document: dict) -> list[str]:
+    """Who shares what with whom, why, on what basis, until when: sentences for people."""
+    datasets = services().catalogue
+    sentences = [
+        f"{_and(_org_name(p) for p in document['providers'])} "
+        f"share{'s' if len(document['providers']) == 1 else ''} "
+        f"{_and((datasets.get(d).title if datasets.get(d) else d) for d in sorted(document['datasets']))} "
+        f"with {_and(_org_name(r) for r in document['recipients'])}.",
+        f"Why: {_and(document['purposes'])}.",
+        f"On what basis: {LAWFUL_BASIS_WORDS.get(document['lawful_basis'], document['lawful_basis'])}.",
+        f"When: from {document['valid_from']} until {document['valid_until']}; recipients keep what they "
+        f"receive for at most {document.get('retention_days', '?')} days.",
+    ]
+    for name, terms in sorted(document["datasets"].items()):
+        fields = terms.get("fields") or []
+        part = f"From {name}, only these fields are sent: {_and(fields)}." if fields else f"From {name}: every field."
+        if terms.get("pseudonymise"):
+            part += f" Replaced by a pseudonym: {_and(terms['pseudonymise'])}."
+        if terms.get("generalise"):
+            part += " Made less precise: " + _and(
+                f"{f} ({GENERALISE_WORDS.get(how, how)})" for f, how in sorted(terms["generalise"].items())) + "."
+        if terms.get("conditions"):
+            part += f" Only when {_and(terms['conditions'])}."
+        sentences.append(part)
+    return sentences
+
+
+def _located_problems(problem: Problem) -> list[dict]:
+    return problem.extra.get("problems") or [{"path": "", "line": None, "message": problem.detail}]
+
+
+# -- list and detail ---------------------------------------------------------
+@console.get("/agreements")
+@requires(*GOVERNANCE)
+def agreements():
+    listed = _policy().agreements.list(staff().principal)
+    by_status = {status: [a for a in listed if a["status"] == status] for status in STATUSES}
+    awaiting = [a for a in listed if a["latest_status"] in ("draft", "approved")]
+    return render_template("console/agreements.html", by_status=by_status, awaiting=awaiting, total=len(listed))
+
+
+@console.get("/agreements/<agreement_id>")
+@requires(*GOVERNANCE)
+def agreement(agreement_id: str):
+    found = _policy().agreements.get(agreement_id, staff().principal)
+    latest = found["latest"] or {"version": found["version"], "status": found["status"],
+                                 "approvals": found["approvals"], "document": found["document"]}
+    user = staff()
+    parties = set(latest["document"]["providers"]) | set(latest["document"]["recipients"])
+    approved_by = {a["org"] for a in latest["approvals"]}
+    return render_template(
+        "console/agreement.html", agreement=found, latest=latest, summary=plain_summary(found["document"]),
+        latest_summary=plain_summary(latest["document"]) if found["latest"] else None,
+        can_approve=(latest["status"] == "draft" and user.role == "governance"
+                     and (user.org in parties) and user.org not in approved_by),
+        waiting_for=[side for side, orgs in (("a provider", latest["document"]["providers"]),
+                                             ("a recipient", latest["document"]["recipients"]))
+                     if not approved_by & set(orgs)])
+
+
+@console.get("/agreements/<agreement_id>/versions")
+@requires(*GOVERNANCE)
+def agreement_versions(agreement_id: str):
+    versions = _policy().agreements.versions(agreement_id, staff().principal)
+    diffs = {}
+    for before, after in zip(versions, versions[1:]):
+        diffs[after["version"]] = list(difflib.unified_diff(
+            before["source"].splitlines(), after["source"].splitlines(),
+            fromfile=f"version {before['version']}", tofile=f"version {after['version']}", lineterm=""))
+    return render_template("console/agreement_versions.html", agreement_id=agreement_id,
+                           versions=list(reversed(versions)), diffs=diffs)
+
+
+# -- editing -----------------------------------------------------------------
+NEW_AGREEMENT_TEMPLATE = """\
+id: {org}-to-recipient
+title: What is shared, by whom, with whom
+description: >-
+  Why the records are shared and how the recipient uses them.
+providers: [{org}]
+recipients: [recipient-org]
+purposes: [ServiceProvision]
+lawful_basis: public-task
+valid_from: 2026-01-01
+valid_until: 2027-12-31
+retention_days: 365
+datasets:
+  dataset-name:
+    fields: [field_a, field_b]
+"""
+
+
+def _render_editor(source: str, agreement_id: str | None, problems=None, status: int = 200):
+    return render_template("console/agreement_edit.html", source=source, agreement_id=agreement_id,
+                           problems=problems or [], bases=LAWFUL_BASES, purposes=KNOWN_PURPOSES), status
+
+
+@console.route("/agreements/new", methods=["GET", "POST"])
+@requires(*GOVERNANCE)
+def new_agreement():
+    if request.method == "GET":
+        return _render_editor(NEW_AGREEMENT_TEMPLATE.format(org=staff().org), None)
+    return _save(request.form.get("source", ""), None)
+
+
+@console.route("/agreements/<agreement_id>/edit", methods=["GET", "POST"])
+@requires(*GOVERNANCE)
+def edit_agreement(agreement_id: str):
+    if request.method == "GET":
+        versions = _policy().agreements.versions(agreement_id, staff().principal)
+        return _render_editor(versions[-1]["source"], agreement_id)
+    return _save(request.form.get("source", ""), agreement_id)
+
+
+def _save(source: str, agreement_id: str | None):
+    try:
+        result = _policy().agreements.apply(source, staff().principal,
+                                            mode="create" if agreement_id is None else "update",
+                                            expected_id=agreement_id)
+    except Problem as problem:
+        if problem.status in (409, 422):
+            return _render_editor(source, agreement_id, _located_problems(problem), 422)
+        raise
+    if result["changed"]:
+        flash(f"Saved as draft version {result['version']}. Changes: {'; '.join(result['changes'])}.", "success")
+    else:
+        flash("Nothing changed: the text is the same as the latest version.", "info")
+    return redirect(url_for("console.agreement", agreement_id=result["id"]))
+
+
+@console.post("/agreements/<agreement_id>/status")
+@requires(*GOVERNANCE)
+def change_agreement_status(agreement_id: str):
+    to = request.form.get("to", "")
+    if to not in ("approved", "active", "suspended", "retired"):
+        abort(400, description="Choose approve, activate, suspend or retire.")
+    version = request.form.get("version", type=int)
+    result = _policy().agreements.transition(agreement_id, to, staff().principal, version=version,
+                                             reason=(request.form.get("reason") or "").strip() or None)
+    if to == "approved" and result["status"] == "draft":
+        flash(f"Your approval of version {result['version']} is recorded; it now waits for "
+              f"{result.get('waiting_for', 'the other side')}.", "success")
+    else:
+        flash(f"Version {result['version']} is now {result['status']}.", "success")
+    return redirect(url_for("console.agreement", agreement_id=agreement_id))
+
+
+# -- the decision tester -----------------------------------------------------
+@console.route("/agreements/decide", methods=["GET", "POST"])
+@requires(*GOVERNANCE)
+def decision_tester():
+    form = request.form if request.method == "POST" else {}
+    values = {"record_id": form.get("record_id", "").strip(), "record": form.get("record", "").strip(),
+              "recipient": form.get("recipient", "").strip(), "purpose": form.get("purpose", "").strip()}
+    answer, errors = None, {}
+    if request.method == "POST":
+        body = {"recipient": values["recipient"], "purpose": values["purpose"]}
+        if not values["recipient"]:
+            errors["recipient"] = "Name the recipient org."
+        if not values["purpose"]:
+            errors["purpose"] = "Name the purpose."
+        if values["record_id"]:
+            body["record_id"] = values["record_id"]
+        elif values["record"]:
+            try:
+                body["record"] = json.loads(values["record"])
+            except json.JSONDecodeError as exc:
+                errors["record"] = f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        else:
+            errors["record_id"] = "Give a stored record's id, or paste a record below."
+        if not errors:
+            try:
+                answer = _policy().dry_run(body, staff().principal, db.utcnow())
+            except Problem as problem:
+                if problem.status >= 500 or problem.status == 403:
+                    raise
+                errors["record_id" if values["record_id"] else "record"] = problem.detail
+    orgs = services().orgs.list_orgs()
+    return render_template("console/decide.html", values=values, answer=answer, errors=errors, orgs=orgs,
+                           purposes=KNOWN_PURPOSES), (422 if errors else 200)

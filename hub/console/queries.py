@@ -1,0 +1,224 @@
+"""Read-only queries behind the console's pages: record flow, rejects, quality, audit.
+
+Every function takes the org whose data the caller may see (None: all orgs, for
+admins), the same rule the API applies to the audit log and the record log.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from hub.audit.models import audit_log
+from hub.records.models import record_rejects, records
+from hub.timeutil import iso_utc
+
+
+def _bucket(engine: Engine, column, unit: str):
+    """A text label of the UTC hour ('2026-11-02 09') or day ('2026-11-02') a time falls in."""
+    if engine.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24" if unit == "hour" else "YYYY-MM-DD")
+    return func.strftime("%Y-%m-%d %H" if unit == "hour" else "%Y-%m-%d", column)
+
+
+def hour_labels(now: datetime, hours: int) -> list[str]:
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    return [(start + timedelta(hours=i)).strftime("%Y-%m-%d %H") for i in range(hours)]
+
+
+def day_labels(today: date, days: int) -> list[str]:
+    return [(today - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
+
+
+def start_of_day(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def records_per_hour(engine: Engine, org: str | None, now: datetime, hours: int = 24) -> tuple[list[str], dict[str, list[int]]]:
+    """Records accepted into the log per dataset per UTC hour, for the last `hours` hours."""
+    labels = hour_labels(now, hours)
+    since = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    bucket = _bucket(engine, records.c.received_at, "hour").label("hour")
+    query = (select(records.c.dataset, bucket, func.count().label("n"))
+             .where(records.c.received_at >= since).group_by(records.c.dataset, bucket))
+    if org is not None:
+        query = query.where(records.c.publisher == org)
+    series: dict[str, list[int]] = {}
+    position = {label: i for i, label in enumerate(labels)}
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            if row.hour in position:
+                series.setdefault(row.dataset, [0] * hours)[position[row.hour]] += row.n
+    return labels, dict(sorted(series.items()))
+
+
+def _publish_entries(engine: Engine, org: str | None, since: datetime, until: datetime | None = None):
+    query = (select(audit_log.c.at, audit_log.c.org, audit_log.c.detail)
+             .where(audit_log.c.action == "records.publish", audit_log.c.at >= since).order_by(audit_log.c.seq))
+    if until is not None:
+        query = query.where(audit_log.c.at < until)
+    if org is not None:
+        query = query.where(audit_log.c.org == org)
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            at = row.at if row.at.tzinfo else row.at.replace(tzinfo=timezone.utc)
+            yield at, row.org, json.loads(row.detail)
+
+
+@dataclass
+class PublishTotals:
+    accepted: dict[str, int]
+    rejected: dict[str, int]
+    duplicates: int = 0
+
+    @property
+    def total_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def total_accepted(self) -> int:
+        return sum(self.accepted.values())
+
+
+def publish_totals(engine: Engine, org: str | None, since: datetime, until: datetime | None = None) -> PublishTotals:
+    """Accepted and rejected records by dataset, from the audit log's publish entries."""
+    totals = PublishTotals({}, {})
+    for _at, _org, detail in _publish_entries(engine, org, since, until):
+        for dataset, n in (detail.get("accepted") or {}).items():
+            totals.accepted[dataset] = totals.accepted.get(dataset, 0) + n
+        for dataset, n in (detail.get("rejected") or {}).items():
+            totals.rejected[dataset] = totals.rejected.get(dataset, 0) + n
+        totals.duplicates += detail.get("duplicates", 0)
+    return totals
+
+
+def rejects_per_day(engine: Engine, org: str | None, today: date, days: int = 14,
+                    by: str = "publisher") -> tuple[list[str], dict[str, list[int]]]:
+    """Rejected records per day, one series per publisher or per dataset."""
+    labels = day_labels(today, days)
+    position = {label: i for i, label in enumerate(labels)}
+    series: dict[str, list[int]] = {}
+    for at, publisher, detail in _publish_entries(engine, org, start_of_day(today - timedelta(days=days - 1))):
+        day = at.astimezone(timezone.utc).date().isoformat()
+        for dataset, n in (detail.get("rejected") or {}).items():
+            name = publisher if by == "publisher" else dataset
+            if day in position and n:
+                series.setdefault(name or "unknown", [0] * days)[position[day]] += n
+    return labels, dict(sorted(series.items()))
+
+
+def rejected_fields(engine: Engine, org: str | None, since: datetime, limit: int = 20) -> list[dict]:
+    """Which fields fail most: (publisher, dataset, path) with the number of errors."""
+    query = (select(record_rejects.c.publisher, record_rejects.c.dataset, record_rejects.c.path,
+                    func.count().label("errors"))
+             .where(record_rejects.c.received_at >= since)
+             .group_by(record_rejects.c.publisher, record_rejects.c.dataset, record_rejects.c.path)
+             .order_by(func.count().desc(), record_rejects.c.dataset, record_rejects.c.path).limit(limit))
+    if org is not None:
+        query = query.where(record_rejects.c.publisher == org)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def common_errors(engine: Engine, org: str | None, since: datetime, limit: int = 10) -> list[dict]:
+    """The most frequent error messages, each with its latest example (record id, batch, time)."""
+    grouped = (select(record_rejects.c.dataset, record_rejects.c.path, record_rejects.c.message,
+                      func.count().label("errors"), func.max(record_rejects.c.id).label("example_id"))
+               .where(record_rejects.c.received_at >= since)
+               .group_by(record_rejects.c.dataset, record_rejects.c.path, record_rejects.c.message)
+               .order_by(func.count().desc(), record_rejects.c.dataset).limit(limit))
+    if org is not None:
+        grouped = grouped.where(record_rejects.c.publisher == org)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(grouped)]
+        examples = {r.id: r for r in conn.execute(
+            select(record_rejects).where(record_rejects.c.id.in_([r["example_id"] for r in rows])))} if rows else {}
+    for row in rows:
+        example = examples.get(row["example_id"])
+        row["example"] = None if example is None else {
+            "publisher": example.publisher, "record_id": example.record_id, "record_index": example.record_index,
+            "batch_id": example.batch_id, "received_at": iso_utc(example.received_at)}
+    return rows
+
+
+QUALITY_REPORT_COLUMNS = ("date", "publisher", "dataset", "accepted", "rejected", "reject_rate_percent",
+                          "most_common_error_field", "most_common_error", "errors_of_that_kind")
+
+
+def daily_quality_report(engine: Engine, org: str | None, day: date) -> list[dict]:
+    """One row per publisher and dataset for one UTC day: accepted, rejected, and the most common error."""
+    since, until = start_of_day(day), start_of_day(day + timedelta(days=1))
+    counts: dict[tuple[str, str], list[int]] = {}
+    for _at, publisher, detail in _publish_entries(engine, org, since, until):
+        for kind, index in (("accepted", 0), ("rejected", 1)):
+            for dataset, n in (detail.get(kind) or {}).items():
+                counts.setdefault((publisher, dataset), [0, 0])[index] += n
+    query = (select(record_rejects.c.publisher, record_rejects.c.dataset, record_rejects.c.path,
+                    record_rejects.c.message, func.count().label("n"))
+             .where(record_rejects.c.received_at >= since, record_rejects.c.received_at < until)
+             .group_by(record_rejects.c.publisher, record_rejects.c.dataset, record_rejects.c.path,
+                       record_rejects.c.message))
+    if org is not None:
+        query = query.where(record_rejects.c.publisher == org)
+    top: dict[tuple[str, str], tuple] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            key = (row.publisher, row.dataset)
+            if key not in top or (row.n, row.path) > (top[key][2], top[key][0]):
+                top[key] = (row.path, row.message, row.n)
+    rows = []
+    for (publisher, dataset), (accepted, rejected) in sorted(counts.items()):
+        path, message, n = top.get((publisher, dataset), ("", "", 0))
+        total = accepted + rejected
+        rows.append({"date": day.isoformat(), "publisher": publisher, "dataset": dataset, "accepted": accepted,
+                     "rejected": rejected, "reject_rate_percent": f"{100 * rejected / total:.1f}" if total else "0.0",
+                     "most_common_error_field": path, "most_common_error": message, "errors_of_that_kind": n})
+    return rows
+
+
+# -- audit log --------------------------------------------------------------
+@dataclass
+class AuditFilter:
+    action: str | None = None
+    actor: str | None = None
+    target: str | None = None
+    org: str | None = None  # only for admins; others are fixed to their own org
+    since: date | None = None
+    until: date | None = None  # inclusive
+    before: int | None = None  # page: entries with seq below this
+
+
+def audit_page(engine: Engine, visible_org: str | None, chosen: AuditFilter, limit: int = 50) -> tuple[list[dict], int | None]:
+    """Audit entries, newest first; returns (entries, seq to pass as `before` for the next page or None)."""
+    query = select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit + 1)
+    org = visible_org if visible_org is not None else chosen.org
+    if org:
+        query = query.where(audit_log.c.org == org)
+    if chosen.action:
+        query = query.where(audit_log.c.action == chosen.action)
+    if chosen.actor:
+        query = query.where(audit_log.c.actor.contains(chosen.actor, autoescape=True))
+    if chosen.target:
+        query = query.where(audit_log.c.target.contains(chosen.target, autoescape=True))
+    if chosen.since:
+        query = query.where(audit_log.c.at >= start_of_day(chosen.since))
+    if chosen.until:
+        query = query.where(audit_log.c.at < start_of_day(chosen.until + timedelta(days=1)))
+    if chosen.before:
+        query = query.where(audit_log.c.seq < chosen.before)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    entries = [{"seq": r.seq, "at": iso_utc(r.at), "actor": r.actor, "org": r.org, "action": r.action,
+                "target": r.target, "detail": json.loads(r.detail), "hash": r.hash} for r in rows[:limit]]
+    return entries, (entries[-1]["seq"] if len(rows) > limit else None)
+
+
+def audit_actions(engine: Engine, visible_org: str | None) -> list[str]:
+    query = select(audit_log.c.action).distinct().order_by(audit_log.c.action)
+    if visible_org is not None:
+        query = query.where(audit_log.c.org == visible_org)
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(query)]

@@ -1,0 +1,276 @@
+"""Staff accounts, sign-in with throttling, sessions and CSRF tokens (no HTTP here).
+
+Passwords are hashed with argon2id (memory-hard, salted, parameters stored in
+the hash). Failed sign-ins are counted per username and per client address;
+past a few free attempts each further failure blocks that key for twice as
+long as the one before, up to a quarter of an hour. A blocked sign-in is
+refused before the password is checked, with the same answer whether or not
+the username exists.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from hub import db
+from hub.audit import service as audit
+from hub.auth import Principal
+from hub.orgs.models import orgs
+
+from .models import STAFF_ROLES, console_sessions, console_settings, sign_in_failures, staff_users
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,99}$")
+MIN_PASSWORD_LENGTH = 12
+
+
+class AccountError(Exception):
+    """A mistake the operator can fix (bad username, unknown org, weak password...)."""
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    username: str
+    org: str
+    role: str
+
+    @property
+    def principal(self) -> Principal:
+        """The caller the domain services see: the same rules as an API key of this org and role."""
+        return Principal(org=self.org, role=self.role, credential_id=f"console:{self.username}")
+
+    @property
+    def actor(self) -> str:
+        return self.principal.actor
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    user: StaffUser | None
+    retry_after_seconds: int = 0  # > 0 when refused because of too many failures
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None
+
+
+@dataclass(frozen=True)
+class Throttle:
+    free_failures: int
+    first_block_seconds: float = 2.0
+    max_block_seconds: float = 900.0
+    forget_after_seconds: float = 3600.0  # a quiet hour starts the count again
+
+    def block_for(self, failures: int) -> float:
+        if failures <= self.free_failures:
+            return 0.0
+        return min(self.first_block_seconds * 2 ** (failures - self.free_failures - 1), self.max_block_seconds)
+
+
+USER_THROTTLE = Throttle(free_failures=5)
+# Many staff may sit behind one address, so a client gets more attempts.
+CLIENT_THROTTLE = Throttle(free_failures=20)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive UTC datetimes."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def csrf_token_matches(expected: str | None, given: str | None) -> bool:
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+class AccountService:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = db.utcnow,
+                 hasher: PasswordHasher | None = None,
+                 session_idle: timedelta = timedelta(hours=2), session_max: timedelta = timedelta(hours=12),
+                 user_throttle: Throttle = USER_THROTTLE, client_throttle: Throttle = CLIENT_THROTTLE):
+        self.engine = engine
+        self.clock = clock
+        self.hasher = hasher or PasswordHasher()
+        self.session_idle = session_idle
+        self.session_max = session_max
+        self.user_throttle = user_throttle
+        self.client_throttle = client_throttle
+        # Verified against when the username is unknown, so that costs the same time.
+        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+
+    # -- accounts ------------------------------------------------------------
+    def add_user(self, username: str, org: str, role: str, password: str, actor: str = "cli") -> StaffUser:
+        username = username.strip().lower()
+        if not USERNAME.match(username):
+            raise AccountError(f"username {username!r} must be 2-100 lower-case letters, digits, '.', '_', '@' or '-'")
+        if role not in STAFF_ROLES:
+            raise AccountError(f"role {role!r} must be one of {', '.join(STAFF_ROLES)}")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        password_hash = self.hasher.hash(password)
+        try:
+            with db.write_transaction(self.engine) as conn:
+                if not conn.execute(select(orgs.c.slug).where(orgs.c.slug == org)).first():
+                    raise AccountError(f"org {org} does not exist (add it with: causeway-hub org add {org} --name ...)")
+                if conn.execute(select(staff_users.c.username).where(staff_users.c.username == username)).first():
+                    raise AccountError(f"user {username} already exists")
+                conn.execute(staff_users.insert().values(
+                    username=username, org=org, role=role, password_hash=password_hash, created_at=self.clock()))
+                audit.append(conn, actor=actor, org=org, action="staff.add", target=username, detail={"role": role})
+        except IntegrityError as exc:
+            raise AccountError(f"user {username} already exists") from exc
+        return StaffUser(username, org, role)
+
+    def set_password(self, username: str, password: str, actor: str = "cli") -> None:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        password_hash = self.hasher.hash(password)
+        with db.write_transaction(self.engine) as conn:
+            row = conn.execute(select(staff_users.c.org).where(staff_users.c.username == username)).first()
+            if row is None:
+                raise AccountError(f"no user {username}")
+            conn.execute(update(staff_users).where(staff_users.c.username == username).values(password_hash=password_hash))
+            conn.execute(delete(console_sessions).where(console_sessions.c.username == username))
+            audit.append(conn, actor=actor, org=row.org, action="staff.password", target=username)
+
+    def disable_user(self, username: str, actor: str = "cli") -> None:
+        with db.write_transaction(self.engine) as conn:
+            row = conn.execute(select(staff_users.c.org).where(staff_users.c.username == username)).first()
+            if row is None:
+                raise AccountError(f"no user {username}")
+            conn.execute(update(staff_users).where(staff_users.c.username == username).values(disabled_at=self.clock()))
+            conn.execute(delete(console_sessions).where(console_sessions.c.username == username))
+            audit.append(conn, actor=actor, org=row.org, action="staff.disable", target=username)
+
+    def list_users(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            return [{"username": r.username, "org": r.org, "role": r.role, "disabled": r.disabled_at is not None}
+                    for r in conn.execute(select(staff_users).order_by(staff_users.c.org, staff_users.c.username))]
+
+    # -- sign-in -------------------------------------------------------------
+    def _blocked_for(self, conn, key: str, now: datetime) -> float:
+        row = conn.execute(select(sign_in_failures.c.blocked_until).where(sign_in_failures.c.key == key)).first()
+        blocked_until = _aware(row.blocked_until) if row else None
+        return max(0.0, (blocked_until - now).total_seconds()) if blocked_until else 0.0
+
+    def _count_failure(self, conn, key: str, throttle: Throttle, now: datetime) -> None:
+        row = conn.execute(select(sign_in_failures).where(sign_in_failures.c.key == key)).first()
+        failures = 1
+        if row is not None and (now - _aware(row.last_failure_at)).total_seconds() < throttle.forget_after_seconds:
+            failures = row.failures + 1
+        block = throttle.block_for(failures)
+        values = {"failures": failures, "last_failure_at": now,
+                  "blocked_until": now + timedelta(seconds=block) if block else None}
+        if row is None:
+            conn.execute(sign_in_failures.insert().values(key=key, **values))
+        else:
+            conn.execute(update(sign_in_failures).where(sign_in_failures.c.key == key).values(**values))
+
+    def sign_in(self, username: str, password: str, client: str) -> SignInResult:
+        username = (username or "").strip().lower()[:100]
+        user_key, client_key = f"user:{username}", f"client:{(client or 'unknown')[:100]}"
+        now = self.clock()
+        with self.engine.connect() as conn:
+            wait = max(self._blocked_for(conn, user_key, now), self._blocked_for(conn, client_key, now))
+            row = conn.execute(select(staff_users).where(staff_users.c.username == username)).first()
+        if wait > 0:
+            return SignInResult(None, retry_after_seconds=int(wait) + 1)
+        valid = False
+        try:
+            valid = self.hasher.verify(row.password_hash if row else self._dummy_hash, password or "")
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            valid = False
+        if row is None or row.disabled_at is not None:
+            valid = False
+        with db.write_transaction(self.engine) as conn:
+            if not valid:
+                self._count_failure(conn, user_key, self.user_throttle, now)
+                self._count_failure(conn, client_key, self.client_throttle, now)
+                audit.append(conn, actor=f"console:{username}" if row else "console:unknown",
+                             org=row.org if row else None, action="staff.sign_in_failed",
+                             target=username if row else None, detail={"client": client_key[7:]})
+                return SignInResult(None)
+            conn.execute(delete(sign_in_failures).where(sign_in_failures.c.key == user_key))
+            values = {"last_sign_in_at": now}
+            if self.hasher.check_needs_rehash(row.password_hash):
+                values["password_hash"] = self.hasher.hash(password)
+            conn.execute(update(staff_users).where(staff_users.c.username == username).values(**values))
+            user = StaffUser(row.username, row.org, row.role)
+            audit.append(conn, actor=user.actor, org=user.org, action="staff.sign_in", target=username,
+                         detail={"client": client_key[7:]})
+        return SignInResult(user)
+
+    # -- sessions ------------------------------------------------------------
+    def start_session(self, user: StaffUser) -> str:
+        """A new session token for the browser's cookie (only its hash is stored)."""
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        with db.write_transaction(self.engine) as conn:
+            conn.execute(delete(console_sessions).where(console_sessions.c.expires_at < now))
+            conn.execute(console_sessions.insert().values(
+                token_hash=_token_hash(token), username=user.username, created_at=now, last_seen_at=now,
+                expires_at=now + self.session_max))
+        return token
+
+    def user_for_session(self, token: str | None) -> StaffUser | None:
+        if not token:
+            return None
+        now = self.clock()
+        token_hash = _token_hash(token)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(console_sessions, staff_users.c.org, staff_users.c.role, staff_users.c.disabled_at)
+                .join(staff_users, staff_users.c.username == console_sessions.c.username)
+                .where(console_sessions.c.token_hash == token_hash)).first()
+        if row is None or row.disabled_at is not None:
+            return None
+        if _aware(row.expires_at) <= now or now - _aware(row.last_seen_at) > self.session_idle:
+            self.end_session(token)
+            return None
+        if (now - _aware(row.last_seen_at)).total_seconds() > 60:
+            with self.engine.begin() as conn:
+                conn.execute(update(console_sessions).where(console_sessions.c.token_hash == token_hash)
+                             .values(last_seen_at=now))
+        return StaffUser(row.username, row.org, row.role)
+
+    def end_session(self, token: str | None) -> None:
+        if not token:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(delete(console_sessions).where(console_sessions.c.token_hash == _token_hash(token)))
+
+
+def secret_key(engine: Engine) -> str:
+    """The key that signs console cookies: generated once and kept in the database,
+    so restarts and several hub processes share it."""
+    with engine.connect() as conn:
+        row = conn.execute(select(console_settings.c.value).where(console_settings.c.name == "secret_key")).first()
+    if row:
+        return row.value
+    try:
+        with engine.begin() as conn:
+            conn.execute(console_settings.insert().values(name="secret_key", value=secrets.token_urlsafe(48)))
+    except IntegrityError:
+        pass  # another process made it first
+    with engine.connect() as conn:
+        return conn.execute(select(console_settings.c.value).where(console_settings.c.name == "secret_key")).scalar_one()

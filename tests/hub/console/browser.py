@@ -1,0 +1,93 @@
+"""A real hub process and real headless Chromium for the console's browser tests.
+
+The hub is started the way an operator starts it (causeway-hub init, org import,
+user add, serve) on a private SQLite database and a free port; Chromium is the
+system's Debian package, driven by Playwright (no browser is downloaded).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from hubprocess import HubProcess, hub_cli, issue_key
+
+CHROMIUM = os.environ.get("CAUSEWAY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
+PASSWORD = "a long browser-test password"
+
+# username, org, role
+STAFF = [
+    ("gina", "edinburgh", "governance"),
+    ("sam", "sds", "governance"),
+    ("fiona", "fife", "governance"),
+    ("omar", "edinburgh", "ops"),
+    ("ada", "scottish-government", "admin"),
+]
+
+
+class ConsoleHub:
+    """A hub process set up as an operator would: init, org import, staff users, serve."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.db_url = f"sqlite:///{workdir / 'causeway.db'}"
+        self.process = HubProcess(self.db_url, log_path=workdir / "hub.log", env={"CAUSEWAY_SECRET_KEY": ""})
+        self.keys: dict[tuple[str, str], str] = {}
+
+    @property
+    def base_url(self) -> str:
+        return self.process.url
+
+    def prepare(self) -> None:
+        hub_cli(self.db_url, "init")
+        hub_cli(self.db_url, "org", "import")
+        for username, org, role in STAFF:
+            result = subprocess.run(
+                [sys.executable, "-m", "hub.cli", "user", "add", username, "--org", org, "--role", role,
+                 "--db", self.db_url], capture_output=True, text=True, timeout=120,
+                env={**os.environ, "CAUSEWAY_USER_PASSWORD": PASSWORD})
+            if result.returncode != 0:
+                raise RuntimeError(f"user add {username} failed: {result.stderr}")
+
+    def start(self) -> None:
+        try:
+            self.process.start(timeout=60)
+        except RuntimeError as exc:
+            self.process.stop()
+            raise RuntimeError(f"{exc}:\n{(self.workdir / 'hub.log').read_text()[-3000:]}") from None
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def key(self, org: str, role: str) -> str:
+        if (org, role) not in self.keys:
+            self.keys[org, role] = issue_key(self.db_url, org, role)
+        return self.keys[org, role]
+
+    def api(self, method: str, path: str, org: str, role: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.key(org, role)}"}
+        return requests.request(method, self.base_url + "/api/v1" + path, headers=headers, timeout=30, **kwargs)
+
+    def publish(self, org: str, records: list[dict]) -> dict:
+        response = self.api("POST", "/records", org, "publisher", json={"records": records})
+        response.raise_for_status()
+        return response.json()
+
+
+def wait_until(check, timeout: float = 10.0, interval: float = 0.1):
+    """Poll check() until it returns something truthy, for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
