@@ -54,7 +54,7 @@ class Services:
     policy: PolicyService
     returns: ReturnService
     reminders: ReminderService
-    delivery: DeliveryService | None = None
+    delivery: DeliveryService
     clock: Callable[[], datetime] = utcnow
 
 
