@@ -28,6 +28,7 @@ from hub.console.views import init_console
 from hub.db import make_engine, utcnow
 from hub.delivery.service import DeliveryService, read_lag
 from hub.health.metrics import Metrics
+from hub.health.service import HealthService
 from hub.jsonprovider import OrjsonProvider
 from hub.orgs.service import OrgService
 from hub.policy.service import PolicyService
@@ -51,6 +52,7 @@ class Services:
     catalogue: Catalogue
     records: RecordService
     metrics: Metrics
+    health: HealthService
     accounts: AccountService
     policy: PolicyService
     returns: ReturnService
@@ -79,6 +81,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
         catalogue=catalogue,
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key, clock=clock),
         metrics=metrics,
+        health=HealthService(engine, orgs.list_agents, clock=clock),
         accounts=AccountService(engine),
         policy=policy,
         delivery=DeliveryService(engine, catalogue, settings, policy=policy),
