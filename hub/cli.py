@@ -535,7 +535,17 @@ def cmd_demo(args) -> int:
     for org, role in DEMO_KEYS:
         print(f"  {org:<22} {role:<11} {keys[org, role]}")
     print(f"\nHub on http://{args.host}:{args.port}/api/v1 (try: curl -H 'Authorization: Bearer <key>' "
-          f"http://{args.host}:{args.port}/api/v1/datasets)\n", flush=True)
+          f"http://{args.host}:{args.port}/api/v1/datasets)", flush=True)
+    if args.agent_dir:
+        from hub import demo_agent
+
+        token, _ = service.create_enrolment("edinburgh", 3600, actor="demo")
+        demo_agent.start(Path(args.agent_dir), args.host, args.port, token)
+        print(f"An Edinburgh agent publishes the sample files in {args.agent_dir}/drop (log: {args.agent_dir}/agent.log);\n"
+              f"watch records arrive with the edinburgh publisher key: curl -H 'Authorization: Bearer <key>' "
+              f"http://{args.host}:{args.port}/api/v1/feeds/gazetteer-address\n"
+              f"and the agent's health with the scottish-government admin key: "
+              f"http://{args.host}:{args.port}/api/v1/agents\n", flush=True)
     return cmd_serve(args)
 
 
@@ -608,6 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--log-level", default="info")
     demo.add_argument("--no-access-log", dest="access_log", action="store_false")
     demo.add_argument("--schemas", help=argparse.SUPPRESS)
+    demo.add_argument("--agent-dir", default="var/demo/agent",
+                      help="where the demo agent keeps its config, drop folders and state ('' for no agent)")
     demo.set_defaults(func=cmd_demo)
 
     org = commands.add_parser("org", parents=[common], help="member organisations").add_subparsers(dest="org_command", required=True)

@@ -170,3 +170,12 @@ class OrgService:
         with self.engine.connect() as conn:
             row = conn.execute(select(agents.c.public_key, agents.c.active).where(agents.c.id == agent_id)).first()
         return row.public_key if row and row.active else None
+
+    def list_agents(self, org: str | None = None) -> list[dict]:
+        """Enrolled agents (of one org, or all): id, org, name, version, enrolled_at, active."""
+        query = select(agents.c.id, agents.c.org, agents.c.name, agents.c.version, agents.c.enrolled_at,
+                       agents.c.active).order_by(agents.c.org, agents.c.name)
+        if org is not None:
+            query = query.where(agents.c.org == org)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]

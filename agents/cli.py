@@ -1,0 +1,295 @@
+"""causeway-agent: enrol, check, run and inspect an agent.
+
+    causeway-agent enrol --hub URL --token TOKEN --state DIR
+    causeway-agent check -c agent.yaml
+    causeway-agent run -c agent.yaml [--once]
+    causeway-agent status -c agent.yaml [--rejects N]
+
+Mistakes the operator can fix are printed as one clear line without a traceback
+(exit code 2); secrets are never printed or logged.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+from causeway_common.signing import generate_key, public_key_b64
+from connectors import ConnectorError
+
+from .config import AgentConfig, ConfigError, load_config
+from .hub_client import HubError
+from .state import StateDir, StateError, read_passphrase
+
+log = logging.getLogger("causeway.agent")
+ENROLMENT_TOKEN_ENV = "CAUSEWAY_ENROLMENT_TOKEN"
+
+
+class CommandError(Exception):
+    pass
+
+
+def _config(args) -> AgentConfig:
+    try:
+        return load_config(args.config)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _credential(config: AgentConfig):
+    try:
+        return StateDir(config.state_dir).load_credential(read_passphrase(config.passphrase_file))
+    except StateError as exc:
+        raise CommandError(str(exc)) from None
+
+
+# -- enrol ----------------------------------------------------------------------
+def cmd_enrol(args) -> int:
+    from .hub_client import HubClient, RequestsTransport
+
+    config = _config(args) if args.config else None
+    hub_url = args.hub or (config.hub_url if config else None)
+    state_path = args.state or (config.state_dir if config else None)
+    if not hub_url or not state_path:
+        raise CommandError("enrol needs --hub URL and --state DIR (or -c agent.yaml naming both)")
+    token = args.token or os.environ.get(ENROLMENT_TOKEN_ENV)
+    if not token:
+        raise CommandError(f"enrol needs the one-time token from the hub operator: --token TOKEN or ${ENROLMENT_TOKEN_ENV}")
+    state = StateDir(state_path)
+    if state.is_enrolled() and not args.force:
+        info = state.public_info()
+        raise CommandError(f"{state.path} already holds agent {info['agent_id']} of {info['org']}; "
+                           "use --force to enrol a new agent in its place")
+    try:
+        passphrase = read_passphrase(args.passphrase_file or (config.passphrase_file if config else None))
+    except StateError as exc:
+        raise CommandError(str(exc)) from None
+    proxy = args.proxy or (config.proxy if config else None)
+    ca_bundle = args.ca_bundle or (config.ca_bundle if config else None)
+    hub = HubClient(hub_url, transport=RequestsTransport(proxy=proxy, ca_bundle=ca_bundle))
+    key = generate_key()
+    name = args.name or socket.gethostname()
+    try:
+        answer = hub.enrol(token, public_key_b64(key), name)
+    except HubError as exc:
+        raise CommandError(str(exc)) from None
+    state.save_credential(hub_url=hub_url, agent_id=answer["agent_id"], org=answer["org"], name=name,
+                          api_key=answer["api_key"], signing_key=key, passphrase=passphrase)
+    print(f"enrolled agent {answer['agent_id']} ({name}) for {answer['org']} at {hub.base_url}")
+    print(f"credential and encrypted key stored in {state.path} (readable by this user only)")
+    return 0
+
+
+# -- check ------------------------------------------------------------------------
+def cmd_check(args) -> int:
+    from .publisher import Publisher, describe_location, dry_run
+    from .runner import open_hub
+    from .schemas import SchemaCache, SchemaUnavailable
+    from .subscriber import Subscriber
+
+    failures = 0
+
+    def fail(message: str) -> None:
+        nonlocal failures
+        failures += 1
+        print(f"  FAIL {message}")
+
+    config = _config(args)
+    print(f"{config.path}: valid, {len(config.tasks)} task(s)")
+
+    credential = None
+    state = StateDir(config.state_dir)
+    try:
+        credential = state.load_credential(read_passphrase(config.passphrase_file))
+        print(f"agent {credential.agent_id} of {credential.org}; state in {state.path}")
+    except StateError as exc:
+        fail(str(exc))
+    hub = open_hub(config, credential.api_key if credential else None)
+    try:
+        hub.health()
+        print(f"hub {hub.base_url}: reachable")
+    except HubError as exc:
+        fail(str(exc))
+
+    # The outbox is not touched: the dry run reads, maps and validates only.
+    import tempfile
+
+    from .outbox import Outbox
+
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_outbox = Outbox(os.path.join(scratch, "dry-run.sqlite"))
+        schemas = SchemaCache(state.schemas_path if state.path.exists() else os.path.join(scratch, "schemas"), hub)
+        # Connector state (the sql key-set) goes to the scratch folder too: a dry run leaves no trace.
+        publisher = Publisher(config, scratch_outbox, schemas, connector_state=os.path.join(scratch, "connectors"))
+        subscriber = Subscriber(config, scratch_outbox, hub)
+        for task in config.tasks:
+            print(f"\ntask {task.name} ({task.direction}, {task.connector}, line {task.line}):")
+            try:
+                if task.direction == "subscribe":
+                    print(f"  sink: {subscriber.sink(task).check()}")
+                    feed_hub = open_hub(config, config.subscriber_key() or (credential.api_key if credential else None))
+                    page = feed_hub.feed(task.subscription, None, 1)
+                    print(f"  subscription {task.subscription}: readable"
+                          + (f" ({page['status']}: {page.get('status_reason')})" if page.get("status") else ""))
+                    continue
+                source = publisher.source(task)
+                print(f"  source: {source.check()}")
+                schema = schemas.get(task.dataset, task.schema_version)
+                print(f"  dataset {schema.dataset} schema version {schema.version} (key {schema.key_field})")
+                publisher.builder(task).mapper.check_columns(source.columns())
+                outcomes = dry_run(publisher, task, rows=args.rows)
+            except (ConnectorError, SchemaUnavailable, HubError, ConfigError, ValueError) as exc:
+                fail(str(exc))
+                continue
+            if not outcomes:
+                print("  no rows to read (nothing new, or an empty source)")
+            bad = 0
+            for outcome in outcomes:
+                where = describe_location(outcome.location)
+                if outcome.record is not None:
+                    print(f"  ok   {where}: {json.dumps(outcome.record, ensure_ascii=False, default=str)}")
+                else:
+                    bad += 1
+                    for error in outcome.reject.errors:
+                        print(f"  BAD  {where}: {error.get('path') or 'row'}: {error.get('message')}")
+            print(f"  dry run: {len(outcomes) - bad} of {len(outcomes)} rows would be published; nothing was sent")
+            if bad:
+                failures += 1
+                print(f"  FAIL {bad} row(s) would be rejected (kept in rejects with their source, the rest sent)")
+        scratch_outbox.close()
+    if failures:
+        print(f"\n{failures} problem(s) found")
+        return 1
+    print("\nall checks passed")
+    return 0
+
+
+# -- run --------------------------------------------------------------------------
+def cmd_run(args) -> int:
+    from .runner import Agent
+
+    config = _config(args)
+    try:
+        agent = Agent(config, _credential(config))
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    if args.once:
+        return 0 if agent.run_once(args.task or None) else 1
+    stopped = threading.Event()
+
+    def _stop(signum, _frame):
+        log.info("signal %s: finishing the current chunk and stopping", signal.Signals(signum).name)
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    agent.start()
+    while not stopped.wait(1):
+        pass
+    agent.stop()
+    return 0
+
+
+# -- status -----------------------------------------------------------------------
+def _age(moment) -> str:
+    if not moment:
+        return "never"
+    seconds = time.time() - moment
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def cmd_status(args) -> int:
+    from .outbox import Outbox
+    from .publisher import describe_location
+
+    config = _config(args)
+    state = StateDir(config.state_dir)
+    try:
+        info = state.public_info()
+    except StateError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"agent {info['agent_id']} ({info['name']}) of {info['org']}, hub {info['hub_url']}")
+    if not state.outbox_path.exists():
+        print("no outbox yet: the agent has not run")
+        return 0
+    outbox = Outbox(state.outbox_path)
+    stats = outbox.task_stats()
+    print(f"outbox: {outbox.depth()} records waiting for the hub; {outbox.reject_count()} rejects kept\n")
+    print(f"{'task':<24} {'status':<10} {'last run':<12} {'read':>9} {'published':>10} {'rejected':>9} {'waiting':>8}")
+    for task in config.tasks:
+        s = stats.get(task.name, {})
+        published = s.get("delivered", 0) if task.direction == "subscribe" else s.get("published", 0)
+        print(f"{task.name:<24} {s.get('status') or 'never-run':<10} {_age(s.get('last_run_started')):<12} "
+              f"{s.get('rows_read', 0):>9} {published:>10} {s.get('rejected', 0):>9} {s.get('outbox_depth', 0):>8}")
+        if s.get("last_error"):
+            print(f"    last error: {s['last_error']}")
+    if args.rejects:
+        print(f"\nrejects (first {args.rejects}):")
+        for reject in outbox.rejects(limit=args.rejects):
+            for error in reject["errors"]:
+                print(f"  #{reject['id']} {reject['task']} [{reject['stage']}] {describe_location(reject['location'])}: "
+                      f"{error.get('path') or 'row'}: {error.get('message')}")
+    outbox.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="causeway-agent", description="The Causeway agent: publish from and "
+                                     "deliver into local systems, outbound connections only.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    enrol = commands.add_parser("enrol", help="make the agent's key pair and register it with the hub")
+    enrol.add_argument("--hub", help="the hub's URL, e.g. https://causeway.example.scot")
+    enrol.add_argument("--token", help=f"one-time enrolment token (or ${ENROLMENT_TOKEN_ENV})")
+    enrol.add_argument("--state", help="state directory for the credential, key and outbox")
+    enrol.add_argument("-c", "--config", help="take hub, state_dir, proxy and CA bundle from agent.yaml")
+    enrol.add_argument("--name", help="a name for this agent (default: the host name)")
+    enrol.add_argument("--proxy", help="outbound proxy URL (default: $HTTPS_PROXY)")
+    enrol.add_argument("--ca-bundle", help="PEM file of a private CA to trust")
+    enrol.add_argument("--passphrase-file", help="file holding the key's passphrase (else $CAUSEWAY_AGENT_PASSPHRASE)")
+    enrol.add_argument("--force", action="store_true", help="replace an agent already enrolled in this state directory")
+    enrol.set_defaults(func=cmd_enrol)
+
+    check = commands.add_parser("check", help="validate agent.yaml, test connections, dry-run every task")
+    check.add_argument("-c", "--config", default="agent.yaml")
+    check.add_argument("--rows", type=int, default=5, help="rows to dry-run per publish task (default 5)")
+    check.set_defaults(func=cmd_check)
+
+    run = commands.add_parser("run", help="run the tasks on their schedules")
+    run.add_argument("-c", "--config", default="agent.yaml")
+    run.add_argument("--once", action="store_true", help="run every task once, send the outbox, and exit")
+    run.add_argument("--task", action="append", help="with --once: only this task (repeatable)")
+    run.set_defaults(func=cmd_run)
+
+    status = commands.add_parser("status", help="print a local summary: tasks, outbox, rejects")
+    status.add_argument("-c", "--config", default="agent.yaml")
+    status.add_argument("--rejects", type=int, nargs="?", const=20, default=0, help="also list the first N rejects")
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except CommandError as exc:
+        print(f"causeway-agent: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

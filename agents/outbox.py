@@ -1,0 +1,282 @@
+"""The local outbox: a SQLite database (WAL) in the state directory.
+
+It holds records waiting for the hub, rejected rows with where they came from,
+each publish task's source checkpoint, each subscribe task's cursor, and task
+counters. A chunk's good records, its rejects and its new checkpoint are
+written in ONE transaction, so after a crash the agent re-reads exactly the
+rows whose records are not in the outbox. Records leave the outbox only when
+the hub has answered for them.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    task TEXT NOT NULL,
+    record_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,            -- the record envelope, canonical JSON
+    location TEXT NOT NULL,        -- where the row came from, JSON
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejects (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task TEXT NOT NULL,
+    stage TEXT NOT NULL,           -- 'source', 'mapping', 'validation' (on the agent) or 'hub'
+    location TEXT NOT NULL,        -- JSON: file/sheet/row, file/line, table/primary_key
+    errors TEXT NOT NULL,          -- JSON list of {path, message}
+    data TEXT,                     -- the row as read, JSON, to help a person fix it
+    record_id TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_rejects_task ON rejects (task, id);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    task TEXT PRIMARY KEY,
+    checkpoint TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    task TEXT PRIMARY KEY,
+    after INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
+-- The pseudonymous subject last published under each key of a personal dataset, so a
+-- delete found by key comparison (which sees only the key) can still name its subject.
+CREATE TABLE IF NOT EXISTS subjects (
+    task TEXT NOT NULL,
+    key TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    PRIMARY KEY (task, key)
+);
+CREATE TABLE IF NOT EXISTS task_stats (
+    task TEXT PRIMARY KEY,
+    last_run_started REAL,
+    last_run_finished REAL,
+    status TEXT,
+    last_error TEXT,
+    rows_read INTEGER NOT NULL DEFAULT 0,
+    published INTEGER NOT NULL DEFAULT 0,
+    rejected INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    seq: int
+    task: str
+    record_id: str
+    body: str
+    location_json: str  # parsed only when needed (a reject), to keep sending cheap
+
+    @property
+    def location(self) -> dict:
+        return json.loads(self.location_json)
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    record_id: str
+    body: str  # canonical JSON of the envelope
+    location: dict
+
+
+@dataclass(frozen=True)
+class Reject:
+    stage: str
+    location: dict
+    errors: list  # [{path, message}]
+    data: dict | None = None
+    record_id: str | None = None
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+class Outbox:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn().executescript(SCHEMA)  # each statement is idempotent; executescript manages its own commit
+
+    # -- connections: one per thread ----------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit the agent has acted on (moved a file, told the hub) survives power loss.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    class _Transaction:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def __enter__(self):
+            self.conn.execute("BEGIN IMMEDIATE")
+            return self.conn
+
+        def __exit__(self, exc_type, *_):
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            return False
+
+    def _write(self):
+        return self._Transaction(self._conn())
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- publish side -------------------------------------------------------
+    def commit_chunk(self, task: str, records: Iterable[NewRecord], rejects: Iterable[Reject],
+                     checkpoint: dict | None, rows_read: int, subjects: Iterable[tuple[str, str]] = ()) -> int:
+        """Records, rejects and the new checkpoint in one transaction; returns records added.
+
+        A record already in the outbox (same id: a re-read after a crash) is not added twice."""
+        now = time.time()
+        rejects = list(rejects)
+        with self._write() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO outbox (task, record_id, body, location, created_at) VALUES (?, ?, ?, ?, ?)",
+                ((task, r.record_id, r.body, _json(r.location), now) for r in records))
+            added = conn.total_changes - before
+            self._insert_rejects(conn, task, rejects, now)
+            conn.executemany("INSERT OR REPLACE INTO subjects (task, key, subject) VALUES (?, ?, ?)",
+                             ((task, key, subject) for key, subject in subjects))
+            if checkpoint is not None:
+                conn.execute("INSERT INTO checkpoints (task, checkpoint, updated_at) VALUES (?, ?, ?) "
+                             "ON CONFLICT (task) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at",
+                             (task, _json(checkpoint), now))
+            self._bump(conn, task, rows_read=rows_read, rejected=len(rejects))
+        return added
+
+    @staticmethod
+    def _insert_rejects(conn, task: str, rejects: list[Reject], now: float) -> None:
+        conn.executemany(
+            "INSERT INTO rejects (task, stage, location, errors, data, record_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((task, r.stage, _json(r.location), _json(r.errors), _json(r.data) if r.data is not None else None,
+              r.record_id, now) for r in rejects))
+
+    @staticmethod
+    def _bump(conn, task: str, **increments) -> None:
+        conn.execute("INSERT OR IGNORE INTO task_stats (task) VALUES (?)", (task,))
+        sets = ", ".join(f"{name} = {name} + ?" for name in increments)
+        conn.execute(f"UPDATE task_stats SET {sets} WHERE task = ?", (*increments.values(), task))
+
+    def checkpoint(self, task: str) -> dict | None:
+        row = self._conn().execute("SELECT checkpoint FROM checkpoints WHERE task = ?", (task,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def subject(self, task: str, key: str) -> str | None:
+        row = self._conn().execute("SELECT subject FROM subjects WHERE task = ? AND key = ?", (task, key)).fetchone()
+        return row[0] if row else None
+
+    def reset_checkpoint(self, task: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM checkpoints WHERE task = ?", (task,))
+
+    # -- sender side --------------------------------------------------------
+    def take(self, limit: int, max_bytes: int | None = None) -> list[PendingRecord]:
+        """The oldest records waiting, up to `limit` records and about `max_bytes` of bodies."""
+        rows = self._conn().execute(
+            "SELECT seq, task, record_id, body, location FROM outbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        taken, size = [], 0
+        for seq, task, record_id, body, location in rows:
+            size += len(body) + 1
+            if max_bytes and taken and size > max_bytes:
+                break
+            taken.append(PendingRecord(seq, task, record_id, body, location))
+        return taken
+
+    def settle(self, delivered: list[PendingRecord], rejected: list[tuple[PendingRecord, list]]) -> None:
+        """After the hub's answer: remove what it holds; move what it refused to rejects."""
+        now = time.time()
+        with self._write() as conn:
+            conn.executemany("DELETE FROM outbox WHERE seq = ?",
+                             [(r.seq,) for r in delivered] + [(r.seq,) for r, _ in rejected])
+            per_task: dict[str, dict] = {}
+            for record in delivered:
+                per_task.setdefault(record.task, {"published": 0, "rejected": 0})["published"] += 1
+            for record, errors in rejected:
+                per_task.setdefault(record.task, {"published": 0, "rejected": 0})["rejected"] += 1
+                self._insert_rejects(conn, record.task, [Reject(
+                    "hub", record.location, errors, data=json.loads(record.body).get("payload"),
+                    record_id=record.record_id)], now)
+            for task, counts in per_task.items():
+                self._bump(conn, task, **counts)
+
+    def depth(self, task: str | None = None) -> int:
+        if task is None:
+            return self._conn().execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        return self._conn().execute("SELECT COUNT(*) FROM outbox WHERE task = ?", (task,)).fetchone()[0]
+
+    def depths(self) -> dict[str, int]:
+        return dict(self._conn().execute("SELECT task, COUNT(*) FROM outbox GROUP BY task").fetchall())
+
+    # -- rejects ------------------------------------------------------------
+    def rejects(self, task: str | None = None, limit: int = 100) -> list[dict]:
+        query = "SELECT id, task, stage, location, errors, data, record_id, created_at FROM rejects"
+        params: tuple = ()
+        if task is not None:
+            query += " WHERE task = ?"
+            params = (task,)
+        rows = self._conn().execute(query + " ORDER BY id LIMIT ?", (*params, limit)).fetchall()
+        return [{"id": r[0], "task": r[1], "stage": r[2], "location": json.loads(r[3]), "errors": json.loads(r[4]),
+                 "data": json.loads(r[5]) if r[5] else None, "record_id": r[6], "created_at": r[7]} for r in rows]
+
+    def reject_count(self, task: str | None = None) -> int:
+        if task is None:
+            return self._conn().execute("SELECT COUNT(*) FROM rejects").fetchone()[0]
+        return self._conn().execute("SELECT COUNT(*) FROM rejects WHERE task = ?", (task,)).fetchone()[0]
+
+    # -- subscribe side -----------------------------------------------------
+    def cursor(self, task: str) -> int | None:
+        """A subscribe task's position in its feed; None before its first page."""
+        row = self._conn().execute("SELECT after FROM cursors WHERE task = ?", (task,)).fetchone()
+        return row[0] if row else None
+
+    def advance_cursor(self, task: str, after: int, delivered: int) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT INTO cursors (task, after, updated_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (task) DO UPDATE SET after = excluded.after, updated_at = excluded.updated_at",
+                         (task, after, time.time()))
+            self._bump(conn, task, delivered=delivered)
+
+    # -- task runs ------------------------------------------------------------
+    def run_started(self, task: str) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO task_stats (task) VALUES (?)", (task,))
+            conn.execute("UPDATE task_stats SET last_run_started = ?, status = 'running' WHERE task = ?",
+                         (time.time(), task))
+
+    def run_finished(self, task: str, status: str, error: str | None = None) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO task_stats (task) VALUES (?)", (task,))
+            conn.execute("UPDATE task_stats SET last_run_finished = ?, status = ?, "
+                         "last_error = COALESCE(?, CASE WHEN ? = 'ok' THEN NULL ELSE last_error END) WHERE task = ?",
+                         (time.time(), status, error, status, task))
+
+    def task_stats(self) -> dict[str, dict]:
+        rows = self._conn().execute(
+            "SELECT task, last_run_started, last_run_finished, status, last_error, rows_read, published, rejected, delivered "
+            "FROM task_stats ORDER BY task").fetchall()
+        depths = self.depths()
+        return {r[0]: {"last_run_started": r[1], "last_run_finished": r[2], "status": r[3], "last_error": r[4],
+                       "rows_read": r[5], "published": r[6], "rejected": r[7], "delivered": r[8],
+                       "outbox_depth": depths.get(r[0], 0)} for r in rows}

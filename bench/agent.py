@@ -1,0 +1,129 @@
+"""Agent benchmark: a gazetteer CSV through the agent into a real hub on SQLite.
+
+Prints, from one run on this machine:
+  floor       rows/s of reading and mapping the CSV alone (no validation, outbox or hub)
+  end to end  rows/s from the file to records committed at the hub (`causeway-agent run --once`)
+  ratio       end to end / floor
+  peak RSS    of the agent process during the end-to-end run (and of an idle agent)
+
+    python bench/agent.py              # 1,000,000 rows
+    python bench/agent.py --rows 200000
+
+Targets: at least 5,000 rows/s end to end; agent peak RSS under 150 MB; idle under 80 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from agent_harness import (GAZETTEER_MAPPING, HubProcess, agent_env, enrol, gazetteer_task,  # noqa: E402
+                           write_config, write_gazetteer_csv)
+
+TARGET_ROWS_PER_SECOND = 5000
+TARGET_PEAK_MB = 150
+TARGET_IDLE_MB = 80
+
+
+def floor_rate(csv_folder: Path, rows: int) -> float:
+    """Read and map every row in this process: the most the agent could do."""
+    from agents.mapping import compile_mapping
+    from connectors import load_source
+
+    task = gazetteer_task(csv_folder)
+    source = load_source("spreadsheet", task["connector"]["options"])
+    mapper = compile_mapping({"dataset": "gazetteer-address", "key": "uprn", **GAZETTEER_MAPPING})
+    started = time.perf_counter()
+    count = 0
+    for chunk in source.read(None):  # on_commit is never called: the file stays for the real run
+        for row in chunk.rows:
+            mapper.map(row)
+            count += 1
+    elapsed = time.perf_counter() - started
+    assert count == rows, f"read {count} rows, expected {rows}"
+    return count / elapsed
+
+
+def run_measured(command: list[str], env: dict) -> tuple[int, float, float]:
+    """(exit code, seconds, peak RSS in MB) of one child process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        sys.stderr.write(proc.stderr.read().decode()[-3000:])
+    return proc.returncode, elapsed, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def idle_rss(config: Path, env: dict, seconds: float = 8) -> float:
+    proc = subprocess.Popen([sys.executable, "-m", "agents.cli", "run", "-c", str(config)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    rss_kib = 0
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss_kib = int(line.split()[1])
+    proc.terminate()
+    proc.wait(timeout=30)
+    return rss_kib / 1024
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="causeway-bench-agent-") as scratch:
+        scratch = Path(scratch)
+        drop = scratch / "drop"
+        drop.mkdir()
+        print(f"generating a {args.rows:,}-row gazetteer CSV ...", flush=True)
+        write_gazetteer_csv(drop / "gazetteer.csv", args.rows)
+        size_mb = (drop / "gazetteer.csv").stat().st_size / 1e6
+
+        floor = floor_rate(drop, args.rows)
+        print(f"floor (read + map only):  {floor:>10,.0f} rows/s", flush=True)
+
+        hub = HubProcess(scratch / "hub").start()
+        try:
+            state = scratch / "state"
+            enrol(hub, state, name="bench-agent")
+            config = write_config(scratch / "agent.yaml", hub.url, state,
+                                  [gazetteer_task(drop, interval=3600, chunk_rows=2000)],
+                                  sender={"batch_size": 1000, "max_backoff_seconds": 2})
+            code, seconds, peak_mb = run_measured(
+                [sys.executable, "-m", "agents.cli", "run", "--once", "-c", str(config)], agent_env())
+            at_hub = hub.count("gazetteer-address")
+            if code or at_hub != args.rows:
+                print(f"end-to-end run failed: exit {code}, {at_hub:,} of {args.rows:,} rows at the hub")
+                return 1
+            end_to_end = args.rows / seconds
+            idle_mb = idle_rss(config, agent_env())
+        finally:
+            hub.close()
+
+    print(f"end to end (file -> hub): {end_to_end:>10,.0f} rows/s  ({args.rows:,} rows, {size_mb:,.0f} MB, {seconds:,.1f} s)")
+    print(f"ratio end to end / floor: {end_to_end / floor:>10.2f}")
+    print(f"agent peak RSS:           {peak_mb:>10.1f} MB")
+    print(f"agent idle RSS:           {idle_mb:>10.1f} MB")
+    print(f"bench process peak RSS:   {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>10.1f} MB (not the agent)")
+    verdicts = [("end to end >= 5,000 rows/s", end_to_end >= TARGET_ROWS_PER_SECOND),
+                ("agent peak RSS < 150 MB", peak_mb < TARGET_PEAK_MB),
+                ("idle agent RSS < 80 MB", idle_mb < TARGET_IDLE_MB)]
+    for label, met in verdicts:
+        print(f"  {'met' if met else 'MISSED'}: {label}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The outbox: records, rejects and checkpoint move together; records leave only when settled."""
+import json
+import sqlite3
+
+import pytest
+
+from agents.outbox import NewRecord, Outbox, Reject
+
+
+def record(n, task="t"):
+    return NewRecord(f"id-{n}", json.dumps({"id": f"id-{n}", "payload": {"n": n}}), {"file": "a.csv", "row": n + 1})
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    box = Outbox(tmp_path / "outbox.sqlite")
+    yield box
+    box.close()
+
+
+def test_a_chunk_commits_records_rejects_and_checkpoint_together(outbox):
+    reject = Reject("validation", {"file": "a.csv", "row": 3}, [{"path": "/payload/uprn", "message": "bad"}], {"UPRN": "x"})
+    added = outbox.commit_chunk("t", [record(1), record(2)], [reject], {"offset": 3}, rows_read=3)
+    assert added == 2
+    assert outbox.depth() == 2
+    assert outbox.checkpoint("t") == {"offset": 3}
+    kept = outbox.rejects()
+    assert [(r["location"], r["errors"][0]["path"], r["data"]) for r in kept] == [
+        ({"file": "a.csv", "row": 3}, "/payload/uprn", {"UPRN": "x"})]
+    assert outbox.task_stats()["t"]["rows_read"] == 3
+
+
+def test_a_failed_chunk_leaves_nothing_behind(outbox, monkeypatch):
+    outbox.commit_chunk("t", [record(1)], [], {"offset": 1}, rows_read=1)
+    broken = Reject("validation", {"row": 2}, [{"path": "", "message": object()}])  # not JSON-serialisable... as text
+    monkeypatch.setattr("agents.outbox._json", lambda value: (_ for _ in ()).throw(RuntimeError("disk full")))
+    with pytest.raises(RuntimeError):
+        outbox.commit_chunk("t", [record(2)], [broken], {"offset": 2}, rows_read=1)
+    monkeypatch.undo()
+    assert outbox.depth() == 1
+    assert outbox.checkpoint("t") == {"offset": 1}
+
+
+def test_a_reread_record_is_not_queued_twice(outbox):
+    outbox.commit_chunk("t", [record(1), record(2)], [], {"offset": 2}, rows_read=2)
+    assert outbox.commit_chunk("t", [record(2), record(3)], [], {"offset": 3}, rows_read=2) == 1
+    assert [p.record_id for p in outbox.take(10)] == ["id-1", "id-2", "id-3"]
+
+
+def test_settling_deletes_delivered_and_moves_hub_rejects_with_their_source(outbox):
+    outbox.commit_chunk("t", [record(1), record(2), record(3)], [], None, rows_read=3)
+    first, second, third = outbox.take(10)
+    outbox.settle([first, third], [(second, [{"path": "/payload/n", "message": "too big"}])])
+    assert outbox.depth() == 0
+    (kept,) = outbox.rejects()
+    assert (kept["stage"], kept["location"], kept["record_id"]) == ("hub", {"file": "a.csv", "row": 3}, "id-2")
+    stats = outbox.task_stats()["t"]
+    assert (stats["published"], stats["rejected"]) == (2, 1)
+
+
+def test_take_respects_a_byte_budget_but_always_takes_one(outbox):
+    outbox.commit_chunk("t", [record(n) for n in range(10)], [], None, rows_read=10)
+    one_size = len(record(0).body) + 1
+    assert len(outbox.take(10, max_bytes=one_size * 3)) == 3
+    assert len(outbox.take(10, max_bytes=1)) == 1
+
+
+def test_the_outbox_survives_reopening(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    box.commit_chunk("t", [record(1)], [], {"offset": 1}, rows_read=1)
+    box.close()
+    again = Outbox(tmp_path / "o.sqlite")
+    assert again.depth() == 1 and again.checkpoint("t") == {"offset": 1}
+    assert sqlite3.connect(tmp_path / "o.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_subscribe_cursor_moves_forward(outbox):
+    assert outbox.cursor("s") is None
+    outbox.advance_cursor("s", 42, delivered=5)
+    assert outbox.cursor("s") == 42
+    assert outbox.task_stats()["s"]["delivered"] == 5

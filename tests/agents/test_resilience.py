@@ -1,0 +1,121 @@
+"""Must show: nothing lost and nothing duplicated when the hub goes away or the
+agent is killed (SIGKILL) mid-read or between outbox write and send."""
+import os
+import signal
+
+import pytest
+
+from agent_harness import (enrol, gazetteer_task, hub_get, outbox_figures, run_agent, start_agent, wait_until,
+                           write_config, write_gazetteer_csv)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def assert_exactly_once(hub, expected_rows: int):
+    records = hub.records("gazetteer-address")
+    keys = [r["key"] for r in records]
+    assert len(set(keys)) == expected_rows, "rows lost"
+    assert len(keys) == expected_rows, "rows duplicated at the hub"
+
+
+def kill(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_the_agent_keeps_reading_while_the_hub_is_down_and_drains_after(hub, tmp_path):
+    drop, state = tmp_path / "drop", tmp_path / "state"
+    drop.mkdir()
+    enrol(hub, state)
+    config = write_config(tmp_path / "agent.yaml", hub.url, state, [gazetteer_task(drop)])
+    write_gazetteer_csv(drop / "monday.csv", 300, start=0)
+    agent = start_agent(config, log_path=tmp_path / "agent.log")
+    try:
+        wait_until(lambda: len(hub.records("gazetteer-address")) == 300, timeout=60, what="monday's rows at the hub")
+        hub.stop()
+        write_gazetteer_csv(drop / "tuesday.csv", 400, start=300)
+        write_gazetteer_csv(drop / "wednesday.csv", 500, start=700)
+        # The agent reads on: both files end up in the outbox while the hub is away.
+        wait_until(lambda: outbox_figures(state)["depth"] == 900, timeout=60, what="900 records waiting in the outbox")
+        assert (drop / "processed" / "wednesday.csv").exists()
+        status = run_agent(config, "status")
+        assert "900 records waiting for the hub" in status.stdout
+
+        hub.start()
+        wait_until(lambda: outbox_figures(state)["depth"] == 0, timeout=90, what="the outbox to drain")
+        assert_exactly_once(hub, 1200)
+        # The hub hears how the task went.
+        ops = hub.key("edinburgh", "ops")
+        wait_until(lambda: (hub_get(hub, "/agents", ops)["agents"][0]["report"] or {}).get("tasks", [{}])[0]
+                   .get("published") == 1200, timeout=30, what="a heartbeat with the published count")
+        agent_view = hub_get(hub, "/agents", ops)["agents"][0]
+        assert agent_view["status"] == "up"
+        assert agent_view["report"]["tasks"][0]["rows_read"] == 1200
+        assert agent_view["report"]["outbox_depth"] == 0
+    finally:
+        stop(agent)
+    log = (tmp_path / "agent.log").read_text()
+    assert "cannot reach the hub" in log
+    from agent_harness import PASSPHRASE
+    from agents.state import StateDir
+
+    secret = StateDir(state).load_credential(PASSPHRASE).api_key
+    assert secret not in log and PASSPHRASE not in log  # secrets never reach the log
+
+
+def test_sigkill_mid_read_loses_and_duplicates_nothing(hub, tmp_path):
+    drop, state = tmp_path / "drop", tmp_path / "state"
+    drop.mkdir()
+    enrol(hub, state)
+    rows = 15_000
+    config = write_config(tmp_path / "agent.yaml", hub.url, state, [gazetteer_task(drop, chunk_rows=250)])
+    write_gazetteer_csv(drop / "full-export.csv", rows)
+    agent = start_agent(config, log_path=tmp_path / "agent.log")
+
+    def part_read():
+        checkpoint = outbox_figures(state)["checkpoints"].get("gazetteer")
+        return checkpoint and checkpoint["rows_done"] >= 1000
+
+    try:
+        wait_until(part_read, timeout=120, interval=0.05, what="the first chunks of the file to be committed")
+    finally:
+        kill(agent)
+    checkpoint = outbox_figures(state)["checkpoints"]["gazetteer"]
+    assert not checkpoint["complete"], "the read finished before the kill; use a larger file"
+    assert (drop / "full-export.csv").exists()
+
+    result = run_agent(config, "run", "--once", timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_exactly_once(hub, rows)
+    assert outbox_figures(state)["depth"] == 0
+
+
+def test_sigkill_between_outbox_write_and_send_loses_and_duplicates_nothing(hub, tmp_path):
+    drop, state = tmp_path / "drop", tmp_path / "state"
+    drop.mkdir()
+    enrol(hub, state)
+    config = write_config(tmp_path / "agent.yaml", hub.url, state, [gazetteer_task(drop)])
+    write_gazetteer_csv(drop / "a.csv", 250, start=0)
+    assert run_agent(config, "run", "--once").returncode == 0  # schemas cached, first rows sent
+    hub.stop()
+    write_gazetteer_csv(drop / "b.csv", 750, start=250)
+    agent = start_agent(config, log_path=tmp_path / "agent.log")
+    try:
+        wait_until(lambda: outbox_figures(state)["depth"] == 750, timeout=60, what="b.csv in the outbox")
+    finally:
+        kill(agent)  # written to the outbox, never sent
+
+    hub.start()
+    result = run_agent(config, "run", "--once")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_exactly_once(hub, 1000)
+    # Re-reading does not resend: the files are done and nothing waits.
+    assert run_agent(config, "run", "--once").returncode == 0
+    assert_exactly_once(hub, 1000)
