@@ -92,7 +92,8 @@ class DeliverySettings:
     poll_interval_seconds: float = field(default_factory=lambda: _env_float("CAUSEWAY_POLL_SECONDS", 0.2))
     page_size: int = 200  # records read after the cursor per step
     batch_max_events: int = field(default_factory=lambda: _env_int("CAUSEWAY_BATCH_MAX_EVENTS", 100))
-    # subscriptions delivered at once by one worker
-    concurrency: int = field(default_factory=lambda: _env_int("CAUSEWAY_DELIVERY_CONCURRENCY", 8))
+    # subscriptions held at once by one worker (and threads sending for them); when more are
+    # due, held ones make way after each page
+    concurrency: int = field(default_factory=lambda: _env_int("CAUSEWAY_DELIVERY_CONCURRENCY", 32))
     agreement_recheck_seconds: float = field(
         default_factory=lambda: _env_float("CAUSEWAY_AGREEMENT_RECHECK_SECONDS", 10.0))

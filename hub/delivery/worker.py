@@ -111,6 +111,7 @@ class Worker:
         self._sending: set[str] = set()  # on the pool, or finished and not yet written
         self._done: list = []  # finished pages and dead-letter retries, to be written
         self._cohorts: dict[str, Cohort] = {}
+        self._waiting = 0  # due subscriptions this worker had no slot for at the last claim
         self._gather_until: float | None = None
         self._done_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency), thread_name_prefix="deliver")
@@ -184,8 +185,6 @@ class Worker:
     def claim(self) -> list[str]:
         """Lease the subscriptions that have work and are free (or whose lease expired)."""
         slots = max(0, self.settings.concurrency - len(self._held))
-        if not slots:
-            return []
         now = db.utcnow()
         free = or_(subscriptions.c.lease_owner.is_(None), subscriptions.c.lease_expires_at < now,
                    subscriptions.c.lease_owner == self.id)
@@ -202,7 +201,9 @@ class Worker:
             retrying = set(conn.execute(select(dead_letters.c.subscription_id).where(
                 dead_letters.c.state == "retrying").distinct()).scalars())
         due = [c.id for c in candidates if heads[c.dataset] > c.cursor or c.id in retrying]
-        if not due:
+        # Those left waiting for a slot: held subscriptions make way for them after their page.
+        self._waiting = max(0, len(due) - slots)
+        if not due or not slots:
             return []
         # Lease only what this worker can start now, so other workers get the rest.
         random.shuffle(due)
@@ -313,6 +314,11 @@ class Worker:
         moved = self._advance(conn, sub, new_cursor, item.rows, item.delivered, item.refused, failure, item.now,
                               decided, release=failure is not None, disclosed=disclosed)
         if not moved or failure is not None:
+            self._release([sub.id], conn)
+            return sub.id, "stop"
+        if self._waiting > 0:  # others are waiting for a slot: take turns
+            self._waiting -= 1
+            self._published = True  # claim again at once
             self._release([sub.id], conn)
             return sub.id, "stop"
         return sub.id, "more"
