@@ -1,6 +1,8 @@
 """The app factory: the one place where the hub's parts are wired together."""
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import time
 import warnings
@@ -13,6 +15,7 @@ from typing import Callable
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
 import connexion  # noqa: E402
+import yaml  # noqa: E402
 from connexion.middleware import MiddlewarePosition
 from flask import Response, g, request
 from sqlalchemy.engine import Engine
@@ -89,12 +92,19 @@ def build_services(settings: Settings, engine: Engine | None = None,
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _contract() -> dict:
+    """hub/openapi.yaml, parsed once per process (with libyaml when available)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load((Path(__file__).parent / "openapi.yaml").read_text(encoding="utf-8"), Loader=loader)
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> connexion.FlaskApp:
     settings = settings or (services.settings if services else Settings())
     services = services or build_services(settings)
 
     app = connexion.FlaskApp(__name__, specification_dir=str(Path(__file__).parent))
-    app.add_api("openapi.yaml", strict_validation=True, validate_responses=False, validator_map=VALIDATOR_MAP)
+    app.add_api(copy.deepcopy(_contract()), strict_validation=True, validate_responses=False, validator_map=VALIDATOR_MAP)
     app.add_middleware(ServicesMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        max_bytes=settings.max_batch_bytes)

@@ -115,8 +115,15 @@ class AccountService:
         self.session_max = session_max
         self.user_throttle = user_throttle
         self.client_throttle = client_throttle
-        # Verified against when the username is unknown, so that costs the same time.
-        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        self._dummy = None
+
+    @property
+    def _dummy_hash(self) -> str:
+        """Verified against when the username is unknown, so that costs the same time.
+        Made on first use: hashing is deliberately slow and most processes never need it."""
+        if self._dummy is None:
+            self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy
 
     # -- accounts ------------------------------------------------------------
     def add_user(self, username: str, org: str, role: str, password: str, actor: str = "cli") -> StaffUser:

@@ -75,8 +75,9 @@ class ConsentRegistry:
         principal.require_org(controller)
         return controller
 
-    def _clean(self, body: dict, kind: str) -> dict:
+    def _clean(self, body: dict, kind: str, org_exists=None) -> dict:
         """Check a consent or objection body; ConsentInputError lists every mistake."""
+        org_exists = org_exists or self.org_exists
         errors = []
 
         def text(name, required=True, limit=200):
@@ -116,7 +117,7 @@ class ConsentRegistry:
                 errors.append({"field": "recipients", "message": "name at least one recipient org"})
                 recipients = []
             for org in recipients:
-                if not isinstance(org, str) or not SLUG.match(org) or not self.org_exists(org):
+                if not isinstance(org, str) or not SLUG.match(org) or not org_exists(org):
                     errors.append({"field": "recipients", "message": f"unknown org {org!r}"})
             clean["recipients"] = sorted(set(r for r in recipients if isinstance(r, str)))
             clean["given_at"] = moment("given_at") or db.utcnow()
@@ -218,6 +219,13 @@ class ConsentRegistry:
             raise Problem(422, "Unprocessable Content", f"CSV header (line 1): {'; '.join(detail)}. "
                           f"Columns are {', '.join(CSV_COLUMNS)} and optionally {', '.join(CSV_OPTIONAL)}")
         reader.fieldnames = header
+        known_orgs: dict[str, bool] = {}  # one look-up per org, not per row
+
+        def org_exists(slug: str) -> bool:
+            if slug not in known_orgs:
+                known_orgs[slug] = self.org_exists(slug)
+            return known_orgs[slug]
+
         results, good = [], []
         for number, raw in enumerate(reader, start=2):
             if number - 1 > MAX_IMPORT_ROWS:
@@ -235,7 +243,7 @@ class ConsentRegistry:
             if row_controller != default_controller and not principal.is_admin:
                 errors.append({"field": "controller", "message": f"your credential cannot record consent for {row_controller}"})
             try:
-                clean = self._clean(row, "consent")
+                clean = self._clean(row, "consent", org_exists)
             except ConsentInputError as exc:
                 errors.extend(exc.errors)
             if errors:

@@ -90,6 +90,7 @@ class PolicyIndex:
         self.routes: dict[tuple, tuple[CompiledAgreement, ...]] = {}
         self.consents: dict[tuple, dict[str, ConsentEntry]] = {}
         self.objections: dict[tuple, dict[str, ObjectionEntry]] = {}
+        self._sentences: dict[tuple, str] = {}
 
     def set_agreements(self, active: list[CompiledAgreement]) -> None:
         routes: dict[tuple, list] = {}
@@ -167,7 +168,7 @@ class PolicyIndex:
                                    f"for {purpose} covering {recipient}")
                     denial = codes.NO_CONSENT
                     continue
-                because = [f"consent {consent.id} covers {purpose} for {recipient}"]
+                because = [f"consent {consent.id} covers it"]
             elif basis == "public-task":
                 objection = self._objection(subject, provider, purpose, at) if subject else None
                 if objection is not None:
@@ -187,10 +188,16 @@ class PolicyIndex:
         if key is not None and spec.key_pseudonymised:
             key = pseudonym(agreement.key, key)
         subject = record.get("subject")
+        route = (agreement.id, agreement.version, provider, record["dataset"], recipient, purpose)
+        sentence = self._sentences.get(route)
+        if sentence is None:
+            if len(self._sentences) > 100_000:
+                self._sentences.clear()
+            sentence = self._sentences[route] = (f"{agreement.label} lets {provider} share {record['dataset']} "
+                                                 f"with {recipient} for {purpose} ({agreement.lawful_basis})")
         return Decision(
             True,
-            [f"{agreement.label} lets {provider} share {record['dataset']} with {recipient} "
-             f"for {purpose} ({agreement.lawful_basis})", *because],
+            [sentence, *because],
             payload=spec.projection.apply(payload, agreement.key) if payload is not None else None,
             agreement_id=agreement.id, agreement_version=agreement.version, lawful_basis=agreement.lawful_basis,
             key=key, subject=pseudonym(agreement.key, subject) if subject else None)

@@ -19,9 +19,22 @@ _MONTH = re.compile(r"^\d{4}-\d{2}")
 _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?[0-9][A-Z]{2}$")
 
 
+_MEMO: dict[tuple[bytes, str], str] = {}
+_MEMO_LIMIT = 200_000
+
+
 def pseudonym(key: bytes, value) -> str:
-    data = value.encode("utf-8") if isinstance(value, str) else canonical_json(value)
-    return "ps_" + hmac.digest(key, data, "sha256")[:16].hex()
+    """ps_ + the first 128 bits of HMAC-SHA256(key, value); text as UTF-8, anything else as canonical JSON."""
+    if isinstance(value, str):
+        # The same person recurs across records and feed reads: remember recent text pseudonyms
+        # (bounded; the memo lives only in this process, like the keys it is made from).
+        found = _MEMO.get((key, value))
+        if found is None:
+            if len(_MEMO) >= _MEMO_LIMIT:
+                _MEMO.clear()
+            found = _MEMO[(key, value)] = "ps_" + hmac.digest(key, value.encode("utf-8"), "sha256")[:16].hex()
+        return found
+    return "ps_" + hmac.digest(key, canonical_json(value), "sha256")[:16].hex()
 
 
 def _year(value):

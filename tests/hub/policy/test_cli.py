@@ -1,0 +1,66 @@
+"""causeway-hub policy and consent commands, as governance staff and operators use them."""
+import os
+import subprocess
+import sys
+
+from policy_helpers import POLICIES
+
+REFERRAL = str(POLICIES / "referral-edinburgh-sds.yaml")
+
+
+def run(*args, db, key=None):
+    env = {k: v for k, v in os.environ.items() if k != "CAUSEWAY_API_KEY"}
+    if key:
+        env["CAUSEWAY_API_KEY"] = key
+    return subprocess.run([sys.executable, "-m", "hub.cli", *args, "--db", db], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_apply_approve_by_both_sides_and_list(tmp_path):
+    db = f"sqlite:///{tmp_path}/hub.db"
+    assert run("init", db=db).returncode == 0
+    assert run("org", "import", db=db).returncode == 0
+    applied = run("policy", "apply", REFERRAL, db=db)
+    assert applied.returncode == 0, applied.stderr
+    assert "version 1 written as a draft" in applied.stdout
+    assert "unchanged" in run("policy", "apply", REFERRAL, db=db).stdout
+
+    no_key = run("policy", "approve", "referral-edinburgh-sds", db=db)
+    assert no_key.returncode == 2 and "CAUSEWAY_API_KEY" in no_key.stderr
+    keys = {org: run("key", "issue", org, "--role", "governance", db=db).stdout.strip().splitlines()[-1]
+            for org in ("edinburgh", "sds", "fife")}
+    outsider = run("policy", "approve", "referral-edinburgh-sds", db=db, key=keys["fife"])
+    assert outsider.returncode == 2 and "does not exist or is not visible" in outsider.stderr
+    first = run("policy", "approve", "referral-edinburgh-sds", "--activate", db=db, key=keys["edinburgh"])
+    assert "now draft" in first.stdout and "recipient" in first.stdout
+    second = run("policy", "approve", "referral-edinburgh-sds", "--activate", db=db, key=keys["sds"])
+    assert second.returncode == 0, second.stderr
+    assert "is now active" in second.stdout
+    listed = run("policy", "list", db=db).stdout
+    assert "referral-edinburgh-sds" in listed and "active" in listed
+    assert keys["sds"] not in second.stdout + second.stderr  # the key is never echoed
+
+
+def test_apply_reports_mistakes_with_their_line(tmp_path):
+    db = f"sqlite:///{tmp_path}/hub.db"
+    run("init", db=db)
+    run("org", "import", db=db)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(open(REFERRAL).read().replace("      - goals\n", "      - goalz\n"))
+    result = run("policy", "apply", str(bad), db=db)
+    assert result.returncode == 2
+    assert "line 25: datasets.referral.fields[6]: 'goalz' is not a field of dataset referral" in result.stderr
+
+
+def test_consent_import_reports_bad_rows_and_keeps_good_ones(tmp_path):
+    db = f"sqlite:///{tmp_path}/hub.db"
+    run("init", db=db)
+    run("org", "import", db=db)
+    csv = tmp_path / "consents.csv"
+    csv.write_text("subject,purpose,recipients,method,evidence_ref,given_at\n"
+                   "psn-1,ServiceProvision,sds,signed form,EV-1,2026-01-05T10:00:00Z\n"
+                   "psn-2,ServiceProvision,atlantis,signed form,EV-2,2026-01-05T10:00:00Z\n")
+    result = run("consent", "import", str(csv), "--controller", "edinburgh", db=db)
+    assert result.returncode == 1
+    assert "1 consents imported" in result.stdout
+    assert "line 3: recipients: unknown org 'atlantis'" in result.stdout
