@@ -6,6 +6,7 @@ Secrets are printed once, as the last line of standard output, and never logged.
 from __future__ import annotations
 
 import argparse
+import secrets
 import logging
 import sys
 from pathlib import Path
@@ -517,6 +518,10 @@ DEMO_KEYS = [("edinburgh", "publisher"), ("sds", "subscriber"), ("edinburgh", "g
              ("sds", "governance"), ("improvement-service", "ops"), ("scottish-government", "admin")]
 
 
+DEMO_STAFF = [("gov.edinburgh", "edinburgh", "governance"), ("gov.sds", "sds", "governance"),
+              ("ops", "improvement-service", "ops"), ("admin", "scottish-government", "admin")]
+
+
 def cmd_demo(args) -> int:
     """Everything `make run` needs: database, example orgs and schemas, demo keys, the server."""
     cmd_init(args)
@@ -534,8 +539,18 @@ def cmd_demo(args) -> int:
     print("\nDemo credentials (new ones are made at every start; keep them to try the API):")
     for org, role in DEMO_KEYS:
         print(f"  {org:<22} {role:<11} {keys[org, role]}")
+    print("\nConsole staff (passwords are new at every start):")
+    accounts = build_services(_settings(args)).accounts
+    for username, org, role in DEMO_STAFF:
+        password = secrets.token_urlsafe(12)
+        if username not in {user["username"] for user in accounts.list_users()}:
+            accounts.add_user(username, org, role, password, actor="demo")
+        else:
+            accounts.set_password(username, password, actor="demo")
+        print(f"  {username:<16} {org + '/' + role:<32} {password}")
     print(f"\nHub on http://{args.host}:{args.port}/api/v1 (try: curl -H 'Authorization: Bearer <key>' "
-          f"http://{args.host}:{args.port}/api/v1/datasets)", flush=True)
+          f"http://{args.host}:{args.port}/api/v1/datasets); console on http://{args.host}:{args.port}/console",
+          flush=True)
     if args.agent_dir:
         from hub import demo_agent
 
