@@ -190,12 +190,7 @@ def _orgs(args):
 
 
 def cmd_org_add(args) -> int:
-    from hub.orgs.service import OrgError
-
-    try:
-        org = _orgs(args).add_org(args.slug, args.name, args.kind)
-    except OrgError as exc:
-        raise CommandError(str(exc)) from exc
+    org = _orgs(args).add_org(args.slug, args.name, args.kind)
     print(f"added {org['kind']} {org['slug']}: {org['name']}")
     return 0
 
@@ -215,35 +210,20 @@ def cmd_org_import(args) -> int:
 
 
 def cmd_key_issue(args) -> int:
-    from hub.orgs.service import OrgError
-
-    try:
-        key = _orgs(args).issue_key(args.org, args.role, label=args.label)
-    except OrgError as exc:
-        raise CommandError(str(exc)) from exc
+    key = _orgs(args).issue_key(args.org, args.role, label=args.label)
     print(f"API key for {args.org} ({args.role}); it is shown only once:")
     print(key)
     return 0
 
 
 def cmd_key_revoke(args) -> int:
-    from hub.orgs.service import OrgError
-
-    try:
-        _orgs(args).revoke_key(args.credential_id)
-    except OrgError as exc:
-        raise CommandError(str(exc)) from exc
+    _orgs(args).revoke_key(args.credential_id)
     print(f"revoked {args.credential_id}")
     return 0
 
 
 def cmd_enrolment(args) -> int:
-    from hub.orgs.service import OrgError
-
-    try:
-        token, expires = _orgs(args).create_enrolment(args.org, int(args.ttl_hours * 3600))
-    except OrgError as exc:
-        raise CommandError(str(exc)) from exc
+    token, expires = _orgs(args).create_enrolment(args.org, int(args.ttl_hours * 3600))
     print(f"one-time enrolment token for an agent of {args.org}, valid until {expires}:")
     print(token)
     return 0
@@ -276,34 +256,19 @@ def _accounts(args):
 
 
 def cmd_user_add(args) -> int:
-    from hub.console.service import AccountError
-
-    try:
-        user = _accounts(args).add_user(args.username, args.org, args.role, _new_password(args))
-    except AccountError as exc:
-        raise CommandError(str(exc)) from exc
+    user = _accounts(args).add_user(args.username, args.org, args.role, _new_password(args))
     print(f"added console user {user.username} ({user.org}, {user.role})")
     return 0
 
 
 def cmd_user_password(args) -> int:
-    from hub.console.service import AccountError
-
-    try:
-        _accounts(args).set_password(args.username, _new_password(args))
-    except AccountError as exc:
-        raise CommandError(str(exc)) from exc
+    _accounts(args).set_password(args.username, _new_password(args))
     print(f"password changed for {args.username}; their sessions were ended")
     return 0
 
 
 def cmd_user_disable(args) -> int:
-    from hub.console.service import AccountError
-
-    try:
-        _accounts(args).disable_user(args.username)
-    except AccountError as exc:
-        raise CommandError(str(exc)) from exc
+    _accounts(args).disable_user(args.username)
     print(f"disabled {args.username}; their sessions were ended")
     return 0
 
@@ -734,9 +699,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    from hub.console.service import AccountError
+    from hub.orgs.service import OrgError
+
     try:
         return args.func(args)
-    except CommandError as exc:
+    except (CommandError, OrgError, AccountError) as exc:  # mistakes an operator can fix: no traceback
         print(f"causeway-hub: {exc}", file=sys.stderr)
         return 2
 
