@@ -16,9 +16,6 @@ import requests
 
 from hubprocess import HubProcess, hub_cli, issue_key
 
-CHROMIUM = os.environ.get("CAUSEWAY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
 PASSWORD = "a long browser-test password"
 
