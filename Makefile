@@ -21,7 +21,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/ensure-test-servers.sh
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -133,7 +133,7 @@ def cmd_check(args) -> int:
             try:
                 if task.direction == "subscribe":
                     print(f"  sink: {subscriber.sink(task).check()}")
-                    feed_hub = open_hub(config, config.subscriber_key() or (credential.api_key if credential else None))
+                    feed_hub = open_hub(config, credential.api_key if credential else None)
                     page = feed_hub.feed(task.subscription, None, 1)
                     print(f"  subscription {task.subscription}: readable"
                           + (f" ({page['status']}: {page.get('status_reason')})" if page.get("status") else ""))

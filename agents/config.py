@@ -6,7 +6,6 @@ start mark), so an error in tasks[2].schedule points at that schedule's line.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,8 +58,6 @@ class AgentConfig:
     ca_bundle: str | None = None
     timeout_seconds: float = 60.0
     passphrase_file: Path | None = None
-    subscriber_key_env: str | None = None
-    subscriber_key_file: Path | None = None
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     batch_size: int = 500
     warn_outbox_depth: int = 100_000
@@ -70,20 +67,6 @@ class AgentConfig:
     @property
     def base_dir(self) -> Path:
         return self.path.parent
-
-    def subscriber_key(self) -> str | None:
-        """The subscriber API key subscribe tasks read feeds with (None when not configured)."""
-        if self.subscriber_key_file is not None:
-            try:
-                return self.subscriber_key_file.read_text(encoding="utf-8").strip() or None
-            except OSError as exc:
-                raise ConfigError(self.path, [f"hub.subscriber_key_file: cannot read {self.subscriber_key_file}: {exc.strerror}"]) from None
-        if self.subscriber_key_env:
-            value = os.environ.get(self.subscriber_key_env, "").strip()
-            if not value:
-                raise ConfigError(self.path, [f"hub.subscriber_key_env: environment variable {self.subscriber_key_env} is not set"])
-            return value
-        return None
 
     def task(self, name: str) -> TaskConfig:
         for task in self.tasks:
@@ -201,8 +184,6 @@ def load_config(path: str | Path) -> AgentConfig:
         proxy=hub.get("proxy"),
         ca_bundle=str(_resolve(base, hub["ca_bundle"])) if hub.get("ca_bundle") else None,
         timeout_seconds=hub.get("timeout_seconds", 60.0),
-        subscriber_key_env=hub.get("subscriber_key_env"),
-        subscriber_key_file=_resolve(base, hub.get("subscriber_key_file")),
         state_dir=_resolve(base, document["state_dir"]),
         passphrase_file=_resolve(base, document.get("passphrase_file")),
         heartbeat_seconds=document.get("heartbeat_seconds", DEFAULT_HEARTBEAT_SECONDS),

@@ -46,11 +46,7 @@ class Agent:
                              batch_size=config.batch_size, max_backoff=config.max_backoff_seconds,
                              warn_depth=config.warn_outbox_depth)
         self.publisher = Publisher(config, self.outbox, self.schemas, on_queued=self.sender.wake.set)
-        # The hub's pull feeds answer subscriber credentials; the enrolled agent holds a publisher one.
-        subscriber_key = config.subscriber_key() if any(t.direction == "subscribe" for t in config.tasks) else None
-        feed_hub = HubClient(config.hub_url, subscriber_key, transport, timeout=config.timeout_seconds) \
-            if subscriber_key else self.hub
-        self.subscriber = Subscriber(config, self.outbox, feed_hub)
+        self.subscriber = Subscriber(config, self.outbox, self.hub)
         self.stop_event = threading.Event()
         self.scheduler: BackgroundScheduler | None = None
         self._sender_thread: threading.Thread | None = None

@@ -17,6 +17,7 @@ warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testcli
 import connexion  # noqa: E402
 import yaml  # noqa: E402
 from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
 from flask import Response, g, request
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
@@ -104,7 +105,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or build_services(settings)
 
     app = connexion.FlaskApp(__name__, specification_dir=str(Path(__file__).parent))
-    app.add_api(copy.deepcopy(_contract()), strict_validation=True, validate_responses=False, validator_map=VALIDATOR_MAP)
+    app.add_api(copy.deepcopy(_contract()), strict_validation=True, validate_responses=False, validator_map=VALIDATOR_MAP,
+                swagger_ui_options=SwaggerUIOptions(swagger_ui=False))
     app.add_middleware(ServicesMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        max_bytes=settings.max_batch_bytes)

@@ -6,6 +6,7 @@ Secrets are printed once, as the last line of standard output, and never logged.
 from __future__ import annotations
 
 import argparse
+import secrets
 import logging
 import sys
 from pathlib import Path
@@ -189,12 +190,7 @@ def _orgs(args):
 
 
 def cmd_org_add(args) -> int:
-    from hub.orgs.service import OrgError
-
-    try:
-        org = _orgs(args).add_org(args.slug, args.name, args.kind)
-    except OrgError as exc:
-        raise CommandError(str(exc)) from exc
+    org = _orgs(args).add_org(args.slug, args.name, args.kind)
     print(f"added {org['kind']} {org['slug']}: {org['name']}")
     return 0
 
@@ -214,35 +210,20 @@ def cmd_org_import(args) -> int:
 
 
 def cmd_key_issue(args) -> int:
-    from hub.orgs.service import OrgError
-
-    try:
-        key = _orgs(args).issue_key(args.org, args.role, label=args.label)
-    except OrgError as exc:
-        raise CommandError(str(exc)) from exc
+    key = _orgs(args).issue_key(args.org, args.role, label=args.label)
     print(f"API key for {args.org} ({args.role}); it is shown only once:")
     print(key)
     return 0
 
 
 def cmd_key_revoke(args) -> int:
-    from hub.orgs.service import OrgError
-
-    try:
-        _orgs(args).revoke_key(args.credential_id)
-    except OrgError as exc:
-        raise CommandError(str(exc)) from exc
+    _orgs(args).revoke_key(args.credential_id)
     print(f"revoked {args.credential_id}")
     return 0
 
 
 def cmd_enrolment(args) -> int:
-    from hub.orgs.service import OrgError
-
-    try:
-        token, expires = _orgs(args).create_enrolment(args.org, int(args.ttl_hours * 3600))
-    except OrgError as exc:
-        raise CommandError(str(exc)) from exc
+    token, expires = _orgs(args).create_enrolment(args.org, int(args.ttl_hours * 3600))
     print(f"one-time enrolment token for an agent of {args.org}, valid until {expires}:")
     print(token)
     return 0
@@ -275,34 +256,19 @@ def _accounts(args):
 
 
 def cmd_user_add(args) -> int:
-    from hub.console.service import AccountError
-
-    try:
-        user = _accounts(args).add_user(args.username, args.org, args.role, _new_password(args))
-    except AccountError as exc:
-        raise CommandError(str(exc)) from exc
+    user = _accounts(args).add_user(args.username, args.org, args.role, _new_password(args))
     print(f"added console user {user.username} ({user.org}, {user.role})")
     return 0
 
 
 def cmd_user_password(args) -> int:
-    from hub.console.service import AccountError
-
-    try:
-        _accounts(args).set_password(args.username, _new_password(args))
-    except AccountError as exc:
-        raise CommandError(str(exc)) from exc
+    _accounts(args).set_password(args.username, _new_password(args))
     print(f"password changed for {args.username}; their sessions were ended")
     return 0
 
 
 def cmd_user_disable(args) -> int:
-    from hub.console.service import AccountError
-
-    try:
-        _accounts(args).disable_user(args.username)
-    except AccountError as exc:
-        raise CommandError(str(exc)) from exc
+    _accounts(args).disable_user(args.username)
     print(f"disabled {args.username}; their sessions were ended")
     return 0
 
@@ -517,6 +483,10 @@ DEMO_KEYS = [("edinburgh", "publisher"), ("sds", "subscriber"), ("edinburgh", "g
              ("sds", "governance"), ("improvement-service", "ops"), ("scottish-government", "admin")]
 
 
+DEMO_STAFF = [("gov.edinburgh", "edinburgh", "governance"), ("gov.sds", "sds", "governance"),
+              ("ops", "improvement-service", "ops"), ("admin", "scottish-government", "admin")]
+
+
 def cmd_demo(args) -> int:
     """Everything `make run` needs: database, example orgs and schemas, demo keys, the server."""
     cmd_init(args)
@@ -534,8 +504,18 @@ def cmd_demo(args) -> int:
     print("\nDemo credentials (new ones are made at every start; keep them to try the API):")
     for org, role in DEMO_KEYS:
         print(f"  {org:<22} {role:<11} {keys[org, role]}")
+    print("\nConsole staff (passwords are new at every start):")
+    accounts = build_services(_settings(args)).accounts
+    for username, org, role in DEMO_STAFF:
+        password = secrets.token_urlsafe(12)
+        if username not in {user["username"] for user in accounts.list_users()}:
+            accounts.add_user(username, org, role, password, actor="demo")
+        else:
+            accounts.set_password(username, password, actor="demo")
+        print(f"  {username:<16} {org + '/' + role:<32} {password}")
     print(f"\nHub on http://{args.host}:{args.port}/api/v1 (try: curl -H 'Authorization: Bearer <key>' "
-          f"http://{args.host}:{args.port}/api/v1/datasets)", flush=True)
+          f"http://{args.host}:{args.port}/api/v1/datasets); console on http://{args.host}:{args.port}/console",
+          flush=True)
     if args.agent_dir:
         from hub import demo_agent
 
@@ -719,9 +699,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    from hub.console.service import AccountError
+    from hub.orgs.service import OrgError
+
     try:
         return args.func(args)
-    except CommandError as exc:
+    except (CommandError, OrgError, AccountError) as exc:  # mistakes an operator can fix: no traceback
         print(f"causeway-hub: {exc}", file=sys.stderr)
         return 2
 

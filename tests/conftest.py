@@ -120,3 +120,19 @@ def key_for(services):
 def auth(key_for):
     """auth(org, role) -> headers carrying a bearer key."""
     return lambda org, role: {"Authorization": f"Bearer {key_for(org, role)}"}
+
+
+CHROMIUM = os.environ.get("CAUSEWAY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Chromium (the system's Debian package, driven by Playwright), one per test
+    process: Playwright's sync API allows only one instance per thread."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+        yield browser
+        browser.close()

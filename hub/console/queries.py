@@ -222,3 +222,12 @@ def audit_actions(engine: Engine, visible_org: str | None) -> list[str]:
         query = query.where(audit_log.c.org == visible_org)
     with engine.connect() as conn:
         return [r[0] for r in conn.execute(query)]
+
+
+# -- deliveries ---------------------------------------------------------------
+def record_keys(engine: Engine, seqs: list[int]) -> dict[int, str]:
+    """The natural key of each record in the log at these sequence numbers."""
+    if not seqs:
+        return {}
+    with engine.connect() as conn:
+        return {r.seq: r.key for r in conn.execute(select(records.c.seq, records.c.key).where(records.c.seq.in_(seqs)))}

@@ -37,6 +37,8 @@ PAGES = [
     ("console.overview", "Overview", ALL_STAFF),
     ("console.agreements", "Agreements", ("governance",)),
     ("console.subjects", "Subjects", ("governance",)),
+    ("console.subscriptions", "Subscriptions", ALL_STAFF),
+    ("console.agents", "Agents", ALL_STAFF),
     ("console.quality", "Data quality", ALL_STAFF),
     ("console.catalogue", "Catalogue", ALL_STAFF),
     ("console.audit_log", "Audit log", ALL_STAFF),
@@ -66,7 +68,7 @@ def init_console(flask_app, services) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
     )
-    from . import agreement_views, subject_views  # noqa: F401  (they add their routes to the blueprint)
+    from . import agreement_views, operations_views, subject_views  # noqa: F401  (they add their routes to the blueprint)
 
     flask_app.register_blueprint(console)
     flask_app.before_request(_sign_in_for_other_console_pages)
@@ -247,7 +249,15 @@ def overview():
     if allowed(("governance",)):
         awaiting = [a for a in services().policy.agreements.list(staff().principal)
                     if a["latest_status"] in ("draft", "approved")]
-    return render_template("console/overview.html", chart=chart, today=today, awaiting=awaiting)
+    from .operations_views import agent_summaries, needs_attention, subscription_statuses
+
+    agents = agent_summaries()
+    troubled = [(s, needs_attention(s)) for s in subscription_statuses()]
+    return render_template("console/overview.html", chart=chart, today=today, awaiting=awaiting,
+                           agents_up=[a for a in agents if a["status"] == "up"],
+                           agents_stale=[a for a in agents if a["status"] == "stale"],
+                           subscriptions_total=len(troubled),
+                           troubled=[(s, reasons) for s, reasons in troubled if reasons])
 
 
 # -- catalogue ---------------------------------------------------------------

@@ -280,7 +280,7 @@ class DeliveryService:
 
     # -- pull ----------------------------------------------------------------
     def feed(self, sub_id: str, principal: Principal, after: int | None, limit: int) -> dict:
-        principal.require("subscriber")
+        _require_puller(principal)
         limit = max(1, min(limit, self.settings.feed_max_limit))
         now = db.utcnow()
         with self.engine.connect() as conn:
@@ -300,7 +300,7 @@ class DeliveryService:
         return {"events": decided.events, "next": page[-1].seq if page else position}
 
     def ack(self, sub_id: str, principal: Principal, seq: int) -> dict:
-        principal.require("subscriber")
+        _require_puller(principal)
         now = db.utcnow()
         with db.write_transaction(self.engine) as conn:
             row = self._get(conn, sub_id, principal)
@@ -330,3 +330,11 @@ def read_lag(engine: Engine) -> list[tuple[str, str, int, float]]:
                     records.c.dataset == row.dataset, records.c.seq > row.cursor).order_by(records.c.seq).limit(1)).scalar()
             answer.append((row.id, row.channel, behind, (now - aware(oldest)).total_seconds() if oldest else 0.0))
     return answer
+
+
+def _require_puller(principal: Principal) -> None:
+    """Pull feeds are read by the org's subscriber keys and by its enrolled agents
+    (an agent's subscribe task writes them into a local system with the agent's own
+    credential); require_org on the subscription then keeps each org to its own."""
+    if principal.agent_id is None:
+        principal.require("subscriber")

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from hub import db
 from hub.audit import service as audit
 from hub.auth import Principal
-from hub.problems import Problem, forbidden, not_found
+from hub.problems import Problem, not_found
 from hub.timeutil import iso_utc, parse_iso
 
 from . import revision

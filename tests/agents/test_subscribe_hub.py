@@ -62,10 +62,8 @@ def test_subscribe_tasks_write_what_the_council_publishes_into_a_table_and_a_fol
          "connector": {"kind": "spreadsheet", "options": {"folder": str(folder), "format": "xlsx"}},
          "schedule": {"cron": "0 * * * *"}},
     ])
-    config = yaml.safe_load(agency.read_text())
-    config["hub"]["subscriber_key_env"] = "SFRS_SUBSCRIBER_KEY"
-    agency.write_text(yaml.safe_dump(config))
-    result = run_agent(agency, "run", "--once", SFRS_SUBSCRIBER_KEY=subscriber_key)
+    # The agent reads its org's pull subscriptions with its own enrolled credential.
+    result = run_agent(agency, "run", "--once")
     assert result.returncode == 0, result.stderr[-2000:]
 
     rows = sqlite3.connect(table).execute("SELECT uprn_key, town, postcode FROM addresses").fetchall()
@@ -79,7 +77,7 @@ def test_subscribe_tasks_write_what_the_council_publishes_into_a_table_and_a_fol
     # Later changes arrive, and nothing is written twice.
     write_gazetteer_csv(drop / "tuesday.csv", 5, start=100)
     assert run_agent(council, "run", "--once").returncode == 0
-    assert run_agent(agency, "run", "--once", SFRS_SUBSCRIBER_KEY=subscriber_key).returncode == 0
+    assert run_agent(agency, "run", "--once").returncode == 0
     assert sqlite3.connect(table).execute("SELECT COUNT(*) FROM addresses").fetchone()[0] == 45
     delivered = sum(len(list(openpyxl.load_workbook(w, read_only=True).active.iter_rows())) - 1
                     for w in folder.glob("*.xlsx"))

@@ -16,9 +16,6 @@ import requests
 
 from hubprocess import HubProcess, hub_cli, issue_key
 
-CHROMIUM = os.environ.get("CAUSEWAY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
 PASSWORD = "a long browser-test password"
 
@@ -35,10 +32,11 @@ STAFF = [
 class ConsoleHub:
     """A hub process set up as an operator would: init, org import, staff users, serve."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, env: dict | None = None):
         self.workdir = workdir
         self.db_url = f"sqlite:///{workdir / 'causeway.db'}"
-        self.process = HubProcess(self.db_url, log_path=workdir / "hub.log", env={"CAUSEWAY_SECRET_KEY": ""})
+        self.process = HubProcess(self.db_url, log_path=workdir / "hub.log",
+                                  env={"CAUSEWAY_SECRET_KEY": "", **(env or {})})
         self.keys: dict[tuple[str, str], str] = {}
 
     @property
@@ -79,6 +77,40 @@ class ConsoleHub:
         response = self.api("POST", "/records", org, "publisher", json={"records": records})
         response.raise_for_status()
         return response.json()
+
+
+class Console:
+    """One signed-in browser tab, collecting browser errors as it goes."""
+
+    def __init__(self, browser, hub: ConsoleHub):
+        self.hub = hub
+        self.context = browser.new_context(base_url=hub.base_url, accept_downloads=True)
+        self.context.set_default_timeout(10_000)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+
+    def sign_in(self, username: str, password: str = PASSWORD):
+        page = self.page
+        page.goto("/console/")
+        assert page.url.endswith("/console/sign-in?next=/console/")
+        page.keyboard.press("Tab")  # the skip link comes first
+        page.focus("#username")
+        page.keyboard.type(username)
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "password"
+        page.keyboard.type(password)
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        return page
+
+    def screenshot(self, name: str):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def close(self):
+        self.context.close()
 
 
 def wait_until(check, timeout: float = 10.0, interval: float = 0.1):

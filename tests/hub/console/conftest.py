@@ -1,4 +1,26 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture
+def open_console(chromium, hub):
+    """open_console() -> a new browser tab (Console) on the module's `hub`; the test fails
+    if any tab reported a browser error."""
+    from browser import Console
+
+    opened = []
+
+    def open_():
+        console = Console(chromium, hub)
+        opened.append(console)
+        return console
+
+    yield open_
+    errors = [e for c in opened for e in c.errors]
+    for console in opened:
+        console.close()
+    assert errors == [], "the browser reported errors"

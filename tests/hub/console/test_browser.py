@@ -11,12 +11,10 @@ import io
 
 import pytest
 
-from browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, ConsoleHub
+from browser import ConsoleHub
 from factories import gazetteer_record
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
@@ -29,64 +27,6 @@ def hub(tmp_path_factory):
     server.publish("edinburgh", [gazetteer_record(9001), bad, gazetteer_record(9003)])
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
-        yield browser
-        browser.close()
-
-
-class Console:
-    """One signed-in browser tab, collecting browser errors as it goes."""
-
-    def __init__(self, browser, hub: ConsoleHub):
-        self.hub = hub
-        self.context = browser.new_context(base_url=hub.base_url, accept_downloads=True)
-        self.context.set_default_timeout(10_000)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
-        self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
-
-    def sign_in(self, username: str, password: str = PASSWORD):
-        page = self.page
-        page.goto("/console/")
-        assert page.url.endswith("/console/sign-in?next=/console/")
-        page.keyboard.press("Tab")  # the skip link comes first
-        page.focus("#username")
-        page.keyboard.type(username)
-        page.keyboard.press("Tab")
-        assert page.evaluate("document.activeElement.id") == "password"
-        page.keyboard.type(password)
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
-        return page
-
-    def screenshot(self, name: str):
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    def close(self):
-        self.context.close()
-
-
-@pytest.fixture
-def open_console(chromium, hub):
-    opened = []
-
-    def open_() -> Console:
-        console = Console(chromium, hub)
-        opened.append(console)
-        return console
-
-    yield open_
-    errors = [e for c in opened for e in c.errors]
-    for console in opened:
-        console.close()
-    assert errors == [], "the browser reported errors"
 
 
 def test_sign_in_and_every_page_renders_without_browser_errors(open_console):

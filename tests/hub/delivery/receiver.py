@@ -7,7 +7,8 @@ survives its own restarts.
 
 POST /hook/<name>   a subscription's events (CloudEvents, single or batch)
 POST /control       {"secrets": {name: [whsec_...]}, "fail_next": {name: n}, "retry_after": s,
-                     "refuse": [event id], "delay": s, "gone": [name]}
+                     "refuse": [event id], "accept": [event id], "delay": s, "gone": [name]}
+                    (accept: stop refusing events refused before)
 GET  /state         {"events": [...], "requests": [...], "bad_signatures": n} (?name=...)
 GET  /count         {"events": n}
 GET  /arrivals      {"arrivals": [[event id, arrival time, event time], ...]}
@@ -145,6 +146,7 @@ class Handler(BaseHTTPRequestHandler):
                 st.fail_next.update(control.get("fail_next", {}))
                 st.retry_after = control.get("retry_after", st.retry_after)
                 st.refuse.update(control.get("refuse", []))
+                st.refuse.difference_update(control.get("accept", []))
                 st.gone.update(control.get("gone", []))
                 st.delay = control.get("delay", st.delay)
             return self._answer(200)

@@ -5,6 +5,7 @@ import collections
 
 import pytest
 
+from causeway_common.signing import generate_key, public_key_b64
 from factories import gazetteer_record
 from harness import wait_until
 
@@ -199,6 +200,11 @@ def test_suspended_agreement_holds_delivery_until_active_again(
 
 
 def test_pull_feed_decides_per_record_and_ack_moves_the_position(client, auth, subscribe, publish, grant, services):
+    def agent_auth(org):
+        token, _ = services.orgs.create_enrolment(org, 3600, actor="test")
+        enrolled = services.orgs.enrol_agent(token, public_key_b64(generate_key()), f"{org}-agent", "1.0")
+        return {"Authorization": f"Bearer {enrolled['api_key']}"}
+
     grant("sds", "gazetteer-address", fields=["uprn", "town"])
     sub = subscribe(dataset="gazetteer-address", channel="pull", start="beginning")
     headers = auth("sds", "subscriber")
@@ -214,3 +220,6 @@ def test_pull_feed_decides_per_record_and_ack_moves_the_position(client, auth, s
     assert status["lag"]["records"] == 0 and status["acked"] == page["next"]
     # Another org cannot read this feed.
     assert client.get(f"/api/v1/subscriptions/{sub['id']}/feed", headers=auth("sfrs", "subscriber")).status_code == 404
+    # The org's enrolled agent reads it with its own credential; another org's agent cannot.
+    assert client.get(f"/api/v1/subscriptions/{sub['id']}/feed", headers=agent_auth("sds")).status_code == 200
+    assert client.get(f"/api/v1/subscriptions/{sub['id']}/feed", headers=agent_auth("sfrs")).status_code == 404

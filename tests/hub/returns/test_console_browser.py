@@ -1,6 +1,5 @@
 """The console's returns grid, rendered by real headless Chromium against a real HTTP server."""
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,6 @@ from scenario import COUNCILS, DATASET, LATE, MISSING, OUTLIER, QUARTER, RESUBMI
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 COLOURS = {"submitted": "rgb(200, 230, 201)", "late": "rgb(255, 224, 178)", "missing": "rgb(255, 205, 210)"}
 
 
@@ -32,12 +29,8 @@ def hub_url(services):
 
 
 @pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def browser(chromium):
+    return chromium
 
 
 def test_the_grid_renders_coloured_with_counts_and_drills_down(services, client, auth, key_for, clock, hub_url, browser):

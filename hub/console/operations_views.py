@@ -1,0 +1,225 @@
+"""Operations pages: subscriptions and their deliveries (lag, errors, dead letters,
+retry and replay) and agents with their connectors' tasks (heartbeats, history).
+
+The delivery and health services decide who may see and do what, with the
+signed-in user as the principal, exactly as for an API key of the same org and
+role: governance staff see their own org's subscriptions and agents; ops staff
+and admins see every subscription and act on deliveries. Every action is
+audited by the delivery service with the user as the actor.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from hub import db
+from hub.problems import Problem
+from hub.timeutil import parse_iso
+
+from . import queries
+from .charts import line_chart
+from .views import ALL_STAFF, allowed, console, requires, services, staff
+
+OPERATORS = ("ops",)  # and admin: they act on deliveries
+# A subscription whose oldest undelivered record is older than this is "lagging".
+LAG_WARNING_SECONDS = 300
+STATUS_BADGES = {"active": "good", "failing": "bad", "awaiting-agreement": "warn", "disabled": "off",
+                 "up": "good", "stale": "bad"}
+
+
+@console.app_template_filter("badge_class")
+def badge_class(status: str) -> str:
+    return STATUS_BADGES.get(status, "")
+
+
+@console.app_template_filter("duration")
+def duration(seconds) -> str:
+    """3725 -> '1 h 2 min'; for people, not machines."""
+    seconds = int(round(float(seconds or 0)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} days {hours % 24} h"
+
+
+@console.app_template_filter("moment")
+def moment(text: str | None) -> str:
+    """An ISO time from a service as '2026-11-02 09:30:12 UTC'."""
+    if not text:
+        return ""
+    try:
+        return parse_iso(text).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return text
+
+
+@console.app_template_filter("ago")
+def ago(text: str | None) -> str:
+    if not text:
+        return ""
+    try:
+        return duration(max(0.0, (db.utcnow() - parse_iso(text)).total_seconds())) + " ago"
+    except ValueError:
+        return ""
+
+
+def _delivery():
+    return services().delivery
+
+
+def _health():
+    return services().health
+
+
+def needs_attention(status: dict) -> list[str]:
+    """Why a subscription's status needs someone to look (empty: it does not)."""
+    reasons = []
+    if status["status"] == "failing":
+        reasons.append("failing")
+    if status["lag"]["seconds"] > LAG_WARNING_SECONDS:
+        reasons.append(f"{status['lag']['records']} records behind, oldest {duration(status['lag']['seconds'])}")
+    if status["dead_letters"]:
+        reasons.append(f"{status['dead_letters']} dead letter{'s' if status['dead_letters'] != 1 else ''}")
+    return reasons
+
+
+def subscription_statuses(org: str | None = None) -> list[dict]:
+    """The status (lag, errors, dead letters) of every subscription the user may see."""
+    principal = staff().principal
+    delivery = _delivery()
+    found = []
+    for listed in delivery.list(principal, org):
+        try:
+            found.append(delivery.status(listed["id"], principal))
+        except Problem as problem:
+            if problem.status != 404:  # ended between listing and reading
+                raise
+    return found
+
+
+def agent_summaries() -> list[dict]:
+    return _health().list_agents(staff().principal)
+
+
+# -- subscriptions -------------------------------------------------------------
+@console.get("/subscriptions")
+@requires(*ALL_STAFF)
+def subscriptions():
+    chosen_org = (request.args.get("org") or None) if allowed(OPERATORS) else None
+    statuses = subscription_statuses(chosen_org)
+    counts = {name: sum(1 for s in statuses if s["status"] == name)
+              for name in ("active", "failing", "awaiting-agreement", "disabled")}
+    return render_template("console/subscriptions.html", statuses=statuses, counts=counts, chosen_org=chosen_org,
+                           orgs=services().orgs.list_orgs() if allowed(OPERATORS) else [],
+                           attention={s["id"]: needs_attention(s) for s in statuses})
+
+
+@console.get("/subscriptions/<subscription_id>")
+@requires(*ALL_STAFF)
+def subscription(subscription_id: str):
+    principal = staff().principal
+    status = _delivery().status(subscription_id, principal)
+    letters = _delivery().list_dead_letters(subscription_id, principal)
+    keys = queries.record_keys(services().engine, [letter["seq"] for letter in letters])
+    for letter in letters:
+        letter["key"] = keys.get(letter["seq"], "")
+    return render_template("console/subscription.html", sub=status, letters=letters,
+                           attention=needs_attention(status), can_act=allowed(OPERATORS))
+
+
+@console.post("/subscriptions/<subscription_id>/dead-letters/<int:letter_id>/retry")
+@requires(*OPERATORS)
+def retry_dead_letter(subscription_id: str, letter_id: int):
+    _delivery().retry_dead_letters(subscription_id, staff().principal, letter_id)
+    flash(f"Dead letter {letter_id} is queued to be sent again; it leaves the list once the subscriber "
+          "accepts it.", "success")
+    return redirect(url_for("console.subscription", subscription_id=subscription_id))
+
+
+@console.post("/subscriptions/<subscription_id>/dead-letters/retry")
+@requires(*OPERATORS)
+def retry_all_dead_letters(subscription_id: str):
+    count = _delivery().retry_dead_letters(subscription_id, staff().principal)
+    if count:
+        flash(f"{count} dead letter{'s are' if count != 1 else ' is'} queued to be sent again; each leaves the "
+              "list once the subscriber accepts it.", "success")
+    else:
+        flash("There were no dead letters waiting to be retried.", "info")
+    return redirect(url_for("console.subscription", subscription_id=subscription_id))
+
+
+def _replay_time(text: str) -> str:
+    """A datetime-local field's value (UTC, as the form says) as RFC 3339."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        abort(400, description=f"{text} is not a date and time (use YYYY-MM-DD HH:MM, UTC).")
+    if moment.tzinfo is not None:
+        moment = moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@console.post("/subscriptions/<subscription_id>/replay")
+@requires(*OPERATORS)
+def replay(subscription_id: str):
+    how = request.form.get("from", "")
+    from_seq = from_time = None
+    if how == "seq":
+        from_seq = request.form.get("from_seq", type=int)
+        if from_seq is None or from_seq < 1:
+            abort(400, description="Give the sequence number (1 or more) to deliver again from.")
+    elif how == "time":
+        from_time = _replay_time((request.form.get("from_time") or "").strip())
+    else:
+        abort(400, description="Replay from a sequence number or from a time.")
+    result = _delivery().replay(subscription_id, staff().principal, from_seq, from_time)
+    start = f"sequence {from_seq}" if from_seq is not None else f"{from_time.replace('T', ' ')[:16]} UTC"
+    flash(f"Delivery starts again from {start} (the first record after sequence {result['cursor']}). "
+          "Replayed events carry new webhook ids, so the subscriber takes them again.", "success")
+    return redirect(url_for("console.subscription", subscription_id=subscription_id))
+
+
+# -- agents --------------------------------------------------------------------
+@console.get("/agents")
+@requires(*ALL_STAFF)
+def agents():
+    listed = agent_summaries()
+    return render_template("console/agents.html", agents=listed,
+                           up=sum(1 for a in listed if a["status"] == "up"),
+                           stale=sum(1 for a in listed if a["status"] == "stale"))
+
+
+def history_chart(history: list[dict]):
+    """Outbox depth and records published / rejected between heartbeats, oldest first."""
+    beats = list(reversed(history))
+    labels, depth, published, rejected = [], [], [], []
+    before = None
+    for beat in beats:
+        report = beat["report"] or {}
+        tasks = report.get("tasks") or []
+        totals = (sum(t.get("published") or 0 for t in tasks), sum(t.get("rejected") or 0 for t in tasks))
+        labels.append(moment(beat["received_at"])[11:16])
+        depth.append(report.get("outbox_depth") or 0)
+        if before is None:
+            published.append(0)
+            rejected.append(0)
+        else:  # counters start again when the agent restarts: count from zero then
+            published.append(totals[0] - before[0] if totals[0] >= before[0] else totals[0])
+            rejected.append(totals[1] - before[1] if totals[1] >= before[1] else totals[1])
+        before = totals
+    return line_chart("Records published and rejected between heartbeats, and outbox depth (UTC)", labels,
+                      {"published": published, "rejected": rejected, "outbox depth": depth}, unit="records")
+
+
+@console.get("/agents/<agent_id>")
+@requires(*ALL_STAFF)
+def agent(agent_id: str):
+    found = _health().get_agent(staff().principal, agent_id, history=120)
+    return render_template("console/agent.html", agent=found, tasks=(found["report"] or {}).get("tasks") or [],
+                           chart=history_chart(found["history"]))

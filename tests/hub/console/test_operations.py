@@ -1,0 +1,181 @@
+"""Subscriptions, agents and the overview's health sections, in-process (SQLite and PostgreSQL):
+who sees which subscription, who may retry and replay (on the server), what each
+status looks like, escaping, and agents going from up to stale."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from causeway_common.signing import generate_key, public_key_b64
+from console_helpers import add_staff, csrf_from, sign_in
+from factories import gazetteer_record
+
+from hub import db
+from hub.audit.models import audit_log
+from hub.auth import Principal
+from hub.delivery.models import dead_letters, subscriptions
+
+
+@pytest.fixture
+def staff(services):
+    add_staff(services, "gina", "edinburgh", "governance")
+    add_staff(services, "sian", "sds", "governance")
+    add_staff(services, "omar", "glasgow", "ops")
+    add_staff(services, "ada", "fife", "admin")
+
+
+def _subscribe(services, org: str, dataset: str = "gazetteer-address", purpose: str = "ServiceProvision") -> str:
+    principal = Principal(org=org, role="subscriber", credential_id="test")
+    return services.delivery.subscribe({"dataset": dataset, "purpose": purpose, "channel": "pull",
+                                        "start": "beginning"}, principal)["id"]
+
+
+def _dead_letter(services, sub_id: str, seq: int, record_id: str, error: str = "refused by the receiver") -> int:
+    now = db.utcnow()
+    with db.write_transaction(services.engine) as conn:
+        return conn.execute(dead_letters.insert().values(
+            subscription_id=sub_id, seq=seq, record_id=record_id, webhook_id=f"msg_{seq}", state="dead",
+            status_code=400, error=error, attempts=1, created_at=now, updated_at=now)).inserted_primary_key[0]
+
+
+@pytest.fixture
+def deliveries(client, services, staff, auth):
+    """An sds subscription with one dead letter, and a failing glasgow one."""
+    published = client.post("/api/v1/records", json={"records": [gazetteer_record(7001), gazetteer_record(7002)]},
+                            headers=auth("edinburgh", "publisher")).json()
+    first = published["results"][0]
+    sds = _subscribe(services, "sds")
+    letter = _dead_letter(services, sds, first["seq"], first["id"], error="<b>bad</b> postcode <script>x()</script>")
+    glasgow = _subscribe(services, "glasgow", purpose="PublicSafety")
+    with db.write_transaction(services.engine) as conn:
+        conn.execute(subscriptions.update().where(subscriptions.c.id == glasgow).values(
+            status="active", attempts=3, last_error="HTTP 503 from the receiver", last_error_at=db.utcnow(),
+            next_attempt_at=db.utcnow() + timedelta(minutes=30)))
+    return {"sds": sds, "glasgow": glasgow, "letter": letter, "record": first}
+
+
+def _letter_state(services, letter_id: int) -> str:
+    with services.engine.connect() as conn:
+        return conn.execute(select(dead_letters.c.state).where(dead_letters.c.id == letter_id)).scalar_one()
+
+
+def test_governance_sees_only_its_own_orgs_subscriptions_and_cannot_retry(client, services, deliveries):
+    sign_in(client, "sian")
+    listing = client.get("/console/subscriptions")
+    assert listing.status_code == 200
+    assert deliveries["sds"] in listing.text and deliveries["glasgow"] not in listing.text
+    detail = client.get(f"/console/subscriptions/{deliveries['sds']}")
+    assert detail.status_code == 200
+    assert deliveries["record"]["id"] in detail.text  # the dead letter is shown
+    assert ">Retry<" not in detail.text and "Replay from" not in detail.text
+    token = csrf_from(detail.text)
+    for path in (f"/console/subscriptions/{deliveries['sds']}/dead-letters/{deliveries['letter']}/retry",
+                 f"/console/subscriptions/{deliveries['sds']}/dead-letters/retry"):
+        assert client.post(path, data={"csrf_token": token}).status_code == 403, path
+    assert client.post(f"/console/subscriptions/{deliveries['sds']}/replay",
+                       data={"csrf_token": token, "from": "seq", "from_seq": "1"}).status_code == 403
+    assert _letter_state(services, deliveries["letter"]) == "dead"
+    # another org's subscription is not there at all
+    assert client.get(f"/console/subscriptions/{deliveries['glasgow']}").status_code == 404
+
+
+def test_ops_sees_every_subscription_with_its_status_and_retries_a_dead_letter(client, services, deliveries):
+    sign_in(client, "omar")
+    listing = client.get("/console/subscriptions").text
+    assert deliveries["sds"] in listing and deliveries["glasgow"] in listing
+    assert 'class="badge bad">failing<' in listing
+    assert "HTTP 503 from the receiver" in listing
+    detail = client.get(f"/console/subscriptions/{deliveries['sds']}")
+    token = csrf_from(detail.text)
+    path = f"/console/subscriptions/{deliveries['sds']}/dead-letters/{deliveries['letter']}/retry"
+    assert client.post(path, data={}).status_code == 403  # no CSRF token: nothing done
+    assert _letter_state(services, deliveries["letter"]) == "dead"
+    done = client.post(path, data={"csrf_token": token}, follow_redirects=True)
+    assert done.status_code == 200 and "queued to be sent again" in done.text
+    assert _letter_state(services, deliveries["letter"]) == "retrying"
+    with services.engine.connect() as conn:
+        entry = conn.execute(select(audit_log).where(audit_log.c.action == "subscription.retry-dead-letters")).first()
+    assert entry.actor == "glasgow/ops/key:console:omar" and entry.target == deliveries["sds"]
+
+
+def test_replay_from_a_time_moves_the_position_back(client, services, deliveries):
+    sign_in(client, "omar")
+    sub = deliveries["glasgow"]
+    with db.write_transaction(services.engine) as conn:
+        conn.execute(subscriptions.update().where(subscriptions.c.id == sub).values(cursor=2))
+    token = csrf_from(client.get(f"/console/subscriptions/{sub}").text)
+    bad = client.post(f"/console/subscriptions/{sub}/replay",
+                      data={"csrf_token": token, "from": "time", "from_time": "yesterday"})
+    assert bad.status_code == 400 and "is not a date and time" in bad.text
+    since = (db.utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    done = client.post(f"/console/subscriptions/{sub}/replay",
+                       data={"csrf_token": token, "from": "time", "from_time": since}, follow_redirects=True)
+    assert "Delivery starts again from" in done.text
+    assert services.delivery.get(sub, Principal("glasgow", "subscriber", "t"))["cursor"] == 0
+
+
+def test_dead_letter_reasons_and_errors_are_escaped(client, deliveries):
+    sign_in(client, "ada")
+    html = client.get(f"/console/subscriptions/{deliveries['sds']}").text
+    assert "&lt;script&gt;x()&lt;/script&gt;" in html and "<script>x()" not in html
+    assert "7001" in html  # the record's key
+
+
+def test_the_overview_counts_subscriptions_needing_attention(client, deliveries):
+    sign_in(client, "omar")
+    html = client.get("/console/").text
+    assert 'id="subscriptions-troubled">2<' in html  # the failing one, and the one with a dead letter
+    assert "failing" in html and "1 dead letter" in html
+    client.cookies.clear()
+    sign_in(client, "gina")  # edinburgh holds no subscriptions
+    assert 'id="subscriptions-troubled">0<' in client.get("/console/").text
+
+
+def _enrol(services, org="edinburgh", name="caselink-agent"):
+    token, _ = services.orgs.create_enrolment(org, 3600, actor="test")
+    answer = services.orgs.enrol_agent(token, public_key_b64(generate_key()), name, "0.3.1")
+    return answer["agent_id"], {"Authorization": f"Bearer {answer['api_key']}"}
+
+
+def _beat(client, agent_id, headers, published=5, rejected=1, error=None):
+    body = {"version": "0.3.1", "host": "srv-caselink", "uptime_seconds": 60, "interval_seconds": 30,
+            "outbox_depth": 2, "rejects": rejected,
+            "tasks": [{"name": "planning-applications", "direction": "publish", "status": "error" if error else "ok",
+                       "rows_read": published + rejected, "published": published, "rejected": rejected,
+                       "outbox_depth": 2, "last_error": error}]}
+    response = client.post(f"/api/v1/agents/{agent_id}/heartbeats", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+
+
+def test_agents_show_up_then_stale_with_their_tasks_and_history(client, services, staff):
+    agent_id, headers = _enrol(services)
+    other_id, _ = _enrol(services, org="glasgow", name="glasgow-agent")
+    _beat(client, agent_id, headers, published=5)
+    _beat(client, agent_id, headers, published=9, error="<i>table</i> locked")
+    sign_in(client, "gina")
+    listing = client.get("/console/agents").text
+    assert agent_id in listing and other_id not in listing
+    assert 'id="agents-up">1<' in listing and 'class="badge good">up<' in listing
+    detail = client.get(f"/console/agents/{agent_id}").text
+    assert "planning-applications" in detail and "&lt;i&gt;table&lt;/i&gt; locked" in detail
+    assert "<polyline" in detail  # the history chart
+    assert "<td>4</td>" in detail  # 4 published between the two heartbeats, in the chart's table
+    assert 'id="agents-up">1<' in client.get("/console/").text
+
+    later = db.utcnow() + timedelta(seconds=95)
+    services.health.clock = lambda: later
+    assert 'id="agent-status">stale<' in client.get(f"/console/agents/{agent_id}").text
+    overview = client.get("/console/").text
+    assert 'id="agents-stale">1<' in overview and "caselink-agent" in overview
+    assert client.get(f"/console/agents/{other_id}").status_code == 404
+
+
+def test_every_new_page_sends_the_strict_content_security_policy(client, deliveries):
+    sign_in(client, "ada")
+    for path in ("/console/subscriptions", f"/console/subscriptions/{deliveries['sds']}", "/console/agents"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert "<script>" not in response.text
