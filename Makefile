@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/policy.py
+	$(BIN)/python bench/agent.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts
