@@ -225,6 +225,31 @@ def at_day(data):
     return T0 + timedelta(days=data.draw(st.sampled_from(DAYS)))
 
 
+
+
+def give_consent(data, policy, operator, oracle, consent_ids, controller, purposes, recipients, expiries):
+    """Record a drawn consent through the service and in the oracle."""
+    given_at = at_day(data)
+    expires = data.draw(st.sampled_from(expiries))
+    body = {"subject": data.draw(st.sampled_from(SUBJECTS)), "controller": controller,
+            "purpose": data.draw(st.sampled_from(purposes)),
+            "recipients": sorted(data.draw(st.sets(st.sampled_from(recipients), min_size=1))),
+            "method": "form", "evidence_ref": "EV", "given_at": given_at.isoformat(),
+            "expires_at": (given_at + timedelta(days=expires)).isoformat() if expires else None}
+    consent_ids.append(policy.consents.give(body, operator)["id"])
+    oracle.consents.append({**body, "given": given_at, "withdrawn": None,
+                            "expires": given_at + timedelta(days=expires) if expires else None})
+
+
+def withdraw_consent(data, policy, operator, oracle, consent_ids):
+    """Withdraw a drawn consent (if still standing) through the service and in the oracle."""
+    index = data.draw(st.integers(0, len(consent_ids) - 1))
+    if oracle.consents[index]["withdrawn"] is None:
+        when = max(at_day(data), oracle.consents[index]["given"])
+        policy.consents.withdraw(consent_ids[index], operator, at=when)
+        oracle.consents[index]["withdrawn"] = when
+
+
 @pytest.fixture
 def world(services):
     if services.engine.dialect.name != "sqlite":
@@ -288,24 +313,13 @@ def test_decisions_match_the_oracle(world, data):
         elif kind == "move" and applied:
             move(data.draw(st.sampled_from(applied)), data.draw(st.sampled_from(["suspended", "active", "suspended", "active", "retired"])))
         elif kind == "consent":
-            given_at = at_day(data)
-            expires = data.draw(st.sampled_from([None, None, 10, 30]))
             parties = oracle.agreements[data.draw(st.sampled_from(applied))][-1]["doc"] if applied else {
                 "providers": providers, "recipients": recipients, "purposes": PURPOSES}
-            body = {"subject": data.draw(st.sampled_from(SUBJECTS)), "controller": data.draw(st.sampled_from(parties["providers"])),
-                    "purpose": data.draw(st.sampled_from(parties["purposes"])),
-                    "recipients": sorted(data.draw(st.sets(st.sampled_from(recipients), min_size=1))),
-                    "method": "form", "evidence_ref": "EV", "given_at": given_at.isoformat(),
-                    "expires_at": (given_at + timedelta(days=expires)).isoformat() if expires else None}
-            consent_ids.append(policy.consents.give(body, operator)["id"])
-            oracle.consents.append({**body, "given": given_at, "withdrawn": None,
-                                    "expires": given_at + timedelta(days=expires) if expires else None})
+            give_consent(data, policy, operator, oracle, consent_ids,
+                         controller=data.draw(st.sampled_from(parties["providers"])),
+                         purposes=parties["purposes"], recipients=recipients, expiries=[None, None, 10, 30])
         elif kind == "withdraw" and consent_ids:
-            index = data.draw(st.integers(0, len(consent_ids) - 1))
-            if oracle.consents[index]["withdrawn"] is None:
-                when = max(at_day(data), oracle.consents[index]["given"])
-                policy.consents.withdraw(consent_ids[index], operator, at=when)
-                oracle.consents[index]["withdrawn"] = when
+            withdraw_consent(data, policy, operator, oracle, consent_ids)
         elif kind == "object":
             parties = oracle.agreements[data.draw(st.sampled_from(applied))][-1]["doc"] if applied else {
                 "providers": providers, "purposes": PURPOSES}
@@ -400,22 +414,10 @@ def test_consent_objection_and_suspension_timelines_match_the_oracle(world, data
                                 min_size=4, max_size=25), label="events")
     for kind in events:
         if kind == "consent":
-            given_at = at_day(data)
-            expires = data.draw(st.sampled_from([None, 10, 30]))
-            body = {"subject": data.draw(st.sampled_from(SUBJECTS)), "controller": provider,
-                    "purpose": data.draw(st.sampled_from(PURPOSES)),
-                    "recipients": sorted(data.draw(st.sets(st.sampled_from(recipients), min_size=1))),
-                    "method": "form", "evidence_ref": "EV", "given_at": given_at.isoformat(),
-                    "expires_at": (given_at + timedelta(days=expires)).isoformat() if expires else None}
-            consent_ids.append(policy.consents.give(body, operator)["id"])
-            oracle.consents.append({**body, "given": given_at, "withdrawn": None,
-                                    "expires": given_at + timedelta(days=expires) if expires else None})
+            give_consent(data, policy, operator, oracle, consent_ids, controller=provider,
+                         purposes=PURPOSES, recipients=recipients, expiries=[None, 10, 30])
         elif kind == "withdraw" and consent_ids:
-            index = data.draw(st.integers(0, len(consent_ids) - 1))
-            if oracle.consents[index]["withdrawn"] is None:
-                when = max(at_day(data), oracle.consents[index]["given"])
-                policy.consents.withdraw(consent_ids[index], operator, at=when)
-                oracle.consents[index]["withdrawn"] = when
+            withdraw_consent(data, policy, operator, oracle, consent_ids)
         elif kind == "object":
             body = {"subject": data.draw(st.sampled_from(SUBJECTS)), "controller": provider,
                     "purpose": data.draw(st.one_of(st.none(), st.sampled_from(PURPOSES))), "method": "letter",
