@@ -225,8 +225,6 @@ def at_day(data):
     return T0 + timedelta(days=data.draw(st.sampled_from(DAYS)))
 
 
-
-
 def give_consent(data, policy, operator, oracle, consent_ids, controller, purposes, recipients, expiries):
     """Record a drawn consent through the service and in the oracle."""
     given_at = at_day(data)
