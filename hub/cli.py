@@ -64,6 +64,15 @@ def cmd_serve(args) -> int:
 
     from hub.migrate import is_current
 
+    tls = {}
+    cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if cert or key:
+        if not (cert and key):
+            raise CommandError("serve needs both --tls-cert and --tls-key to serve HTTPS")
+        for path in (cert, key):
+            if not Path(path).is_file():
+                raise CommandError(f"no such file: {path}")
+        tls = {"ssl_certfile": cert, "ssl_keyfile": key}
     if not is_current(_engine(args)):
         raise CommandError(f"the database at {args.db} is not initialised or not migrated to this version: "
                            f"run `causeway-hub init --db {args.db}` first")
@@ -78,7 +87,8 @@ def cmd_serve(args) -> int:
 
         worker = build_worker(services).start()
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log,
+                    **tls)
     finally:
         scheduler.shutdown(wait=False)
         if worker is not None:
@@ -550,6 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-access-log", dest="access_log", action="store_false")
+    serve.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain); needs --tls-key")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
     serve.add_argument("--no-worker", action="store_true",
                        help="PostgreSQL only: deliver with separate `deliver` processes instead of one in this process")
     serve.set_defaults(func=cmd_serve)
