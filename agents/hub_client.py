@@ -66,12 +66,14 @@ class RequestsTransport(Transport):
         # trust_env stays on: HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE apply unless overridden here.
         if proxy:
             self.session.proxies.update({"http": proxy, "https": proxy})
-        if ca_bundle:
-            self.session.verify = ca_bundle
+        # Passed with every request: requests lets REQUESTS_CA_BUNDLE override a session-level
+        # bundle, but never one given explicitly, and hub.ca_bundle must win.
+        self.ca_bundle = ca_bundle
 
     def request(self, method, url, *, headers, body, timeout):
         try:
-            answer = self.session.request(method, url, headers=headers, data=body, timeout=timeout)
+            answer = self.session.request(method, url, headers=headers, data=body, timeout=timeout,
+                                          **({"verify": self.ca_bundle} if self.ca_bundle else {}))
         except requests.exceptions.SSLError as exc:
             raise ConnectionError(f"TLS failed ({_reason(exc)}); if the hub or your proxy uses a private CA, "
                                   "set hub.ca_bundle in agent.yaml to its PEM file") from None

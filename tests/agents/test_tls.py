@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import certifi
 import pytest
 import yaml
 
@@ -122,7 +123,10 @@ def test_an_agent_given_the_private_ca_enrols_and_publishes_over_https(tls_hub, 
     assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
     assert tls_hub.url in enrolled.stdout
 
-    published = run_agent(config, "run", "--once", timeout=60, **NO_INHERITED_CA)
+    # A machine-wide bundle in the environment (which does not hold the private CA) must not
+    # override the one named in agent.yaml.
+    published = run_agent(config, "run", "--once", timeout=60, REQUESTS_CA_BUNDLE=certifi.where(),
+                          CURL_CA_BUNDLE="", NO_PROXY="*")
     assert published.returncode == 0, published.stdout + published.stderr
     assert len(tls_hub.records("gazetteer-address")) == before + 3
     assert set(tls_hub.current("gazetteer-address")) >= {"906000000", "906000001", "906000002"}
