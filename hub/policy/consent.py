@@ -163,13 +163,7 @@ class ConsentRegistry:
         principal.require("governance")
         at = at or db.utcnow()
         with db.write_transaction(self.engine) as conn:
-            row = conn.execute(select(consents).where(consents.c.id == consent_id)).first()
-            if row is None or (not principal.is_admin and row.controller != principal.org):
-                raise not_found(f"consent {consent_id}")
-            if row.withdrawn_at is not None:
-                raise Problem(409, "Conflict", f"consent {consent_id} was already withdrawn at {iso_utc(row.withdrawn_at)}")
-            rev = revision.bump(conn)
-            conn.execute(update(consents).where(consents.c.id == consent_id).values(withdrawn_at=at, revision=rev))
+            row = _mark_withdrawn(conn, consents, "consent", consent_id, principal, at)
             notices = self._withdrawal_notices(conn, row, at)
             seqs = append_notices(conn, notices)
             audit.append(conn, actor=principal.actor, org=row.controller, action="consent.withdraw", target=consent_id,
@@ -309,13 +303,7 @@ class ConsentRegistry:
         principal.require("governance")
         at = at or db.utcnow()
         with db.write_transaction(self.engine) as conn:
-            row = conn.execute(select(objections).where(objections.c.id == objection_id)).first()
-            if row is None or (not principal.is_admin and row.controller != principal.org):
-                raise not_found(f"objection {objection_id}")
-            if row.withdrawn_at is not None:
-                raise Problem(409, "Conflict", f"objection {objection_id} was already withdrawn")
-            rev = revision.bump(conn)
-            conn.execute(update(objections).where(objections.c.id == objection_id).values(withdrawn_at=at, revision=rev))
+            row = _mark_withdrawn(conn, objections, "objection", objection_id, principal, at)
             audit.append(conn, actor=principal.actor, org=row.controller, action="objection.withdraw", target=objection_id)
             row = conn.execute(select(objections).where(objections.c.id == objection_id)).one()
         return objection_view(row)
@@ -342,3 +330,14 @@ class ConsentRegistry:
                            consents.c.recipients, consents.c.given_at, consents.c.expires_at,
                            consents.c.withdrawn_at).where(window)).all(),
                 conn.execute(select(objections).where(owindow)).all())
+
+
+def _mark_withdrawn(conn, table, what: str, record_id: str, principal: Principal, at: datetime):
+    """Withdraw a consent or objection the caller's org controls; returns the row as it was."""
+    row = conn.execute(select(table).where(table.c.id == record_id)).first()
+    if row is None or (not principal.is_admin and row.controller != principal.org):
+        raise not_found(f"{what} {record_id}")
+    if row.withdrawn_at is not None:
+        raise Problem(409, "Conflict", f"{what} {record_id} was already withdrawn at {iso_utc(row.withdrawn_at)}")
+    conn.execute(update(table).where(table.c.id == record_id).values(withdrawn_at=at, revision=revision.bump(conn)))
+    return row
