@@ -1,0 +1,169 @@
+"""Hostile HTTP requests against a real hub process (uvicorn, not the test client):
+paths that try to slip past the contract, oversized chunked bodies, headers,
+/metrics, oversized heartbeats, CSV fields and sign-in redirects."""
+from __future__ import annotations
+
+import http.client
+import json
+import select
+import socket
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from factories import gazetteer_record
+from hubprocess import HubProcess
+
+CONTRACT = yaml.safe_load((Path(__file__).resolve().parents[2] / "hub" / "openapi.yaml").read_text())
+HOSTILE_VALUES = ["%0A", "x%0A", "%00", "x%00", "%2F", "x%2Fy", "..", "%2E%2E"]
+PROBLEM = "application/problem+json"
+MIB = 1024 * 1024
+
+
+def _resolve(item: dict) -> dict:
+    ref = item.get("$ref")
+    if not ref:
+        return item
+    node = CONTRACT
+    for part in ref.lstrip("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def _hostile_path_cases():
+    """(method, path) for every path parameter of every operation, each hostile value in turn."""
+    for template, path_item in CONTRACT["paths"].items():
+        shared = [_resolve(p) for p in path_item.get("parameters", [])]
+        for method, operation in path_item.items():
+            if method == "parameters":
+                continue
+            params = shared + [_resolve(p) for p in operation.get("parameters", [])]
+            names = [p["name"] for p in params if p["in"] == "path"]
+            for name in names:
+                for value in HOSTILE_VALUES:
+                    path = template
+                    for other in names:
+                        path = path.replace("{" + other + "}", value if other == name else "edinburgh")
+                    yield method.upper(), "/api/v1" + path
+
+
+PATH_CASES = sorted(set(_hostile_path_cases()))
+
+
+@pytest.fixture
+def hub(services, db_url, tmp_path):
+    with HubProcess(db_url, log_path=tmp_path / "hub.log") as process:
+        yield process
+
+
+def _raw(hub, method: str, path: str, headers=None, body=None):
+    """A request sent as written: no client-side normalisation of the path."""
+    conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def test_the_contract_has_path_parameters_to_attack():
+    assert len(PATH_CASES) > 200  # the generator found the operations (and none silently vanished)
+    assert ("GET", "/api/v1/datasets/x%0A") in PATH_CASES
+
+
+def test_hostile_path_parameters_never_reach_a_view_unauthenticated(hub):
+    """Without a key every hostile path is refused by the security layer (401) or matches no
+    operation (404), as problem+json: none reaches a view, none answers 5xx."""
+    wrong = []
+    for method, path in PATH_CASES:
+        status, headers, _ = _raw(hub, method, path, {"Content-Type": "application/json"}, b"{}" if method != "GET" else None)
+        if status not in (401, 404) or not headers.get("content-type", "").startswith(PROBLEM):
+            wrong.append((method, path, status, headers.get("content-type")))
+    assert wrong == [], "\n".join(map(str, wrong))
+    assert "Traceback" not in (hub.log_path.read_text() if hub.log_path.exists() else "")
+
+
+def test_hostile_path_parameters_get_a_4xx_problem_with_an_admin_key(hub, key_for):
+    auth = {"Authorization": f"Bearer {key_for('edinburgh', 'admin')}", "Content-Type": "application/json"}
+    wrong = []
+    for method, path in PATH_CASES:
+        status, headers, _ = _raw(hub, method, path, auth, b"{}" if method != "GET" else None)
+        if 200 <= status < 300 and ("/../" in path or "/%2E%2E/" in path):
+            continue  # ".." is a literal value (a subject reference), looked up as such: nothing traversed
+        if not 400 <= status < 500 or not headers.get("content-type", "").startswith(PROBLEM):
+            wrong.append((method, path, status, headers.get("content-type")))
+    assert wrong == [], "\n".join(map(str, wrong))
+
+
+@pytest.mark.parametrize("path", ["/api/v1/datasets/gazetteer-address%0A", "/api/v1/nothing-here",
+                                  "/api/v1/datasets/gazetteer-address/schemas/1/extra", "/console/sign-in%0A",
+                                  "/metrics%0A"])
+def test_unmatched_paths_are_404_problem_json(hub, key_for, path):
+    for headers in ({}, {"Authorization": f"Bearer {key_for('edinburgh', 'admin')}"}):
+        status, answer, body = _raw(hub, "GET", path, headers)
+        assert status == 404, body
+        assert answer["content-type"].startswith(PROBLEM)
+
+
+# -- body limits ----------------------------------------------------------------
+def _send_body(hub, path: str, headers: dict, chunks, chunked: bool):
+    """Send a request body piece by piece over a raw socket, stopping as soon as the hub answers
+    (it may refuse before the body ends); returns (status, headers, body)."""
+    sock = socket.create_connection(("127.0.0.1", hub.port), timeout=60)
+    try:
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        head += "Transfer-Encoding: chunked\r\n\r\n" if chunked else "\r\n"
+        sock.sendall(head.encode())
+        try:
+            for chunk in chunks:
+                if select.select([sock], [], [], 0)[0]:
+                    break  # answered already
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            else:
+                if chunked:
+                    sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        sock.close()
+
+
+def _batch_chunks(total: int):
+    """A JSON array of records' worth of bytes, in 64 KiB pieces."""
+    piece = b" " * (64 * 1024)
+    yield b"["
+    for _ in range(total // len(piece)):
+        yield piece
+    yield b"]"
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+def test_an_oversized_chunked_body_is_413(hub, key_for, keyed):
+    headers = {"Authorization": f"Bearer {key_for('edinburgh', 'publisher')}"} if keyed else {}
+    status, answer, body = _send_body(hub, "/api/v1/records", headers, _batch_chunks(6 * MIB), chunked=True)
+    assert status == 413, body
+    assert answer["content-type"].startswith(PROBLEM)
+    assert b"limit" in body
+    assert requests.get(f"{hub.url}/api/v1/health", timeout=5).status_code == 200  # the process is unharmed
+
+
+def test_an_oversized_body_with_content_length_is_413(hub, key_for):
+    headers = {"Authorization": f"Bearer {key_for('edinburgh', 'publisher')}", "Content-Length": str(6 * MIB + 2)}
+    status, answer, body = _send_body(hub, "/api/v1/records", headers, _batch_chunks(6 * MIB), chunked=False)
+    assert status == 413, body
+    assert answer["content-type"].startswith(PROBLEM)
+
+
+def test_a_small_chunked_batch_is_published(hub, key_for):
+    """Chunked bodies are bodies: before, connexion took one without Content-Length for absent."""
+    headers = {"Authorization": f"Bearer {key_for('edinburgh', 'publisher')}"}
+    status, _, body = _send_body(hub, "/api/v1/records", headers, [json.dumps({"records": [gazetteer_record(1001)]}).encode()], chunked=True)
+    assert status == 200, body
+    assert json.loads(body)["accepted"] == 1
