@@ -17,7 +17,7 @@ import connexion  # noqa: E402
 import yaml  # noqa: E402
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
-from flask import Response, request
+from flask import request
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
@@ -27,11 +27,13 @@ from hub.console.views import init_console
 from hub.db import make_engine, utcnow
 from hub.delivery.service import DeliveryService, read_lag
 from hub.health.metrics import Metrics
+from hub.health.scrape import metrics_view
 from hub.health.service import HealthService
 from hub.jsonprovider import OrjsonProvider
 from hub.middleware import (ROUTE_KEY, BodyLimitMiddleware, ContractGuardMiddleware, PathGuardMiddleware,
                              ProtocolHeadersMiddleware, RequestMetricsMiddleware, ServicesMiddleware, operation_routes)
 from hub.orgs.service import OrgService
+from hub.page_headers import init_page_headers
 from hub.policy.service import PolicyService
 from hub.problems import Problem, problem_response
 from hub.validation import VALIDATOR_MAP
@@ -146,10 +148,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return response
 
     init_console(flask_app, services)
+    init_page_headers(flask_app)
     flask_app.register_blueprint(returns_console, url_prefix="/console/returns")
 
-    @flask_app.get("/metrics")
-    def _metrics():
-        return Response(services.metrics.exposition(), mimetype=services.metrics.content_type)
+    flask_app.add_url_rule("/metrics", "metrics", metrics_view(services))
 
     return app

@@ -27,6 +27,13 @@ class Settings:
     # Mark console cookies Secure even when the hub sees plain HTTP (behind a TLS-terminating proxy).
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECURE_COOKIES", "") == "1")
 
+    # -- HTTP -----------------------------------------------------------------
+    # /metrics answers a bearer token: this one, or an ops or admin API key...
+    metrics_token: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_METRICS_TOKEN") or None,
+                                      repr=False)
+    # ...unless the operator opens it to anyone who can reach it (serve --open-metrics).
+    open_metrics: bool = field(default_factory=lambda: os.environ.get("CAUSEWAY_OPEN_METRICS", "") in ("1", "true", "yes"))
+
     # -- data returns: reminders -------------------------------------------
     # SMTP for reminder e-mail (no host: e-mail reminders are not sent).
     smtp_host: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SMTP_HOST") or None)

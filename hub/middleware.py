@@ -53,18 +53,28 @@ class RequestMetricsMiddleware:
         started = time.perf_counter()
         route = scope[ROUTE_KEY] = {}
         status = 500
+        observed = False
+
+        def observe():
+            nonlocal observed
+            observed = True
+            self.histogram.labels(scope["method"], route.get("route", "unmatched"), str(status)).observe(
+                time.perf_counter() - started)
 
         async def observing_send(message):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
             await send(message)
+            # Counted when the last byte is handed over: the app (e.g. Flask's thread) may finish later.
+            if message["type"] == "http.response.body" and not message.get("more_body") and not observed:
+                observe()
 
         try:
             await self.app(scope, receive, observing_send)
         finally:
-            self.histogram.labels(scope["method"], route.get("route", "unmatched"), str(status)).observe(
-                time.perf_counter() - started)
+            if not observed:
+                observe()
 
 
 class ProtocolHeadersMiddleware:

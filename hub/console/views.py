@@ -45,10 +45,6 @@ PAGES = [
     ("returns_console.index", "Data returns", ALL_STAFF),
 ]
 
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                           "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
-
-
 class ConsoleSessionInterface(SecureCookieSessionInterface):
     """Signed session cookies, marked Secure whenever the request came over HTTPS."""
 
@@ -170,17 +166,6 @@ def _load_user_and_check_csrf():
         if not csrf_token_matches(session.get("csrf"), given):
             abort(403, description="This form had expired or did not come from the console, so nothing was done. "
                                    "Reload the page and try again.")
-
-
-@console.after_request
-def _security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
-    if request.endpoint != "console.static":
-        response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _error_page(status: int, title: str, detail: str):

@@ -14,11 +14,11 @@ import requests
 import yaml
 
 from factories import gazetteer_record
+from raw_http import PROBLEM, raw_request
 from hubprocess import HubProcess
 
 CONTRACT = yaml.safe_load((Path(__file__).resolve().parents[2] / "hub" / "openapi.yaml").read_text())
 HOSTILE_VALUES = ["%0A", "x%0A", "%00", "x%00", "%2F", "x%2Fy", "..", "%2E%2E"]
-PROBLEM = "application/problem+json"
 MIB = 1024 * 1024
 
 
@@ -58,17 +58,6 @@ def hub(services, db_url, tmp_path):
         yield process
 
 
-def _raw(hub, method: str, path: str, headers=None, body=None):
-    """A request sent as written: no client-side normalisation of the path."""
-    conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=30)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        conn.close()
-
-
 def test_the_contract_has_path_parameters_to_attack():
     assert len(PATH_CASES) > 200  # the generator found the operations (and none silently vanished)
     assert ("GET", "/api/v1/datasets/x%0A") in PATH_CASES
@@ -79,7 +68,7 @@ def test_hostile_path_parameters_never_reach_a_view_unauthenticated(hub):
     operation (404), as problem+json: none reaches a view, none answers 5xx."""
     wrong = []
     for method, path in PATH_CASES:
-        status, headers, _ = _raw(hub, method, path, {"Content-Type": "application/json"}, b"{}" if method != "GET" else None)
+        status, headers, _ = raw_request(hub, method, path, {"Content-Type": "application/json"}, b"{}" if method != "GET" else None)
         if status not in (401, 404) or not headers.get("content-type", "").startswith(PROBLEM):
             wrong.append((method, path, status, headers.get("content-type")))
     assert wrong == [], "\n".join(map(str, wrong))
@@ -90,7 +79,7 @@ def test_hostile_path_parameters_get_a_4xx_problem_with_an_admin_key(hub, key_fo
     auth = {"Authorization": f"Bearer {key_for('edinburgh', 'admin')}", "Content-Type": "application/json"}
     wrong = []
     for method, path in PATH_CASES:
-        status, headers, _ = _raw(hub, method, path, auth, b"{}" if method != "GET" else None)
+        status, headers, _ = raw_request(hub, method, path, auth, b"{}" if method != "GET" else None)
         if 200 <= status < 300 and ("/../" in path or "/%2E%2E/" in path):
             continue  # ".." is a literal value (a subject reference), looked up as such: nothing traversed
         if not 400 <= status < 500 or not headers.get("content-type", "").startswith(PROBLEM):
@@ -103,7 +92,7 @@ def test_hostile_path_parameters_get_a_4xx_problem_with_an_admin_key(hub, key_fo
                                   "/metrics%0A"])
 def test_unmatched_paths_are_404_problem_json(hub, key_for, path):
     for headers in ({}, {"Authorization": f"Bearer {key_for('edinburgh', 'admin')}"}):
-        status, answer, body = _raw(hub, "GET", path, headers)
+        status, answer, body = raw_request(hub, "GET", path, headers)
         assert status == 404, body
         assert answer["content-type"].startswith(PROBLEM)
 
