@@ -35,6 +35,7 @@ from hub.middleware import (ROUTE_KEY, BodyLimitMiddleware, ContractGuardMiddlew
 from hub.orgs.service import OrgService
 from hub.page_headers import init_page_headers
 from hub.policy.service import PolicyService
+from hub.parameter_validation import NamingParameterValidator
 from hub.problems import Problem, problem_response
 from hub.validation import VALIDATOR_MAP
 from hub.records.service import Catalogue, RecordService
@@ -109,7 +110,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     contract = copy.deepcopy(_contract())
     base_path = contract["servers"][0]["url"]
     app = connexion.FlaskApp(__name__, specification_dir=str(Path(__file__).parent))
-    app.add_api(contract, strict_validation=True, validate_responses=False, validator_map=VALIDATOR_MAP,
+    app.add_api(contract, strict_validation=True, validate_responses=False,
+                validator_map={**VALIDATOR_MAP, "parameter": NamingParameterValidator},
                 swagger_ui_options=SwaggerUIOptions(swagger_ui=False))
     # Outermost first: see hub/middleware.py.
     app.add_middleware(RequestMetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, metrics=services.metrics)
