@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date, timedelta
 from functools import wraps
 from urllib.parse import urlsplit
@@ -116,11 +117,15 @@ def requires(*roles: str):
     return decorate
 
 
+_LOCAL_CONSOLE_PATH = re.compile(r"/console(?:[/?#][\x21-\x7e]*)?")  # printable ASCII, no spaces or CR/LF
+
+
 def _safe_next(target: str | None) -> str:
-    """Only redirect to a console page on this hub after sign-in."""
-    if target:
+    """Only redirect to a console page on this hub after sign-in: a local path, with nothing
+    that could end the Location header (CR/LF) or name another host."""
+    if target and _LOCAL_CONSOLE_PATH.fullmatch(target) and "\\" not in target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and parts.path.startswith("/console") and "\\" not in target:
+        if not parts.scheme and not parts.netloc:
             return target
     return url_for("console.overview")
 

@@ -14,7 +14,7 @@ import requests
 import yaml
 
 from factories import gazetteer_record
-from raw_http import PROBLEM, raw_request
+from raw_http import PROBLEM, csrf_from, raw_request
 from hubprocess import HubProcess
 
 CONTRACT = yaml.safe_load((Path(__file__).resolve().parents[2] / "hub" / "openapi.yaml").read_text())
@@ -156,3 +156,51 @@ def test_a_small_chunked_batch_is_published(hub, key_for):
     status, _, body = _send_body(hub, "/api/v1/records", headers, [json.dumps({"records": [gazetteer_record(1001)]}).encode()], chunked=True)
     assert status == 200, body
     assert json.loads(body)["accepted"] == 1
+
+
+# -- CSV and sign-in redirects ------------------------------------------------------
+CONSENT_HEADER = "subject,purpose,recipients,method,evidence_ref,given_at\n"
+GOOD_CONSENT = "subj-1,ServiceProvision,sds,signed form,EV-1,2026-01-05T10:00:00Z\n"
+
+
+def test_a_csv_field_over_the_csv_modules_limit_is_refused_naming_the_line(hub, key_for):
+    text = CONSENT_HEADER + GOOD_CONSENT + "subj-2,ServiceProvision,sds,form,\"" + "E" * (200 * 1024) + "\",2026-01-05T10:00:00Z\n"
+    answer = requests.post(f"{hub.url}/api/v1/consents/import", data=text.encode(), timeout=30,
+                           headers={"Authorization": f"Bearer {key_for('edinburgh', 'governance')}",
+                                    "Content-Type": "text/csv"})
+    assert answer.status_code == 422, answer.text[:300]
+    assert answer.headers["content-type"].startswith(PROBLEM)
+    assert "line 3" in answer.json()["detail"] and "field larger than field limit" in answer.json()["detail"]
+    fixed = requests.post(f"{hub.url}/api/v1/consents/import", data=(CONSENT_HEADER + GOOD_CONSENT).encode(),
+                          timeout=30, headers={"Authorization": f"Bearer {key_for('edinburgh', 'governance')}",
+                                               "Content-Type": "text/csv"})
+    assert fixed.json()["imported"] == 1  # nothing of the refused file was kept half-way
+
+
+@pytest.mark.parametrize("next_page", [
+    "/console/agents\r\nSet-Cookie: injected=1", "/console/\nX-Injected: 1", "/console/\r", "/console/ok\x00",
+    "//evil.example/console", "https://evil.example/console", "/console\\..\\evil", "/consolex", "/console/ é",
+])
+def test_sign_in_redirects_only_to_a_local_console_path(hub, services, next_page):
+    services.accounts.add_user("ops.is", "sds", "ops", "a long test password 1", actor="test")
+    browser = requests.Session()
+    page = browser.get(f"{hub.url}/console/sign-in", params={"next": next_page}, timeout=10)
+    assert page.status_code == 200
+    answer = browser.post(f"{hub.url}/console/sign-in", allow_redirects=False, timeout=30, data={
+        "csrf_token": csrf_from(page.text), "username": "ops.is", "password": "a long test password 1",
+        "next": next_page})
+    assert answer.status_code == 302
+    assert answer.headers["location"] == "/console/"
+    assert "injected" not in answer.headers.get("set-cookie", "") and "x-injected" not in answer.headers
+    again = browser.get(f"{hub.url}/console/sign-in", params={"next": next_page}, allow_redirects=False, timeout=10)
+    assert again.status_code == 302 and again.headers["location"] == "/console/"  # signed in already
+
+
+def test_sign_in_keeps_a_local_next_page(hub, services):
+    services.accounts.add_user("ops.is", "sds", "ops", "a long test password 1", actor="test")
+    browser = requests.Session()
+    page = browser.get(f"{hub.url}/console/sign-in", timeout=10)
+    answer = browser.post(f"{hub.url}/console/sign-in", allow_redirects=False, timeout=30, data={
+        "csrf_token": csrf_from(page.text), "username": "ops.is", "password": "a long test password 1",
+        "next": "/console/agents?status=stale"})
+    assert answer.headers["location"] == "/console/agents?status=stale"
