@@ -1,7 +1,8 @@
 """Fast rules every operation of hub/openapi.yaml keeps, so the live fuzzing has
 something to check against: a secured operation documents 401, one that takes a body
 or parameters documents 400, every answer has a real schema (not a bare object), and
-every error is problem+json of the one shared Problem schema."""
+an operation with path parameters documents 404, and every error is problem+json of the
+one shared Problem schema."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,6 +46,9 @@ def violations(contract: dict) -> list[str]:
         if (operation.get("requestBody") or operation.get("parameters") or item.get("parameters")) \
                 and "400" not in responses:
             found.append(f"{name}: takes input but documents no 400")
+        parameters = [_resolve(contract, p) for p in item.get("parameters", []) + operation.get("parameters", [])]
+        if any(p.get("in") == "path" for p in parameters) and "404" not in responses:
+            found.append(f"{name}: has path parameters but documents no 404")  # unmatched paths are 404
         if not any(code.startswith("2") for code in responses):
             found.append(f"{name}: documents no success")
         for code, answer in responses.items():
@@ -82,6 +86,9 @@ PROBLEM_ANSWER = {"description": "x", "content": {"application/problem+json": {"
     ({"responses": {"204": {"description": "x"}, "401": {"description": "x", "content": {
         "application/json": {"schema": {"type": "string"}}}}}},
      f"GET /x 401: an error is application/problem+json of {PROBLEM}"),
+    ({"parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+      "responses": {"204": {"description": "x"}, "400": PROBLEM_ANSWER, "401": PROBLEM_ANSWER}},
+     "GET /x: has path parameters but documents no 404"),
 ])
 def test_the_rules_catch_an_operation_that_breaks_them(operation, expected):
     contract = {"security": [{"bearerAuth": []}], "paths": {"/x": {"get": operation}},
