@@ -73,6 +73,9 @@ def seed(db_url: str, webhook_url: str) -> dict:
         "subject": "subj-001", "purpose": "ServiceProvision", "recipients": ["sds"], "method": "signed form",
         "evidence_ref": "case/001", "given_at": "2026-01-02T10:00:00Z"}, governance)
     services.policy.consents.withdraw(withdrawn["id"], governance)
+    to_withdraw = services.policy.consents.give({
+        "subject": "subj-002", "purpose": "ServiceProvision", "recipients": ["sds"], "method": "online",
+        "evidence_ref": "case/002", "given_at": "2026-01-03T10:00:00Z"}, governance)
     objection = services.policy.consents.object({
         "subject": "subj-002", "method": "letter", "evidence_ref": "case/002"}, governance)
 
@@ -91,7 +94,26 @@ def seed(db_url: str, webhook_url: str) -> dict:
         "tasks": [{"name": "referrals", "direction": "publish", "status": "ok", "published": 3}]})
     spare_token, _ = services.orgs.create_enrolment("edinburgh", 3600, actor="contract")
     services.engine.dispose()
+    referral_agreement = (POLICIES / "referral-edinburgh-sds.yaml").read_text(encoding="utf-8")
     return {
+        "examples": {  # one valid request each, for what no schema can generate
+            "hub.orgs.api.enrol": [{"body": {"token": spare_token, "public_key": public_key_b64(generate_key()),
+                                             "name": "second-agent", "version": "1.0"}}],
+            "hub.policy.api.create_agreement": [{"body": {"source": referral_agreement.replace(
+                "id: referral-edinburgh-sds", "id: referral-edinburgh-sds-pilot")}}],
+            "hub.policy.api.update_agreement": [{"path_parameters": {"agreement_id": "referral-edinburgh-sds"},
+                                                 "body": {"source": referral_agreement.replace(
+                                                     "retention_days: 365", "retention_days: 300")}}],
+            "hub.policy.api.give_consent": [{"body": {
+                "subject": "subj-010", "purpose": "ServiceProvision", "recipients": ["sds"], "method": "online",
+                "evidence_ref": "case/010", "given_at": "2026-02-01T09:00:00Z"}}],
+            "hub.policy.api.import_consents": [{"media_type": "text/csv", "body": (
+                "subject,purpose,recipients,method,evidence_ref,given_at\r\n"
+                "subj-011,ServiceProvision,sds,signed form,case/011,2026-02-01T09:00:00Z\r\n")}],
+            "hub.policy.api.withdraw_consent": [{"path_parameters": {"consent_id": to_withdraw["id"]}}],
+            "hub.policy.api.dry_run": [{"body": {"record_id": referrals[0]["id"], "recipient": "sds",
+                                                 "purpose": "ServiceProvision"}}],
+        },
         "keys": keys,
         "ids": {
             "agreement_id": agreements[0], "record_id": referrals[0]["id"], "consent_id": consent["id"],

@@ -125,12 +125,15 @@ def test_the_live_hub_keeps_its_contract(tmp_path):
     config = tmp_path / "schemathesis.toml"
     config.write_text(schemathesis_config(seeded), encoding="utf-8")
     command = [sys.executable, str(HERE / "fuzz.py"), db_url, str(config)]
-    env = {**os.environ, "CONTRACT_HUB_LOG": str(tmp_path / "hub.log")}
+    examples = tmp_path / "examples.json"
+    examples.write_text(json.dumps(seeded["examples"]), encoding="utf-8")
+    env = {**os.environ, "CONTRACT_HUB_LOG": str(tmp_path / "hub.log"), "CONTRACT_EXAMPLES": str(examples),
+           "SCHEMATHESIS_HOOKS": "contract_hooks",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
     if network_namespace_works():
         command = ["unshare", "-n", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "fuzz", *command]
     else:  # no namespace: made-up webhook URLs are rewritten to the local receiver before sending
-        env.update(SCHEMATHESIS_HOOKS="contract_hooks", CONTRACT_WEBHOOK_URL=WEBHOOK_URL,
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")])))
+        env["CONTRACT_WEBHOOK_URL"] = WEBHOOK_URL
     result = subprocess.run(command, capture_output=True, text=True, timeout=540, cwd=tmp_path, env=env)
     (tmp_path / "schemathesis.log").write_text(result.stdout + result.stderr, encoding="utf-8")
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-4000:]
