@@ -309,7 +309,7 @@ class DeliveryService:
                 raise Problem(409, "Conflict", "only pull subscriptions are acknowledged by the consumer")
             tail = conn.execute(select(func.max(records.c.seq))).scalar() or 0
             if seq > tail:
-                raise Problem(400, "Bad Request", f"seq {seq} is beyond the end of the log ({tail})")
+                raise Problem(409, "Conflict", f"seq {seq} is beyond the end of the log ({tail})")
             conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
                 cursor=seq, acked=seq, acked_at=now, last_success_at=now))
         return {"id": sub_id, "acked": seq}
