@@ -297,21 +297,23 @@ class DeliveryService:
                 if from_seq > tail:
                     raise _beyond_the_end(f"sequence {from_seq} is beyond the end of the log", tail)
                 cursor = max(0, from_seq - 1)
-            if cursor > row.cursor:
-                skipped = disclose.count_after(conn, row, row.cursor, upto=cursor)
+            # Where delivery stands: the cursor, or the end of the page being sent.
+            position = max(row.cursor, row.inflight_to or 0)
+            if cursor > position:
+                skipped = disclose.count_after(conn, row, position, upto=cursor)
                 if skipped:
                     raise Problem(422, "Unprocessable Content",
-                                  f"a replay moves back: this subscription has delivered up to sequence {row.cursor}, "
+                                  f"a replay moves back: this subscription has delivered up to sequence {position}, "
                                   f"and starting from {cursor + 1} would skip {skipped} records not yet delivered",
-                                  REPLAY_PROBLEM, cursor=row.cursor)
-            moved_back = disclose.count_after(conn, row, cursor, upto=row.cursor) if cursor < row.cursor else 0
+                                  REPLAY_PROBLEM, cursor=position)
+            moved_back = disclose.count_after(conn, row, cursor, upto=position) if cursor < position else 0
             conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
                 cursor=cursor, epoch=subscriptions.c.epoch + 1, inflight_to=None, attempts=0,
                 next_attempt_at=None, status="active" if row.status == "disabled" else row.status))
             audit.append(conn, actor=principal.actor, org=row.org, action="subscription.replay", target=sub_id,
-                         detail={"from_seq": from_seq, "from_time": from_time, "cursor": cursor, "was": row.cursor,
+                         detail={"from_seq": from_seq, "from_time": from_time, "cursor": cursor, "was": position,
                                  "moved_back": moved_back})
-        return {"id": sub_id, "cursor": cursor, "previous_cursor": row.cursor, "moved_back": moved_back}
+        return {"id": sub_id, "cursor": cursor, "previous_cursor": position, "moved_back": moved_back}
 
     # -- pull ----------------------------------------------------------------
     def feed(self, sub_id: str, principal: Principal, after: int | None, limit: int) -> dict:
