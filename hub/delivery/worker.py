@@ -378,7 +378,7 @@ class Worker:
                 continue
             ready.append(sub)
 
-        # Subscriptions of the same datasets share one read of the log, the decisions (once per
+        # Subscriptions of the same dataset share one read of the log, the decisions (once per
         # recipient and purpose) and, where their pages coincide, the encoding.
         families: dict[str, list] = {}
         for sub in ready:
@@ -414,8 +414,10 @@ class Worker:
                 disclose.set_coverage(conn, sub, status, reason)
                 conn.execute(subscriptions.update().where(subscriptions.c.id == sub.id).values(
                     next_attempt_at=now + timedelta(seconds=self.settings.agreement_recheck_seconds)))
+            held_back = {sub.id for sub, _, _ in uncovered}  # found uncovered again once decided
             for sub in covered_again:
-                disclose.set_coverage(conn, sub, "active", None)
+                if sub.id not in held_back:
+                    disclose.set_coverage(conn, sub, "active", None)
             for sub in idle:
                 if sub.inflight_to is not None:
                     self._advance(conn, sub, sub.inflight_to, [], [], [], None, now)

@@ -2,7 +2,6 @@
 a webhook receiver process, and publishing helpers."""
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import REPO, Receiver  # noqa: E402
+from harness import HUB_MQTT_PASSWORD, REPO, SECRETS_KEY, Receiver  # noqa: E402
 from servers import MosquittoServer  # noqa: E402
 
 import yaml  # noqa: E402
@@ -25,8 +24,6 @@ FIELDS = {
     "referral": ["referral_id", "referring_org", "receiving_service", "goals"],
 }
 
-SECRETS_KEY = base64.b64encode(b"k" * 32).decode()
-HUB_MQTT_PASSWORD = "hub-broker-secret"
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 org's MQTT client."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import queue
@@ -16,6 +17,8 @@ from pathlib import Path
 from servers import free_port, wait_for_port
 
 HERE = Path(__file__).parent
+SECRETS_KEY = base64.b64encode(b"k" * 32).decode()  # seals webhook secrets in the hubs tests start
+HUB_MQTT_PASSWORD = "hub-broker-secret"
 REPO = HERE.parents[2]
 DEFAULT_WAIT = 60.0
 

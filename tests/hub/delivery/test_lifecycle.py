@@ -12,9 +12,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import HUB_MQTT_PASSWORD, SECRETS_KEY
 from factories import gazetteer_record, referral_record
-from harness import MqttSubscriber, wait_until
+from harness import HUB_MQTT_PASSWORD, SECRETS_KEY, MqttSubscriber, wait_until
 from hubprocess import HubProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

@@ -9,9 +9,8 @@ import uuid
 
 import pytest
 
-from conftest import HUB_MQTT_PASSWORD as HUB_PASSWORD
 from factories import gazetteer_record
-from harness import MqttSubscriber as Subscriber, wait_until
+from harness import HUB_MQTT_PASSWORD as HUB_PASSWORD, MqttSubscriber as Subscriber, wait_until
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 
