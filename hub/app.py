@@ -28,6 +28,7 @@ from hub.console.service import AccountService
 from hub.console.views import init_console
 from hub.db import make_engine, utcnow
 from hub.delivery.service import DeliveryService, read_lag
+from hub.delivery.webhook import WebhookSender
 from hub.health.metrics import Metrics
 from hub.health.service import HealthService
 from hub.jsonprovider import OrjsonProvider
@@ -40,7 +41,6 @@ from hub.returns.console import blueprint as returns_console
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
 from hub.returns.service import ReturnService
-from hub.returns.webhooks import WebhookSender
 
 log = logging.getLogger("causeway.hub")
 
