@@ -36,6 +36,7 @@ from hub.orgs.service import OrgService
 from hub.policy.service import PolicyService
 from hub.problems import Problem, problem_response
 from hub.validation import VALIDATOR_MAP
+from hub.records.events import CloudEvents
 from hub.records.service import Catalogue, RecordService
 from hub.returns.console import blueprint as returns_console
 from hub.returns.mail import SmtpMailer
@@ -71,7 +72,8 @@ def build_services(settings: Settings, engine: Engine | None = None,
     catalogue = Catalogue(engine)
     metrics = Metrics()
     metrics.watch_delivery_lag(lambda: read_lag(engine))
-    policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None)
+    policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None,
+                           events=CloudEvents(settings.public_url))
     returns = ReturnService(engine, catalogue, clock)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
