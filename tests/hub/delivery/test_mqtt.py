@@ -8,9 +8,11 @@ import subprocess
 import sys
 import threading
 import uuid
+from datetime import date
 
 import pytest
 
+from cloudevents_check import check_event
 from factories import gazetteer_record
 from harness import REPO, wait_until
 from servers import MosquittoServer
@@ -117,6 +119,10 @@ def test_mqtt_delivers_survives_a_broker_restart_and_keeps_orgs_apart(
         events = {json.loads(m.payload)["id"]: json.loads(m.payload) for m in got}
         assert sorted(int(e["sequence"]) for e in events.values()) == expected
         assert all(m.topic == sub["topic"] and m.qos == 1 for m in got)
+        for event in events.values():  # each passes the official CloudEvents SDK and JSON schema
+            check_event(event)
+            assert event["dataschema"].startswith(("http://", "https://")) and len(event["sequence"]) == 20
+            assert date.fromisoformat(event["retentionuntil"]) > date.today()
         assert sfrs.drain(wait=0.5) == []  # sfrs saw none of sds's messages
         wait_until(lambda: services.delivery.status(sub["id"], _admin())["status"] == "active", timeout=10,
                    message="the subscription to recover")
