@@ -258,7 +258,7 @@ def prepare(db_url: str, workdir: Path) -> tuple[dict, dict]:
     agreements.transition("bench-gazetteer", "approved", gov_recipient)
     agreements.transition("bench-gazetteer", "active", gov_provider)
     (workdir / "passwd").write_text("")
-    passwords = write_broker_files(services.engine, workdir / "passwd", workdir / "acl", "causeway-hub",
+    passwords, _ = write_broker_files(services.engine, workdir / "passwd", workdir / "acl", "causeway-hub",
                                    HUB_MQTT_PASSWORD)
     services.engine.dispose()
     return keys, passwords

@@ -198,11 +198,13 @@ def cmd_mqtt_acl(args) -> int:
     if not delivery.mqtt_password:
         raise CommandError("set CAUSEWAY_MQTT_PASSWORD (the hub's own broker password) first")
     try:
-        issued = write_broker_files(_engine(args), Path(args.password_file), Path(args.acl_file),
-                                    delivery.mqtt_username, delivery.mqtt_password, tuple(args.rotate or ()))
+        issued, todo = write_broker_files(_engine(args), Path(args.password_file), Path(args.acl_file),
+                                          delivery.mqtt_username, delivery.mqtt_password, tuple(args.rotate or ()))
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     print(f"wrote {args.password_file} and {args.acl_file}; reload the broker (SIGHUP) to apply them")
+    for step in todo:
+        print(f"the broker runs as its own user and cannot read it yet: run  {step}", file=sys.stderr)
     if issued:
         print("New MQTT passwords, shown only once (user = org slug):")
         for org, password in sorted(issued.items()):
