@@ -81,3 +81,20 @@ def test_webhook_and_feed_events_pass_the_official_cloudevents_checks(hub, grant
     for event in page["events"] + feed["events"]:
         assert event["retentionuntil"] == events[0]["retentionuntil"]
     assert all("retentionuntil" not in e for e in own["events"])  # a publisher's own records: its own rules
+
+
+def test_without_a_public_url_serve_names_schemas_under_the_address_it_listens_on(db_url, tmp_path, services,
+                                                                                  key_for, monkeypatch):
+    monkeypatch.delenv("CAUSEWAY_PUBLIC_URL", raising=False)
+    process = HubProcess(db_url, log_path=tmp_path / "hub.log").start()
+    try:
+        publisher = {"Authorization": f"Bearer {key_for('edinburgh', 'publisher')}"}
+        requests.post(f"{process.url}/api/v1/records", headers=publisher, timeout=30,
+                      json={"records": [gazetteer_record(9100)]}).raise_for_status()
+        own = requests.get(f"{process.url}/api/v1/feeds/gazetteer-address", headers=publisher, timeout=10).json()
+        assert [e["dataschema"] for e in own["events"]] == [
+            f"{process.url}/api/v1/datasets/gazetteer-address/schemas/1"]
+        schema = requests.get(own["events"][0]["dataschema"], headers=publisher, timeout=10)
+        assert schema.status_code == 200 and schema.json()["$schema"].startswith("https://json-schema.org/")
+    finally:
+        process.stop()
