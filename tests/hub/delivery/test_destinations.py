@@ -13,7 +13,6 @@ import subprocess
 import pytest
 import requests
 
-from conftest import SECRETS_KEY
 from harness import Receiver
 from hub.delivery.destinations import DestinationRefused, check_url
 from hub.delivery.webhook import WebhookSender
@@ -37,9 +36,10 @@ REFUSED = [
 
 
 @pytest.fixture
-def hub(db_url, tmp_path, services):
+def hub(db_url, tmp_path, services, settings):
     """A real hub process that allow-lists nothing."""
-    process = HubProcess(db_url, env={"CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "", "CAUSEWAY_SECRETS_KEY": SECRETS_KEY},
+    process = HubProcess(db_url, env={"CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "",
+                                      "CAUSEWAY_SECRETS_KEY": settings.delivery.secrets_key},
                          log_path=tmp_path / "hub.log").start()
     yield process
     process.stop()

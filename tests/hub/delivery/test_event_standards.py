@@ -11,7 +11,6 @@ import pytest
 import requests
 
 from cloudevents_check import check_event
-from conftest import PURPOSE, SECRETS_KEY
 from factories import gazetteer_record
 from harness import wait_until
 from hubprocess import HubProcess
@@ -19,13 +18,15 @@ from hubprocess import HubProcess
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 PUBLIC_URL = "https://hub.example"
+PURPOSE = "PublicSafety"  # what the grant fixture's agreements cover
 RETENTION_DAYS = 30
 
 
 @pytest.fixture
-def hub(db_url, tmp_path, services):
+def hub(db_url, tmp_path, services, settings):
     process = HubProcess(db_url, env={"CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
-                                      "CAUSEWAY_SECRETS_KEY": SECRETS_KEY, "CAUSEWAY_PUBLIC_URL": PUBLIC_URL,
+                                      "CAUSEWAY_SECRETS_KEY": settings.delivery.secrets_key,
+                                      "CAUSEWAY_PUBLIC_URL": PUBLIC_URL,
                                       "CAUSEWAY_POLL_SECONDS": "0.05"},
                          log_path=tmp_path / "hub.log").start()
     yield process
