@@ -33,7 +33,7 @@ from pathlib import Path
 import openpyxl
 from openpyxl.utils import get_column_letter
 
-from .base import Chunk, ConnectorError, RowError, SourceRow
+from .base import Chunk, ConnectorError, RowError, SourceRow, event_sequence
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
 from .filesets import FileSet
@@ -347,7 +347,7 @@ class Sink(BaseSink):
         columns = self.columns or _payload_fields(events)
         header = self.META_COLUMNS + columns
         rows = [_event_row(event, columns) for event in events]
-        sequences = [e.get("sequence") for e in events]
+        sequences = [event_sequence(e) for e in events]
         name = self.name.format(
             dataset=events[0].get("dataset", "records"), first=sequences[0], last=sequences[-1]
         ) + "." + self.format
@@ -386,7 +386,7 @@ def _payload_fields(events: list[dict]) -> list[str]:
 def _event_row(event: dict, columns: list[str]) -> list:
     op = "delete" if str(event.get("type", "")).endswith(".delete") else "upsert"
     data = event.get("data") or {}
-    return [op, event.get("subject"), event.get("sequence"), event.get("time")] + [
+    return [op, event.get("subject"), event_sequence(event), event.get("time")] + [
         _cell(data.get(name)) for name in columns
     ]
 

@@ -28,6 +28,7 @@ from hub.console.service import AccountService
 from hub.console.views import init_console
 from hub.db import make_engine, utcnow
 from hub.delivery.service import DeliveryService, read_lag
+from hub.delivery.webhook import WebhookSender
 from hub.health.metrics import Metrics
 from hub.health.service import HealthService
 from hub.jsonprovider import OrjsonProvider
@@ -35,12 +36,12 @@ from hub.orgs.service import OrgService
 from hub.policy.service import PolicyService
 from hub.problems import Problem, problem_response
 from hub.validation import VALIDATOR_MAP
+from hub.records.events import CloudEvents
 from hub.records.service import Catalogue, RecordService
 from hub.returns.console import blueprint as returns_console
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
 from hub.returns.service import ReturnService
-from hub.returns.webhooks import WebhookSender
 
 log = logging.getLogger("causeway.hub")
 
@@ -71,7 +72,8 @@ def build_services(settings: Settings, engine: Engine | None = None,
     catalogue = Catalogue(engine)
     metrics = Metrics()
     metrics.watch_delivery_lag(lambda: read_lag(engine))
-    policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None)
+    policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None,
+                           events=CloudEvents(settings.public_url))
     returns = ReturnService(engine, catalogue, clock)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)

@@ -6,8 +6,10 @@ Secrets are printed once, as the last line of standard output, and never logged.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -56,6 +58,18 @@ def cmd_init(args) -> int:
     return 0
 
 
+def served_url(host: str, port: int, tls: bool) -> str:
+    """The hub's public URL when CAUSEWAY_PUBLIC_URL is not set: where `serve` listens
+    (the machine's name when it listens on every interface)."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if tls else "http"
+    default_port = 443 if tls else 80
+    return f"{scheme}://{host}" + ("" if port == default_port else f":{port}")
+
+
 def cmd_serve(args) -> int:
     import uvicorn
 
@@ -77,6 +91,8 @@ def cmd_serve(args) -> int:
         raise CommandError(f"the database at {args.db} is not initialised or not migrated to this version: "
                            f"run `causeway-hub init --db {args.db}` first")
     settings = _settings(args)
+    if not os.environ.get("CAUSEWAY_PUBLIC_URL"):
+        settings.public_url = served_url(args.host, args.port, bool(tls))
     services = build_services(settings)
     app = create_app(services=services)
     scheduler = start_reminder_scheduler(services.reminders, settings.reminder_interval_seconds)
@@ -183,11 +199,13 @@ def cmd_mqtt_acl(args) -> int:
     if not delivery.mqtt_password:
         raise CommandError("set CAUSEWAY_MQTT_PASSWORD (the hub's own broker password) first")
     try:
-        issued = write_broker_files(_engine(args), Path(args.password_file), Path(args.acl_file),
-                                    delivery.mqtt_username, delivery.mqtt_password, tuple(args.rotate or ()))
+        issued, todo = write_broker_files(_engine(args), Path(args.password_file), Path(args.acl_file),
+                                          delivery.mqtt_username, delivery.mqtt_password, tuple(args.rotate or ()))
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     print(f"wrote {args.password_file} and {args.acl_file}; reload the broker (SIGHUP) to apply them")
+    for step in todo:
+        print(f"the broker runs as its own user and cannot read it yet: run  {step}", file=sys.stderr)
     if issued:
         print("New MQTT passwords, shown only once (user = org slug):")
         for org, password in sorted(issued.items()):

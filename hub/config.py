@@ -6,15 +6,24 @@ from pathlib import Path
 from causeway_common.catalogue import DEFAULT_SCHEMAS_DIR
 
 DEFAULT_DB_URL = "sqlite:///causeway.db"
+# Where the hub is reached (`serve`'s default host and port); events name their schemas under it.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 
 
 def db_url_from_env() -> str:
     return os.environ.get("CAUSEWAY_DB", DEFAULT_DB_URL)
 
 
+def public_url_from_env() -> str:
+    return os.environ.get("CAUSEWAY_PUBLIC_URL") or DEFAULT_PUBLIC_URL
+
+
 @dataclass
 class Settings:
     db_url: str = field(default_factory=db_url_from_env)
+    # The hub's public base URL (CAUSEWAY_PUBLIC_URL), e.g. https://hub.example: delivered events name
+    # their dataschema under it. `serve` defaults it from its --host/--port.
+    public_url: str = field(default_factory=public_url_from_env)
     schemas_dir: Path = DEFAULT_SCHEMAS_DIR
     max_batch_records: int = 1000
     max_batch_bytes: int = 5 * 1024 * 1024

@@ -12,8 +12,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from hub.records.models import records
-from hub.policy.disclosure import recipient_event
 from hub.policy.models import notice_recipients
+from hub.policy.vocabulary import NOTICE_DATASET
 from hub.records.service import envelope_of
 
 from .models import subscriptions
@@ -144,7 +144,7 @@ def select_for(policy, sub, rows, envelopes, decisions, at: datetime, shared: di
             continue
         made = shared.get(row.seq) if shared is not None else None
         if made is None:
-            made = (recipient_event(row, decision, sub.purpose),
+            made = (policy.events.for_recipient(row, decision, sub.purpose, at),
                     None if notice else policy.disclosure(envelope, row.seq, decision, sub.org, sub.purpose, at))
             if shared is not None:
                 shared[row.seq] = made

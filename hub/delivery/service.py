@@ -13,6 +13,7 @@ from hub import db
 from hub.audit import service as audit
 from hub.auth import Principal
 from hub.problems import Problem, not_found
+from hub.records.events import CloudEvents
 from hub.records.models import records
 from hub.timeutil import iso_utc, parse_iso
 
@@ -70,7 +71,7 @@ class DeliveryService:
         self.catalogue = catalogue
         self.settings = settings
         self.delivery = settings.delivery
-        self.policy = policy if isinstance(policy, PolicyPort) else PolicyPort(policy)
+        self.policy = policy if isinstance(policy, PolicyPort) else PolicyPort(policy, CloudEvents(settings.public_url))
         self.box = SecretBox(self.delivery.secrets_key)
 
     # -- subscriptions -------------------------------------------------------

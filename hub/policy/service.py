@@ -40,7 +40,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from hub.auth import Principal
+from hub.config import public_url_from_env
 from hub.problems import Problem, forbidden, not_found
+from hub.records.events import CloudEvents
 from hub.records.models import records
 
 from . import disclosure, revision
@@ -54,9 +56,10 @@ __all__ = ["PolicyService", "Decision", "Disclosure"]
 
 
 class PolicyService:
-    def __init__(self, engine: Engine, catalogue, org_exists):
+    def __init__(self, engine: Engine, catalogue, org_exists, events: CloudEvents | None = None):
         self.engine = engine
         self.catalogue = catalogue
+        self.events = events or CloudEvents(public_url_from_env())  # what recipient feeds hand out
         self.agreements = AgreementRegistry(engine, catalogue.get, org_exists)
         self.consents = ConsentRegistry(engine, org_exists)
         self._index = PolicyIndex()

@@ -13,10 +13,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from hub import db
 from hub.audit import service as audit
+from hub.delivery.destinations import DestinationRefused, check_url
 from hub.orgs.models import orgs
 
 from .models import return_contacts, return_population
-from .webhooks import WebhookRefused, check_destination
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -102,8 +102,8 @@ def set_contact(engine: Engine, org: str, email: str | None, webhook_url: str | 
         raise ReferenceError(f"{email!r} is not an e-mail address")
     if webhook_url:
         try:
-            check_destination(webhook_url, allowed_networks)
-        except WebhookRefused as exc:
+            check_url(webhook_url, tuple(allowed_networks))
+        except DestinationRefused as exc:
             raise ReferenceError(str(exc)) from exc
     secret = new_webhook_secret() if webhook_url else None
     with db.write_transaction(engine) as conn:
