@@ -33,6 +33,8 @@ from pathlib import Path
 import openpyxl
 from openpyxl.utils import get_column_letter
 
+from causeway_common.cells import csv_row, xlsx_cell
+
 from .base import Chunk, ConnectorError, RowError, SourceRow
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
@@ -321,7 +323,10 @@ class Sink(BaseSink):
     in order; default: every field seen in the batch, in first-seen order),
     name (file name pattern; default "{dataset}-{first}-{last}", sequences of
     the batch). A re-delivered batch gets the same name and replaces the file,
-    so writing is idempotent; the file appears whole (temp file + os.replace)."""
+    so writing is idempotent; the file appears whole (temp file + os.replace).
+    No cell is ever a formula: text is written as text, and text that a
+    spreadsheet would run (=, +, -, @, tab, CR, LF first) is neutralised
+    (causeway_common.cells)."""
 
     META_COLUMNS = ["op", "key", "sequence", "time"]
 
@@ -358,16 +363,15 @@ class Sink(BaseSink):
             if self.format == "csv":
                 with open(temp, "w", encoding="utf-8-sig", newline="") as out:  # BOM: Excel then reads £ right
                     writer = csv.writer(out)
-                    writer.writerow(header)
-                    writer.writerows(rows)
+                    writer.writerow(csv_row(header))
+                    writer.writerows(csv_row(row) for row in rows)
                     out.flush()
                     os.fsync(out.fileno())
             else:
                 workbook = openpyxl.Workbook(write_only=True)
                 sheet = workbook.create_sheet("records")
-                sheet.append(header)
-                for row in rows:
-                    sheet.append(row)
+                for row in [header, *rows]:
+                    sheet.append([xlsx_cell(sheet, value) for value in row])
                 workbook.save(temp)
             os.replace(temp, target)
         except BaseException:
