@@ -791,10 +791,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from hub.console.service import AccountError
     from hub.orgs.service import OrgError
+    from hub.sealing import SecretsKeyError
 
     try:
         return args.func(args)
-    except (CommandError, OrgError, AccountError) as exc:  # mistakes an operator can fix: no traceback
+    except (CommandError, OrgError, AccountError, SecretsKeyError) as exc:  # mistakes an operator can fix: no traceback
         print(f"causeway-hub: {exc}", file=sys.stderr)
         return 2
 

@@ -102,12 +102,15 @@ class KeySource:
 
     def write(self, keys: list[bytes]) -> None:
         """Write the key file whole (temp file + rename), readable by its owner only."""
+        os.replace(self._written(keys), self.key_file)
+
+    def _written(self, keys: list[bytes]) -> Path:
         if self.env_key or self.key_file is None:
             raise SecretsKeyError("the secrets key comes from CAUSEWAY_SECRETS_KEY, which the hub cannot change: "
                                   "to rotate, write that key to a file (mode 0600), point CAUSEWAY_SECRETS_KEY_FILE "
                                   "at it and unset CAUSEWAY_SECRETS_KEY")
         self.key_file.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.key_file.with_name(f".{self.key_file.name}.{os.getpid()}.tmp")
+        temp = self.key_file.with_name(f".{self.key_file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         body = "# Causeway secrets key(s): the first seals, the others only open. Keep it safe and backed up.\n"
         body += "".join(base64.b64encode(k).decode("ascii") + "\n" for k in keys)
         handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -116,21 +119,19 @@ class KeySource:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(temp, 0o600)
-        os.replace(temp, self.key_file)
+        return temp
 
     def create(self) -> bool:
         """Make the key file with one new key unless it exists (or the key comes from the environment)."""
         if self.env_key or self.read():
             return False
-        handle = None
+        temp = self._written([new_key()])
         try:
-            handle = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(temp, self.key_file)  # appears whole, and only if no other process made it first
         except FileExistsError:
-            return False  # another process made it first
+            return False
         finally:
-            if handle is not None:
-                os.close(handle)
-        self.write([new_key()])
+            temp.unlink()
         return True
 
 
