@@ -345,8 +345,10 @@ def rotate(engine: Engine, sealer: Sealer) -> dict[str, int]:
     file (opening only), so hub processes still running on it keep working until they reload."""
     counts = refuse_unknown_keys(engine, sealer)
     old_keys = list(sealer._keys) if sealer.has_key() else []
-    if sealer.source.env_key or sealer.source.key_file is None:
-        sealer.source.write([])  # raises the explanation
+    if sealer.source.key_file is None and not sealer.source.env_key:
+        sealer.source.read()  # raises: no key is configured
+    if sealer.source.env_key:
+        sealer.source.write([])  # raises: an environment key cannot be rotated here
     fresh = new_key()
     sealer.source.write([fresh] + old_keys)  # every key still opens while values are re-sealed
     sealer._stamp = object()
