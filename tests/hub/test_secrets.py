@@ -247,3 +247,17 @@ def test_secrets_stored_before_sealing_are_sealed_by_init(tmp_path):
     # A v1 value (sealed under CAUSEWAY_SECRETS_KEY before key ids) opens with that key and rotates to the file.
     assert v1.open(legacy_v1) == "whsec_b2xkIHNlY3JldCBzZWFsZWQgdjE="
     assert v1.state_of(legacy_v1) == "old"
+
+
+def test_an_altered_sealed_value_is_refused_not_opened(tmp_path):
+    sealer = sealing.Sealer(sealing.KeySource(None, tmp_path / "key"))
+    stored_value = sealer.seal("whsec_dGhlIHJlYWwgc2VjcmV0")
+    assert stored_value.startswith(f"v2:{sealer.key_ids[0]}:") and "whsec_" not in stored_value
+    assert stat.S_IMODE((tmp_path / "key").stat().st_mode) == 0o600  # made on first use
+    body = bytearray(base64.b64decode(stored_value.rsplit(":", 1)[1]))
+    body[-1] ^= 1
+    altered = stored_value.rsplit(":", 1)[0] + ":" + base64.b64encode(bytes(body)).decode()
+    with pytest.raises(sealing.SecretsKeyError, match="fails its integrity check"):
+        sealer.open(altered)
+    with pytest.raises(sealing.SecretsKeyError, match="sealed under key 00000000, which the key file"):
+        sealer.open("v2:00000000:" + stored_value.rsplit(":", 1)[1])
