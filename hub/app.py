@@ -34,6 +34,7 @@ from hub.health.service import HealthService
 from hub.jsonprovider import OrjsonProvider
 from hub.orgs.service import OrgService
 from hub.policy.service import PolicyService
+from hub import sealing
 from hub.problems import Problem, problem_response
 from hub.validation import VALIDATOR_MAP
 from hub.records.events import CloudEvents
@@ -67,6 +68,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
                    clock: Callable[[], datetime] | None = None) -> Services:
     """`clock` is the hub's idea of now (tests inject one to place records in time)."""
     engine = engine or make_engine(settings.db_url)
+    sealing.use(engine, sealing.sealer_for(settings.db_url, settings.delivery.secrets_key, settings.secrets_key_file))
     clock = clock or utcnow
     orgs = OrgService(engine)
     catalogue = Catalogue(engine)
