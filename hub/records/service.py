@@ -272,16 +272,20 @@ class RecordService:
             if principal.agent_id is not None and conn.execute(select(batches.c.id).where(batches.c.id == batch_id)).first():
                 raise Problem(409, "Conflict", f"batch id {batch_id} was already used; a signed batch cannot be replayed. "
                               "Nothing in this batch was stored", "https://causeway.example/problems/batch-reused")
-            ids = [row["id"] for _, row in candidates]
-            seen: dict[str, int] = {}
+            # Ids are unique per publisher: another org's record with the same id is no duplicate.
+            ids = sorted({row["id"] for _, row in candidates})
+            seen: dict[tuple[str, str], int] = {}
             for chunk_start in range(0, len(ids), 500):
                 chunk = ids[chunk_start:chunk_start + 500]
-                seen.update(conn.execute(select(records.c.id, records.c.seq).where(records.c.id.in_(chunk))).all())
+                for publisher, record_id, seq in conn.execute(
+                        select(records.c.publisher, records.c.id, records.c.seq).where(records.c.id.in_(chunk))):
+                    seen[publisher, record_id] = seq
             tail = conn.execute(select(records.c.seq).order_by(records.c.seq.desc()).limit(1)).scalar()
             next_seq = (tail or 0) + 1
             rows = []
             for index, row in candidates:
-                previous = seen.get(row["id"])
+                identity = (row["publisher"], row["id"])
+                previous = seen.get(identity)
                 if previous is not None:
                     duplicates += 1
                     results[index] = {"index": index, "id": row["id"], "status": "duplicate", "seq": previous}
@@ -289,7 +293,7 @@ class RecordService:
                 row["seq"] = next_seq
                 row["received_at"] = now
                 row["batch_id"] = batch_id
-                seen[row["id"]] = next_seq
+                seen[identity] = next_seq
                 rows.append(row)
                 results[index] = {"index": index, "id": row["id"], "status": "accepted", "seq": next_seq}
                 accepted_by_dataset[row["dataset"]] = accepted_by_dataset.get(row["dataset"], 0) + 1
@@ -315,8 +319,8 @@ class RecordService:
     # -- read --------------------------------------------------------------
     def get_record(self, record_id: str, principal: Principal) -> dict | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(records).where(records.c.id == record_id.lower())).first()
-            if row is None or (row.publisher != principal.org and not principal.is_admin):
+            row = conn.execute(own_record(record_id, principal)).first()
+            if row is None:
                 return None
             batch = conn.execute(select(batches).where(batches.c.id == row.batch_id)).first()
         return {
@@ -345,6 +349,16 @@ class RecordService:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return {"events": [cloudevent(r) for r in rows], "next": rows[-1].seq if rows else after}
+
+
+def own_record(record_id: str, principal: Principal):
+    """The query for a stored record by id as `principal` may see it: its own org's
+    (ids are unique per publisher, so another org's record of the same id stays
+    invisible); an admin sees the earliest of any publisher."""
+    query = select(records).where(records.c.id == record_id.lower()).order_by(records.c.seq).limit(1)
+    if not principal.is_admin:
+        query = query.where(records.c.publisher == principal.org)
+    return query
 
 
 _LOG_COLUMNS = [c.name for c in records.columns]
