@@ -22,6 +22,8 @@ class Settings:
     manifest_max_skew_seconds: int = 300
     enrolment_token_ttl_seconds: int = 7 * 24 * 3600
     feed_max_limit: int = 1000
+    # Levels of objects and arrays a record's payload may nest (deeper: rejected per record).
+    max_nesting_depth: int = field(default_factory=lambda: int(os.environ.get("CAUSEWAY_MAX_NESTING_DEPTH", "64")))
     # Signs console session cookies; when unset, one is generated and kept in the database.
     secret_key: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECRET_KEY") or None)
     # Mark console cookies Secure even when the hub sees plain HTTP (behind a TLS-terminating proxy).

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from causeway_common.canonical import canonical_json, digest
 from causeway_common.catalogue import Dataset, FieldError, PayloadValidator, dataset_from_documents, load_format_schema
+from causeway_common.limits import DEFAULT_MAX_DEPTH
 from causeway_common.signing import SignatureInvalid, load_public_key, verify_manifest
 from hub import db
 from hub.audit import service as audit
@@ -36,8 +37,9 @@ REJECT_DETAILS_PER_BATCH = 200
 class Catalogue:
     """Datasets as stored in the database, with validators compiled once."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, max_depth: int = DEFAULT_MAX_DEPTH):
         self.engine = engine
+        self.max_depth = max_depth
         self._datasets: dict[str, Dataset] = {}
         self._lock = threading.Lock()
         self.reload()
@@ -56,6 +58,7 @@ class Catalogue:
                  "personal": meta.personal, "key_field": meta.key_field,
                  "periodic": json.loads(meta.periodic) if meta.periodic else None},
                 versions.get(name, {}),
+                self.max_depth,
             )
         with self._lock:
             self._datasets = loaded
@@ -131,7 +134,10 @@ class RecordService:
         self.catalogue = catalogue
         self.settings = settings
         self._public_key_of = public_key_of  # agent id -> base64 public key (or None)
-        self._envelope = PayloadValidator(load_format_schema("envelope", settings.schemas_dir), prefix="")
+        self._envelope = PayloadValidator(load_format_schema("envelope", settings.schemas_dir), prefix="", max_depth=None)
+        # The record limits alone, over a whole record (its payload is one level down): for
+        # agent batches whose digests the hub cannot reproduce because a value is beyond them.
+        self._limits = PayloadValidator({}, prefix="", max_depth=catalogue.max_depth + 1)
         self._appended: list = []  # called after records were committed to the log (e.g. to wake delivery)
 
     def on_append(self, callback) -> None:
@@ -194,13 +200,18 @@ class RecordService:
             "payload": stored_payload,
         }, []
 
-    def _check_manifest(self, body: dict, raw_records: list, principal: Principal) -> tuple[str, str | None, str | None]:
-        """For agent credentials: the signed manifest must match the batch exactly."""
+    def _check_manifest(self, body: dict, raw_records: list, principal: Principal
+                        ) -> tuple[str, str | None, str | None, dict[int, list[FieldError]]]:
+        """For agent credentials: the signed manifest must match the batch exactly.
+
+        The one exception: a record holding a value beyond the record limits (a number
+        JSON cannot keep exactly, nesting too deep) is one the hub cannot read back as it
+        was signed; it is returned with its errors, to be rejected by itself."""
         manifest, signature = body.get("manifest"), body.get("signature")
         if principal.agent_id is None:
             if manifest is not None:
                 raise Problem(400, "Bad Request", "manifests are signed by enrolled agents; this credential is not an agent's")
-            return str(uuid.uuid4()), None, None
+            return str(uuid.uuid4()), None, None, {}
         if not isinstance(manifest, dict) or not isinstance(signature, str):
             raise Problem(400, "Bad Request", "an agent's batch must carry a signed manifest: {records, manifest, signature}",
                           "https://causeway.example/problems/manifest-missing")
@@ -216,9 +227,15 @@ class RecordService:
             raise Problem(400, "Bad Request", "manifest names another agent; nothing in this batch was stored",
                           "https://causeway.example/problems/manifest-mismatch")
         digests = manifest.get("record_digests")
-        if not isinstance(digests, list) or digests != [digest(r) for r in raw_records]:
-            raise Problem(400, "Bad Request", "the records differ from the signed manifest (changed, added, removed or reordered); nothing in this batch was stored",
-                          "https://causeway.example/problems/manifest-mismatch")
+        beyond_limits: dict[int, list[FieldError]] = {}
+        if not isinstance(digests, list) or len(digests) != len(raw_records):
+            raise self._manifest_mismatch()
+        for index, (signed, record) in enumerate(zip(digests, raw_records)):
+            if signed != _digest_or_none(record):
+                errors = self._limits.errors(record)
+                if not errors:
+                    raise self._manifest_mismatch()
+                beyond_limits[index] = errors
         try:
             signed_at = parse_iso(str(manifest.get("created_at")))
         except ValueError:
@@ -232,7 +249,12 @@ class RecordService:
         batch_id = manifest.get("batch_id")
         if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 64:
             raise Problem(400, "Bad Request", "manifest batch_id must be a string of 1 to 64 characters")
-        return batch_id, canonical_json(manifest).decode("utf-8"), signature
+        return batch_id, canonical_json(manifest).decode("utf-8"), signature, beyond_limits
+
+    @staticmethod
+    def _manifest_mismatch() -> Problem:
+        return Problem(400, "Bad Request", "the records differ from the signed manifest (changed, added, removed or reordered); "
+                       "nothing in this batch was stored", "https://causeway.example/problems/manifest-mismatch")
 
     def publish(self, body: dict, principal: Principal) -> PublishOutcome:
         raw_records = body.get("records")
@@ -241,14 +263,14 @@ class RecordService:
         if len(raw_records) > self.settings.max_batch_records:
             raise Problem(413, "Payload Too Large",
                           f"{len(raw_records)} records in one batch; the limit is {self.settings.max_batch_records}: split the batch")
-        batch_id, manifest, signature = self._check_manifest(body, raw_records, principal)
+        batch_id, manifest, signature, beyond_limits = self._check_manifest(body, raw_records, principal)
 
         results: list[dict | None] = [None] * len(raw_records)
         candidates: list[tuple[int, dict]] = []
         rejected_by_dataset: dict[str, int] = {}
         reject_details: list[dict] = []
         for index, record in enumerate(raw_records):
-            row, errors = self._check_record(index, record, principal)
+            row, errors = (None, beyond_limits[index]) if index in beyond_limits else self._check_record(index, record, principal)
             if errors:
                 results[index] = {"index": index, "id": record.get("id") if isinstance(record, dict) else None,
                                   "status": "rejected", "errors": [e.as_dict() for e in errors]}
@@ -359,6 +381,13 @@ def own_record(record_id: str, principal: Principal):
     if not principal.is_admin:
         query = query.where(records.c.publisher == principal.org)
     return query
+
+
+def _digest_or_none(record) -> str | None:
+    try:
+        return digest(record)
+    except (RecursionError, ValueError, TypeError):  # nested beyond what can be encoded
+        return None
 
 
 _LOG_COLUMNS = [c.name for c in records.columns]
