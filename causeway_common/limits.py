@@ -79,7 +79,7 @@ class PseudonymKeyword:
     def validate(self, instance) -> None:
         if self.enabled and not (instance.__class__ is str and PSEUDONYM_FORMAT.fullmatch(instance)):
             raise ValueError("must be a subject pseudonym (the keyed HMAC-SHA256 of the person's id, 64 lowercase "
-                             "hex characters, as an agent mapping's `subject: true` field gives), never a raw identifier")
+                             "hex characters, as an agent mapping field `{subject: true}` gives), never a raw identifier")
 
 
 KEYWORDS = {PSEUDONYM_KEYWORD: PseudonymKeyword}
