@@ -29,6 +29,12 @@ class Settings:
     # Mark console cookies Secure even when the hub sees plain HTTP (behind a TLS-terminating proxy).
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECURE_COOKIES", "") == "1")
 
+    # Days personal payloads stay in the hub's record log, per dataset (`referral=400,...`);
+    # a dataset not named keeps them for the longest retention_days of the agreements covering it.
+    hub_retention_days: dict = field(default_factory=lambda: _env_days("CAUSEWAY_HUB_RETENTION_DAYS"))
+    retention_interval_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("CAUSEWAY_RETENTION_INTERVAL_SECONDS", "3600")))
+
     # -- data returns: reminders -------------------------------------------
     # SMTP for reminder e-mail (no host: e-mail reminders are not sent).
     smtp_host: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SMTP_HOST") or None)
@@ -49,6 +55,17 @@ class Settings:
 
 def _env_list(name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+def _env_days(name: str) -> dict[str, int]:
+    """`dataset=days,dataset=days` -> {dataset: days}."""
+    found = {}
+    for part in _env_list(name):
+        dataset, sep, days = part.partition("=")
+        if not sep or not days.strip().isdigit():
+            raise ValueError(f"{name}: expected dataset=days pairs separated by commas, not {part!r}")
+        found[dataset.strip()] = int(days)
+    return found
 
 
 def _env_int(name: str, default: int) -> int:

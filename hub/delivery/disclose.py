@@ -14,7 +14,7 @@ from sqlalchemy import select
 from hub.records.models import records
 from hub.policy.disclosure import recipient_event
 from hub.policy.vocabulary import NOTICE_DATASET
-from hub.records.service import envelope_of
+from hub.records.service import envelope_of, live_records
 
 from .models import subscriptions
 
@@ -35,7 +35,7 @@ def datasets_of(sub) -> list[str]:
 
 
 def read_page(conn, sub, after: int, limit: int, upto: int | None = None):
-    query = (select(records).where(records.c.dataset.in_(datasets_of(sub)), records.c.seq > after)
+    query = (select(records).where(records.c.dataset.in_(datasets_of(sub)), records.c.seq > after, live_records)
              .order_by(records.c.seq).limit(limit))
     if upto is not None:
         query = query.where(records.c.seq <= upto)

@@ -350,6 +350,7 @@ class RecordService:
             "seq": row.seq,
             "received_at": iso_utc(row.received_at),
             "digest": row.digest,
+            "purged_at": iso_utc(row.purged_at) if row.purged_at is not None else None,
             "provenance": {
                 "org": row.publisher,
                 "agent_id": batch.agent_id,
@@ -364,13 +365,18 @@ class RecordService:
         if self.catalogue.get(dataset) is None:
             raise Problem(404, "Not Found", f"unknown dataset {dataset!r}")
         limit = max(1, min(limit, self.settings.feed_max_limit))
-        query = (select(records).where(records.c.dataset == dataset, records.c.seq > after)
+        query = (select(records).where(records.c.dataset == dataset, records.c.seq > after, live_records)
                  .order_by(records.c.seq).limit(limit))
         if not principal.is_admin:
             query = query.where(records.c.publisher == principal.org)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return {"events": [cloudevent(r) for r in rows], "next": rows[-1].seq if rows else after}
+
+
+# Records still holding what was published: tombstones (payload removed after the
+# hub's retention period) are shown by id to their publisher but never delivered or fed.
+live_records = records.c.purged_at.is_(None)
 
 
 def own_record(record_id: str, principal: Principal):
