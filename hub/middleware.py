@@ -61,14 +61,21 @@ class RequestMetricsMiddleware:
             self.histogram.labels(scope["method"], route.get("route", "unmatched"), str(status)).observe(
                 time.perf_counter() - started)
 
+        length, sent = None, 0
+
         async def observing_send(message):
-            nonlocal status
+            nonlocal status, length, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
+                length = next((int(v) for n, v in message.get("headers", ()) if n.lower() == b"content-length"
+                               and v.isdigit()), None)
             await send(message)
-            # Counted when the last byte is handed over: the app (e.g. Flask's thread) may finish later.
-            if message["type"] == "http.response.body" and not message.get("more_body") and not observed:
-                observe()
+            # Counted when the last byte is handed over: the caller may be reading the answer (and
+            # asking again) before the app, e.g. Flask's thread, sends its closing empty message.
+            if message["type"] == "http.response.body" and not observed:
+                sent += len(message.get("body", b""))
+                if not message.get("more_body") or (length is not None and sent >= length):
+                    observe()
 
         try:
             await self.app(scope, receive, observing_send)
