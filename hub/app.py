@@ -71,7 +71,8 @@ def build_services(settings: Settings, engine: Engine | None = None,
     catalogue = Catalogue(engine)
     metrics = Metrics()
     metrics.watch_delivery_lag(lambda: read_lag(engine))
-    policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None)
+    policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None,
+                           max_source_bytes=settings.agreement_source_max_bytes)
     returns = ReturnService(engine, catalogue, clock)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)

@@ -22,6 +22,9 @@ class Settings:
     manifest_max_skew_seconds: int = 300
     enrolment_token_ttl_seconds: int = 7 * 24 * 3600
     feed_max_limit: int = 1000
+    # Longest agreement YAML (bytes of UTF-8) the API and console accept (the contract's ceiling is 1 MiB).
+    agreement_source_max_bytes: int = field(
+        default_factory=lambda: _env_int("CAUSEWAY_AGREEMENT_SOURCE_MAX_BYTES", 256 * 1024))
     # Signs console session cookies; when unset, one is generated and kept in the database.
     secret_key: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECRET_KEY") or None)
     # Mark console cookies Secure even when the hub sees plain HTTP (behind a TLS-terminating proxy).
