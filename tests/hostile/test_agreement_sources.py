@@ -17,10 +17,17 @@ from console_helpers import add_staff, csrf_from, sign_in  # noqa: E402
 from hubprocess import HubProcess  # noqa: E402
 from policy_helpers import example, gazetteer_agreement  # noqa: E402
 
-# The classic "billion laughs": 9 levels of 9 aliases, 9**9 strings once expanded, in 500 bytes.
-ALIAS_BOMB = "\n".join(
-    ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    + [f"{b}: &{b} [{', '.join(['*' + a] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]) + "\n"
+
+
+def alias_bomb(levels: int) -> str:
+    """The "billion laughs": `levels` levels of 9 aliases each, 9**levels strings once expanded."""
+    names = "abcdefghi"[:levels]
+    return "\n".join(['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+                     + [f"{b}: &{b} [{', '.join(['*' + a] * 9)}]" for a, b in zip(names, names[1:])]) + "\n"
+
+
+ALIAS_BOMB = alias_bomb(9)  # 387 million strings from 500 bytes: only for the hub process, whose memory is watched
+SMALL_BOMB = alias_bomb(4)  # enough to show the refusal in-process without risking the test's own memory
 REFERRAL = "referral-edinburgh-sds"
 
 
@@ -35,7 +42,7 @@ def problems(response):
 
 # -- in-process, on SQLite and PostgreSQL ---------------------------------------------------
 @pytest.mark.parametrize("source, words", [
-    (ALIAS_BOMB, "an anchor (&a) is not allowed"),
+    (SMALL_BOMB, "an anchor (&a) is not allowed"),
     (example(REFERRAL).replace("providers: [edinburgh]", "providers: &who [edinburgh]")
      .replace("recipients: [sds]", "recipients: *who"), "an anchor (&who) is not allowed"),
     ("base: &base {retention_days: 30}\nother:\n  <<: *base\n", "an anchor (&base) is not allowed"),
@@ -85,7 +92,7 @@ def test_the_caller_is_checked_before_the_yaml_is_read(client, auth):
     put = client.put(f"/api/v1/agreements/{REFERRAL}", json={"source": bad}, headers=auth("fife", "governance"))
     assert put.status_code == 404 and "problems" not in put.json()
     for role in ("publisher", "subscriber", "ops"):
-        assert create(client, auth("edinburgh", role), ALIAS_BOMB).status_code == 403
+        assert create(client, auth("edinburgh", role), SMALL_BOMB).status_code == 403
 
 
 def test_the_console_editor_refuses_what_the_api_refuses(app, services):
@@ -93,7 +100,7 @@ def test_the_console_editor_refuses_what_the_api_refuses(app, services):
     with app.test_client() as browser:
         sign_in(browser, "gina")
         token = csrf_from(browser.get("/console/agreements/new").text)
-        bomb = browser.post("/console/agreements/new", data={"csrf_token": token, "source": ALIAS_BOMB})
+        bomb = browser.post("/console/agreements/new", data={"csrf_token": token, "source": SMALL_BOMB})
         assert bomb.status_code == 422 and "an anchor (&amp;a) is not allowed" in bomb.text
         control = browser.post("/console/agreements/new", data={
             "csrf_token": token, "source": example(REFERRAL).replace("title: Employability", "title: Em\x07ployability")})
