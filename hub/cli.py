@@ -171,7 +171,8 @@ def cmd_subscription_retry(args) -> int:
 
 def cmd_subscription_replay(args) -> int:
     result = _problem(lambda: _delivery(args).replay(args.id, _operator(), args.from_seq, args.from_time))
-    print(f"subscription {args.id} will deliver again after sequence {result['cursor']}")
+    print(f"subscription {args.id} will deliver again after sequence {result['cursor']} "
+          f"({result['moved_back']} records moved back)")
     return 0
 
 

@@ -123,6 +123,18 @@ disclosures = Table(
     Index("ix_disclosures_recipient", "recipient", "seq"),
 )
 
+# Whom each hub notice in the record log is addressed to (org and dataset), so that
+# delivery finds a subscription's notices, and counts them as its lag, without reading
+# every recipient's.
+notice_recipients = Table(
+    "notice_recipients",
+    metadata,
+    Column("seq", BigInt, primary_key=True, autoincrement=False),  # the notice's seq in the record log
+    Column("recipient", String(64), nullable=False),
+    Column("dataset", String(100), nullable=False),
+    Index("ix_notice_recipients_recipient_dataset_seq", "recipient", "dataset", "seq"),
+)
+
 # A counter bumped by every policy change, so each process can tell cheaply
 # whether its in-memory indexes are stale.
 policy_revision = Table(

@@ -199,7 +199,7 @@ class RecordService:
         manifest, signature = body.get("manifest"), body.get("signature")
         if principal.agent_id is None:
             if manifest is not None:
-                raise Problem(400, "Bad Request", "manifests are signed by enrolled agents; this credential is not an agent's")
+                raise Problem(403, "Forbidden", "manifests are signed by enrolled agents; this credential is not an agent's")
             return str(uuid.uuid4()), None, None
         if not isinstance(manifest, dict) or not isinstance(signature, str):
             raise Problem(400, "Bad Request", "an agent's batch must carry a signed manifest: {records, manifest, signature}",

@@ -2,7 +2,8 @@
 a webhook receiver process, and publishing helpers."""
 from __future__ import annotations
 
-import base64
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import Receiver  # noqa: E402
+from harness import HUB_MQTT_PASSWORD, REPO, SECRETS_KEY, Receiver  # noqa: E402
+from servers import MosquittoServer  # noqa: E402
 
 import yaml  # noqa: E402
 
@@ -22,7 +24,6 @@ FIELDS = {
     "referral": ["referral_id", "referring_org", "receiving_service", "goals"],
 }
 
-SECRETS_KEY = base64.b64encode(b"k" * 32).decode()
 
 
 @pytest.fixture
@@ -103,3 +104,21 @@ def worker(services, grant):
     started = build_worker(services, worker_id="test-worker").start()
     yield started
     started.stop()
+
+
+@pytest.fixture
+def broker(tmp_path, db_url, services):
+    """A real Mosquitto with the password file and ACL written by `causeway-hub mqtt acl`;
+    `broker.passwords` holds each org's MQTT password."""
+    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
+    result = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "mqtt", "acl", "--db", db_url, "--password-file", str(passwd),
+         "--acl-file", str(acl)], cwd=str(REPO), capture_output=True, text=True, timeout=60,
+        env={**os.environ, "CAUSEWAY_MQTT_PASSWORD": HUB_MQTT_PASSWORD})
+    assert result.returncode == 0, result.stderr
+    passwords = dict(line.split() for line in result.stdout.splitlines() if line.startswith("  "))
+    assert HUB_MQTT_PASSWORD not in passwd.read_text()  # only hashes are written
+    server = MosquittoServer(password_file=str(passwd), acl_file=str(acl)).start()
+    server.passwords = passwords
+    yield server
+    server.close()

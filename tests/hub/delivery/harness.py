@@ -1,11 +1,15 @@
-"""Real processes for delivery tests: the webhook receiver and the delivery worker."""
+"""Real processes for delivery tests: the webhook receiver, the delivery worker, and an
+org's MQTT client."""
 from __future__ import annotations
 
+import base64
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -13,6 +17,8 @@ from pathlib import Path
 from servers import free_port, wait_for_port
 
 HERE = Path(__file__).parent
+SECRETS_KEY = base64.b64encode(b"k" * 32).decode()  # seals webhook secrets in the hubs tests start
+HUB_MQTT_PASSWORD = "hub-broker-secret"
 REPO = HERE.parents[2]
 DEFAULT_WAIT = 60.0
 
@@ -98,6 +104,48 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+class MqttSubscriber:
+    """An org's MQTT client with a persistent session (so nothing is lost while it is away)."""
+
+    def __init__(self, port, username, password, client_id):
+        self.port, self.username, self.password, self.client_id = port, username, password, client_id
+        self.messages: queue.Queue = queue.Queue()
+        self.client = None
+
+    def connect(self, topic: str):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        connected = threading.Event()
+        subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(self.username, self.password)
+        self.client.on_connect = lambda c, u, f, rc, p: (not rc.is_failure) and connected.set()
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: subscribed.set()
+        self.client.on_message = lambda c, u, msg: self.messages.put(msg)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 300
+        self.client.connect("127.0.0.1", self.port, clean_start=False, properties=props)
+        self.client.loop_start()
+        assert connected.wait(10), "no CONNACK"
+        self.client.subscribe(topic, qos=1)
+        assert subscribed.wait(10), "no SUBACK"
+
+    def drain(self, wait: float = 0.2) -> list:
+        got = []
+        while True:
+            try:
+                got.append(self.messages.get(timeout=wait))
+            except queue.Empty:
+                return got
+
+    def close(self):
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
 
 
 def wait_until(condition, timeout: float = DEFAULT_WAIT, interval: float = 0.1, message: str = "condition"):

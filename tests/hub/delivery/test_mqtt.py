@@ -4,77 +4,17 @@ from __future__ import annotations
 
 import json
 import queue
-import subprocess
-import sys
 import threading
 import uuid
 
 import pytest
 
 from factories import gazetteer_record
-from harness import REPO, wait_until
-from servers import MosquittoServer
+from harness import HUB_MQTT_PASSWORD as HUB_PASSWORD, MqttSubscriber as Subscriber, wait_until
 
 mqtt = pytest.importorskip("paho.mqtt.client")
-from paho.mqtt.packettypes import PacketTypes  # noqa: E402
-from paho.mqtt.properties import Properties  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-HUB_PASSWORD = "hub-broker-secret"
-
-
-class Subscriber:
-    """An org's MQTT client with a persistent session (so nothing is lost while it is away)."""
-
-    def __init__(self, port, username, password, client_id):
-        self.port, self.username, self.password, self.client_id = port, username, password, client_id
-        self.messages: queue.Queue = queue.Queue()
-        self.client = None
-
-    def connect(self, topic: str):
-        connected = threading.Event()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(self.username, self.password)
-        self.client.on_connect = lambda c, u, f, rc, p: (not rc.is_failure) and connected.set()
-        self.client.on_subscribe = lambda c, u, mid, rcs, p: subscribed.set()
-        self.client.on_message = lambda c, u, msg: self.messages.put(msg)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 300
-        self.client.connect("127.0.0.1", self.port, clean_start=False, properties=props)
-        self.client.loop_start()
-        assert connected.wait(10), "no CONNACK"
-        self.client.subscribe(topic, qos=1)
-        assert subscribed.wait(10), "no SUBACK"
-
-    def drain(self, wait: float = 0.2) -> list:
-        got = []
-        while True:
-            try:
-                got.append(self.messages.get(timeout=wait))
-            except queue.Empty:
-                return got
-
-    def close(self):
-        if self.client is not None:
-            self.client.disconnect()
-            self.client.loop_stop()
-
-
-@pytest.fixture
-def broker(tmp_path, db_url, services):
-    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
-    result = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "mqtt", "acl", "--db", db_url, "--password-file", str(passwd),
-         "--acl-file", str(acl)], cwd=str(REPO), capture_output=True, text=True, timeout=60,
-        env={**__import__("os").environ, "CAUSEWAY_MQTT_PASSWORD": HUB_PASSWORD})
-    assert result.returncode == 0, result.stderr
-    passwords = dict(line.split() for line in result.stdout.splitlines() if line.startswith("  "))
-    assert HUB_PASSWORD not in passwd.read_text()  # only hashes are written
-    server = MosquittoServer(password_file=str(passwd), acl_file=str(acl)).start()
-    server.passwords = passwords
-    yield server
-    server.close()
 
 
 @pytest.fixture
