@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from hub.records.models import records
-from hub.policy.disclosure import recipient_event
 from hub.policy.models import notice_recipients
-from hub.records.service import envelope_of
+from hub.policy.vocabulary import NOTICE_DATASET
+from hub.records.service import envelope_of, live_records
 
 from .models import subscriptions
 
@@ -41,7 +41,7 @@ def _notices(orgs, dataset: str, after: int, upto: int | None):
 
 
 def _own(dataset: str, after: int, upto: int | None):
-    query = select(records).where(records.c.dataset == dataset, records.c.seq > after)
+    query = select(records).where(records.c.dataset == dataset, records.c.seq > after, live_records)
     return query.where(records.c.seq <= upto) if upto is not None else query
 
 
@@ -144,7 +144,7 @@ def select_for(policy, sub, rows, envelopes, decisions, at: datetime, shared: di
             continue
         made = shared.get(row.seq) if shared is not None else None
         if made is None:
-            made = (recipient_event(row, decision, sub.purpose),
+            made = (policy.events.for_recipient(row, decision, sub.purpose, at),
                     None if notice else policy.disclosure(envelope, row.seq, decision, sub.org, sub.purpose, at))
             if shared is not None:
                 shared[row.seq] = made

@@ -21,11 +21,13 @@ class _Denied:
     agreement_id: str | None = None
     agreement_version: int | None = None
     lawful_basis: str | None = None
+    retention_days: int | None = None
 
 
 class PolicyPort:
-    def __init__(self, policy=None):
+    def __init__(self, policy=None, events=None):
         self.policy = policy
+        self.events = events  # hub.records.events.CloudEvents: what is handed over
 
     def covering_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list:
         if self.policy is None:

@@ -9,10 +9,11 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from hub import db
+from hub import db, sealing
 from hub.audit import service as audit
 from hub.auth import Principal
 from hub.problems import Problem, not_found
+from hub.records.events import CloudEvents
 from hub.records.models import records
 from hub.timeutil import iso_utc, parse_iso
 
@@ -20,7 +21,6 @@ from . import disclose, signing
 from .destinations import DestinationRefused, check_url
 from .models import CHANNELS, dead_letters, subscriptions
 from .policy import PolicyPort
-from .sealing import SecretBox
 
 FILTER_KEYS = {"publishers", "ops", "where"}
 REPLAY_PROBLEM = "https://causeway.example/problems/replay-out-of-range"
@@ -70,8 +70,8 @@ class DeliveryService:
         self.catalogue = catalogue
         self.settings = settings
         self.delivery = settings.delivery
-        self.policy = policy if isinstance(policy, PolicyPort) else PolicyPort(policy)
-        self.box = SecretBox(self.delivery.secrets_key)
+        self.policy = policy if isinstance(policy, PolicyPort) else PolicyPort(policy, CloudEvents(settings.public_url))
+        self.box = sealing.for_engine(engine)
 
     # -- subscriptions -------------------------------------------------------
     def _check_filter(self, filter_) -> str | None:

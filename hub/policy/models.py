@@ -10,7 +10,7 @@ agreements = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(200), nullable=False),
     # HMAC key for pseudonymised fields: one per agreement, never shown or logged.
-    Column("pseudonym_key", String(64), nullable=False),
+    Column("pseudonym_key", Text, nullable=False),  # sealed (hub.sealing)
 )
 
 agreement_versions = Table(

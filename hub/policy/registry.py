@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from causeway_common.canonical import canonical_json
-from hub import db
+from hub import db, sealing
 from hub.audit import service as audit
 from hub.auth import Principal
 from hub.problems import Problem, forbidden, not_found
@@ -190,7 +190,7 @@ class AgreementRegistry:
             else:
                 previous = None
                 conn.execute(insert(agreements).values(id=agreement_id, created_at=now, created_by=principal.actor,
-                                                       pseudonym_key=secrets.token_hex(32)))
+                                                       pseudonym_key=sealing.for_engine(self.engine).seal(secrets.token_hex(32))))
             version = (latest.version + 1) if latest else 1
             changes = describe_changes(previous, document)
             rev = revision.bump(conn)
@@ -337,11 +337,12 @@ class AgreementRegistry:
                                     & (agreement_versions.c.version == agreement_approvals.c.version))
                               .where(agreement_versions.c.status == "active")):
             approvals.setdefault((a.agreement_id, a.version), set()).add(a.org)
+        sealer = sealing.for_engine(conn.engine)
         active = []
         for r in rows:
             document = json.loads(r.document)
             if set(document["providers"]) | set(document["recipients"]) <= approvals.get((r.agreement_id, r.version), set()):
-                active.append((document, r.version, bytes.fromhex(r.pseudonym_key)))
+                active.append((document, r.version, bytes.fromhex(sealer.open(r.pseudonym_key))))
         return active
 
 

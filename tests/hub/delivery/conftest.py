@@ -69,7 +69,7 @@ def grant(services, key_for):
     made = []
 
     def allow(recipient, dataset, purpose=PURPOSE, providers=("edinburgh",), fields=None, conditions=None,
-              lawful_basis="public-task"):
+              lawful_basis="public-task", retention_days=365):
         agreement_id = f"test-{dataset.replace('.', '-')}-{recipient}-{len(made) + 1}"
         spec = {"fields": list(fields or FIELDS[dataset])}
         if conditions:
@@ -77,7 +77,7 @@ def grant(services, key_for):
         document = {
             "id": agreement_id, "title": f"{dataset} to {recipient} (test)", "providers": list(providers),
             "recipients": [recipient], "purposes": [purpose], "lawful_basis": lawful_basis,
-            "valid_from": "2020-01-01", "valid_until": "2099-12-31", "retention_days": 365,
+            "valid_from": "2020-01-01", "valid_until": "2099-12-31", "retention_days": retention_days,
             "datasets": {dataset: spec},
         }
         provider_key = services.orgs.authenticate(key_for(providers[0], "governance"))

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from sqlalchemy import select
 
 from factories import example_payload
+from hub import sealing
 from hub.auth import Principal
 from hub.db import utcnow
 from hub.policy.models import agreement_approvals, agreements as agreements_table
@@ -395,7 +396,8 @@ def test_decisions_match_the_oracle(world, data):
             at = at_day(data)
             batch = [draw_record(data, providers, recipients, hint) for _ in range(data.draw(st.integers(1, 4)))]
             with services.engine.connect() as conn:
-                keys = {r.id: bytes.fromhex(r.pseudonym_key) for r in conn.execute(select(agreements_table))}
+                keys = {r.id: bytes.fromhex(sealing.for_engine(services.engine).open(r.pseudonym_key))
+                        for r in conn.execute(select(agreements_table))}
             for recipient in recipients:
                 for purpose in PURPOSES:
                     if kind == "decide":
@@ -497,7 +499,8 @@ def test_consent_objection_and_suspension_timelines_match_the_oracle(world, data
         policy.agreements.transition(document["id"], "active", operator)
         assert oracle.move(document["id"], "active")
     with services.engine.connect() as conn:
-        keys = {r.id: bytes.fromhex(r.pseudonym_key) for r in conn.execute(select(agreements_table))}
+        keys = {r.id: bytes.fromhex(sealing.for_engine(services.engine).open(r.pseudonym_key))
+                for r in conn.execute(select(agreements_table))}
     consent_ids, objection_ids = [], []
     events = data.draw(st.lists(st.sampled_from(["consent", "withdraw", "object", "unobject", "move", "decide", "decide",
                                                  "dry-run"]), min_size=4, max_size=25), label="events")
