@@ -22,6 +22,7 @@ from .models import agent_health, agent_heartbeats
 
 DEFAULT_INTERVAL_SECONDS = 30.0
 MISSED_BEATS_BEFORE_STALE = 3
+MAX_HISTORY = 120  # heartbeats one answer may carry (the contract says the same)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -104,7 +105,7 @@ class HealthService:
             latest = conn.execute(select(agent_health).where(agent_health.c.agent_id == agent_id)).first()
             rows = conn.execute(select(agent_heartbeats.c.received_at, agent_heartbeats.c.report)
                                 .where(agent_heartbeats.c.agent_id == agent_id)
-                                .order_by(agent_heartbeats.c.id.desc()).limit(max(0, min(history, 1000)))).all()
+                                .order_by(agent_heartbeats.c.id.desc()).limit(max(0, min(history, MAX_HISTORY)))).all()
             kept = conn.execute(select(func.count()).select_from(agent_heartbeats)
                                 .where(agent_heartbeats.c.agent_id == agent_id)).scalar()
         summary = self._summary(agent, latest)
