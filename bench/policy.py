@@ -1,9 +1,11 @@
 """Decision-point benchmark: decisions/s against the floor, in one run.
 
 Sets up a hub database (SQLite in a temporary folder by default) with 50 active
-agreements (the gazetteer agreement of 32 councils to the emergency services, and
-49 referral agreements under consent with pseudonymised, generalised and
-conditioned fields) and 100,000 consents imported through the CSV import. Then
+multi-party agreements, each approved by every party it names (the gazetteer
+agreement of 32 councils to the emergency services, and 49 referral agreements
+under consent, each of three councils to two agencies, with pseudonymised,
+generalised and conditioned fields, so a council's records have several candidate
+agreements) and 100,000 consents imported through the CSV import. Then
 decides records for recipients in batches through `decide_many` (the hot path a
 feed read or a delivery takes, including its one check for policy changes per
 batch), and runs the same loop with the decision replaced by a dict lookup (the
@@ -44,10 +46,10 @@ def governance(org):
     return Principal(org=org, role="governance", credential_id=f"bench-{org}")
 
 
-def referral_agreement(council: str, recipient: str) -> str:
+def referral_agreement(number: int, providers: list[str], recipients: list[str]) -> str:
     return yaml.safe_dump({
-        "id": f"referral-{council}-{recipient}", "title": f"Referrals from {council} to {recipient}",
-        "providers": [council], "recipients": [recipient], "purposes": ["ServiceProvision"],
+        "id": f"referral-group-{number:02d}", "title": f"Referrals from {', '.join(providers)}",
+        "providers": providers, "recipients": recipients, "purposes": ["ServiceProvision"],
         "lawful_basis": "consent", "valid_from": "2026-01-01", "valid_until": "2027-12-31", "retention_days": 365,
         "datasets": {"referral": {
             "fields": ["referral_id", "referring_org", "receiving_service", "qualifications", "goals",
@@ -71,16 +73,18 @@ def set_up(url: str):
     councils = [o["slug"] for o in orgs if o["kind"] == "council"]
     policy = services.policy
 
-    def enact(source: str, provider: str, recipient: str) -> None:
+    def enact(source: str) -> None:
+        """Apply, approve as every provider and every recipient, and activate."""
         result = policy.agreements.apply(source, OPERATOR)
-        policy.agreements.transition(result["id"], "approved", governance(provider))
-        policy.agreements.transition(result["id"], "approved", governance(recipient))
-        policy.agreements.transition(result["id"], "active", governance(provider))
+        document = yaml.safe_load(source)
+        for org in dict.fromkeys(document["providers"] + document["recipients"]):
+            policy.agreements.transition(result["id"], "approved", governance(org))
+        policy.agreements.transition(result["id"], "active", governance(document["providers"][0]))
 
-    enact((ROOT / "policies" / "gazetteer-emergency-services.yaml").read_text(), councils[0], "sfrs")
-    pairs = [(c, "sds") for c in councils] + [(c, "improvement-service") for c in councils[:17]]
-    for council, recipient in pairs:
-        enact(referral_agreement(council, recipient), council, recipient)
+    enact((ROOT / "policies" / "gazetteer-emergency-services.yaml").read_text())
+    for number in range(49):
+        providers = [councils[(number + i) % len(councils)] for i in range(3)]
+        enact(referral_agreement(number, providers, ["sds", "improvement-service"]))
 
     rng = random.Random(11)
     subjects = {}
@@ -131,7 +135,7 @@ def main() -> int:
         url = args.db or f"sqlite:///{folder}/bench.db"
         started = time.perf_counter()
         services, councils, subjects, rng, catalogue = set_up(url)
-        print(f"set-up: 50 active agreements, {CONSENTS:,} consents in {time.perf_counter() - started:.1f} s")
+        print(f"set-up: 50 active multi-party agreements, {CONSENTS:,} consents in {time.perf_counter() - started:.1f} s")
         records = make_records(councils, subjects, rng, catalogue, 20_000)
         batches = [records[i:i + args.batch] for i in range(0, len(records), args.batch)]
         recipients = [("sds", "ServiceProvision"), ("improvement-service", "ServiceProvision"), ("sfrs", "EmergencyResponse")]

@@ -78,7 +78,8 @@ def build_services(settings: Settings, engine: Engine | None = None,
     metrics = Metrics()
     metrics.watch_delivery_lag(lambda: read_lag(engine))
     policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None,
-                           events=CloudEvents(settings.public_url))
+                           events=CloudEvents(settings.public_url),
+                           max_source_bytes=settings.agreement_source_max_bytes)
     returns = ReturnService(engine, catalogue, clock)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)

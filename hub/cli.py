@@ -540,8 +540,8 @@ def cmd_consent_import(args) -> int:
 
 
 def demo_policies(args, keys: dict) -> None:
-    """Apply the example agreements and activate them, approving as a governance key of a
-    provider and of a recipient, so the demo has agreements in force."""
+    """Apply the example agreements and activate them, approving as a governance key of every
+    provider and every recipient (each approves for itself), so the demo has agreements in force."""
     policy, orgs = _policy(args)
     for path in sorted(EXAMPLES_DIR.glob("*.yaml")):
         if path.name == "orgs.yaml":
@@ -550,7 +550,7 @@ def demo_policies(args, keys: dict) -> None:
         document = policy.agreements.versions(result["id"], _operator())[-1]["document"]
         if result["status"] == "active":
             continue
-        for org in (document["providers"][0], document["recipients"][0]):
+        for org in dict.fromkeys(document["providers"] + document["recipients"]):
             key = keys.get((org, "governance")) or orgs.issue_key(org, "governance", label="demo")
             keys[(org, "governance")] = key
             policy.agreements.transition(result["id"], "approved", orgs.authenticate(key))
@@ -814,7 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("agreement_id")
     approve.add_argument("--version", type=int)
     approve.add_argument("--key-file", help="file holding a governance API key of a provider or recipient")
-    approve.add_argument("--activate", action="store_true", help="put it in force once both sides have approved")
+    approve.add_argument("--activate", action="store_true", help="put it in force once every party has approved")
     approve.set_defaults(func=cmd_policy_approve)
     move = policy.add_parser("transition", parents=[common], help="activate, suspend or retire a version")
     move.add_argument("agreement_id")

@@ -31,6 +31,9 @@ class Settings:
     manifest_max_skew_seconds: int = 300
     enrolment_token_ttl_seconds: int = 7 * 24 * 3600
     feed_max_limit: int = 1000
+    # Longest agreement YAML (bytes of UTF-8) the API and console accept (the contract's ceiling is 1 MiB).
+    agreement_source_max_bytes: int = field(
+        default_factory=lambda: _env_int("CAUSEWAY_AGREEMENT_SOURCE_MAX_BYTES", 256 * 1024))
     # Levels of objects and arrays a record's payload may nest (deeper: rejected per record).
     max_nesting_depth: int = field(default_factory=lambda: int(os.environ.get("CAUSEWAY_MAX_NESTING_DEPTH", "64")))
     # Signs console session cookies; when unset, one is generated and kept in the database.

@@ -51,3 +51,16 @@ def read_feed(client, headers, dataset, purpose, after=0):
     response = client.get(f"/api/v1/feeds/{dataset}?purpose={purpose}&after={after}&limit=1000", headers=headers)
     assert response.status_code == 200, response.json()
     return response.json()
+
+
+def gazetteer_agreement(agreement_id: str, providers, recipients, purpose: str = "EmergencyResponse") -> str:
+    """A public-task gazetteer agreement as YAML, each provider sharing only its own addresses."""
+    import yaml
+
+    return yaml.safe_dump({
+        "id": agreement_id, "title": f"Gazetteer addresses ({agreement_id})", "providers": list(providers),
+        "recipients": list(recipients), "purposes": [purpose], "lawful_basis": "public-task",
+        "valid_from": "2026-01-01", "valid_until": "2030-12-31", "retention_days": 365,
+        "datasets": {"gazetteer-address": {"fields": ["uprn", "street", "town", "postcode", "custodian"],
+                                           "conditions": ["payload.custodian == provider"]}},
+    }, sort_keys=False)

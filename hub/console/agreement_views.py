@@ -90,16 +90,17 @@ def agreement(agreement_id: str):
     latest = found["latest"] or {"version": found["version"], "status": found["status"],
                                  "approvals": found["approvals"], "document": found["document"]}
     user = staff()
-    parties = set(latest["document"]["providers"]) | set(latest["document"]["recipients"])
+    document = latest["document"]
+    parties = set(document["providers"]) | set(document["recipients"])
     approved_by = {a["org"] for a in latest["approvals"]}
     return render_template(
         "console/agreement.html", agreement=found, latest=latest, summary=plain_summary(found["document"]),
-        latest_summary=plain_summary(latest["document"]) if found["latest"] else None,
+        latest_summary=plain_summary(document) if found["latest"] else None,
         can_approve=(latest["status"] == "draft" and user.role == "governance"
                      and (user.org in parties) and user.org not in approved_by),
-        waiting_for=[side for side, orgs in (("a provider", latest["document"]["providers"]),
-                                             ("a recipient", latest["document"]["recipients"]))
-                     if not approved_by & set(orgs)])
+        # Every party named in the version approves it, each for itself.
+        waiting_for=[f"{_org_name(org)} ({'provider' if org in document['providers'] else 'recipient'})"
+                     for org in sorted(parties - approved_by)])
 
 
 @console.get("/agreements/<agreement_id>/versions")
@@ -162,8 +163,8 @@ def _save(source: str, agreement_id: str | None):
                                             mode="create" if agreement_id is None else "update",
                                             expected_id=agreement_id)
     except Problem as problem:
-        if problem.status in (409, 422):
-            return _render_editor(source, agreement_id, _located_problems(problem), 422)
+        if problem.status in (409, 413, 422):  # the API's checks, shown beside the text
+            return _render_editor(source, agreement_id, _located_problems(problem), 413 if problem.status == 413 else 422)
         raise
     if result["changed"]:
         flash(f"Saved as draft version {result['version']}. Changes: {'; '.join(result['changes'])}.", "success")

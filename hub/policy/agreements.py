@@ -19,18 +19,29 @@ from .conditions import ConditionError, compile_condition, payload_fields
 from .vocabulary import NOTICE_DATASET
 
 
+# An agreement is a short document: these bound what parsing one may cost.
+MAX_SOURCE_BYTES = 256 * 1024  # the default of Settings.agreement_source_max_bytes
+MAX_DEPTH = 16  # mappings and lists inside each other; the format needs 5
+
+
 @dataclass(frozen=True)
 class AgreementProblem:
     path: str
     line: int | None
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line else ""
+        if self.line and self.column:
+            where = f"line {self.line}, column {self.column}: "
         return f"{where}{self.path or '(document)'}: {self.message}"
 
     def as_dict(self) -> dict:
-        return {"path": self.path, "line": self.line, "message": self.message}
+        found = {"path": self.path, "line": self.line, "message": self.message}
+        if self.column is not None:
+            found["column"] = self.column
+        return found
 
 
 class AgreementError(ValueError):
@@ -40,7 +51,33 @@ class AgreementError(ValueError):
 
 
 class _Loader(yaml.SafeLoader):
-    """Dates stay as written (strings); the JSON Schema checks their form."""
+    """Dates stay as written (strings); the JSON Schema checks their form.
+
+    Anchors and aliases are refused: an agreement has no use for them, and a few
+    hundred bytes of nested aliases expand to gigabytes (the "billion laughs").
+    Nesting is bounded, so composing cannot exhaust the stack."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, f"an alias (*{event.anchor}) is not allowed in an agreement: write the value out",
+                event.start_mark)
+        if getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, f"an anchor (&{event.anchor}) is not allowed in an agreement: write the value out",
+                event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep; an agreement needs far fewer",
+                    event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -91,20 +128,50 @@ def _duplicate_keys(node, path: list) -> list[AgreementProblem]:
     return found
 
 
+def _place(source: str, index: int) -> tuple[int, int]:
+    """(line, column), both 1-based, of a character index."""
+    line_start = source.rfind("\n", 0, index) + 1
+    return source.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def check_size(source: str, limit: int = MAX_SOURCE_BYTES) -> None:
+    """AgreementSourceTooLarge when the source is longer than `limit` bytes of UTF-8."""
+    # Cheap bounds first: a character is one to four bytes.
+    if len(source) > limit or (len(source) * 4 > limit and len(source.encode("utf-8", "surrogatepass")) > limit):
+        raise AgreementSourceTooLarge(limit)
+
+
+class AgreementSourceTooLarge(ValueError):
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(f"an agreement's YAML may be at most {limit} bytes (UTF-8); split the agreement "
+                         "or shorten its descriptions")
+
+
 def load_yaml(source: str):
-    """(data, node tree); AgreementError with the line on bad YAML."""
-    loader = _Loader(source)
+    """(data, node tree); AgreementError with the line (and column) on bad YAML."""
+    loader = None
     try:
+        loader = _Loader(source)  # reading checks every character, so this can fail too
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except yaml.reader.ReaderError as exc:
+        line, column = _place(source, exc.position)
+        character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        raise AgreementError([AgreementProblem(
+            "", line, f"not valid YAML: the character {character!r} (U+{ord(character):04X}) is not "
+                      "allowed: remove it or write it as an escape in a double-quoted string", column)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise AgreementError([AgreementProblem("", line, f"not valid YAML: {exc.problem or exc}")]) from None
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise AgreementError([AgreementProblem("", line, f"not valid YAML: {exc.problem or exc}", column)]) from None
     except yaml.YAMLError as exc:
         raise AgreementError([AgreementProblem("", None, f"not valid YAML: {exc}")]) from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise AgreementError([AgreementProblem("", None, f"not a value an agreement can hold: {exc}")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         raise AgreementError([AgreementProblem("", 1, "an agreement is a YAML mapping (id: ..., title: ..., ...)")])
     duplicates = _duplicate_keys(node, [])

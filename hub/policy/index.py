@@ -115,7 +115,11 @@ class PolicyIndex:
         self.objections[key] = entries
 
     # -- the decision ------------------------------------------------------
-    def decide(self, record: dict, recipient: str, purpose: str, at: float) -> Decision:
+    def decide(self, record: dict, recipient: str, purpose: str, at: float, state_at: float | None = None,
+               name_controls: bool = True) -> Decision:
+        """Decide at `at`. `state_at` (a dry run: now) is the moment whose consent and objection
+        state counts; `name_controls=False` words the reasons without the ids of the
+        controller's consent and objection records (for a caller that is not the controller)."""
         dataset = record["dataset"]
         if dataset == NOTICE_DATASET:
             return _decide_notice(record, recipient)
@@ -163,18 +167,20 @@ class PolicyIndex:
                     reasons.append(f"{agreement.label} relies on consent, but the record names no data subject")
                     denial = codes.NO_SUBJECT
                     continue
-                consent = self._consent(subject, provider, recipient, purpose, at)
+                consent = self._consent(subject, provider, recipient, purpose, at if state_at is None else state_at)
                 if consent is None:
                     reasons.append(f"{agreement.label} relies on consent, and the subject has no current consent "
                                    f"for {purpose} covering {recipient}")
                     denial = codes.NO_CONSENT
                     continue
-                because = [f"consent {consent.id} covers it"]
+                because = [f"consent {consent.id} covers it" if name_controls
+                           else f"a current consent recorded by {provider} covers it"]
             elif basis == "public-task":
-                objection = self._objection(subject, provider, purpose, at) if subject else None
+                objection = (self._objection(subject, provider, purpose, at if state_at is None else state_at)
+                             if subject else None)
                 if objection is not None:
-                    reasons.append(f"{agreement.label} relies on public task, and the subject's objection "
-                                   f"{objection.id} stands")
+                    which = f"objection {objection.id}" if name_controls else f"objection recorded by {provider}"
+                    reasons.append(f"{agreement.label} relies on public task, and the subject's {which} stands")
                     denial = codes.OBJECTION
                     continue
                 because = ["no objection from the subject stands"] if subject else []

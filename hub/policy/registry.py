@@ -1,9 +1,15 @@
-"""Agreements: immutable versions, the lifecycle, two-party approval, and who may see what.
+"""Agreements: immutable versions, the lifecycle, every party's approval, and who may see what.
 
 Every change writes a new version (with a readable list of changes) or a status
 move (with a history row and an audit entry). Editing an agreement in force makes
 a draft of the next version; the version in force stays in force until the new
 one is activated, and is then retired as superseded.
+
+A version is approved only when the governance of every provider and every
+recipient it names has approved that very version. An org reads the versions
+that name it, and acts (approves, activates, suspends, retires) only on those:
+being named in another version, older or newer, gives no rights over this one.
+Versions that do not name the caller are answered as missing (404).
 """
 from __future__ import annotations
 
@@ -21,7 +27,8 @@ from hub.problems import Problem, forbidden, not_found
 from hub.timeutil import iso_utc
 
 from . import revision
-from .agreements import AgreementError, describe_changes, parse_agreement
+from .agreements import (MAX_SOURCE_BYTES, AgreementError, AgreementSourceTooLarge, check_size, describe_changes,
+                         parse_agreement)
 from .models import agreement_approvals, agreement_history, agreement_parties, agreement_versions, agreements
 from .vocabulary import TRANSITIONS
 
@@ -34,29 +41,42 @@ def invalid_agreement(exc: AgreementError) -> Problem:
                    problems=[p.as_dict() for p in exc.problems])
 
 
+def parties_of(row) -> set[str]:
+    """The orgs a version names (providers and recipients)."""
+    document = json.loads(row.document)
+    return set(document["providers"]) | set(document["recipients"])
+
+
+def names(row, principal: Principal) -> bool:
+    """Whether this version names the caller's org (admin: every version)."""
+    return principal.is_admin or principal.org in parties_of(row)
+
+
+def source_too_large(exc: AgreementSourceTooLarge) -> Problem:
+    return Problem(413, "Content Too Large", str(exc), "https://causeway.example/problems/agreement-too-large",
+                   limit_bytes=exc.limit)
+
+
 class AgreementRegistry:
-    def __init__(self, engine: Engine, dataset_of, org_exists):
+    def __init__(self, engine: Engine, dataset_of, org_exists, max_source_bytes: int = MAX_SOURCE_BYTES):
         self.engine = engine
         self.dataset_of = dataset_of
         self.org_exists = org_exists
+        self.max_source_bytes = max_source_bytes
 
     # -- reading -----------------------------------------------------------
     def _versions(self, conn: Connection, agreement_id: str) -> list:
         return conn.execute(select(agreement_versions).where(agreement_versions.c.agreement_id == agreement_id)
                             .order_by(agreement_versions.c.version)).all()
 
-    def _check_visible(self, conn: Connection, agreement_id: str, principal: Principal) -> None:
+    def _visible_versions(self, conn: Connection, agreement_id: str, principal: Principal) -> list:
+        """The versions the caller may read: those that name its org (admin: all).
+        None at all is answered as for a missing agreement: outsiders learn nothing of it."""
         principal.require("governance")
-        exists = conn.execute(select(agreements.c.id).where(agreements.c.id == agreement_id)).first()
-        if exists is None:
+        visible = [row for row in self._versions(conn, agreement_id) if names(row, principal)]
+        if not visible:
             raise not_found(f"agreement {agreement_id}")
-        if principal.is_admin:
-            return
-        party = conn.execute(select(agreement_parties.c.org).where(
-            agreement_parties.c.agreement_id == agreement_id, agreement_parties.c.org == principal.org)).first()
-        if party is None:
-            # Same answer as for a missing agreement: outsiders learn nothing of it.
-            raise not_found(f"agreement {agreement_id}")
+        return visible
 
     def _approvals(self, conn: Connection, agreement_id: str, version: int) -> list[dict]:
         rows = conn.execute(select(agreement_approvals).where(
@@ -73,8 +93,8 @@ class AgreementRegistry:
             view["source"] = row.source
         return view
 
-    def _summary(self, conn: Connection, agreement_id: str) -> dict:
-        versions = self._versions(conn, agreement_id)
+    @staticmethod
+    def _summary(agreement_id: str, versions: list) -> dict:
         latest = versions[-1]
         in_force = next((v for v in reversed(versions) if v.status in IN_FORCE), None)
         shown = in_force or latest
@@ -88,6 +108,7 @@ class AgreementRegistry:
                 "valid_until": document["valid_until"]}
 
     def list(self, principal: Principal) -> list[dict]:
+        """Each agreement as the caller sees it: summarised from the versions that name its org."""
         principal.require("governance")
         with self.engine.connect() as conn:
             if principal.is_admin:
@@ -96,15 +117,20 @@ class AgreementRegistry:
                 ids = conn.execute(select(agreement_parties.c.agreement_id)
                                    .where(agreement_parties.c.org == principal.org)
                                    .order_by(agreement_parties.c.agreement_id)).scalars().all()
-            return [self._summary(conn, i) for i in ids]
+            found = []
+            for agreement_id in ids:
+                visible = [row for row in self._versions(conn, agreement_id) if names(row, principal)]
+                if visible:
+                    found.append(self._summary(agreement_id, visible))
+            return found
 
     def get(self, agreement_id: str, principal: Principal) -> dict:
         with self.engine.connect() as conn:
-            self._check_visible(conn, agreement_id, principal)
-            summary = self._summary(conn, agreement_id)
-            versions = self._versions(conn, agreement_id)
+            versions = self._visible_versions(conn, agreement_id, principal)
+            summary = self._summary(agreement_id, versions)
             shown = next(v for v in versions if v.version == summary["version"])
             latest = versions[-1]
+            readable = {v.version for v in versions}
             history = conn.execute(select(agreement_history).where(agreement_history.c.agreement_id == agreement_id)
                                    .order_by(agreement_history.c.id)).all()
             return {**summary,
@@ -112,20 +138,31 @@ class AgreementRegistry:
                     "approvals": self._approvals(conn, agreement_id, shown.version),
                     "latest": self._version_view(conn, latest) if latest.version != shown.version else None,
                     "history": [{"version": h.version, "event": h.event, "from": h.from_status, "to": h.to_status,
-                                 "actor": h.actor, "reason": h.reason, "at": iso_utc(h.at)} for h in history]}
+                                 "actor": h.actor, "reason": h.reason, "at": iso_utc(h.at)}
+                                for h in history if h.version in readable]}
 
     def versions(self, agreement_id: str, principal: Principal) -> list[dict]:
         with self.engine.connect() as conn:
-            self._check_visible(conn, agreement_id, principal)
-            return [self._version_view(conn, row, with_source=True) for row in self._versions(conn, agreement_id)]
+            return [self._version_view(conn, row, with_source=True)
+                    for row in self._visible_versions(conn, agreement_id, principal)]
 
     # -- writing -----------------------------------------------------------
     def apply(self, source: str, principal: Principal, mode: str = "any", expected_id: str | None = None) -> dict:
         """Write a new version from YAML. mode: "create" (must be new), "update" (must exist) or "any".
-        Re-applying the text of the latest version changes nothing."""
+        Re-applying the text of the latest version changes nothing.
+
+        Who may write is checked before the YAML is read, as far as it can be without it
+        (the role; for an update, a party to the latest version); the source's size is
+        bounded and anchors and aliases are refused, so reading it costs little."""
         principal.require("governance")
+        if expected_id is not None:
+            with self.engine.connect() as conn:
+                self._check_writer(conn, expected_id, principal)
         try:
+            check_size(source, self.max_source_bytes)
             document = parse_agreement(source, dataset_of=self.dataset_of, org_exists=self.org_exists)
+        except AgreementSourceTooLarge as exc:
+            raise source_too_large(exc) from None
         except AgreementError as exc:
             raise invalid_agreement(exc) from None
         agreement_id = document["id"]
@@ -145,16 +182,11 @@ class AgreementRegistry:
             versions = self._versions(conn, agreement_id) if exists else []
             latest = versions[-1] if versions else None
             if latest is not None:
-                if not principal.is_admin and not conn.execute(select(agreement_parties.c.org).where(
-                        agreement_parties.c.agreement_id == agreement_id,
-                        agreement_parties.c.org == principal.org)).first():
-                    raise not_found(f"agreement {agreement_id}")
+                self._check_writer(conn, agreement_id, principal)
                 previous = json.loads(latest.document)
                 if previous == document:
                     return {"id": agreement_id, "version": latest.version, "status": latest.status, "changed": False,
                             "changes": []}
-                if not principal.is_admin and principal.org not in set(previous["providers"]) | set(previous["recipients"]):
-                    raise forbidden(f"{principal.org} is not a party to the current version of {agreement_id}")
             else:
                 previous = None
                 conn.execute(insert(agreements).values(id=agreement_id, created_at=now, created_by=principal.actor,
@@ -183,6 +215,16 @@ class AgreementRegistry:
                          target=f"{agreement_id}/v{version}", detail={"changes": changes})
         return {"id": agreement_id, "version": version, "status": "draft", "changed": True, "changes": changes}
 
+    def _check_writer(self, conn: Connection, agreement_id: str, principal: Principal) -> None:
+        """A new version supersedes the latest: only a party to the latest may write one."""
+        versions = self._versions(conn, agreement_id)
+        principal.require("governance")
+        if not any(names(row, principal) for row in versions):
+            raise not_found(f"agreement {agreement_id}")
+        if not names(versions[-1], principal):
+            raise forbidden(f"{principal.org} is not a party to the latest version of {agreement_id}, "
+                            "so cannot write the next one")
+
     def _move(self, conn: Connection, row, to: str, principal: Principal, rev: int, reason: str | None) -> None:
         now = db.utcnow()
         conn.execute(update(agreement_versions).where(
@@ -206,17 +248,20 @@ class AgreementRegistry:
 
     def transition(self, agreement_id: str, to: str, principal: Principal, version: int | None = None,
                    reason: str | None = None) -> dict:
-        """approved (one side's approval), active, suspended or retired."""
+        """approved (this org's approval), active, suspended or retired, of a version that names the caller."""
         if to not in ("approved", "active", "suspended", "retired"):
             raise Problem(400, "Bad Request", f"cannot move an agreement to {to!r}: use approved, active, suspended or retired")
         with db.write_transaction(self.engine) as conn:
-            self._check_visible(conn, agreement_id, principal)
+            self._visible_versions(conn, agreement_id, principal)
             versions = self._versions(conn, agreement_id)
             if version is None:
                 row = self._default_version(versions, to)
+                if not names(row, principal):
+                    raise not_found(f"a version of agreement {agreement_id} that names {principal.org} "
+                                    f"and could become {to}")
             else:
                 row = next((v for v in versions if v.version == version), None)
-                if row is None:
+                if row is None or not names(row, principal):
                     raise not_found(f"version {version} of agreement {agreement_id}")
             document = json.loads(row.document)
             rev = revision.bump(conn)
@@ -226,6 +271,9 @@ class AgreementRegistry:
                 raise Problem(409, "Conflict", f"version {row.version} of {agreement_id} is {row.status}; "
                                                f"it cannot move to {to} (allowed from {row.status}: "
                                                f"{', '.join(sorted(t for f, t in TRANSITIONS if f == row.status)) or 'nothing'})")
+            if to == "active" and not self._fully_approved(conn, row, document):
+                raise Problem(409, "Conflict", f"version {row.version} of {agreement_id} lacks the approval of "
+                                               f"{', '.join(self._missing(conn, row, document))}")
             if to == "active" and row.status == "approved":
                 for other in versions:
                     if other.version != row.version and other.status in IN_FORCE:
@@ -239,12 +287,9 @@ class AgreementRegistry:
                             f"a {principal.role} credential cannot approve")
         if row.status != "draft":
             raise Problem(409, "Conflict", f"version {row.version} of {row.agreement_id} is {row.status}; only a draft is approved")
-        providers, recipients = set(document["providers"]), set(document["recipients"])
-        if principal.org not in providers | recipients:
-            raise forbidden(f"{principal.org} is not a party to version {row.version} of {row.agreement_id}")
+        providers = set(document["providers"])
         side = "provider" if principal.org in providers else "recipient"
-        already = {r.org for r in conn.execute(select(agreement_approvals.c.org).where(
-            agreement_approvals.c.agreement_id == row.agreement_id, agreement_approvals.c.version == row.version))}
+        already = self._approvers(conn, row)
         if principal.org not in already:
             conn.execute(insert(agreement_approvals).values(
                 agreement_id=row.agreement_id, version=row.version, org=principal.org, side=side,
@@ -255,19 +300,54 @@ class AgreementRegistry:
             audit.append(conn, actor=principal.actor, org=principal.org, action="agreement.approve",
                          target=f"{row.agreement_id}/v{row.version}", detail={"org": principal.org})
         approvers = already | {principal.org}
-        complete = any(p != r for p in approvers & providers for r in approvers & recipients)
-        if complete:
-            self._move(conn, row, "approved", principal, rev, "approved by a provider and a recipient")
+        missing = self._missing(conn, row, document)
+        if not missing:
+            self._move(conn, row, "approved", principal, rev, "approved by every provider and every recipient")
             return {"id": row.agreement_id, "version": row.version, "status": "approved", "approved_by": sorted(approvers)}
-        waiting = "a recipient" if approvers & providers else "a provider"
         return {"id": row.agreement_id, "version": row.version, "status": "draft", "approved_by": sorted(approvers),
-                "waiting_for": f"approval by a governance credential of {waiting}"}
+                "waiting_for": waiting_for(missing, document), "waiting_for_orgs": missing}
+
+    @staticmethod
+    def _approvers(conn: Connection, row) -> set[str]:
+        return set(conn.execute(select(agreement_approvals.c.org).where(
+            agreement_approvals.c.agreement_id == row.agreement_id,
+            agreement_approvals.c.version == row.version)).scalars())
+
+    def _missing(self, conn: Connection, row, document: dict) -> list[str]:
+        """The parties named in this version that have not approved it."""
+        parties = set(document["providers"]) | set(document["recipients"])
+        return sorted(parties - self._approvers(conn, row))
+
+    def _fully_approved(self, conn: Connection, row, document: dict) -> bool:
+        return not self._missing(conn, row, document)
 
     # -- for the decision index ---------------------------------------------
     def load_active(self, conn: Connection) -> list[tuple[dict, int, bytes]]:
-        rows = conn.execute(select(agreement_versions.c.document, agreement_versions.c.version,
-                                   agreements.c.pseudonym_key)
+        """Active versions that every party named in them approved. (A version is activated only
+        once approved so; checking again here keeps one approved under an older, looser rule
+        from deciding anything.)"""
+        rows = conn.execute(select(agreement_versions.c.agreement_id, agreement_versions.c.document,
+                                   agreement_versions.c.version, agreements.c.pseudonym_key)
                             .join(agreements, agreements.c.id == agreement_versions.c.agreement_id)
                             .where(agreement_versions.c.status == "active")).all()
+        approvals: dict[tuple, set] = {}
+        for a in conn.execute(select(agreement_approvals.c.agreement_id, agreement_approvals.c.version,
+                                     agreement_approvals.c.org)
+                              .join(agreement_versions, (agreement_versions.c.agreement_id == agreement_approvals.c.agreement_id)
+                                    & (agreement_versions.c.version == agreement_approvals.c.version))
+                              .where(agreement_versions.c.status == "active")):
+            approvals.setdefault((a.agreement_id, a.version), set()).add(a.org)
         sealer = sealing.for_engine(conn.engine)
-        return [(json.loads(r.document), r.version, bytes.fromhex(sealer.open(r.pseudonym_key))) for r in rows]
+        active = []
+        for r in rows:
+            document = json.loads(r.document)
+            if set(document["providers"]) | set(document["recipients"]) <= approvals.get((r.agreement_id, r.version), set()):
+                active.append((document, r.version, bytes.fromhex(sealer.open(r.pseudonym_key))))
+        return active
+
+
+def waiting_for(missing: list[str], document: dict) -> str:
+    """Who must still approve, in words: 'approval by a governance credential of fife (provider), sds (recipient)'."""
+    providers = set(document["providers"])
+    return "approval by a governance credential of " + ", ".join(
+        f"{org} ({'provider' if org in providers else 'recipient'})" for org in missing)

@@ -39,13 +39,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from hub import db
+from hub.audit import service as audit
 from hub.auth import Principal
 from hub.config import public_url_from_env
 from hub.problems import Problem, forbidden, not_found
+from hub.timeutil import iso_utc
 from hub.records.events import CloudEvents
 
 from . import disclosure, revision
-from .agreements import window
+from .agreements import MAX_SOURCE_BYTES, window
 from .consent import ConsentRegistry
 from .decision import Decision, Disclosure
 from .index import ConsentEntry, ObjectionEntry, PolicyIndex, compile_agreement, timestamp
@@ -55,11 +58,12 @@ __all__ = ["PolicyService", "Decision", "Disclosure"]
 
 
 class PolicyService:
-    def __init__(self, engine: Engine, catalogue, org_exists, events: CloudEvents | None = None):
+    def __init__(self, engine: Engine, catalogue, org_exists, events: CloudEvents | None = None,
+                 max_source_bytes: int = MAX_SOURCE_BYTES):
         self.engine = engine
         self.catalogue = catalogue
         self.events = events or CloudEvents(public_url_from_env())  # what recipient feeds hand out
-        self.agreements = AgreementRegistry(engine, catalogue.get, org_exists)
+        self.agreements = AgreementRegistry(engine, catalogue.get, org_exists, max_source_bytes)
         self.consents = ConsentRegistry(engine, org_exists)
         self._index = PolicyIndex()
         self._suspended: list[tuple] = []  # (id, recipients, datasets, purposes, starts, ends) of suspended versions
@@ -157,38 +161,67 @@ class PolicyService:
     count_denials = staticmethod(disclosure.count_denials)
 
     def dry_run(self, body: dict, principal: Principal, at: datetime) -> dict:
-        """A decision for governance staff: nothing is disclosed or recorded."""
+        """A decision for governance staff, nothing handed to the recipient; audited, since the
+        answer shows the payload as projected.
+
+        A stored record (`record_id`) may be tried only by governance of its publisher (anyone
+        else: 404, as for a missing record). An inline record shows only the projection of what
+        was sent, to governance of its publisher or of the recipient; the publisher's consent and
+        objection ids are named only to the publisher. Either way `at` moves only the agreements'
+        validity window: consent and objections count as they stand now, so asking about the
+        past cannot bring back a withdrawn consent."""
         principal.require("governance")
         recipient, purpose = body["recipient"], body["purpose"]
-        if body.get("record_id"):
+        stored = bool(body.get("record_id"))
+        if stored:
             from hub.records.service import envelope_of, own_record
-            with self.engine.connect() as conn:
-                # ids are unique per publisher: only the caller's own record (any, for admin)
-                row = conn.execute(own_record(body["record_id"], principal)).first()
+            # Only governance of the record's publisher (ids are unique per publisher); admin neither.
+            row = None
+            if principal.role == "governance":
+                with self.engine.connect() as conn:
+                    row = conn.execute(own_record(body["record_id"], principal)).first()
             if row is None:
                 raise not_found(f"record {body['record_id']}")
             record = envelope_of(row)
         elif isinstance(body.get("record"), dict):
-            given = body["record"]
-            record = {"id": given.get("id", "dry-run"), "dataset": given.get("dataset"),
-                      "schema_version": given.get("schema_version", 1), "key": given.get("key"),
-                      "op": given.get("op", "upsert"), "publisher": given.get("publisher", principal.org),
-                      "occurred_at": given.get("occurred_at"), "payload": given.get("payload"),
-                      "subject": given.get("subject")}
-            if not isinstance(record["dataset"], str) or self.catalogue.get(record["dataset"]) is None:
-                raise Problem(422, "Unprocessable Content", f"record.dataset: unknown dataset {record['dataset']!r}")
-            if record["key"] is None and isinstance(record["payload"], dict):
-                key_field = self._key_field(record["dataset"])
-                if record["payload"].get(key_field) is not None:
-                    record["key"] = str(record["payload"][key_field])
+            record = self._inline_record(body["record"], principal)
+            if not principal.is_admin and principal.org not in (record["publisher"], recipient):
+                raise forbidden(f"{principal.org} may try decisions only for records it provides or receives")
         else:
             raise Problem(400, "Bad Request", "give either record (an envelope) or record_id (a stored record)")
-        if not principal.is_admin and principal.org not in (record["publisher"], recipient):
-            raise forbidden(f"{principal.org} may try decisions only for records it provides or receives")
-        decision = self.decide(record, recipient, purpose, at)
+        now = db.utcnow()
+        self.refresh()
+        decision = self._index.decide(record, recipient, purpose, at.timestamp(), state_at=now.timestamp(),
+                                      name_controls=principal.org == record["publisher"])
+        with db.write_transaction(self.engine) as conn:
+            audit.append(conn, actor=principal.actor, org=principal.org, action="policy.dry-run",
+                         target=record["id"] if stored else None,
+                         detail={"record": "stored" if stored else "inline", "dataset": record["dataset"],
+                                 "publisher": record["publisher"], "recipient": recipient, "purpose": purpose,
+                                 "at": iso_utc(at), "decision": "allow" if decision.allowed else "deny",
+                                 "denial": decision.denial, "payload_shown": decision.payload is not None,
+                                 "agreement": (f"{decision.agreement_id}/v{decision.agreement_version}"
+                                               if decision.agreement_id else None)})
         return {"decision": "allow" if decision.allowed else "deny", **decision.as_dict(),
                 "record_id": record["id"], "recipient": recipient, "purpose": purpose,
                 "at": at.isoformat().replace("+00:00", "Z")}
+
+    def _inline_record(self, given: dict, principal: Principal) -> dict:
+        """A hypothetical envelope from what was sent (publisher: the caller's org unless named)."""
+        record = {"id": given.get("id", "dry-run"), "dataset": given.get("dataset"),
+                  "schema_version": given.get("schema_version", 1), "key": given.get("key"),
+                  "op": given.get("op", "upsert"), "publisher": given.get("publisher", principal.org),
+                  "occurred_at": given.get("occurred_at"), "payload": given.get("payload"),
+                  "subject": given.get("subject")}
+        if not isinstance(record["dataset"], str) or self.catalogue.get(record["dataset"]) is None:
+            raise Problem(422, "Unprocessable Content", f"record.dataset: unknown dataset {record['dataset']!r}")
+        if not isinstance(record["publisher"], str):
+            raise Problem(422, "Unprocessable Content", "record.publisher: an org slug")
+        if record["key"] is None and isinstance(record["payload"], dict):
+            key_field = self._key_field(record["dataset"])
+            if record["payload"].get(key_field) is not None:
+                record["key"] = str(record["payload"][key_field])
+        return record
 
     def subject_disclosures(self, subject: str, principal: Principal) -> dict:
         principal.require("governance")

@@ -12,7 +12,7 @@ KNOWN_PURPOSES = (
 
 STATUSES = ("draft", "approved", "active", "suspended", "retired")
 
-# Allowed moves (from -> to). "approved" is reached by approvals from both sides.
+# Allowed moves (from -> to). "approved" is reached once every party named in the version approved it.
 TRANSITIONS = {
     ("draft", "approved"),
     ("approved", "active"),

@@ -52,7 +52,7 @@ def seed(db_url: str, webhook_url: str) -> dict:
             continue
         written = services.policy.agreements.apply(path.read_text(encoding="utf-8"), who["admin"])
         document = services.policy.agreements.versions(written["id"], who["admin"])[-1]["document"]
-        for org in (document["providers"][0], document["recipients"][0]):
+        for org in dict.fromkeys(document["providers"] + document["recipients"]):  # every party approves
             governance = who.get(f"{org}/governance") or services.orgs.authenticate(
                 services.orgs.issue_key(org, "governance", label="contract"))
             services.policy.agreements.transition(written["id"], "approved", governance)

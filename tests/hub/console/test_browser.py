@@ -179,7 +179,7 @@ def test_approval_by_both_parties_makes_an_agreement_active(open_console):
     assert "Edinburgh" in page.locator("ul.summary").inner_text()  # the plain-English summary
     assert "the data subject's consent" in page.locator("ul.summary").inner_text()
     _press(page, "Approve version 1 for edinburgh")
-    assert "waits for approval by a governance credential of a recipient" in page.get_by_role("status").inner_text()
+    assert "waits for approval by a governance credential of sds (recipient)" in page.get_by_role("status").inner_text()
     assert page.locator("#latest-status").inner_text() == "draft"
     assert page.get_by_role("button", name="Activate").count() == 0
 

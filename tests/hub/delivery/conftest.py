@@ -65,7 +65,7 @@ def subscribe(client, auth):
 @pytest.fixture
 def grant(services, key_for):
     """grant(recipient, dataset, purpose, providers, fields): a real sharing agreement,
-    applied, approved by a provider and the recipient, and put in force."""
+    applied, approved by every provider and the recipient, and put in force."""
     made = []
 
     def allow(recipient, dataset, purpose=PURPOSE, providers=("edinburgh",), fields=None, conditions=None,
@@ -81,10 +81,10 @@ def grant(services, key_for):
             "datasets": {dataset: spec},
         }
         provider_key = services.orgs.authenticate(key_for(providers[0], "governance"))
-        recipient_key = services.orgs.authenticate(key_for(recipient, "governance"))
         services.policy.agreements.apply(yaml.safe_dump(document), provider_key)
-        services.policy.agreements.transition(agreement_id, "approved", provider_key)
-        services.policy.agreements.transition(agreement_id, "approved", recipient_key)
+        for party in dict.fromkeys([*providers, recipient]):  # every party approves for itself
+            services.policy.agreements.transition(agreement_id, "approved",
+                                                  services.orgs.authenticate(key_for(party, "governance")))
         services.policy.agreements.transition(agreement_id, "active", provider_key)
         made.append(agreement_id)
         return agreement_id

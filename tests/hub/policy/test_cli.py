@@ -64,3 +64,26 @@ def test_consent_import_reports_bad_rows_and_keeps_good_ones(tmp_path):
     assert result.returncode == 1
     assert "1 consents imported" in result.stdout
     assert "line 3: recipients: unknown org 'atlantis'" in result.stdout
+
+
+def test_approve_waits_for_every_provider_and_recipient(tmp_path):
+    from policy_helpers import gazetteer_agreement
+
+    db = f"sqlite:///{tmp_path}/hub.db"
+    run("init", db=db)
+    run("org", "import", db=db)
+    source = tmp_path / "two-councils.yaml"
+    source.write_text(gazetteer_agreement("two-councils", ["edinburgh", "fife"], ["sfrs"]))
+    assert run("policy", "apply", str(source), db=db).returncode == 0
+    keys = {org: run("key", "issue", org, "--role", "governance", db=db).stdout.strip().splitlines()[-1]
+            for org in ("edinburgh", "fife", "sfrs", "glasgow")}
+    for org in ("edinburgh", "sfrs"):
+        result = run("policy", "approve", "two-councils", "--activate", db=db, key=keys[org])
+        assert result.returncode == 0, result.stderr
+        assert "now draft" in result.stdout and "fife (provider)" in result.stdout
+    assert "draft" in run("policy", "list", db=db).stdout
+    outsider = run("policy", "approve", "two-councils", db=db, key=keys["glasgow"])
+    assert outsider.returncode == 2
+    last = run("policy", "approve", "two-councils", "--activate", db=db, key=keys["fife"])
+    assert last.returncode == 0, last.stderr
+    assert "is now active" in last.stdout

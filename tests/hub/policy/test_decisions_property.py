@@ -1,6 +1,9 @@
-"""Property: over random orgs, agreements, versions, approvals, consents, objections, records and
-orders of events, the decision point agrees with a simply written oracle, and no delivered
-payload holds a field outside the allow-list or a field it should have pseudonymised."""
+"""Property: over random orgs, agreements (several providers and recipients each, parties added
+and removed between versions), partial approvals, moves by parties and outsiders, consents,
+objections, records, dry runs and orders of events, the decision point agrees with a simply
+written oracle; no record is allowed under a version that some party named in it has not
+approved; and no delivered payload holds a field outside the allow-list or a field it should
+have pseudonymised."""
 import hashlib
 import hmac
 import itertools
@@ -16,7 +19,8 @@ from sqlalchemy import select
 from factories import example_payload
 from hub import sealing
 from hub.auth import Principal
-from hub.policy.models import agreements as agreements_table
+from hub.db import utcnow
+from hub.policy.models import agreement_approvals, agreements as agreements_table
 from hub.problems import Problem
 
 T0 = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -93,21 +97,28 @@ class Oracle:
     def _in_force(self, versions):
         return next((v for v in reversed(versions) if v["status"] in ("active", "suspended")), None)
 
+    @staticmethod
+    def parties(v):
+        return set(v["doc"]["providers"]) | set(v["doc"]["recipients"])
+
     def approve(self, agreement_id, org) -> bool:
+        """Every party named in the version, each for itself, approves that version."""
         v = self.agreements[agreement_id][-1]
-        providers, recipients = set(v["doc"]["providers"]), set(v["doc"]["recipients"])
-        if v["status"] != "draft" or org not in providers | recipients:
+        if v["status"] != "draft" or org not in self.parties(v):
             return False
         v["approvals"].add(org)
-        if any(p != r for p in v["approvals"] & providers for r in v["approvals"] & recipients):
+        if v["approvals"] >= self.parties(v):
             v["status"] = "approved"
         return True
 
-    def move(self, agreement_id, to) -> bool:
+    def move(self, agreement_id, to, actor=None) -> bool:
+        """`actor` None: the hub operator (admin); otherwise an org, which acts only on versions naming it."""
         versions = self.agreements[agreement_id]
         in_force = self._in_force(versions)
         if to == "active":
             v = versions[-1] if versions[-1]["status"] == "approved" or in_force is None else in_force
+            if actor is not None and actor not in self.parties(v):
+                return False
             if v["status"] not in ("approved", "suspended"):
                 return False
             if v["status"] == "approved":
@@ -116,13 +127,17 @@ class Oracle:
                         other["status"] = "retired"
         else:
             v = in_force or versions[-1]
+            if actor is not None and actor not in self.parties(v):
+                return False
             allowed = {"suspended": ("active",), "retired": ("draft", "approved", "active", "suspended")}[to]
             if v["status"] not in allowed:
                 return False
         v["status"] = to
         return True
 
-    def decide(self, record, recipient, purpose, at, keys):
+    def decide(self, record, recipient, purpose, at, keys, state_at=None):
+        """`state_at`: the moment whose consent and objection state counts (a dry run's: now)."""
+        state_at = state_at or at
         provider, dataset = record["publisher"], record["dataset"]
         for agreement_id in sorted(self.agreements):
             for v in self.agreements[agreement_id]:
@@ -148,14 +163,14 @@ class Oracle:
                 if doc["lawful_basis"] == "consent":
                     if not subject or not any(
                             c["subject"] == subject and c["controller"] == provider and c["purpose"] == purpose
-                            and recipient in c["recipients"] and c["given"] <= at
-                            and (c["expires"] is None or at < c["expires"])
-                            and (c["withdrawn"] is None or at < c["withdrawn"]) for c in self.consents):
+                            and recipient in c["recipients"] and c["given"] <= state_at
+                            and (c["expires"] is None or state_at < c["expires"])
+                            and (c["withdrawn"] is None or state_at < c["withdrawn"]) for c in self.consents):
                         continue
                 if doc["lawful_basis"] == "public-task" and subject and any(
                         o["subject"] == subject and o["controller"] == provider
-                        and o["purpose"] in (None, purpose) and o["lodged"] <= at
-                        and (o["withdrawn"] is None or at < o["withdrawn"]) for o in self.objections):
+                        and o["purpose"] in (None, purpose) and o["lodged"] <= state_at
+                        and (o["withdrawn"] is None or state_at < o["withdrawn"]) for o in self.objections):
                     continue
                 return {**expected, "payload": oracle_project(spec, record["payload"], key)}
         return None
@@ -256,20 +271,48 @@ def world(services):
     return services
 
 
+def amend(data, document, providers, recipients):
+    """The same agreement with one party added or removed (each side keeps at least one)."""
+    changed = {**document, "providers": list(document["providers"]), "recipients": list(document["recipients"])}
+    side = data.draw(st.sampled_from(["providers", "recipients"]), label="amend side")
+    pool = providers if side == "providers" else recipients
+    absent = [o for o in pool if o not in changed[side]]
+    if absent and (len(changed[side]) == 1 or data.draw(st.booleans(), label="add")):
+        changed[side] = sorted(changed[side] + [data.draw(st.sampled_from(absent), label="added")])
+    elif len(changed[side]) > 1:
+        changed[side].remove(data.draw(st.sampled_from(changed[side]), label="removed"))
+    return changed
+
+
+class Approvals:
+    """Reads back from the database which orgs approved each version (to check that every
+    allowed decision rests on a version every party named in it approved)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def of(self, agreement_id, version):
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(agreement_approvals.c.org).where(
+                agreement_approvals.c.agreement_id == agreement_id,
+                agreement_approvals.c.version == version)).scalars())
+
+
 @settings(max_examples=100, deadline=None, database=None, phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_decisions_match_the_oracle(world, data):
     services, policy = world, world.policy
     run = next(_run)
-    providers = [f"r{run}-council-{i}" for i in range(2)]
-    recipients = [f"r{run}-agency-{i}" for i in range(2)]
+    providers = [f"r{run}-council-{i}" for i in range(3)]
+    recipients = [f"r{run}-agency-{i}" for i in range(3)]
     for org in providers + recipients:
         services.orgs.add_org(org, org, "council" if "council" in org else "agency", actor="test")
     governance = {org: Principal(org=org, role="governance", credential_id=f"k-{org}") for org in providers + recipients}
     operator = Principal(org="causeway", role="admin", credential_id="test")
     agreement_ids = [f"ag-{run}-{i}" for i in range(2)]
     oracle = Oracle()
+    approvals = Approvals(services.engine)
     consent_ids, objection_ids = [], []
 
     def approve(agreement_id, org):
@@ -278,39 +321,52 @@ def test_decisions_match_the_oracle(world, data):
             succeeded = True
         except Problem:
             succeeded = False
-        assert succeeded == oracle.approve(agreement_id, org)
+        assert succeeded == oracle.approve(agreement_id, org), (agreement_id, org)
 
-    def move(agreement_id, to):
+    def move(agreement_id, to, actor=None):
+        """actor None: the hub operator (admin); else an org's governance, party or not."""
         try:
-            policy.agreements.transition(agreement_id, to, operator)
+            policy.agreements.transition(agreement_id, to, operator if actor is None else governance[actor])
             succeeded = True
         except Problem:
             succeeded = False
-        assert succeeded == oracle.move(agreement_id, to), (agreement_id, to)
+        assert succeeded == oracle.move(agreement_id, to, actor), (agreement_id, to, actor)
+
+    def actor():
+        return data.draw(st.one_of(st.none(), st.sampled_from(providers + recipients)), label="actor")
+
+    def write(document):
+        result = policy.agreements.apply(yaml.safe_dump(document, sort_keys=False), operator)
+        oracle.apply(document)
+        assert result["version"] == len(oracle.agreements[document["id"]])
 
     # Most worlds start with an agreement in force; the events then change it at random.
     kinds = ["apply", "enact"]
     kinds += data.draw(st.lists(st.sampled_from(
         ["decide", "consent", "decide", "withdraw", "enact", "decide", "object", "consent", "withdraw", "apply",
-         "approve", "move", "object", "unobject", "decide"]), min_size=6, max_size=40), label="events")
+         "approve", "move", "object", "unobject", "decide", "amend", "enact", "dry-run", "dry-run"]),
+        min_size=6, max_size=40),
+        label="events")
     for kind in kinds:
         applied = [a for a in agreement_ids if a in oracle.agreements]
         if kind == "apply":
-            document = draw_agreement(data, data.draw(st.sampled_from(agreement_ids)), providers, recipients)
-            result = policy.agreements.apply(yaml.safe_dump(document, sort_keys=False), operator)
-            oracle.apply(document)
-            assert result["version"] == len(oracle.agreements[document["id"]])
+            write(draw_agreement(data, data.draw(st.sampled_from(agreement_ids)), providers, recipients))
+        elif kind == "amend" and applied:
+            write(amend(data, oracle.agreements[data.draw(st.sampled_from(applied))][-1]["doc"], providers, recipients))
         elif kind == "approve" and applied:
             approve(data.draw(st.sampled_from(applied)), data.draw(st.sampled_from(providers + recipients)))
         elif kind == "enact" and applied:
-            # Approval by a party on each side of the latest version, then activation.
+            # Approval by some (often all) of the latest version's parties, then activation by someone.
             agreement_id = data.draw(st.sampled_from(applied))
             latest = oracle.agreements[agreement_id][-1]["doc"]
-            approve(agreement_id, data.draw(st.sampled_from(latest["providers"])))
-            approve(agreement_id, data.draw(st.sampled_from(latest["recipients"])))
-            move(agreement_id, "active")
+            parties = sorted(set(latest["providers"]) | set(latest["recipients"]))
+            everyone = data.draw(st.integers(0, 3), label="everyone approves") > 0
+            for org in parties if everyone else data.draw(st.lists(st.sampled_from(parties), unique=True)):
+                approve(agreement_id, org)
+            move(agreement_id, "active", actor())
         elif kind == "move" and applied:
-            move(data.draw(st.sampled_from(applied)), data.draw(st.sampled_from(["suspended", "active", "suspended", "active", "retired"])))
+            move(data.draw(st.sampled_from(applied)),
+                 data.draw(st.sampled_from(["suspended", "active", "suspended", "active", "retired"])), actor())
         elif kind == "consent":
             parties = oracle.agreements[data.draw(st.sampled_from(applied))][-1]["doc"] if applied else {
                 "providers": providers, "recipients": recipients, "purposes": PURPOSES}
@@ -333,8 +389,9 @@ def test_decisions_match_the_oracle(world, data):
                 when = max(at_day(data), oracle.objections[index]["lodged"])
                 policy.consents.withdraw_objection(objection_ids[index], operator, at=when)
                 oracle.objections[index]["withdrawn"] = when
-        elif kind == "decide":
-            # A batch, as a feed read decides it, for every recipient and purpose at one moment.
+        elif kind in ("decide", "dry-run"):
+            # A batch, as a feed read decides it, for every recipient and purpose at one moment;
+            # or one record tried by governance of its publisher or of the recipient.
             hint = oracle.agreements[data.draw(st.sampled_from(applied))][-1]["doc"] if applied else None
             at = at_day(data)
             batch = [draw_record(data, providers, recipients, hint) for _ in range(data.draw(st.integers(1, 4)))]
@@ -343,11 +400,25 @@ def test_decisions_match_the_oracle(world, data):
                         for r in conn.execute(select(agreements_table))}
             for recipient in recipients:
                 for purpose in PURPOSES:
-                    for record, decision in zip(batch, policy.decide_many(batch, recipient, purpose, at)):
-                        check(record, decision, oracle.decide(record, recipient, purpose, at, keys), oracle)
+                    if kind == "decide":
+                        for record, decision in zip(batch, policy.decide_many(batch, recipient, purpose, at)):
+                            check(record, decision, oracle.decide(record, recipient, purpose, at, keys), oracle,
+                                  approvals)
+                    else:
+                        for record in batch:
+                            dry_run(policy, oracle, approvals, keys, record, recipient, purpose, at,
+                                    governance[data.draw(st.sampled_from([record["publisher"], recipient]), label="asker")],
+                                    consent_ids + objection_ids)
 
 
-def check(record, decision, expected, oracle):
+def dry_run(policy, oracle, approvals, keys, record, recipient, purpose, at, asker, control_ids):
+    """Try `record` (inline) through the dry run as `asker`, and check the answer."""
+    answer = policy.dry_run({"record": record, "recipient": recipient, "purpose": purpose}, asker, at)
+    expected = oracle.decide(record, recipient, purpose, at, keys, state_at=utcnow())
+    check_dry_run(record, answer, expected, oracle, approvals, asker.org, control_ids)
+
+
+def check(record, decision, expected, oracle, approvals=None):
     """The decision agrees with the oracle, and what would leave holds only what may leave."""
     assert decision.allowed == (expected is not None), (record, decision.reasons, expected)
     assert decision.reasons
@@ -358,6 +429,9 @@ def check(record, decision, expected, oracle):
            "subject": decision.subject, "key": decision.key, "payload": decision.payload}
     assert got == expected
     version = oracle.agreements[decision.agreement_id][decision.agreement_version - 1]["doc"]
+    if approvals is not None:  # as stored, not as the oracle thinks: every party said yes to this very version
+        parties = set(version["providers"]) | set(version["recipients"])
+        assert approvals.of(decision.agreement_id, decision.agreement_version) >= parties, (decision, parties)
     spec = version["datasets"][record["dataset"]]
     allowed_fields = set(spec["fields"]) | set(spec["pseudonymise"]) | set(spec["generalise"])
     assert set(decision.payload or {}) <= allowed_fields
@@ -367,6 +441,23 @@ def check(record, decision, expected, oracle):
             assert decision.payload[field] != record["payload"][field]
     if record.get("subject"):
         assert decision.subject != record["subject"] and PSEUDONYM.match(decision.subject)
+
+
+def check_dry_run(record, answer, expected, oracle, approvals, asker, control_ids):
+    """A dry run decides as the decision point would with today's consent and objection state,
+    and names the controller's consent and objection ids only to the controller."""
+    assert answer["decision"] == ("allow" if expected is not None else "deny"), (record, answer, expected)
+    if expected is not None:
+        got = {k: answer[k] for k in ("agreement_id", "agreement_version", "subject", "key", "payload")}
+        assert got == expected
+        version = oracle.agreements[answer["agreement_id"]][answer["agreement_version"] - 1]["doc"]
+        assert approvals.of(answer["agreement_id"], answer["agreement_version"]) >= (
+            set(version["providers"]) | set(version["recipients"]))
+    else:
+        assert answer["payload"] is None
+    if asker != record["publisher"]:
+        shown = json.dumps(answer)
+        assert not any(i in shown for i in control_ids), answer["reasons"]
 
 
 def consent_world(services, run):
@@ -402,7 +493,7 @@ def test_consent_objection_and_suspension_timelines_match_the_oracle(world, data
     for document in documents:
         policy.agreements.apply(yaml.safe_dump(document, sort_keys=False), operator)
         oracle.apply(document)
-        for org in (provider, document["recipients"][0]):
+        for org in [provider] + document["recipients"]:
             policy.agreements.transition(document["id"], "approved", Principal(org=org, role="governance", credential_id=org))
             assert oracle.approve(document["id"], org)
         policy.agreements.transition(document["id"], "active", operator)
@@ -411,8 +502,9 @@ def test_consent_objection_and_suspension_timelines_match_the_oracle(world, data
         keys = {r.id: bytes.fromhex(sealing.for_engine(services.engine).open(r.pseudonym_key))
                 for r in conn.execute(select(agreements_table))}
     consent_ids, objection_ids = [], []
-    events = data.draw(st.lists(st.sampled_from(["consent", "withdraw", "object", "unobject", "move", "decide", "decide"]),
-                                min_size=4, max_size=25), label="events")
+    events = data.draw(st.lists(st.sampled_from(["consent", "withdraw", "object", "unobject", "move", "decide", "decide",
+                                                 "dry-run"]), min_size=4, max_size=25), label="events")
+    approvals = Approvals(services.engine)
     for kind in events:
         if kind == "consent":
             give_consent(data, policy, operator, oracle, consent_ids, controller=provider,
@@ -440,7 +532,7 @@ def test_consent_objection_and_suspension_timelines_match_the_oracle(world, data
             except Problem:
                 succeeded = False
             assert succeeded == oracle.move(agreement_id, to)
-        elif kind == "decide":
+        elif kind in ("decide", "dry-run"):
             at = at_day(data)
             batch = []
             for subject in SUBJECTS:
@@ -452,5 +544,13 @@ def test_consent_objection_and_suspension_timelines_match_the_oracle(world, data
                               "payload": None if op == "delete" else payload})
             for recipient in recipients:
                 for purpose in PURPOSES:
-                    for record, decision in zip(batch, policy.decide_many(batch, recipient, purpose, at)):
-                        check(record, decision, oracle.decide(record, recipient, purpose, at, keys), oracle)
+                    if kind == "decide":
+                        for record, decision in zip(batch, policy.decide_many(batch, recipient, purpose, at)):
+                            check(record, decision, oracle.decide(record, recipient, purpose, at, keys), oracle,
+                                  approvals)
+                        continue
+                    for record in batch:
+                        asker = data.draw(st.sampled_from([provider, recipient]), label="asker")
+                        dry_run(policy, oracle, approvals, keys, record, recipient, purpose, at,
+                                Principal(org=asker, role="governance", credential_id=asker),
+                                consent_ids + objection_ids)
