@@ -72,7 +72,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
     metrics = Metrics()
     metrics.watch_delivery_lag(lambda: read_lag(engine))
     policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None)
-    returns = ReturnService(engine, catalogue, clock)
+    returns = ReturnService(engine, catalogue, clock, policy.providers_sharing_with)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
     return Services(

@@ -119,6 +119,14 @@ class PolicyService:
                              if purpose in a.purposes and a.starts <= moment < a.ends)
         return sorted(found)
 
+    def providers_sharing_with(self, recipient: str, dataset: str, at: datetime) -> set[str]:
+        """The providers an active agreement in force at `at` names alongside `recipient` for
+        `dataset`, for any purpose (who may see whose figures of a periodic return)."""
+        self.refresh()
+        moment = at.timestamp()
+        return {provider for (provider, to, name), agreements in self._index.routes.items()
+                if to == recipient and name == dataset and any(a.starts <= moment < a.ends for a in agreements)}
+
     record_disclosures = staticmethod(disclosure.record_disclosures)
     record_disclosure_batches = staticmethod(disclosure.record_disclosure_batches)
     record_denials = staticmethod(disclosure.record_denials)
