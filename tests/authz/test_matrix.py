@@ -41,6 +41,7 @@ RETURN, PERIOD = "data-return.school-meals", "2026-Q3"
 SECRETS_KEY = base64.b64encode(b"m" * 32).decode()
 
 # Outcomes: ok (any 2xx), 401, 403, 404. Each row: for each role in ROLES, own/other; then no key.
+# A row is keyed by the operationId; "operationId#case" adds a further case of the same operation.
 #                                   publisher  subscriber governance ops       admin    operator-ops  no key
 MATRIX = {
     "hub.health.api.health":           "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       ok",
@@ -57,6 +58,9 @@ MATRIX = {
     "hub.policy.api.list_versions":    "403/403   403/403   ok/404    403/403   ok/ok     403/403     401",
     # approval is given by a party's governance, never by admin on its behalf
     "hub.policy.api.transition":       "403/403   403/403   ok/404    403/403   403/403   403/403     401",
+    # suspending the version in force: "other" is one the caller was named in only as a superseded
+    # draft; party rights end with the versions that named it (issue 10, item 2)
+    "hub.policy.api.transition#suspend": "403/403 403/403   ok/403    403/403   ok/ok     403/403     401",
     "hub.policy.api.give_consent":     "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
     "hub.policy.api.import_consents":  "403/403   403/403   ok/ok     403/403   ok/ok     403/403     401",
     "hub.policy.api.withdraw_consent": "403/403   403/403   ok/404    403/403   ok/ok     403/403     401",
@@ -115,13 +119,17 @@ def contract_operations() -> dict[str, tuple[str, str]]:
             if method in ("get", "put", "post", "delete", "patch")}
 
 
-def test_every_operation_in_the_contract_has_one_row_and_every_row_an_operation():
+def operation_of(row_key: str) -> str:
+    return row_key.split("#", 1)[0]
+
+
+def test_every_operation_in_the_contract_has_a_row_and_every_row_an_operation():
     operations = contract_operations()
     missing = sorted(set(operations) - set(MATRIX))
     assert not missing, f"operations without a row in the authorisation matrix: {missing}"
-    stale = sorted(set(MATRIX) - set(operations))
+    stale = sorted({operation_of(k) for k in MATRIX} - set(operations))
     assert not stale, f"rows for operations no longer in the contract: {stale}"
-    missing_requests = sorted(set(operations) - set(REQUESTS))
+    missing_requests = sorted(set(MATRIX) - set(REQUESTS))
     assert not missing_requests, f"operations the matrix does not know how to call: {missing_requests}"
     for row in MATRIX.values():
         expected_cells(row)
@@ -172,6 +180,18 @@ class World:
         agreement_id = f"matrix-{org}-{next(_ids)}"
         self.services.policy.agreements.apply(self.agreement_source(agreement_id, [org]), self.governance(org),
                                               mode="create")
+        return agreement_id
+
+    def in_force(self, org: str, caller: str) -> str:
+        """An active agreement. Of the caller's org: between it and sfrs. Of another org: its first
+        draft named the caller too, the version put in force no longer does."""
+        agreements, agreement_id = self.services.policy.agreements, f"matrix-force-{next(_ids)}"
+        if org != caller:
+            agreements.apply(self.agreement_source(agreement_id, [org, caller]), self.governance(org), mode="create")
+        agreements.apply(self.agreement_source(agreement_id, [org], title="In force"), self.governance(org))
+        for party in (org, THIRD):
+            agreements.transition(agreement_id, "approved", self.governance(party))
+        assert agreements.transition(agreement_id, "active", self.governance(org))["status"] == "active"
         return agreement_id
 
     def consent(self, org: str) -> str:
@@ -276,6 +296,8 @@ REQUESTS = {
     "hub.policy.api.list_versions": lambda w, org, caller: Call({"agreement_id": w.once("draft", org,
                                                                                           lambda: w.draft(org))}),
     "hub.policy.api.transition": lambda w, org, caller: Call({"agreement_id": w.draft(org)}, json={"to": "approved"}),
+    "hub.policy.api.transition#suspend": lambda w, org, caller: Call({"agreement_id": w.in_force(org, caller)},
+                                                                      json={"to": "suspended", "reason": "matrix"}),
     "hub.policy.api.give_consent": _consent_body("consent"),
     "hub.policy.api.import_consents": lambda w, org, caller: Call(
         data=("subject,purpose,recipients,method,evidence_ref,given_at\n"
@@ -349,8 +371,9 @@ def test_the_matrix_holds_for_every_operation_role_and_subject(world):
     operations = contract_operations()
     session = requests.Session()
     wrong = []
-    for operation_id, (method, template) in sorted(operations.items()):
-        for (role, subject), expected in expected_cells(MATRIX[operation_id]).items():
+    for row_key, row in sorted(MATRIX.items()):
+        method, template = operations[operation_of(row_key)]
+        for (role, subject), expected in expected_cells(row).items():
             if role == "no key":
                 org, key = CALLER, None
                 target = CALLER
@@ -358,7 +381,7 @@ def test_the_matrix_holds_for_every_operation_role_and_subject(world):
                 org, key_role = caller_of(role)
                 key = world.key(org, key_role)
                 target = org if subject == "own" else OTHER
-            call = REQUESTS[operation_id](world, target, org)
+            call = REQUESTS[row_key](world, target, org)
             headers = {"Authorization": f"Bearer {key}"} if key else {}
             if call.content_type:
                 headers["Content-Type"] = call.content_type
@@ -367,5 +390,5 @@ def test_the_matrix_holds_for_every_operation_role_and_subject(world):
             got = outcome_of(answer.status_code)
             if got != expected:
                 detail = answer.text[:160].replace("\n", " ")
-                wrong.append(f"{operation_id} {role}/{subject}: expected {expected}, got {answer.status_code} {detail}")
+                wrong.append(f"{row_key} {role}/{subject}: expected {expected}, got {answer.status_code} {detail}")
     assert not wrong, f"{len(wrong)} cells differ from the rules:\n" + "\n".join(wrong)
