@@ -16,13 +16,12 @@ from datetime import datetime, timedelta
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from hub import db
-from hub.auth import has_operator_view
 from hub.problems import Problem
 from hub.timeutil import parse_iso
 
 from . import queries
 from .charts import line_chart
-from .views import ALL_STAFF, allowed, console, requires, services, staff
+from .views import ALL_STAFF, allowed, console, hub_wide, requires, services, staff
 
 OPERATORS = ("ops",)  # and admin: they act on deliveries
 # A subscription whose oldest undelivered record is older than this is "lagging".
@@ -104,12 +103,6 @@ def subscription_statuses(org: str | None = None) -> list[dict]:
             if problem.status != 404:  # ended between listing and reading
                 raise
     return found
-
-
-def hub_wide() -> bool:
-    """Whether the signed-in user sees every org's subscriptions and agents."""
-    user = staff()
-    return user.role == "admin" or has_operator_view(user.principal, services().settings.hub_operator)
 
 
 def own_or_admin(item: dict) -> bool:

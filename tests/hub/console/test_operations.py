@@ -234,3 +234,22 @@ def test_every_new_page_sends_the_strict_content_security_policy(client, deliver
         assert response.status_code == 200, path
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert "<script>" not in response.text
+
+
+def test_the_hub_operator_sees_every_orgs_reject_counts_but_not_their_error_messages(client, services, staff, auth):
+    bad = gazetteer_record(9101)
+    bad["payload"]["postcode"] = "not a postcode"
+    answer = client.post("/api/v1/records", json={"records": [bad]}, headers=auth("edinburgh", "publisher"))
+    assert answer.json()["rejected"] == 1
+    sign_in(client, "gina")  # edinburgh's own: counts, fields and the messages (which quote the value)
+    own = client.get("/console/quality").text
+    assert "/payload/postcode" in own and "not a postcode" in own
+    client.cookies.clear()
+    sign_in(client, "ivy")
+    operator = client.get("/console/quality").text
+    assert "/payload/postcode" in operator and "edinburgh" in operator
+    assert "not a postcode" not in operator
+    client.cookies.clear()
+    sign_in(client, "omar")  # another org's ops: nothing of edinburgh's
+    other = client.get("/console/quality").text
+    assert "/payload/postcode" not in other and "not a postcode" not in other
