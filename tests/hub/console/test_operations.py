@@ -73,6 +73,17 @@ def _letter_state(services, letter_id: int) -> str:
         return conn.execute(select(dead_letters.c.state).where(dead_letters.c.id == letter_id)).scalar_one()
 
 
+def assert_every_action_refused(client, services, deliveries, token: str, status: int) -> None:
+    """Retrying sds's dead letters (one, all) and replaying it are refused with `status`; nothing moves."""
+    sub = deliveries["sds"]
+    for path in (f"/console/subscriptions/{sub}/dead-letters/{deliveries['letter']}/retry",
+                 f"/console/subscriptions/{sub}/dead-letters/retry"):
+        assert client.post(path, data={"csrf_token": token}).status_code == status, path
+    assert client.post(f"/console/subscriptions/{sub}/replay",
+                       data={"csrf_token": token, "from": "seq", "from_seq": "1"}).status_code == status
+    assert _letter_state(services, deliveries["letter"]) == "dead"
+
+
 def test_governance_sees_only_its_own_orgs_subscriptions_and_cannot_retry(client, services, deliveries):
     sign_in(client, "sian")
     listing = client.get("/console/subscriptions")
@@ -82,13 +93,7 @@ def test_governance_sees_only_its_own_orgs_subscriptions_and_cannot_retry(client
     assert detail.status_code == 200
     assert deliveries["record"]["id"] in detail.text  # the dead letter is shown
     assert ">Retry<" not in detail.text and "Replay from" not in detail.text
-    token = csrf_from(detail.text)
-    for path in (f"/console/subscriptions/{deliveries['sds']}/dead-letters/{deliveries['letter']}/retry",
-                 f"/console/subscriptions/{deliveries['sds']}/dead-letters/retry"):
-        assert client.post(path, data={"csrf_token": token}).status_code == 403, path
-    assert client.post(f"/console/subscriptions/{deliveries['sds']}/replay",
-                       data={"csrf_token": token, "from": "seq", "from_seq": "1"}).status_code == 403
-    assert _letter_state(services, deliveries["letter"]) == "dead"
+    assert_every_action_refused(client, services, deliveries, csrf_from(detail.text), 403)
     # another org's subscription is not there at all
     assert client.get(f"/console/subscriptions/{deliveries['glasgow']}").status_code == 404
 
@@ -101,13 +106,7 @@ def test_ops_sees_its_own_orgs_subscriptions_only(client, services, deliveries):
     assert "HTTP 503 from the receiver" in listing
     assert client.get(f"/console/subscriptions/{deliveries['sds']}").status_code == 404
     token = csrf_from(client.get(f"/console/subscriptions/{deliveries['glasgow']}").text)
-    retry = client.post(f"/console/subscriptions/{deliveries['sds']}/dead-letters/{deliveries['letter']}/retry",
-                        data={"csrf_token": token})
-    assert retry.status_code == 404
-    replay = client.post(f"/console/subscriptions/{deliveries['sds']}/replay",
-                         data={"csrf_token": token, "from": "seq", "from_seq": "1"})
-    assert replay.status_code == 404
-    assert _letter_state(services, deliveries["letter"]) == "dead"
+    assert_every_action_refused(client, services, deliveries, token, 404)
 
 
 def test_the_hub_operator_sees_every_org_as_metadata_and_acts_on_none(client, services, deliveries):
@@ -120,13 +119,7 @@ def test_the_hub_operator_sees_every_org_as_metadata_and_acts_on_none(client, se
     assert detail.status_code == 200 and 'id="metadata-only"' in detail.text
     assert deliveries["record"]["id"] not in detail.text and "postcode" not in detail.text
     assert ">Retry<" not in detail.text and "Replay from" not in detail.text
-    token = csrf_from(detail.text)
-    for path in (f"/console/subscriptions/{deliveries['sds']}/dead-letters/{deliveries['letter']}/retry",
-                 f"/console/subscriptions/{deliveries['sds']}/dead-letters/retry"):
-        assert client.post(path, data={"csrf_token": token}).status_code == 403, path
-    assert client.post(f"/console/subscriptions/{deliveries['sds']}/replay",
-                       data={"csrf_token": token, "from": "seq", "from_seq": "1"}).status_code == 403
-    assert _letter_state(services, deliveries["letter"]) == "dead"
+    assert_every_action_refused(client, services, deliveries, csrf_from(detail.text), 403)
     assert 'id="subscriptions-troubled">2<' in client.get("/console/").text
 
 
