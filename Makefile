@@ -26,6 +26,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/notices.py
 	$(BIN)/python bench/policy.py
 	$(BIN)/python bench/agent.py
 

@@ -77,3 +77,9 @@ class Sink(ABC):
     @abstractmethod
     def write(self, events: list[dict]) -> None:
         """Apply delivered CloudEvents (upsert or delete by key); idempotent."""
+
+
+def event_sequence(event: dict) -> int | None:
+    """An event's log position as a number (the hub sends it zero-padded, as a string)."""
+    value = event.get("sequence")
+    return int(value) if value not in (None, "") else None

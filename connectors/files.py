@@ -14,6 +14,9 @@ Options
   identity         field(s) identifying a record; default file name + record number
   encoding, delimiter   for CSV, as in the spreadsheet connector
   chunk_rows       records per chunk (default 2000)
+  max_depth        XML elements / JSON values nested deeper than this are refused (default 64):
+                   in XML the file fails, in JSON the record is a row error
+  max_row_kb, max_field_kb   CSV caps, as in the spreadsheet connector (connectors.limits)
 
 Every format is streamed (JSON with ijson, XML with iterparse), so file size
 does not decide memory use. XML goes through defusedxml: documents declaring
@@ -32,6 +35,7 @@ from defusedxml.ElementTree import ParseError, iterparse
 from .base import Chunk, ConnectorError, RowError, SourceRow
 from .base import Source as BaseSource
 from .filesets import FileSet
+from .limits import CsvLimits, nested_deeper_than
 from .options import Options, content_version
 from .spreadsheet import TableReader, csv_table
 
@@ -103,6 +107,8 @@ class Source(BaseSource):
         self.encoding = opts.str("encoding", "auto")
         self.delimiter = opts.str("delimiter", "auto")
         self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
+        self.max_depth = opts.int("max_depth", 64, minimum=1)
+        self.csv_limits = CsvLimits.from_options(opts)
         opts.finish()
 
     def _format_of(self, path: Path) -> str:
@@ -122,8 +128,8 @@ class Source(BaseSource):
     def read_items(self, path: Path) -> Iterator[SourceRow | RowError]:
         kind = self._format_of(path)
         if kind == "csv":
-            yield from TableReader(path.name, None, 1, self.identity, excel=False).items(
-                csv_table(path, self.encoding, self.delimiter)
+            yield from TableReader(path.name, None, 1, self.identity, excel=False, limits=self.csv_limits).items(
+                csv_table(path, self.encoding, self.delimiter, self.csv_limits)
             )
             return
         records = {"json": self._json_records, "jsonl": self._jsonl_records, "xml": self._xml_records}[kind](path)
@@ -158,6 +164,9 @@ class Source(BaseSource):
                     if not isinstance(record, dict):
                         yield location, RowError(location, f"record is {type(record).__name__}, not an object")
                         continue
+                    if nested_deeper_than(record, self.max_depth):
+                        yield location, self._too_deep(location)
+                        continue
                     yield location, self._pick(record, json_path_value)
             except ijson.JSONError as exc:
                 raise ConnectorError(f"{path.name}: invalid JSON after record {number}: {exc}") from None
@@ -188,10 +197,19 @@ class Source(BaseSource):
                     yield location, RowError(location, f"invalid JSON: {exc.msg} at column {exc.colno}",
                                              {"text": line[:500]})
                     continue
+                except RecursionError:
+                    yield location, self._too_deep(location)
+                    continue
                 if not isinstance(record, dict):
                     yield location, RowError(location, f"line holds a {type(record).__name__}, not an object")
                     continue
+                if nested_deeper_than(record, self.max_depth):
+                    yield location, self._too_deep(location)
+                    continue
                 yield location, self._pick(record, json_path_value)
+
+    def _too_deep(self, location: dict) -> RowError:
+        return RowError(location, f"record is nested deeper than {self.max_depth} levels (max_depth)")
 
     # -- XML
 
@@ -204,6 +222,10 @@ class Source(BaseSource):
         try:
             for event, element in iterparse(str(path), events=("start", "end")):
                 if event == "start":
+                    if len(stack) >= self.max_depth:
+                        raise ConnectorError(
+                            f"{path.name}: refused: elements are nested deeper than {self.max_depth} "
+                            f"(max_depth) at record {number + 1}")
                     element.tag = _local(element.tag)
                     for name in [n for n in element.attrib if n.startswith("{")]:
                         element.attrib[_local(name)] = element.attrib.pop(name)

@@ -9,6 +9,7 @@ read again from the start (unchanged rows keep their record ids).
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -25,6 +26,8 @@ _IGNORED_PREFIXES = (".", "~$")
 _IGNORED_SUFFIXES = (".reason.txt", ".errors.txt", ".tmp", ".part")
 # A file's error note lists at most this many bad rows (the agent keeps them all).
 _MAX_NOTED_ERRORS = 1000
+
+log = logging.getLogger("causeway.connectors")
 
 ReadItems = Callable[[Path], Iterator[SourceRow | RowError]]
 
@@ -132,7 +135,7 @@ class FileSet:
         rows: list[SourceRow] = []
         errors: list[RowError] = []
         done = position["rows_done"]
-        items = read_items(path)
+        items = _explained(path, read_items(path))
         try:
             for index, item in enumerate(items):
                 if index < position["rows_done"]:
@@ -163,13 +166,28 @@ class FileSet:
             yield final
             return
         finally:
-            close = getattr(items, "close", None)
-            if close:
-                close()
+            items.close()
         final = Chunk(rows, {**position, "rows_done": done, "complete": True}, errors)
         if self.drop_folder:
             final.on_commit = lambda: self.mark_processed(path, noted_errors, error_count)
         yield final
+
+
+def _explained(path: Path, items: Iterator[SourceRow | RowError]) -> Iterator[SourceRow | RowError]:
+    """The items of a file; any failure to read it becomes a ConnectorError naming the file, so a
+    file no reader expected (a parser's own exception, a recursion limit) fails alone and the
+    drop folder goes on with the next one instead of retrying this one for ever."""
+    try:
+        yield from items
+    except ConnectorError:
+        raise
+    except Exception as exc:
+        log.warning("%s could not be read", path.name, exc_info=True)
+        raise ConnectorError(f"{path.name}: could not be read ({type(exc).__name__}: {exc})") from None
+    finally:
+        close = getattr(items, "close", None)
+        if close:
+            close()
 
 
 def _describe(error: RowError) -> str:

@@ -13,6 +13,8 @@ Source options
   identity          column(s) identifying a row; default: file name + row number
   whole_file        true: one chunk per file (one workbook = one data return)
   chunk_rows        rows per chunk (default 2000)
+  max_row_kb, max_field_kb, max_unpacked_mb, max_part_mb, max_ratio
+                    caps that keep a hostile file from exhausting memory (connectors.limits)
 
 Rows are numbered as Excel shows them: the header is row `header_row` (1 by
 default) and the first data row the one after it, for CSV files too (a quoted
@@ -26,17 +28,23 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
+from xml.etree.ElementTree import ParseError
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import openpyxl
+from defusedxml import DefusedXmlException
 from openpyxl.utils import get_column_letter
 
-from .base import Chunk, ConnectorError, RowError, SourceRow
+from causeway_common.cells import csv_row, xlsx_cell
+
+from .base import Chunk, ConnectorError, RowError, SourceRow, event_sequence
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
 from .filesets import FileSet
+from .limits import BoundedLines, CsvLimits, LineTooLong, XlsxLimits
 from .options import Options, content_version
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -74,12 +82,15 @@ def sniff_delimiter(path: Path, encoding: str) -> str:
         return ","
 
 
-def csv_table(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, list]]:
-    """(row number, values) for every record, numbered from 1 like spreadsheet rows."""
+def csv_table(path: Path, encoding: str, delimiter: str,
+              limits: CsvLimits = CsvLimits()) -> Iterator[tuple[int, list]]:
+    """(row number, values) for every record, numbered from 1 like spreadsheet rows.
+
+    No line longer than max_row_kb is ever held: it becomes a row error and the next is read."""
     encoding = detect_encoding(path) if encoding == "auto" else encoding
     delimiter = sniff_delimiter(path, encoding) if delimiter == "auto" else delimiter
     with open(path, encoding=encoding, newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+        reader = csv.reader(BoundedLines(handle, limits.max_row_kb * 1024), delimiter=delimiter)
         number = 0
         while True:
             number += 1
@@ -89,8 +100,15 @@ def csv_table(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
                 return
             except UnicodeDecodeError as exc:
                 raise ConnectorError(f"{path.name}: row {number} cannot be decoded as {encoding}: {exc.reason}") from exc
+            except LineTooLong:
+                yield number, RowError({"file": path.name, "row": number},
+                                       f"row is longer than {limits.max_row_kb} KB (max_row_kb); skipped")
+                continue
             except csv.Error as exc:
-                yield number, RowError({"file": path.name, "row": number}, f"unreadable CSV row: {exc}")
+                message = f"unreadable CSV row: {exc}"
+                if "field larger than field limit" in str(exc):
+                    message = f"a value is longer than {limits.max_field_kb} KB (max_field_kb)"
+                yield number, RowError({"file": path.name, "row": number}, message)
                 continue
             yield number, values
 
@@ -98,11 +116,27 @@ def csv_table(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
 # ---------------------------------------------------------------- reading XLSX
 
 
-def open_sheet(path: Path, sheet):
+# What a damaged workbook raises from deep inside zipfile, zlib and the XML parser.
+DAMAGED_WORKBOOK = (zipfile.BadZipFile, zlib.error, EOFError)
+
+
+def workbook_error(path: Path, exc: Exception) -> ConnectorError:
+    if isinstance(exc, DAMAGED_WORKBOOK):
+        return ConnectorError(f"{path.name}: the workbook is damaged ({type(exc).__name__}: {exc})")
+    if isinstance(exc, ParseError):
+        return ConnectorError(f"{path.name}: the workbook's XML is not well-formed ({exc})")
+    if isinstance(exc, DefusedXmlException):
+        return ConnectorError(f"{path.name}: refused: the workbook's XML declares entities or external references")
+    return ConnectorError(f"{path.name}: not a readable XLSX workbook ({type(exc).__name__}: {exc})")
+
+
+def open_sheet(path: Path, sheet, limits: XlsxLimits = XlsxLimits()):
+    limits.check(path)  # before anything is unpacked
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise ConnectorError(f"{path.name}: not a readable XLSX workbook ({exc})") from exc
+    except (*DAMAGED_WORKBOOK, ParseError, DefusedXmlException, KeyError, OSError, ValueError, TypeError,
+            RecursionError) as exc:
+        raise workbook_error(path, exc) from None
     names = workbook.sheetnames
     if sheet is None:
         return workbook, workbook.worksheets[0]
@@ -117,22 +151,32 @@ def open_sheet(path: Path, sheet):
     return workbook, workbook[sheet]
 
 
+def _sheet_rows(path: Path, worksheet) -> Iterator[tuple[int, list]]:
+    try:
+        for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
+            yield number, list(values)
+    except (*DAMAGED_WORKBOOK, ParseError, DefusedXmlException, KeyError, ValueError, TypeError,
+            RecursionError) as exc:
+        raise workbook_error(path, exc) from None
+
+
 @contextmanager
-def opened_table(path: Path, is_xlsx: bool, sheet, encoding: str, delimiter: str):
+def opened_table(path: Path, is_xlsx: bool, sheet, encoding: str, delimiter: str,
+                 csv_limits: CsvLimits = CsvLimits(), xlsx_limits: XlsxLimits = XlsxLimits()):
     """(sheet name or None, iterator of (row number, values)) for a CSV file or an XLSX sheet.
 
     XLSX sheets stream in read-only mode; formula cells give the value Excel
     last calculated."""
     if not is_xlsx:
-        table = csv_table(path, encoding, delimiter)
+        table = csv_table(path, encoding, delimiter, csv_limits)
         try:
             yield None, table
         finally:
             table.close()
         return
-    workbook, worksheet = open_sheet(path, sheet)
+    workbook, worksheet = open_sheet(path, sheet, xlsx_limits)
     try:
-        yield worksheet.title, ((n, list(v)) for n, v in enumerate(worksheet.iter_rows(values_only=True), start=1))
+        yield worksheet.title, _sheet_rows(path, worksheet)
     finally:
         workbook.close()
 
@@ -165,7 +209,9 @@ def _blank(value) -> bool:
 class TableReader:
     """Turns (row number, values) into SourceRows or RowErrors, one per data row."""
 
-    def __init__(self, file_name: str, sheet: str | None, header_row: int, identity: list[str] | None, excel: bool):
+    def __init__(self, file_name: str, sheet: str | None, header_row: int, identity: list[str] | None, excel: bool,
+                 limits: CsvLimits = CsvLimits()):
+        self.limits = limits
         self.file_name = file_name
         self.sheet = sheet
         self.header_row = header_row
@@ -230,6 +276,12 @@ class TableReader:
         elif len(values) < width:
             values = values + [None] * (width - len(values))
         data = {name: values[index] for name, index in columns}
+        for name, index in columns:
+            value = data[name]
+            if isinstance(value, str) and len(value) > self.limits.max_field_chars:
+                return RowError(self.location(number),
+                                f"cell {get_column_letter(index + 1)}{number} ({name}) is longer than "
+                                f"{self.limits.max_field_kb} KB (max_field_kb)")
         if self.excel:
             for name, index in columns:
                 if isinstance(data[name], str) and data[name] in EXCEL_ERRORS:
@@ -275,7 +327,13 @@ class Source(BaseSource):
         self.identity = opts.str_list("identity", None)
         self.whole_file = opts.bool("whole_file", False)
         self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
+        self.csv_limits = CsvLimits.from_options(opts)
+        self.xlsx_limits = XlsxLimits.from_options(opts)
         opts.finish()
+
+    def _table(self, path: Path):
+        return opened_table(path, self._is_xlsx(path), self.sheet, self.encoding, self.delimiter,
+                            self.csv_limits, self.xlsx_limits)
 
     def _is_xlsx(self, path: Path) -> bool:
         if self.format == "auto":
@@ -283,9 +341,9 @@ class Source(BaseSource):
         return self.format == "xlsx"
 
     def read_items(self, path: Path) -> Iterator[SourceRow | RowError]:
-        is_xlsx = self._is_xlsx(path)
-        with opened_table(path, is_xlsx, self.sheet, self.encoding, self.delimiter) as (sheet_name, table):
-            reader = TableReader(path.name, sheet_name, self.header_row, self.identity, excel=is_xlsx)
+        with self._table(path) as (sheet_name, table):
+            reader = TableReader(path.name, sheet_name, self.header_row, self.identity, excel=self._is_xlsx(path),
+                                 limits=self.csv_limits)
             yield from reader.items(table)
 
     def columns(self) -> list[str] | None:
@@ -294,7 +352,7 @@ class Source(BaseSource):
         if not pending:
             return None
         path = pending[0]
-        with opened_table(path, self._is_xlsx(path), self.sheet, self.encoding, self.delimiter) as (sheet_name, table):
+        with self._table(path) as (sheet_name, table):
             where = path.name + (f" sheet {sheet_name!r}" if sheet_name else "")
             for number, values in table:
                 if number == self.header_row and not isinstance(values, RowError):
@@ -321,7 +379,10 @@ class Sink(BaseSink):
     in order; default: every field seen in the batch, in first-seen order),
     name (file name pattern; default "{dataset}-{first}-{last}", sequences of
     the batch). A re-delivered batch gets the same name and replaces the file,
-    so writing is idempotent; the file appears whole (temp file + os.replace)."""
+    so writing is idempotent; the file appears whole (temp file + os.replace).
+    No cell is ever a formula: text is written as text, and text that a
+    spreadsheet would run (=, +, -, @, tab, CR, LF first) is neutralised
+    (causeway_common.cells)."""
 
     META_COLUMNS = ["op", "key", "sequence", "time"]
 
@@ -347,7 +408,7 @@ class Sink(BaseSink):
         columns = self.columns or _payload_fields(events)
         header = self.META_COLUMNS + columns
         rows = [_event_row(event, columns) for event in events]
-        sequences = [e.get("sequence") for e in events]
+        sequences = [event_sequence(e) for e in events]
         name = self.name.format(
             dataset=events[0].get("dataset", "records"), first=sequences[0], last=sequences[-1]
         ) + "." + self.format
@@ -358,16 +419,15 @@ class Sink(BaseSink):
             if self.format == "csv":
                 with open(temp, "w", encoding="utf-8-sig", newline="") as out:  # BOM: Excel then reads £ right
                     writer = csv.writer(out)
-                    writer.writerow(header)
-                    writer.writerows(rows)
+                    writer.writerow(csv_row(header))
+                    writer.writerows(csv_row(row) for row in rows)
                     out.flush()
                     os.fsync(out.fileno())
             else:
                 workbook = openpyxl.Workbook(write_only=True)
                 sheet = workbook.create_sheet("records")
-                sheet.append(header)
-                for row in rows:
-                    sheet.append(row)
+                for row in [header, *rows]:
+                    sheet.append([xlsx_cell(sheet, value) for value in row])
                 workbook.save(temp)
             os.replace(temp, target)
         except BaseException:
@@ -386,7 +446,7 @@ def _payload_fields(events: list[dict]) -> list[str]:
 def _event_row(event: dict, columns: list[str]) -> list:
     op = "delete" if str(event.get("type", "")).endswith(".delete") else "upsert"
     data = event.get("data") or {}
-    return [op, event.get("subject"), event.get("sequence"), event.get("time")] + [
+    return [op, event.get("subject"), event_sequence(event), event.get("time")] + [
         _cell(data.get(name)) for name in columns
     ]
 

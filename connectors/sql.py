@@ -40,7 +40,7 @@ from sqlalchemy import column as sql_column
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
 
-from .base import Chunk, ConnectorError, SourceRow
+from .base import Chunk, ConnectorError, SourceRow, event_sequence
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
 from .options import Options, content_version
@@ -561,7 +561,7 @@ class Sink(BaseSink):
             data = event_.get("data") or {}
             row = {f: _text_cell(data.get(f)) for f in fields if f != self.key_column}
             row[self.key_column] = key
-            row["causeway_sequence"] = event_.get("sequence")
+            row["causeway_sequence"] = event_sequence(event_)
             row["causeway_time"] = event_.get("time")
             rows.append(row)
         try:

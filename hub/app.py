@@ -28,19 +28,21 @@ from hub.console.service import AccountService
 from hub.console.views import init_console
 from hub.db import make_engine, utcnow
 from hub.delivery.service import DeliveryService, read_lag
+from hub.delivery.webhook import WebhookSender
 from hub.health.metrics import Metrics
 from hub.health.service import HealthService
 from hub.jsonprovider import OrjsonProvider
 from hub.orgs.service import OrgService
 from hub.policy.service import PolicyService
+from hub import sealing
 from hub.problems import Problem, problem_response
 from hub.validation import VALIDATOR_MAP
+from hub.records.events import CloudEvents
 from hub.records.service import Catalogue, RecordService
 from hub.returns.console import blueprint as returns_console
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
 from hub.returns.service import ReturnService
-from hub.returns.webhooks import WebhookSender
 
 log = logging.getLogger("causeway.hub")
 
@@ -66,12 +68,14 @@ def build_services(settings: Settings, engine: Engine | None = None,
                    clock: Callable[[], datetime] | None = None) -> Services:
     """`clock` is the hub's idea of now (tests inject one to place records in time)."""
     engine = engine or make_engine(settings.db_url)
+    sealing.use(engine, sealing.sealer_for(settings.db_url, settings.delivery.secrets_key, settings.secrets_key_file))
     clock = clock or utcnow
     orgs = OrgService(engine)
     catalogue = Catalogue(engine)
     metrics = Metrics()
     metrics.watch_delivery_lag(lambda: read_lag(engine))
-    policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None)
+    policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None,
+                           events=CloudEvents(settings.public_url))
     returns = ReturnService(engine, catalogue, clock, policy.providers_sharing_with)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)

@@ -6,8 +6,10 @@ Secrets are printed once, as the last line of standard output, and never logged.
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -30,9 +32,40 @@ def _settings(args) -> Settings:
 
 
 def _engine(args):
+    from hub import sealing
     from hub.db import make_engine
 
-    return make_engine(args.db)
+    engine = make_engine(args.db)
+    settings = Settings(db_url=args.db)
+    sealing.use(engine, sealing.sealer_for(args.db, settings.delivery.secrets_key, settings.secrets_key_file))
+    return engine
+
+
+def _sealer(engine):
+    from hub import sealing
+
+    return sealing.for_engine(engine)
+
+
+def _seal_stored_secrets(engine, announce) -> None:
+    """Make sure there is a secrets key, refuse a wrong one, and seal any secret stored unsealed."""
+    from hub import sealing
+
+    sealer = _sealer(engine)
+    try:
+        if sealer.ensure_key():
+            announce(f"secrets key created in {sealer.source.key_file} (mode 0600): back it up; without it "
+                     f"webhook secrets and pseudonymisation keys cannot be read")
+        sealing.refuse_unknown_keys(engine, sealer)
+        sealed = sealing.seal_unsealed(engine, sealer)
+    except sealing.SecretsKeyError as exc:
+        raise CommandError(str(exc)) from exc
+    if sealed:
+        announce(f"sealed {_counts(sealed)} that were stored unsealed")
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{n} {what}" for what, n in counts.items() if n) or "nothing"
 
 
 def cmd_init(args) -> int:
@@ -53,7 +86,20 @@ def cmd_init(args) -> int:
           f"{len(loaded)} datasets, {len(changes)} catalogue changes")
     for change in changes:
         print(f"  added {change}")
+    _seal_stored_secrets(engine, print)
     return 0
+
+
+def served_url(host: str, port: int, tls: bool) -> str:
+    """The hub's public URL when CAUSEWAY_PUBLIC_URL is not set: where `serve` listens
+    (the machine's name when it listens on every interface)."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if tls else "http"
+    default_port = 443 if tls else 80
+    return f"{scheme}://{host}" + ("" if port == default_port else f":{port}")
 
 
 def cmd_serve(args) -> int:
@@ -76,7 +122,10 @@ def cmd_serve(args) -> int:
     if not is_current(_engine(args)):
         raise CommandError(f"the database at {args.db} is not initialised or not migrated to this version: "
                            f"run `causeway-hub init --db {args.db}` first")
+    _seal_stored_secrets(_engine(args), lambda message: print(message, file=sys.stderr))
     settings = _settings(args)
+    if not os.environ.get("CAUSEWAY_PUBLIC_URL"):
+        settings.public_url = served_url(args.host, args.port, bool(tls))
     services = build_services(settings)
     app = create_app(services=services)
     scheduler = start_reminder_scheduler(services.reminders, settings.reminder_interval_seconds)
@@ -95,6 +144,44 @@ def cmd_serve(args) -> int:
             worker.stop()
     return 0
 
+
+
+def cmd_secrets_rotate(args) -> int:
+    from hub import sealing
+    from hub.migrate import is_current
+
+    engine = _engine(args)
+    if not is_current(engine):
+        raise CommandError(f"the database at {args.db} is not migrated to this version: run `causeway-hub init` first")
+    sealer = _sealer(engine)
+    try:
+        before = sealer.key_ids[:1]
+        counts = sealing.rotate(engine, sealer)
+    except sealing.SecretsKeyError as exc:
+        raise CommandError(str(exc)) from exc
+    unsealed = counts.pop("unsealed before", 0)
+    print(f"new secrets key {sealer.key_ids[0]} in {sealer.source.key_file}"
+          + (f" (the previous key {before[0]} is kept there to open values sealed by hub processes still running)"
+             if before else ""))
+    print(f"re-sealed {_counts(counts)}" + (f"; {unsealed} of them had been stored unsealed" if unsealed else ""))
+    return 0
+
+
+def cmd_secrets_status(args) -> int:
+    from hub import sealing
+
+    engine = _engine(args)
+    sealer = _sealer(engine)
+    try:
+        counts = sealing.inventory(engine, sealer)
+        ids = sealer.key_ids
+    except sealing.SecretsKeyError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"secrets key from {sealer.source.describe()}: current {ids[0] if ids else 'none'}"
+          + (f", also opening {', '.join(ids[1:])}" if ids[1:] else ""))
+    print(f"stored secrets: {counts['current']} sealed under the current key, {counts['old']} under an older one, "
+          f"{counts['plain']} unsealed, {counts['unknown']} under a key this hub does not hold")
+    return 1 if counts["unknown"] else 0
 
 
 def cmd_deliver(args) -> int:
@@ -171,7 +258,8 @@ def cmd_subscription_retry(args) -> int:
 
 def cmd_subscription_replay(args) -> int:
     result = _problem(lambda: _delivery(args).replay(args.id, _operator(), args.from_seq, args.from_time))
-    print(f"subscription {args.id} will deliver again after sequence {result['cursor']}")
+    print(f"subscription {args.id} will deliver again after sequence {result['cursor']} "
+          f"({result['moved_back']} records moved back)")
     return 0
 
 
@@ -182,11 +270,13 @@ def cmd_mqtt_acl(args) -> int:
     if not delivery.mqtt_password:
         raise CommandError("set CAUSEWAY_MQTT_PASSWORD (the hub's own broker password) first")
     try:
-        issued = write_broker_files(_engine(args), Path(args.password_file), Path(args.acl_file),
-                                    delivery.mqtt_username, delivery.mqtt_password, tuple(args.rotate or ()))
+        issued, todo = write_broker_files(_engine(args), Path(args.password_file), Path(args.acl_file),
+                                          delivery.mqtt_username, delivery.mqtt_password, tuple(args.rotate or ()))
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     print(f"wrote {args.password_file} and {args.acl_file}; reload the broker (SIGHUP) to apply them")
+    for step in todo:
+        print(f"the broker runs as its own user and cannot read it yet: run  {step}", file=sys.stderr)
     if issued:
         print("New MQTT passwords, shown only once (user = org slug):")
         for org, password in sorted(issued.items()):
@@ -604,6 +694,13 @@ def build_parser() -> argparse.ArgumentParser:
     acl.add_argument("--rotate", action="append", metavar="ORG", help="give this org a new MQTT password")
     acl.set_defaults(func=cmd_mqtt_acl)
 
+    secrets_ = commands.add_parser("secrets", parents=[common], help="the key sealing the hub's secrets at rest") \
+        .add_subparsers(dest="secrets_command", required=True)
+    secrets_.add_parser("rotate", parents=[common], help="a new secrets key; re-seal every stored secret under it") \
+        .set_defaults(func=cmd_secrets_rotate)
+    secrets_.add_parser("status", parents=[common], help="where the key is and how the stored secrets are sealed") \
+        .set_defaults(func=cmd_secrets_status)
+
     demo = commands.add_parser("demo", parents=[common], help="set up example orgs, schemas and keys, then serve")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
@@ -713,10 +810,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from hub.console.service import AccountError
     from hub.orgs.service import OrgError
+    from hub.sealing import SecretsKeyError
 
     try:
         return args.func(args)
-    except (CommandError, OrgError, AccountError) as exc:  # mistakes an operator can fix: no traceback
+    except (CommandError, OrgError, AccountError, SecretsKeyError) as exc:  # mistakes an operator can fix: no traceback
         print(f"causeway-hub: {exc}", file=sys.stderr)
         return 2
 

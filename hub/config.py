@@ -6,15 +6,24 @@ from pathlib import Path
 from causeway_common.catalogue import DEFAULT_SCHEMAS_DIR
 
 DEFAULT_DB_URL = "sqlite:///causeway.db"
+# Where the hub is reached (`serve`'s default host and port); events name their schemas under it.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 
 
 def db_url_from_env() -> str:
     return os.environ.get("CAUSEWAY_DB", DEFAULT_DB_URL)
 
 
+def public_url_from_env() -> str:
+    return os.environ.get("CAUSEWAY_PUBLIC_URL") or DEFAULT_PUBLIC_URL
+
+
 @dataclass
 class Settings:
     db_url: str = field(default_factory=db_url_from_env)
+    # The hub's public base URL (CAUSEWAY_PUBLIC_URL), e.g. https://hub.example: delivered events name
+    # their dataschema under it. `serve` defaults it from its --host/--port.
+    public_url: str = field(default_factory=public_url_from_env)
     schemas_dir: Path = DEFAULT_SCHEMAS_DIR
     max_batch_records: int = 1000
     max_batch_bytes: int = 5 * 1024 * 1024
@@ -24,6 +33,9 @@ class Settings:
     feed_max_limit: int = 1000
     # Signs console session cookies; when unset, one is generated and kept in the database.
     secret_key: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECRET_KEY") or None)
+    # The key file sealing secrets at rest (hub.sealing); default: next to a SQLite database.
+    # CAUSEWAY_SECRETS_KEY (DeliverySettings.secrets_key), when set, is used instead.
+    secrets_key_file: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECRETS_KEY_FILE") or None)
     # Mark console cookies Secure even when the hub sees plain HTTP (behind a TLS-terminating proxy).
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECURE_COOKIES", "") == "1")
 
@@ -86,7 +98,8 @@ class DeliverySettings:
         default_factory=lambda: _env_schedule("CAUSEWAY_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE))
     max_retry_after_seconds: float = 86400.0
     secret_grace_seconds: int = 24 * 3600
-    # Key (base64 of 32 bytes) sealing webhook secrets at rest (AES-256-GCM).
+    # Key (base64 of 32 bytes) sealing the hub's secrets at rest (AES-256-GCM; hub.sealing),
+    # instead of a key file.
     secrets_key: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECRETS_KEY"))
     mqtt_host: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_MQTT_HOST"))
     mqtt_port: int = field(default_factory=lambda: _env_int("CAUSEWAY_MQTT_PORT", 1883))

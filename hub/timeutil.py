@@ -5,7 +5,9 @@ def iso_utc(moment: datetime) -> str:
     """One text form per instant, whichever database returned it (SQLite gives naive UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = moment.astimezone(timezone.utc)
+    # strftime's %Y does not pad years before 1000 to four digits, which RFC 3339 needs.
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_iso(text: str) -> datetime:

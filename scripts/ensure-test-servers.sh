@@ -3,6 +3,7 @@
 #   - PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb, pg_ctl)
 #   - mosquitto and mosquitto_passwd
 #   - Debian chromium (/usr/bin/chromium) for browser tests
+#   - ip (iproute2): the contract fuzzing runs the hub in a loopback-only network namespace
 #
 # As root, missing Debian packages are installed (apt-get update runs once,
 # only if something is missing).  As a normal user, a message naming the
@@ -37,6 +38,7 @@ have_cmd() {
 have_pg_server || missing+=(postgresql)
 { have_cmd mosquitto && have_cmd mosquitto_passwd; } || missing+=(mosquitto)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+have_cmd ip || missing+=(iproute2)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0

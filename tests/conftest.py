@@ -6,11 +6,16 @@ import itertools
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# Secrets are sealed at rest; a hub on PostgreSQL has no default key file, so the tests' hubs
+# (in-process and the processes they start) share one made for this run.
+os.environ.setdefault("CAUSEWAY_SECRETS_KEY_FILE",
+                      str(Path(tempfile.mkdtemp(prefix="causeway-test-secrets-")) / "secrets-key"))
 
 from servers import PostgresServer  # noqa: E402
 

@@ -379,16 +379,26 @@ class MosquittoServer:
         acl_file: str | None = None,
         persistence_dir: str | None = None,
         start_timeout: float = 10.0,
+        packaged: bool = False,
     ):
         self._fixed_port = port is not None
         self.port = port if port is not None else free_port()
         self.password_file = password_file
         self.acl_file = acl_file
         self.start_timeout = start_timeout
+        # packaged: run as the Debian package does: started as root, the broker drops to
+        # the `mosquitto` user before reading the password and ACL files, which are used
+        # where they are (not copied), so they must be readable by that user.
+        self.packaged = packaged
         self.tmpdir = tempfile.mkdtemp(prefix="causeway-mqtt-")
-        os.chmod(self.tmpdir, 0o700)
+        os.chmod(self.tmpdir, 0o711 if packaged else 0o700)
         self.persistence_dir = persistence_dir or os.path.join(self.tmpdir, "persist")
         os.makedirs(self.persistence_dir, mode=0o700, exist_ok=True)
+        if packaged:
+            import pwd
+
+            account = pwd.getpwnam("mosquitto")
+            os.chown(self.persistence_dir, account.pw_uid, account.pw_gid)
         self.conf_path = os.path.join(self.tmpdir, "mosquitto.conf")
         self.logfile = os.path.join(self.tmpdir, "mosquitto.log")
         self.proc: subprocess.Popen | None = None
@@ -427,16 +437,18 @@ class MosquittoServer:
             "log_timestamp true",
             "set_tcp_nodelay true",
         ]
-        if _is_root():
+        if _is_root() and not self.packaged:
             # As root mosquitto would switch to user 'mosquitto', which cannot
             # read our root-owned 0600 files nor write the persistence dir
             # (and may not exist if only mosquitto's binary is present).
             # The broker only listens on loopback in a test, so keep root.
             lines.append("user root")
         if self.password_file:
-            lines.append(f"password_file {self._private_copy(self.password_file, 'passwd')}")
+            used = self.password_file if self.packaged else self._private_copy(self.password_file, 'passwd')
+            lines.append(f"password_file {used}")
         if self.acl_file:
-            lines.append(f"acl_file {self._private_copy(self.acl_file, 'acl')}")
+            used = self.acl_file if self.packaged else self._private_copy(self.acl_file, 'acl')
+            lines.append(f"acl_file {used}")
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
         os.chmod(self.conf_path, 0o600)
@@ -499,9 +511,9 @@ class MosquittoServer:
 
     def reload(self) -> None:
         """Re-copy password/ACL files and send SIGHUP so mosquitto re-reads them."""
-        if self.password_file:
+        if self.password_file and not self.packaged:
             self._private_copy(self.password_file, "passwd")
-        if self.acl_file:
+        if self.acl_file and not self.packaged:
             self._private_copy(self.acl_file, "acl")
         if self.running:
             self.proc.send_signal(signal.SIGHUP)

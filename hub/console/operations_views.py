@@ -26,7 +26,7 @@ from .views import ALL_STAFF, allowed, console, hub_wide, requires, services, st
 OPERATORS = ("ops",)  # and admin: they act on deliveries
 # A subscription whose oldest undelivered record is older than this is "lagging".
 LAG_WARNING_SECONDS = 300
-STATUS_BADGES = {"active": "good", "failing": "bad", "awaiting-agreement": "warn", "disabled": "off",
+STATUS_BADGES = {"active": "good", "failing": "bad", "paused": "warn", "awaiting-agreement": "warn", "disabled": "off",
                  "up": "good", "stale": "bad"}
 
 
@@ -121,7 +121,7 @@ def subscriptions():
     chosen_org = (request.args.get("org") or None) if hub_wide() else None
     statuses = subscription_statuses(chosen_org)
     counts = {name: sum(1 for s in statuses if s["status"] == name)
-              for name in ("active", "failing", "awaiting-agreement", "disabled")}
+              for name in ("active", "failing", "paused", "awaiting-agreement", "disabled")}
     return render_template("console/subscriptions.html", statuses=statuses, counts=counts, chosen_org=chosen_org,
                            orgs=services().orgs.list_orgs() if hub_wide() else [], hub_wide=hub_wide(),
                            attention={s["id"]: needs_attention(s) for s in statuses})
@@ -188,7 +188,8 @@ def replay(subscription_id: str):
         abort(400, description="Replay from a sequence number or from a time.")
     result = _delivery().replay(subscription_id, staff().principal, from_seq, from_time)
     start = f"sequence {from_seq}" if from_seq is not None else f"{from_time.replace('T', ' ')[:16]} UTC"
-    flash(f"Delivery starts again from {start} (the first record after sequence {result['cursor']}). "
+    flash(f"Delivery starts again from {start} (the first record after sequence {result['cursor']}; "
+          f"{result['moved_back']} record{'s' if result['moved_back'] != 1 else ''} to deliver again). "
           "Replayed events carry new webhook ids, so the subscriber takes them again.", "success")
     return redirect(url_for("console.subscription", subscription_id=subscription_id))
 

@@ -23,7 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from hub import db
+from hub import db, sealing
 from hub.audit import service as audit
 from hub.auth import Principal
 from hub.orgs.models import orgs
@@ -270,14 +270,17 @@ class AccountService:
 def secret_key(engine: Engine) -> str:
     """The key that signs console cookies: generated once and kept in the database,
     so restarts and several hub processes share it."""
+    sealer = sealing.for_engine(engine)
     with engine.connect() as conn:
         row = conn.execute(select(console_settings.c.value).where(console_settings.c.name == "secret_key")).first()
     if row:
-        return row.value
+        return sealer.open(row.value)
     try:
         with engine.begin() as conn:
-            conn.execute(console_settings.insert().values(name="secret_key", value=secrets.token_urlsafe(48)))
+            conn.execute(console_settings.insert().values(name="secret_key",
+                                                          value=sealer.seal(secrets.token_urlsafe(48))))
     except IntegrityError:
         pass  # another process made it first
     with engine.connect() as conn:
-        return conn.execute(select(console_settings.c.value).where(console_settings.c.name == "secret_key")).scalar_one()
+        return sealer.open(conn.execute(select(console_settings.c.value)
+                                        .where(console_settings.c.name == "secret_key")).scalar_one())

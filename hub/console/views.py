@@ -17,6 +17,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, 
                    url_for)
 from flask.sessions import SecureCookieSessionInterface
 
+from causeway_common.cells import csv_cell
 from hub import db
 from hub.audit import service as audit
 from hub.auth import has_operator_view
@@ -345,12 +346,6 @@ def quality():
         orgs=services().orgs.list_orgs() if staff().role == "admin" else [])
 
 
-def _csv_cell(value):
-    """Stop a spreadsheet from running a cell as a formula."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 @console.get("/quality/report.csv")
 @requires(*ALL_STAFF)
 def quality_report():
@@ -361,7 +356,7 @@ def quality_report():
     writer = csv.DictWriter(out, fieldnames=queries.QUALITY_REPORT_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     filename = f"quality-{org or 'all'}-{day.isoformat()}.csv"
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

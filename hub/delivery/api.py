@@ -30,7 +30,7 @@ def subscription_status(subscription_id):
 
 
 def rotate_secret(subscription_id, body=None):
-    grace = (body or {}).get("grace_seconds")
+    grace = body.get("grace_seconds") if isinstance(body, dict) else None  # the body is optional
     return ok(_service().rotate_secret(subscription_id, principal(), grace))
 
 

@@ -9,10 +9,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub.records.models import records
-from hub.policy.disclosure import recipient_event
+from hub.policy.models import notice_recipients
 from hub.policy.vocabulary import NOTICE_DATASET
 from hub.records.service import envelope_of
 
@@ -29,17 +29,65 @@ class Decided:
     last_seq: int | None = None  # last seq looked at (allowed or not)
 
 
-def datasets_of(sub) -> list[str]:
-    """The subscription's dataset, and the hub's notices (e.g. consent withdrawn) among it in order."""
-    return [sub.dataset, NOTICE_DATASET]
+# A subscription's stream: the records of its dataset, and the hub's notices (e.g. consent
+# withdrawn) addressed to its org about that dataset, in log order. Notices addressed to
+# others are no part of it: they neither wake it nor count as its lag.
+
+def _notices(orgs, dataset: str, after: int, upto: int | None):
+    query = select(notice_recipients.c.seq).where(notice_recipients.c.recipient.in_(list(orgs)),
+                                                  notice_recipients.c.dataset == dataset,
+                                                  notice_recipients.c.seq > after)
+    return query.where(notice_recipients.c.seq <= upto) if upto is not None else query
 
 
-def read_page(conn, sub, after: int, limit: int, upto: int | None = None):
-    query = (select(records).where(records.c.dataset.in_(datasets_of(sub)), records.c.seq > after)
-             .order_by(records.c.seq).limit(limit))
-    if upto is not None:
-        query = query.where(records.c.seq <= upto)
-    return conn.execute(query).all()
+def _own(dataset: str, after: int, upto: int | None):
+    query = select(records).where(records.c.dataset == dataset, records.c.seq > after)
+    return query.where(records.c.seq <= upto) if upto is not None else query
+
+
+def read_page(conn, sub, after: int, limit: int, upto: int | None = None, orgs=None):
+    """The subscription's stream after `after` (up to `upto`), at most `limit` records. With `orgs`,
+    the notices of all those orgs about the dataset, for subscriptions of one dataset read together."""
+    rows = conn.execute(_own(sub.dataset, after, upto).order_by(records.c.seq).limit(limit)).all()
+    notices = conn.execute(select(records).where(records.c.seq.in_(_notices(orgs or [sub.org], sub.dataset, after, upto)))
+                           .order_by(records.c.seq).limit(limit)).all()
+    if notices:
+        rows = sorted(rows + notices, key=lambda row: row.seq)[:limit]
+    return rows
+
+
+def count_after(conn, sub, after: int, upto: int | None = None) -> int:
+    """How many records of the subscription's stream lie after `after` (up to `upto`)."""
+    own = conn.execute(_own(sub.dataset, after, upto).with_only_columns(func.count())).scalar() or 0
+    notices = conn.execute(_notices([sub.org], sub.dataset, after, upto).with_only_columns(func.count())).scalar() or 0
+    return own + notices
+
+
+def oldest_after(conn, sub, after: int):
+    """When the first record of the subscription's stream after `after` was received (None: there is none)."""
+    firsts = [conn.execute(_own(sub.dataset, after, None).with_only_columns(func.min(records.c.seq))).scalar(),
+              conn.execute(_notices([sub.org], sub.dataset, after, None)
+                           .with_only_columns(func.min(notice_recipients.c.seq))).scalar()]
+    first = min((seq for seq in firsts if seq is not None), default=None)
+    if first is None:
+        return None
+    return conn.execute(select(records.c.received_at).where(records.c.seq == first)).scalar()
+
+
+def stream_heads(conn, subs) -> dict[tuple[str, str], int]:
+    """(org, dataset) -> the last seq of that stream, for the given subscriptions' streams."""
+    heads = {}
+    for dataset in {sub.dataset for sub in subs}:
+        head = conn.execute(select(func.max(records.c.seq)).where(records.c.dataset == dataset)).scalar() or 0
+        heads.update({(sub.org, dataset): head for sub in subs if sub.dataset == dataset})
+    for row in conn.execute(select(notice_recipients.c.recipient, notice_recipients.c.dataset,
+                                   func.max(notice_recipients.c.seq)).where(
+            notice_recipients.c.recipient.in_(sorted({sub.org for sub in subs})))
+            .group_by(notice_recipients.c.recipient, notice_recipients.c.dataset)):
+        key = (row[0], row[1])
+        if key in heads:
+            heads[key] = max(heads[key], row[2])
+    return heads
 
 
 def matches(filter_: dict | None, envelope: dict, payload: dict | None) -> bool:
@@ -96,7 +144,7 @@ def select_for(policy, sub, rows, envelopes, decisions, at: datetime, shared: di
             continue
         made = shared.get(row.seq) if shared is not None else None
         if made is None:
-            made = (recipient_event(row, decision, sub.purpose),
+            made = (policy.events.for_recipient(row, decision, sub.purpose, at),
                     None if notice else policy.disclosure(envelope, row.seq, decision, sub.org, sub.purpose, at))
             if shared is not None:
                 shared[row.seq] = made
@@ -107,17 +155,26 @@ def select_for(policy, sub, rows, envelopes, decisions, at: datetime, shared: di
     return decided
 
 
-def covered(policy, sub, at: datetime) -> tuple[bool, str | None]:
-    """Whether an active agreement covers the subscription now; if not, why."""
-    found = policy.covering_agreements(sub.org, sub.dataset, sub.purpose, at)
-    if found:
-        return True, None
-    return False, (f"no active sharing agreement lets {sub.org} receive {sub.dataset} for {sub.purpose}; "
-                   "delivery starts once one is active")
+def coverage(policy, sub, at: datetime) -> tuple[str, str | None]:
+    """The subscription's status by what covers it now, and why: `paused` while an agreement that
+    would cover it is suspended (its cursor waits, so nothing is skipped), `active` when an active
+    agreement covers it, else `awaiting-agreement`."""
+    suspended = policy.suspended_agreements(sub.org, sub.dataset, sub.purpose, at)
+    if suspended:
+        return "paused", f"paused: agreement{'s' if len(suspended) > 1 else ''} {', '.join(suspended)} suspended"
+    if policy.covering_agreements(sub.org, sub.dataset, sub.purpose, at):
+        return "active", None
+    return "awaiting-agreement", (f"no active sharing agreement lets {sub.org} receive {sub.dataset} for "
+                                  f"{sub.purpose}; delivery starts once one is active")
 
 
-def set_coverage(conn, sub, ok: bool, reason: str | None) -> None:
-    status = "active" if ok else "awaiting-agreement"
-    if sub.status != status or sub.status_reason != reason:
-        conn.execute(subscriptions.update().where(subscriptions.c.id == sub.id, subscriptions.c.status != "disabled")
-                     .values(status=status, status_reason=reason))
+def set_coverage(conn, sub, status: str, reason: str | None) -> None:
+    """Show the status coverage() gave (a disabled subscription stays disabled). Once covered again,
+    a subscription that was only waiting for its agreement is due at once."""
+    if sub.status == status and sub.status_reason == reason:
+        return
+    conn.execute(subscriptions.update().where(subscriptions.c.id == sub.id, subscriptions.c.status != "disabled")
+                 .values(status=status, status_reason=reason))
+    if status == "active":
+        conn.execute(subscriptions.update().where(subscriptions.c.id == sub.id, subscriptions.c.attempts == 0)
+                     .values(next_attempt_at=None))

@@ -17,7 +17,8 @@ subscriptions = Table(
     Column("url", Text, nullable=True),
     Column("filter", Text, nullable=True),  # JSON
     Column("batch", Boolean, nullable=False, default=False),
-    # active | awaiting-agreement | disabled ("failing" is shown while attempts > 0)
+    # active | paused (an agreement that would cover it is suspended) | awaiting-agreement | disabled
+    # ("failing" is shown while attempts > 0)
     Column("status", String(24), nullable=False),
     Column("status_reason", Text, nullable=True),
     Column("cursor", BigInt, nullable=False),  # last seq handed over (or skipped as not entitled)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import pwd
 import secrets
+import tempfile
 from pathlib import Path
 
 from sqlalchemy import select
@@ -25,6 +27,7 @@ from .models import mqtt_credentials
 from .mqtt import TOPIC_PREFIX
 
 ITERATIONS = 101  # what mosquitto_passwd 2.0 writes
+BROKER_USER = "mosquitto"  # the user the Debian package's broker drops to
 
 
 def password_hash(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
@@ -41,16 +44,55 @@ def acl_text(org_slugs: list[str], hub_user: str) -> str:
     return "\n".join(lines)
 
 
-def _write_private(path: Path, text: str) -> None:
+def _broker_account(user: str) -> tuple[int, int] | None:
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def write_for_broker(path: Path, text: str, broker_user: str = BROKER_USER) -> str | None:
+    """Write a file the broker can read once it has dropped to its own user (the Debian
+    package's `mosquitto`), and nobody else: owner and group of that user where this process
+    may set them (root), else its group where this process belongs to it, mode 0640.
+    Replaced atomically, so a broker reloading meanwhile reads the old file or the new one.
+    Answers what the operator must still do, or None."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+    account = _broker_account(broker_user)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    todo = None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            if account is not None:
+                uid, gid = account
+                try:
+                    os.fchown(f.fileno(), uid, gid)
+                except PermissionError:
+                    try:
+                        os.fchown(f.fileno(), -1, gid)
+                    except PermissionError:
+                        todo = f"chown {broker_user}:{broker_user} {path} && chmod 0640 {path}"
+                if todo is None:
+                    os.fchmod(f.fileno(), 0o640)
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return todo
 
 
 def write_broker_files(engine: Engine, password_file: Path, acl_file: Path, hub_user: str, hub_password: str,
-                       rotate: tuple[str, ...] = (), actor: str = "cli") -> dict[str, str]:
-    """Write both files; returns {org: new password} for orgs given a new one (shown once)."""
+                       rotate: tuple[str, ...] = (), actor: str = "cli",
+                       broker_user: str = BROKER_USER) -> tuple[dict[str, str], list[str]]:
+    """Write both files (readable by the broker's user, see write_for_broker); returns
+    {org: new password} for orgs given a new one (shown once), and the commands the
+    operator must still run for the broker to read them (none when this process could
+    set their owner)."""
     new_passwords: dict[str, str] = {}
     now = db.utcnow()
     with db.write_transaction(engine) as conn:
@@ -74,6 +116,6 @@ def write_broker_files(engine: Engine, password_file: Path, acl_file: Path, hub_
     if hub_user in stored:
         raise ValueError(f"the hub's MQTT user {hub_user!r} clashes with an org slug")
     lines = [f"{hub_user}:{password_hash(hub_password)}"] + [f"{slug}:{stored[slug]}" for slug in slugs]
-    _write_private(Path(password_file), "\n".join(lines) + "\n")
-    _write_private(Path(acl_file), acl_text(slugs, hub_user))
-    return new_passwords
+    todo = [write_for_broker(Path(password_file), "\n".join(lines) + "\n", broker_user),
+            write_for_broker(Path(acl_file), acl_text(slugs, hub_user), broker_user)]
+    return new_passwords, [step for step in todo if step]

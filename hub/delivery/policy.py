@@ -1,9 +1,10 @@
 """The delivery side of the policy decision point (hub.policy.service).
 
-Delivery asks three things of policy: does an active agreement cover this
-subscription (`covering_agreements`), what may this recipient receive of these
-records for this purpose right now (`decide_many`), and record what was handed
-over (`record_disclosures`, inside delivery's own transaction). Without a policy
+Delivery asks four things of policy: does an active agreement cover this
+subscription (`covering_agreements`), is one that would cover it suspended
+(`suspended_agreements`: the subscription is paused), what may this recipient
+receive of these records for this purpose right now (`decide_many`), and record
+what was handed over (`record_disclosures`, inside delivery's own transaction). Without a policy
 service nothing is covered and nothing is disclosed: deny by default.
 """
 from __future__ import annotations
@@ -20,16 +21,29 @@ class _Denied:
     agreement_id: str | None = None
     agreement_version: int | None = None
     lawful_basis: str | None = None
+    retention_days: int | None = None
 
 
 class PolicyPort:
-    def __init__(self, policy=None):
+    def __init__(self, policy=None, events=None):
         self.policy = policy
+        self.events = events  # hub.records.events.CloudEvents: what is handed over
 
     def covering_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list:
         if self.policy is None:
             return []
         return list(self.policy.covering_agreements(recipient, dataset, purpose, at))
+
+    def suspended_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list[str]:
+        if self.policy is None or not hasattr(self.policy, "suspended_agreements"):
+            return []
+        return list(self.policy.suspended_agreements(recipient, dataset, purpose, at))
+
+    def revision(self):
+        """Changes whenever policy changes (in any process); None without a policy service."""
+        if self.policy is None or not hasattr(self.policy, "revision"):
+            return None
+        return self.policy.revision()
 
     def decide_many(self, records: list[dict], recipient: str, purpose: str, at: datetime) -> list:
         if self.policy is None:

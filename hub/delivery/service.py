@@ -9,10 +9,11 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from hub import db
+from hub import db, sealing
 from hub.audit import service as audit
 from hub.auth import Principal
 from hub.problems import Problem, not_found
+from hub.records.events import CloudEvents
 from hub.records.models import records
 from hub.timeutil import iso_utc, parse_iso
 
@@ -21,9 +22,9 @@ from .destinations import DestinationRefused, check_url
 from .models import CHANNELS, dead_letters, subscriptions
 from .policy import PolicyPort
 from .scope import READERS, SubscriptionScope
-from .sealing import SecretBox
 
 FILTER_KEYS = {"publishers", "ops", "where"}
+REPLAY_PROBLEM = "https://causeway.example/problems/replay-out-of-range"
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -38,7 +39,7 @@ def _iso(moment) -> str | None:
 
 
 def shown_status(row) -> str:
-    if row.status in ("disabled", "awaiting-agreement"):
+    if row.status in ("disabled", "awaiting-agreement", "paused"):
         return row.status
     if row.attempts:
         return "failing"
@@ -70,8 +71,8 @@ class DeliveryService:
         self.catalogue = catalogue
         self.settings = settings
         self.delivery = settings.delivery
-        self.policy = policy if isinstance(policy, PolicyPort) else PolicyPort(policy)
-        self.box = SecretBox(self.delivery.secrets_key)
+        self.policy = policy if isinstance(policy, PolicyPort) else PolicyPort(policy, CloudEvents(settings.public_url))
+        self.box = sealing.for_engine(engine)
         self.scope = SubscriptionScope(getattr(settings, "hub_operator", None))
 
     # -- subscriptions -------------------------------------------------------
@@ -135,8 +136,7 @@ class DeliveryService:
                        created_at=now, created_by=principal.actor)
             conn.execute(subscriptions.insert().values(**row))
             created = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
-            ok, reason = disclose.covered(self.policy, created, now)
-            disclose.set_coverage(conn, created, ok, reason)
+            disclose.set_coverage(conn, created, *disclose.coverage(self.policy, created, now))
             audit.append(conn, actor=principal.actor, org=org, action="subscription.create", target=sub_id,
                          detail={"dataset": dataset, "purpose": purpose, "channel": channel, "cursor": cursor})
             created = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
@@ -208,12 +208,8 @@ class DeliveryService:
         now = db.utcnow()
         with self.engine.connect() as conn:
             row = self._read(conn, sub_id, principal)
-            position = row.cursor
-            datasets = disclose.datasets_of(row)
-            behind = conn.execute(select(func.count()).select_from(records).where(
-                records.c.dataset.in_(datasets), records.c.seq > position)).scalar() or 0
-            oldest = conn.execute(select(records.c.received_at).where(
-                records.c.dataset.in_(datasets), records.c.seq > position).order_by(records.c.seq).limit(1)).scalar()
+            behind = disclose.count_after(conn, row, row.cursor)
+            oldest = disclose.oldest_after(conn, row, row.cursor) if behind else None
             dead = conn.execute(select(func.count()).select_from(dead_letters).where(
                 dead_letters.c.subscription_id == sub_id, dead_letters.c.state != "delivered")).scalar() or 0
         answer = view(row)
@@ -231,6 +227,29 @@ class DeliveryService:
             answer["acked"] = row.acked
             answer["acked_at"] = _iso(row.acked_at)
         return self.scope.shown(row, principal, answer)
+
+    def follow_agreements(self, now: datetime | None = None) -> int:
+        """Show every subscription (but disabled ones) as what covers it now: active, paused by a
+        suspended agreement, or awaiting one; whether or not it has anything to deliver.
+        Returns how many changed."""
+        now = now or db.utcnow()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(
+                subscriptions.c.id, subscriptions.c.org, subscriptions.c.dataset, subscriptions.c.purpose,
+                subscriptions.c.status, subscriptions.c.status_reason).where(subscriptions.c.status != "disabled")).all()
+        by_scope: dict[tuple, tuple] = {}
+        changed = []
+        for row in rows:
+            scope = (row.org, row.dataset, row.purpose)
+            if scope not in by_scope:
+                by_scope[scope] = disclose.coverage(self.policy, row, now)
+            if by_scope[scope] != (row.status, row.status_reason):
+                changed.append((row, by_scope[scope]))
+        if changed:
+            with db.write_transaction(self.engine) as conn:
+                for row, (status, reason) in changed:
+                    disclose.set_coverage(conn, row, status, reason)
+        return len(changed)
 
     def list_dead_letters(self, sub_id: str, principal: Principal, include_delivered: bool = False) -> list[dict]:
         """Dead letters name records: their own org's readers (and admin) only, not the hub operator."""
@@ -265,27 +284,45 @@ class DeliveryService:
 
     def replay(self, sub_id: str, principal: Principal, from_seq: int | None = None, from_time: str | None = None) -> dict:
         """Move the cursor back so delivery starts again at a sequence or a time (inclusive).
-        Replayed events carry new webhook-ids, so receivers that de-duplicate take them."""
+        Replayed events carry new webhook-ids, so receivers that de-duplicate take them.
+        A position after the end of the log, or one that would jump over records not yet
+        delivered, is refused: a replay never skips anything."""
         principal.require("subscriber", "ops")
         if (from_seq is None) == (from_time is None):
             raise Problem(400, "Bad Request", "replay from a sequence (from_seq) or from a time (from_time), one of them")
         with db.write_transaction(self.engine) as conn:
             row = self._get(conn, sub_id, principal)
+            tail = conn.execute(select(func.max(records.c.seq))).scalar() or 0
             if from_time is not None:
                 try:
                     moment = parse_iso(from_time)
                 except ValueError:
                     raise Problem(400, "Bad Request", "from_time is an RFC 3339 time with a zone") from None
                 first = conn.execute(select(func.min(records.c.seq)).where(records.c.received_at >= moment)).scalar()
-                cursor = (first - 1) if first else (conn.execute(select(func.max(records.c.seq))).scalar() or 0)
+                if first is None:
+                    raise _beyond_the_end(f"nothing was received at or after {from_time}", tail)
+                cursor = first - 1
             else:
+                if from_seq > tail:
+                    raise _beyond_the_end(f"sequence {from_seq} is beyond the end of the log", tail)
                 cursor = max(0, from_seq - 1)
+            # Where delivery stands: the cursor, or the end of the page being sent.
+            position = max(row.cursor, row.inflight_to or 0)
+            if cursor > position:
+                skipped = disclose.count_after(conn, row, position, upto=cursor)
+                if skipped:
+                    raise Problem(422, "Unprocessable Content",
+                                  f"a replay moves back: this subscription has delivered up to sequence {position}, "
+                                  f"and starting from {cursor + 1} would skip {skipped} records not yet delivered",
+                                  REPLAY_PROBLEM, cursor=position)
+            moved_back = disclose.count_after(conn, row, cursor, upto=position) if cursor < position else 0
             conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
                 cursor=cursor, epoch=subscriptions.c.epoch + 1, inflight_to=None, attempts=0,
                 next_attempt_at=None, status="active" if row.status == "disabled" else row.status))
             audit.append(conn, actor=principal.actor, org=row.org, action="subscription.replay", target=sub_id,
-                         detail={"from_seq": from_seq, "from_time": from_time, "cursor": cursor, "was": row.cursor})
-        return {"id": sub_id, "cursor": cursor}
+                         detail={"from_seq": from_seq, "from_time": from_time, "cursor": cursor, "was": position,
+                                 "moved_back": moved_back})
+        return {"id": sub_id, "cursor": cursor, "previous_cursor": position, "moved_back": moved_back}
 
     # -- pull ----------------------------------------------------------------
     def feed(self, sub_id: str, principal: Principal, after: int | None, limit: int) -> dict:
@@ -298,9 +335,9 @@ class DeliveryService:
         if row.channel != "pull":
             raise Problem(409, "Conflict", f"subscription {sub_id} is delivered by {row.channel}, not read as a feed")
         position = row.cursor if after is None else after
-        ok, reason = disclose.covered(self.policy, row, now)
-        if not ok:
-            return {"events": [], "next": position, "status": "awaiting-agreement", "status_reason": reason}
+        status, reason = disclose.coverage(self.policy, row, now)
+        if status != "active":
+            return {"events": [], "next": position, "status": status, "status_reason": reason}
         with db.write_transaction(self.engine) as conn:
             page = disclose.read_page(conn, row, position, limit)
             decided = disclose.decide(self.policy, row, page, now)
@@ -318,7 +355,7 @@ class DeliveryService:
                 raise Problem(409, "Conflict", "only pull subscriptions are acknowledged by the consumer")
             tail = conn.execute(select(func.max(records.c.seq))).scalar() or 0
             if seq > tail:
-                raise Problem(400, "Bad Request", f"seq {seq} is beyond the end of the log ({tail})")
+                raise Problem(409, "Conflict", f"seq {seq} is beyond the end of the log ({tail})")
             conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
                 cursor=seq, acked=seq, acked_at=now, last_success_at=now))
         return {"id": sub_id, "acked": seq}
@@ -329,16 +366,18 @@ def read_lag(engine: Engine) -> list[tuple[str, str, int, float]]:
     now = db.utcnow()
     answer = []
     with engine.connect() as conn:
-        for row in conn.execute(select(subscriptions.c.id, subscriptions.c.channel, subscriptions.c.dataset,
-                                       subscriptions.c.cursor)):
-            behind = conn.execute(select(func.count()).select_from(records).where(
-                records.c.dataset == row.dataset, records.c.seq > row.cursor)).scalar() or 0
-            oldest = None
-            if behind:
-                oldest = conn.execute(select(records.c.received_at).where(
-                    records.c.dataset == row.dataset, records.c.seq > row.cursor).order_by(records.c.seq).limit(1)).scalar()
+        for row in conn.execute(select(subscriptions.c.id, subscriptions.c.channel, subscriptions.c.org,
+                                       subscriptions.c.dataset, subscriptions.c.cursor)):
+            behind = disclose.count_after(conn, row, row.cursor)
+            oldest = disclose.oldest_after(conn, row, row.cursor) if behind else None
             answer.append((row.id, row.channel, behind, (now - aware(oldest)).total_seconds() if oldest else 0.0))
     return answer
+
+
+def _beyond_the_end(what: str, tail: int) -> Problem:
+    return Problem(422, "Unprocessable Content",
+                   f"{what}: the log ends at sequence {tail}; replay from {tail} or earlier" if tail else
+                   f"{what}: the log is empty, there is nothing to deliver again", REPLAY_PROBLEM, log_end=tail)
 
 
 def _require_puller(principal: Principal) -> None:

@@ -1,27 +1,37 @@
-"""Webhook channel: CloudEvents 1.0 structured JSON (or a batch array) POSTed to the
-subscriber's URL, signed per Standard Webhooks, 15 s timeout, no redirects.
+"""Every outbound webhook the hub sends (subscription deliveries and data-return
+reminders) goes through one WebhookSender: the destination is resolved and checked
+(hub.delivery.destinations), the body is signed per Standard Webhooks, and it is
+POSTed to the very address that was checked, with the URL's host name kept for the
+Host header, TLS SNI and certificate verification. 15 s timeout, no redirects, no
+environment proxy.
 
 How answers are read:
   2xx                      delivered
   410 Gone                 the subscriber ended it: the subscription is disabled
   400, 413, 415, 422       this event is refused for good: dead letters, the rest flow
   anything else, timeouts  try again later (honouring Retry-After), cursor held
+
+The webhook channel sends CloudEvents 1.0 structured JSON (or a batch array).
 """
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from email.utils import parsedate_to_datetime
 
-import requests
+import certifi
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ReadTimeoutError
 
 from . import signing
 from .channel import Message, Outcome, Target
-from .destinations import DestinationRefused, check_url
+from .destinations import Destination, DestinationRefused, check_url
 
 PERMANENT = {400, 413, 415, 422}
 SINGLE = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
+MAX_ANSWER_BYTES = 64 * 1024  # what is read of a receiver's answer before the connection is dropped
 
 
 def encode(message: Message) -> tuple[bytes, str]:
@@ -40,68 +50,104 @@ def retry_after(value: str | None) -> float | None:
         return None
 
 
+class WebhookSender:
+    """Checks, signs and POSTs one webhook; answers an Outcome, never raises."""
+
+    def __init__(self, allow: tuple[str, ...] = (), timeout: float = 15.0, user_agent: str = "causeway-hub",
+                 check_every: float = 60.0, resolve=socket.getaddrinfo, ca_certs: str | None = None):
+        self.allow = tuple(allow)
+        self.timeout = timeout
+        self.user_agent = user_agent
+        self.resolve = resolve
+        self._check_every = check_every
+        self._checked: dict[str, tuple[float, Destination]] = {}
+        self._lock = threading.Lock()
+        # Pools are keyed by (scheme, address, port, SNI name): a checked address is never looked up again.
+        self._pools = urllib3.PoolManager(num_pools=256, cert_reqs="CERT_REQUIRED",
+                                          ca_certs=ca_certs or certifi.where(), retries=False)
+
+    def destination(self, url: str) -> Destination:
+        """The checked destination of a URL, resolved anew at most every `check_every` seconds."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._checked.get(url)
+        if cached is not None and now - cached[0] < self._check_every:
+            return cached[1]
+        found = check_url(url, self.allow, self.resolve)
+        with self._lock:
+            if len(self._checked) > 10_000:
+                self._checked.clear()
+            self._checked[url] = (now, found)
+        return found
+
+    def send(self, url: str, secrets: list[str], webhook_id: str, body: bytes, content_type: str) -> Outcome:
+        try:
+            destination = self.destination(url)
+        except DestinationRefused as exc:
+            return Outcome("failed", error=f"destination refused: {exc}")
+        headers = signing.sign(secrets, webhook_id, body)
+        headers.update({"content-type": content_type, "user-agent": self.user_agent,
+                        "host": destination.host_header})
+        timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
+        tls = {"server_hostname": destination.host, "assert_hostname": destination.host} \
+            if destination.scheme == "https" else None
+        failure = Outcome("failed", error="could not connect")
+        for address in destination.addresses:  # each one was checked; try the next if one does not answer
+            pool = self._pools.connection_from_host(address, destination.port, destination.scheme, pool_kwargs=tls)
+            try:
+                response = pool.urlopen("POST", destination.target, body=body, headers=headers, redirect=False,
+                                        retries=False, timeout=timeout, preload_content=False,
+                                        assert_same_host=False)
+            except (NewConnectionError, ConnectTimeoutError) as exc:
+                failure = Outcome("failed", error=f"could not connect: {type(exc).__name__}")
+                continue
+            except ReadTimeoutError:
+                return Outcome("failed", error=f"no answer within {self.timeout:g} s")
+            except HTTPError as exc:
+                return Outcome("failed", error=f"could not connect: {type(exc).__name__}")
+            return _answer(response)
+        return failure
+
+    def close(self) -> None:
+        self._pools.clear()
+
+
+def _answer(response) -> Outcome:
+    status = response.status
+    try:
+        complete = len(response.read(MAX_ANSWER_BYTES)) < MAX_ANSWER_BYTES
+    except HTTPError:
+        complete = False
+    if complete:
+        response.release_conn()
+    else:  # a long or broken answer: the connection is not reused
+        response.close()
+    if 200 <= status < 300:
+        return Outcome("ok", status)
+    if status == 410:
+        return Outcome("gone", status, "the endpoint answered 410 Gone")
+    if status in PERMANENT:
+        return Outcome("refused", status, f"the endpoint refused the event with {status}")
+    return Outcome("failed", status, f"the endpoint answered {status}",
+                   retry_after=retry_after(response.headers.get("retry-after")))
+
+
 class WebhookChannel:
     name = "webhook"
 
     def __init__(self, allow: tuple[str, ...] = (), timeout: float = 15.0, user_agent: str = "causeway-hub",
-                 check_every: float = 60.0):
-        self.allow = allow
-        self.timeout = timeout
-        self.user_agent = user_agent
-        self._local = threading.local()
-        self._checked: dict[str, float] = {}
-        self._check_every = check_every
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            session.trust_env = False  # never route subscriber traffic through an environment proxy
-        return session
-
-    def _check(self, url: str) -> None:
-        now = time.monotonic()
-        if now - self._checked.get(url, -1e9) > self._check_every:
-            check_url(url, self.allow)
-            self._checked[url] = now
+                 sender: WebhookSender | None = None):
+        self.sender = sender or WebhookSender(allow, timeout, user_agent)
 
     def deliver(self, target: Target, messages: list[Message]) -> list[Outcome]:
-        try:
-            self._check(target.url or "")
-        except DestinationRefused as exc:
-            return [Outcome("failed", error=f"destination refused: {exc}")]
         outcomes = []
         for message in messages:
-            outcome = self.send(target, message)
+            body, content_type = encode(message)
+            outcome = self.sender.send(target.url or "", target.secrets, message.webhook_id, body, content_type)
             outcomes.append(outcome)
             if not outcome.done:
                 break
         return outcomes
 
-    def send(self, target: Target, message: Message) -> Outcome:
-        body, content_type = encode(message)
-        headers = signing.sign(target.secrets, message.webhook_id, body)
-        headers["content-type"] = content_type
-        headers["user-agent"] = self.user_agent
-        try:
-            response = self._session().post(target.url, data=body, headers=headers, timeout=self.timeout,
-                                            allow_redirects=False)
-        except requests.Timeout:
-            return Outcome("failed", error=f"no answer within {self.timeout:g} s")
-        except requests.RequestException as exc:
-            return Outcome("failed", error=f"could not connect: {type(exc).__name__}")
-        status = response.status_code
-        response.close()
-        if 200 <= status < 300:
-            return Outcome("ok", status)
-        if status == 410:
-            return Outcome("gone", status, "the endpoint answered 410 Gone")
-        if status in PERMANENT:
-            return Outcome("refused", status, f"the endpoint refused the event with {status}")
-        return Outcome("failed", status, f"the endpoint answered {status}",
-                       retry_after=retry_after(response.headers.get("retry-after")))
-
     def close(self) -> None:
-        session = getattr(self._local, "session", None)
-        if session is not None:
-            session.close()
+        self.sender.close()

@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from hub import db
@@ -113,6 +113,7 @@ class Worker:
         self._cohorts: dict[str, Cohort] = {}
         self._waiting = 0  # due subscriptions this worker had no slot for at the last claim
         self._gather_until: float | None = None
+        self._followed: tuple = (None, 0.0)  # policy revision and moment subscriptions last followed their agreements
         self._done_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency), thread_name_prefix="deliver")
         self._thread: threading.Thread | None = None
@@ -161,11 +162,14 @@ class Worker:
 
     def run(self) -> None:
         log.info("delivery worker %s started", self.id)
-        last_beat = last_claim = 0.0
+        last_beat = last_claim = last_follow = 0.0
         poll = self.settings.poll_interval_seconds
         while not self._stop.is_set():
             self._wake.clear()  # anything that sets it from here on is seen by this round or the next
             try:
+                if time.monotonic() - last_follow >= poll:
+                    last_follow = time.monotonic()
+                    self.follow_agreements()
                 if self._published or time.monotonic() - last_claim >= poll:
                     self._published = False
                     last_claim = time.monotonic()
@@ -182,6 +186,15 @@ class Worker:
             self._wake.wait(max(0.0, until - time.monotonic()))
         log.info("delivery worker %s stopped", self.id)
 
+    def follow_agreements(self) -> None:
+        """Subscriptions show what covers them (a suspended agreement pauses them) as soon as policy
+        changes, in any process, and at least every agreement_recheck_seconds (validity windows)."""
+        revision = self.policy.revision()
+        if revision == self._followed[0] and time.monotonic() - self._followed[1] < self.settings.agreement_recheck_seconds:
+            return
+        self._followed = (revision, time.monotonic())
+        self.service.follow_agreements()
+
     def claim(self) -> list[str]:
         """Lease the subscriptions that have work and are free (or whose lease expired)."""
         slots = max(0, self.settings.concurrency - len(self._held))
@@ -190,17 +203,17 @@ class Worker:
                    subscriptions.c.lease_owner == self.id)
         with self.engine.connect() as conn:
             candidates = conn.execute(select(
-                subscriptions.c.id, subscriptions.c.dataset, subscriptions.c.cursor).where(
+                subscriptions.c.id, subscriptions.c.org, subscriptions.c.dataset, subscriptions.c.cursor).where(
                 subscriptions.c.channel.in_(PUSH), subscriptions.c.status != "disabled", free,
                 or_(subscriptions.c.next_attempt_at.is_(None), subscriptions.c.next_attempt_at <= now))).all()
             candidates = [c for c in candidates if c.id not in self._held]
             if not candidates:
                 return []
-            heads = {ds: conn.execute(select(func.max(records.c.seq)).where(records.c.dataset == ds)).scalar() or 0
-                     for ds in {c.dataset for c in candidates}}
+            # Due: something in its stream (its dataset, and notices addressed to it) after its cursor.
+            heads = disclose.stream_heads(conn, candidates)
             retrying = set(conn.execute(select(dead_letters.c.subscription_id).where(
                 dead_letters.c.state == "retrying").distinct()).scalars())
-        due = [c.id for c in candidates if heads[c.dataset] > c.cursor or c.id in retrying]
+        due = [c.id for c in candidates if heads[c.org, c.dataset] > c.cursor or c.id in retrying]
         # Those left waiting for a slot: held subscriptions make way for them after their page.
         self._waiting = max(0, len(due) - slots)
         if not due or not slots:
@@ -238,6 +251,7 @@ class Worker:
     def run_until_idle(self, timeout: float = 30.0) -> None:
         """Deliver everything due now from this thread (for the CLI's --once and tests)."""
         deadline = time.monotonic() + timeout
+        self.follow_agreements()
         while time.monotonic() < deadline:
             self._wake.clear()
             claimed = self.claim()
@@ -350,13 +364,13 @@ class Worker:
                 continue
             scope = (sub.org, sub.dataset, sub.purpose)
             if scope not in coverage:
-                coverage[scope] = disclose.covered(self.policy, sub, now)
-            ok, reason = coverage[scope]
-            if not ok:
-                uncovered.append((sub, reason))
+                coverage[scope] = disclose.coverage(self.policy, sub, now)
+            status, reason = coverage[scope]
+            if status != "active":
+                uncovered.append((sub, status, reason))
                 release.append(sub.id)
                 continue
-            if sub.status == "awaiting-agreement":
+            if sub.status != "active":
                 covered_again.append(sub)
             if sub.id in retrying:
                 self._sending.add(sub.id)
@@ -364,18 +378,29 @@ class Worker:
                 continue
             ready.append(sub)
 
-        # Subscriptions of the same datasets share one read of the log, the decisions (once per
+        # Subscriptions of the same dataset share one read of the log, the decisions (once per
         # recipient and purpose) and, where their pages coincide, the encoding.
-        families: dict[tuple, list] = {}
+        families: dict[str, list] = {}
         for sub in ready:
-            families.setdefault(tuple(disclose.datasets_of(sub)), []).append(sub)
+            families.setdefault(sub.dataset, []).append(sub)
         idle, quiet = [], []  # nothing after the cursor; everything on the page passed over (denied or filtered)
         for members in families.values():
             try:
                 with self.engine.connect() as conn:
                     slices = self._read_pages(conn, members)
                 idle.extend(sub for sub, rows in slices if not rows)
+                rechecked: dict[tuple, tuple] = {}
                 for page in self._pages([(sub, rows) for sub, rows in slices if rows], now):
+                    # Checked again once decided: an agreement suspended in between holds the page
+                    # (it is not passed over as denied), so nothing is skipped.
+                    scope = (page.sub.org, page.sub.dataset, page.sub.purpose)
+                    if scope not in rechecked:
+                        rechecked[scope] = disclose.coverage(self.policy, page.sub, now)
+                    status, reason = rechecked[scope]
+                    if status != "active":
+                        uncovered.append((page.sub, status, reason))
+                        release.append(page.sub.id)
+                        continue
                     (pages if page.messages else quiet).append(page)
             except Exception:
                 log.exception("delivery worker %s: preparing a page failed unexpectedly", self.id)
@@ -385,12 +410,14 @@ class Worker:
 
         sending: list[Page] = []
         with db.write_transaction(self.engine) as conn:
-            for sub, reason in uncovered:
-                disclose.set_coverage(conn, sub, False, reason)
+            for sub, status, reason in uncovered:
+                disclose.set_coverage(conn, sub, status, reason)
                 conn.execute(subscriptions.update().where(subscriptions.c.id == sub.id).values(
                     next_attempt_at=now + timedelta(seconds=self.settings.agreement_recheck_seconds)))
+            held_back = {sub.id for sub, _, _ in uncovered}  # found uncovered again once decided
             for sub in covered_again:
-                disclose.set_coverage(conn, sub, True, None)
+                if sub.id not in held_back:
+                    disclose.set_coverage(conn, sub, "active", None)
             for sub in idle:
                 if sub.inflight_to is not None:
                     self._advance(conn, sub, sub.inflight_to, [], [], [], None, now)
@@ -418,7 +445,7 @@ class Worker:
         cohorts: dict[tuple, set] = {}
         for page in sending:
             sub = page.sub
-            cohorts.setdefault((tuple(disclose.datasets_of(sub)), sub.cursor, bool(sub.batch)), set()).add(sub.id)
+            cohorts.setdefault((sub.dataset, sub.cursor, bool(sub.batch)), set()).add(sub.id)
         for members in cohorts.values():
             cohort = Cohort(frozenset(members))
             for sub_id in members:
@@ -431,7 +458,7 @@ class Worker:
         return min(self.settings.page_size, self.settings.batch_max_events) if sub.batch else self.settings.page_size
 
     def _read_pages(self, conn, members: list) -> list[tuple]:
-        """(subscription, its page) for subscriptions of the same datasets, from one read where they
+        """(subscription, its page) for subscriptions of the same dataset, from one read where they
         stand close together. A page being sent again (inflight_to) is read exactly as it was."""
         slices, together = [], []
         for sub in members:
@@ -444,7 +471,7 @@ class Worker:
         low = min(sub.cursor for sub in together)
         widest = max(self._limit(sub) for sub in together)
         window = widest if all(sub.cursor == low for sub in together) else 2 * widest
-        rows = disclose.read_page(conn, together[0], low, window)
+        rows = disclose.read_page(conn, together[0], low, window, orgs={sub.org for sub in together})
         seqs = [row.seq for row in rows]
         for sub in together:
             limit = self._limit(sub)

@@ -21,12 +21,14 @@ class Decision:
     denial: str | None = None
     # True for the hub's own notices (not a disclosure of a provider's record).
     notice: bool = False
+    # The covering agreement's retention_days: the recipient keeps the record this long after receipt.
+    retention_days: int | None = None
 
     def as_dict(self) -> dict:
         return {"allowed": self.allowed, "reasons": self.reasons, "payload": self.payload,
                 "agreement_id": self.agreement_id, "agreement_version": self.agreement_version,
                 "lawful_basis": self.lawful_basis, "key": self.key, "subject": self.subject,
-                "denial": self.denial}
+                "denial": self.denial, "retention_days": self.retention_days}
 
 
 # Denial codes (Decision.denial).

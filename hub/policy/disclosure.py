@@ -18,7 +18,7 @@ from causeway_common.canonical import canonical_json
 from hub import db
 from hub.audit import service as audit
 from hub.records.models import records
-from hub.records.service import cloudevent, envelope_of
+from hub.records.service import envelope_of
 from hub.timeutil import iso_utc
 
 from .decision import Decision, Disclosure
@@ -100,24 +100,6 @@ def subject_disclosures(conn: Connection, subject: str, provider: str | None) ->
             for r in conn.execute(query)]
 
 
-def recipient_event(row, decision: Decision, purpose: str) -> dict:
-    """A record as the recipient may see it: CloudEvents 1.0 with the projected data."""
-    event = cloudevent(row, data=decision.payload)
-    if decision.notice:
-        event["type"] = f"uk.causeway.{decision.payload['type']}"
-        event["source"] = "/causeway/hub"
-        return event
-    if row.op == "delete":
-        event["data"] = None
-    event["subject"] = decision.key
-    if decision.subject:
-        event["datasubject"] = decision.subject
-    event["agreement"] = f"{decision.agreement_id}/v{decision.agreement_version}"
-    event["lawfulbasis"] = decision.lawful_basis
-    event["purpose"] = purpose
-    return event
-
-
 def recipient_feed(engine, policy, dataset: str, recipient: str, purpose: str, after: int, limit: int,
                    actor: str, channel: str = "pull", at: datetime | None = None) -> dict:
     """Records of `dataset` from every provider after the cursor, each decided now for this
@@ -138,9 +120,9 @@ def recipient_feed(engine, policy, dataset: str, recipient: str, purpose: str, a
             continue
         if decision.notice:
             if dataset == NOTICE_DATASET or decision.payload.get("dataset") == dataset:
-                events.append(recipient_event(row, decision, purpose))
+                events.append(policy.events.for_recipient(row, decision, purpose, at))
             continue
-        events.append(recipient_event(row, decision, purpose))
+        events.append(policy.events.for_recipient(row, decision, purpose, at))
         made.append(Disclosure.of(envelope, row.seq, decision, recipient, purpose, at))
     denials = count_denials(decisions)
     if made or denials:

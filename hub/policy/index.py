@@ -38,6 +38,7 @@ class CompiledAgreement:
     recipients: frozenset
     datasets: dict  # name -> CompiledDataset
     key: bytes
+    retention_days: int | None = None
 
     @property
     def label(self) -> str:
@@ -75,7 +76,7 @@ def compile_agreement(document: dict, version: int, key: bytes, key_field_of) ->
         id=document["id"], version=version, lawful_basis=document["lawful_basis"],
         purposes=frozenset(document["purposes"]), starts=starts.timestamp(), ends=ends.timestamp(),
         providers=frozenset(document["providers"]), recipients=frozenset(document["recipients"]),
-        datasets=datasets, key=key)
+        datasets=datasets, key=key, retention_days=document.get("retention_days"))
 
 
 def timestamp(moment: datetime | None, default: float = _FAR_FUTURE) -> float:
@@ -200,7 +201,7 @@ class PolicyIndex:
             [sentence, *because],
             payload=spec.projection.apply(payload, agreement.key) if payload is not None else None,
             agreement_id=agreement.id, agreement_version=agreement.version, lawful_basis=agreement.lawful_basis,
-            key=key, subject=pseudonym(agreement.key, subject) if subject else None)
+            retention_days=agreement.retention_days, key=key, subject=pseudonym(agreement.key, subject) if subject else None)
 
     def _consent(self, subject: str, controller: str, recipient: str, purpose: str, at: float):
         for entry in self.consents.get((subject, controller), {}).values():

@@ -10,7 +10,7 @@ agreements = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(200), nullable=False),
     # HMAC key for pseudonymised fields: one per agreement, never shown or logged.
-    Column("pseudonym_key", String(64), nullable=False),
+    Column("pseudonym_key", Text, nullable=False),  # sealed (hub.sealing)
 )
 
 agreement_versions = Table(
@@ -121,6 +121,18 @@ disclosures = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_disclosures_subject", "subject", "provider"),
     Index("ix_disclosures_recipient", "recipient", "seq"),
+)
+
+# Whom each hub notice in the record log is addressed to (org and dataset), so that
+# delivery finds a subscription's notices, and counts them as its lag, without reading
+# every recipient's.
+notice_recipients = Table(
+    "notice_recipients",
+    metadata,
+    Column("seq", BigInt, primary_key=True, autoincrement=False),  # the notice's seq in the record log
+    Column("recipient", String(64), nullable=False),
+    Column("dataset", String(100), nullable=False),
+    Index("ix_notice_recipients_recipient_dataset_seq", "recipient", "dataset", "seq"),
 )
 
 # A counter bumped by every policy change, so each process can tell cheaply

@@ -1,7 +1,9 @@
 """Notices the hub appends to the record log for one recipient (e.g. consent.withdrawn).
 
 They go through the record log like any record, so every cursor-based channel
-carries them in order with the records they concern.
+carries them in order with the records they concern. Each is addressed to one
+recipient about one dataset (`notice_recipients`), so delivery wakes exactly the
+subscriptions it is for and nobody else counts it as lag.
 """
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from hub import db
 from hub.records.models import batches, records
 from hub.timeutil import iso_utc
 
+from .models import notice_recipients
 from .vocabulary import HUB_PUBLISHER, NOTICE_DATASET
 
 
 def append_notices(conn: Connection, payloads: list[dict]) -> list[int]:
-    """Append notices (payloads of causeway.notice) in the caller's write transaction; returns their seqs."""
+    """Append notices (payloads of causeway.notice, each naming its recipient and dataset) in the
+    caller's write transaction; returns their seqs."""
     if not payloads:
         return []
     now = db.utcnow()
@@ -39,6 +43,8 @@ def append_notices(conn: Connection, payloads: list[dict]) -> list[int]:
                                         received_at=now, record_count=len(rows), manifest=None, signature=None,
                                         signature_verified=False))
     conn.execute(insert(records), rows)
+    conn.execute(insert(notice_recipients), [{"seq": row["seq"], "recipient": payload["recipient"],
+                                              "dataset": payload["dataset"]} for row, payload in zip(rows, payloads)])
     return [r["seq"] for r in rows]
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from causeway_common.canonical import canonical_json
-from hub import db
+from hub import db, sealing
 from hub.audit import service as audit
 from hub.auth import Principal
 from hub.problems import Problem, forbidden, not_found
@@ -158,7 +158,7 @@ class AgreementRegistry:
             else:
                 previous = None
                 conn.execute(insert(agreements).values(id=agreement_id, created_at=now, created_by=principal.actor,
-                                                       pseudonym_key=secrets.token_hex(32)))
+                                                       pseudonym_key=sealing.for_engine(self.engine).seal(secrets.token_hex(32))))
             version = (latest.version + 1) if latest else 1
             changes = describe_changes(previous, document)
             rev = revision.bump(conn)
@@ -269,4 +269,5 @@ class AgreementRegistry:
                                    agreements.c.pseudonym_key)
                             .join(agreements, agreements.c.id == agreement_versions.c.agreement_id)
                             .where(agreement_versions.c.status == "active")).all()
-        return [(json.loads(r.document), r.version, bytes.fromhex(r.pseudonym_key)) for r in rows]
+        sealer = sealing.for_engine(conn.engine)
+        return [(json.loads(r.document), r.version, bytes.fromhex(sealer.open(r.pseudonym_key))) for r in rows]

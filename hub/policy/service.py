@@ -40,10 +40,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from hub.auth import Principal
+from hub.config import public_url_from_env
 from hub.problems import Problem, forbidden, not_found
+from hub.records.events import CloudEvents
 from hub.records.models import records
 
 from . import disclosure, revision
+from .agreements import window
 from .consent import ConsentRegistry
 from .decision import Decision, Disclosure
 from .index import ConsentEntry, ObjectionEntry, PolicyIndex, compile_agreement, timestamp
@@ -53,12 +56,14 @@ __all__ = ["PolicyService", "Decision", "Disclosure"]
 
 
 class PolicyService:
-    def __init__(self, engine: Engine, catalogue, org_exists):
+    def __init__(self, engine: Engine, catalogue, org_exists, events: CloudEvents | None = None):
         self.engine = engine
         self.catalogue = catalogue
+        self.events = events or CloudEvents(public_url_from_env())  # what recipient feeds hand out
         self.agreements = AgreementRegistry(engine, catalogue.get, org_exists)
         self.consents = ConsentRegistry(engine, org_exists)
         self._index = PolicyIndex()
+        self._suspended: list[tuple] = []  # (id, recipients, datasets, purposes, starts, ends) of suspended versions
         self._loaded = -1
         self._lock = threading.Lock()
 
@@ -75,6 +80,11 @@ class PolicyService:
                 self._load(conn, self._loaded, current)
                 self._loaded = current
 
+    def revision(self) -> int:
+        """The policy revision the in-memory indexes stand at, once brought up to date."""
+        self.refresh()
+        return self._loaded
+
     def _load(self, conn, loaded: int, current: int) -> None:
         from .models import agreement_versions
 
@@ -84,6 +94,7 @@ class PolicyService:
             compiled = [compile_agreement(document, version, key, self._key_field)
                         for document, version, key in self.agreements.load_active(conn)]
             self._index.set_agreements(compiled)
+            self._suspended = self._load_suspended(conn)
         consent_rows, objection_rows = self.consents.changed_since(conn, loaded, current)
         for row in consent_rows:
             self._index.put_consent(row.subject, row.controller, ConsentEntry(
@@ -92,6 +103,19 @@ class PolicyService:
         for row in objection_rows:
             self._index.put_objection(row.subject, row.controller, ObjectionEntry(
                 id=row.id, purpose=row.purpose, lodged=_ts(row.lodged_at, 0.0), withdrawn=_ts(row.withdrawn_at)))
+
+    @staticmethod
+    def _load_suspended(conn) -> list[tuple]:
+        from .models import agreement_versions
+
+        found = []
+        for agreement_id, text in conn.execute(select(agreement_versions.c.agreement_id, agreement_versions.c.document)
+                                               .where(agreement_versions.c.status == "suspended")):
+            document = json.loads(text)
+            starts, ends = window(document)
+            found.append((agreement_id, frozenset(document["recipients"]), frozenset(document["datasets"]),
+                          frozenset(document["purposes"]), starts.timestamp(), ends.timestamp()))
+        return found
 
     def _key_field(self, dataset: str) -> str | None:
         found = self.catalogue.get(dataset)
@@ -126,6 +150,15 @@ class PolicyService:
         moment = at.timestamp()
         return {provider for (provider, to, name), agreements in self._index.routes.items()
                 if to == recipient and name == dataset and any(a.starts <= moment < a.ends for a in agreements)}
+
+    def suspended_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list[str]:
+        """Ids of the suspended agreements that would, in force, let some provider share `dataset` with
+        `recipient` for `purpose` at `at` (used to show a subscription `paused` until re-activated)."""
+        self.refresh()
+        moment = at.timestamp()
+        return sorted({agreement_id for agreement_id, recipients, datasets, purposes, starts, ends in self._suspended
+                       if recipient in recipients and dataset in datasets and purpose in purposes
+                       and starts <= moment < ends})
 
     record_disclosures = staticmethod(disclosure.record_disclosures)
     record_disclosure_batches = staticmethod(disclosure.record_disclosure_batches)

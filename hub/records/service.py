@@ -26,6 +26,7 @@ from hub.auth import Principal
 from hub.problems import Problem
 from hub.timeutil import iso_utc, parse_iso
 
+from .events import CloudEvents
 from .models import batches, dataset_schemas, datasets, record_rejects, records
 
 # At most this many reject details (one per error) are kept per batch, so a
@@ -130,6 +131,7 @@ class RecordService:
         self.clock = clock  # the hub's clock: received_at and manifest freshness (tests inject one)
         self.catalogue = catalogue
         self.settings = settings
+        self.events = CloudEvents(settings.public_url)
         self._public_key_of = public_key_of  # agent id -> base64 public key (or None)
         self._envelope = PayloadValidator(load_format_schema("envelope", settings.schemas_dir), prefix="")
         self._appended: list = []  # called after records were committed to the log (e.g. to wake delivery)
@@ -199,7 +201,7 @@ class RecordService:
         manifest, signature = body.get("manifest"), body.get("signature")
         if principal.agent_id is None:
             if manifest is not None:
-                raise Problem(400, "Bad Request", "manifests are signed by enrolled agents; this credential is not an agent's")
+                raise Problem(403, "Forbidden", "manifests are signed by enrolled agents; this credential is not an agent's")
             return str(uuid.uuid4()), None, None
         if not isinstance(manifest, dict) or not isinstance(signature, str):
             raise Problem(400, "Bad Request", "an agent's batch must carry a signed manifest: {records, manifest, signature}",
@@ -344,7 +346,7 @@ class RecordService:
             query = query.where(records.c.publisher == principal.org)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return {"events": [cloudevent(r) for r in rows], "next": rows[-1].seq if rows else after}
+        return {"events": [self.events.record(r) for r in rows], "next": rows[-1].seq if rows else after}
 
 
 _LOG_COLUMNS = [c.name for c in records.columns]
@@ -376,21 +378,3 @@ def envelope_of(row) -> dict:
     if row.subject is not None:
         envelope["subject"] = row.subject
     return envelope
-
-
-def cloudevent(row, data=None) -> dict:
-    """A record as a CloudEvents 1.0 structured-mode event."""
-    return {
-        "specversion": "1.0",
-        "id": row.id,
-        "source": f"/causeway/orgs/{row.publisher}",
-        "type": f"uk.causeway.record.{row.op}",
-        "subject": row.key,
-        "time": row.occurred_at,
-        "datacontenttype": "application/json",
-        "dataschema": f"/api/v1/datasets/{row.dataset}/schemas/{row.schema_version}",
-        "dataset": row.dataset,
-        "schemaversion": row.schema_version,
-        "sequence": str(row.seq),
-        "data": data if data is not None else (json.loads(row.payload) if row.payload is not None else None),
-    }

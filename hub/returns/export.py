@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import io
 
+from causeway_common.cells import csv_row
+
 COLUMNS = ["dataset", "period", "due_date", "org", "name", "status", "submitted_at", "last_submitted_at",
            "submitted_by", "record_count", "resubmitted", "flag_count", "flags"]
 
@@ -19,7 +21,7 @@ def _write(lines) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    writer.writerows(lines)
+    writer.writerows(csv_row(line) for line in lines)  # names and flag messages come from councils' data
     return out.getvalue()
 
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Connection, Engine
 
-from hub import db
+from hub import db, sealing
 from hub.audit import service as audit
+from hub.delivery.destinations import DestinationRefused, check_url
 from hub.orgs.models import orgs
 
 from .models import return_contacts, return_population
-from .webhooks import WebhookRefused, check_destination
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -102,14 +102,15 @@ def set_contact(engine: Engine, org: str, email: str | None, webhook_url: str | 
         raise ReferenceError(f"{email!r} is not an e-mail address")
     if webhook_url:
         try:
-            check_destination(webhook_url, allowed_networks)
-        except WebhookRefused as exc:
+            check_url(webhook_url, tuple(allowed_networks))
+        except DestinationRefused as exc:
             raise ReferenceError(str(exc)) from exc
     secret = new_webhook_secret() if webhook_url else None
     with db.write_transaction(engine) as conn:
         if not conn.execute(select(orgs.c.slug).where(orgs.c.slug == org)).first():
             raise ReferenceError(f"org {org} does not exist")
-        values = {"email": email, "webhook_url": webhook_url, "webhook_secret": secret, "updated_at": db.utcnow()}
+        sealed = sealing.for_engine(engine).seal(secret) if secret else None
+        values = {"email": email, "webhook_url": webhook_url, "webhook_secret": sealed, "updated_at": db.utcnow()}
         if conn.execute(select(return_contacts.c.org).where(return_contacts.c.org == org)).first():
             conn.execute(return_contacts.update().where(return_contacts.c.org == org).values(**values))
         else:
@@ -120,4 +121,9 @@ def set_contact(engine: Engine, org: str, email: str | None, webhook_url: str | 
 
 
 def contacts(conn: Connection) -> dict[str, dict]:
-    return {row.org: dict(row._mapping) for row in conn.execute(select(return_contacts))}
+    """Each org's reminder contact, its webhook secret opened for signing."""
+    sealer = sealing.for_engine(conn.engine)
+    found = {}
+    for row in conn.execute(select(return_contacts)):
+        found[row.org] = {**row._mapping, "webhook_secret": sealer.open(row.webhook_secret) if row.webhook_secret else None}
+    return found

@@ -11,6 +11,8 @@ the next run, up to MAX_ATTEMPTS times.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -60,6 +62,12 @@ class Reminder:
             },
         }
 
+    @property
+    def webhook_id(self) -> str:
+        """The same for every attempt at one reminder, so a receiver can de-duplicate retries."""
+        name = f"{self.declaration.dataset}|{self.period.name}|{self.org}|{self.offset_days}"
+        return "msg_" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+
     def email(self) -> tuple[str, str]:
         d = self.declaration
         due = f"{self.due_date:%-d %B %Y}"
@@ -103,7 +111,14 @@ def reminders_due(declaration: ReturnDeclaration, now: datetime, catchup: timede
     return found
 
 
+class WebhookFailed(RuntimeError):
+    pass
+
+
 class ReminderService:
+    """`webhooks` is the hub's one webhook sender (hub.delivery.webhook.WebhookSender):
+    reminders go to the same checked destinations, signed alike, as deliveries."""
+
     def __init__(self, engine: Engine, returns, mailer, webhooks, catchup_days: int = 3):
         self.engine = engine
         self.returns = returns
@@ -140,9 +155,15 @@ class ReminderService:
                                             lambda r=reminder, c=contact: self.mailer.send(c["email"], *r.email())))
             if contact["webhook_url"]:
                 attempted.append(self._once(reminder, "webhook", contact["webhook_url"],
-                                            lambda r=reminder, c=contact: self.webhooks.send(
-                                                c["webhook_url"], c["webhook_secret"], r.event(now))))
+                                            lambda r=reminder, c=contact: self._webhook(r, c, now)))
         return [a for a in attempted if a is not None]
+
+    def _webhook(self, reminder: Reminder, contact: dict, now: datetime) -> None:
+        body = json.dumps(reminder.event(now), separators=(",", ":")).encode("utf-8")
+        outcome = self.webhooks.send(contact["webhook_url"], [contact["webhook_secret"]], reminder.webhook_id, body,
+                                     "application/json")
+        if outcome.kind != "ok":
+            raise WebhookFailed(outcome.error)
 
     def _once(self, reminder: Reminder, channel: str, destination: str, send) -> dict | None:
         if not self._claim(reminder, channel, destination):

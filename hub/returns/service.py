@@ -94,15 +94,16 @@ class ReturnService:
 
     # -- periods -----------------------------------------------------------
     def _period(self, declaration: ReturnDeclaration, name: str) -> Period:
+        """A period of this return; one of another frequency, or outside the return's life, does not exist."""
         try:
             period = parse_period(declaration.frequency, name)
         except PeriodError as exc:
-            raise Problem(400, "Bad Request", str(exc)) from None
+            raise Problem(404, "Not Found", f"{declaration.dataset} has no period {name!r}: {exc}") from None
         if period.last_day < declaration.introduced:
-            raise Problem(400, "Bad Request", f"{declaration.dataset} was introduced on {declaration.introduced}; "
+            raise Problem(404, "Not Found", f"{declaration.dataset} was introduced on {declaration.introduced}; "
                           f"no return is expected for {period.name}")
         if declaration.retired and period.first_day >= declaration.retired:
-            raise Problem(400, "Bad Request", f"{declaration.dataset} was retired on {declaration.retired}; "
+            raise Problem(404, "Not Found", f"{declaration.dataset} was retired on {declaration.retired}; "
                           f"no return is expected for {period.name}")
         return period
 

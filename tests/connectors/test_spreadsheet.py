@@ -283,10 +283,11 @@ def test_a_million_row_csv_streams_in_bounded_memory(tmp_path):
 
 
 def test_sink_writes_csv_and_xlsx_atomically_and_idempotently(tmp_path):
-    events = [
-        {"type": "uk.causeway.record.upsert", "subject": "1", "sequence": 7, "time": "2024-03-01T10:00:00Z",
+    events = [  # the hub sends sequence zero-padded; files and cells show the number
+        {"type": "uk.causeway.record.upsert", "subject": "1", "sequence": "00000000000000000007", "time": "2024-03-01T10:00:00Z",
          "dataset": "gazetteer-address", "data": {"uprn": "1", "town": "Perth £"}},
-        {"type": "uk.causeway.record.delete", "subject": "2", "sequence": 8, "time": "2024-03-01T10:01:00Z",
+        {"type": "uk.causeway.record.delete", "subject": "2", "sequence": "00000000000000000008",
+         "time": "2024-03-01T10:01:00Z",
          "dataset": "gazetteer-address", "data": None},
     ]
     sink = connectors.load_sink("spreadsheet", {"folder": "out"}, tmp_path)

@@ -2,7 +2,8 @@
 a webhook receiver process, and publishing helpers."""
 from __future__ import annotations
 
-import base64
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import Receiver  # noqa: E402
+from harness import HUB_MQTT_PASSWORD, REPO, SECRETS_KEY, Receiver  # noqa: E402
+from servers import MosquittoServer  # noqa: E402
 
 import yaml  # noqa: E402
 
@@ -22,7 +24,6 @@ FIELDS = {
     "referral": ["referral_id", "referring_org", "receiving_service", "goals"],
 }
 
-SECRETS_KEY = base64.b64encode(b"k" * 32).decode()
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def grant(services, key_for):
     made = []
 
     def allow(recipient, dataset, purpose=PURPOSE, providers=("edinburgh",), fields=None, conditions=None,
-              lawful_basis="public-task"):
+              lawful_basis="public-task", retention_days=365):
         agreement_id = f"test-{dataset.replace('.', '-')}-{recipient}-{len(made) + 1}"
         spec = {"fields": list(fields or FIELDS[dataset])}
         if conditions:
@@ -76,7 +77,7 @@ def grant(services, key_for):
         document = {
             "id": agreement_id, "title": f"{dataset} to {recipient} (test)", "providers": list(providers),
             "recipients": [recipient], "purposes": [purpose], "lawful_basis": lawful_basis,
-            "valid_from": "2020-01-01", "valid_until": "2099-12-31", "retention_days": 365,
+            "valid_from": "2020-01-01", "valid_until": "2099-12-31", "retention_days": retention_days,
             "datasets": {dataset: spec},
         }
         provider_key = services.orgs.authenticate(key_for(providers[0], "governance"))
@@ -103,3 +104,21 @@ def worker(services, grant):
     started = build_worker(services, worker_id="test-worker").start()
     yield started
     started.stop()
+
+
+@pytest.fixture
+def broker(tmp_path, db_url, services):
+    """A real Mosquitto with the password file and ACL written by `causeway-hub mqtt acl`;
+    `broker.passwords` holds each org's MQTT password."""
+    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
+    result = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "mqtt", "acl", "--db", db_url, "--password-file", str(passwd),
+         "--acl-file", str(acl)], cwd=str(REPO), capture_output=True, text=True, timeout=60,
+        env={**os.environ, "CAUSEWAY_MQTT_PASSWORD": HUB_MQTT_PASSWORD})
+    assert result.returncode == 0, result.stderr
+    passwords = dict(line.split() for line in result.stdout.splitlines() if line.startswith("  "))
+    assert HUB_MQTT_PASSWORD not in passwd.read_text()  # only hashes are written
+    server = MosquittoServer(password_file=str(passwd), acl_file=str(acl)).start()
+    server.passwords = passwords
+    yield server
+    server.close()

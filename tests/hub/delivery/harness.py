@@ -1,11 +1,16 @@
-"""Real processes for delivery tests: the webhook receiver and the delivery worker."""
+"""Real processes for delivery tests: the webhook receiver, the delivery worker, and an
+org's MQTT client."""
 from __future__ import annotations
 
+import base64
 import json
 import os
+import queue
 import signal
+import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -13,6 +18,8 @@ from pathlib import Path
 from servers import free_port, wait_for_port
 
 HERE = Path(__file__).parent
+SECRETS_KEY = base64.b64encode(b"k" * 32).decode()  # seals webhook secrets in the hubs tests start
+HUB_MQTT_PASSWORD = "hub-broker-secret"
 REPO = HERE.parents[2]
 DEFAULT_WAIT = 60.0
 
@@ -20,25 +27,32 @@ DEFAULT_WAIT = 60.0
 class Receiver:
     """tests/hub/delivery/receiver.py in its own process, its state in a file that outlives it."""
 
-    def __init__(self, state_path: Path, port: int | None = None):
+    def __init__(self, state_path: Path, port: int | None = None, host: str = "127.0.0.1", tls: tuple | None = None):
         self.state_path = str(state_path)
         self.port = port or free_port()
+        self.host = host
+        self.tls = tls  # (certificate, key, CA) paths: serve HTTPS
         self.proc: subprocess.Popen | None = None
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/hook/{name}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/hook/{name}"
 
     def start(self) -> "Receiver":
+        extra = ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else []
         self.proc = subprocess.Popen([sys.executable, str(HERE / "receiver.py"), "--port", str(self.port),
-                                      "--state", self.state_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for_port(self.port, timeout=15, proc=self.proc)
+                                      "--state", self.state_path, "--host", self.host, *extra],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(self.port, timeout=15, proc=self.proc, host=self.host)
         return self
 
     def _call(self, method: str, path: str, payload=None):
         data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
-                                         headers={"content-type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
+        request = urllib.request.Request(f"{'https' if self.tls else 'http'}://{self.host}:{self.port}{path}",
+                                         data=data, method=method, headers={"content-type": "application/json"})
+        context = ssl.create_default_context(cafile=str(self.tls[2])) if self.tls else None
+        if context is not None:
+            context.check_hostname = False  # the test talks to the address; the hub is what checks the name
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             return json.loads(response.read() or b"{}")
 
     def control(self, **settings) -> None:
@@ -48,7 +62,10 @@ class Receiver:
         return self._call("GET", f"/state?name={name}" if name else "/state")
 
     def events(self, name: str | None = None) -> list[dict]:
-        return self.state(name)["events"]
+        state = self.state(name)
+        # Every event must pass the CloudEvents SDK and schema: a test fails at once, naming why.
+        assert state["bad_events"] == [], state["bad_events"]
+        return state["events"]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -98,6 +115,48 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+class MqttSubscriber:
+    """An org's MQTT client with a persistent session (so nothing is lost while it is away)."""
+
+    def __init__(self, port, username, password, client_id):
+        self.port, self.username, self.password, self.client_id = port, username, password, client_id
+        self.messages: queue.Queue = queue.Queue()
+        self.client = None
+
+    def connect(self, topic: str):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        connected = threading.Event()
+        subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(self.username, self.password)
+        self.client.on_connect = lambda c, u, f, rc, p: (not rc.is_failure) and connected.set()
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: subscribed.set()
+        self.client.on_message = lambda c, u, msg: self.messages.put(msg)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 300
+        self.client.connect("127.0.0.1", self.port, clean_start=False, properties=props)
+        self.client.loop_start()
+        assert connected.wait(10), "no CONNACK"
+        self.client.subscribe(topic, qos=1)
+        assert subscribed.wait(10), "no SUBACK"
+
+    def drain(self, wait: float = 0.2) -> list:
+        got = []
+        while True:
+            try:
+                got.append(self.messages.get(timeout=wait))
+            except queue.Empty:
+                return got
+
+    def close(self):
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
 
 
 def wait_until(condition, timeout: float = DEFAULT_WAIT, interval: float = 0.1, message: str = "condition"):

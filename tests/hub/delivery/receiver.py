@@ -1,15 +1,18 @@
 """A webhook receiver, run as its own process, written as a subscriber would write one
-(standard library only, no hub code): it verifies every Standard Webhooks signature,
-de-duplicates by webhook-id, and keeps what it holds in a SQLite file, so it
-survives its own restarts.
+(no hub code): it verifies every signature with the official Standard Webhooks library,
+parses every event with the official CloudEvents SDK and validates it against the
+CloudEvents JSON schema (tests/cloudevents_check.py; an invalid event is answered 400
+and listed in `bad_events`), de-duplicates by webhook-id, and keeps what it holds in a
+SQLite file, so it survives its own restarts.
 
-    python receiver.py --port 8123 --state held.db
+    python receiver.py --port 8123 --state held.db [--host 127.0.0.2] [--tls-cert C --tls-key K]
+                       [--skip-event-checks]   (benchmarks: signatures only, so the hub is what is measured)
 
 POST /hook/<name>   a subscription's events (CloudEvents, single or batch)
 POST /control       {"secrets": {name: [whsec_...]}, "fail_next": {name: n}, "retry_after": s,
                      "refuse": [event id], "accept": [event id], "delay": s, "gone": [name]}
                     (accept: stop refusing events refused before)
-GET  /state         {"events": [...], "requests": [...], "bad_signatures": n} (?name=...)
+GET  /state         {"events": [...], "requests": [...], "bad_signatures": n, "bad_events": [reason]} (?name=...)
 GET  /count         {"events": n}
 GET  /arrivals      {"arrivals": [[event id, arrival time, event time], ...]}
 POST /stop          stop the process
@@ -17,33 +20,30 @@ POST /stop          stop the process
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
 import json
 import sqlite3
+import ssl
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-TOLERANCE = 300
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+sys.path.insert(0, str(Path(__file__).parents[2]))
+from cloudevents_check import InvalidEvent, check_http  # noqa: E402
 
 
 def verify(secrets: list[str], headers, body: bytes) -> bool:
-    webhook_id = headers.get("webhook-id")
-    timestamp = headers.get("webhook-timestamp")
-    given = (headers.get("webhook-signature") or "").split()
-    if not webhook_id or not timestamp or not given or not timestamp.isdigit():
-        return False
-    if abs(time.time() - int(timestamp)) > TOLERANCE:
-        return False
+    """Standard Webhooks, with the official library: any of the secrets (rotation) may match."""
     for secret in secrets:
-        key = base64.b64decode(secret.removeprefix("whsec_"))
-        mac = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-        expected = "v1," + base64.b64encode(mac).decode()
-        if any(hmac.compare_digest(expected, g) for g in given):
+        try:
+            Webhook(secret).verify(body, dict(headers.items()), json_parse=False)
             return True
+        except WebhookVerificationError:
+            continue
     return False
 
 
@@ -57,7 +57,8 @@ class State:
             CREATE TABLE IF NOT EXISTS events (ord INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, webhook_id TEXT,
                 event TEXT, at REAL, published_at REAL);
             CREATE TABLE IF NOT EXISTS requests (ord INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, webhook_id TEXT,
-                user_agent TEXT, started REAL, ended REAL, status INTEGER, duplicate INTEGER);
+                user_agent TEXT, started REAL, ended REAL, status INTEGER, duplicate INTEGER, host TEXT);
+            CREATE TABLE IF NOT EXISTS bad_events (ord INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, reason TEXT);
             CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER);
         """)
         self.lock = threading.Lock()
@@ -66,6 +67,7 @@ class State:
         self.refuse: set[str] = set()
         self.gone: set[str] = set()
         self.delay = 0.0
+        self.check_events = True
 
     def secrets(self, name: str) -> list[str]:
         with self.lock:
@@ -123,11 +125,14 @@ class Handler(BaseHTTPRequestHandler):
             where, args = ("WHERE name = ?", (name,)) if name else ("", ())
             events = [dict(json.loads(e), _webhook_id=w, _name=n, _at=a)
                       for n, w, e, a in st.db.execute(f"SELECT name, webhook_id, event, at FROM events {where} ORDER BY ord", args)]
-            requests = [dict(zip(("name", "webhook_id", "user_agent", "started", "ended", "status", "duplicate"), r))
-                        for r in st.db.execute(f"SELECT name, webhook_id, user_agent, started, ended, status, duplicate "
-                                               f"FROM requests {where} ORDER BY ord", args)]
+            requests = [dict(zip(("name", "webhook_id", "user_agent", "started", "ended", "status", "duplicate", "host"),
+                                 r))
+                        for r in st.db.execute(f"SELECT name, webhook_id, user_agent, started, ended, status, duplicate, "
+                                               f"host FROM requests {where} ORDER BY ord", args)]
             counters = dict(st.db.execute("SELECT name, value FROM counters"))
-        self._answer(200, {"events": events, "requests": requests, "bad_signatures": counters.get("bad_signatures", 0)})
+            bad_events = [r[0] for r in st.db.execute(f"SELECT reason FROM bad_events {where} ORDER BY ord", args)]
+        self._answer(200, {"events": events, "requests": requests, "bad_signatures": counters.get("bad_signatures", 0),
+                           "bad_events": bad_events})
 
     def do_POST(self):
         path = urlsplit(self.path).path
@@ -166,8 +171,18 @@ class Handler(BaseHTTPRequestHandler):
                 failing = st.fail_next.get(name, 0)
                 if failing:
                     st.fail_next[name] = failing - 1
+            invalid = None
+            if st.check_events:
+                try:
+                    check_http({k.lower(): v for k, v in self.headers.items()}, body)
+                except (InvalidEvent, ValueError) as exc:
+                    invalid = str(exc)
             if failing:
                 status = 500
+            elif invalid:
+                status = 400
+                with st.lock:
+                    st.db.execute("INSERT INTO bad_events (name, reason) VALUES (?, ?)", (name, invalid))
             else:
                 parsed = json.loads(body)
                 events = parsed if isinstance(parsed, list) else [parsed]
@@ -186,9 +201,10 @@ class Handler(BaseHTTPRequestHandler):
                     if st.delay:
                         time.sleep(st.delay)
         with st.lock:
-            st.db.execute("INSERT INTO requests (name, webhook_id, user_agent, started, ended, status, duplicate) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          (name, webhook_id, self.headers.get("user-agent"), started, time.time(), status, duplicate))
+            st.db.execute("INSERT INTO requests (name, webhook_id, user_agent, started, ended, status, duplicate, host) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          (name, webhook_id, self.headers.get("user-agent"), started, time.time(), status, duplicate,
+                           self.headers.get("host")))
         headers = {"retry-after": str(st.retry_after)} if status == 500 and st.retry_after is not None else None
         self._answer(status, {"duplicate": bool(duplicate)}, headers)
 
@@ -197,10 +213,19 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM); needs --tls-key")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--skip-event-checks", action="store_true")
     args = parser.parse_args()
     Handler.state = State(args.state)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    Handler.state.check_events = not args.skip_event_checks
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"listening on {args.port}", flush=True)
     server.serve_forever()
 

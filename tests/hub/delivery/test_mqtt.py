@@ -3,78 +3,26 @@ and ACL written by `causeway-hub mqtt acl`."""
 from __future__ import annotations
 
 import json
+import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
 import uuid
+from pathlib import Path
+from datetime import date
 
 import pytest
 
+from cloudevents_check import check_event
 from factories import gazetteer_record
-from harness import REPO, wait_until
+from harness import HUB_MQTT_PASSWORD as HUB_PASSWORD, REPO, MqttSubscriber as Subscriber, wait_until
 from servers import MosquittoServer
 
 mqtt = pytest.importorskip("paho.mqtt.client")
-from paho.mqtt.packettypes import PacketTypes  # noqa: E402
-from paho.mqtt.properties import Properties  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-HUB_PASSWORD = "hub-broker-secret"
-
-
-class Subscriber:
-    """An org's MQTT client with a persistent session (so nothing is lost while it is away)."""
-
-    def __init__(self, port, username, password, client_id):
-        self.port, self.username, self.password, self.client_id = port, username, password, client_id
-        self.messages: queue.Queue = queue.Queue()
-        self.client = None
-
-    def connect(self, topic: str):
-        connected = threading.Event()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(self.username, self.password)
-        self.client.on_connect = lambda c, u, f, rc, p: (not rc.is_failure) and connected.set()
-        self.client.on_subscribe = lambda c, u, mid, rcs, p: subscribed.set()
-        self.client.on_message = lambda c, u, msg: self.messages.put(msg)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 300
-        self.client.connect("127.0.0.1", self.port, clean_start=False, properties=props)
-        self.client.loop_start()
-        assert connected.wait(10), "no CONNACK"
-        self.client.subscribe(topic, qos=1)
-        assert subscribed.wait(10), "no SUBACK"
-
-    def drain(self, wait: float = 0.2) -> list:
-        got = []
-        while True:
-            try:
-                got.append(self.messages.get(timeout=wait))
-            except queue.Empty:
-                return got
-
-    def close(self):
-        if self.client is not None:
-            self.client.disconnect()
-            self.client.loop_stop()
-
-
-@pytest.fixture
-def broker(tmp_path, db_url, services):
-    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
-    result = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "mqtt", "acl", "--db", db_url, "--password-file", str(passwd),
-         "--acl-file", str(acl)], cwd=str(REPO), capture_output=True, text=True, timeout=60,
-        env={**__import__("os").environ, "CAUSEWAY_MQTT_PASSWORD": HUB_PASSWORD})
-    assert result.returncode == 0, result.stderr
-    passwords = dict(line.split() for line in result.stdout.splitlines() if line.startswith("  "))
-    assert HUB_PASSWORD not in passwd.read_text()  # only hashes are written
-    server = MosquittoServer(password_file=str(passwd), acl_file=str(acl)).start()
-    server.passwords = passwords
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -117,6 +65,10 @@ def test_mqtt_delivers_survives_a_broker_restart_and_keeps_orgs_apart(
         events = {json.loads(m.payload)["id"]: json.loads(m.payload) for m in got}
         assert sorted(int(e["sequence"]) for e in events.values()) == expected
         assert all(m.topic == sub["topic"] and m.qos == 1 for m in got)
+        for event in events.values():  # each passes the official CloudEvents SDK and JSON schema
+            check_event(event)
+            assert event["dataschema"].startswith(("http://", "https://")) and len(event["sequence"]) == 20
+            assert date.fromisoformat(event["retentionuntil"]) > date.today()
         assert sfrs.drain(wait=0.5) == []  # sfrs saw none of sds's messages
         wait_until(lambda: services.delivery.status(sub["id"], _admin())["status"] == "active", timeout=10,
                    message="the subscription to recover")
@@ -147,3 +99,69 @@ def _admin():
     from hub.auth import Principal
 
     return Principal("hub", "admin", "test")
+
+
+def _broker_user_exists() -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam("mosquitto")
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not _broker_user_exists(),
+                    reason="the packaged broker drops from root to the mosquitto user (Debian's package makes it)")
+def test_a_broker_started_the_packaged_way_reads_the_generated_files_and_keeps_orgs_apart(db_url, services):
+    import pwd
+    import stat
+    import tempfile
+
+    # Somewhere the broker's user can reach once it has dropped root (a test's tmp_path is 0700 root).
+    folder = Path(tempfile.mkdtemp(prefix="causeway-broker-files-"))
+    os.chmod(folder, 0o711)
+    passwd, acl = folder / "passwd", folder / "acl"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "hub.cli", "mqtt", "acl", "--db", db_url, "--password-file", str(passwd),
+             "--acl-file", str(acl)], cwd=str(REPO), capture_output=True, text=True, timeout=60,
+            env={**os.environ, "CAUSEWAY_MQTT_PASSWORD": HUB_PASSWORD})
+        assert result.returncode == 0, result.stderr
+        assert "cannot read" not in result.stderr
+        passwords = dict(line.split() for line in result.stdout.splitlines() if line.startswith("  "))
+        broker_account = pwd.getpwnam("mosquitto")
+        for path in (passwd, acl):
+            info = path.stat()
+            assert (info.st_uid, info.st_gid) == (broker_account.pw_uid, broker_account.pw_gid), path
+            assert stat.S_IMODE(info.st_mode) == 0o640, path  # nobody else reads the hashes
+        server = MosquittoServer(password_file=str(passwd), acl_file=str(acl), packaged=True).start()
+        try:
+            with open(f"/proc/{server.proc.pid}/status") as status:
+                uid = next(line.split()[1] for line in status if line.startswith("Uid:"))
+            assert int(uid) == broker_account.pw_uid  # it really dropped to its own user
+            sds = Subscriber(server.port, "sds", passwords["sds"], f"sds-{uuid.uuid4().hex[:6]}")
+            sds.connect("causeway/v1/#")  # asks for everything; the ACL gives it only its own topics
+            hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="hub-pub", protocol=mqtt.MQTTv5)
+            hub.username_pw_set("causeway-hub", HUB_PASSWORD)
+            connected = threading.Event()
+            hub.on_connect = lambda c, u, f, rc, p: (not rc.is_failure) and connected.set()
+            hub.connect("127.0.0.1", server.port)
+            hub.loop_start()
+            try:
+                assert connected.wait(10), server.log()
+                for org in ("sfrs", "sds"):
+                    hub.publish(f"causeway/v1/{org}/sub-1", org.encode(), qos=1).wait_for_publish(10)
+                got = []
+                wait_until(lambda: got.extend(sds.drain()) or got, timeout=10, message="sds's own message")
+                got += sds.drain(wait=0.5)
+                assert [(m.topic, m.payload) for m in got] == [("causeway/v1/sds/sub-1", b"sds")]
+            finally:
+                hub.disconnect()
+                hub.loop_stop()
+                sds.close()
+            assert "Error" not in server.log(), server.log()
+        finally:
+            server.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from conftest import SECRETS_KEY
 from factories import gazetteer_record
-from harness import WorkerProcess, wait_until
+from harness import SECRETS_KEY, WorkerProcess, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -194,7 +194,7 @@ def test_suspended_agreement_holds_delivery_until_active_again(
     publish([gazetteer_record(3500)])
     headers = auth("sds", "subscriber")
     wait_until(lambda: client.get(f"/api/v1/subscriptions/{sub['id']}/status", headers=headers).json()["status"]
-               == "awaiting-agreement", message="awaiting-agreement")
+               == "paused", message="paused")
     assert held(receiver, "a") == []
     who = services.orgs.authenticate(key_for("edinburgh", "governance"))
     services.policy.agreements.transition(grant_id, "active", who)

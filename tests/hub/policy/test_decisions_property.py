@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from sqlalchemy import select
 
 from factories import example_payload
+from hub import sealing
 from hub.auth import Principal
 from hub.policy.models import agreements as agreements_table
 from hub.problems import Problem
@@ -338,7 +339,8 @@ def test_decisions_match_the_oracle(world, data):
             at = at_day(data)
             batch = [draw_record(data, providers, recipients, hint) for _ in range(data.draw(st.integers(1, 4)))]
             with services.engine.connect() as conn:
-                keys = {r.id: bytes.fromhex(r.pseudonym_key) for r in conn.execute(select(agreements_table))}
+                keys = {r.id: bytes.fromhex(sealing.for_engine(services.engine).open(r.pseudonym_key))
+                        for r in conn.execute(select(agreements_table))}
             for recipient in recipients:
                 for purpose in PURPOSES:
                     for record, decision in zip(batch, policy.decide_many(batch, recipient, purpose, at)):
@@ -406,7 +408,8 @@ def test_consent_objection_and_suspension_timelines_match_the_oracle(world, data
         policy.agreements.transition(document["id"], "active", operator)
         assert oracle.move(document["id"], "active")
     with services.engine.connect() as conn:
-        keys = {r.id: bytes.fromhex(r.pseudonym_key) for r in conn.execute(select(agreements_table))}
+        keys = {r.id: bytes.fromhex(sealing.for_engine(services.engine).open(r.pseudonym_key))
+                for r in conn.execute(select(agreements_table))}
     consent_ids, objection_ids = [], []
     events = data.draw(st.lists(st.sampled_from(["consent", "withdraw", "object", "unobject", "move", "decide", "decide"]),
                                 min_size=4, max_size=25), label="events")

@@ -64,4 +64,4 @@ def test_org_contact_prints_the_webhook_secret_once_and_refuses_private_addresse
     assert main(["org", "contact", "--db", db, "fife", "--email", "returns@fife.example.org"]) == 0
     assert "reminders for fife go to: returns@fife.example.org" in capsys.readouterr().out
     assert main(["org", "contact", "--db", db, "fife", "--webhook", "http://10.0.0.5/hook"]) == 2
-    assert "private or reserved" in capsys.readouterr().err
+    assert "10.0.0.5, a private address" in capsys.readouterr().err

@@ -5,31 +5,35 @@ import pytest
 
 from hub.returns.reference import ReferenceError, set_contact
 from hub.returns.scheduler import start_reminder_scheduler
-from hub.returns.webhooks import WebhookRefused, WebhookSender, check_destination
+from hub.delivery.destinations import DestinationRefused, check_url
+from hub.delivery.webhook import WebhookSender
 
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://10.1.2.3/hook", "http://[::1]/hook",
-                                 "http://169.254.169.254/latest/meta-data", "http://localhost/hook"])
-def test_private_and_loopback_webhooks_are_refused_unless_allow_listed(url):
-    with pytest.raises(WebhookRefused, match="private or reserved"):
-        check_destination(url)
-    with pytest.raises(WebhookRefused):
-        WebhookSender().send(url, "whsec_" + "A" * 32, {"type": "return.reminder"})
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "https://10.1.2.3/hook", "https://[::1]/hook",
+                                 "https://169.254.169.254/latest/meta-data", "https://localhost/hook",
+                                 "https://[::127.0.0.1]/hook", "https://[64:ff9b::7f00:1]/hook"])
+def test_reminder_webhooks_follow_the_delivery_rules_for_private_and_loopback_addresses(url):
+    with pytest.raises(DestinationRefused, match="allow-list"):
+        check_url(url, ())
+    outcome = WebhookSender().send(url, ["whsec_" + "A" * 32], "msg_1", b"{}", "application/json")
+    assert outcome.kind == "failed" and "destination refused" in outcome.error
 
 
 def test_odd_webhook_urls_are_refused_with_a_reason():
-    with pytest.raises(WebhookRefused, match="absolute http"):
-        check_destination("ftp://example.org/x")
-    with pytest.raises(WebhookRefused, match="user name or password"):
-        check_destination("https://user:pw@example.org/x")
-    check_destination("http://127.0.0.1:9/hook", allowed_networks=("127.0.0.1/32",))  # allow-listed: fine
+    with pytest.raises(DestinationRefused, match="absolute https"):
+        check_url("ftp://example.org/x", ())
+    with pytest.raises(DestinationRefused, match="credentials"):
+        check_url("https://user:pw@example.org/x", ())
+    check_url("http://127.0.0.1:9/hook", ("127.0.0.1/32",))  # allow-listed: fine
 
 
 def test_a_contact_with_a_private_webhook_is_refused(services):
-    with pytest.raises(ReferenceError, match="private or reserved"):
-        set_contact(services.engine, "fife", None, "http://192.168.1.20/hooks")
+    with pytest.raises(ReferenceError, match="a private address"):
+        set_contact(services.engine, "fife", None, "https://192.168.1.20/hooks")
+    with pytest.raises(ReferenceError, match="6to4 address for 127.0.0.1"):
+        set_contact(services.engine, "fife", None, "https://[2002:7f00:1::1]/hooks")
     with pytest.raises(ReferenceError, match="not an e-mail address"):
         set_contact(services.engine, "fife", "fife-at-example", None)
     with pytest.raises(ReferenceError, match="does not exist"):
@@ -43,8 +47,8 @@ def test_a_failed_webhook_is_recorded_and_retried_a_limited_number_of_times(serv
                     allowed_networks=("127.0.0.1/32",))
     outcomes = services.reminders.send_due_reminders(clock.set("2026-04-23T08:30:00Z"))
     assert sorted((o["org"], o["status"], o["error"]) for o in outcomes) == [
-        ("fife", "failed", "RuntimeError: webhook answered HTTP 500"),
-        ("glasgow", "failed", "RuntimeError: webhook answered HTTP 500")]
+        ("fife", "failed", "WebhookFailed: the endpoint answered 500"),
+        ("glasgow", "failed", "WebhookFailed: the endpoint answered 500")]
     services.reminders.send_due_reminders(clock.set("2026-04-23T09:30:00Z"))
     services.reminders.send_due_reminders(clock.set("2026-04-23T10:30:00Z"))
     assert services.reminders.send_due_reminders(clock.set("2026-04-23T11:30:00Z")) == []  # gave up after 3
