@@ -8,6 +8,7 @@ import requests
 from sqlalchemy import select
 
 from causeway_common.signing import generate_key, public_key_b64
+from factories import gazetteer_record
 from hubprocess import HubProcess
 
 from hub import db
@@ -50,6 +51,9 @@ def subs(call, services, hub):
                 json={"dataset": "gazetteer-address", "purpose": "PublicSafety", "channel": "pull"})
     assert pull.status_code == 201, pull.text
     sds, glasgow = webhook.json()["id"], pull.json()["id"]
+    published = call("POST", "/records", "edinburgh", "publisher",
+                     json={"records": [gazetteer_record(4000 + n) for n in range(5)]})
+    assert published.json()["accepted"] == 5, published.text  # a log to replay (seq 1..5)
     now = db.utcnow()
     with db.write_transaction(services.engine) as conn:
         conn.execute(subscriptions.update().where(subscriptions.c.id == sds).values(
