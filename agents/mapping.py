@@ -12,6 +12,7 @@
         status: {from: Status, convert: [trim, lower, {lookup: {a: approved}}], default: approved}
         custodian: {const: edinburgh}
         street: {concat: [Street1, Street2], sep: " "}
+        person_ref: {subject: true}   # the subject pseudonym below, in a payload field
 
 The configuration is compiled once into plain functions, so mapping a row does
 no configuration parsing. Empty values (None, or text that is only spaces)
@@ -20,7 +21,9 @@ unless it has a `default`, or is `required` (then the row is refused).
 
 The `subject` is an HMAC-SHA256 of the source value under a key held only by
 the council (an environment variable), so raw client ids never leave it, and
-the same client always gets the same reference.
+the same client always gets the same reference. A field given as `{subject: true}`
+carries that same pseudonym in the payload (for schema fields marked
+`x-causeway-pseudonym`, which the hub refuses to take a raw identifier in).
 """
 from __future__ import annotations
 
@@ -370,7 +373,7 @@ def _cached(chain):
 
 
 
-FIELD_KEYS = {"from", "convert", "default", "required", "const", "concat", "sep"}
+FIELD_KEYS = {"from", "convert", "default", "required", "const", "concat", "sep", "subject"}
 
 
 def _compile_field(name: str, spec) -> tuple[Callable[[dict], object], set[str]]:
@@ -382,9 +385,13 @@ def _compile_field(name: str, spec) -> tuple[Callable[[dict], object], set[str]]
     unknown = set(spec) - FIELD_KEYS
     if unknown:
         raise MappingConfigError(f"field {name!r}: unknown setting(s) {', '.join(sorted(unknown))}")
-    sources = [k for k in ("from", "const", "concat") if k in spec]
+    sources = [k for k in ("from", "const", "concat", "subject") if k in spec]
     if len(sources) != 1:
-        raise MappingConfigError(f"field {name!r}: give exactly one of from, const or concat")
+        raise MappingConfigError(f"field {name!r}: give exactly one of from, const, concat or subject")
+    if "subject" in spec:
+        if spec["subject"] is not True or len(spec) != 1:
+            raise MappingConfigError(f"field {name!r}: a subject field is written {{subject: true}}, alone")
+        return SUBJECT_FIELD, set()
 
     if "const" in spec:
         constant = spec["const"]
@@ -432,6 +439,11 @@ def _compile_field(name: str, spec) -> tuple[Callable[[dict], object], set[str]]
     return value_of, used
 
 
+def SUBJECT_FIELD(data):
+    """Placeholder of a `{subject: true}` field: the mapper writes the pseudonym it computed."""
+    return None
+
+
 # ---------------------------------------------------------------- the mapper
 
 
@@ -454,14 +466,23 @@ class Mapper:
         if self.key_field not in fields:
             raise MappingConfigError(f"key field {self.key_field!r} is not among the mapped fields")
         self.source_columns: set[str] = set()
-        compiled = []
+        compiled, subject_fields = [], []
         for name, spec in fields.items():
             value_of, used = _compile_field(name, spec)
-            compiled.append((name, value_of))
+            if value_of is SUBJECT_FIELD:
+                subject_fields.append(name)
+            else:
+                compiled.append((name, value_of))
             self.source_columns |= used
+        if self.key_field in subject_fields:
+            raise MappingConfigError(f"key field {self.key_field!r} cannot be the subject pseudonym")
         self._fields = tuple(compiled)
+        self._subject_fields = tuple(subject_fields)
         self._key_of = dict(compiled)[self.key_field]
         self._subject_of = self._compile_subject(config.get("subject"), environ)
+        if subject_fields and self._subject_of is None:
+            raise MappingConfigError(f"field(s) {', '.join(map(repr, subject_fields))} carry the subject pseudonym, "
+                                     "but the mapping has no subject: {from: <column>, hash_key_env: <variable>}")
 
     def _compile_subject(self, spec, environ):
         if spec is None:
@@ -515,6 +536,8 @@ class Mapper:
         if _empty(key):
             raise MappingError("the key field is empty", self.key_field)
         subject = self._subject_of(data) if self._subject_of else None
+        for name in self._subject_fields:
+            payload[name] = subject
         return payload, _text(key), subject
 
     def _key(self, data) -> str:

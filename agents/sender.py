@@ -4,7 +4,11 @@ A record leaves the outbox only after the hub has answered for it: `accepted`
 or `duplicate` (the hub holds it) → deleted; `rejected` → moved to rejects with
 the hub's JSON pointers and the row's source. No answer, 5xx or 429 → the batch
 stays and the sender backs off exponentially, with jitter so many agents do not
-return at once.
+return at once. A batch the hub refuses as a whole for what it holds (400, 422, a
+single record too large) is never retried forever: it is halved until the record
+at fault travels alone, which moves to rejects with the hub's reason, so the good
+records sent with it and queued after it still arrive. Refusals about
+the agent itself (credentials, clock, signature) leave the batch waiting.
 """
 from __future__ import annotations
 
@@ -20,6 +24,15 @@ from .outbox import Outbox
 log = logging.getLogger("causeway.agent.sender")
 
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # under the hub's 5 MB body limit
+
+# Refusals of a batch's content; any other 4xx (401, 403, 404, 409, ...) is about
+# the agent, its credential or its configuration, and sending again may succeed.
+CONTENT_REFUSALS = (400, 413, 422)
+AGENT_PROBLEMS = ("manifest-stale", "manifest-signature", "manifest-missing")
+
+
+def refuses_content(exc: HubRefused) -> bool:
+    return exc.status in CONTENT_REFUSALS and not any(kind in exc.type for kind in AGENT_PROBLEMS)
 
 
 @dataclass
@@ -67,26 +80,38 @@ class Sender:
         """Send the oldest waiting records once; raises HubUnavailable or HubRefused."""
         totals = SendTotals()
         with self._lock:
+            limit = self.batch_size
             while True:
-                pending = self.outbox.take(self.batch_size, MAX_BATCH_BYTES)
+                pending = self.outbox.take(limit, MAX_BATCH_BYTES)
                 if not pending:
                     return totals
                 try:
                     answer = self.hub.publish([p.body for p in pending], self.agent_id, self.signing_key)
                     break
                 except HubRefused as exc:
-                    if exc.status != 413 or len(pending) == 1:
+                    if exc.status == 413 and len(pending) > 1:
+                        self.batch_size = limit = max(1, len(pending) // 2)
+                        log.warning("the hub found a batch too large; sending %d records at a time from now on",
+                                    self.batch_size)
+                        continue
+                    if not refuses_content(exc):
                         raise
-                    self.batch_size = max(1, len(pending) // 2)
-                    log.warning("the hub found a batch too large; sending %d records at a time from now on",
-                                self.batch_size)
+                    if len(pending) > 1:  # halve until the record(s) at fault are alone; the rest go through
+                        limit = max(1, len(pending) // 2)
+                        continue
+                    answer, refusal = None, str(exc)
+                    break
             delivered, rejected = [], []
-            for record, result in zip(pending, answer.results):
-                if result.get("status") in ("accepted", "duplicate"):
-                    delivered.append(record)
-                elif result.get("status") == "rejected":
-                    rejected.append((record, result.get("errors") or [{"path": "", "message": "rejected by the hub"}]))
-                # anything else: leave it in the outbox and try again later
+            if answer is None:  # a lone record refused: quarantined with the hub's reason
+                reason = [{"path": "", "message": f"refused with its whole batch: {refusal}"}]
+                rejected = [(record, reason) for record in pending]
+            else:
+                for record, result in zip(pending, answer.results):
+                    if result.get("status") in ("accepted", "duplicate"):
+                        delivered.append(record)
+                    elif result.get("status") == "rejected":
+                        rejected.append((record, result.get("errors") or [{"path": "", "message": "rejected by the hub"}]))
+                    # anything else: leave it in the outbox and try again later
             self.outbox.settle(delivered, rejected)
             totals.batches, totals.delivered, totals.rejected = 1, len(delivered), len(rejected)
             self.last_sent_at = time.time()

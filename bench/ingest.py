@@ -125,9 +125,9 @@ def measure_floor(path: Path, records: list[dict], batch: int) -> float:
                 raise SystemExit("floor: an invalid record")
             seq += 1
             rows.append((seq, r["id"], r["dataset"], 1, r["key"], r["op"], None, "edinburgh", r["occurred_at"],
-                         "2026-11-22 00:00:00.000000", "b", digest(r), canonical_json(r["payload"]).decode()))
+                         "2026-11-22 00:00:00.000000", "b", digest(r), canonical_json(r["payload"]).decode(), None))
         with conn:
-            conn.executemany(f"INSERT INTO records ({columns}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            conn.executemany(f"INSERT INTO records ({columns}) VALUES ({', '.join('?' * len(rows[0]))})", rows)
     elapsed = time.perf_counter() - started
     conn.close()
     return len(records) / elapsed

@@ -14,6 +14,8 @@ from pathlib import Path
 import jsonschema_rs
 import yaml
 
+from .limits import DEFAULT_MAX_DEPTH, KEYWORDS, depth_message, guard_message, guarded, too_deep
+
 DEFAULT_SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
@@ -35,22 +37,35 @@ def _pointer(parts) -> str:
 
 
 class PayloadValidator:
-    """A compiled JSON Schema validator that reports JSON pointers into the record."""
+    """A compiled JSON Schema validator that reports JSON pointers into the record.
 
-    def __init__(self, schema: dict, prefix: str = "/payload"):
-        self._validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+    Unless `max_depth` is None, it also enforces the record limits (numbers within
+    ±(2^53-1), at most `max_depth` levels of nesting) in the same pass."""
+
+    def __init__(self, schema: dict, prefix: str = "/payload", max_depth: int | None = DEFAULT_MAX_DEPTH):
+        self._max_depth = max_depth
+        compiled = guarded(schema, max_depth) if max_depth is not None else schema
+        self._validator = jsonschema_rs.validator_for(compiled, validate_formats=True, keywords=KEYWORDS)
         self._prefix = prefix
 
     def errors(self, instance) -> list[FieldError]:
-        if self._validator.is_valid(instance):
-            return []
+        try:
+            if self._validator.is_valid(instance):
+                return []
+            errors = list(self._validator.iter_errors(instance))
+        except ValueError:  # the validator cannot take in values nested a few hundred deep
+            limit = self._max_depth or DEFAULT_MAX_DEPTH
+            return [FieldError(self._prefix + _pointer(too_deep(instance, limit)), depth_message(limit))]
         found = []
-        for error in self._validator.iter_errors(instance):
+        for error in errors:
             parts = list(error.instance_path)
             kind = error.kind
             if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
                 parts.append(kind.property)  # point at the missing field itself
-            found.append(FieldError(self._prefix + _pointer(parts), error.message))
+            message = error.message
+            if self._max_depth is not None:
+                message = guard_message(error.schema_path, kind.name, error.instance, self._max_depth) or message
+            found.append(FieldError(self._prefix + _pointer(parts), message))
         return found
 
 
@@ -64,6 +79,7 @@ class Dataset:
     key_field: str
     schemas: dict[int, dict]  # version -> schema document
     periodic: dict | None = None
+    max_depth: int = DEFAULT_MAX_DEPTH  # nesting limit of payloads (see causeway_common.limits)
     validators: dict[int, PayloadValidator] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -74,7 +90,7 @@ class Dataset:
         if version not in self.schemas:
             return None
         if version not in self.validators:
-            self.validators[version] = PayloadValidator(self.schemas[version])
+            self.validators[version] = PayloadValidator(self.schemas[version], max_depth=self.max_depth)
         return self.validators[version]
 
     def fields(self, version: int | None = None) -> list[dict]:
@@ -106,7 +122,8 @@ class Dataset:
         }
 
 
-def dataset_from_documents(name: str, meta: dict, schemas: dict[int, dict]) -> Dataset:
+def dataset_from_documents(name: str, meta: dict, schemas: dict[int, dict],
+                           max_depth: int = DEFAULT_MAX_DEPTH) -> Dataset:
     missing = [k for k in ("title", "description", "owner", "key_field") if k not in meta]
     if missing:
         raise CatalogueError(f"dataset {name}: dataset.yaml lacks {', '.join(missing)}")
@@ -139,6 +156,7 @@ def dataset_from_documents(name: str, meta: dict, schemas: dict[int, dict]) -> D
         key_field=meta["key_field"],
         schemas=dict(sorted(schemas.items())),
         periodic=meta.get("periodic"),
+        max_depth=max_depth,
     )
 
 

@@ -71,7 +71,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
     sealing.use(engine, sealing.sealer_for(settings.db_url, settings.delivery.secrets_key, settings.secrets_key_file))
     clock = clock or utcnow
     orgs = OrgService(engine)
-    catalogue = Catalogue(engine)
+    catalogue = Catalogue(engine, settings.max_nesting_depth)
     metrics = Metrics()
     metrics.watch_delivery_lag(lambda: read_lag(engine))
     policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None,

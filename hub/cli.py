@@ -106,6 +106,7 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from hub.app import build_services, create_app
+    from hub.records.retention import start_retention_scheduler
     from hub.returns.scheduler import start_reminder_scheduler
 
     from hub.migrate import is_current
@@ -129,6 +130,8 @@ def cmd_serve(args) -> int:
     services = build_services(settings)
     app = create_app(services=services)
     scheduler = start_reminder_scheduler(services.reminders, settings.reminder_interval_seconds)
+    retention = start_retention_scheduler(services.engine, settings.hub_retention_days,
+                                          settings.retention_interval_seconds)
     worker = None
     # On SQLite the in-process worker is the only one; on PostgreSQL run `deliver` processes instead if you like.
     if not getattr(args, "no_worker", False) or settings.db_url.startswith("sqlite"):
@@ -140,6 +143,7 @@ def cmd_serve(args) -> int:
                     **tls)
     finally:
         scheduler.shutdown(wait=False)
+        retention.shutdown(wait=False)
         if worker is not None:
             worker.stop()
     return 0
@@ -389,6 +393,19 @@ def cmd_audit_verify(args) -> int:
     print(f"audit chain BROKEN at entry {broken.seq}: {broken.reason} ({checked} entries before it verified)",
           file=sys.stderr)
     return 1
+
+
+def cmd_retention_run(args) -> int:
+    from hub.records.retention import purge, tombstones
+
+    engine = _engine(args)
+    report = purge(engine, _settings(args).hub_retention_days, actor="cli")
+    held = tombstones(engine)
+    for name, counts in report.items():
+        period = f"{counts['retention_days']} days" if counts["retention_days"] is not None else \
+            "no retention period (no agreement covers it): payloads kept"
+        print(f"{name:<40} {period:<24} purged {counts['purged']:>8}  tombstones {held.get(name, 0):>8}")
+    return 0
 
 
 def _policy(args):
@@ -801,6 +818,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser("audit", parents=[common], help="the audit log").add_subparsers(dest="audit_command", required=True)
     audit.add_parser("verify", parents=[common], help="verify the hash chain end to end").set_defaults(func=cmd_audit_verify)
+    retention = commands.add_parser("retention", parents=[common], help="personal payloads in the record log") \
+        .add_subparsers(dest="retention_command", required=True)
+    retention.add_parser("run", parents=[common],
+                         help="replace personal payloads past the hub retention period by tombstones (serve does this hourly)") \
+        .set_defaults(func=cmd_retention_run)
     return parser
 
 

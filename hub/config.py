@@ -31,6 +31,8 @@ class Settings:
     manifest_max_skew_seconds: int = 300
     enrolment_token_ttl_seconds: int = 7 * 24 * 3600
     feed_max_limit: int = 1000
+    # Levels of objects and arrays a record's payload may nest (deeper: rejected per record).
+    max_nesting_depth: int = field(default_factory=lambda: int(os.environ.get("CAUSEWAY_MAX_NESTING_DEPTH", "64")))
     # Signs console session cookies; when unset, one is generated and kept in the database.
     secret_key: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECRET_KEY") or None)
     # The key file sealing secrets at rest (hub.sealing); default: next to a SQLite database.
@@ -43,6 +45,12 @@ class Settings:
     # hub-wide read view of health metadata (agents, subscription status and lag), never
     # payloads, subjects, webhook URL paths or secrets. Unset: no org has that view.
     hub_operator: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_HUB_OPERATOR") or None)
+
+    # Days personal payloads stay in the hub's record log, per dataset (`referral=400,...`);
+    # a dataset not named keeps them for the longest retention_days of the agreements covering it.
+    hub_retention_days: dict = field(default_factory=lambda: _env_days("CAUSEWAY_HUB_RETENTION_DAYS"))
+    retention_interval_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("CAUSEWAY_RETENTION_INTERVAL_SECONDS", "3600")))
 
     # -- data returns: reminders -------------------------------------------
     # SMTP for reminder e-mail (no host: e-mail reminders are not sent).
@@ -64,6 +72,17 @@ class Settings:
 
 def _env_list(name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+def _env_days(name: str) -> dict[str, int]:
+    """`dataset=days,dataset=days` -> {dataset: days}."""
+    found = {}
+    for part in _env_list(name):
+        dataset, sep, days = part.partition("=")
+        if not sep or not days.strip().isdigit():
+            raise ValueError(f"{name}: expected dataset=days pairs separated by commas, not {part!r}")
+        found[dataset.strip()] = int(days)
+    return found
 
 
 def _env_int(name: str, default: int) -> int:

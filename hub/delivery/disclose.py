@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from hub.records.models import records
 from hub.policy.models import notice_recipients
 from hub.policy.vocabulary import NOTICE_DATASET
-from hub.records.service import envelope_of
+from hub.records.service import envelope_of, live_records
 
 from .models import subscriptions
 
@@ -41,7 +41,7 @@ def _notices(orgs, dataset: str, after: int, upto: int | None):
 
 
 def _own(dataset: str, after: int, upto: int | None):
-    query = select(records).where(records.c.dataset == dataset, records.c.seq > after)
+    query = select(records).where(records.c.dataset == dataset, records.c.seq > after, live_records)
     return query.where(records.c.seq <= upto) if upto is not None else query
 
 

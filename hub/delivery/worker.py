@@ -45,7 +45,7 @@ from sqlalchemy.engine import Engine
 
 from hub import db
 from hub.records.models import records
-from hub.records.service import envelope_of
+from hub.records.service import envelope_of, live_records
 
 from . import disclose
 from .channel import Message, Outcome, Target, encode
@@ -646,7 +646,7 @@ class Worker:
     # -- dead letters asked to be tried again -------------------------------------
     def _retry_letters(self, conn, sub, letters, now) -> str:
         seqs = [letter.seq for letter in letters]
-        rows = conn.execute(select(records).where(records.c.seq.in_(seqs)).order_by(records.c.seq)).all()
+        rows = conn.execute(select(records).where(records.c.seq.in_(seqs), live_records).order_by(records.c.seq)).all()
         decided = disclose.decide(self.policy, sub, rows, now)
         by_seq = {letter.seq: letter for letter in letters}
         allowed = dict(zip(decided.seqs, decided.events))

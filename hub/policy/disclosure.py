@@ -18,7 +18,7 @@ from causeway_common.canonical import canonical_json
 from hub import db
 from hub.audit import service as audit
 from hub.records.models import records
-from hub.records.service import envelope_of
+from hub.records.service import envelope_of, live_records
 from hub.timeutil import iso_utc
 
 from .decision import Decision, Disclosure
@@ -107,7 +107,7 @@ def recipient_feed(engine, policy, dataset: str, recipient: str, purpose: str, a
     records are skipped but the cursor moves past them; disclosures are recorded before
     anything is returned."""
     datasets = [NOTICE_DATASET] if dataset == NOTICE_DATASET else [dataset, NOTICE_DATASET]
-    query = (select(records).where(records.c.dataset.in_(datasets), records.c.seq > after)
+    query = (select(records).where(records.c.dataset.in_(datasets), records.c.seq > after, live_records)
              .order_by(records.c.seq).limit(limit))
     with engine.connect() as conn:
         rows = conn.execute(query).all()

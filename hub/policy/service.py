@@ -43,7 +43,6 @@ from hub.auth import Principal
 from hub.config import public_url_from_env
 from hub.problems import Problem, forbidden, not_found
 from hub.records.events import CloudEvents
-from hub.records.models import records
 
 from . import disclosure, revision
 from .agreements import window
@@ -170,11 +169,12 @@ class PolicyService:
         principal.require("governance")
         recipient, purpose = body["recipient"], body["purpose"]
         if body.get("record_id"):
+            from hub.records.service import envelope_of, own_record
             with self.engine.connect() as conn:
-                row = conn.execute(select(records).where(records.c.id == body["record_id"].lower())).first()
+                # ids are unique per publisher: only the caller's own record (any, for admin)
+                row = conn.execute(own_record(body["record_id"], principal)).first()
             if row is None:
                 raise not_found(f"record {body['record_id']}")
-            from hub.records.service import envelope_of
             record = envelope_of(row)
         elif isinstance(body.get("record"), dict):
             given = body["record"]

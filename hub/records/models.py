@@ -1,4 +1,4 @@
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint
 
 from hub.db import BigInt, metadata
 
@@ -39,12 +39,15 @@ batches = Table(
 )
 
 # The record log. `seq` is assigned by the hub, gap-free and in commit order
-# (see hub.db.write_transaction); a subscription is a cursor into it.
+# (see hub.db.write_transaction); a subscription is a cursor into it. A record
+# `id` is unique per publisher (its idempotency key, as CloudEvents makes `id`
+# unique per `source`). A personal record past the hub's retention period is a
+# tombstone: `payload` removed, `purged_at` set, `digest` kept for provenance.
 records = Table(
     "records",
     metadata,
     Column("seq", BigInt, primary_key=True, autoincrement=False),
-    Column("id", String(36), nullable=False, unique=True),
+    Column("id", String(36), nullable=False),
     Column("dataset", String(100), nullable=False),
     Column("schema_version", Integer, nullable=False),
     Column("key", String(200), nullable=False),
@@ -56,6 +59,8 @@ records = Table(
     Column("batch_id", String(64), nullable=False),
     Column("digest", String(64), nullable=False),
     Column("payload", Text, nullable=True),  # canonical JSON
+    Column("purged_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("id", "publisher", name="uq_records_id_publisher"),
     Index("ix_records_dataset_seq", "dataset", "seq"),
     Index("ix_records_publisher_dataset_seq", "publisher", "dataset", "seq"),
     Index("ix_records_subject", "subject"),

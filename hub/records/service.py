@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from causeway_common.canonical import canonical_json, digest
 from causeway_common.catalogue import Dataset, FieldError, PayloadValidator, dataset_from_documents, load_format_schema
+from causeway_common.limits import DEFAULT_MAX_DEPTH
 from causeway_common.signing import SignatureInvalid, load_public_key, verify_manifest
 from hub import db
 from hub.audit import service as audit
@@ -37,8 +38,9 @@ REJECT_DETAILS_PER_BATCH = 200
 class Catalogue:
     """Datasets as stored in the database, with validators compiled once."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, max_depth: int = DEFAULT_MAX_DEPTH):
         self.engine = engine
+        self.max_depth = max_depth
         self._datasets: dict[str, Dataset] = {}
         self._lock = threading.Lock()
         self.reload()
@@ -57,6 +59,7 @@ class Catalogue:
                  "personal": meta.personal, "key_field": meta.key_field,
                  "periodic": json.loads(meta.periodic) if meta.periodic else None},
                 versions.get(name, {}),
+                self.max_depth,
             )
         with self._lock:
             self._datasets = loaded
@@ -133,7 +136,10 @@ class RecordService:
         self.settings = settings
         self.events = CloudEvents(settings.public_url)
         self._public_key_of = public_key_of  # agent id -> base64 public key (or None)
-        self._envelope = PayloadValidator(load_format_schema("envelope", settings.schemas_dir), prefix="")
+        self._envelope = PayloadValidator(load_format_schema("envelope", settings.schemas_dir), prefix="", max_depth=None)
+        # The record limits alone, over a whole record (its payload is one level down): for
+        # agent batches whose digests the hub cannot reproduce because a value is beyond them.
+        self._limits = PayloadValidator({}, prefix="", max_depth=catalogue.max_depth + 1)
         self._appended: list = []  # called after records were committed to the log (e.g. to wake delivery)
 
     def on_append(self, callback) -> None:
@@ -196,13 +202,18 @@ class RecordService:
             "payload": stored_payload,
         }, []
 
-    def _check_manifest(self, body: dict, raw_records: list, principal: Principal) -> tuple[str, str | None, str | None]:
-        """For agent credentials: the signed manifest must match the batch exactly."""
+    def _check_manifest(self, body: dict, raw_records: list, principal: Principal
+                        ) -> tuple[str, str | None, str | None, dict[int, list[FieldError]]]:
+        """For agent credentials: the signed manifest must match the batch exactly.
+
+        The one exception: a record holding a value beyond the record limits (a number
+        JSON cannot keep exactly, nesting too deep) is one the hub cannot read back as it
+        was signed; it is returned with its errors, to be rejected by itself."""
         manifest, signature = body.get("manifest"), body.get("signature")
         if principal.agent_id is None:
             if manifest is not None:
                 raise Problem(403, "Forbidden", "manifests are signed by enrolled agents; this credential is not an agent's")
-            return str(uuid.uuid4()), None, None
+            return str(uuid.uuid4()), None, None, {}
         if not isinstance(manifest, dict) or not isinstance(signature, str):
             raise Problem(400, "Bad Request", "an agent's batch must carry a signed manifest: {records, manifest, signature}",
                           "https://causeway.example/problems/manifest-missing")
@@ -218,9 +229,15 @@ class RecordService:
             raise Problem(400, "Bad Request", "manifest names another agent; nothing in this batch was stored",
                           "https://causeway.example/problems/manifest-mismatch")
         digests = manifest.get("record_digests")
-        if not isinstance(digests, list) or digests != [digest(r) for r in raw_records]:
-            raise Problem(400, "Bad Request", "the records differ from the signed manifest (changed, added, removed or reordered); nothing in this batch was stored",
-                          "https://causeway.example/problems/manifest-mismatch")
+        beyond_limits: dict[int, list[FieldError]] = {}
+        if not isinstance(digests, list) or len(digests) != len(raw_records):
+            raise self._manifest_mismatch()
+        for index, (signed, record) in enumerate(zip(digests, raw_records)):
+            if signed != _digest_or_none(record):
+                errors = self._limits.errors(record)
+                if not errors:
+                    raise self._manifest_mismatch()
+                beyond_limits[index] = errors
         try:
             signed_at = parse_iso(str(manifest.get("created_at")))
         except ValueError:
@@ -234,7 +251,12 @@ class RecordService:
         batch_id = manifest.get("batch_id")
         if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 64:
             raise Problem(400, "Bad Request", "manifest batch_id must be a string of 1 to 64 characters")
-        return batch_id, canonical_json(manifest).decode("utf-8"), signature
+        return batch_id, canonical_json(manifest).decode("utf-8"), signature, beyond_limits
+
+    @staticmethod
+    def _manifest_mismatch() -> Problem:
+        return Problem(400, "Bad Request", "the records differ from the signed manifest (changed, added, removed or reordered); "
+                       "nothing in this batch was stored", "https://causeway.example/problems/manifest-mismatch")
 
     def publish(self, body: dict, principal: Principal) -> PublishOutcome:
         raw_records = body.get("records")
@@ -243,14 +265,14 @@ class RecordService:
         if len(raw_records) > self.settings.max_batch_records:
             raise Problem(413, "Payload Too Large",
                           f"{len(raw_records)} records in one batch; the limit is {self.settings.max_batch_records}: split the batch")
-        batch_id, manifest, signature = self._check_manifest(body, raw_records, principal)
+        batch_id, manifest, signature, beyond_limits = self._check_manifest(body, raw_records, principal)
 
         results: list[dict | None] = [None] * len(raw_records)
         candidates: list[tuple[int, dict]] = []
         rejected_by_dataset: dict[str, int] = {}
         reject_details: list[dict] = []
         for index, record in enumerate(raw_records):
-            row, errors = self._check_record(index, record, principal)
+            row, errors = (None, beyond_limits[index]) if index in beyond_limits else self._check_record(index, record, principal)
             if errors:
                 results[index] = {"index": index, "id": record.get("id") if isinstance(record, dict) else None,
                                   "status": "rejected", "errors": [e.as_dict() for e in errors]}
@@ -274,16 +296,20 @@ class RecordService:
             if principal.agent_id is not None and conn.execute(select(batches.c.id).where(batches.c.id == batch_id)).first():
                 raise Problem(409, "Conflict", f"batch id {batch_id} was already used; a signed batch cannot be replayed. "
                               "Nothing in this batch was stored", "https://causeway.example/problems/batch-reused")
-            ids = [row["id"] for _, row in candidates]
-            seen: dict[str, int] = {}
+            # Ids are unique per publisher: another org's record with the same id is no duplicate.
+            ids = sorted({row["id"] for _, row in candidates})
+            seen: dict[tuple[str, str], int] = {}
             for chunk_start in range(0, len(ids), 500):
                 chunk = ids[chunk_start:chunk_start + 500]
-                seen.update(conn.execute(select(records.c.id, records.c.seq).where(records.c.id.in_(chunk))).all())
+                for publisher, record_id, seq in conn.execute(
+                        select(records.c.publisher, records.c.id, records.c.seq).where(records.c.id.in_(chunk))):
+                    seen[publisher, record_id] = seq
             tail = conn.execute(select(records.c.seq).order_by(records.c.seq.desc()).limit(1)).scalar()
             next_seq = (tail or 0) + 1
             rows = []
             for index, row in candidates:
-                previous = seen.get(row["id"])
+                identity = (row["publisher"], row["id"])
+                previous = seen.get(identity)
                 if previous is not None:
                     duplicates += 1
                     results[index] = {"index": index, "id": row["id"], "status": "duplicate", "seq": previous}
@@ -291,7 +317,7 @@ class RecordService:
                 row["seq"] = next_seq
                 row["received_at"] = now
                 row["batch_id"] = batch_id
-                seen[row["id"]] = next_seq
+                seen[identity] = next_seq
                 rows.append(row)
                 results[index] = {"index": index, "id": row["id"], "status": "accepted", "seq": next_seq}
                 accepted_by_dataset[row["dataset"]] = accepted_by_dataset.get(row["dataset"], 0) + 1
@@ -317,8 +343,8 @@ class RecordService:
     # -- read --------------------------------------------------------------
     def get_record(self, record_id: str, principal: Principal) -> dict | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(records).where(records.c.id == record_id.lower())).first()
-            if row is None or (row.publisher != principal.org and not principal.is_admin):
+            row = conn.execute(own_record(record_id, principal)).first()
+            if row is None:
                 return None
             batch = conn.execute(select(batches).where(batches.c.id == row.batch_id)).first()
         return {
@@ -326,6 +352,7 @@ class RecordService:
             "seq": row.seq,
             "received_at": iso_utc(row.received_at),
             "digest": row.digest,
+            "purged_at": iso_utc(row.purged_at) if row.purged_at is not None else None,
             "provenance": {
                 "org": row.publisher,
                 "agent_id": batch.agent_id,
@@ -340,13 +367,35 @@ class RecordService:
         if self.catalogue.get(dataset) is None:
             raise Problem(404, "Not Found", f"unknown dataset {dataset!r}")
         limit = max(1, min(limit, self.settings.feed_max_limit))
-        query = (select(records).where(records.c.dataset == dataset, records.c.seq > after)
+        query = (select(records).where(records.c.dataset == dataset, records.c.seq > after, live_records)
                  .order_by(records.c.seq).limit(limit))
         if not principal.is_admin:
             query = query.where(records.c.publisher == principal.org)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return {"events": [self.events.record(r) for r in rows], "next": rows[-1].seq if rows else after}
+
+
+# Records still holding what was published: tombstones (payload removed after the
+# hub's retention period) are shown by id to their publisher but never delivered or fed.
+live_records = records.c.purged_at.is_(None)
+
+
+def own_record(record_id: str, principal: Principal):
+    """The query for a stored record by id as `principal` may see it: its own org's
+    (ids are unique per publisher, so another org's record of the same id stays
+    invisible); an admin sees the earliest of any publisher."""
+    query = select(records).where(records.c.id == record_id.lower()).order_by(records.c.seq).limit(1)
+    if not principal.is_admin:
+        query = query.where(records.c.publisher == principal.org)
+    return query
+
+
+def _digest_or_none(record) -> str | None:
+    try:
+        return digest(record)
+    except (RecursionError, ValueError, TypeError):  # nested beyond what can be encoded
+        return None
 
 
 _LOG_COLUMNS = [c.name for c in records.columns]

@@ -202,7 +202,9 @@ def test_datetime_converter():
     "fields, message",
     [
         ({"k": {"from": "K", "convert": ["shout"]}}, "unknown converter 'shout'"),
-        ({"k": {"from": "K", "const": 1}}, "exactly one of from, const or concat"),
+        ({"k": {"from": "K", "const": 1}}, "exactly one of from, const, concat or subject"),
+        ({"k": {"from": "K"}, "ref": {"subject": True}}, "carry the subject pseudonym, but the mapping has no subject"),
+        ({"k": {"from": "K"}, "ref": {"subject": True, "required": True}}, "written {subject: true}, alone"),
         ({"k": {"from": "K", "defualt": 1}}, "unknown setting"),
         ({"other": {"from": "K"}}, "key field 'k' is not among the mapped fields"),
     ],

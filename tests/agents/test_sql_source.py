@@ -16,7 +16,7 @@ MAPPING = {
     "subject": {"from": "client_no", "hash_key_env": "CAUSEWAY_SUBJECT_KEY"},
     "fields": {
         "referral_id": {"from": "case_ref", "required": True},
-        "personal_details_ref": "person_ref",
+        "personal_details_ref": {"subject": True},
         "referring_org": {"const": "edinburgh"},
         "receiving_service": "service",
         "reason_for_referral": "reason",

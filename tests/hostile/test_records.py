@@ -1,0 +1,118 @@
+"""Hostile record input against a real hub process (SQLite and PostgreSQL): values
+nested hundreds deep and numbers JSON cannot keep exactly get a per-record answer
+naming the JSON pointer, never a 500 or a silently changed value, and the good
+records sent with them are stored."""
+import json
+import uuid
+
+import pytest
+import requests
+
+from causeway_common.limits import MAX_SAFE_INTEGER
+from causeway_common.signing import build_manifest, generate_key, public_key_b64, sign_manifest
+from factories import gazetteer_record, referral_record
+from hubprocess import HubProcess
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def hub(services, db_url, tmp_path):
+    process = HubProcess(db_url, log_path=tmp_path / "hub.log").start()
+    yield process
+    process.stop()
+
+
+def nested(depth: int, leaf=None):
+    value = leaf if leaf is not None else []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def publish(hub, key, body: bytes | dict):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return requests.post(f"{hub.url}/api/v1/records", data=data, timeout=60,
+                         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+
+
+def stored(hub, key, record_id):
+    return requests.get(f"{hub.url}/api/v1/records/{record_id}", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+
+
+@pytest.mark.parametrize("depth", [65, 900])
+def test_deeply_nested_payload_is_rejected_by_itself(hub, key_for, depth):
+    key = key_for("sds", "publisher")
+    good = referral_record("SDS-REF-2026-000001")
+    deep = referral_record("SDS-REF-2026-000002")
+    deep["payload"]["goals"] = nested(depth)
+    answer = publish(hub, key, {"records": [good, deep]})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert results[0]["status"] == "accepted"
+    assert results[1]["status"] == "rejected"
+    messages = {e["path"]: e["message"] for e in results[1]["errors"]}
+    assert any("nested deeper than 64 levels" in m for m in messages.values()), messages
+    assert all(p.startswith("/payload") for p in messages)
+    assert stored(hub, key, good["id"]).status_code == 200
+    assert stored(hub, key, deep["id"]).status_code == 404
+
+
+def test_nesting_up_to_the_limit_is_named_exactly_beyond_it(hub, key_for):
+    record = gazetteer_record(906700000010)
+    record["payload"]["paon"] = nested(70)
+    result = publish(hub, key_for("edinburgh", "publisher"), {"records": [record]}).json()["results"][0]
+    deep = [e for e in result["errors"] if "nested deeper" in e["message"]]
+    # the payload is level 1, so the 65th level is 64 steps down from /payload/paon's parent
+    assert deep and deep[0]["path"] == "/payload/paon" + "/0" * 63
+
+
+@pytest.mark.parametrize("literal", [b"123456789012345678901234567890", str(MAX_SAFE_INTEGER + 1).encode(),
+                                     b"-9223372036854775809", b"1e300"])
+def test_numbers_json_cannot_keep_exactly_are_rejected_not_changed(hub, key_for, literal):
+    key = key_for("edinburgh", "publisher")
+    good, bad = gazetteer_record(906700000011), gazetteer_record(906700000012)
+    bad["payload"]["easting"] = "NUMBER"
+    body = json.dumps({"records": [good, bad]}).encode().replace(b'"NUMBER"', literal)
+    results = publish(hub, key, body).json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected"]
+    assert any(e["path"] == "/payload/easting" and "outside the range of numbers JSON keeps exactly" in e["message"]
+               for e in results[1]["errors"]), results[1]["errors"]
+    assert stored(hub, key, bad["id"]).status_code == 404
+
+
+@pytest.fixture
+def agent(hub, services):
+    token, _ = services.orgs.create_enrolment("edinburgh", ttl_seconds=3600, actor="test")
+    key = generate_key()
+    answer = requests.post(f"{hub.url}/api/v1/agents/enrol", timeout=10, json={
+        "token": token, "public_key": public_key_b64(key), "name": "hostile-agent"})
+    assert answer.status_code == 201, answer.text
+    return {"key": key, "agent_id": answer.json()["agent_id"], "api_key": answer.json()["api_key"]}
+
+
+@pytest.mark.parametrize("value", [nested(900), nested(300), 123456789012345678901234567890])
+def test_signed_batch_with_a_value_beyond_the_limits_rejects_that_record_only(hub, agent, value):
+    records = [gazetteer_record(906700000020), gazetteer_record(906700000021), gazetteer_record(906700000022)]
+    records[1]["payload"]["easting"] = value
+    manifest = build_manifest(records, str(uuid.uuid4()), agent["agent_id"])
+    body = {"records": records, "manifest": manifest, "signature": sign_manifest(manifest, agent["key"])}
+    answer = publish(hub, agent["api_key"], body)
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"]
+    assert results[1]["errors"][0]["path"].startswith("/payload/easting")
+    proof = stored(hub, agent["api_key"], records[2]["id"]).json()
+    assert proof["provenance"]["signature_verified"] is True
+    assert proof["digest"] in proof["provenance"]["manifest"]["record_digests"]
+
+
+def test_a_tampered_record_is_still_refused_whole(hub, agent):
+    records = [gazetteer_record(906700000030), gazetteer_record(906700000031)]
+    manifest = build_manifest(records, str(uuid.uuid4()), agent["agent_id"])
+    records[1]["payload"]["street"] = "Tampered Street"
+    body = {"records": records, "manifest": manifest, "signature": sign_manifest(manifest, agent["key"])}
+    answer = publish(hub, agent["api_key"], body)
+    assert answer.status_code == 400
+    assert "manifest-mismatch" in answer.json()["type"]
+    assert stored(hub, agent["api_key"], records[0]["id"]).status_code == 404
