@@ -14,6 +14,11 @@ from .hub_client import HubClient, HubError
 from .outbox import Outbox
 
 log = logging.getLogger("causeway.agent.heartbeat")
+MAX_ERROR_CHARS = 1000  # the hub's contract bounds every field of a heartbeat
+
+
+def _error(text: str | None) -> str | None:
+    return text if text is None or len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 1] + "…"
 
 
 def _iso(moment: float | None) -> str | None:
@@ -40,7 +45,7 @@ def report(config: AgentConfig, outbox: Outbox, started_at: float, sender=None) 
             "rejected": s.get("rejected", 0),
             "delivered": s.get("delivered", 0),
             "outbox_depth": s.get("outbox_depth", 0),
-            "last_error": s.get("last_error"),
+            "last_error": _error(s.get("last_error")),
         })
     body = {
         "version": __version__,
@@ -52,7 +57,7 @@ def report(config: AgentConfig, outbox: Outbox, started_at: float, sender=None) 
         "tasks": tasks,
     }
     if sender is not None:
-        body["sender"] = {"status": sender.status, "last_error": sender.last_error,
+        body["sender"] = {"status": sender.status, "last_error": _error(sender.last_error),
                           "last_sent_at": _iso(sender.last_sent_at)}
     return body
 

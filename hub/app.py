@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-import time
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,11 +17,10 @@ import connexion  # noqa: E402
 import yaml  # noqa: E402
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
-from flask import Response, g, request
+from flask import request
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
-from hub.api_auth import BodyLimitMiddleware, ServicesMiddleware
 from hub.config import Settings
 from hub.console.service import AccountService
 from hub.console.views import init_console
@@ -30,10 +28,15 @@ from hub.db import make_engine, utcnow
 from hub.delivery.service import DeliveryService, read_lag
 from hub.delivery.webhook import WebhookSender
 from hub.health.metrics import Metrics
+from hub.health.scrape import metrics_view
 from hub.health.service import HealthService
 from hub.jsonprovider import OrjsonProvider
+from hub.middleware import (ROUTE_KEY, BodyLimitMiddleware, ContractGuardMiddleware, PathGuardMiddleware,
+                             ProtocolHeadersMiddleware, RequestMetricsMiddleware, ServicesMiddleware, operation_routes)
 from hub.orgs.service import OrgService
+from hub.page_headers import init_page_headers
 from hub.policy.service import PolicyService
+from hub.parameter_validation import NamingParameterValidator
 from hub import sealing
 from hub.problems import Problem, problem_response
 from hub.validation import VALIDATOR_MAP
@@ -108,12 +111,21 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings = settings or (services.settings if services else Settings())
     services = services or build_services(settings)
 
+    contract = copy.deepcopy(_contract())
+    base_path = contract["servers"][0]["url"]
     app = connexion.FlaskApp(__name__, specification_dir=str(Path(__file__).parent))
-    app.add_api(copy.deepcopy(_contract()), strict_validation=True, validate_responses=False, validator_map=VALIDATOR_MAP,
+    app.add_api(contract, strict_validation=True, validate_responses=False,
+                validator_map={**VALIDATOR_MAP, "parameter": NamingParameterValidator},
                 swagger_ui_options=SwaggerUIOptions(swagger_ui=False))
+    # Outermost first: see hub/middleware.py.
+    app.add_middleware(RequestMetricsMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, metrics=services.metrics)
+    app.add_middleware(ProtocolHeadersMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(ServicesMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        max_bytes=settings.max_batch_bytes)
+    app.add_middleware(PathGuardMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, base_path=base_path)
+    app.add_middleware(ContractGuardMiddleware, position=MiddlewarePosition.BEFORE_SECURITY, base_path=base_path,
+                       templates=operation_routes(contract, base_path))
 
     flask_app = app.app
     flask_app.extensions["causeway"] = services
@@ -133,23 +145,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return problem_response(Problem(500, "Internal Server Error",
                                         "the hub hit an unexpected error; it has been logged for the operators"))
 
-    @flask_app.before_request
-    def _start_timer():
-        g.started = time.perf_counter()
-
     @flask_app.after_request
-    def _observe(response):
-        if "started" in g:
-            route = request.url_rule.rule if request.url_rule else "unmatched"
-            services.metrics.request_seconds.labels(request.method, route, str(response.status_code)).observe(
-                time.perf_counter() - g.started)
+    def _name_route(response):
+        """Pages outside the contract (console, /metrics) are labelled by their Flask rule."""
+        route = request.environ.get("asgi.scope", {}).get(ROUTE_KEY)
+        if route is not None and "route" not in route and request.url_rule is not None:
+            route["route"] = request.url_rule.rule
         return response
 
     init_console(flask_app, services)
+    init_page_headers(flask_app)
     flask_app.register_blueprint(returns_console, url_prefix="/console/returns")
 
-    @flask_app.get("/metrics")
-    def _metrics():
-        return Response(services.metrics.exposition(), mimetype=services.metrics.content_type)
+    flask_app.add_url_rule("/metrics", "metrics", metrics_view(services))
 
     return app

@@ -6,9 +6,9 @@ Secrets are printed once, as the last line of standard output, and never logged.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
-import logging
 import socket
 import sys
 from pathlib import Path
@@ -125,6 +125,8 @@ def cmd_serve(args) -> int:
                            f"run `causeway-hub init --db {args.db}` first")
     _seal_stored_secrets(_engine(args), lambda message: print(message, file=sys.stderr))
     settings = _settings(args)
+    if getattr(args, "open_metrics", False):
+        settings.open_metrics = True
     if not os.environ.get("CAUSEWAY_PUBLIC_URL"):
         settings.public_url = served_url(args.host, args.port, bool(tls))
     services = build_services(settings)
@@ -140,7 +142,7 @@ def cmd_serve(args) -> int:
         worker = build_worker(services).start()
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log,
-                    **tls)
+                    **_forwarded(args), **tls)
     finally:
         scheduler.shutdown(wait=False)
         retention.shutdown(wait=False)
@@ -148,6 +150,14 @@ def cmd_serve(args) -> int:
             worker.stop()
     return 0
 
+
+def _forwarded(args) -> dict:
+    """X-Forwarded-For/-Proto are believed only from the proxies the operator lists: anyone
+    else could name any client address (and so dodge the sign-in throttle per address)."""
+    proxies = getattr(args, "forwarded_allow_ips", None) or os.environ.get("CAUSEWAY_FORWARDED_ALLOW_IPS", "")
+    if not proxies.strip():
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": proxies}
 
 
 def cmd_secrets_rotate(args) -> int:
@@ -669,6 +679,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-access-log", dest="access_log", action="store_false")
     serve.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain); needs --tls-key")
     serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    serve.add_argument("--forwarded-allow-ips", metavar="ADDRESSES",
+                       help="comma-separated addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For "
+                            "and X-Forwarded-Proto are believed (default: $CAUSEWAY_FORWARDED_ALLOW_IPS, else none)")
+    serve.add_argument("--open-metrics", action="store_true",
+                       help="serve /metrics without a bearer token (default: $CAUSEWAY_OPEN_METRICS, else closed)")
     serve.add_argument("--no-worker", action="store_true",
                        help="PostgreSQL only: deliver with separate `deliver` processes instead of one in this process")
     serve.set_defaults(func=cmd_serve)

@@ -46,6 +46,12 @@ class Settings:
     # payloads, subjects, webhook URL paths or secrets. Unset: no org has that view.
     hub_operator: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_HUB_OPERATOR") or None)
 
+    # -- HTTP -----------------------------------------------------------------
+    # /metrics answers a bearer token: this one, or an ops or admin API key...
+    metrics_token: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_METRICS_TOKEN") or None,
+                                      repr=False)
+    # ...unless the operator opens it to anyone who can reach it (serve --open-metrics).
+    open_metrics: bool = field(default_factory=lambda: os.environ.get("CAUSEWAY_OPEN_METRICS", "") in ("1", "true", "yes"))
     # Days personal payloads stay in the hub's record log, per dataset (`referral=400,...`);
     # a dataset not named keeps them for the longest retention_days of the agreements covering it.
     hub_retention_days: dict = field(default_factory=lambda: _env_days("CAUSEWAY_HUB_RETENTION_DAYS"))

@@ -3,6 +3,7 @@
 #   - PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb, pg_ctl)
 #   - mosquitto and mosquitto_passwd
 #   - Debian chromium (/usr/bin/chromium) for browser tests
+#   - promtool (Debian package prometheus) to check the hub's /metrics text
 #   - ip (iproute2): the contract fuzzing runs the hub in a loopback-only network namespace
 #
 # As root, missing Debian packages are installed (apt-get update runs once,
@@ -38,6 +39,7 @@ have_cmd() {
 have_pg_server || missing+=(postgresql)
 { have_cmd mosquitto && have_cmd mosquitto_passwd; } || missing+=(mosquitto)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+have_cmd promtool || missing+=(prometheus)
 have_cmd ip || missing+=(iproute2)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
@@ -65,4 +67,5 @@ have_pg_server || { echo "ensure-test-servers: PostgreSQL initdb/pg_ctl still mi
 have_cmd mosquitto || { echo "ensure-test-servers: mosquitto still missing" >&2; fail=1; }
 have_cmd mosquitto_passwd || { echo "ensure-test-servers: mosquitto_passwd still missing" >&2; fail=1; }
 [[ -x /usr/bin/chromium ]] || { echo "ensure-test-servers: /usr/bin/chromium still missing" >&2; fail=1; }
+have_cmd promtool || { echo "ensure-test-servers: promtool still missing" >&2; fail=1; }
 exit "$fail"

@@ -26,8 +26,11 @@ def issue_key(db_url: str, org: str, role: str) -> str:
 
 
 class HubProcess:
-    def __init__(self, db_url: str, port: int | None = None, extra_args=(), env=None, log_path=None):
+    def __init__(self, db_url: str, port: int | None = None, extra_args=(), env=None, log_path=None,
+                 ca_bundle=None):
+        """ca_bundle: the hub serves HTTPS (extra_args has --tls-cert/--tls-key) with a certificate it signs."""
         self.db_url = db_url
+        self.ca_bundle = ca_bundle
         self.port = port or free_port()
         self.extra_args = list(extra_args)
         self.env = {**os.environ, **(env or {})}
@@ -36,7 +39,7 @@ class HubProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca_bundle else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> "HubProcess":
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
@@ -49,7 +52,7 @@ class HubProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hub exited with {self.process.returncode} while starting")
             try:
-                if requests.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/api/v1/health", timeout=1, verify=self.ca_bundle or True).status_code == 200:
                     return self
             except requests.RequestException:
                 pass

@@ -5,7 +5,9 @@ the hash). Failed sign-ins are counted per username and per client address;
 past a few free attempts each further failure blocks that key for twice as
 long as the one before, up to a quarter of an hour. A blocked sign-in is
 refused before the password is checked, with the same answer whether or not
-the username exists.
+the username exists. Each attempt is counted before its password is checked,
+under a database lock, so concurrent attempts get no more checks than
+sequential ones, however many hub processes share the database.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from typing import Callable
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -175,33 +179,52 @@ class AccountService:
                     for r in conn.execute(select(staff_users).order_by(staff_users.c.org, staff_users.c.username))]
 
     # -- sign-in -------------------------------------------------------------
-    def _blocked_for(self, conn, key: str, now: datetime) -> float:
-        row = conn.execute(select(sign_in_failures.c.blocked_until).where(sign_in_failures.c.key == key)).first()
-        blocked_until = _aware(row.blocked_until) if row else None
-        return max(0.0, (blocked_until - now).total_seconds()) if blocked_until else 0.0
+    def _reserve_attempt(self, user_key: str, client_key: str, now: datetime) -> float:
+        """Counts this attempt as a failure before its password is checked (a success takes
+        it back), in one locked transaction: concurrent attempts, from any number of hub
+        processes, cannot all pass the check. Returns the seconds still blocked (0: go ahead)."""
+        keys = ((user_key, self.user_throttle), (client_key, self.client_throttle))
+        with self.engine.connect() as conn:
+            with conn.execution_options(causeway_write=True).begin():  # BEGIN IMMEDIATE on SQLite
+                insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(sign_in_failures)
+                conn.execute(insert.values([{"key": key, "failures": 0, "last_failure_at": now}
+                                            for key, _ in keys]).on_conflict_do_nothing())
+                rows = {row.key: row for row in conn.execute(
+                    select(sign_in_failures).where(sign_in_failures.c.key.in_([user_key, client_key]))
+                    .order_by(sign_in_failures.c.key).with_for_update())}
+                wait = max((_aware(row.blocked_until) - now).total_seconds() if row.blocked_until else 0.0
+                           for row in rows.values())
+                if wait > 0:
+                    return wait
+                for key, throttle in keys:
+                    row = rows[key]
+                    recent = (now - _aware(row.last_failure_at)).total_seconds() < throttle.forget_after_seconds
+                    failures = row.failures + 1 if recent else 1
+                    block = throttle.block_for(failures)
+                    conn.execute(update(sign_in_failures).where(sign_in_failures.c.key == key).values(
+                        failures=failures, last_failure_at=now,
+                        blocked_until=now + timedelta(seconds=block) if block else None))
+        return 0.0
 
-    def _count_failure(self, conn, key: str, throttle: Throttle, now: datetime) -> None:
-        row = conn.execute(select(sign_in_failures).where(sign_in_failures.c.key == key)).first()
-        failures = 1
-        if row is not None and (now - _aware(row.last_failure_at)).total_seconds() < throttle.forget_after_seconds:
-            failures = row.failures + 1
-        block = throttle.block_for(failures)
-        values = {"failures": failures, "last_failure_at": now,
-                  "blocked_until": now + timedelta(seconds=block) if block else None}
-        if row is None:
-            conn.execute(sign_in_failures.insert().values(key=key, **values))
-        else:
-            conn.execute(update(sign_in_failures).where(sign_in_failures.c.key == key).values(**values))
+    def _take_back_client_attempt(self, conn, client_key: str) -> None:
+        row = conn.execute(select(sign_in_failures).where(sign_in_failures.c.key == client_key)
+                           .with_for_update()).first()
+        if row is not None:
+            failures = max(row.failures - 1, 0)
+            values = {"failures": failures}
+            if not self.client_throttle.block_for(failures):
+                values["blocked_until"] = None
+            conn.execute(update(sign_in_failures).where(sign_in_failures.c.key == client_key).values(**values))
 
     def sign_in(self, username: str, password: str, client: str) -> SignInResult:
         username = (username or "").strip().lower()[:100]
         user_key, client_key = f"user:{username}", f"client:{(client or 'unknown')[:100]}"
         now = self.clock()
-        with self.engine.connect() as conn:
-            wait = max(self._blocked_for(conn, user_key, now), self._blocked_for(conn, client_key, now))
-            row = conn.execute(select(staff_users).where(staff_users.c.username == username)).first()
+        wait = self._reserve_attempt(user_key, client_key, now)
         if wait > 0:
             return SignInResult(None, retry_after_seconds=int(wait) + 1)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(staff_users).where(staff_users.c.username == username)).first()
         valid = False
         try:
             valid = self.hasher.verify(row.password_hash if row else self._dummy_hash, password or "")
@@ -210,14 +233,13 @@ class AccountService:
         if row is None or row.disabled_at is not None:
             valid = False
         with db.write_transaction(self.engine) as conn:
-            if not valid:
-                self._count_failure(conn, user_key, self.user_throttle, now)
-                self._count_failure(conn, client_key, self.client_throttle, now)
+            if not valid:  # already counted
                 audit.append(conn, actor=f"console:{username}" if row else "console:unknown",
                              org=row.org if row else None, action="staff.sign_in_failed",
                              target=username if row else None, detail={"client": client_key[7:]})
                 return SignInResult(None)
             conn.execute(delete(sign_in_failures).where(sign_in_failures.c.key == user_key))
+            self._take_back_client_attempt(conn, client_key)
             values = {"last_sign_in_at": now}
             if self.hasher.check_needs_rehash(row.password_hash):
                 values["password_hash"] = self.hasher.hash(password)

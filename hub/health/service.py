@@ -24,6 +24,7 @@ DEFAULT_INTERVAL_SECONDS = 30.0
 MISSED_BEATS_BEFORE_STALE = 3
 # Who reads an org's own agents (admin: every org's; the hub operator's ops: every org's, as metadata).
 READERS = ("ops", "governance")
+MAX_HISTORY = 120  # heartbeats one answer may carry (the contract says the same)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -121,7 +122,7 @@ class HealthService:
             latest = conn.execute(select(agent_health).where(agent_health.c.agent_id == agent_id)).first()
             rows = conn.execute(select(agent_heartbeats.c.received_at, agent_heartbeats.c.report)
                                 .where(agent_heartbeats.c.agent_id == agent_id)
-                                .order_by(agent_heartbeats.c.id.desc()).limit(max(0, min(history, 1000)))).all()
+                                .order_by(agent_heartbeats.c.id.desc()).limit(max(0, min(history, MAX_HISTORY)))).all()
             kept = conn.execute(select(func.count()).select_from(agent_heartbeats)
                                 .where(agent_heartbeats.c.agent_id == agent_id)).scalar()
         summary = self._summary(agent, latest)

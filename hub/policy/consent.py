@@ -12,6 +12,7 @@ import io
 import json
 import re
 import uuid
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import and_, insert, select, update
@@ -201,7 +202,8 @@ class ConsentRegistry:
         answered with their line and field. Rows already imported are reported as duplicates."""
         default_controller = self._controller(controller, principal)
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-        header = [h.strip() for h in (reader.fieldnames or [])]
+        with _csv_line_named(reader):
+            header = [h.strip() for h in (reader.fieldnames or [])]
         missing = [c for c in CSV_COLUMNS if c not in header]
         unknown = [c for c in header if c not in CSV_COLUMNS + CSV_OPTIONAL]
         if missing or unknown:
@@ -221,7 +223,7 @@ class ConsentRegistry:
             return known_orgs[slug]
 
         results, good = [], []
-        for number, raw in enumerate(reader, start=2):
+        for number, raw in enumerate(_rows_named_on_error(reader), start=2):
             if number - 1 > MAX_IMPORT_ROWS:
                 raise Problem(413, "Payload Too Large", f"more than {MAX_IMPORT_ROWS} rows: split the file")
             line = reader.line_num
@@ -341,3 +343,25 @@ def _mark_withdrawn(conn, table, what: str, record_id: str, principal: Principal
         raise Problem(409, "Conflict", f"{what} {record_id} was already withdrawn at {iso_utc(row.withdrawn_at)}")
     conn.execute(update(table).where(table.c.id == record_id).values(withdrawn_at=at, revision=revision.bump(conn)))
     return row
+
+
+@contextmanager
+def _csv_line_named(reader):
+    """A CSV the csv module cannot read (e.g. a field over its 128 KiB limit) is refused
+    naming the line its row starts on, not answered with a 500; nothing of the file is imported."""
+    start = reader.line_num + 1
+    try:
+        yield
+    except csv.Error as exc:
+        raise Problem(422, "Unprocessable Content",
+                      f"CSV line {start}: {exc}; nothing was imported: fix that line and send the file again"
+                      ) from None
+
+
+def _rows_named_on_error(reader):
+    while True:
+        with _csv_line_named(reader):
+            row = next(reader, None)
+        if row is None:
+            return
+        yield row

@@ -13,7 +13,8 @@ from hub.web import services
 
 from .export import grid_csv
 
-blueprint = Blueprint("returns_console", __name__, template_folder="templates")
+blueprint = Blueprint("returns_console", __name__, template_folder="templates", static_folder="static",
+                      static_url_path="/static")
 
 
 def _caller():

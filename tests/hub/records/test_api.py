@@ -249,7 +249,7 @@ def test_metrics_count_accepted_and_rejected(client, auth):
     bad = gazetteer_record(2)
     bad["payload"]["uprn"] = "x"
     publish(client, auth("edinburgh", "publisher"), [gazetteer_record(1), bad])
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=auth("edinburgh", "admin")).text
     assert 'causeway_records_accepted_total{dataset="gazetteer-address",org="edinburgh"} 1.0' in text
     assert 'causeway_records_rejected_total{dataset="gazetteer-address",org="edinburgh"} 1.0' in text
     assert "causeway_http_request_duration_seconds_bucket" in text

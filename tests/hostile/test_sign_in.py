@@ -1,0 +1,68 @@
+"""Sign-in throttling against a real hub process: concurrent guesses get no more password
+checks than sequential ones, and a forged X-Forwarded-For does not make a new client."""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from hub.audit.models import audit_log
+from hubprocess import HubProcess
+from raw_http import csrf_from
+
+PASSWORD = "a long test password 1"
+
+
+@pytest.fixture
+def staff(services):
+    services.accounts.add_user("gov.edinburgh", "edinburgh", "governance", PASSWORD, actor="test")
+
+
+def _sign_in_form(hub):
+    """A session cookie and its CSRF token, as a browser would have them."""
+    browser = requests.Session()
+    csrf = csrf_from(browser.get(f"{hub.url}/console/sign-in", timeout=10).text)
+    return browser.cookies.get_dict(), csrf
+
+
+def _attempt(hub, cookies, csrf, username, password, headers=None):
+    return requests.post(f"{hub.url}/console/sign-in", cookies=cookies, headers=headers or {}, allow_redirects=False,
+                         data={"csrf_token": csrf, "username": username, "password": password}, timeout=60)
+
+
+def _failed_sign_in_clients(services) -> list[str]:
+    with services.engine.connect() as conn:
+        return [json.loads(row.detail) for row in conn.execute(select(audit_log).where(audit_log.c.action == "staff.sign_in_failed"))]
+
+
+def test_thirty_concurrent_wrong_passwords_get_six_checks(services, db_url, staff, tmp_path):
+    with HubProcess(db_url, log_path=tmp_path / "hub.log") as hub:
+        cookies, csrf = _sign_in_form(hub)
+        with ThreadPoolExecutor(30) as pool:
+            answers = list(pool.map(lambda i: _attempt(hub, cookies, csrf, "gov.edinburgh", f"wrong guess {i}"),
+                                    range(30)))
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses.count(401) == 6, statuses  # five free failures, and the one that starts the block
+        assert statuses.count(429) == 24
+        assert all(int(a.headers["Retry-After"]) >= 1 for a in answers if a.status_code == 429)
+        assert len(_failed_sign_in_clients(services)) == 6  # the audit log saw six checks
+
+
+def test_a_rotating_x_forwarded_for_is_not_believed_by_default(services, db_url, tmp_path):
+    with HubProcess(db_url, log_path=tmp_path / "hub.log") as hub:
+        cookies, csrf = _sign_in_form(hub)
+        statuses = [_attempt(hub, cookies, csrf, f"guess{i}", "wrong password!", {"X-Forwarded-For": f"203.0.113.{i}"})
+                    .status_code for i in range(25)]
+    assert statuses == [401] * 21 + [429] * 4  # the client's 20 free failures, counted for 127.0.0.1
+    assert {detail["client"] for detail in _failed_sign_in_clients(services)} == {"127.0.0.1"}
+
+
+def test_forwarded_addresses_are_believed_from_the_proxies_the_operator_lists(services, db_url, tmp_path):
+    with HubProcess(db_url, extra_args=["--forwarded-allow-ips", "127.0.0.1"], log_path=tmp_path / "hub.log") as hub:
+        cookies, csrf = _sign_in_form(hub)
+        assert _attempt(hub, cookies, csrf, "nobody", "wrong password!",
+                        {"X-Forwarded-For": "203.0.113.7"}).status_code == 401
+    assert [detail["client"] for detail in _failed_sign_in_clients(services)] == ["203.0.113.7"]
