@@ -80,7 +80,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
     policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None,
                            events=CloudEvents(settings.public_url),
                            max_source_bytes=settings.agreement_source_max_bytes)
-    returns = ReturnService(engine, catalogue, clock)
+    returns = ReturnService(engine, catalogue, clock, policy.providers_sharing_with)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
     return Services(
@@ -90,7 +90,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
         catalogue=catalogue,
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key, clock=clock),
         metrics=metrics,
-        health=HealthService(engine, orgs.list_agents, clock=clock),
+        health=HealthService(engine, orgs.list_agents, clock=clock, hub_operator=settings.hub_operator),
         accounts=AccountService(engine),
         policy=policy,
         delivery=DeliveryService(engine, catalogue, settings, policy=policy),

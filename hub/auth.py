@@ -40,3 +40,9 @@ class Principal:
     @classmethod
     def from_token_info(cls, info: dict) -> "Principal":
         return cls(org=info["org"], role=info["role"], credential_id=info["credential_id"], agent_id=info.get("agent_id"))
+
+
+def has_operator_view(principal: Principal, hub_operator: str | None) -> bool:
+    """The hub operator's ops credentials read health metadata of every org (never payloads,
+    subjects, URL paths or secrets); acting on another org's things still needs admin."""
+    return bool(hub_operator) and principal.org == hub_operator and principal.role == "ops"

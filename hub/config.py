@@ -44,6 +44,11 @@ class Settings:
     # Mark console cookies Secure even when the hub sees plain HTTP (behind a TLS-terminating proxy).
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("CAUSEWAY_SECURE_COOKIES", "") == "1")
 
+    # The one org that runs this hub (e.g. improvement-service): its ops credentials have a
+    # hub-wide read view of health metadata (agents, subscription status and lag), never
+    # payloads, subjects, webhook URL paths or secrets. Unset: no org has that view.
+    hub_operator: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_HUB_OPERATOR") or None)
+
     # -- HTTP -----------------------------------------------------------------
     # /metrics answers a bearer token: this one, or an ops or admin API key...
     metrics_token: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_METRICS_TOKEN") or None,

@@ -64,3 +64,20 @@ def gazetteer_agreement(agreement_id: str, providers, recipients, purpose: str =
         "datasets": {"gazetteer-address": {"fields": ["uprn", "street", "town", "postcode", "custodian"],
                                            "conditions": ["payload.custodian == provider"]}},
     }, sort_keys=False)
+
+
+def activate_agreement(services, source: str, parties: list[str]) -> str:
+    """Write an agreement through the policy service, have every party's governance approve
+    it and put it in force; returns its id. For tests that need an active agreement as a
+    precondition (approval itself is tested in tests/hub/policy)."""
+    from hub.auth import Principal
+
+    def governance(org):
+        return Principal(org=org, role="governance", credential_id="test")
+
+    agreements = services.policy.agreements
+    agreement_id = agreements.apply(source, governance(parties[0]), mode="create")["id"]
+    for org in parties:
+        agreements.transition(agreement_id, "approved", governance(org))
+    assert agreements.transition(agreement_id, "active", governance(parties[0]))["status"] == "active"
+    return agreement_id

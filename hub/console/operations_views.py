@@ -3,9 +3,11 @@ retry and replay) and agents with their connectors' tasks (heartbeats, history).
 
 The delivery and health services decide who may see and do what, with the
 signed-in user as the principal, exactly as for an API key of the same org and
-role: governance staff see their own org's subscriptions and agents; ops staff
-and admins see every subscription and act on deliveries. Every action is
-audited by the delivery service with the user as the actor.
+role: governance and ops staff see their own org's subscriptions and agents, ops
+staff act on their own org's deliveries, admins see and act on all. The hub
+operator's ops staff also see every org's subscriptions and agents as health
+metadata (no dead letters, error text, filters or URL paths) and act on none but
+their own. Every action is audited by the delivery service with the user as the actor.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from hub.timeutil import parse_iso
 
 from . import queries
 from .charts import line_chart
-from .views import ALL_STAFF, allowed, console, requires, services, staff
+from .views import ALL_STAFF, allowed, console, hub_wide, requires, services, staff
 
 OPERATORS = ("ops",)  # and admin: they act on deliveries
 # A subscription whose oldest undelivered record is older than this is "lagging".
@@ -103,6 +105,11 @@ def subscription_statuses(org: str | None = None) -> list[dict]:
     return found
 
 
+def own_or_admin(item: dict) -> bool:
+    user = staff()
+    return user.role == "admin" or item["org"] == user.org
+
+
 def agent_summaries() -> list[dict]:
     return _health().list_agents(staff().principal)
 
@@ -111,12 +118,12 @@ def agent_summaries() -> list[dict]:
 @console.get("/subscriptions")
 @requires(*ALL_STAFF)
 def subscriptions():
-    chosen_org = (request.args.get("org") or None) if allowed(OPERATORS) else None
+    chosen_org = (request.args.get("org") or None) if hub_wide() else None
     statuses = subscription_statuses(chosen_org)
     counts = {name: sum(1 for s in statuses if s["status"] == name)
               for name in ("active", "failing", "paused", "awaiting-agreement", "disabled")}
     return render_template("console/subscriptions.html", statuses=statuses, counts=counts, chosen_org=chosen_org,
-                           orgs=services().orgs.list_orgs() if allowed(OPERATORS) else [],
+                           orgs=services().orgs.list_orgs() if hub_wide() else [], hub_wide=hub_wide(),
                            attention={s["id"]: needs_attention(s) for s in statuses})
 
 
@@ -125,12 +132,13 @@ def subscriptions():
 def subscription(subscription_id: str):
     principal = staff().principal
     status = _delivery().status(subscription_id, principal)
-    letters = _delivery().list_dead_letters(subscription_id, principal)
+    own = own_or_admin(status)  # otherwise the hub operator's metadata view: no dead letters, no actions
+    letters = _delivery().list_dead_letters(subscription_id, principal) if own else []
     keys = queries.record_keys(services().engine, [letter["seq"] for letter in letters])
     for letter in letters:
         letter["key"] = keys.get(letter["seq"], "")
-    return render_template("console/subscription.html", sub=status, letters=letters,
-                           attention=needs_attention(status), can_act=allowed(OPERATORS))
+    return render_template("console/subscription.html", sub=status, letters=letters, metadata_only=not own,
+                           attention=needs_attention(status), can_act=own and allowed(OPERATORS))
 
 
 @console.post("/subscriptions/<subscription_id>/dead-letters/<int:letter_id>/retry")
@@ -191,7 +199,7 @@ def replay(subscription_id: str):
 @requires(*ALL_STAFF)
 def agents():
     listed = agent_summaries()
-    return render_template("console/agents.html", agents=listed,
+    return render_template("console/agents.html", agents=listed, hub_wide=hub_wide(),
                            up=sum(1 for a in listed if a["status"] == "up"),
                            stale=sum(1 for a in listed if a["status"] == "stale"))
 

@@ -21,6 +21,7 @@ from flask.sessions import SecureCookieSessionInterface
 from causeway_common.cells import csv_cell
 from hub import db
 from hub.audit import service as audit
+from hub.auth import has_operator_view
 from hub.problems import Problem
 from hub.timeutil import iso_utc
 
@@ -97,6 +98,13 @@ def visible_org() -> str | None:
     """Whose data the signed-in user may see: their own org's, or every org's for admins."""
     user = staff()
     return None if user.role == "admin" else user.org
+
+
+def hub_wide() -> bool:
+    """Whether the signed-in user sees health metadata of every org (subscriptions, agents, reject
+    counts): admins, and the hub operator's ops staff."""
+    user = staff()
+    return user.role == "admin" or has_operator_view(user.principal, services().settings.hub_operator)
 
 
 def allowed(roles) -> bool:
@@ -311,8 +319,11 @@ def quality():
     today = db.utcnow().date()
     engine = services().engine
     since = queries.start_of_day(today - timedelta(days=13))
-    labels, by_publisher = queries.rejects_per_day(engine, visible_org(), today, by="publisher")
-    _labels, by_dataset = queries.rejects_per_day(engine, visible_org(), today, by="dataset")
+    # Reject counts and failing fields are health metadata (the hub operator sees every org's);
+    # error messages quote values, so they stay with their own org.
+    counted = None if hub_wide() else visible_org()
+    labels, by_publisher = queries.rejects_per_day(engine, counted, today, by="publisher")
+    _labels, by_dataset = queries.rejects_per_day(engine, counted, today, by="dataset")
     short = [label[5:] for label in labels]
     return render_template(
         "console/quality.html", today=today,
@@ -320,7 +331,7 @@ def quality():
                                    unit="rejected records"),
         dataset_chart=line_chart("Rejected records per day, by dataset (last 14 days)", short, by_dataset,
                                  unit="rejected records"),
-        fields=queries.rejected_fields(engine, visible_org(), since),
+        fields=queries.rejected_fields(engine, counted, since), hub_wide=hub_wide(),
         errors=queries.common_errors(engine, visible_org(), since),
         orgs=services().orgs.list_orgs() if staff().role == "admin" else [])
 

@@ -21,6 +21,7 @@ from . import disclose, signing
 from .destinations import DestinationRefused, check_url
 from .models import CHANNELS, dead_letters, subscriptions
 from .policy import PolicyPort
+from .scope import READERS, SubscriptionScope
 
 FILTER_KEYS = {"publishers", "ops", "where"}
 REPLAY_PROBLEM = "https://causeway.example/problems/replay-out-of-range"
@@ -72,6 +73,7 @@ class DeliveryService:
         self.delivery = settings.delivery
         self.policy = policy if isinstance(policy, PolicyPort) else PolicyPort(policy, CloudEvents(settings.public_url))
         self.box = sealing.for_engine(engine)
+        self.scope = SubscriptionScope(getattr(settings, "hub_operator", None))
 
     # -- subscriptions -------------------------------------------------------
     def _check_filter(self, filter_) -> str | None:
@@ -144,23 +146,28 @@ class DeliveryService:
         return answer
 
     def _get(self, conn, sub_id: str, principal: Principal):
+        """A subscription the caller may act on (hub.delivery.scope says who)."""
         row = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
-        if row is None or not (principal.is_admin or principal.role == "ops" or row.org == principal.org):
-            raise not_found(f"subscription {sub_id}")
-        return row
+        return self.scope.actionable(row, sub_id, principal)
+
+    def _read(self, conn, sub_id: str, principal: Principal):
+        """A subscription the caller may read (the hub operator: as metadata)."""
+        principal.require(*READERS)
+        row = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
+        return self.scope.readable(row, sub_id, principal)
 
     def get(self, sub_id: str, principal: Principal) -> dict:
         with self.engine.connect() as conn:
-            return view(self._get(conn, sub_id, principal))
+            row = self._read(conn, sub_id, principal)
+        return self.scope.shown(row, principal, view(row))
 
     def list(self, principal: Principal, org: str | None = None) -> list[dict]:
         query = select(subscriptions).order_by(subscriptions.c.created_at, subscriptions.c.id)
-        if not (principal.is_admin or principal.role == "ops"):
-            query = query.where(subscriptions.c.org == principal.org)
-        elif org:
+        org = self.scope.list_org(principal, org)
+        if org:
             query = query.where(subscriptions.c.org == org)
         with self.engine.connect() as conn:
-            return [view(r) for r in conn.execute(query)]
+            return [self.scope.shown(r, principal, view(r)) for r in conn.execute(query)]
 
     def delete(self, sub_id: str, principal: Principal) -> None:
         principal.require("subscriber")
@@ -200,7 +207,7 @@ class DeliveryService:
     def status(self, sub_id: str, principal: Principal) -> dict:
         now = db.utcnow()
         with self.engine.connect() as conn:
-            row = self._get(conn, sub_id, principal)
+            row = self._read(conn, sub_id, principal)
             behind = disclose.count_after(conn, row, row.cursor)
             oldest = disclose.oldest_after(conn, row, row.cursor) if behind else None
             dead = conn.execute(select(func.count()).select_from(dead_letters).where(
@@ -219,7 +226,7 @@ class DeliveryService:
         if row.channel == "pull":
             answer["acked"] = row.acked
             answer["acked_at"] = _iso(row.acked_at)
-        return answer
+        return self.scope.shown(row, principal, answer)
 
     def follow_agreements(self, now: datetime | None = None) -> int:
         """Show every subscription (but disabled ones) as what covers it now: active, paused by a
@@ -245,6 +252,8 @@ class DeliveryService:
         return len(changed)
 
     def list_dead_letters(self, sub_id: str, principal: Principal, include_delivered: bool = False) -> list[dict]:
+        """Dead letters name records: their own org's readers (and admin) only, not the hub operator."""
+        principal.require(*READERS)
         with self.engine.connect() as conn:
             self._get(conn, sub_id, principal)
             query = select(dead_letters).where(dead_letters.c.subscription_id == sub_id).order_by(dead_letters.c.seq)

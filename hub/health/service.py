@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 
 from hub import db
-from hub.auth import Principal
+from hub.auth import Principal, has_operator_view
 from hub.problems import forbidden, not_found
 from hub.timeutil import iso_utc
 
@@ -22,6 +22,8 @@ from .models import agent_health, agent_heartbeats
 
 DEFAULT_INTERVAL_SECONDS = 30.0
 MISSED_BEATS_BEFORE_STALE = 3
+# Who reads an org's own agents (admin: every org's; the hub operator's ops: every org's, as metadata).
+READERS = ("ops", "governance")
 MAX_HISTORY = 120  # heartbeats one answer may carry (the contract says the same)
 
 
@@ -31,8 +33,9 @@ def _aware(moment: datetime) -> datetime:
 
 class HealthService:
     def __init__(self, engine: Engine, list_agents: Callable[[str | None], list[dict]], history_days: int = 7,
-                 clock: Callable[[], datetime] = db.utcnow):
+                 clock: Callable[[], datetime] = db.utcnow, hub_operator: str | None = None):
         self.engine = engine
+        self.hub_operator = hub_operator
         self._list_agents = list_agents  # org (or None for all) -> enrolled agents
         self.history = timedelta(days=history_days)
         self.clock = clock
@@ -62,7 +65,21 @@ class HealthService:
     # -- out ----------------------------------------------------------------
     @staticmethod
     def _require_reader(principal: Principal) -> None:
-        principal.require("ops", "governance")
+        principal.require(*READERS)
+
+    def _reads_all(self, principal: Principal) -> bool:
+        return principal.is_admin or has_operator_view(principal, self.hub_operator)
+
+    @staticmethod
+    def _shown(principal: Principal, summary: dict) -> dict:
+        """Another org's agent, as the hub operator sees it: counts and states, no error text
+        (it can quote rows, paths or hosts of the council's systems)."""
+        if principal.is_admin or summary["org"] == principal.org:
+            return summary
+        shown = dict(summary, report=_without_errors(summary["report"]))
+        if "history" in shown:
+            shown["history"] = [dict(beat, report=_without_errors(beat["report"])) for beat in shown["history"]]
+        return shown
 
     def _summary(self, agent: dict, health) -> dict:
         now = self.clock()
@@ -82,7 +99,7 @@ class HealthService:
 
     def list_agents(self, principal: Principal, org: str | None = None, status: str | None = None) -> list[dict]:
         self._require_reader(principal)
-        if not principal.is_admin:
+        if not self._reads_all(principal):
             if org is not None:
                 principal.require_org(org)
             org = principal.org
@@ -92,12 +109,12 @@ class HealthService:
             query = query.where(agent_health.c.org == org)
         with self.engine.connect() as conn:
             latest = {row.agent_id: row for row in conn.execute(query)}
-        found = [self._summary(agent, latest.get(agent["id"])) for agent in enrolled]
+        found = [self._shown(principal, self._summary(agent, latest.get(agent["id"]))) for agent in enrolled]
         return [a for a in found if status is None or a["status"] == status]
 
     def get_agent(self, principal: Principal, agent_id: str, history: int = 20) -> dict:
         self._require_reader(principal)
-        agent = next((a for a in self._list_agents(None if principal.is_admin else principal.org)
+        agent = next((a for a in self._list_agents(None if self._reads_all(principal) else principal.org)
                       if a["id"] == agent_id), None)
         if agent is None:
             raise not_found(f"agent {agent_id}")
@@ -111,5 +128,17 @@ class HealthService:
         summary = self._summary(agent, latest)
         summary["history"] = [{"received_at": iso_utc(r.received_at), "report": json.loads(r.report)} for r in rows]
         summary["history_kept"] = kept
-        return summary
+        return self._shown(principal, summary)
+
+
+def _without_errors(report: dict | None) -> dict | None:
+    if not report:
+        return report
+    shown = {k: v for k, v in report.items() if k != "last_error"}
+    if isinstance(report.get("tasks"), list):
+        shown["tasks"] = [{k: v for k, v in t.items() if k != "last_error"} if isinstance(t, dict) else t
+                          for t in report["tasks"]]
+    if isinstance(report.get("sender"), dict):
+        shown["sender"] = {k: v for k, v in report["sender"].items() if k != "last_error"}
+    return shown
 

@@ -146,6 +146,14 @@ class PolicyService:
                              if purpose in a.purposes and a.starts <= moment < a.ends)
         return sorted(found)
 
+    def providers_sharing_with(self, recipient: str, dataset: str, at: datetime) -> set[str]:
+        """The providers an active agreement in force at `at` names alongside `recipient` for
+        `dataset`, for any purpose (who may see whose figures of a periodic return)."""
+        self.refresh()
+        moment = at.timestamp()
+        return {provider for (provider, to, name), agreements in self._index.routes.items()
+                if to == recipient and name == dataset and any(a.starts <= moment < a.ends for a in agreements)}
+
     def suspended_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list[str]:
         """Ids of the suspended agreements that would, in force, let some provider share `dataset` with
         `recipient` for `purpose` at `at` (used to show a subscription `paused` until re-activated)."""

@@ -12,6 +12,7 @@ they always match what the grid shows.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from hub.auth import Principal
 from hub.orgs.models import orgs
-from hub.problems import Problem, forbidden, not_found
+from hub.problems import Problem, not_found
 from hub.timeutil import iso_utc
 
 from . import checks
@@ -30,22 +31,28 @@ from .reference import populations_for_year
 from .submissions import Submission, read_submissions
 
 STATUSES = ("submitted", "late", "missing", "awaited")
-SEE_ALL_ROLES = ("governance", "ops", "admin")
+
+
+def no_sharing(recipient: str, dataset: str, at: datetime) -> set[str]:
+    return set()
 
 
 @dataclass
 class View:
-    """What a caller may see of one return: every publisher, or only its own org's row."""
+    """What a caller may see of one return: the rows of the publishers whose figures it may read."""
     declaration: ReturnDeclaration
     publishers: list[tuple[str, str]]  # (slug, name) of every expected publisher
     visible: set[str]
 
 
 class ReturnService:
-    def __init__(self, engine: Engine, catalogue, clock):
+    def __init__(self, engine: Engine, catalogue, clock,
+                 providers_sharing_with: Callable[[str, str, datetime], set[str]] = no_sharing):
         self.engine = engine
         self.catalogue = catalogue
         self.clock = clock
+        # (recipient, dataset, at) -> the providers an active agreement lets share the dataset with it
+        self.providers_sharing_with = providers_sharing_with
 
     # -- declarations and who may see what ---------------------------------
     def declarations(self) -> list[ReturnDeclaration]:
@@ -70,12 +77,20 @@ class ReturnService:
         declaration = self.declaration(dataset)
         publishers = self.expected_publishers(conn, declaration)
         slugs = {slug for slug, _ in publishers}
-        if caller.role in SEE_ALL_ROLES or caller.org == declaration.requesting_org:
-            return View(declaration, publishers, slugs)
-        if caller.org in slugs:
-            return View(declaration, publishers, {caller.org})
-        raise forbidden(f"{dataset} is returned by its expected publishers to {declaration.requesting_org}; "
-                        f"{caller.org} is neither")
+        allowed = self.visible_publishers(declaration, caller)
+        visible = slugs if allowed is None else slugs & allowed
+        if not visible:
+            # The same answer as for a return that does not exist: outsiders learn nothing of it.
+            raise not_found(f"periodic return {dataset}")
+        return View(declaration, publishers, visible)
+
+    def visible_publishers(self, declaration: ReturnDeclaration, caller: Principal) -> set[str] | None:
+        """Whose figures the caller may read (None: every publisher's), for admin and the requesting org;
+        its own as a submitting council; and those of the providers an active agreement for the
+        dataset names it a recipient of. Any role of the org: the org is entitled, not the key."""
+        if caller.is_admin or caller.org == declaration.requesting_org:
+            return None
+        return {caller.org} | self.providers_sharing_with(caller.org, declaration.dataset, self.clock())
 
     # -- periods -----------------------------------------------------------
     def _period(self, declaration: ReturnDeclaration, name: str) -> Period:

@@ -25,6 +25,7 @@ STAFF = [
     ("sam", "sds", "governance"),
     ("fiona", "fife", "governance"),
     ("omar", "edinburgh", "ops"),
+    ("otto", "sds", "ops"),
     ("ada", "scottish-government", "admin"),
 ]
 

@@ -1,6 +1,7 @@
 """Subscriptions, agents and the overview's health sections, in-process (SQLite and PostgreSQL):
-who sees which subscription, who may retry and replay (on the server), what each
-status looks like, escaping, and agents going from up to stale."""
+who sees which subscription (each org its own; the hub operator every org's, as metadata),
+who may retry and replay (on the server), what each status looks like, escaping, and
+agents going from up to stale."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -15,7 +16,15 @@ from factories import gazetteer_record
 from hub import db
 from hub.audit.models import audit_log
 from hub.auth import Principal
+from hub.config import Settings
 from hub.delivery.models import dead_letters, subscriptions
+
+OPERATOR = "improvement-service"
+
+
+@pytest.fixture
+def settings(db_url):
+    return Settings(db_url=db_url, hub_operator=OPERATOR)
 
 
 @pytest.fixture
@@ -23,7 +32,10 @@ def staff(services):
     add_staff(services, "gina", "edinburgh", "governance")
     add_staff(services, "sian", "sds", "governance")
     add_staff(services, "omar", "glasgow", "ops")
+    add_staff(services, "sam", "sds", "ops")
     add_staff(services, "ada", "fife", "admin")
+    services.orgs.add_org(OPERATOR, "Improvement Service", "agency", actor="test")
+    add_staff(services, "ivy", OPERATOR, "ops")
 
 
 def _subscribe(services, org: str, dataset: str = "gazetteer-address", purpose: str = "ServiceProvision") -> str:
@@ -61,6 +73,17 @@ def _letter_state(services, letter_id: int) -> str:
         return conn.execute(select(dead_letters.c.state).where(dead_letters.c.id == letter_id)).scalar_one()
 
 
+def assert_every_action_refused(client, services, deliveries, token: str, status: int) -> None:
+    """Retrying sds's dead letters (one, all) and replaying it are refused with `status`; nothing moves."""
+    sub = deliveries["sds"]
+    for path in (f"/console/subscriptions/{sub}/dead-letters/{deliveries['letter']}/retry",
+                 f"/console/subscriptions/{sub}/dead-letters/retry"):
+        assert client.post(path, data={"csrf_token": token}).status_code == status, path
+    assert client.post(f"/console/subscriptions/{sub}/replay",
+                       data={"csrf_token": token, "from": "seq", "from_seq": "1"}).status_code == status
+    assert _letter_state(services, deliveries["letter"]) == "dead"
+
+
 def test_governance_sees_only_its_own_orgs_subscriptions_and_cannot_retry(client, services, deliveries):
     sign_in(client, "sian")
     listing = client.get("/console/subscriptions")
@@ -70,23 +93,38 @@ def test_governance_sees_only_its_own_orgs_subscriptions_and_cannot_retry(client
     assert detail.status_code == 200
     assert deliveries["record"]["id"] in detail.text  # the dead letter is shown
     assert ">Retry<" not in detail.text and "Replay from" not in detail.text
-    token = csrf_from(detail.text)
-    for path in (f"/console/subscriptions/{deliveries['sds']}/dead-letters/{deliveries['letter']}/retry",
-                 f"/console/subscriptions/{deliveries['sds']}/dead-letters/retry"):
-        assert client.post(path, data={"csrf_token": token}).status_code == 403, path
-    assert client.post(f"/console/subscriptions/{deliveries['sds']}/replay",
-                       data={"csrf_token": token, "from": "seq", "from_seq": "1"}).status_code == 403
-    assert _letter_state(services, deliveries["letter"]) == "dead"
+    assert_every_action_refused(client, services, deliveries, csrf_from(detail.text), 403)
     # another org's subscription is not there at all
     assert client.get(f"/console/subscriptions/{deliveries['glasgow']}").status_code == 404
 
 
-def test_ops_sees_every_subscription_with_its_status_and_retries_a_dead_letter(client, services, deliveries):
+def test_ops_sees_its_own_orgs_subscriptions_only(client, services, deliveries):
     sign_in(client, "omar")
+    listing = client.get("/console/subscriptions").text
+    assert deliveries["glasgow"] in listing and deliveries["sds"] not in listing
+    assert 'class="badge bad">failing<' in listing
+    assert "HTTP 503 from the receiver" in listing
+    assert client.get(f"/console/subscriptions/{deliveries['sds']}").status_code == 404
+    token = csrf_from(client.get(f"/console/subscriptions/{deliveries['glasgow']}").text)
+    assert_every_action_refused(client, services, deliveries, token, 404)
+
+
+def test_the_hub_operator_sees_every_org_as_metadata_and_acts_on_none(client, services, deliveries):
+    sign_in(client, "ivy")
     listing = client.get("/console/subscriptions").text
     assert deliveries["sds"] in listing and deliveries["glasgow"] in listing
     assert 'class="badge bad">failing<' in listing
-    assert "HTTP 503 from the receiver" in listing
+    assert "HTTP 503 from the receiver" not in listing  # error text stays with its org
+    detail = client.get(f"/console/subscriptions/{deliveries['sds']}")
+    assert detail.status_code == 200 and 'id="metadata-only"' in detail.text
+    assert deliveries["record"]["id"] not in detail.text and "postcode" not in detail.text
+    assert ">Retry<" not in detail.text and "Replay from" not in detail.text
+    assert_every_action_refused(client, services, deliveries, csrf_from(detail.text), 403)
+    assert 'id="subscriptions-troubled">2<' in client.get("/console/").text
+
+
+def test_ops_retries_its_own_orgs_dead_letter(client, services, deliveries):
+    sign_in(client, "sam")
     detail = client.get(f"/console/subscriptions/{deliveries['sds']}")
     token = csrf_from(detail.text)
     path = f"/console/subscriptions/{deliveries['sds']}/dead-letters/{deliveries['letter']}/retry"
@@ -97,7 +135,7 @@ def test_ops_sees_every_subscription_with_its_status_and_retries_a_dead_letter(c
     assert _letter_state(services, deliveries["letter"]) == "retrying"
     with services.engine.connect() as conn:
         entry = conn.execute(select(audit_log).where(audit_log.c.action == "subscription.retry-dead-letters")).first()
-    assert entry.actor == "glasgow/ops/key:console:omar" and entry.target == deliveries["sds"]
+    assert entry.actor == "sds/ops/key:console:sam" and entry.target == deliveries["sds"]
 
 
 def test_replay_from_a_time_moves_the_position_back(client, services, deliveries):
@@ -124,10 +162,13 @@ def test_dead_letter_reasons_and_errors_are_escaped(client, deliveries):
 
 
 def test_the_overview_counts_subscriptions_needing_attention(client, deliveries):
-    sign_in(client, "omar")
+    sign_in(client, "ada")
     html = client.get("/console/").text
     assert 'id="subscriptions-troubled">2<' in html  # the failing one, and the one with a dead letter
     assert "failing" in html and "1 dead letter" in html
+    client.cookies.clear()
+    sign_in(client, "omar")  # glasgow's own: the failing one
+    assert 'id="subscriptions-troubled">1<' in client.get("/console/").text
     client.cookies.clear()
     sign_in(client, "gina")  # edinburgh holds no subscriptions
     assert 'id="subscriptions-troubled">0<' in client.get("/console/").text
@@ -171,6 +212,13 @@ def test_agents_show_up_then_stale_with_their_tasks_and_history(client, services
     assert 'id="agents-stale">1<' in overview and "caselink-agent" in overview
     assert client.get(f"/console/agents/{other_id}").status_code == 404
 
+    client.cookies.clear()
+    sign_in(client, "ivy")  # the hub operator: every org's agents, without their error text
+    listing = client.get("/console/agents").text
+    assert agent_id in listing and other_id in listing
+    detail = client.get(f"/console/agents/{agent_id}").text
+    assert "planning-applications" in detail and "locked" not in detail
+
 
 def test_every_new_page_sends_the_strict_content_security_policy(client, deliveries):
     sign_in(client, "ada")
@@ -179,3 +227,22 @@ def test_every_new_page_sends_the_strict_content_security_policy(client, deliver
         assert response.status_code == 200, path
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert "<script>" not in response.text
+
+
+def test_the_hub_operator_sees_every_orgs_reject_counts_but_not_their_error_messages(client, services, staff, auth):
+    bad = gazetteer_record(9101)
+    bad["payload"]["postcode"] = "not a postcode"
+    answer = client.post("/api/v1/records", json={"records": [bad]}, headers=auth("edinburgh", "publisher"))
+    assert answer.json()["rejected"] == 1
+    sign_in(client, "gina")  # edinburgh's own: counts, fields and the messages (which quote the value)
+    own = client.get("/console/quality").text
+    assert "/payload/postcode" in own and "not a postcode" in own
+    client.cookies.clear()
+    sign_in(client, "ivy")
+    operator = client.get("/console/quality").text
+    assert "/payload/postcode" in operator and "edinburgh" in operator
+    assert "not a postcode" not in operator
+    client.cookies.clear()
+    sign_in(client, "omar")  # another org's ops: nothing of edinburgh's
+    other = client.get("/console/quality").text
+    assert "/payload/postcode" not in other and "not a postcode" not in other

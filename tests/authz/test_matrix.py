@@ -1,0 +1,396 @@
+"""The authorisation matrix: every operation in hub/openapi.yaml, called by every role, on an
+object of the caller's own org and on one of another org, and with no key, against a real hub
+process (SQLite and PostgreSQL). The expected outcomes are the rules (deny by default), kept
+in ONE table below; an operation in the contract without a row fails the suite.
+
+Callers are edinburgh's keys of each role, and the hub operator's (improvement-service) ops
+key; "own" is an object of the caller's org, "other" one of glasgow's. Objects that a call
+changes (a draft to approve, a consent to withdraw, a dead letter to retry) are made afresh
+for each cell, so no cell depends on another.
+"""
+from __future__ import annotations
+
+import base64
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from causeway_common.signing import generate_key, public_key_b64
+from factories import gazetteer_record
+from hubprocess import HubProcess
+
+from hub import db
+from hub.app import build_services
+from hub.auth import Principal
+from hub.config import DeliverySettings, Settings
+from hub.delivery.models import dead_letters
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+CONTRACT = Path(__file__).resolve().parents[2] / "hub" / "openapi.yaml"
+CALLER, OTHER, OPERATOR, THIRD = "edinburgh", "glasgow", "improvement-service", "sfrs"
+ROLES = ("publisher", "subscriber", "governance", "ops", "admin", "operator-ops")
+SUBJECTS = ("own", "other")
+PURPOSE = "PublicSafety"
+RETURN, PERIOD = "data-return.school-meals", "2026-Q3"
+SECRETS_KEY = base64.b64encode(b"m" * 32).decode()
+
+# Outcomes: ok (any 2xx), 401, 403, 404. Each row: for each role in ROLES, own/other; then no key.
+# A row is keyed by the operationId; "operationId#case" adds a further case of the same operation.
+#                                   publisher  subscriber governance ops       admin    operator-ops  no key
+MATRIX = {
+    "hub.health.api.health":           "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       ok",
+    "hub.records.api.list_datasets":   "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.records.api.get_dataset":     "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.records.api.get_schema":      "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.records.api.publish":         "ok/ok     403/403   403/403   403/403   ok/ok     403/403     401",
+    "hub.records.api.get_record":      "ok/404    ok/404    ok/404    ok/404    ok/ok     ok/404      401",
+    "hub.records.api.feed":            "ok/ok     ok/ok     403/403   403/403   ok/ok     403/403     401",
+    "hub.policy.api.list_agreements":  "403/403   403/403   ok/ok     403/403   ok/ok     403/403     401",
+    "hub.policy.api.create_agreement": "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.policy.api.get_agreement":    "403/403   403/403   ok/404    403/403   ok/ok     403/403     401",
+    "hub.policy.api.update_agreement": "403/403   403/403   ok/404    403/403   ok/ok     403/403     401",
+    "hub.policy.api.list_versions":    "403/403   403/403   ok/404    403/403   ok/ok     403/403     401",
+    # approval is given by a party's governance, never by admin on its behalf
+    "hub.policy.api.transition":       "403/403   403/403   ok/404    403/403   403/403   403/403     401",
+    # suspending the version in force: "other" is one the caller was named in only as a superseded
+    # draft; party rights end with the versions that named it (issue 10, item 2)
+    "hub.policy.api.transition#suspend": "403/403 403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.policy.api.give_consent":     "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.policy.api.import_consents":  "403/403   403/403   ok/ok     403/403   ok/ok     403/403     401",
+    "hub.policy.api.withdraw_consent": "403/403   403/403   ok/404    403/403   ok/ok     403/403     401",
+    "hub.policy.api.lodge_objection":  "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.policy.api.withdraw_objection": "403/403 403/403   ok/404    403/403   ok/ok     403/403     401",
+    "hub.policy.api.subject_consents": "403/403   403/403   ok/ok     403/403   ok/ok     403/403     401",
+    "hub.policy.api.subject_disclosures": "403/403 403/403  ok/ok     403/403   ok/ok     403/403     401",
+    # a stored record is dry-run only by governance of its publisher (issue 10, item 3)
+    "hub.policy.api.dry_run":          "403/403   403/403   ok/404    403/403   ok/ok     403/403     401",
+    # the one-time token is the credential
+    "hub.orgs.api.enrol":              "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       ok",
+    "hub.health.api.list_agents":      "403/403   403/403   ok/403    ok/403    ok/ok     ok/ok       401",
+    "hub.health.api.get_agent":        "403/403   403/403   ok/404    ok/404    ok/ok     ok/ok       401",
+    # only an agent's own credential reports for it
+    "hub.health.api.heartbeat":        "403/403   403/403   403/403   403/403   403/403   403/403     401",
+    "hub.audit.api.list_entries":      "403/403   403/403   ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.audit.api.verify_chain":      "403/403   403/403   ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.delivery.api.create_subscription": "403/403 ok/403 403/403   403/403   ok/ok     403/403     401",
+    "hub.delivery.api.list_subscriptions": "403/403 ok/403  ok/403    ok/403    ok/ok     ok/ok       401",
+    "hub.delivery.api.get_subscription": "403/403 ok/404    ok/404    ok/404    ok/ok     ok/ok       401",
+    "hub.delivery.api.delete_subscription": "403/403 ok/404 403/403   403/403   ok/ok     403/403     401",
+    "hub.delivery.api.subscription_status": "403/403 ok/404 ok/404    ok/404    ok/ok     ok/ok       401",
+    "hub.delivery.api.rotate_secret":  "403/403   ok/404    403/403   403/403   ok/ok     403/403     401",
+    "hub.delivery.api.list_dead_letters": "403/403 ok/404   ok/404    ok/404    ok/ok     ok/403      401",
+    "hub.delivery.api.retry_dead_letters": "403/403 ok/404  403/403   ok/404    ok/ok     ok/403      401",
+    "hub.delivery.api.retry_dead_letter": "403/403 ok/404   403/403   ok/404    ok/ok     ok/403      401",
+    "hub.delivery.api.replay":         "403/403   ok/404    403/403   ok/404    ok/ok     ok/403      401",
+    "hub.delivery.api.feed":           "403/403   ok/404    403/403   403/403   ok/ok     403/403     401",
+    "hub.delivery.api.ack":            "403/403   ok/404    403/403   403/403   ok/ok     403/403     401",
+    "hub.returns.api.list_returns":    "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
+    # a council sees its own return; the hub operator is neither council nor requester
+    "hub.returns.api.period_status":   "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     404/404     401",
+    "hub.returns.api.grid":            "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     404/404     401",
+    "hub.returns.api.submission":      "ok/404    ok/404    ok/404    ok/404    ok/ok     404/404     401",
+}
+
+
+def expected_cells(row: str) -> dict[tuple[str, str], str]:
+    """'ok/404 ... 401' -> {(role, subject): outcome, ("no key", "-"): outcome}."""
+    tokens = row.split()
+    assert len(tokens) == len(ROLES) + 1, f"a row has {len(ROLES)} role cells and a no-key cell: {row!r}"
+    cells = {}
+    for role, token in zip(ROLES, tokens):
+        own, other = token.split("/")
+        cells[role, "own"], cells[role, "other"] = own, other
+    cells["no key", "-"] = tokens[-1]
+    for outcome in cells.values():
+        assert outcome in ("ok", "401", "403", "404"), row
+    return cells
+
+
+def contract_operations() -> dict[str, tuple[str, str]]:
+    spec = yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))
+    return {op["operationId"]: (method.upper(), "/api/v1" + path)
+            for path, item in spec["paths"].items() for method, op in item.items()
+            if method in ("get", "put", "post", "delete", "patch")}
+
+
+def operation_of(row_key: str) -> str:
+    return row_key.split("#", 1)[0]
+
+
+def test_every_operation_in_the_contract_has_a_row_and_every_row_an_operation():
+    operations = contract_operations()
+    missing = sorted(set(operations) - set(MATRIX))
+    assert not missing, f"operations without a row in the authorisation matrix: {missing}"
+    stale = sorted({operation_of(k) for k in MATRIX} - set(operations))
+    assert not stale, f"rows for operations no longer in the contract: {stale}"
+    missing_requests = sorted(set(MATRIX) - set(REQUESTS))
+    assert not missing_requests, f"operations the matrix does not know how to call: {missing_requests}"
+    for row in MATRIX.values():
+        expected_cells(row)
+
+
+# -- the objects each operation acts on, per org ------------------------------------------------
+_ids = itertools.count(1)
+
+
+@dataclass
+class World:
+    services: object
+    hub: HubProcess
+    keys: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)
+
+    def key(self, org: str, role: str) -> str:
+        if (org, role) not in self.keys:
+            self.keys[org, role] = self.services.orgs.issue_key(org, role, actor="test")
+        return self.keys[org, role]
+
+    def once(self, name, org, make):
+        if (name, org) not in self.cache:
+            self.cache[name, org] = make()
+        return self.cache[name, org]
+
+    @staticmethod
+    def governance(org):
+        return Principal(org=org, role="governance", credential_id="matrix")
+
+    def record(self, org: str) -> str:
+        def make():
+            record = gazetteer_record(900000 + next(_ids), custodian=org)
+            answer = requests.post(f"{self.hub.url}/api/v1/records", json={"records": [record]}, timeout=10,
+                                   headers={"Authorization": f"Bearer {self.key(org, 'publisher')}"})
+            assert answer.json()["results"][0]["status"] == "accepted", answer.text
+            return record["id"]
+        return self.once("record", org, make)
+
+    def agreement_source(self, agreement_id: str, providers: list[str], title: str = "Matrix agreement") -> str:
+        return (f"id: {agreement_id}\ntitle: {title}\nproviders: [{', '.join(providers)}]\n"
+                f"recipients: [{THIRD}]\npurposes: [{PURPOSE}]\nlawful_basis: public-task\n"
+                "valid_from: 2026-01-01\nvalid_until: 2030-12-31\nretention_days: 30\n"
+                "datasets:\n  gazetteer-address:\n    fields: [uprn, town]\n")
+
+    def draft(self, org: str) -> str:
+        """A fresh draft agreement between `org` (provider) and sfrs."""
+        agreement_id = f"matrix-{org}-{next(_ids)}"
+        self.services.policy.agreements.apply(self.agreement_source(agreement_id, [org]), self.governance(org),
+                                              mode="create")
+        return agreement_id
+
+    def in_force(self, org: str, caller: str) -> str:
+        """An active agreement. Of the caller's org: between it and sfrs. Of another org: its first
+        draft named the caller too, the version put in force no longer does."""
+        agreements, agreement_id = self.services.policy.agreements, f"matrix-force-{next(_ids)}"
+        if org != caller:
+            agreements.apply(self.agreement_source(agreement_id, [org, caller]), self.governance(org), mode="create")
+        agreements.apply(self.agreement_source(agreement_id, [org], title="In force"), self.governance(org))
+        for party in (org, THIRD):
+            agreements.transition(agreement_id, "approved", self.governance(party))
+        assert agreements.transition(agreement_id, "active", self.governance(org))["status"] == "active"
+        return agreement_id
+
+    def consent(self, org: str) -> str:
+        return self.services.policy.consents.give(
+            {"subject": "subj-matrix", "purpose": PURPOSE, "recipients": [THIRD], "method": "signed form",
+             "evidence_ref": f"form-{next(_ids)}"}, self.governance(org))["id"]
+
+    def objection(self, org: str) -> str:
+        return self.services.policy.consents.object(
+            {"subject": "subj-matrix", "method": "letter", "evidence_ref": f"letter-{next(_ids)}"},
+            self.governance(org))["id"]
+
+    def subscription(self, org: str, channel: str = "pull", fresh: bool = False) -> str:
+        def make():
+            body = {"dataset": "gazetteer-address", "purpose": PURPOSE, "channel": channel, "start": "beginning"}
+            if channel == "webhook":
+                body["url"] = "http://127.0.0.1:9/matrix"
+            return self.services.delivery.subscribe(body, Principal(org=org, role="subscriber",
+                                                                    credential_id="matrix"))["id"]
+        return make() if fresh else self.once(f"subscription-{channel}", org, make)
+
+    def dead_letter(self, sub_id: str) -> int:
+        now = db.utcnow()
+        with db.write_transaction(self.services.engine) as conn:
+            return conn.execute(dead_letters.insert().values(
+                subscription_id=sub_id, seq=1, record_id=str(uuid.uuid4()), webhook_id=f"msg_{next(_ids)}",
+                state="dead", status_code=400, error="refused", attempts=1, created_at=now,
+                updated_at=now)).inserted_primary_key[0]
+
+    def enrolment_token(self, org: str) -> str:
+        return self.services.orgs.create_enrolment(org, 3600, actor="test")[0]
+
+    def agent(self, org: str) -> str:
+        def make():
+            answer = self.services.orgs.enrol_agent(self.enrolment_token(org), public_key_b64(generate_key()),
+                                                    f"{org}-agent", "1.0")
+            return answer["agent_id"]
+        return self.once("agent", org, make)
+
+
+@dataclass
+class Call:
+    path: dict = field(default_factory=dict)  # path parameters
+    params: dict | None = None
+    json: dict | None = None
+    data: str | None = None
+    content_type: str | None = None
+
+
+def _subscription_call(channel="pull", fresh=False, body=None):
+    return lambda w, org, caller: Call({"subscription_id": w.subscription(org, channel, fresh)}, json=body)
+
+
+def _retry_one(w, org, caller):
+    sub = w.subscription(org)
+    return Call({"subscription_id": sub, "letter_id": w.dead_letter(sub)})
+
+
+def _update(w, org, caller):
+    agreement_id = w.draft(org)
+    # another org's agreement: the caller tries to write itself in as a provider
+    providers = [org] if org == caller else [org, caller]
+    return Call({"agreement_id": agreement_id},
+                json={"source": w.agreement_source(agreement_id, providers, title="Matrix agreement, changed")})
+
+
+def _consent_body(kind):
+    def build(w, org, caller):
+        body = {"subject": "subj-matrix", "controller": org, "method": "signed form",
+                "evidence_ref": f"ref-{next(_ids)}"}
+        if kind == "consent":
+            body.update(purpose=PURPOSE, recipients=[THIRD])
+        return Call(json=body)
+    return build
+
+
+def _dry_run(w, org, caller):
+    # on another org's record, the caller names itself the recipient (issue 10, item 3)
+    return Call(json={"record_id": w.record(org), "recipient": THIRD if org == caller else caller,
+                      "purpose": PURPOSE})
+
+
+def _heartbeat(w, org, caller):
+    return Call({"agent_id": w.agent(org)}, json={"version": "1.0", "uptime_seconds": 1, "tasks": []})
+
+
+SUBSCRIPTION = _subscription_call()
+REQUESTS = {
+    "hub.health.api.health": lambda w, org, caller: Call(),
+    "hub.records.api.list_datasets": lambda w, org, caller: Call(),
+    "hub.records.api.get_dataset": lambda w, org, caller: Call({"dataset": "gazetteer-address"}),
+    "hub.records.api.get_schema": lambda w, org, caller: Call({"dataset": "gazetteer-address", "version": 1}),
+    "hub.records.api.publish": lambda w, org, caller: Call(json={"records": [gazetteer_record(800000 + next(_ids))]}),
+    "hub.records.api.get_record": lambda w, org, caller: Call({"record_id": w.record(org)}),
+    "hub.records.api.feed": lambda w, org, caller: Call({"dataset": "gazetteer-address"}, params={"purpose": PURPOSE}),
+    "hub.policy.api.list_agreements": lambda w, org, caller: Call(),
+    "hub.policy.api.create_agreement": lambda w, org, caller: Call(
+        json={"source": w.agreement_source(f"matrix-new-{next(_ids)}", [org])}),
+    "hub.policy.api.get_agreement": lambda w, org, caller: Call({"agreement_id": w.once("draft", org,
+                                                                                          lambda: w.draft(org))}),
+    "hub.policy.api.update_agreement": _update,
+    "hub.policy.api.list_versions": lambda w, org, caller: Call({"agreement_id": w.once("draft", org,
+                                                                                          lambda: w.draft(org))}),
+    "hub.policy.api.transition": lambda w, org, caller: Call({"agreement_id": w.draft(org)}, json={"to": "approved"}),
+    "hub.policy.api.transition#suspend": lambda w, org, caller: Call({"agreement_id": w.in_force(org, caller)},
+                                                                      json={"to": "suspended", "reason": "matrix"}),
+    "hub.policy.api.give_consent": _consent_body("consent"),
+    "hub.policy.api.import_consents": lambda w, org, caller: Call(
+        data=("subject,purpose,recipients,method,evidence_ref,given_at\n"
+              f"subj-import,{PURPOSE},{THIRD},signed form,import-{next(_ids)},2026-01-05T10:00:00Z\n"),
+        content_type="text/csv"),
+    "hub.policy.api.withdraw_consent": lambda w, org, caller: Call({"consent_id": w.consent(org)}),
+    "hub.policy.api.lodge_objection": _consent_body("objection"),
+    "hub.policy.api.withdraw_objection": lambda w, org, caller: Call({"objection_id": w.objection(org)}),
+    "hub.policy.api.subject_consents": lambda w, org, caller: Call({"subject": "subj-matrix"}),
+    "hub.policy.api.subject_disclosures": lambda w, org, caller: Call({"subject": "subj-matrix"}),
+    "hub.policy.api.dry_run": _dry_run,
+    "hub.orgs.api.enrol": lambda w, org, caller: Call(json={
+        "token": w.enrolment_token(org), "public_key": public_key_b64(generate_key()), "name": f"m-{next(_ids)}"}),
+    "hub.health.api.list_agents": lambda w, org, caller: (w.agent(org), Call(params={"org": org}))[1],
+    "hub.health.api.get_agent": lambda w, org, caller: Call({"agent_id": w.agent(org)}),
+    "hub.health.api.heartbeat": _heartbeat,
+    "hub.audit.api.list_entries": lambda w, org, caller: Call(),
+    "hub.audit.api.verify_chain": lambda w, org, caller: Call(),
+    "hub.delivery.api.create_subscription": lambda w, org, caller: Call(json={
+        "dataset": "gazetteer-address", "purpose": PURPOSE, "channel": "pull", "org": org}),
+    "hub.delivery.api.list_subscriptions": lambda w, org, caller: (w.subscription(org),
+                                                                   Call(params={"org": org}))[1],
+    "hub.delivery.api.get_subscription": SUBSCRIPTION,
+    "hub.delivery.api.delete_subscription": _subscription_call(fresh=True),
+    "hub.delivery.api.subscription_status": SUBSCRIPTION,
+    "hub.delivery.api.rotate_secret": _subscription_call("webhook", body={}),
+    "hub.delivery.api.list_dead_letters": SUBSCRIPTION,
+    "hub.delivery.api.retry_dead_letters": SUBSCRIPTION,
+    "hub.delivery.api.retry_dead_letter": _retry_one,
+    "hub.delivery.api.replay": lambda w, org, caller: Call({"subscription_id": w.subscription(org)},
+                                                           json={"from_seq": 1}),
+    "hub.delivery.api.feed": SUBSCRIPTION,
+    "hub.delivery.api.ack": lambda w, org, caller: Call({"subscription_id": w.subscription(org)}, json={"seq": 0}),
+    "hub.returns.api.list_returns": lambda w, org, caller: Call(),
+    "hub.returns.api.period_status": lambda w, org, caller: Call({"dataset": RETURN}, params={"period": PERIOD}),
+    "hub.returns.api.grid": lambda w, org, caller: Call({"dataset": RETURN}),
+    "hub.returns.api.submission": lambda w, org, caller: Call({"dataset": RETURN, "period": PERIOD, "org": org}),
+}
+
+
+def caller_of(role: str) -> tuple[str, str]:
+    return (OPERATOR, "ops") if role == "operator-ops" else (CALLER, role)
+
+
+def outcome_of(status: int) -> str:
+    return "ok" if 200 <= status < 300 else str(status)
+
+
+@pytest.fixture
+def settings(db_url):
+    return Settings(db_url=db_url, hub_operator=OPERATOR,
+                    delivery=DeliverySettings(webhook_allow=("127.0.0.1/32",), secrets_key=SECRETS_KEY))
+
+
+@pytest.fixture
+def world(settings, db_url, tmp_path):
+    services = build_services(settings)
+    for slug, name, kind in [(CALLER, "The City of Edinburgh Council", "council"),
+                             (OTHER, "Glasgow City Council", "council"),
+                             (OPERATOR, "Improvement Service", "agency"),
+                             (THIRD, "Scottish Fire and Rescue Service", "agency")]:
+        services.orgs.add_org(slug, name, kind, actor="test")
+    env = {"CAUSEWAY_HUB_OPERATOR": OPERATOR, "CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
+           "CAUSEWAY_SECRETS_KEY": SECRETS_KEY, "CAUSEWAY_RETRY_SCHEDULE": "3600"}
+    with HubProcess(db_url, env=env, log_path=tmp_path / "hub.log") as hub:
+        world = World(services, hub)
+        world.record(CALLER)  # the log is not empty: replays have somewhere to go back to
+        yield world
+    services.engine.dispose()
+
+
+def test_the_matrix_holds_for_every_operation_role_and_subject(world):
+    operations = contract_operations()
+    session = requests.Session()
+    wrong = []
+    for row_key, row in sorted(MATRIX.items()):
+        method, template = operations[operation_of(row_key)]
+        for (role, subject), expected in expected_cells(row).items():
+            if role == "no key":
+                org, key = CALLER, None
+                target = CALLER
+            else:
+                org, key_role = caller_of(role)
+                key = world.key(org, key_role)
+                target = org if subject == "own" else OTHER
+            call = REQUESTS[row_key](world, target, org)
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            if call.content_type:
+                headers["Content-Type"] = call.content_type
+            answer = session.request(method, world.hub.url + template.format(**call.path), params=call.params,
+                                     json=call.json, data=call.data, headers=headers, timeout=30)
+            got = outcome_of(answer.status_code)
+            if got != expected:
+                detail = answer.text[:160].replace("\n", " ")
+                wrong.append(f"{row_key} {role}/{subject}: expected {expected}, got {answer.status_code} {detail}")
+    assert not wrong, f"{len(wrong)} cells differ from the rules:\n" + "\n".join(wrong)

@@ -1,0 +1,153 @@
+"""Who sees a return's figures, against a real hub process: the submitting council (its own),
+the requesting org, recipients of an active agreement for the dataset (the providers it
+covers), and admin. Anyone else gets 404, as for a return that does not exist."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+
+from hubprocess import HubProcess
+from policy_helpers import activate_agreement
+from scenario import COUNCILS, DATASET, load_orgs
+
+from hub.app import build_services
+from hub.auth import Principal
+from hub.config import Settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+# The latest quarter already due by the time these tests run (the hub process keeps real time).
+PERIOD = "2026-Q3"
+SUBMITTED = ("edinburgh", "fife")
+
+SCHOOL_MEALS_TO_SDS = """\
+id: school-meals-edinburgh-sds
+title: Edinburgh's school meals figures for Skills Development Scotland
+providers: [edinburgh]
+recipients: [sds]
+purposes: [ServiceProvision]
+lawful_basis: public-task
+valid_from: 2026-01-01
+valid_until: 2030-12-31
+retention_days: 365
+datasets:
+  data-return.school-meals:
+    fields: [return_id, council, period, pupils_on_roll, free_meals_registered]
+"""
+
+
+@pytest.fixture
+def settings(db_url):
+    return Settings(db_url=db_url)
+
+
+@pytest.fixture
+def services(settings):
+    built = build_services(settings)
+    load_orgs(built)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def hub(services, db_url, tmp_path):
+    with HubProcess(db_url, log_path=tmp_path / "hub.log") as process:
+        yield process
+
+
+@pytest.fixture
+def get(hub, services):
+    """get(org, role, path, **params) -> the hub's response to a key of that org and role."""
+    keys = {}
+
+    def call(org, role, path, **params):
+        if (org, role) not in keys:
+            keys[org, role] = services.orgs.issue_key(org, role, actor="test")
+        return requests.get(f"{hub.url}{path}", params=params, timeout=10,
+                            headers={"Authorization": f"Bearer {keys[org, role]}"})
+    return call
+
+
+@pytest.fixture
+def submitted(get, hub, services):
+    for org in SUBMITTED:
+        key = services.orgs.issue_key(org, "publisher", actor="test")
+        payload = {"return_id": f"{org}-{PERIOD}", "council": org, "period": PERIOD, "pupils_on_roll": 50000,
+                   "free_meals_registered": 20000, "free_meals_taken_primary": 800000,
+                   "free_meals_taken_secondary": 200000, "total_free_meals_taken": 1000000,
+                   "submitted_by": f"meals@{org}.example.org"}
+        record = {"id": str(uuid.uuid4()), "dataset": DATASET, "schema_version": 1, "op": "upsert",
+                  "occurred_at": "2026-09-30T17:00:00Z", "payload": payload}
+        answer = requests.post(f"{hub.url}/api/v1/records", json={"records": [record]}, timeout=10,
+                               headers={"Authorization": f"Bearer {key}"})
+        assert answer.json()["results"][0]["status"] == "accepted", answer.text
+    return SUBMITTED
+
+
+def rows(response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [row["org"] for row in response.json()["publishers"]]
+
+
+def assert_hidden(response) -> None:
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "scottish-government" not in response.text  # not even who asked for it
+
+
+def every_path(org="edinburgh"):
+    return [f"/api/v1/returns/{DATASET}", f"/api/v1/returns/{DATASET}/grid",
+            f"/api/v1/returns/{DATASET}/{PERIOD}/{org}"]
+
+
+def test_the_submitting_council_sees_its_own_figures_only(get, submitted):
+    assert rows(get("edinburgh", "publisher", f"/api/v1/returns/{DATASET}", period=PERIOD)) == ["edinburgh"]
+    assert rows(get("edinburgh", "governance", f"/api/v1/returns/{DATASET}/grid")) == ["edinburgh"]
+    own = get("edinburgh", "ops", f"/api/v1/returns/{DATASET}/{PERIOD}/edinburgh").json()
+    assert own["records"][0]["payload"]["pupils_on_roll"] == 50000
+    assert_hidden(get("edinburgh", "governance", f"/api/v1/returns/{DATASET}/{PERIOD}/fife"))
+    # a council that has sent nothing still sees its own (missing) row, and no one else's
+    assert rows(get("glasgow", "publisher", f"/api/v1/returns/{DATASET}", period=PERIOD)) == ["glasgow"]
+
+
+def test_the_requesting_org_and_admin_see_every_council(get, submitted):
+    for org, role in (("scottish-government", "subscriber"), ("scottish-government", "governance"),
+                      ("sds", "admin")):
+        assert rows(get(org, role, f"/api/v1/returns/{DATASET}", period=PERIOD)) == COUNCILS
+        found = get(org, role, f"/api/v1/returns/{DATASET}/{PERIOD}/fife")
+        assert found.json()["records"][0]["payload"]["council"] == "fife"
+
+
+@pytest.mark.parametrize("org,role", [("sds", "governance"), ("sds", "ops"), ("improvement-service", "ops"),
+                                      ("improvement-service", "governance"), ("sfrs", "subscriber")])
+def test_other_orgs_get_404_whatever_their_role(get, submitted, org, role):
+    for path in every_path():
+        assert_hidden(get(org, role, path))
+
+
+def test_an_active_agreement_shows_its_recipient_the_providers_it_covers(get, submitted, services):
+    agreement = activate_agreement(services, SCHOOL_MEALS_TO_SDS, ["edinburgh", "sds"])
+    assert rows(get("sds", "governance", f"/api/v1/returns/{DATASET}", period=PERIOD)) == ["edinburgh"]
+    found = get("sds", "subscriber", f"/api/v1/returns/{DATASET}/{PERIOD}/edinburgh").json()
+    assert found["records"][0]["payload"]["free_meals_registered"] == 20000
+    assert_hidden(get("sds", "governance", f"/api/v1/returns/{DATASET}/{PERIOD}/fife"))
+    assert_hidden(get("sfrs", "governance", f"/api/v1/returns/{DATASET}"))  # not a party
+
+    # suspended: no longer active, so no longer visible (decided on every read)
+    services.policy.agreements.transition(agreement, "suspended",
+                                          Principal(org="edinburgh", role="governance", credential_id="test"),
+                                          reason="review")
+    for path in every_path():
+        assert_hidden(get("sds", "governance", path))
+
+
+def test_the_console_pages_follow_the_same_rule(get, submitted):
+    grid = get("scottish-government", "governance", f"/console/returns/{DATASET}")
+    assert grid.status_code == 200 and "fife" in grid.text
+    assert get("sds", "governance", f"/console/returns/{DATASET}").status_code == 404
+    assert get("sds", "ops", f"/console/returns/{DATASET}/export.csv").status_code == 404
+    assert get("improvement-service", "ops", f"/console/returns/{DATASET}/{PERIOD}/edinburgh").status_code == 404
+    own = get("edinburgh", "governance", f"/console/returns/{DATASET}")
+    assert own.status_code == 200 and "edinburgh" in own.text.lower() and "Fife Council" not in own.text
