@@ -60,7 +60,7 @@ MATRIX = {
     "hub.policy.api.transition":       "403/403   403/403   ok/404    403/403   403/403   403/403     401",
     # suspending the version in force: "other" is one the caller was named in only as a superseded
     # draft; party rights end with the versions that named it (issue 10, item 2)
-    "hub.policy.api.transition#suspend": "403/403 403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.policy.api.transition#suspend": "403/403 403/403   ok/404    403/403   ok/ok     403/403     401",
     "hub.policy.api.give_consent":     "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
     "hub.policy.api.import_consents":  "403/403   403/403   ok/ok     403/403   ok/ok     403/403     401",
     "hub.policy.api.withdraw_consent": "403/403   403/403   ok/404    403/403   ok/ok     403/403     401",
@@ -69,7 +69,8 @@ MATRIX = {
     "hub.policy.api.subject_consents": "403/403   403/403   ok/ok     403/403   ok/ok     403/403     401",
     "hub.policy.api.subject_disclosures": "403/403 403/403  ok/ok     403/403   ok/ok     403/403     401",
     # a stored record is dry-run only by governance of its publisher (issue 10, item 3)
-    "hub.policy.api.dry_run":          "403/403   403/403   ok/404    403/403   ok/ok     403/403     401",
+    # a stored record is dry-run by its publisher's governance only (admin included in "nobody else")
+    "hub.policy.api.dry_run":          "403/403   403/403   ok/404    403/403   404/404   403/403     401",
     # the one-time token is the credential
     "hub.orgs.api.enrol":              "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       ok",
     "hub.health.api.list_agents":      "403/403   403/403   ok/403    ok/403    ok/ok     ok/ok       401",
