@@ -118,4 +118,4 @@ def test_stale_manifest_is_refused(client, agent):
 def test_plain_publisher_cannot_send_a_manifest(client, auth, agent):
     body = signed_batch(agent, [gazetteer_record(1)])
     response = client.post("/api/v1/records", json=body, headers=auth("edinburgh", "publisher"))
-    assert response.status_code == 400
+    assert response.status_code == 403  # a credential that is not an agent's may not sign batches
