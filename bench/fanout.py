@@ -312,11 +312,12 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="causeway-fanout-"))
     db_url = args.db or f"sqlite:///{workdir / 'hub.db'}"
-    secrets_key = base64.b64encode(os.urandom(32)).decode()
+    # One key file seals secrets for the set-up here and the hub process alike.
+    os.environ["CAUSEWAY_SECRETS_KEY_FILE"] = str(workdir / "secrets-key")
     keys, passwords = prepare(db_url, workdir)
     broker = MosquittoServer(password_file=str(workdir / "passwd"), acl_file=str(workdir / "acl")).start()
     receivers = Receivers(workdir)
-    env = {**os.environ, "CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32", "CAUSEWAY_SECRETS_KEY": secrets_key,
+    env = {**os.environ, "CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
            "CAUSEWAY_MQTT_HOST": "127.0.0.1", "CAUSEWAY_MQTT_PORT": str(broker.port),
            "CAUSEWAY_MQTT_PASSWORD": HUB_MQTT_PASSWORD, "CAUSEWAY_BATCH_MAX_EVENTS": str(BATCH)}
     hub = Hub(db_url, workdir, env)

@@ -23,7 +23,6 @@ then subscriptions that take one event per request.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import tempfile
@@ -170,10 +169,11 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="causeway-notices-"))
     db_url = args.db or f"sqlite:///{workdir / 'hub.db'}"
+    # One key file seals secrets for the set-up here and the hub process alike.
+    os.environ["CAUSEWAY_SECRETS_KEY_FILE"] = str(workdir / "secrets-key")
     keys, consents = prepare(db_url, 2 * args.subjects)
     receivers = Receivers(workdir)
-    env = {**os.environ, "CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
-           "CAUSEWAY_SECRETS_KEY": base64.b64encode(os.urandom(32)).decode()}
+    env = {**os.environ, "CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32"}
     hub = Hub(db_url, workdir, env)
     print(f"hub pid {hub.proc.pid}; work files in {workdir}", flush=True)
     try:

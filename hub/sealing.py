@@ -143,6 +143,9 @@ class Sealer:
         self._lock = threading.Lock()
         self._stamp = None
         self._keys: list[bytes] = []
+        # Opened values by their sealed text: the delivery worker opens a subscription's secret
+        # for every page it signs, and a sealed value never changes meaning.
+        self._opened: dict[str, str] = {}
         self._reload()
 
     def _file_stamp(self):
@@ -193,9 +196,14 @@ class Sealer:
         if not stored.startswith(SEALED_PREFIXES):  # unsealed: "plain:..." or a bare value from before sealing
             return stored.removeprefix("plain:")
         if stored.startswith("v2:"):
-            kid, _, body = stored[3:].partition(":")
-            key = self._key(kid)
-            return self._decrypt(key, body, f"a secret sealed under key {kid}")
+            opened = self._opened.get(stored)
+            if opened is None:
+                kid, _, body = stored[3:].partition(":")
+                opened = self._decrypt(self._key(kid), body, f"a secret sealed under key {kid}")
+                if len(self._opened) >= 4096:
+                    self._opened.clear()
+                self._opened[stored] = opened
+            return opened
         if stored.startswith("v1:"):
             self._reload()
             for key in self._keys:

@@ -9,7 +9,7 @@ rest flow.
 """
 from __future__ import annotations
 
-import json
+import orjson
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,7 +28,7 @@ class Message:
 
 def encode(events: list[dict], batch: bool) -> bytes:
     """Compact JSON: one event, or (batch) an array of them."""
-    return json.dumps(events if batch else events[0], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return orjson.dumps(events if batch else events[0])
 
 
 @dataclass
