@@ -616,6 +616,8 @@ DEMO_STAFF = [("gov.edinburgh", "edinburgh", "governance"), ("gov.sds", "sds", "
 
 def cmd_demo(args) -> int:
     """Everything `make run` needs: database, example orgs and schemas, demo keys, the server."""
+    # The demo's operations staff are the Improvement Service's, running the hub for everyone.
+    os.environ.setdefault("CAUSEWAY_HUB_OPERATOR", "improvement-service")
     cmd_init(args)
     cmd_org_import(argparse.Namespace(db=args.db, file=str(EXAMPLES_DIR / "orgs.yaml")))
     cmd_returns_population(argparse.Namespace(db=args.db, file=str(EXAMPLES_DIR / "population.csv"), year=None))

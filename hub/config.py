@@ -50,7 +50,7 @@ class Settings:
     hub_operator: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_HUB_OPERATOR") or None)
 
     # -- HTTP -----------------------------------------------------------------
-    # /metrics answers a bearer token: this one, or an ops or admin API key...
+    # /metrics answers a bearer token: this one, an admin key or the hub operator's ops key...
     metrics_token: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_METRICS_TOKEN") or None,
                                       repr=False)
     # ...unless the operator opens it to anyone who can reach it (serve --open-metrics).

@@ -1,14 +1,15 @@
 """GET /metrics: Prometheus text for scrapers that show a bearer token (the metrics
-token, or an ops or admin API key), or for anyone when the operator opened it."""
+token, an admin key, or an ops key of the hub operator), or for anyone when the operator
+opened it. The figures are hub-wide (every org's datasets and subscriptions), so an ops key
+of any other org is refused: it sees its own org's health through the API and console."""
 from __future__ import annotations
 
 import hmac
 
 from flask import Response, request
 
+from hub.auth import has_operator_view
 from hub.problems import Problem, forbidden
-
-SCRAPER_ROLES = ("ops", "admin")
 
 
 def _authorise(services, header: str) -> None:
@@ -19,14 +20,15 @@ def _authorise(services, header: str) -> None:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Problem(401, "Unauthorized", "/metrics needs a bearer token: the hub's metrics token "
-                                           "(CAUSEWAY_METRICS_TOKEN) or an ops or admin API key")
+                                           "(CAUSEWAY_METRICS_TOKEN), an admin key or the hub operator's ops key")
     if settings.metrics_token and hmac.compare_digest(token.encode(), settings.metrics_token.encode()):
         return
     principal = services.orgs.authenticate(token)
     if principal is None:
         raise Problem(401, "Unauthorized", "the bearer token is neither the metrics token nor a valid API key")
-    if principal.role not in SCRAPER_ROLES:
-        raise forbidden(f"/metrics is for ops and admin credentials (or the metrics token); yours is {principal.role}")
+    if not (principal.is_admin or has_operator_view(principal, settings.hub_operator)):
+        raise forbidden("/metrics shows every org's figures: it is for the metrics token, admin keys and the hub "
+                        f"operator's ops keys; yours is {principal.org}'s {principal.role} key")
 
 
 def metrics_view(services):

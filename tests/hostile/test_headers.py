@@ -20,7 +20,8 @@ PAGE_HEADERS = {"x-frame-options": "DENY", "x-content-type-options": "nosniff", 
 
 @pytest.fixture
 def hub(services, db_url, tmp_path):
-    with HubProcess(db_url, log_path=tmp_path / "hub.log", env={"CAUSEWAY_METRICS_TOKEN": "scrape-me-please"}) as process:
+    with HubProcess(db_url, log_path=tmp_path / "hub.log", env={"CAUSEWAY_METRICS_TOKEN": "scrape-me-please",
+                                                                "CAUSEWAY_HUB_OPERATOR": "sfrs"}) as process:
         yield process
 
 
@@ -66,18 +67,19 @@ def test_401_answers_name_the_bearer_scheme(hub):
     assert "strict-transport-security" not in headers  # plain HTTP: HSTS means nothing here
 
 
-def test_metrics_need_the_metrics_token_or_an_ops_or_admin_key(hub, key_for):
+def test_metrics_need_the_metrics_token_an_admin_key_or_the_operators_ops_key(hub, key_for):
     def scrape(token=None):
         return requests.get(f"{hub.url}/metrics", timeout=10,
                             headers={"Authorization": f"Bearer {token}"} if token else {})
 
     for refused, status in ((None, 401), ("wrong-token", 401), (key_for("edinburgh", "publisher"), 403),
-                            (key_for("sds", "subscriber"), 403), (key_for("edinburgh", "governance"), 403)):
+                            (key_for("sds", "subscriber"), 403), (key_for("edinburgh", "governance"), 403),
+                            (key_for("sds", "ops"), 403)):  # hub-wide figures: not for another org's ops
         answer = scrape(refused)
         assert answer.status_code == status, refused
         assert answer.headers["content-type"].startswith(PROBLEM)
         assert "causeway_" not in answer.text
-    for allowed in ("scrape-me-please", key_for("sds", "ops"),
+    for allowed in ("scrape-me-please", key_for("sfrs", "ops"),  # the hub operator's
                     key_for("edinburgh", "admin")):
         assert scrape(allowed).status_code == 200
 

@@ -11,7 +11,7 @@ def test_unknown_path_is_problem_json(client):
 
 
 def test_metrics_are_prometheus_text(client, auth):
-    response = client.get("/metrics", headers=auth("edinburgh", "ops"))
+    response = client.get("/metrics", headers=auth("edinburgh", "admin"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "# TYPE causeway_records_accepted_total counter" in response.text
