@@ -141,3 +141,13 @@ def chromium():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def hub(services, db_url, tmp_path):
+    """A real hub process (`causeway-hub serve`) on the test's database; a test module may define its own."""
+    from hubprocess import HubProcess
+
+    process = HubProcess(db_url, log_path=tmp_path / "hub.log").start()
+    yield process
+    process.stop()

@@ -11,16 +11,8 @@ import requests
 from causeway_common.limits import MAX_SAFE_INTEGER
 from causeway_common.signing import build_manifest, generate_key, public_key_b64, sign_manifest
 from factories import gazetteer_record, referral_record
-from hubprocess import HubProcess
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-def hub(services, db_url, tmp_path):
-    process = HubProcess(db_url, log_path=tmp_path / "hub.log").start()
-    yield process
-    process.stop()
 
 
 def nested(depth: int, leaf=None):

@@ -4,18 +4,10 @@ import pytest
 import requests
 
 from factories import gazetteer_record, referral_record
-from hubprocess import HubProcess
 from policy_helpers import example, gazetteer_agreement
 
 pytestmark = pytest.mark.slow
 PURPOSE = "EmergencyResponse"
-
-
-@pytest.fixture
-def hub(services, db_url, tmp_path):
-    process = HubProcess(db_url, log_path=tmp_path / "hub.log").start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

@@ -5,16 +5,8 @@ import pytest
 import requests
 
 from factories import gazetteer_record
-from hubprocess import HubProcess
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-def hub(services, db_url, tmp_path):
-    process = HubProcess(db_url, log_path=tmp_path / "hub.log").start()
-    yield process
-    process.stop()
 
 
 def call(hub, method, path, key, **kwargs):

@@ -47,13 +47,6 @@ def referral(referral_id):
 
 
 @pytest.fixture
-def hub(services, db_url, tmp_path):
-    process = HubProcess(db_url, log_path=tmp_path / "hub.log").start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
 def agent(hub, services):
     token, _ = services.orgs.create_enrolment("edinburgh", ttl_seconds=3600, actor="test")
     key = generate_key()
