@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(BIN)/causeway-hub demo --db $(DEMO_DB) --host 127.0.0.1 --port 8080
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	bash scripts/ensure-test-servers.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto $(PYTEST_ARGS)
 

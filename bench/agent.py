@@ -26,8 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from agent_harness import (GAZETTEER_MAPPING, HubProcess, agent_env, enrol, gazetteer_task,  # noqa: E402
-                           write_config, write_gazetteer_csv)
+from agent_harness import (  # noqa: E402
+    GAZETTEER_MAPPING,
+    HubProcess,
+    agent_env,
+    enrol,
+    gazetteer_task,
+    write_config,
+    write_gazetteer_csv,
+)
 
 TARGET_ROWS_PER_SECOND = 5000
 TARGET_PEAK_MB = 150

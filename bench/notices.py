@@ -32,8 +32,15 @@ from pathlib import Path
 
 import requests
 import yaml
-
-from fanout import RECEIVERS, Hub, Receivers, floor, parse_time, percentile, wait_for  # also puts the repository on sys.path
+from fanout import (  # also puts the repository on sys.path
+    RECEIVERS,
+    Hub,
+    Receivers,
+    floor,
+    parse_time,
+    percentile,
+    wait_for,
+)
 
 AGENCIES = [f"agency-{i:02d}" for i in range(RECEIVERS)]
 PURPOSE = "ServiceProvision"

@@ -29,10 +29,10 @@ import os
 import tempfile
 import zipfile
 import zlib
-from xml.etree.ElementTree import ParseError
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
 
 import openpyxl
 from defusedxml import DefusedXmlException
@@ -45,6 +45,9 @@ from .base import Sink as BaseSink
 from .base import Source as BaseSource
 from .filesets import FileSet
 from .limits import BoundedLines, CsvLimits, LineTooLong, XlsxLimits
+
+DEFAULT_CSV_LIMITS = CsvLimits()
+DEFAULT_XLSX_LIMITS = XlsxLimits()
 from .options import Options, content_version
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
@@ -83,7 +86,7 @@ def sniff_delimiter(path: Path, encoding: str) -> str:
 
 
 def csv_table(path: Path, encoding: str, delimiter: str,
-              limits: CsvLimits = CsvLimits()) -> Iterator[tuple[int, list]]:
+              limits: CsvLimits = DEFAULT_CSV_LIMITS) -> Iterator[tuple[int, list]]:
     """(row number, values) for every record, numbered from 1 like spreadsheet rows.
 
     No line longer than max_row_kb is ever held: it becomes a row error and the next is read."""
@@ -130,7 +133,7 @@ def workbook_error(path: Path, exc: Exception) -> ConnectorError:
     return ConnectorError(f"{path.name}: not a readable XLSX workbook ({type(exc).__name__}: {exc})")
 
 
-def open_sheet(path: Path, sheet, limits: XlsxLimits = XlsxLimits()):
+def open_sheet(path: Path, sheet, limits: XlsxLimits = DEFAULT_XLSX_LIMITS):
     limits.check(path)  # before anything is unpacked
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -162,7 +165,7 @@ def _sheet_rows(path: Path, worksheet) -> Iterator[tuple[int, list]]:
 
 @contextmanager
 def opened_table(path: Path, is_xlsx: bool, sheet, encoding: str, delimiter: str,
-                 csv_limits: CsvLimits = CsvLimits(), xlsx_limits: XlsxLimits = XlsxLimits()):
+                 csv_limits: CsvLimits = DEFAULT_CSV_LIMITS, xlsx_limits: XlsxLimits = DEFAULT_XLSX_LIMITS):
     """(sheet name or None, iterator of (row number, values)) for a CSV file or an XLSX sheet.
 
     XLSX sheets stream in read-only mode; formula cells give the value Excel
@@ -210,7 +213,7 @@ class TableReader:
     """Turns (row number, values) into SourceRows or RowErrors, one per data row."""
 
     def __init__(self, file_name: str, sheet: str | None, header_row: int, identity: list[str] | None, excel: bool,
-                 limits: CsvLimits = CsvLimits()):
+                 limits: CsvLimits = DEFAULT_CSV_LIMITS):
         self.limits = limits
         self.file_name = file_name
         self.sheet = sheet

@@ -33,8 +33,24 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import (
-    BigInteger, Column, MetaData, String, Table, Text, and_, bindparam, create_engine, delete, event, inspect,
-    insert, literal_column, or_, select, table, text,
+    BigInteger,
+    Column,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    insert,
+    inspect,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
 )
 from sqlalchemy import column as sql_column
 from sqlalchemy.engine import make_url

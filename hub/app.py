@@ -21,6 +21,7 @@ from flask import request
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
+from hub import sealing
 from hub.config import Settings
 from hub.console.service import AccountService
 from hub.console.views import init_console
@@ -31,21 +32,28 @@ from hub.health.metrics import Metrics
 from hub.health.scrape import metrics_view
 from hub.health.service import HealthService
 from hub.jsonprovider import OrjsonProvider
-from hub.middleware import (ROUTE_KEY, BodyLimitMiddleware, ContractGuardMiddleware, PathGuardMiddleware,
-                             ProtocolHeadersMiddleware, RequestMetricsMiddleware, ServicesMiddleware, operation_routes)
+from hub.middleware import (
+    ROUTE_KEY,
+    BodyLimitMiddleware,
+    ContractGuardMiddleware,
+    PathGuardMiddleware,
+    ProtocolHeadersMiddleware,
+    RequestMetricsMiddleware,
+    ServicesMiddleware,
+    operation_routes,
+)
 from hub.orgs.service import OrgService
 from hub.page_headers import init_page_headers
-from hub.policy.service import PolicyService
 from hub.parameter_validation import NamingParameterValidator
-from hub import sealing
+from hub.policy.service import PolicyService
 from hub.problems import Problem, problem_response
-from hub.validation import VALIDATOR_MAP
 from hub.records.events import CloudEvents
 from hub.records.service import Catalogue, RecordService
 from hub.returns.console import blueprint as returns_console
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
 from hub.returns.service import ReturnService
+from hub.validation import VALIDATOR_MAP
 
 log = logging.getLogger("causeway.hub")
 

@@ -106,10 +106,9 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from hub.app import build_services, create_app
+    from hub.migrate import is_current
     from hub.records.retention import start_retention_scheduler
     from hub.returns.scheduler import start_reminder_scheduler
-
-    from hub.migrate import is_current
 
     tls = {}
     cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)

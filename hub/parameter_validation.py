@@ -1,7 +1,7 @@
 """Parameter errors that name the parameter: connexion's own say only what was wrong
 ("121 is greater than the maximum of 120") and then dump the schema."""
 from connexion.validators import ParameterValidator
-from connexion.validators.parameter import is_nullable, is_null
+from connexion.validators.parameter import is_null, is_nullable
 from jsonschema import Draft4Validator, ValidationError
 
 

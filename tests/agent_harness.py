@@ -12,7 +12,6 @@ from pathlib import Path
 
 import requests
 import yaml
-
 from servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent

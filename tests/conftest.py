@@ -19,12 +19,12 @@ os.environ.setdefault("CAUSEWAY_SECRETS_KEY_FILE",
 
 from servers import PostgresServer  # noqa: E402
 
+from causeway_common.catalogue import load_catalogue  # noqa: E402
 from hub.app import build_services, create_app  # noqa: E402
 from hub.config import Settings  # noqa: E402
 from hub.db import make_engine  # noqa: E402
 from hub.migrate import upgrade  # noqa: E402
 from hub.records.service import sync_catalogue  # noqa: E402
-from causeway_common.catalogue import load_catalogue  # noqa: E402
 
 DATABASES = os.environ.get("CAUSEWAY_TEST_DATABASES", "sqlite,postgresql").split(",")
 TEST_ORGS = [

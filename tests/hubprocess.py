@@ -8,7 +8,6 @@ import sys
 import time
 
 import requests
-
 from servers import free_port
 
 

@@ -9,9 +9,10 @@ rest flow.
 """
 from __future__ import annotations
 
-import orjson
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import orjson
 
 
 @dataclass

@@ -11,9 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from hub.records.models import records
 from hub.policy.models import notice_recipients
-from hub.policy.vocabulary import NOTICE_DATASET
+from hub.records.models import records
 from hub.records.service import envelope_of, live_records
 
 from .models import subscriptions

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import logging
 import random
-from bisect import bisect_right
 import threading
 import time
 import uuid
+from bisect import bisect_right
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field

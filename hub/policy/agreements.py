@@ -18,7 +18,6 @@ from hub.timeutil import parse_iso
 from .conditions import ConditionError, compile_condition, payload_fields
 from .vocabulary import NOTICE_DATASET
 
-
 # An agreement is a short document: these bound what parsing one may cost.
 MAX_SOURCE_BYTES = 256 * 1024  # the default of Settings.agreement_source_max_bytes
 MAX_DEPTH = 16  # mappings and lists inside each other; the format needs 5

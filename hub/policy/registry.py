@@ -27,8 +27,14 @@ from hub.problems import Problem, forbidden, not_found
 from hub.timeutil import iso_utc
 
 from . import revision
-from .agreements import (MAX_SOURCE_BYTES, AgreementError, AgreementSourceTooLarge, check_size, describe_changes,
-                         parse_agreement)
+from .agreements import (
+    MAX_SOURCE_BYTES,
+    AgreementError,
+    AgreementSourceTooLarge,
+    check_size,
+    describe_changes,
+    parse_agreement,
+)
 from .models import agreement_approvals, agreement_history, agreement_parties, agreement_versions, agreements
 from .vocabulary import TRANSITIONS
 

@@ -44,8 +44,8 @@ from hub.audit import service as audit
 from hub.auth import Principal
 from hub.config import public_url_from_env
 from hub.problems import Problem, forbidden, not_found
-from hub.timeutil import iso_utc
 from hub.records.events import CloudEvents
+from hub.timeutil import iso_utc
 
 from . import disclosure, revision
 from .agreements import MAX_SOURCE_BYTES, window

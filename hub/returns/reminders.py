@@ -25,10 +25,10 @@ from hub import db
 from hub.timeutil import iso_utc
 
 from .declaration import ReturnDeclaration
+from .models import return_reminders
 from .periods import LOCAL_TIME, Period, period_containing
 from .reference import contacts
 from .submissions import read_submissions
-from .models import return_reminders
 
 log = logging.getLogger("causeway.hub.returns")
 SEND_AT = time(9, 0)

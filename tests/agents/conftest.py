@@ -1,6 +1,5 @@
 """Fixtures for agent tests: real hub processes on SQLite and enrolled agents."""
 import pytest
-
 from agent_harness import HubProcess, enrol
 
 

@@ -1,6 +1,5 @@
 """`causeway-agent check`: validates, tests connections, dry-runs, and never publishes."""
 import pytest
-
 from agent_harness import GAZETTEER_MAPPING, enrol, gazetteer_task, run_agent, write_config, write_gazetteer_csv
 from servers import free_port
 

@@ -2,8 +2,8 @@
 rows: the good rows reach the hub, the bad ones wait in rejects with file and row."""
 import openpyxl
 import pytest
-
 from agent_harness import enrol, run_agent, write_config
+
 from agents.outbox import Outbox
 
 pytestmark = pytest.mark.slow

@@ -1,12 +1,11 @@
 """Enrolment: a key pair made on the agent, the private key and credential encrypted at rest."""
-import json
 import stat
 import subprocess
 import sys
 
 import pytest
-
 from agent_harness import PASSPHRASE, ROOT, agent_env
+
 from agents.state import StateDir, StateError
 
 

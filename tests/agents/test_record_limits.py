@@ -6,10 +6,10 @@ import json
 import uuid
 
 import pytest
-
 from agent_harness import enrol, outbox_figures, run_agent, write_config
-from agents.outbox import NewRecord, Outbox
 from factories import example_payload
+
+from agents.outbox import NewRecord, Outbox
 
 pytestmark = pytest.mark.slow
 

@@ -4,9 +4,17 @@ import os
 import signal
 
 import pytest
-
-from agent_harness import (enrol, gazetteer_task, hub_get, outbox_figures, run_agent, start_agent, wait_until,
-                           write_config, write_gazetteer_csv)
+from agent_harness import (
+    enrol,
+    gazetteer_task,
+    hub_get,
+    outbox_figures,
+    run_agent,
+    start_agent,
+    wait_until,
+    write_config,
+    write_gazetteer_csv,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -64,6 +72,7 @@ def test_the_agent_keeps_reading_while_the_hub_is_down_and_drains_after(hub, tmp
     log = (tmp_path / "agent.log").read_text()
     assert "cannot reach the hub" in log
     from agent_harness import PASSPHRASE
+
     from agents.state import StateDir
 
     secret = StateDir(state).load_credential(PASSPHRASE).api_key

@@ -3,6 +3,7 @@ import threading
 import time
 
 from agent_harness import wait_until, write_config
+
 from agents.config import load_config
 from agents.hub_client import Response, Transport
 from agents.runner import Agent

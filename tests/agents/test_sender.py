@@ -6,16 +6,16 @@ import shutil
 import threading
 
 import pytest
+from agent_harness import wait_until
+from factories import gazetteer_record
+from servers import free_port
 
 from agents.hub_client import HubClient, HubRefused, HubUnavailable, Response, Transport
 from agents.outbox import NewRecord, Outbox
 from agents.sender import Backoff, Sender
-from agent_harness import wait_until
 from causeway_common.canonical import canonical_json
 from causeway_common.envelope import derived_record_id
 from causeway_common.signing import generate_key, public_key_b64
-from factories import gazetteer_record
-from servers import free_port
 
 
 def enrolled_client(hub, org="edinburgh"):

@@ -6,7 +6,6 @@ import hmac
 import sqlite3
 
 import pytest
-
 from agent_harness import enrol, run_agent, write_config
 
 pytestmark = pytest.mark.slow

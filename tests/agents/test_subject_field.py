@@ -8,10 +8,10 @@ import json
 
 import pytest
 import requests
-
 from agent_harness import enrol, run_agent, write_config
-from agents.outbox import Outbox
 from factories import referral_record
+
+from agents.outbox import Outbox
 
 pytestmark = pytest.mark.slow
 

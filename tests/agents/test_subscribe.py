@@ -8,12 +8,10 @@ import sqlite3
 from urllib.parse import parse_qs, urlsplit
 
 import openpyxl
-import pytest
-
 from agent_harness import write_config
+
 from agents.config import load_config
 from agents.hub_client import Response, Transport
-from agents.outbox import Outbox
 from agents.runner import Agent
 from agents.state import Credential
 from causeway_common.signing import generate_key

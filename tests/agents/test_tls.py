@@ -8,7 +8,6 @@ import sys
 import certifi
 import pytest
 import yaml
-
 from agent_harness import ROOT, HubProcess, agent_env, gazetteer_task, run_agent, write_gazetteer_csv
 from servers import wait_for_port
 

@@ -19,11 +19,10 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-
-from causeway_common.signing import generate_key, public_key_b64
 from factories import gazetteer_record
 from hubprocess import HubProcess
 
+from causeway_common.signing import generate_key, public_key_b64
 from hub import db
 from hub.app import build_services
 from hub.auth import Principal

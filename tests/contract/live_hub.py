@@ -9,10 +9,10 @@ import uuid
 from pathlib import Path
 
 import yaml
+from factories import gazetteer_record, referral_record
 
 from causeway_common.catalogue import load_catalogue
 from causeway_common.signing import generate_key, public_key_b64
-from factories import gazetteer_record, referral_record
 from hub.app import build_services
 from hub.config import DeliverySettings, Settings
 from hub.db import make_engine

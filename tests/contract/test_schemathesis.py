@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from live_hub import seed
 
 HERE = Path(__file__).resolve().parent

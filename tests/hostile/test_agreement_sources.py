@@ -15,8 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub" / "console"))
 
 from console_helpers import add_staff, csrf_from, sign_in  # noqa: E402
 from hubprocess import HubProcess  # noqa: E402
-from policy_helpers import example, gazetteer_agreement  # noqa: E402
-
+from policy_helpers import example  # noqa: E402
 
 
 def alias_bomb(levels: int) -> str:
@@ -153,7 +152,8 @@ def test_an_alias_bomb_leaves_a_real_hubs_memory_flat(services, db_url, key_for,
         peak = baseline
         for method, path, org in attempts:
             answers = []
-            sender = threading.Thread(target=lambda: answers.append(send(method, path, org, ALIAS_BOMB)))
+            sender = threading.Thread(target=lambda answers=answers, method=method, path=path, org=org: answers.append(
+                send(method, path, org, ALIAS_BOMB)))
             sender.start()
             while sender.is_alive():  # watch memory while the hub reads the bomb; stop it if it climbs
                 peak = max(peak, rss_kib(hub.process.pid))

@@ -10,9 +10,9 @@ import zipfile
 from pathlib import Path
 
 import openpyxl
+from factories import gazetteer_record
 
 import connectors
-from factories import gazetteer_record
 from causeway_common.cells import FORMULA_TRIGGERS, csv_cell
 from hub.db import write_transaction
 from hub.records.models import record_rejects

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from agent_harness import GAZETTEER_MAPPING, HubProcess, enrol, start_agent, wait_until, write_config
 
 import connectors
-from agent_harness import GAZETTEER_MAPPING, HubProcess, enrol, start_agent, wait_until, write_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import poison_files  # noqa: E402

@@ -4,7 +4,6 @@ import sys
 
 import pytest
 import requests
-
 from hubprocess import HubProcess
 
 

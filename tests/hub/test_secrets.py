@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from factories import gazetteer_record
 from servers import free_port, wait_for_port
 

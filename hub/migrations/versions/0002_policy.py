@@ -3,9 +3,8 @@
 Revision ID: 0002_policy
 Revises: 0001_core
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002_policy'
 down_revision = '0001_core'

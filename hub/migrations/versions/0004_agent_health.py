@@ -3,9 +3,8 @@
 Revision ID: 0004_agent_health
 Revises: 0001_core
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0004_agent_health'
 down_revision = '0001_core'

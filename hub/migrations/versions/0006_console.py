@@ -3,9 +3,8 @@
 Revision ID: 0006_console
 Revises: 0001_core
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0006_console'
 down_revision = '0001_core'

@@ -3,9 +3,8 @@
 Revision ID: 0007_record_rejects
 Revises: 0001_core
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0007_record_rejects'
 down_revision = '0001_core'

@@ -5,8 +5,8 @@ Revises: 0002_policy
 """
 import json
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 

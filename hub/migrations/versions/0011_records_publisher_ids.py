@@ -7,9 +7,8 @@ payload was removed after the hub's retention period (its digest stays).
 Revision ID: 0011_records_publisher_ids
 Revises: 0007_record_rejects
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0011_records_publisher_ids'
 down_revision = '0007_record_rejects'

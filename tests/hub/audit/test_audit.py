@@ -3,9 +3,8 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import text
-
 from factories import gazetteer_record
+from sqlalchemy import text
 
 
 def hub_cli(db_url, *args):

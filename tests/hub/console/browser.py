@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import requests
-
 from hubprocess import HubProcess, hub_cli, issue_key
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "console"

@@ -10,7 +10,6 @@ import csv
 import io
 
 import pytest
-
 from browser import ConsoleHub
 from factories import gazetteer_record
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from browser import ConsoleHub, wait_until
 from factories import gazetteer_record
 

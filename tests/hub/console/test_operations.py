@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from console_helpers import add_staff, csrf_from, sign_in
+from factories import gazetteer_record
 from sqlalchemy import select
 
 from causeway_common.signing import generate_key, public_key_b64
-from console_helpers import add_staff, csrf_from, sign_in
-from factories import gazetteer_record
-
 from hub import db
 from hub.audit.models import audit_log
 from hub.auth import Principal

@@ -6,9 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
-from factories import gazetteer_record
 from console_helpers import PASSWORD, add_staff, csrf_from, sign_in
+from factories import gazetteer_record
 
 from hub.audit import service as audit
 from hub.db import write_transaction

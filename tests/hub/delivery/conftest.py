@@ -11,10 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import yaml  # noqa: E402
 from harness import HUB_MQTT_PASSWORD, REPO, SECRETS_KEY, Receiver  # noqa: E402
 from servers import MosquittoServer  # noqa: E402
-
-import yaml  # noqa: E402
 
 from hub.config import DeliverySettings, Settings  # noqa: E402
 

@@ -9,7 +9,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import requests
-
 from cloudevents_check import check_event
 from factories import gazetteer_record
 from harness import wait_until

@@ -11,7 +11,6 @@ import uuid
 
 import pytest
 import requests
-
 from factories import gazetteer_record, referral_record
 from harness import HUB_MQTT_PASSWORD, SECRETS_KEY, MqttSubscriber, wait_until
 from hubprocess import HubProcess

@@ -10,14 +10,15 @@ import subprocess
 import sys
 import threading
 import uuid
-from pathlib import Path
 from datetime import date
+from pathlib import Path
 
 import pytest
-
 from cloudevents_check import check_event
 from factories import gazetteer_record
-from harness import HUB_MQTT_PASSWORD as HUB_PASSWORD, REPO, MqttSubscriber as Subscriber, wait_until
+from harness import HUB_MQTT_PASSWORD as HUB_PASSWORD
+from harness import REPO, wait_until
+from harness import MqttSubscriber as Subscriber
 from servers import MosquittoServer
 
 mqtt = pytest.importorskip("paho.mqtt.client")

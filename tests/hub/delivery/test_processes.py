@@ -6,7 +6,6 @@ import collections
 import time
 
 import pytest
-
 from factories import gazetteer_record
 from harness import SECRETS_KEY, WorkerProcess, wait_until
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 import requests
+from factories import gazetteer_record
+from hubprocess import HubProcess
 from sqlalchemy import select
 
 from causeway_common.signing import generate_key, public_key_b64
-from factories import gazetteer_record
-from hubprocess import HubProcess
-
 from hub import db
 from hub.delivery.models import dead_letters, subscriptions
 

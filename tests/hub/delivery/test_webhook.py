@@ -4,10 +4,10 @@ from __future__ import annotations
 import collections
 
 import pytest
-
-from causeway_common.signing import generate_key, public_key_b64
 from factories import gazetteer_record
 from harness import wait_until
+
+from causeway_common.signing import generate_key, public_key_b64
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,14 +13,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from factories import example_payload
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
-from factories import example_payload
 from hub import sealing
 from hub.auth import Principal
 from hub.db import utcnow
-from hub.policy.models import agreement_approvals, agreements as agreements_table
+from hub.policy.models import agreement_approvals
+from hub.policy.models import agreements as agreements_table
 from hub.problems import Problem
 
 T0 = datetime(2026, 6, 1, tzinfo=timezone.utc)

@@ -2,7 +2,6 @@
 (`causeway-hub serve`) on SQLite and PostgreSQL."""
 import pytest
 import requests
-
 from factories import gazetteer_record, referral_record
 from policy_helpers import example, gazetteer_agreement
 

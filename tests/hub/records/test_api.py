@@ -1,11 +1,8 @@
 """Publishing records and reading them back, through the HTTP API."""
 import copy
-import json
 import random
-import uuid
 
 import pytest
-
 from factories import gazetteer_record, referral_record
 
 pytestmark = pytest.mark.timeout(600)

@@ -4,7 +4,6 @@ import time
 
 import pytest
 import requests
-
 from factories import gazetteer_record
 from hubprocess import HubProcess, hub_cli, issue_key
 

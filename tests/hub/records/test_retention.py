@@ -10,13 +10,19 @@ import uuid
 
 import pytest
 import requests
-
-from causeway_common.canonical import digest
-from causeway_common.signing import (build_manifest, generate_key, load_public_key, public_key_b64, sign_manifest,
-                                     verify_manifest)
 from factories import gazetteer_record, referral_record
 from hubprocess import HubProcess
 from policy_helpers import REFERRAL_PUBLIC_TASK
+
+from causeway_common.canonical import digest
+from causeway_common.signing import (
+    build_manifest,
+    generate_key,
+    load_public_key,
+    public_key_b64,
+    sign_manifest,
+    verify_manifest,
+)
 
 pytestmark = pytest.mark.timeout(300)
 

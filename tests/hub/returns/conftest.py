@@ -14,12 +14,11 @@ import pytest
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
+from scenario import load_orgs  # noqa: E402
 from servers import free_port, wait_for_port  # noqa: E402
 
 from hub.app import build_services  # noqa: E402
 from hub.config import Settings  # noqa: E402
-
-from scenario import load_orgs  # noqa: E402
 
 
 class FakeClock:

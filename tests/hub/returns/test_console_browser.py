@@ -4,11 +4,10 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-
+from scenario import COUNCILS, DATASET, LATE, MISSING, OUTLIER, QUARTER, RESUBMITTER, build_quarter, load_population
 from servers import free_port, wait_for_port
 
 from hub.app import create_app
-from scenario import COUNCILS, DATASET, LATE, MISSING, OUTLIER, QUARTER, RESUBMITTER, build_quarter, load_population
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"

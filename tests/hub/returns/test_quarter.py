@@ -4,13 +4,22 @@ reminders (received by a real SMTP server and a real webhook receiver) are exact
 import csv
 import io
 import json
-from datetime import datetime
 
 import pytest
+from scenario import (
+    COUNCILS,
+    DATASET,
+    LATE,
+    MISSING,
+    OUTLIER,
+    QUARTER,
+    RESUBMITTER,
+    WEBHOOK_ORGS,
+    build_quarter,
+    load_population,
+    set_contacts,
+)
 from standardwebhooks.webhooks import Webhook
-
-from scenario import (COUNCILS, DATASET, LATE, MISSING, OUTLIER, QUARTER, RESUBMITTER, WEBHOOK_ORGS, build_quarter,
-                      load_population, set_contacts)
 
 pytestmark = pytest.mark.timeout(600)
 

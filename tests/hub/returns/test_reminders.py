@@ -3,10 +3,10 @@ import time
 
 import pytest
 
-from hub.returns.reference import ReferenceError, set_contact
-from hub.returns.scheduler import start_reminder_scheduler
 from hub.delivery.destinations import DestinationRefused, check_url
 from hub.delivery.webhook import WebhookSender
+from hub.returns.reference import ReferenceError, set_contact
+from hub.returns.scheduler import start_reminder_scheduler
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 import requests
-
 from hubprocess import HubProcess
 from policy_helpers import activate_agreement
 from scenario import COUNCILS, DATASET, load_orgs
