@@ -29,7 +29,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 FREQUENCIES = ("annual", "quarterly", "monthly", "weekly", "daily")
-KNOWN_LABELS = ("a date", "2026-Q3", "Q3 2026", "2026-27", "2026-27 Q3", "Quarter 3 (Oct–Dec 2026)",
+KNOWN_LABELS = ("2026-Q3", "Q3 2026", "2026-27", "2026-27 Q3", "Quarter 3 (Oct–Dec 2026)",
                 "October 2026", "2026-10", "2026-W09", "w/c 02/03/2026")
 MONTHS = {name: number for number, names in enumerate(
     (("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
@@ -66,7 +66,7 @@ def period_of(frequency: str, day: date) -> tuple[str, date, date]:
 # ---------------------------------------------------------------- labels -> spans of days
 
 Span = tuple[date, date]
-_DASH = r"\s*(?:-|to)\s*"
+_DASH = r"(?:\s*-\s*|\s+to\s+)"
 _FY = r"(?:fy\s*)?(\d{4})\s*[-/]\s*(\d{2}|\d{4})"
 _QUARTER = r"(?:q|quarter\s*)([1-4])"
 
