@@ -131,19 +131,35 @@ def cmd_check(args) -> int:
         subscriber = Subscriber(config, scratch_outbox, hub)
         for task in config.tasks:
             print(f"\ntask {task.name} ({task.direction}, {task.connector}, line {task.line}):")
+            # What agent.yaml decides (mapping, connector options) is checked before what the world
+            # decides (is the database up, does the folder exist), so one run names every mistake in the file.
             try:
                 if task.direction == "subscribe":
-                    print(f"  sink: {subscriber.sink(task).check()}")
+                    sink = subscriber.sink(task)
+                    try:
+                        print(f"  sink: {sink.check()}")
+                    except ConnectorError as exc:
+                        fail(f"sink unavailable: {exc}")
                     feed_hub = open_hub(config, credential.api_key if credential else None)
-                    page = feed_hub.feed(task.subscription, None, 1)
+                    try:
+                        page = feed_hub.feed(task.subscription, None, 1)
+                    except HubError as exc:
+                        fail(f"subscription unreadable: {exc}")
+                        continue
                     print(f"  subscription {task.subscription}: readable"
                           + (f" ({page['status']}: {page.get('status_reason')})" if page.get("status") else ""))
                     continue
-                source = publisher.source(task)
-                print(f"  source: {source.check()}")
                 schema = schemas.get(task.dataset, task.schema_version)
                 print(f"  dataset {schema.dataset} schema version {schema.version} (key {schema.key_field})")
-                publisher.builder(task).mapper.check_columns(source.columns())
+                builder = publisher.builder(task)
+                print(f"  mapping: {len(builder.mapper.fields)} field(s), time zone {task.time_zone}")
+                source = publisher.source(task)
+                try:
+                    print(f"  source: {source.check()}")
+                except ConnectorError as exc:
+                    fail(f"source unavailable: {exc}")
+                    continue
+                builder.mapper.check_columns(source.columns())
                 outcomes = dry_run(publisher, task, rows=args.rows)
             except (ConnectorError, SchemaUnavailable, HubError, ConfigError, ValueError) as exc:
                 fail(str(exc))

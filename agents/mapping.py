@@ -613,6 +613,7 @@ class Mapper:
         # Templates reading other fields go last, when those fields are in the payload.
         ordered = sorted(compiled.items(), key=lambda item: bool(item[1].references))
         self._fields = tuple((name, field.value_of) for name, field in ordered)
+        self.fields = tuple(fields)  # every target field, in the order written
         self._subject_fields = tuple(subject_fields)
         key_field = compiled[self.key_field]
         self._key_of = key_field.value_of

@@ -34,6 +34,10 @@ class RowMapper:
     def key_field(self) -> str:
         return self._mapper.key_field
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self._mapper.fields
+
     def check_columns(self, columns) -> None:
         try:
             self._mapper.check_columns(columns)
