@@ -32,4 +32,4 @@ def _located(item: dict) -> str:
     where = ""
     if item.get("line"):
         where = f"line {item['line']}, column {item['column']}: " if item.get("column") else f"line {item['line']}: "
-    return f"  {where}{item['path']}: {item['message']}"
+    return f"  {where}{item['path'] or '(document)'}: {item['message']}"
