@@ -11,7 +11,8 @@ April to March) is in no single calendar year, so asking for `annual` refuses it
 
 Labels understood (any case; hyphen, en dash or "to" between months):
 
-- a date, or a timestamp (taken in the task's time zone): the period containing it
+- a date, or a timestamp (taken in the task's time zone), or an Excel serial number: the
+  period containing it (a whole number from 1000 to 9999 is a year, not a serial)
 - the hub's own names: `2026`, `2026-Q3`, `2026-10`, `2026-W09`, `2026-10-14`
 - calendar quarters: `Q3 2026`, `2026 Q3`, `Quarter 3 2026`
 - financial years (1 April to 31 March): `2026-27`, `2026/27`, `FY 2026-27`, `2026-2027`
@@ -231,6 +232,9 @@ def period_converter(frequency: str, read_date: Callable[[object], date]) -> Cal
             return read_date(text)
 
     def convert(value) -> str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer() \
+                and 1000 <= value <= 9999:
+            value = str(int(value))  # a year typed into a number cell, not Excel's serial for a day in 1905
         if isinstance(value, (date, datetime, int, float)) and not isinstance(value, bool):
             day = read_date(value)
             return period_of(frequency, day)[0]

@@ -123,6 +123,8 @@ def test_quarter_labels_councils_write_become_the_hubs_period_name(label, expect
 
 @pytest.mark.parametrize("frequency, label, expected", [
     ("annual", "2026", "2026"),
+    ("annual", 2026, "2026"),                  # a year in a number cell, not Excel serial 2026 (1905)
+    ("annual", 2026.0, "2026"),
     ("annual", "March 2026", "2026"),
     ("monthly", "March 2026", "2026-03"),
     ("monthly", "Mar 2026", "2026-03"),
