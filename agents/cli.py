@@ -301,8 +301,8 @@ def cmd_rejects(args) -> int:
                     write_rejects_csv(rejects, out)
                 print(f"{len(rejects)} reject(s) written to {args.output}")
         else:
-            if not (args.task or args.id or args.all):
-                raise CommandError("say which rejects to clear: --task NAME, --id N (repeatable), or --all")
+            if bool(args.all) == bool(args.task or args.id):
+                raise CommandError("say which rejects to clear: --task NAME and/or --id N (repeatable), or --all alone")
             cleared = outbox.clear_rejects(args.task, args.id)
             print(f"cleared {cleared} reject(s)")
     finally:

@@ -97,6 +97,8 @@ def test_a_reread_file_keeps_each_bad_row_once_and_the_cli_lists_exports_and_cle
 
     refused = run_agent(config, "rejects", "clear")
     assert refused.returncode == 2 and "say which rejects to clear" in refused.stderr
+    both = run_agent(config, "rejects", "clear", "--all", "--task", "school-meals")
+    assert both.returncode == 2 and "--all alone" in both.stderr
     first = rejects[0]["id"]
     cleared = run_agent(config, "rejects", "clear", "--id", str(first))
     assert cleared.returncode == 0 and "cleared 1 reject(s)" in cleared.stdout
