@@ -17,6 +17,12 @@ a subscription is claimed by an atomic conditional UPDATE, renewed by a heartbea
 while it is worked on, released when caught up, and taken over by another worker
 once a dead worker's lease expires.
 
+This module is the loop; its parts are small and each testable alone: `leases`
+(claim, heartbeat, release), `planner` (subscriptions and rows in, pages out, no
+database), `handover` (a page's messages to its channel, a `PageResult` back) and
+`writer` (what came back, written). What it needs of policy is
+`policy.DecisionPoint`.
+
 The page being sent is remembered (`inflight_to`) before sending, so a worker
 that dies mid-page is followed by an identical page with the same webhook-ids:
 a receiver that de-duplicates by webhook-id sees each event once.
@@ -33,7 +39,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -392,7 +398,7 @@ class Worker:
             self.writer.fail(sub_id, None, Outcome("failed", error=UNEXPECTED))
         self._finished(result)
 
-    def _retry_letters(self, conn: Connection, sub: Subscription, letters: list[Any], now: datetime) -> Next:
+    def _retry_letters(self, conn: Connection, sub: Subscription, letters: Sequence[Any], now: datetime) -> Next:
         seqs = [letter.seq for letter in letters]
         rows = conn.execute(select(records).where(records.c.seq.in_(seqs), live_records).order_by(records.c.seq)).all()
         decided = disclose.decide(self.policy, sub, rows, now)
