@@ -10,7 +10,7 @@ body. A subscription whose agreement was suspended while its page was read is he
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -120,7 +120,7 @@ def messages_for(sub: Subscription, decided: disclose.Decided) -> list[Message]:
     return [Message(message_id(sub, seq), [event], [seq]) for event, seq in zip(decided.events, decided.seqs)]
 
 
-def read_window(together: Sequence[Subscription], limit_of: Any) -> tuple[int, int]:
+def read_window(together: Sequence[Subscription], limit_of: Callable[[Subscription], int]) -> tuple[int, int]:
     """Where one shared read for subscriptions of one dataset starts, and how many rows it takes:
     exactly one page when they all stand at the same place, two pages' worth otherwise."""
     low = min(sub.cursor for sub in together)
@@ -128,15 +128,18 @@ def read_window(together: Sequence[Subscription], limit_of: Any) -> tuple[int, i
     return low, widest if all(sub.cursor == low for sub in together) else 2 * widest
 
 
-def slice_window(rows: Sequence[Any], window: int, sub: Subscription, limit: int) -> list[Any] | None:
-    """The subscription's page out of a shared read; None when the window cut it short (it is
-    read on its own then), not the end of the log."""
+def slice_window(rows: Sequence[Any], window: int, together: Sequence[Subscription],
+                 limit_of: Callable[[Subscription], int]) -> list[tuple[Subscription, list[Any] | None]]:
+    """Each subscription's page out of one shared read; None where the window cut it short (it is
+    read on its own then) rather than the end of the log."""
     seqs = [row.seq for row in rows]
-    first = bisect_right(seqs, sub.cursor)
-    page = list(rows[first:first + limit])
-    if len(page) < limit and len(rows) == window:
-        return None
-    return page
+    sliced: list[tuple[Subscription, list[Any] | None]] = []
+    for sub in together:
+        limit = limit_of(sub)
+        first = bisect_right(seqs, sub.cursor)
+        page = list(rows[first:first + limit])
+        sliced.append((sub, None if len(page) < limit and len(rows) == window else page))
+    return sliced
 
 
 def plan(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[Any]]], now: datetime) -> Plan:

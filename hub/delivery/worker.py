@@ -347,8 +347,7 @@ class Worker:
             return slices
         low, window = read_window(together, self._limit)
         rows = disclose.read_page(conn, together[0], low, window, orgs={sub.org for sub in together})
-        for sub in together:
-            page = slice_window(rows, window, sub, self._limit(sub))
+        for sub, page in slice_window(rows, window, together, self._limit):
             if page is None:  # cut short by the window, not the end of the log
                 page = disclose.read_page(conn, sub, sub.cursor, self._limit(sub))
             slices.append((sub, page))

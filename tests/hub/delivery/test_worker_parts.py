@@ -211,9 +211,12 @@ def test_one_shared_read_is_sliced_per_cursor_and_a_slice_cut_short_is_read_agai
     low, window = read_window(apart, lambda s: 3)
     assert (low, window) == (0, 6)
     rows = [log_row(seq) for seq in range(1, 7)]
-    assert [row.seq for row in slice_window(rows, window, apart[1], 3)] == [3, 4, 5]
-    assert slice_window(rows, window, sub(cursor=4), 3) is None  # only 2 left in a full window
-    assert [row.seq for row in slice_window(rows[:5], window, sub(cursor=4), 3)] == [5]  # the end of the log
+    ahead = sub("c1111111-aaaa-4000-8000-000000000003", cursor=4)
+    sliced = slice_window(rows, window, [*apart, ahead], lambda s: 3)
+    assert [[row.seq for row in page] if page is not None else None for _, page in sliced] == \
+        [[1, 2, 3], [3, 4, 5], None]  # only 2 left for the last in a full window: read on its own
+    ((_, end),) = slice_window(rows[:5], window, [ahead], lambda s: 3)
+    assert [row.seq for row in end] == [5]  # the end of the log, not the window
 
 
 # -- pause on a suspended agreement -----------------------------------------------------------------
