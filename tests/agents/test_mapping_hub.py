@@ -4,13 +4,17 @@ times sent in UTC, and bad rows kept once however often the file is re-read,
 then listed, exported (CSV, no formulas) and cleared with `causeway-agent rejects`."""
 import csv
 import json
+import re
+from pathlib import Path
 
 import pytest
+import requests
 from agent_harness import enrol, run_agent, write_config
 
 from agents.outbox import Outbox
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
 
 CSV_OPTIONS = {"settle_seconds": 0, "format": "csv", "delimiter": ",", "encoding": "utf-8"}
 RETURN_HEADER = "Quarter,Roll,Registered,Primary,Secondary,Total,Officer,Notes"
@@ -143,3 +147,34 @@ def test_naive_local_times_reach_the_hub_in_utc_for_the_task_time_zone(hub, tmp_
     assert sent == {"FIFE-REF-000123": "2026-10-24T08:30:00Z", "FIFE-REF-000124": "2026-10-26T09:30:00Z",
                     "FIFE-REF-000125": "2026-10-25T00:30:00Z", "FIFE-REF-000900": "2026-10-24T09:30:00Z"}
     assert all(json.loads(r["payload"])["referral_id"] == r["key"] for r in hub.records("referral"))
+
+
+def test_a_consent_imported_with_the_documented_subject_encoding_finds_the_agents_records(hub, tmp_path):
+    """docs/governance.md says how to compute a subject for a consent import; that very
+    snippet gives the subject the agent put on the record the hub holds."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "referrals.csv").write_text("\n".join([REFERRAL_HEADER, REFERRAL_ROWS[0].replace(",C000001,", ", c000001 ,")])
+                                        + "\n", encoding="utf-8")
+    state = tmp_path / "state"
+    enrol(hub, state)
+    config = write_config(tmp_path / "agent.yaml", hub.url, state, [referral_task("referrals", drop)])
+    key = "a-key-only-the-council-holds"
+    assert run_agent(config, "run", "--once", CAUSEWAY_SUBJECT_KEY=key).returncode == 0
+    (record,) = hub.records("referral")
+
+    governance = (ROOT / "docs" / "governance.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?)```", governance[governance.index("**The subject reference**"):], re.S)[1]
+    namespace = {"key": key, "client_id": " c000001 "}
+    exec(snippet, namespace)  # the documentation's own code
+    assert namespace["subject"] == record["subject"]
+    assert re.fullmatch(r"[0-9a-f]{64}", record["subject"])
+
+    headers = {"Authorization": f"Bearer {hub.key('edinburgh', 'governance')}"}
+    csv_text = ("subject,purpose,recipients,method,evidence_ref,given_at\n"
+                f"{namespace['subject']},ServiceProvision,sds,signed form,EDI-CONSENT-1,2026-01-05T10:00:00Z\n")
+    imported = requests.post(f"{hub.url}/api/v1/consents/import", data=csv_text.encode(), timeout=10,
+                             headers={**headers, "Content-Type": "text/csv"})
+    assert imported.status_code == 200 and imported.json()["imported"] == 1, imported.text
+    found = requests.get(f"{hub.url}/api/v1/subjects/{record['subject']}/consents", headers=headers, timeout=10).json()
+    assert [c["evidence_ref"] for c in found["consents"]] == ["EDI-CONSENT-1"]
