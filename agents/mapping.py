@@ -432,12 +432,16 @@ class Field:
 
 def _placeholder(name: str, placeholder: str, spec: str) -> tuple[Callable[[dict, dict], object], Callable]:
     """Reader of one {placeholder:spec} and the function formatting its value (errors name the column)."""
-    kind = spec[-1:] if spec[-1:] in INTEGER_SPECS | NUMBER_SPECS else ""
+    kind = spec[-1:]
+    shown = f"{{{placeholder}:{spec}}}" if spec else f"{{{placeholder}}}"
+    numeric = kind in INTEGER_SPECS or kind in NUMBER_SPECS
     try:
-        format(0 if kind else "", spec)
+        format(0 if numeric else "", spec)
     except ValueError as exc:
-        raise MappingConfigError(f"field {name!r}: template placeholder {{{placeholder}:{spec}}}: {exc}") from None
-    prepare = integer if kind in INTEGER_SPECS and kind else number if kind else _text
+        hint = f" (a padded whole number is written :{spec}d)" if spec[:1] == "0" and spec[1:].isdigit() else ""
+        raise MappingConfigError(f"field {name!r}: template placeholder {shown}: {exc}{hint}") from None
+    # A padded number needs a number: '123' from a CSV, 123.0 from a spreadsheet.
+    prepare = integer if kind in INTEGER_SPECS else number if numeric else lambda value: _text(value).strip()
     if placeholder.startswith("@"):
         target = placeholder[1:]
         read = lambda data, payload: payload.get(target)  # noqa: E731
@@ -447,10 +451,9 @@ def _placeholder(name: str, placeholder: str, spec: str) -> tuple[Callable[[dict
 
     def formatted(value):
         try:
-            return format(prepare(value) if kind else _text(value).strip(), spec)
+            return format(prepare(value), spec)
         except (_ValueProblem, ValueError) as exc:
-            raise MappingError(f"template placeholder {{{placeholder}:{spec}}}: {exc}", name, placeholder,
-                               value) from None
+            raise MappingError(f"template placeholder {shown}: {exc}", name, placeholder, value) from None
 
     return read, formatted
 
