@@ -438,8 +438,7 @@ def _placeholder(name: str, placeholder: str, spec: str) -> tuple[Callable[[dict
     try:
         format(0 if numeric else "", spec)
     except ValueError as exc:
-        hint = f" (a padded whole number is written :{spec}d)" if spec[:1] == "0" and spec[1:].isdigit() else ""
-        raise MappingConfigError(f"field {name!r}: template placeholder {shown}: {exc}{hint}") from None
+        raise MappingConfigError(f"field {name!r}: template placeholder {shown}: {exc}") from None
     # A padded number needs a number: '123' from a CSV, 123.0 from a spreadsheet.
     prepare = integer if kind in INTEGER_SPECS else number if numeric else lambda value: _text(value).strip()
     if placeholder.startswith("@"):
