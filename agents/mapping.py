@@ -435,6 +435,11 @@ def _placeholder(name: str, placeholder: str, spec: str) -> tuple[Callable[[dict
     kind = spec[-1:]
     shown = f"{{{placeholder}:{spec}}}" if spec else f"{{{placeholder}}}"
     numeric = kind in INTEGER_SPECS or kind in NUMBER_SPECS
+    if not numeric and re.match(r"[<>=^]?0", spec) and not re.match(r".[<>=^]", spec):
+        # Python pads text after the value with ':06' ('123' -> '123000'): never what a key wants.
+        width = re.sub(r"\D", "", spec).lstrip("0") or "1"
+        raise MappingConfigError(f"field {name!r}: template placeholder {shown}: write :0{width}d for a number "
+                                 f"padded with zeros (123 -> {123:0{width}d}), or :0>{width} for text")
     try:
         format(0 if numeric else "", spec)
     except ValueError as exc:

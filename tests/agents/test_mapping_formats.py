@@ -68,6 +68,7 @@ def test_a_value_the_format_cannot_take_is_a_row_error_naming_field_column_and_v
 
 @pytest.mark.parametrize("template, message", [
     ("FIFE-{REF_ID:zz}", r"placeholder \{REF_ID:zz\}: Unknown format code"),
+    ("FIFE-{REF_ID:06}", r"write :06d for a number padded with zeros \(123 -> 000123\), or :0>6 for text"),
     ("FIFE-{REF_ID", "expected '}' before end of string"),
     ("FIFE-{}", r"each \{...\} names one column"),
     ("FIFE-{REF_ID!r}", r"each \{...\} names one column"),
