@@ -6,12 +6,12 @@ import openpyxl
 import pytest
 import requests
 import yaml
-from agent_harness import enrol, gazetteer_task, run_agent, write_config, write_gazetteer_csv
 
 from hub.app import build_services
 from hub.config import Settings
+from support.agents import enrol, gazetteer_task, run_agent, write_config, write_gazetteer_csv
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 PURPOSE = "PublicSafety"
 
 

@@ -19,8 +19,6 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from factories import gazetteer_record
-from hubprocess import HubProcess
 
 from causeway_common.signing import generate_key, public_key_b64
 from hub import db
@@ -28,8 +26,10 @@ from hub.app import build_services
 from hub.auth import Principal
 from hub.config import DeliverySettings, Settings
 from hub.delivery.models import dead_letters
+from support.factories import gazetteer_record
+from support.hubprocess import HubProcess
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 CONTRACT = Path(__file__).resolve().parents[2] / "hub" / "openapi.yaml"
 CALLER, OTHER, OPERATOR, THIRD = "edinburgh", "glasgow", "improvement-service", "sfrs"

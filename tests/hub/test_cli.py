@@ -4,7 +4,8 @@ import sys
 
 import pytest
 import requests
-from hubprocess import HubProcess
+
+from support.hubprocess import HubProcess
 
 
 def run(*args, db):

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from browser import ConsoleHub, wait_until
-from factories import gazetteer_record
 
 from causeway_common.signing import generate_key, public_key_b64
+from support.browser import ConsoleHub
+from support.factories import gazetteer_record
+from support.waiting import wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 DELIVERY_TESTS = Path(__file__).resolve().parents[1] / "delivery"
 AGREEMENT = """\

@@ -5,17 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import yaml  # noqa: E402
-from harness import HUB_MQTT_PASSWORD, REPO, SECRETS_KEY, Receiver  # noqa: E402
-from servers import MosquittoServer  # noqa: E402
-
-from hub.config import DeliverySettings, Settings  # noqa: E402
+from hub.config import DeliverySettings, Settings
+from support import ROOT
+from support.delivery import HUB_MQTT_PASSWORD, SECRETS_KEY, Receiver
+from support.servers import MosquittoServer
 
 PURPOSE = "PublicSafety"
 FIELDS = {
@@ -112,7 +109,7 @@ def broker(tmp_path, db_url, services):
     passwd, acl = tmp_path / "passwd", tmp_path / "acl"
     result = subprocess.run(
         [sys.executable, "-m", "hub.cli", "mqtt", "acl", "--db", db_url, "--password-file", str(passwd),
-         "--acl-file", str(acl)], cwd=str(REPO), capture_output=True, text=True, timeout=60,
+         "--acl-file", str(acl)], cwd=str(ROOT), capture_output=True, text=True, timeout=60,
         env={**os.environ, "CAUSEWAY_MQTT_PASSWORD": HUB_MQTT_PASSWORD})
     assert result.returncode == 0, result.stderr
     passwords = dict(line.split() for line in result.stdout.splitlines() if line.startswith("  "))

@@ -7,15 +7,15 @@ import uuid
 
 import pytest
 import requests
-from hubprocess import HubProcess
-from policy_helpers import activate_agreement
-from scenario import COUNCILS, DATASET, load_orgs
 
 from hub.app import build_services
 from hub.auth import Principal
 from hub.config import Settings
+from support.agreements import activate_agreement
+from support.hubprocess import HubProcess
+from support.returns import COUNCILS, DATASET, load_orgs
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 # The latest quarter already due by the time these tests run (the hub process keeps real time).
 PERIOD = "2026-Q3"

@@ -1,7 +1,8 @@
-"""Helpers for policy tests: example agreements, publishing and reading feeds through the API."""
-from pathlib import Path
+"""Sharing agreements for tests: the examples in policies/, YAML builders, putting one in force;
+and publishing and reading feeds through the API."""
+from support import ROOT
 
-POLICIES = Path(__file__).resolve().parents[1] / "policies"
+POLICIES = ROOT / "policies"
 
 REFERRAL_PUBLIC_TASK = """\
 id: referral-edinburgh-glasgow
