@@ -32,6 +32,16 @@ TEST_ORGS = [
     ("sfrs", "Scottish Fire and Rescue Service", "agency"),
 ]
 _counter = itertools.count()
+# Fixtures that start real processes (a hub, an agent's hub, a receiver, a broker, a browser):
+# a test that uses one is end-to-end, marked `e2e` here so no test has to remember to.
+PROCESS_FIXTURES = {"hub", "shared_hub", "tls_hub", "receiver", "two_receivers", "broker", "smtp_server",
+                    "webhook_receiver", "chromium", "open_console"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 def _prepare(url: str) -> None:

@@ -9,6 +9,8 @@ from agents.state import StateDir, StateError
 from support import ROOT
 from support.agents import PASSPHRASE, agent_env
 
+pytestmark = pytest.mark.e2e
+
 
 def enrol_cli(hub_url, token, state, **env):
     return subprocess.run([sys.executable, "-m", "agents.cli", "enrol", "--hub", hub_url, "--token", token,

@@ -13,6 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.hubprocess import HubProcess
 from support.raw_http import PROBLEM, csrf_from, raw_request
 
+pytestmark = pytest.mark.e2e
+
 PASSWORD = "a long test password 1"
 MIB = 1024 * 1024
 PAGE_HEADERS = {"x-frame-options": "DENY", "x-content-type-options": "nosniff", "cache-control": "no-store"}

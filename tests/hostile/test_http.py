@@ -17,6 +17,8 @@ from support.factories import gazetteer_record
 from support.hubprocess import HubProcess
 from support.raw_http import PROBLEM, csrf_from, raw_request
 
+pytestmark = pytest.mark.e2e
+
 CONTRACT = yaml.safe_load((Path(__file__).resolve().parents[2] / "hub" / "openapi.yaml").read_text())
 HOSTILE_VALUES = ["%0A", "x%0A", "%00", "x%00", "%2F", "x%2Fy", "..", "%2E%2E"]
 MIB = 1024 * 1024

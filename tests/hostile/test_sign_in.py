@@ -13,6 +13,8 @@ from hub.audit.models import audit_log
 from support.hubprocess import HubProcess
 from support.raw_http import csrf_from
 
+pytestmark = pytest.mark.e2e
+
 PASSWORD = "a long test password 1"
 
 

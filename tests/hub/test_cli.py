@@ -7,6 +7,8 @@ import requests
 
 from support.hubprocess import HubProcess
 
+pytestmark = pytest.mark.e2e
+
 
 def run(*args, db):
     return subprocess.run([sys.executable, "-m", "hub.cli", *args, "--db", db], capture_output=True, text=True, timeout=120)

@@ -18,7 +18,7 @@ from hub.delivery.webhook import WebhookSender
 from support.delivery import Receiver
 from support.hubprocess import HubProcess
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 REFUSED = [
     # what the hub refused before

@@ -3,7 +3,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from support.agreements import POLICIES
+
+pytestmark = pytest.mark.e2e
 
 REFERRAL = str(POLICIES / "referral-edinburgh-sds.yaml")
 

@@ -24,7 +24,7 @@ from support.agreements import REFERRAL_PUBLIC_TASK
 from support.factories import gazetteer_record, referral_record
 from support.hubprocess import HubProcess
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 def hub_command(db_url, *args, **env):
