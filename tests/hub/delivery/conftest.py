@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from hub.config import DeliverySettings, Settings
 from support import ROOT
+from support.agreements import agreement_yaml
 from support.delivery import HUB_MQTT_PASSWORD, SECRETS_KEY, Receiver
 from support.servers import MosquittoServer
 
@@ -70,14 +70,11 @@ def grant(services, key_for):
         spec = {"fields": list(fields or FIELDS[dataset])}
         if conditions:
             spec["conditions"] = list(conditions)
-        document = {
-            "id": agreement_id, "title": f"{dataset} to {recipient} (test)", "providers": list(providers),
-            "recipients": [recipient], "purposes": [purpose], "lawful_basis": lawful_basis,
-            "valid_from": "2020-01-01", "valid_until": "2099-12-31", "retention_days": retention_days,
-            "datasets": {dataset: spec},
-        }
+        source = agreement_yaml(agreement_id, providers, [recipient], {dataset: spec}, purposes=[purpose],
+                                lawful_basis=lawful_basis, title=f"{dataset} to {recipient} (test)",
+                                valid_from="2020-01-01", valid_until="2099-12-31", retention_days=retention_days)
         provider_key = services.orgs.authenticate(key_for(providers[0], "governance"))
-        services.policy.agreements.apply(yaml.safe_dump(document), provider_key)
+        services.policy.agreements.apply(source, provider_key)
         for party in dict.fromkeys([*providers, recipient]):  # every party approves for itself
             services.policy.agreements.transition(agreement_id, "approved",
                                                   services.orgs.authenticate(key_for(party, "governance")))

@@ -11,7 +11,7 @@ import requests
 from hub.app import build_services
 from hub.auth import Principal
 from hub.config import Settings
-from support.agreements import activate_agreement
+from support.agreements import activate_agreement, agreement_yaml
 from support.hubprocess import HubProcess
 from support.returns import COUNCILS, DATASET, load_orgs
 
@@ -21,20 +21,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 PERIOD = "2026-Q3"
 SUBMITTED = ("edinburgh", "fife")
 
-SCHOOL_MEALS_TO_SDS = """\
-id: school-meals-edinburgh-sds
-title: Edinburgh's school meals figures for Skills Development Scotland
-providers: [edinburgh]
-recipients: [sds]
-purposes: [ServiceProvision]
-lawful_basis: public-task
-valid_from: 2026-01-01
-valid_until: 2030-12-31
-retention_days: 365
-datasets:
-  data-return.school-meals:
-    fields: [return_id, council, period, pupils_on_roll, free_meals_registered]
-"""
+SCHOOL_MEALS_TO_SDS = agreement_yaml(
+    "school-meals-edinburgh-sds", ["edinburgh"], ["sds"],
+    {"data-return.school-meals": {"fields": ["return_id", "council", "period", "pupils_on_roll",
+                                             "free_meals_registered"]}},
+    title="Edinburgh's school meals figures for Skills Development Scotland")
 
 
 @pytest.fixture
