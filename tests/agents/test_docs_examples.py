@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from agent_harness import enrol, run_agent
 
 from agents.config import load_config
+from support import ROOT
+from support.agents import enrol, run_agent
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```ya?ml\s*$")
 FRAGMENT = re.compile(r"^<!--\s*fragment:\s*\S.*-->\s*$")

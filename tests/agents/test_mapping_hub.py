@@ -5,16 +5,15 @@ then listed, exported (CSV, no formulas) and cleared with `causeway-agent reject
 import csv
 import json
 import re
-from pathlib import Path
 
 import pytest
 import requests
-from agent_harness import enrol, run_agent, write_config
 
 from agents.outbox import Outbox
+from support import ROOT
+from support.agents import enrol, run_agent, write_config
 
-pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
 
 CSV_OPTIONS = {"settle_seconds": 0, "format": "csv", "delimiter": ",", "encoding": "utf-8"}
 RETURN_HEADER = "Quarter,Roll,Registered,Primary,Secondary,Total,Officer,Notes"
