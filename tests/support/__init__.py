@@ -12,6 +12,7 @@ root and `tests/` on the path: `pythonpath` in setup.cfg; no test edits sys.path
 - browser        a hub set up as an operator would, and headless Chromium tabs on its console
 - console        signing staff in to the console through the Flask test client
 - factories      valid records built from the schemas' own examples
+- delivery_fakes a fake channel and a fake decision point for the worker's unit tests
 - agreements     sharing agreements: the examples in policies/, YAML builders, putting one in force
 - returns        a data-returns quarter: orgs, populations, returns with known problems
 - waiting        wait_until, the one polling loop
