@@ -8,7 +8,6 @@ import json
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from hub import db
 from hub.policy.vocabulary import KNOWN_PURPOSES, LAWFUL_BASES, STATUSES
 from hub.problems import Problem
 
@@ -215,7 +214,7 @@ def decision_tester():
             errors["record_id"] = "Give a stored record's id, or paste a record below."
         if not errors:
             try:
-                answer = _policy().dry_run(body, staff().principal, db.utcnow())
+                answer = _policy().dry_run(body, staff().principal, services().clock())
             except Problem as problem:
                 if problem.status >= 500 or problem.status == 403:
                     raise

@@ -99,6 +99,7 @@ class Worker:
     def __init__(self, service: DeliveryService, channels: dict, metrics=None, worker_id: str | None = None):
         self.service = service
         self.engine: Engine = service.engine
+        self.clock = service.clock  # the hub's clock, as the delivery service has it
         self.settings = service.delivery
         self.policy = service.policy
         self.channels = channels
@@ -129,7 +130,7 @@ class Worker:
                 yield conn
 
     def _lease_until(self):
-        return db.utcnow() + timedelta(seconds=self.settings.lease_seconds)
+        return self.clock() + timedelta(seconds=self.settings.lease_seconds)
 
     # -- the loop --------------------------------------------------------------
     def start(self) -> "Worker":
@@ -198,7 +199,7 @@ class Worker:
     def claim(self) -> list[str]:
         """Lease the subscriptions that have work and are free (or whose lease expired)."""
         slots = max(0, self.settings.concurrency - len(self._held))
-        now = db.utcnow()
+        now = self.clock()
         free = or_(subscriptions.c.lease_owner.is_(None), subscriptions.c.lease_expires_at < now,
                    subscriptions.c.lease_owner == self.id)
         with self.engine.connect() as conn:
@@ -348,7 +349,7 @@ class Worker:
                 self.metrics.count_retry(sub.id)
 
     def _prepare_and_send(self, due: list[str]) -> None:
-        now = db.utcnow()
+        now = self.clock()
         pages: list[Page] = []
         with self.engine.connect() as conn:
             subs = conn.execute(select(subscriptions).where(subscriptions.c.id.in_(due))).all()
@@ -521,7 +522,7 @@ class Worker:
     def _retry_job(self, sub_id: str) -> None:
         result = "stop"
         try:
-            now = db.utcnow()
+            now = self.clock()
             with self.engine.connect() as conn:
                 sub = self._load(conn, sub_id)
                 if sub is not None and sub.lease_owner == self.id:
@@ -633,7 +634,7 @@ class Worker:
         return schedule[min(attempts, len(schedule)) - 1]
 
     def _fail(self, sub_id: str, sub, failure: Outcome) -> None:
-        now = db.utcnow()
+        now = self.clock()
         with self._txn() as conn:
             row = sub or self._load(conn, sub_id)
             if row is None:
