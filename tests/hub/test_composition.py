@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from factories import gazetteer_record
 from sqlalchemy import select
 
-from factories import gazetteer_record
 from hub.app import build_services
 from hub.audit.models import audit_log
 from hub.auth import Principal
