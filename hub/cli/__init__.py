@@ -58,13 +58,18 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    from hub.cli.errors import report
     from hub.console.service import AccountError
-    from hub.orgs.service import OrgError
+    from hub.errors import HubError
     from hub.sealing import SecretsKeyError
 
     try:
         return args.func(args)
-    except (CommandError, OrgError, AccountError, SecretsKeyError) as exc:  # mistakes an operator can fix: no traceback
+    except HubError as exc:  # a domain error, said in the domain's words
+        code, message = report(exc)
+        print(f"causeway-hub: {message}", file=sys.stderr)
+        return code
+    except (CommandError, AccountError, SecretsKeyError) as exc:  # mistakes an operator can fix: no traceback
         print(f"causeway-hub: {exc}", file=sys.stderr)
         return 2
 

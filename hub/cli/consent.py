@@ -7,7 +7,8 @@ from hub.cli.context import CommandError, operator, services
 
 
 def cmd_consent_import(args) -> int:
-    from hub.problems import Problem
+    from hub.cli.errors import describe
+    from hub.errors import HubError
 
     consents = services(args).policy.consents
     try:
@@ -15,8 +16,8 @@ def cmd_consent_import(args) -> int:
         result = consents.import_csv(text, operator(), controller=args.controller)
     except OSError as exc:
         raise CommandError(f"{args.file}: {exc.strerror}") from exc
-    except Problem as exc:
-        raise CommandError(f"{args.file}: {exc.detail}") from exc
+    except HubError as exc:
+        raise CommandError(f"{args.file}: {describe(exc)}") from exc
     print(f"{result['imported']} consents imported, {result['duplicates']} already present, {result['rejected']} rejected")
     for row in result["rows"]:
         if row["status"] == "rejected":

@@ -63,16 +63,6 @@ def counts(counted: dict) -> str:
     return ", ".join(f"{n} {what}" for what, n in counted.items() if n) or "nothing"
 
 
-def refused(call):
-    """Run `call`; a problem the hub refuses it with becomes a CommandError."""
-    from hub.problems import Problem
-
-    try:
-        return call()
-    except Problem as exc:
-        raise CommandError(exc.detail) from exc
-
-
 def require_current(args, hint: str = "is not migrated to this version: run `causeway-hub init` first") -> None:
     from hub.migrate import is_current
 

@@ -19,15 +19,9 @@ def _governance_key(args):
     return key
 
 
-def _problem_text(problem) -> str:
-    lines = [problem.detail]
-    for item in problem.extra.get("problems", []):
-        lines.append(f"  {'line ' + str(item['line']) + ': ' if item.get('line') else ''}{item['path']}: {item['message']}")
-    return "\n".join(lines[:1] if len(lines) == 1 else [f"{problem.title}:"] + lines[1:])
-
-
 def cmd_policy_apply(args) -> int:
-    from hub.problems import Problem
+    from hub.cli.errors import describe
+    from hub.errors import HubError
 
     agreements = services(args).policy.agreements
     for name in args.files:
@@ -36,8 +30,8 @@ def cmd_policy_apply(args) -> int:
             result = agreements.apply(path.read_text(encoding="utf-8"), operator())
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror}") from exc
-        except Problem as exc:
-            raise CommandError(f"{path}: {_problem_text(exc)}") from exc
+        except HubError as exc:
+            raise CommandError(f"{path}: {describe(exc)}") from exc
         if result["changed"]:
             print(f"{path}: agreement {result['id']} version {result['version']} written as a draft")
             for change in result["changes"]:
@@ -48,32 +42,22 @@ def cmd_policy_apply(args) -> int:
 
 
 def cmd_policy_approve(args) -> int:
-    from hub.problems import Problem
-
     hub = services(args)
     who = hub.orgs.authenticate(_governance_key(args))
     if who is None:
         raise CommandError("the API key is unknown or revoked")
-    try:
-        result = hub.policy.agreements.transition(args.agreement_id, "approved", who, version=args.version)
-        print(f"{who.org} approved {result['id']} version {result['version']}: now {result['status']}"
-              + (f" ({result['waiting_for']})" if result.get("waiting_for") else ""))
-        if args.activate and result["status"] == "approved":
-            result = hub.policy.agreements.transition(args.agreement_id, "active", who, version=result["version"])
-            print(f"{result['id']} version {result['version']} is now active")
-    except Problem as exc:
-        raise CommandError(exc.detail) from exc
+    result = hub.policy.agreements.transition(args.agreement_id, "approved", who, version=args.version)
+    print(f"{who.org} approved {result['id']} version {result['version']}: now {result['status']}"
+          + (f" ({result['waiting_for']})" if result.get("waiting_for") else ""))
+    if args.activate and result["status"] == "approved":
+        result = hub.policy.agreements.transition(args.agreement_id, "active", who, version=result["version"])
+        print(f"{result['id']} version {result['version']} is now active")
     return 0
 
 
 def cmd_policy_transition(args) -> int:
-    from hub.problems import Problem
-
-    try:
-        result = services(args).policy.agreements.transition(args.agreement_id, args.to, operator(),
-                                                             version=args.version, reason=args.reason)
-    except Problem as exc:
-        raise CommandError(exc.detail) from exc
+    result = services(args).policy.agreements.transition(args.agreement_id, args.to, operator(),
+                                                         version=args.version, reason=args.reason)
     print(f"{result['id']} version {result['version']} is now {result['status']}")
     return 0
 

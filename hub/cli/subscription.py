@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from hub.cli.context import operator, refused, services
+from hub.cli.context import operator, services
 
 
 def cmd_subscription_list(args) -> int:
@@ -15,12 +15,12 @@ def cmd_subscription_list(args) -> int:
 
 
 def cmd_subscription_status(args) -> int:
-    print(json.dumps(refused(lambda: services(args).delivery.status(args.id, operator())), indent=2))
+    print(json.dumps(services(args).delivery.status(args.id, operator()), indent=2))
     return 0
 
 
 def cmd_subscription_dead_letters(args) -> int:
-    letters = refused(lambda: services(args).delivery.list_dead_letters(args.id, operator(), args.all))
+    letters = services(args).delivery.list_dead_letters(args.id, operator(), args.all)
     for letter in letters:
         print(f"{letter['id']:<6} seq {letter['seq']:<8} {letter['state']:<9} {letter['record_id']}  "
               f"{letter['status_code'] or ''} {letter['error'] or ''}")
@@ -29,13 +29,13 @@ def cmd_subscription_dead_letters(args) -> int:
 
 
 def cmd_subscription_retry(args) -> int:
-    count = refused(lambda: services(args).delivery.retry_dead_letters(args.id, operator(), args.letter))
+    count = services(args).delivery.retry_dead_letters(args.id, operator(), args.letter)
     print(f"{count} dead letters queued to be tried again")
     return 0
 
 
 def cmd_subscription_replay(args) -> int:
-    result = refused(lambda: services(args).delivery.replay(args.id, operator(), args.from_seq, args.from_time))
+    result = services(args).delivery.replay(args.id, operator(), args.from_seq, args.from_time)
     print(f"subscription {args.id} will deliver again after sequence {result['cursor']} "
           f"({result['moved_back']} records moved back)")
     return 0
