@@ -25,8 +25,9 @@ entities or referring to external resources are refused.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import ijson
 from defusedxml import DefusedXmlException
@@ -34,10 +35,10 @@ from defusedxml.ElementTree import ParseError, iterparse
 
 from .base import Chunk, ConnectorError, RowError, SourceRow
 from .base import Source as BaseSource
-from .filesets import FileSet
-from .limits import CsvLimits, nested_deeper_than
-from .options import Options, content_version
-from .spreadsheet import TableReader, csv_table
+from .filesets import FILESET_OPTIONS, ONE_FILE_OR_FOLDER, FileSet
+from .limits import CSV_LIMIT_OPTIONS, CsvLimits, nested_deeper_than
+from .options import CHUNK_ROWS, content_version, names, options_schema, text_or_list
+from .spreadsheet import CSV_OPTIONS, TableReader, csv_table, known_encoding
 
 FORMATS_BY_SUFFIX = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xml": "xml", ".csv": "csv", ".txt": "csv"}
 _MISSING = object()
@@ -94,22 +95,36 @@ def xml_flatten(element, prefix: str = "", into: dict | None = None) -> dict:
 
 
 class Source(BaseSource):
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        **FILESET_OPTIONS,
+        "format": {"enum": ["auto", "csv", "json", "jsonl", "xml"], "default": "auto",
+                   "description": "auto: by extension"},
+        "record_path": {"type": "string", "default": "",
+                        "description": "JSON: dotted path to the array of records; XML: element path to each record"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1},
+                   "x-message": "must map each field name to a path",
+                   "description": "{name: path} to pick fields; default: the whole record"},
+        "identity": text_or_list("field(s) identifying a record; default file name + record number"),
+        **CSV_OPTIONS,
+        "chunk_rows": CHUNK_ROWS,
+        "max_depth": {"type": "integer", "minimum": 1, "default": 64,
+                      "description": "XML elements / JSON values nested deeper than this are refused"},
+        **CSV_LIMIT_OPTIONS,
+    }, ONE_FILE_OR_FOLDER, description="vendor export files: CSV, JSON, JSON lines and XML")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("files source", options, self.base_dir)
-        self.files = FileSet(opts, default_pattern="*")
-        self.format = opts.choice("format", ("auto", "csv", "json", "jsonl", "xml"), "auto")
-        self.record_path = opts.str("record_path", "")
-        self.fields = opts.mapping("fields", None)
-        if self.fields is not None and not all(isinstance(v, str) and v for v in self.fields.values()):
-            raise opts.fail("fields", "must map each field name to a path")
-        self.identity = opts.str_list("identity", None)
-        self.encoding = opts.str("encoding", "auto")
-        self.delimiter = opts.str("delimiter", "auto")
-        self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
-        self.max_depth = opts.int("max_depth", 64, minimum=1)
+        opts = self.options
+        self.files = FileSet(self.what(), opts, self.base_dir)
+        self.format: str = opts["format"]
+        self.record_path: str = opts["record_path"]
+        self.fields: dict[str, str] | None = opts.get("fields")
+        self.identity = names(opts.get("identity"))
+        self.encoding = known_encoding(self.what(), opts["encoding"])
+        self.delimiter: str = opts["delimiter"]
+        self.chunk_rows: int = opts["chunk_rows"]
+        self.max_depth: int = opts["max_depth"]
         self.csv_limits = CsvLimits.from_options(opts)
-        opts.finish()
 
     def _format_of(self, path: Path) -> str:
         if self.format != "auto":

@@ -13,12 +13,13 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from .base import Chunk, ConnectorError, RowError, SourceRow
-from .options import Options, file_sha256
+from .options import Schema, exactly_one_of, file_sha256, optional_path
 
 # Files a drop folder never takes: our own reason/error notes, office lock
 # files (~$Book.xlsx) and hidden or temporary files still being written.
@@ -31,16 +32,26 @@ log = logging.getLogger("causeway.connectors")
 
 ReadItems = Callable[[Path], Iterator[SourceRow | RowError]]
 
+# The options of every file-based source (with ONE_FILE_OR_FOLDER as a rule).
+FILESET_OPTIONS: dict[str, Schema] = {
+    "path": {"type": "string", "minLength": 1, "description": "one file"},
+    "folder": {"type": "string", "minLength": 1,
+               "description": "a drop folder: each new file is read once, then moved to processed/ or failed/"},
+    "pattern": {"type": "string", "minLength": 1, "default": "*", "description": "drop-folder file pattern"},
+    "settle_seconds": {"type": "number", "minimum": 0, "default": 10,
+                       "description": "leave files younger than this alone: they may still be copying"},
+}
+ONE_FILE_OR_FOLDER = exactly_one_of(
+    "path", "folder", message="give exactly one of 'path' (one file) or 'folder' (a drop folder)")
+
 
 class FileSet:
-    def __init__(self, opts: Options, default_pattern: str):
-        self.path = opts.path("path", None)
-        self.folder = opts.path("folder", None)
-        if (self.path is None) == (self.folder is None):
-            raise ConnectorError(f"{opts.what}: give exactly one of 'path' (one file) or 'folder' (a drop folder)")
-        self.pattern = opts.str("pattern", default_pattern)
-        self.settle_seconds = opts.number("settle_seconds", 10, minimum=0)
-        self.what = opts.what
+    def __init__(self, what: str, options: Mapping[str, Any], base_dir: Path):
+        self.path = optional_path(base_dir, options.get("path"))
+        self.folder = optional_path(base_dir, options.get("folder"))
+        self.pattern: str = options.get("pattern", "*")
+        self.settle_seconds: float = options.get("settle_seconds", 10)
+        self.what = what
 
     @property
     def drop_folder(self) -> bool:

@@ -20,7 +20,9 @@ The credential is read from the environment, sent only to the API's own origin
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
@@ -29,7 +31,7 @@ from .base import Chunk, ConnectorError, RowError, SourceRow
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
 from .files import json_path_value
-from .options import Options, content_version
+from .options import Schema, content_version, env_secret, names, options_schema, text_or_list
 
 USER_AGENT = "causeway-agent"
 
@@ -39,14 +41,22 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc
 
 
-def _session(opts: Options) -> requests.Session:
+HTTP_URL: Schema = {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "x-message": "must be an http:// or https:// address"}
+CONNECTION_OPTIONS: dict[str, Schema] = {
+    "auth_env": {"type": "string", "minLength": 1,
+                 "description": "environment variable holding the auth header's value (e.g. \"Bearer ...\")"},
+    "auth_header": {"type": "string", "minLength": 1, "default": "Authorization", "description": "header name"},
+    "timeout": {"type": "number", "minimum": 0.1, "default": 30, "description": "seconds"},
+}
+
+
+def _session(what: str, options: Mapping[str, Any]) -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
-    header = opts.str("auth_header", "Authorization")
-    secret = opts.env_secret("auth_env", None)
+    secret = env_secret(what, "auth_env", options.get("auth_env"))
     if secret is not None:
-        session.headers[header] = secret
+        session.headers[options["auth_header"]] = secret
     session.trust_env = False  # no proxy or .netrc surprises: the agent talks to the system it was told to
     return session
 
@@ -74,29 +84,49 @@ def _request(session: requests.Session, method: str, url: str, timeout: float, *
     return response
 
 
+_NAME: Schema = {"type": "string", "minLength": 1}
+
+
 class Source(BaseSource):
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        "url": {**HTTP_URL, "description": "the first page"},
+        "params": {"type": "object", "default": {}, "description": "query parameters added to the first request"},
+        "records_path": {"type": "string", "default": "",
+                         "description": "dotted path to the records in each page; default: the page is the array"},
+        "paging": {"enum": ["next", "offset", "none"], "default": "next"},
+        "next_path": {**_NAME, "default": "next", "description": "dotted path to the next page's link"},
+        "offset_param": {**_NAME, "default": "offset"},
+        "limit_param": {**_NAME, "default": "limit"},
+        "page_size": {"type": "integer", "minimum": 1, "default": 100},
+        "since_param": {**_NAME, "description": "ask only for records changed since the last run's largest since_field"},
+        "since_field": _NAME,
+        "identity": {**text_or_list("field path(s) identifying a record"), "default": "id"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1},
+                   "x-message": "must map each field name to a dotted path"},
+        **CONNECTION_OPTIONS,
+    }, {"required": ["url"]}, {
+        "dependentRequired": {"since_param": ["since_field"], "since_field": ["since_param"]},
+        "x-message": "give both since_param and since_field, or neither",
+    }, description="a JSON API read page by page")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("http source", options, self.base_dir)
-        self.url = opts.str("url")
-        if urlsplit(self.url).scheme not in ("http", "https"):
-            raise opts.fail("url", "must be an http:// or https:// address")
-        self.params = opts.mapping("params", {})
-        self.records_path = opts.str("records_path", "")
-        self.paging = opts.choice("paging", ("next", "offset", "none"), "next")
-        self.next_path = opts.str("next_path", "next")
-        self.offset_param = opts.str("offset_param", "offset")
-        self.limit_param = opts.str("limit_param", "limit")
-        self.page_size = opts.int("page_size", 100, minimum=1)
-        self.since_param = opts.str("since_param", None)
-        self.since_field = opts.str("since_field", None)
-        if (self.since_param is None) != (self.since_field is None):
-            raise ConnectorError("http source: give both since_param and since_field, or neither")
-        self.identity = opts.str_list("identity", ["id"])
-        self.fields = opts.mapping("fields", None)
-        self.timeout = opts.number("timeout", 30, minimum=0.1)
-        self.session = _session(opts)
-        opts.finish()
+        opts = self.options
+        self.url: str = opts["url"]
+        self.params: dict[str, Any] = opts["params"]
+        self.records_path: str = opts["records_path"]
+        self.paging: str = opts["paging"]
+        self.next_path: str = opts["next_path"]
+        self.offset_param: str = opts["offset_param"]
+        self.limit_param: str = opts["limit_param"]
+        self.page_size: int = opts["page_size"]
+        self.since_param: str | None = opts.get("since_param")
+        self.since_field: str | None = opts.get("since_field")
+        self.identity: list[str] = names(opts["identity"]) or ["id"]
+        self.fields: dict[str, str] | None = opts.get("fields")
+        self.timeout: float = opts["timeout"]
+        self.session = _session(self.what(), opts)
+        self._page: Any = None
 
     def check(self) -> str:
         response = self._get(self.url, self._first_params({}))
@@ -208,16 +238,19 @@ class Sink(BaseSink):
     events, default; false: one POST per event), timeout. Any answer but 2xx
     raises ConnectorError, so the agent does not move its feed cursor on."""
 
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        "url": HTTP_URL,
+        "batch": {"type": "boolean", "default": True,
+                  "description": "true: one POST with the list of events; false: one POST per event"},
+        **CONNECTION_OPTIONS,
+    }, {"required": ["url"]}, description="POSTs delivered events as JSON")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("http sink", options, self.base_dir)
-        self.url = opts.str("url")
-        if urlsplit(self.url).scheme not in ("http", "https"):
-            raise opts.fail("url", "must be an http:// or https:// address")
-        self.batch = opts.bool("batch", True)
-        self.timeout = opts.number("timeout", 30, minimum=0.1)
-        self.session = _session(opts)
-        opts.finish()
+        self.url: str = self.options["url"]
+        self.batch: bool = self.options["batch"]
+        self.timeout: float = self.options["timeout"]
+        self.session = _session(self.what(), self.options)
 
     def check(self) -> str:
         return f"POST to {self.url.split('?', 1)[0]}"

@@ -29,9 +29,10 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from xml.etree.ElementTree import ParseError
 
 import openpyxl
@@ -43,12 +44,12 @@ from causeway_common.cells import csv_row, xlsx_cell
 from .base import Chunk, ConnectorError, RowError, SourceRow, event_sequence
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
-from .filesets import FileSet
-from .limits import BoundedLines, CsvLimits, LineTooLong, XlsxLimits
+from .filesets import FILESET_OPTIONS, ONE_FILE_OR_FOLDER, FileSet
+from .limits import CSV_LIMIT_OPTIONS, XLSX_LIMIT_OPTIONS, BoundedLines, CsvLimits, LineTooLong, XlsxLimits
+from .options import CHUNK_ROWS, Schema, content_version, names, options_schema, resolve_path, text_or_list
 
 DEFAULT_CSV_LIMITS = CsvLimits()
 DEFAULT_XLSX_LIMITS = XlsxLimits()
-from .options import Options, content_version
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 EXCEL_ERRORS = frozenset({"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#SPILL!", "#CALC!"})
@@ -307,32 +308,55 @@ def _printable(data: dict) -> dict:
 # ---------------------------------------------------------------- source
 
 
+CSV_OPTIONS: dict[str, Schema] = {
+    "encoding": {"type": "string", "minLength": 1, "default": "auto",
+                 "description": "CSV text encoding; auto = UTF-8 (with or without BOM), else cp1252"},
+    "delimiter": {"type": "string", "anyOf": [{"const": "auto"}, {"minLength": 1, "maxLength": 1}],
+                  "default": "auto", "x-message": "must be one character or 'auto'",
+                  "description": "CSV delimiter; auto = sniffed among , ; tab |"},
+}
+
+
+def known_encoding(what: str, encoding: str) -> str:
+    if encoding != "auto":
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ConnectorError(f"{what}: option 'encoding' names an unknown encoding {encoding!r}") from None
+    return encoding
+
+
 class Source(BaseSource):
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        **FILESET_OPTIONS,
+        "format": {"enum": ["auto", "csv", "xlsx"], "default": "auto", "description": "auto: by file extension"},
+        "sheet": {"type": ["string", "integer"], "minimum": 1, "x-message": "must be a sheet name or number",
+                  "description": "XLSX sheet name, or its position counting from 1 (default: the first)"},
+        "header_row": {"type": "integer", "minimum": 1, "default": 1,
+                       "description": "the row holding the column names, counted from 1"},
+        **CSV_OPTIONS,
+        "identity": text_or_list("column(s) identifying a row; default: file name + row number"),
+        "whole_file": {"type": "boolean", "default": False,
+                       "description": "true: one chunk per file (one workbook = one data return)"},
+        "chunk_rows": CHUNK_ROWS,
+        **CSV_LIMIT_OPTIONS,
+        **XLSX_LIMIT_OPTIONS,
+    }, ONE_FILE_OR_FOLDER, description="CSV and XLSX files kept by service teams")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("spreadsheet source", options, self.base_dir)
-        self.files = FileSet(opts, default_pattern="*")
-        self.format = opts.choice("format", ("auto", "csv", "xlsx"), "auto")
-        sheet = opts._get("sheet", None)
-        if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, (str, int))):
-            raise opts.fail("sheet", f"must be a sheet name or number, not {sheet!r}")
-        self.sheet = sheet
-        self.header_row = opts.int("header_row", 1, minimum=1)
-        self.encoding = opts.str("encoding", "auto")
-        if self.encoding != "auto":
-            try:
-                codecs.lookup(self.encoding)
-            except LookupError:
-                raise opts.fail("encoding", f"names an unknown encoding {self.encoding!r}") from None
-        self.delimiter = opts.str("delimiter", "auto")
-        if self.delimiter != "auto" and len(self.delimiter) != 1:
-            raise opts.fail("delimiter", f"must be one character or 'auto', not {self.delimiter!r}")
-        self.identity = opts.str_list("identity", None)
-        self.whole_file = opts.bool("whole_file", False)
-        self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
+        opts = self.options
+        self.files = FileSet(self.what(), opts, self.base_dir)
+        self.format: str = opts["format"]
+        self.sheet: str | int | None = opts.get("sheet")
+        self.header_row: int = opts["header_row"]
+        self.encoding = known_encoding(self.what(), opts["encoding"])
+        self.delimiter: str = opts["delimiter"]
+        self.identity = names(opts.get("identity"))
+        self.whole_file: bool = opts["whole_file"]
+        self.chunk_rows: int = opts["chunk_rows"]
         self.csv_limits = CsvLimits.from_options(opts)
         self.xlsx_limits = XlsxLimits.from_options(opts)
-        opts.finish()
 
     def _table(self, path: Path):
         return opened_table(path, self._is_xlsx(path), self.sheet, self.encoding, self.delimiter,
@@ -389,14 +413,20 @@ class Sink(BaseSink):
 
     META_COLUMNS = ["op", "key", "sequence", "time"]
 
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        "folder": {"type": "string", "minLength": 1, "description": "where the files are written"},
+        "format": {"enum": ["csv", "xlsx"], "default": "csv"},
+        "columns": text_or_list("payload fields in order; default: every field seen in the batch"),
+        "name": {"type": "string", "minLength": 1, "default": "{dataset}-{first}-{last}",
+                 "description": "file name pattern: dataset and the batch's first and last sequence"},
+    }, {"required": ["folder"]}, description="each delivered batch as one CSV or XLSX file")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("spreadsheet sink", options, self.base_dir)
-        self.folder = opts.path("folder")
-        self.format = opts.choice("format", ("csv", "xlsx"), "csv")
-        self.columns = opts.str_list("columns", None)
-        self.name = opts.str("name", "{dataset}-{first}-{last}")
-        opts.finish()
+        self.folder = resolve_path(self.base_dir, self.options["folder"])
+        self.format: str = self.options["format"]
+        self.columns = names(self.options.get("columns"))
+        self.name: str = self.options["name"]
 
     def check(self) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -25,12 +25,13 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import closing
 from datetime import date, datetime
 from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -53,13 +54,24 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import column as sql_column
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
 
 from .base import Chunk, ConnectorError, SourceRow, event_sequence
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
-from .options import Options, content_version
+from .options import (
+    CHUNK_ROWS,
+    Schema,
+    content_version,
+    env_secret,
+    exactly_one_of,
+    names,
+    optional_path,
+    options_schema,
+    resolve_path,
+    text_or_list,
+)
 
 KEYSET_PAGE = 20_000  # keys read per query during a key-set comparison
 DELETE_BATCH = 500  # keys per DELETE ... IN (...) in the sink
@@ -68,19 +80,27 @@ DELETE_BATCH = 500  # keys per DELETE ... IN (...) in the sink
 # ---------------------------------------------------------------- connecting
 
 
-def _url(opts: Options, read_only: bool):
-    raw = opts.str("url")
+CONNECTION_OPTIONS: dict[str, Schema] = {
+    "url": {"type": "string", "minLength": 1,
+            "description": "SQLAlchemy URL without the password, e.g. postgresql+psycopg://reader@db/cases"},
+    "password_env": {"type": "string", "minLength": 1,
+                     "description": "environment variable holding the password (kept out of the URL and logs)"},
+    "schema": {"type": "string", "minLength": 1, "description": "the database schema of the table"},
+    "connect_timeout": {"type": "integer", "minimum": 1, "default": 15, "description": "seconds"},
+}
+
+
+def _url(what: str, options: Mapping[str, Any], base_dir: Path, read_only: bool) -> URL:
     try:
-        url = make_url(raw)
+        url = make_url(options["url"])
     except ArgumentError:
-        raise opts.fail("url", "is not a SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db)") from None
-    password = opts.env_secret("password_env", None)
+        raise ConnectorError(
+            f"{what}: option 'url' is not a SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db)") from None
+    password = env_secret(what, "password_env", options.get("password_env"))
     if password is not None:
         url = url.set(password=password)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        path = Path(url.database.removeprefix("file:")).expanduser()
-        if not path.is_absolute():
-            path = opts.base_dir / path
+        path = resolve_path(base_dir, url.database.removeprefix("file:"))
         if read_only:
             # mode=ro: SQLite itself refuses every write on this connection.
             url = url.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
@@ -244,51 +264,67 @@ class KeyState:
 # ---------------------------------------------------------------- source
 
 
+_NAME: Schema = {"type": "string", "minLength": 1}
+DELETES_OPTION: Schema = {
+    "type": "object", "required": ["method"],
+    "properties": {"method": {"enum": ["keyset", "tombstone"]}},
+    "allOf": [
+        {"if": {"required": ["method"], "properties": {"method": {"const": "keyset"}}},
+         "then": {"additionalProperties": False, "properties": {
+             "method": True, "interval_seconds": {"type": "number", "minimum": 0, "default": 86400}}}},
+        {"if": {"required": ["method"], "properties": {"method": {"const": "tombstone"}}},
+         "then": {"additionalProperties": False, "required": ["table", "cursor"], "properties": {
+             "method": True, "table": _NAME, "schema": _NAME, "cursor": _NAME,
+             "key": text_or_list("the tombstone table's key columns (default: like 'key')")}}},
+    ],
+    "description": "{method: keyset, interval_seconds} or {method: tombstone, table, key, cursor, schema}",
+}
+
+
 class Source(BaseSource):
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        **CONNECTION_OPTIONS,
+        "table": {**_NAME, "description": "the table to read (with optional schema)"},
+        "query": {**_NAME, "description": "a SELECT to read instead of a table"},
+        "key": text_or_list("the column(s) identifying a row"),
+        "cursor": {**_NAME, "description": "a column that grows when a row is inserted or changed"},
+        "deletes": DELETES_OPTION,
+        "state_dir": {**_NAME, "description": "where the key-set comparison keeps its state"},
+        "chunk_rows": CHUNK_ROWS,
+    }, {"required": ["url", "key"]}, exactly_one_of("table", "query", message="give exactly one of 'table' or 'query'"),
+        description="a database table or query, read-only, through any SQLAlchemy URL")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("sql source", options, self.base_dir)
-        self.url = _url(opts, read_only=True)
-        self.table_name = opts.str("table", None)
-        self.query = opts.str("query", None)
-        if (self.table_name is None) == (self.query is None):
-            raise ConnectorError("sql source: give exactly one of 'table' or 'query'")
-        self.schema = opts.str("schema", None)
-        self.key = opts.str_list("key")
-        self.cursor = opts.str("cursor", None)
-        self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
-        self.connect_timeout = opts.int("connect_timeout", 15, minimum=1)
-        self.state_dir = opts.path("state_dir", None)
-        self.deletes = self._deletes_option(opts)
-        opts.finish()
+        opts = self.options
+        self.url = _url(self.what(), opts, self.base_dir, read_only=True)
+        self.table_name: str | None = opts.get("table")
+        self.query: str | None = opts.get("query")
+        self.schema: str | None = opts.get("schema")
+        self.key: list[str] = names(opts["key"]) or []
+        self.cursor: str | None = opts.get("cursor")
+        self.chunk_rows: int = opts["chunk_rows"]
+        self.connect_timeout: int = opts["connect_timeout"]
+        self.state_dir = optional_path(self.base_dir, opts.get("state_dir"))
+        self.deletes = self._deletes_option(opts.get("deletes"))
         self.name = self.table_name or "query"
-        self._engine = None
+        self._engine: Engine | None = None
         self._columns: list[str] | None = None
 
-    def _deletes_option(self, opts: Options):
-        spec = opts.mapping("deletes", None)
+    def _deletes_option(self, spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The deletes option with its defaults; the schema has checked its shape."""
         if spec is None:
             return None
-        method = spec.get("method")
-        if method == "keyset":
-            unknown = set(spec) - {"method", "interval_seconds"}
-            interval = spec.get("interval_seconds", 86400)
-            if unknown or isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
-                raise opts.fail("deletes", "keyset takes only interval_seconds (a number of seconds)")
+        if spec["method"] == "keyset":
             if self.state_dir is None:
-                raise opts.fail("deletes", "keyset needs 'state_dir' for the keys it has seen")
-            return {"method": "keyset", "interval_seconds": interval}
-        if method == "tombstone":
-            unknown = set(spec) - {"method", "table", "schema", "key", "cursor"}
-            if unknown or not isinstance(spec.get("table"), str) or not isinstance(spec.get("cursor"), str):
-                raise opts.fail("deletes", "tombstone needs table and cursor (and optionally key, schema)")
-            keys = spec.get("key", self.key)
-            keys = [keys] if isinstance(keys, str) else keys
-            if len(keys) != len(self.key):
-                raise opts.fail("deletes", f"tombstone key must have {len(self.key)} column(s), like 'key'")
-            return {"method": "tombstone", "table": spec["table"], "schema": spec.get("schema"),
-                    "key": keys, "cursor": spec["cursor"]}
-        raise opts.fail("deletes", "method must be 'keyset' or 'tombstone'")
+                raise ConnectorError(f"{self.what()}: option 'deletes' keyset needs 'state_dir' for the keys it has seen")
+            return {"method": "keyset", "interval_seconds": spec.get("interval_seconds", 86400)}
+        keys = names(spec.get("key")) or self.key
+        if len(keys) != len(self.key):
+            raise ConnectorError(
+                f"{self.what()}: option 'deletes' tombstone key must have {len(self.key)} column(s), like 'key'")
+        return {"method": "tombstone", "table": spec["table"], "schema": spec.get("schema"),
+                "key": keys, "cursor": spec["cursor"]}
 
     # -- plumbing
 
@@ -508,18 +544,23 @@ class Sink(BaseSink):
     causeway_sequence / causeway_time. One transaction per write; writing the
     same events again leaves the table as it was."""
 
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        **CONNECTION_OPTIONS,
+        "table": {**_NAME, "description": "the table to upsert into (created if absent)"},
+        "key_column": {**_NAME, "default": "record_key", "description": "the column holding the record key"},
+        "columns": text_or_list("payload fields to keep; default all (new fields add text columns)"),
+    }, {"required": ["url", "table"]}, description="upserts delivered records into a local table")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("sql sink", options, self.base_dir)
-        self.url = _url(opts, read_only=False)
-        self.table_name = opts.str("table")
-        self.schema = opts.str("schema", None)
-        self.key_column = opts.str("key_column", "record_key")
-        self.fixed_columns = opts.str_list("columns", None)
-        self.connect_timeout = opts.int("connect_timeout", 15, minimum=1)
-        opts.finish()
-        self._engine = None
-        self._table: Table | None = None
+        opts = self.options
+        self.url = _url(self.what(), opts, self.base_dir, read_only=False)
+        self.table_name: str = opts["table"]
+        self.schema: str | None = opts.get("schema")
+        self.key_column: str = opts["key_column"]
+        self.fixed_columns = names(opts.get("columns"))
+        self.connect_timeout: int = opts["connect_timeout"]
+        self._engine: Engine | None = None
 
     @property
     def engine(self):
