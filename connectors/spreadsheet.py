@@ -429,7 +429,10 @@ class Sink(BaseSink):
         self.name: str = self.options["name"]
 
     def check(self) -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. a file of that name is in the way
+            raise ConnectorError(f"spreadsheet sink: cannot use {self.folder} as its folder ({exc.strerror})") from None
         if not os.access(self.folder, os.W_OK):
             raise ConnectorError(f"spreadsheet sink: cannot write to {self.folder}")
         return f"spreadsheet sink writing {self.format.upper()} files to {self.folder}"
