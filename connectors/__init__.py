@@ -59,6 +59,7 @@ ENTRY_POINT_GROUP = "causeway.connectors"
 
 
 def connector_module(kind: str) -> ModuleType:
+    """The module installed under `kind` in the entry-point group; ConnectorError listing those installed otherwise."""
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if entry.name == kind:
             module: ModuleType = entry.load()
@@ -79,6 +80,7 @@ def connector_class(kind: str, role: str) -> type[Source] | type[Sink]:
 
 
 def load_source(kind: str, options: Mapping[str, Any] | None, base_dir: Path | str | None = None) -> Source:
+    """A source of that kind; its options are checked against its schema (ConnectorError naming each mistake)."""
     cls = connector_class(kind, "source")
     if not issubclass(cls, Source):
         raise ConnectorError(f"connector {kind!r}: its Source is not a connectors.Source")
@@ -86,6 +88,7 @@ def load_source(kind: str, options: Mapping[str, Any] | None, base_dir: Path | s
 
 
 def load_sink(kind: str, options: Mapping[str, Any] | None, base_dir: Path | str | None = None) -> Sink:
+    """A sink of that kind; its options are checked against its schema (ConnectorError naming each mistake)."""
     cls = connector_class(kind, "sink")
     if not issubclass(cls, Sink):
         raise ConnectorError(f"connector {kind!r}: its Sink is not a connectors.Sink")

@@ -29,6 +29,8 @@ NO_OPTIONS: Schema = {"type": "object", "additionalProperties": False, "properti
 
 @dataclass
 class SourceRow:
+    """One row as read, with where it came from and what makes its record id."""
+
     data: dict[str, Any]  # column or path -> value, as read
     location: dict[str, Any]  # where it came from: {"file", "sheet", "row"} or {"file", "line"} or {"table", "primary_key"}
     identity: str  # stable identity of the source row (file + row, primary key, ...)
@@ -38,6 +40,8 @@ class SourceRow:
 
 @dataclass
 class RowError:
+    """A row the source could not read: where, and why (the other rows still come)."""
+
     location: dict[str, Any]
     message: str
     data: dict[str, Any] | None = None
@@ -45,6 +49,8 @@ class RowError:
 
 @dataclass
 class Chunk:
+    """Rows and row errors committed together with the checkpoint after them."""
+
     rows: list[SourceRow]
     checkpoint: dict[str, Any]  # JSON-serialisable position after these rows
     errors: list[RowError] = field(default_factory=list)
@@ -69,6 +75,8 @@ class _Connector:
 
 
 class Source(_Connector, ABC):
+    """Reads a local system from a checkpoint, in chunks; declares its options in `options_schema`."""
+
     role = "source"
 
     @abstractmethod
@@ -86,6 +94,8 @@ class Source(_Connector, ABC):
 
 
 class Sink(_Connector, ABC):
+    """Writes delivered events into a local system, idempotently; declares its options in `options_schema`."""
+
     role = "sink"
 
     @abstractmethod

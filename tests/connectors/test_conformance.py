@@ -2,13 +2,12 @@
 files, real SQLite and PostgreSQL databases and a real HTTP server on 127.0.0.1."""
 import csv
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import openpyxl
 import pytest
 import sqlalchemy as sa
+from local_http import JsonHandler, address, serving
 
 import connectors
 from connectors.testing import SinkSuite, SourceSuite
@@ -226,48 +225,30 @@ class TestSqlSink(SinkSuite):
 RECORDS = [{"id": f"T{i:04d}", "tenant": f"tenancy {i}"} for i in range(1, ROWS + 1)]
 
 
-class HousingSystem(BaseHTTPRequestHandler):
+class HousingSystem(JsonHandler):
     """A local system's JSON API: ten records a page by next link; POSTs to /inbox kept by event id."""
-
-    def log_message(self, *args):
-        pass
-
-    def _answer(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self):
         url = urlsplit(self.path)
         if url.path != "/tenancies":
-            return self._answer(404, {"title": "Not Found"})
+            return self._send(404, {"title": "Not Found"})
         page = int(parse_qs(url.query).get("page", ["1"])[0])
         more = page * 10 < len(RECORDS)
-        self._answer(200, {"data": RECORDS[(page - 1) * 10: page * 10],
-                           "next": f"/tenancies?page={page + 1}" if more else None})
+        self._send(200, {"data": RECORDS[(page - 1) * 10: page * 10],
+                         "next": f"/tenancies?page={page + 1}" if more else None})
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self._body()
         for event in body if isinstance(body, list) else [body]:
             self.server.received[event["id"]] = event  # a receiver de-duplicates by event id
-        self._answer(202, {})
+        self._send(202, {})
 
 
 @pytest.fixture
 def housing():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HousingSystem)
-    server.received = {}
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def address(server, path):
-    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+    with serving(HousingSystem) as server:
+        server.received = {}
+        yield server
 
 
 class TestHttpSource(SourceSuite):
