@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -58,12 +58,19 @@ class FileSet:
         return self.folder is not None
 
     @property
+    def drop(self) -> Path:
+        """The drop folder; only asked for when there is one."""
+        if self.folder is None:
+            raise ConnectorError(f"{self.what}: reads one file ({self.path}), not a drop folder")
+        return self.folder
+
+    @property
     def processed_dir(self) -> Path:
-        return self.folder / "processed"
+        return self.drop / "processed"
 
     @property
     def failed_dir(self) -> Path:
-        return self.folder / "failed"
+        return self.drop / "failed"
 
     def check(self) -> str:
         if self.path is not None:
@@ -72,13 +79,13 @@ class FileSet:
             if not os.access(self.path, os.R_OK):
                 raise ConnectorError(f"{self.what}: file {self.path} is not readable")
             return f"file {self.path}"
-        if not self.folder.is_dir():
-            raise ConnectorError(f"{self.what}: drop folder {self.folder} not found")
+        if not self.drop.is_dir():
+            raise ConnectorError(f"{self.what}: drop folder {self.drop} not found")
         for sub in (self.processed_dir, self.failed_dir):
             sub.mkdir(exist_ok=True)
             if not os.access(sub, os.W_OK):
                 raise ConnectorError(f"{self.what}: cannot write to {sub} (finished files are moved there)")
-        return f"drop folder {self.folder} ({len(self.pending())} file(s) waiting matching {self.pattern!r})"
+        return f"drop folder {self.drop} ({len(self.pending())} file(s) waiting matching {self.pattern!r})"
 
     def pending(self) -> list[Path]:
         if self.path is not None:
@@ -87,7 +94,7 @@ class FileSet:
             return [self.path]
         settled_before = time.time() - self.settle_seconds
         found = []
-        for candidate in self.folder.glob(self.pattern):
+        for candidate in self.drop.glob(self.pattern):
             name = candidate.name
             if name.startswith(_IGNORED_PREFIXES) or name.endswith(_IGNORED_SUFFIXES) or not candidate.is_file():
                 continue
@@ -126,14 +133,14 @@ class FileSet:
 
     # -- reading
 
-    def read(self, checkpoint: dict | None, read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
+    def read(self, checkpoint: dict[str, Any] | None, read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
         """Chunks of every pending file, in order, resuming from the checkpoint."""
         for path in self.pending():
             yield from self._read_file(path, checkpoint or {}, read_items, chunk_rows)
 
-    def _read_file(self, path: Path, checkpoint: dict, read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
+    def _read_file(self, path: Path, checkpoint: dict[str, Any], read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
         sha = file_sha256(path)
-        position = {"file": path.name, "sha256": sha, "rows_done": 0, "complete": False}
+        position: dict[str, Any] = {"file": path.name, "sha256": sha, "rows_done": 0, "complete": False}
         if checkpoint.get("file") == path.name and checkpoint.get("sha256") == sha:
             if checkpoint.get("complete"):
                 if self.drop_folder:  # committed, but the move did not happen (crash)
@@ -184,7 +191,7 @@ class FileSet:
         yield final
 
 
-def _explained(path: Path, items: Iterator[SourceRow | RowError]) -> Iterator[SourceRow | RowError]:
+def _explained(path: Path, items: Iterator[SourceRow | RowError]) -> Generator[SourceRow | RowError, None, None]:
     """The items of a file; any failure to read it becomes a ConnectorError naming the file, so a
     file no reader expected (a parser's own exception, a recursion limit) fails alone and the
     drop folder goes on with the next one instead of retrying this one for ever."""

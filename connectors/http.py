@@ -66,7 +66,7 @@ def _described(response: requests.Response) -> str:
     return f"HTTP {response.status_code} {response.reason}" + (f": {body}" if body else "")
 
 
-def _request(session: requests.Session, method: str, url: str, timeout: float, **kwargs) -> requests.Response:
+def _request(session: requests.Session, method: str, url: str, timeout: float, **kwargs: Any) -> requests.Response:
     shown = url.split("?", 1)[0]
     try:
         response = session.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
@@ -133,7 +133,7 @@ class Source(BaseSource):
         records = self._records(response, self.url)
         return f"JSON API {self.url.split('?', 1)[0]} ({len(records)} record(s) on the first page)"
 
-    def _first_params(self, checkpoint: dict) -> dict:
+    def _first_params(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         params = dict(self.params)
         if self.since_param and checkpoint.get("since") is not None:
             params[self.since_param] = checkpoint["since"]
@@ -142,10 +142,10 @@ class Source(BaseSource):
             params[self.offset_param] = 0
         return params
 
-    def _get(self, url: str, params: dict | None) -> requests.Response:
+    def _get(self, url: str, params: dict[str, Any] | None) -> requests.Response:
         return _request(self.session, "GET", url, self.timeout, params=params)
 
-    def _records(self, response: requests.Response, url: str) -> list:
+    def _records(self, response: requests.Response, url: str) -> list[Any]:
         try:
             page = response.json()
         except ValueError:
@@ -157,7 +157,7 @@ class Source(BaseSource):
         self._page = page
         return records
 
-    def read(self, checkpoint: dict | None) -> Iterator[Chunk]:
+    def read(self, checkpoint: dict[str, Any] | None) -> Iterator[Chunk]:
         checkpoint = dict(checkpoint or {})
         since = checkpoint.get("since")
         # An interrupted run resumes at the page it had not yet committed.
@@ -175,10 +175,14 @@ class Source(BaseSource):
             response = self._get(url, params)
             records = self._records(response, response.url)
             page_number += 1
-            rows, errors = [], []
+            rows: list[SourceRow] = []
+            errors: list[RowError] = []
             for index, record in enumerate(records, start=1):
                 item = self._row(record, response.url, page_number, index)
-                (errors if isinstance(item, RowError) else rows).append(item)
+                if isinstance(item, RowError):
+                    errors.append(item)
+                else:
+                    rows.append(item)
                 if self.since_field and isinstance(record, dict):
                     value = json_path_value(record, self.since_field)
                     if value is not None and (since is None or str(value) > str(since)):
@@ -197,7 +201,7 @@ class Source(BaseSource):
                 position["offset"] = offset
             yield Chunk(rows, position, errors)
 
-    def _following(self, current_url: str, count: int):
+    def _following(self, current_url: str, count: int) -> tuple[str, dict[str, Any] | None] | None:
         """(url, params) of the next page, or None after the last."""
         if self.paging == "none":
             return None
@@ -206,7 +210,7 @@ class Source(BaseSource):
                 return None
             split = urlsplit(current_url)
             base = split._replace(query="").geturl()
-            params = dict(parse_qsl(split.query, keep_blank_values=True))
+            params: dict[str, Any] = dict(parse_qsl(split.query, keep_blank_values=True))
             params[self.offset_param] = int(params.get(self.offset_param, 0)) + count
             return base, params
         link = json_path_value(self._page, self.next_path) if isinstance(self._page, (dict, list)) else None
@@ -218,7 +222,7 @@ class Source(BaseSource):
             raise ConnectorError(f"the next-page link points to another site ({_origin(target)[1]}); refused")
         return target, None
 
-    def _row(self, record, url: str, page: int, index: int) -> SourceRow | RowError:
+    def _row(self, record: Any, url: str, page: int, index: int) -> SourceRow | RowError:
         location = {"url": url.split("?", 1)[0], "page": page, "record": index}
         if not isinstance(record, dict):
             return RowError(location, f"record is a {type(record).__name__}, not an object")
@@ -255,7 +259,7 @@ class Sink(BaseSink):
     def check(self) -> str:
         return f"POST to {self.url.split('?', 1)[0]}"
 
-    def write(self, events: list[dict]) -> None:
+    def write(self, events: list[dict[str, Any]]) -> None:
         if not events:
             return
         if self.batch:

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import csv
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 from .errors import ConnectorError
 from .options import Schema
@@ -111,10 +111,10 @@ class XlsxLimits:
                 f"({self.max_part_mb} MB); it would be held in memory whole")
 
 
-def _worksheet_parts(archive: zipfile.ZipFile, members, limits: XlsxLimits) -> set[str]:
+def _worksheet_parts(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limits: XlsxLimits) -> set[str]:
     """The parts openpyxl streams (worksheets); every other part it reads whole. The shared
     strings part is whichever [Content_Types].xml names, so it never passes as a sheet."""
-    shared_strings = set()
+    shared_strings: set[str] = set()
     types = next((i for i in members if i.filename == "[Content_Types].xml"), None)
     if types is not None and types.file_size <= limits.max_part_mb * MIB:
         from openpyxl.packaging.manifest import Manifest
@@ -122,8 +122,10 @@ def _worksheet_parts(archive: zipfile.ZipFile, members, limits: XlsxLimits) -> s
         from openpyxl.xml.functions import fromstring
 
         try:
-            manifest = Manifest.from_tree(fromstring(archive.read(types)))
-            shared_strings = {t.PartName.lstrip("/") for t in manifest.Override if t.ContentType == SHARED_STRINGS}
+            # The stubs type from_tree's argument narrower than the element fromstring gives (which it takes).
+            manifest = Manifest.from_tree(cast(Any, fromstring(archive.read(types))))
+            overrides = manifest.Override if manifest is not None else []
+            shared_strings = {t.PartName.lstrip("/") for t in overrides if t.ContentType == SHARED_STRINGS}
         except Exception:  # an unreadable manifest: openpyxl will say so when it opens the file
             pass
     return {i.filename for i in members
@@ -144,11 +146,11 @@ class BoundedLines:
     skipped in bounded pieces and reported once (LineTooLong), so one endless line
     never sits in memory; the reader then goes on with the next line."""
 
-    def __init__(self, handle, limit: int):
+    def __init__(self, handle: TextIO, limit: int):
         self.handle = handle
         self.limit = limit
 
-    def __iter__(self):
+    def __iter__(self) -> BoundedLines:
         return self
 
     def __next__(self) -> str:
@@ -164,11 +166,12 @@ class BoundedLines:
         return line
 
 
-def nested_deeper_than(value, limit: int) -> bool:
+def nested_deeper_than(value: object, limit: int) -> bool:
     """True when a JSON-like value nests dicts/lists more than `limit` levels (no recursion)."""
-    stack = [(value, 1)]
+    stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        children: Iterable[object]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):

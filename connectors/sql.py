@@ -25,7 +25,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing
 from datetime import date, datetime
 from datetime import time as clock_time
@@ -54,8 +54,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import column as sql_column
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, Result, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
+from sqlalchemy.sql import ColumnElement, FromClause, Select, TextClause
+from sqlalchemy.sql.expression import BindParameter, ColumnClause
 
 from .base import Chunk, ConnectorError, SourceRow, event_sequence
 from .base import Sink as BaseSink
@@ -109,13 +111,13 @@ def _url(what: str, options: Mapping[str, Any], base_dir: Path, read_only: bool)
     return url
 
 
-def shown(url) -> str:
+def shown(url: URL) -> str:
     """The URL as it may be logged or shown: never with the password."""
     return url.render_as_string(hide_password=True)
 
 
-def make_engine(url, read_only: bool, connect_timeout: int):
-    connect_args = {}
+def make_engine(url: URL, read_only: bool, connect_timeout: int) -> Engine:
+    connect_args: dict[str, Any] = {}
     backend = url.get_backend_name()
     if backend == "postgresql" and url.get_driver_name() in ("psycopg", "psycopg2"):
         connect_args["connect_timeout"] = connect_timeout
@@ -135,7 +137,7 @@ def make_engine(url, read_only: bool, connect_timeout: int):
         )
 
         @event.listens_for(engine, "connect")
-        def _session_read_only(dbapi_connection, _record):
+        def _session_read_only(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute(statement)
             cursor.close()
@@ -144,7 +146,7 @@ def make_engine(url, read_only: bool, connect_timeout: int):
     return engine
 
 
-def explain(exc: Exception, url) -> ConnectorError:
+def explain(exc: Exception, url: URL) -> ConnectorError:
     """A message a person can act on, naming the database but never the password."""
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     lowered = str(getattr(exc, "orig", None) or exc).lower()
@@ -163,7 +165,7 @@ def explain(exc: Exception, url) -> ConnectorError:
 # Cursor values go back to the database exactly as its driver returned them
 # (e.g. SQLite text timestamps stay text), so `=` and `>` compare exactly.
 
-def encode_value(value):
+def encode_value(value: object) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, datetime):
@@ -181,7 +183,7 @@ def encode_value(value):
     return {"text": str(value)}
 
 
-_DECODERS = {
+_DECODERS: dict[str, Callable[[str], object]] = {
     "datetime": datetime.fromisoformat,
     "date": date.fromisoformat,
     "time": clock_time.fromisoformat,
@@ -192,27 +194,28 @@ _DECODERS = {
 }
 
 
-def decode_value(value):
+def decode_value(value: Any) -> Any:
     if isinstance(value, dict):
         (kind, text_value), = value.items()
         return _DECODERS[kind](text_value)
     return value
 
 
-def key_text(values) -> str:
+def key_text(values: Iterable[object]) -> str:
     return json.dumps([encode_value(v) for v in values], separators=(",", ":"), ensure_ascii=False)
 
 
-def after(columns: list, values: list):
+def after(columns: list[ColumnClause[Any]], values: list[Any]) -> ColumnElement[bool]:
     """Rows strictly after `values` in the order of `columns` (lexicographic):
     c1 > v1 OR (c1 = v1 AND (c2 > v2 OR (c2 = v2 AND ...)))."""
-    first, value = columns[0], bindparam(None, values[0])
+    first = columns[0]
+    value: BindParameter[Any] = bindparam(None, values[0])
     if len(columns) == 1:
         return first > value
     return or_(first > value, and_(first == value, after(columns[1:], values[1:])))
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
@@ -232,11 +235,11 @@ class KeyState:
         with closing(self._connect()) as db, db:
             db.execute("CREATE TABLE IF NOT EXISTS known (key TEXT PRIMARY KEY, version TEXT)")
 
-    def _connect(self):
+    def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
 
     def versions(self, keys: list[str]) -> dict[str, str]:
-        found = {}
+        found: dict[str, str] = {}
         with closing(self._connect()) as db:
             for start in range(0, len(keys), DELETE_BATCH):
                 part = keys[start:start + DELETE_BATCH]
@@ -329,24 +332,24 @@ class Source(BaseSource):
     # -- plumbing
 
     @property
-    def engine(self):
+    def engine(self) -> Engine:
         if self._engine is None:
             self._engine = make_engine(self.url, read_only=True, connect_timeout=self.connect_timeout)
         return self._engine
 
-    def connect(self):
+    def connect(self) -> Connection:
         """A read-only connection to the source database."""
         try:
             return self.engine.connect()
         except DBAPIError as exc:
             raise explain(exc, self.url) from None
 
-    def _from(self):
+    def _from(self) -> FromClause | TextClause:
         if self.table_name:
             return table(self.table_name, schema=self.schema)
         return text(f"({self.query}) src")
 
-    def _table_columns(self, conn, name, schema, what) -> list[str]:
+    def _table_columns(self, conn: Connection, name: str, schema: str | None, what: str) -> list[str]:
         try:
             return [c["name"] for c in inspect(conn).get_columns(name, schema=schema)]
         except NoSuchTableError:
@@ -361,14 +364,15 @@ class Source(BaseSource):
                     if self.table_name:
                         self._columns = self._table_columns(conn, self.table_name, self.schema, "table")
                     else:
-                        result = conn.execute(select(literal_column("*")).select_from(self._from()).limit(0))
+                        result: Result[Any] = conn.execute(
+                            select(literal_column("*")).select_from(self._from()).limit(0))
                         self._columns = list(result.keys())
                 except DBAPIError as exc:
                     raise explain(exc, self.url) from None
             self._require(self._columns, self.key + ([self.cursor] if self.cursor else []), f"{self.name!r}")
         return self._columns
 
-    def _require(self, available, wanted, where):
+    def _require(self, available: list[str], wanted: list[str], where: str) -> None:
         missing = [c for c in wanted if c not in available]
         if missing:
             raise ConnectorError(
@@ -392,11 +396,12 @@ class Source(BaseSource):
         digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
         return KeyState(self.state_dir / f"sql-{self.name[:40]}-{digest}.sqlite")
 
-    def _pages(self, source, order: list[str], position, limit: int) -> Iterator[list[dict]]:
+    def _pages(self, source: FromClause | TextClause, order: list[str], position: list[Any] | None,
+               limit: int) -> Iterator[list[dict[str, Any]]]:
         """Pages of rows in `order`, each query starting strictly after the last row of the previous one."""
-        columns = [sql_column(c) for c in order]
+        columns: list[ColumnClause[Any]] = [sql_column(c) for c in order]
         while True:
-            stmt = select(literal_column("*")).select_from(source).order_by(*columns).limit(limit)
+            stmt: Select[Any] = select(literal_column("*")).select_from(source).order_by(*columns).limit(limit)
             if position is not None:
                 stmt = stmt.where(after(columns, position))
             try:
@@ -413,18 +418,19 @@ class Source(BaseSource):
 
     # -- reading
 
-    def read(self, checkpoint: dict | None) -> Iterator[Chunk]:
+    def read(self, checkpoint: dict[str, Any] | None) -> Iterator[Chunk]:
         self.columns()
         # One checkpoint, updated in place by each phase, so every chunk carries all positions.
         progress = dict(checkpoint or {})
         state = self._state()
-        if self.deletes and self.deletes["method"] == "tombstone":
-            yield from self._read_tombstones(progress)
+        deletes = self.deletes
+        if deletes and deletes["method"] == "tombstone":
+            yield from self._read_tombstones(progress, deletes)
         yield from self._read_changes(progress, state)
-        if self.deletes and self.deletes["method"] == "keyset":
-            yield from self._compare_keys(progress, state)
+        if deletes and deletes["method"] == "keyset" and state is not None:  # keyset always has a state_dir
+            yield from self._compare_keys(progress, state, deletes["interval_seconds"])
 
-    def _row(self, data: dict) -> SourceRow:
+    def _row(self, data: dict[str, Any]) -> SourceRow:
         key = [data[k] for k in self.key]
         return SourceRow(
             data=data,
@@ -433,7 +439,7 @@ class Source(BaseSource):
             version=content_version(data),
         )
 
-    def _read_changes(self, progress: dict, state: KeyState | None) -> Iterator[Chunk]:
+    def _read_changes(self, progress: dict[str, Any], state: KeyState | None) -> Iterator[Chunk]:
         # Rows come in (cursor, key) order and each page starts strictly after
         # the last (cursor, key) pair committed. Cursor alone would not do:
         # when many rows share one timestamp and a page ends among them,
@@ -453,8 +459,7 @@ class Source(BaseSource):
         if not self.cursor and progress.pop("scan_after", None) is not None:
             yield Chunk([], dict(progress))  # the scan is finished; the next run scans again from the start
 
-    def _read_tombstones(self, progress: dict) -> Iterator[Chunk]:
-        tomb = self.deletes
+    def _read_tombstones(self, progress: dict[str, Any], tomb: dict[str, Any]) -> Iterator[Chunk]:
         order = [tomb["cursor"]] + tomb["key"]
         saved = progress.get("tombstone_after")
         position = [decode_value(v) for v in saved] if saved else None
@@ -473,9 +478,9 @@ class Source(BaseSource):
             progress["tombstone_after"] = [encode_value(rows[-1][c]) for c in order]
             yield Chunk(deletes, dict(progress), on_commit=_recorder(self._state(), deletes))
 
-    def _compare_keys(self, progress: dict, state: KeyState) -> Iterator[Chunk]:
+    def _compare_keys(self, progress: dict[str, Any], state: KeyState, interval: float) -> Iterator[Chunk]:
         last = progress.get("keyset_at", 0)
-        if time.time() - last < self.deletes["interval_seconds"]:
+        if time.time() - last < interval:
             return
         started = time.time()
         current = ([f"{self.name}:{key_text([r[k] for k in self.key])}" for r in page] for page in self._key_pages())
@@ -500,8 +505,8 @@ class Source(BaseSource):
             yield Chunk(deletes, dict(done if final else progress), on_commit=_recorder(state, deletes))
         progress["keyset_at"] = started
 
-    def _key_pages(self) -> Iterator[list[dict]]:
-        columns = [sql_column(k) for k in self.key]
+    def _key_pages(self) -> Iterator[list[dict[str, Any]]]:
+        columns: list[ColumnClause[Any]] = [sql_column(k) for k in self.key]
         position = None
         while True:
             stmt = select(*columns).select_from(self._from()).order_by(*columns).limit(KEYSET_PAGE)
@@ -519,12 +524,12 @@ class Source(BaseSource):
             position = [rows[-1][k] for k in self.key]
 
 
-def _recorder(state: KeyState | None, rows: list[SourceRow]):
+def _recorder(state: KeyState | None, rows: list[SourceRow]) -> Callable[[], None] | None:
     """What to do once the agent has committed these rows: remember which keys the hub now has."""
     if state is None or not rows:
         return None
 
-    def record():
+    def record() -> None:
         upserts = [(r.identity, r.version) for r in rows if r.op != "delete"]
         deletes = [r.identity for r in rows if r.op == "delete"]
         state.record(upserts, deletes)
@@ -563,7 +568,7 @@ class Sink(BaseSink):
         self._engine: Engine | None = None
 
     @property
-    def engine(self):
+    def engine(self) -> Engine:
         if self._engine is None:
             self._engine = make_engine(self.url, read_only=False, connect_timeout=self.connect_timeout)
         return self._engine
@@ -577,10 +582,10 @@ class Sink(BaseSink):
         state = "exists" if exists else "will be created"
         return f"{shown(self.url)} table {self.table_name} ({state})"
 
-    def _ensure_table(self, conn, fields: list[str]) -> Table:
+    def _ensure_table(self, conn: Connection, fields: list[str]) -> Table:
         inspector = inspect(conn)
         if not inspector.has_table(self.table_name, schema=self.schema):
-            columns = [Column(self.key_column, String(200), primary_key=True)]
+            columns: list[Column[Any]] = [Column(self.key_column, String(200), primary_key=True)]
             columns += [Column(f, Text) for f in fields if f != self.key_column]
             columns += [Column("causeway_sequence", BigInteger), Column("causeway_time", Text)]
             created = Table(self.table_name, MetaData(), *columns, schema=self.schema)
@@ -601,10 +606,10 @@ class Sink(BaseSink):
                 existing.add(name)
         return Table(self.table_name, MetaData(), *[Column(c) for c in existing], schema=self.schema)
 
-    def write(self, events: list[dict]) -> None:
+    def write(self, events: list[dict[str, Any]]) -> None:
         if not events:
             return
-        latest: dict[str, dict] = {}
+        latest: dict[str, dict[str, Any]] = {}
         for event_ in events:  # delivered in sequence order: the last event for a key wins
             key = event_.get("subject")
             if not key:
@@ -616,7 +621,7 @@ class Sink(BaseSink):
             if event_.get("type", "").endswith(".delete"):
                 continue
             data = event_.get("data") or {}
-            row = {f: _text_cell(data.get(f)) for f in fields if f != self.key_column}
+            row: dict[str, object] = {f: _text_cell(data.get(f)) for f in fields if f != self.key_column}
             row[self.key_column] = key
             row["causeway_sequence"] = event_sequence(event_)
             row["causeway_time"] = event_.get("time")
@@ -636,7 +641,7 @@ class Sink(BaseSink):
             raise ConnectorError(f"sql sink: cannot write to {self.table_name!r}: {exc}") from None
 
 
-def _payload_fields(events) -> list[str]:
+def _payload_fields(events: Iterable[dict[str, Any]]) -> list[str]:
     seen: dict[str, None] = {}
     for event_ in events:
         for name in event_.get("data") or {}:
@@ -644,7 +649,7 @@ def _payload_fields(events) -> list[str]:
     return list(seen)
 
 
-def _text_cell(value):
+def _text_cell(value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
