@@ -126,7 +126,7 @@ def _sentence(schema: Schema, error: jsonschema_rs.ValidationError) -> tuple[Opt
         return path + (unexpected[0],), (
             f"unknown {noun}{plural} {', '.join(map(repr, unexpected))}{where}; known {noun}s: {', '.join(known)}")
     if custom:
-        return path, f"{subject} {custom}" if path else str(custom)
+        return path, f"{subject} {custom}, not {value!r}" if path else str(custom)
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
         missing = _dotted(path + (kind.property,))
         return path, f"option {missing!r} is required"
