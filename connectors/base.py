@@ -9,6 +9,10 @@ checkpoint, and derived record ids make the re-read harmless.
 
 A Sink writes delivered events into a local system; writes are idempotent
 (upsert or delete by key), so a re-delivered event changes nothing.
+
+Both declare their options as a JSON Schema in `options_schema` (connectors.options);
+the constructor checks the options against it and keeps them, defaults filled in,
+in `self.options`. `connectors.testing` is the suite every connector passes.
 """
 from __future__ import annotations
 
