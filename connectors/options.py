@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -110,10 +111,20 @@ def _type_words(types: Any) -> str:
     return " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in listed)
 
 
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def _shown(value: object) -> str:
+    """A refused value as a message may show it: short, and a URL's user and password hidden."""
+    text = repr(value)
+    text = _USERINFO.sub("***@", text)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _sentence(schema: Schema, error: jsonschema_rs.ValidationError) -> tuple[OptionPath, str]:
     path: OptionPath = tuple(error.instance_path)
     kind = error.kind
-    value = error.instance
+    value = _shown(error.instance)
     node = _node(schema, list(error.schema_path)[:-1])
     custom = node.get("x-message") if isinstance(node, dict) else None
     subject = f"option {_dotted(path)!r}"
@@ -126,18 +137,18 @@ def _sentence(schema: Schema, error: jsonschema_rs.ValidationError) -> tuple[Opt
         return path + (unexpected[0],), (
             f"unknown {noun}{plural} {', '.join(map(repr, unexpected))}{where}; known {noun}s: {', '.join(known)}")
     if custom:
-        return path, f"{subject} {custom}, not {value!r}" if path else str(custom)
+        return path, f"{subject} {custom}, not {value}" if path else str(custom)
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
         missing = _dotted(path + (kind.property,))
         return path, f"option {missing!r} is required"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Enum):
-        return path, f"{subject} must be one of {', '.join(map(repr, kind.options))}, not {value!r}"
+        return path, f"{subject} must be one of {', '.join(map(repr, kind.options))}, not {value}"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Type):
-        return path, f"{subject} must be {_type_words(kind.types)}, not {value!r}"
+        return path, f"{subject} must be {_type_words(kind.types)}, not {value}"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Minimum):
-        return path, f"{subject} must be at least {kind.limit}, not {value!r}"
+        return path, f"{subject} must be at least {kind.limit}, not {value}"
     if isinstance(kind, jsonschema_rs.ValidationErrorKind.Maximum):
-        return path, f"{subject} must be at most {kind.limit}, not {value!r}"
+        return path, f"{subject} must be at most {kind.limit}, not {value}"
     return path, f"{subject}: {error.message}" if path else error.message
 
 

@@ -43,3 +43,9 @@ def test_defaults_come_from_the_schema_and_empty_options_mean_the_default(tmp_pa
 def test_options_must_be_a_mapping(tmp_path):
     with pytest.raises(ConnectorError, match="files source: options must be a mapping, not list"):
         connectors.load_source("files", ["path", "a.json"], tmp_path)
+
+
+def test_a_refused_value_never_shows_a_password_in_a_url(tmp_path):
+    with pytest.raises(ConnectorError) as caught:
+        connectors.load_sink("http", {"url": "ftp://inbox:s3cret@files.council.local/in"}, tmp_path)
+    assert "s3cret" not in str(caught.value) and "ftp://***@files.council.local/in" in str(caught.value)
