@@ -196,6 +196,16 @@ class TestSqlScanSource(TestSqlSource):
         return connectors.load_source("sql", {"url": url, "table": "cases", "key": "case_id", "chunk_rows": 10}, base)
 
 
+class TestSqlKeysetSource(TestSqlSource):
+    """With key-set deletes, every run compares keys: nothing deleted, so nothing is sent."""
+
+    def source(self, system):
+        url, base = system
+        return connectors.load_source("sql", {
+            "url": url, "table": "cases", "key": "case_id", "cursor": "updated_at", "chunk_rows": 10,
+            "deletes": {"method": "keyset", "interval_seconds": 0}, "state_dir": "keys"}, base)
+
+
 class TestSqlSink(SinkSuite):
     kind = "sql"
     bad_options = [{"url": "sqlite:///x.db"}, {"url": "sqlite:///x.db", "table": "t", "key": "id"}]
