@@ -11,24 +11,26 @@ back unchanged.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
-if TYPE_CHECKING:  # openpyxl is imported only when a workbook is written
+if TYPE_CHECKING:
     from openpyxl.cell.cell import Cell
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+T = TypeVar("T")
 
 # OWASP's list (= + - @ tab carriage return), with line feed, which starts a formula as well.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
-def is_formula_like(value: object) -> bool:
+def is_formula_like(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value.startswith(FORMULA_TRIGGERS)
 
 
-def csv_cell(value: object) -> object:
+def csv_cell(value: T) -> T | str:
     """A value safe to hand to csv.writer: risky text gets a leading quote; numbers,
     dates and None pass as they are (a CSV writer gives them no formula)."""
-    return "'" + value if isinstance(value, str) and is_formula_like(value) else value
+    return "'" + value if is_formula_like(value) else value
 
 
 def csv_row(values: Iterable[Any]) -> list[Any]:

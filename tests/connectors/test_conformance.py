@@ -7,10 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from local_http import JsonHandler, address, serving
 
 import connectors
 from connectors.testing import SinkSuite, SourceSuite
+from support.local_http import JsonHandler, address, serving
 
 ROWS = 25  # with chunk_rows 10: three chunks
 

@@ -2,10 +2,10 @@
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from local_http import JsonHandler, serving
 
 import connectors
 from connectors import ConnectorError
+from support.local_http import JsonHandler, serving
 
 TOKEN = "Bearer s3cret-token"
 APPLICATIONS = [{"id": f"24/{i:05d}/FUL", "status": "registered", "updated": f"2024-03-{1 + i % 28:02d}"} for i in range(1, 26)]
@@ -114,7 +114,7 @@ def test_next_link_to_another_site_is_refused(api, token, tmp_path):
 
 
 def test_unreachable_api_is_named(tmp_path):
-    from servers import free_port
+    from support.servers import free_port
 
     source = connectors.load_source("http", {"url": f"http://127.0.0.1:{free_port()}/api"}, tmp_path)
     with pytest.raises(ConnectorError, match="cannot connect"):
