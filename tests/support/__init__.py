@@ -16,6 +16,7 @@ root and `tests/` on the path: `pythonpath` in setup.cfg; no test edits sys.path
 - agreements     sharing agreements: the examples in policies/, YAML builders, putting one in force
 - returns        a data-returns quarter: orgs, populations, returns with known problems
 - waiting        wait_until, the one polling loop
+- local_http     a local system's JSON API for the http connector's tests: JsonHandler, serving, address
 - cloudevents_check, raw_http, proxy, poison_files, live_hub: single-purpose helpers named for what they do
 """
 from __future__ import annotations
