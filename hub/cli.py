@@ -49,15 +49,15 @@ def _sealer(engine):
 
 def _seal_stored_secrets(engine, announce) -> None:
     """Make sure there is a secrets key, refuse a wrong one, and seal any secret stored unsealed."""
-    from hub import sealing
+    from hub import sealing, stored_secrets
 
     sealer = _sealer(engine)
     try:
         if sealer.ensure_key():
             announce(f"secrets key created in {sealer.source.key_file} (mode 0600): back it up; without it "
                      f"webhook secrets and pseudonymisation keys cannot be read")
-        sealing.refuse_unknown_keys(engine, sealer)
-        sealed = sealing.seal_unsealed(engine, sealer)
+        stored_secrets.refuse_unknown_keys(engine, sealer)
+        sealed = stored_secrets.seal_unsealed(engine, sealer)
     except sealing.SecretsKeyError as exc:
         raise CommandError(str(exc)) from exc
     if sealed:
@@ -160,7 +160,7 @@ def _forwarded(args) -> dict:
 
 
 def cmd_secrets_rotate(args) -> int:
-    from hub import sealing
+    from hub import sealing, stored_secrets
     from hub.migrate import is_current
 
     engine = _engine(args)
@@ -169,7 +169,7 @@ def cmd_secrets_rotate(args) -> int:
     sealer = _sealer(engine)
     try:
         before = sealer.key_ids[:1]
-        counts = sealing.rotate(engine, sealer)
+        counts = stored_secrets.rotate(engine, sealer)
     except sealing.SecretsKeyError as exc:
         raise CommandError(str(exc)) from exc
     unsealed = counts.pop("unsealed before", 0)
@@ -181,12 +181,12 @@ def cmd_secrets_rotate(args) -> int:
 
 
 def cmd_secrets_status(args) -> int:
-    from hub import sealing
+    from hub import sealing, stored_secrets
 
     engine = _engine(args)
     sealer = _sealer(engine)
     try:
-        counts = sealing.inventory(engine, sealer)
+        counts = stored_secrets.inventory(engine, sealer)
         ids = sealer.key_ids
     except sealing.SecretsKeyError as exc:
         raise CommandError(str(exc)) from exc

@@ -12,9 +12,7 @@ from hub import db
 from hub.policy.vocabulary import KNOWN_PURPOSES, LAWFUL_BASES, STATUSES
 from hub.problems import Problem
 
-from .views import console, requires, services, staff
-
-GOVERNANCE = ("governance",)
+from .blueprint import GOVERNANCE, console, requires, services, staff
 
 LAWFUL_BASIS_WORDS = {
     "consent": "the data subject's consent",

@@ -9,9 +9,7 @@ from hub import db
 from hub.policy.vocabulary import KNOWN_PURPOSES
 from hub.problems import Problem
 
-from .views import console, requires, services, staff
-
-GOVERNANCE = ("governance",)
+from .blueprint import GOVERNANCE, console, requires, services, staff
 
 
 def _subject_file(subject: str) -> dict:
