@@ -14,7 +14,8 @@ from flask.sessions import SecureCookieSessionInterface
 
 from hub import db
 from hub.auth import has_operator_view
-from hub.problems import Problem
+from hub.errors import HubError
+from hub.problems import status_of
 from hub.timeutil import iso_utc
 
 from .service import csrf_token_matches, new_csrf_token
@@ -123,9 +124,10 @@ def _error_page(status: int, title: str, detail: str):
     return render_template("console/error.html", status=status, title=title, detail=detail), status
 
 
-@console.errorhandler(Problem)
-def _problem(problem: Problem):
-    return _error_page(problem.status, problem.title, problem.detail)
+@console.errorhandler(HubError)
+def _hub_error(error: HubError):
+    """A domain error the page did not show beside its form: an error page in the domain's words."""
+    return _error_page(status_of(error), error.title, error.detail)
 
 
 @console.errorhandler(400)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from hub.audit.models import audit_log
 from hub.auth import Principal
-from hub.problems import Problem
+from hub.errors import NotFound
 from hub.records.models import record_rejects, records
 from hub.timeutil import iso_utc
 
@@ -248,9 +248,8 @@ def subscription_statuses(delivery, principal: Principal, org: str | None = None
     for listed in delivery.list(principal, org):
         try:
             found.append(delivery.status(listed["id"], principal))
-        except Problem as problem:
-            if problem.status != 404:  # ended between listing and reading
-                raise
+        except NotFound:  # ended between listing and reading
+            pass
     return found
 
 
