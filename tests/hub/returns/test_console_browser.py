@@ -140,7 +140,8 @@ def test_a_councils_staff_see_their_own_return_and_not_another_councils(services
     refused = page.goto(f"/console/returns/{DATASET}/{QUARTER}/fife")
     assert refused.status == 404
     assert refused.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
-    assert page.locator("h1").inner_text() == "Not Found"  # the console's error page, in its shell
+    assert page.locator("h1").inner_text().lower() == "not found"  # the console's error page, in its shell
+    assert page.locator("main .notice-error").count() == 1
     assert page.locator(".who").inner_text().startswith("Signed in as")
     assert "free_meals" not in page.content() and "scottish-government" not in page.content()
 
