@@ -1,12 +1,13 @@
 """Fixtures for agent tests: real hub processes on SQLite and enrolled agents."""
 import pytest
-from agent_harness import HubProcess, enrol
+
+from support.agents import AgentHub, enrol
 
 
 @pytest.fixture(scope="session")
 def shared_hub(tmp_path_factory):
     """One hub for tests that only add to it (each enrols its own agent)."""
-    hub = HubProcess(tmp_path_factory.mktemp("shared-hub")).start()
+    hub = AgentHub(tmp_path_factory.mktemp("shared-hub")).start()
     yield hub
     hub.close()
 
@@ -14,7 +15,7 @@ def shared_hub(tmp_path_factory):
 @pytest.fixture
 def hub(tmp_path):
     """A hub of the test's own, which the test may stop and start."""
-    process = HubProcess(tmp_path / "hub").start()
+    process = AgentHub(tmp_path / "hub").start()
     yield process
     process.close()
 

@@ -8,10 +8,11 @@ import sys
 import certifi
 import pytest
 import yaml
-from agent_harness import ROOT, HubProcess, agent_env, gazetteer_task, run_agent, write_gazetteer_csv
-from servers import wait_for_port
 
-pytestmark = pytest.mark.slow
+from support import ROOT
+from support.agents import AgentHub, agent_env, gazetteer_task, run_agent, write_gazetteer_csv
+
+pytestmark = pytest.mark.e2e
 
 # Neither the system store nor an inherited bundle may make the hub's certificate trusted by accident.
 NO_INHERITED_CA = {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": "", "NO_PROXY": "*"}
@@ -52,25 +53,6 @@ def make_certificates(folder):
     return folder / "ca.pem", folder / "server.pem", folder / "server.key"
 
 
-class TLSHub(HubProcess):
-    """`causeway-hub serve --tls-cert --tls-key`: the same hub, over HTTPS only."""
-
-    def __init__(self, folder, cert, key):
-        super().__init__(folder)
-        self.cert, self.key = cert, key
-        self.url = f"https://127.0.0.1:{self.port}"
-
-    def start(self) -> "TLSHub":
-        log = open(self.folder / "hub.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--db", self.db_url, "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log", "--tls-cert", str(self.cert), "--tls-key", str(self.key)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        wait_for_port(self.port, timeout=30, proc=self.proc)
-        return self
-
-
 @pytest.fixture(scope="module")
 def certificates(tmp_path_factory):
     if shutil.which("openssl") is None:
@@ -80,8 +62,9 @@ def certificates(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tls_hub(tmp_path_factory, certificates):
-    _, cert, key = certificates
-    hub = TLSHub(tmp_path_factory.mktemp("tls-hub"), cert, key).start()
+    ca, cert, key = certificates  # `causeway-hub serve --tls-cert --tls-key`: the same hub, over HTTPS only
+    hub = AgentHub(tmp_path_factory.mktemp("tls-hub"), extra_args=["--tls-cert", str(cert), "--tls-key", str(key)],
+                   ca_bundle=str(ca)).start()
     yield hub
     hub.close()
 
