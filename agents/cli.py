@@ -23,6 +23,7 @@ import time
 from causeway_common.signing import generate_key, public_key_b64
 from connectors import ConnectorError
 
+from . import platform
 from .config import AgentConfig, ConfigError, load_config
 from .hub_client import HubError
 from .state import StateDir, StateError, read_passphrase
@@ -187,8 +188,8 @@ def cmd_run(args) -> int:
         log.info("signal %s: finishing the current chunk and stopping", signal.Signals(signum).name)
         stopped.set()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    for signum in platform.current.stop_signals():
+        signal.signal(signum, _stop)
     agent.start()
     while not stopped.wait(1):
         pass
