@@ -31,6 +31,8 @@ def agent_env(**extra) -> dict:
 class HubProcess:
     """`causeway-hub serve` on a free port, on a SQLite file; can be stopped and started again."""
 
+    serve_args: tuple[str, ...] = ()
+
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -56,7 +58,7 @@ class HubProcess:
         log = open(self.folder / "hub.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve", "--db", self.db_url, "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log"],
+             "--log-level", "warning", "--no-access-log", *self.serve_args],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         wait_for_port(self.port, timeout=30, proc=self.proc)
@@ -111,6 +113,52 @@ class HubProcess:
             else:
                 state[row["key"]] = json.loads(row["payload"])
         return state
+
+
+class TLSHub(HubProcess):
+    """`causeway-hub serve --tls-cert --tls-key`: the same hub, over HTTPS only."""
+
+    def __init__(self, folder: Path, cert: Path, key: Path):
+        super().__init__(folder)
+        self.serve_args = ("--tls-cert", str(cert), "--tls-key", str(key))
+        self.url = f"https://127.0.0.1:{self.port}"
+
+
+# -- a private CA and a certificate for 127.0.0.1 ---------------------------------------
+CA_EXTENSIONS = """\
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+"""
+SERVER_EXTENSIONS = """\
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
+def openssl(*args, cwd):
+    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, f"openssl {' '.join(args)} failed:\n{result.stderr}"
+
+
+def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a one-day certificate for 127.0.0.1 signed by it; returns (ca, cert, key) paths."""
+    folder.mkdir()
+    (folder / "ca.ext").write_text(CA_EXTENSIONS)
+    (folder / "server.ext").write_text(SERVER_EXTENSIONS)
+    openssl("genrsa", "-out", "ca.key", "2048", cwd=folder)
+    openssl("req", "-new", "-key", "ca.key", "-subj", "/CN=Causeway Test Private CA", "-out", "ca.csr", cwd=folder)
+    openssl("x509", "-req", "-in", "ca.csr", "-signkey", "ca.key", "-days", "1", "-sha256",
+            "-extfile", "ca.ext", "-out", "ca.pem", cwd=folder)
+    openssl("genrsa", "-out", "server.key", "2048", cwd=folder)
+    openssl("req", "-new", "-key", "server.key", "-subj", "/CN=127.0.0.1", "-out", "server.csr", cwd=folder)
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "1", "-sha256", "-extfile", "server.ext", "-out", "server.pem", cwd=folder)
+    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
 
 
 def enrol(hub: HubProcess, state_dir: Path, org: str = "edinburgh", name: str = "test-agent") -> None:

@@ -1,90 +1,18 @@
 """Must show: against a hub serving HTTPS with a certificate from a private CA, an agent
 given that CA (hub.ca_bundle or --ca-bundle) enrols and publishes; without it, enrolment
 and publishing fail with a message naming the certificate, and nothing reaches the hub."""
-import shutil
 import subprocess
 import sys
 
 import certifi
 import pytest
 import yaml
-from agent_harness import ROOT, HubProcess, agent_env, gazetteer_task, run_agent, write_gazetteer_csv
-from servers import wait_for_port
+from agent_harness import ROOT, agent_env, gazetteer_task, run_agent, write_gazetteer_csv
 
 pytestmark = pytest.mark.slow
 
 # Neither the system store nor an inherited bundle may make the hub's certificate trusted by accident.
 NO_INHERITED_CA = {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": "", "NO_PROXY": "*"}
-
-CA_EXTENSIONS = """\
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-"""
-SERVER_EXTENSIONS = """\
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-
-
-def openssl(*args, cwd):
-    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, f"openssl {' '.join(args)} failed:\n{result.stderr}"
-
-
-def make_certificates(folder):
-    """A private CA and a one-day certificate for 127.0.0.1 signed by it; returns (ca, cert, key) paths."""
-    folder.mkdir()
-    (folder / "ca.ext").write_text(CA_EXTENSIONS)
-    (folder / "server.ext").write_text(SERVER_EXTENSIONS)
-    openssl("genrsa", "-out", "ca.key", "2048", cwd=folder)
-    openssl("req", "-new", "-key", "ca.key", "-subj", "/CN=Causeway Test Private CA", "-out", "ca.csr", cwd=folder)
-    openssl("x509", "-req", "-in", "ca.csr", "-signkey", "ca.key", "-days", "1", "-sha256",
-            "-extfile", "ca.ext", "-out", "ca.pem", cwd=folder)
-    openssl("genrsa", "-out", "server.key", "2048", cwd=folder)
-    openssl("req", "-new", "-key", "server.key", "-subj", "/CN=127.0.0.1", "-out", "server.csr", cwd=folder)
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "1", "-sha256", "-extfile", "server.ext", "-out", "server.pem", cwd=folder)
-    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
-
-
-class TLSHub(HubProcess):
-    """`causeway-hub serve --tls-cert --tls-key`: the same hub, over HTTPS only."""
-
-    def __init__(self, folder, cert, key):
-        super().__init__(folder)
-        self.cert, self.key = cert, key
-        self.url = f"https://127.0.0.1:{self.port}"
-
-    def start(self) -> "TLSHub":
-        log = open(self.folder / "hub.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--db", self.db_url, "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log", "--tls-cert", str(self.cert), "--tls-key", str(self.key)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        wait_for_port(self.port, timeout=30, proc=self.proc)
-        return self
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory):
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not installed; it makes the test CA and certificate")
-    return make_certificates(tmp_path_factory.mktemp("tls") / "pki")
-
-
-@pytest.fixture(scope="module")
-def tls_hub(tmp_path_factory, certificates):
-    _, cert, key = certificates
-    hub = TLSHub(tmp_path_factory.mktemp("tls-hub"), cert, key).start()
-    yield hub
-    hub.close()
-
 
 def agent_config(path, hub_url, state, drop, ca_bundle=None):
     hub = {"url": hub_url, "timeout_seconds": 5}
