@@ -11,7 +11,12 @@ Source options
                    run reads the whole table
   deletes          {method: keyset, interval_seconds: 86400}
                    or {method: tombstone, table: ..., key: [...], cursor: ...}
-  state_dir        where the key-set comparison keeps its state (needed for keyset)
+  overlap_minutes  re-read rows whose cursor is up to this many minutes before the last one
+                   read, for rows committed late with an older cursor value (a long
+                   transaction); rows whose content was sent already are not sent again.
+                   Needs a date or timestamp cursor and state_dir.
+  state_dir        where the source keeps the keys and versions it has sent (needed for
+                   keyset and overlap_minutes; the agent gives each task its own)
   chunk_rows       rows per chunk (default 2000)
   connect_timeout  seconds (default 15)
 
@@ -22,12 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
@@ -259,6 +265,10 @@ class Source(BaseSource):
         self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
         self.connect_timeout = opts.int("connect_timeout", 15, minimum=1)
         self.state_dir = opts.path("state_dir", None)
+        self.overlap_minutes = opts.number("overlap_minutes", 0, minimum=0)
+        if self.overlap_minutes and (self.cursor is None or self.state_dir is None):
+            raise opts.fail("overlap_minutes", "needs 'cursor' (a date or timestamp column) and 'state_dir' "
+                                               "(where the versions already sent are kept)")
         self.deletes = self._deletes_option(opts)
         opts.finish()
         self.name = self.table_name or "query"
@@ -356,13 +366,16 @@ class Source(BaseSource):
         digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
         return KeyState(self.state_dir / f"sql-{self.name[:40]}-{digest}.sqlite")
 
-    def _pages(self, source, order: list[str], position, limit: int) -> Iterator[list[dict]]:
-        """Pages of rows in `order`, each query starting strictly after the last row of the previous one."""
+    def _pages(self, source, order: list[str], position, limit: int, floor=None) -> Iterator[list[dict]]:
+        """Pages of rows in `order`, each query starting strictly after the last row of the previous one
+        (the first at `floor`, a condition, when given instead of a position)."""
         columns = [sql_column(c) for c in order]
         while True:
             stmt = select(literal_column("*")).select_from(source).order_by(*columns).limit(limit)
             if position is not None:
                 stmt = stmt.where(after(columns, position))
+            elif floor is not None:
+                stmt = stmt.where(floor)
             try:
                 with self.connect() as conn:
                     rows = [dict(r._mapping) for r in conn.execute(stmt)]
@@ -407,15 +420,41 @@ class Source(BaseSource):
         position_name = "after" if self.cursor else "scan_after"
         saved = progress.get(position_name)
         position = [decode_value(v) for v in saved] if saved else None
-        for rows in self._pages(self._from(), order, position, self.chunk_rows):
+        floor = None
+        if self.overlap_minutes and position is not None:
+            # A transaction that commits late leaves rows with a cursor older than rows already read:
+            # start the window before the last cursor value, and send only what was not sent.
+            floor = sql_column(self.cursor) >= bindparam(None, self._earlier(position[0]))
+            position = None
+        deduplicate = state is not None and (not self.cursor or self.overlap_minutes)
+        for rows in self._pages(self._from(), order, position, self.chunk_rows, floor):
             source_rows = [self._row(r) for r in rows]
             progress[position_name] = [encode_value(rows[-1][c]) for c in order]
-            if state is not None and not self.cursor:  # a full scan: only rows whose content changed go out
+            if deduplicate:  # a full scan or an overlap: only rows whose content changed go out
                 versions = state.versions([r.identity for r in source_rows])
                 source_rows = [r for r in source_rows if versions.get(r.identity) != r.version]
             yield Chunk(source_rows, dict(progress), on_commit=_recorder(state, source_rows))
         if not self.cursor and progress.pop("scan_after", None) is not None:
             yield Chunk([], dict(progress))  # the scan is finished; the next run scans again from the start
+
+    def _earlier(self, value):
+        """The cursor value `overlap_minutes` before `value`, of the same kind (text stays ISO text)."""
+        delta = timedelta(minutes=self.overlap_minutes)
+        if isinstance(value, datetime):
+            return value - delta
+        if isinstance(value, date):
+            return value - timedelta(days=math.ceil(self.overlap_minutes / 1440))
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                moment = None
+            if moment is not None:
+                if len(value) == 10:
+                    return (moment - timedelta(days=math.ceil(self.overlap_minutes / 1440))).date().isoformat()
+                return (moment - delta).isoformat(sep=value[10])
+        raise ConnectorError(f"sql source: overlap_minutes needs a date or timestamp cursor, but {self.cursor!r} "
+                             f"of {self.name!r} holds {value!r}")
 
     def _read_tombstones(self, progress: dict) -> Iterator[Chunk]:
         tomb = self.deletes
