@@ -24,11 +24,15 @@ from .schemas import DatasetSchema, SchemaCache
 log = logging.getLogger("causeway.agent.publish")
 
 
+# Built-in sources that keep state of their own: the sql key-set and overlap window, file snapshots.
+STATEFUL_SOURCES = ("sql", "spreadsheet", "files")
+
+
 def connector_options(config: AgentConfig, task: TaskConfig, state_root=None) -> dict:
     """The task's connector options, with a private folder in the state directory for
-    connectors that keep state of their own (the sql source's key-set comparison)."""
+    connectors that keep state of their own."""
     options = dict(task.options)
-    if task.connector == "sql" and task.direction == "publish" and "state_dir" not in options:
+    if task.connector in STATEFUL_SOURCES and task.direction == "publish" and "state_dir" not in options:
         root = Path(state_root) if state_root is not None else config.state_dir / "connectors"
         options["state_dir"] = str(root / task.name)
     return options

@@ -12,6 +12,7 @@ Options
                    XML paths are element paths ("Site/Postcode", "@ref", "Site/@uprn").
                    Default: the whole record (XML flattened to "Site/Postcode" keys).
   identity         field(s) identifying a record; default file name + record number
+  snapshot, max_delete_percent   each file is the whole data set, as in the spreadsheet connector
   encoding, delimiter   for CSV, as in the spreadsheet connector
   chunk_rows       records per chunk (default 2000)
   max_depth        XML elements / JSON values nested deeper than this are refused (default 64):
@@ -97,13 +98,13 @@ class Source(BaseSource):
     def __init__(self, options: dict, base_dir=None):
         super().__init__(options, base_dir)
         opts = Options("files source", options, self.base_dir)
-        self.files = FileSet(opts, default_pattern="*")
+        self.identity = opts.str_list("identity", None)
+        self.files = FileSet(opts, default_pattern="*", identity=self.identity)
         self.format = opts.choice("format", ("auto", "csv", "json", "jsonl", "xml"), "auto")
         self.record_path = opts.str("record_path", "")
         self.fields = opts.mapping("fields", None)
         if self.fields is not None and not all(isinstance(v, str) and v for v in self.fields.values()):
             raise opts.fail("fields", "must map each field name to a path")
-        self.identity = opts.str_list("identity", None)
         self.encoding = opts.str("encoding", "auto")
         self.delimiter = opts.str("delimiter", "auto")
         self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)

@@ -6,6 +6,10 @@ A file's checkpoint is {file, sha256, rows_done, complete}: the content hash
 says whether the file on disk is the one the checkpoint speaks of, so a re-run
 resumes an interrupted file and skips a finished one, and a changed file is
 read again from the start (unchanged rows keep their record ids).
+
+With `snapshot: true` each file is the whole data set and keys missing from it
+become deletes (connectors.snapshots); the deletes are sent after the file's
+last row, before the file counts as complete.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from .base import Chunk, ConnectorError, RowError, SourceRow
 from .options import Options, file_sha256
+from .snapshots import Snapshot, SnapshotRefused
 
 # Files a drop folder never takes: our own reason/error notes, office lock
 # files (~$Book.xlsx) and hidden or temporary files still being written.
@@ -33,7 +38,7 @@ ReadItems = Callable[[Path], Iterator[SourceRow | RowError]]
 
 
 class FileSet:
-    def __init__(self, opts: Options, default_pattern: str):
+    def __init__(self, opts: Options, default_pattern: str, identity: list[str] | None = None):
         self.path = opts.path("path", None)
         self.folder = opts.path("folder", None)
         if (self.path is None) == (self.folder is None):
@@ -41,6 +46,11 @@ class FileSet:
         self.pattern = opts.str("pattern", default_pattern)
         self.settle_seconds = opts.number("settle_seconds", 10, minimum=0)
         self.what = opts.what
+        self.snapshot = Snapshot(opts, identity) if opts.bool("snapshot", False) else None
+        if self.snapshot is None:
+            opts.path("state_dir", None)  # the agent gives every file task one; only snapshots use it
+            if opts.has("max_delete_percent"):
+                raise opts.fail("max_delete_percent", "applies only with snapshot: true")
 
     @property
     def drop_folder(self) -> bool:
@@ -96,6 +106,12 @@ class FileSet:
         shutil.move(str(path), str(target))
         return target
 
+    def _refusal_advice(self) -> str:
+        if self.drop_folder:
+            return (f"raise max_delete_percent and move the file from {self.failed_dir.name}/ back into the folder "
+                    "(its rows were sent; only the deletes wait)")
+        return "raise max_delete_percent for the next run (the file's rows were sent; only the deletes wait)"
+
     def mark_processed(self, path: Path, errors: list[str], error_count: int) -> None:
         if not path.exists():
             return  # already moved by an earlier commit
@@ -118,7 +134,8 @@ class FileSet:
     def read(self, checkpoint: dict | None, read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
         """Chunks of every pending file, in order, resuming from the checkpoint."""
         for path in self.pending():
-            yield from self._read_file(path, checkpoint or {}, read_items, chunk_rows)
+            for chunk in self._read_file(path, checkpoint or {}, read_items, chunk_rows):
+                yield chunk if self.snapshot is None else self.snapshot.keyed(chunk, chunk.checkpoint["sha256"])
 
     def _read_file(self, path: Path, checkpoint: dict, read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
         sha = file_sha256(path)
@@ -167,6 +184,20 @@ class FileSet:
             return
         finally:
             items.close()
+        if self.snapshot is not None:
+            read = {**position, "rows_done": done}  # every row committed; the file is not done until its deletes are
+            yield Chunk(rows, read, errors)
+            rows, errors = [], []
+            try:
+                yield from self.snapshot.deletes(path.name, sha, read, chunk_rows, self._refusal_advice())
+            except SnapshotRefused as exc:
+                if not self.drop_folder:
+                    raise
+                reason = str(exc)
+                # Left incomplete: put back in the folder (with the limit raised) it is weighed again.
+                yield Chunk([], read, [RowError({"file": path.name}, reason)],
+                            on_commit=lambda: self.mark_failed(path, reason))
+                return
         final = Chunk(rows, {**position, "rows_done": done, "complete": True}, errors)
         if self.drop_folder:
             final.on_commit = lambda: self.mark_processed(path, noted_errors, error_count)

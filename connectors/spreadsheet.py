@@ -11,6 +11,10 @@ Source options
   encoding          CSV text encoding; auto = UTF-8 (with or without BOM), else cp1252
   delimiter         CSV delimiter; auto = sniffed among , ; tab |
   identity          column(s) identifying a row; default: file name + row number
+  snapshot          true: each file is the whole data set; keys sent before and missing
+                    from it become deletes (needs identity; connectors.snapshots)
+  max_delete_percent  with snapshot: refuse a file that would delete more than this share
+                    of the keys (default 10)
   whole_file        true: one chunk per file (one workbook = one data return)
   chunk_rows        rows per chunk (default 2000)
   max_row_kb, max_field_kb, max_unpacked_mb, max_part_mb, max_ratio
@@ -311,7 +315,8 @@ class Source(BaseSource):
     def __init__(self, options: dict, base_dir=None):
         super().__init__(options, base_dir)
         opts = Options("spreadsheet source", options, self.base_dir)
-        self.files = FileSet(opts, default_pattern="*")
+        self.identity = opts.str_list("identity", None)
+        self.files = FileSet(opts, default_pattern="*", identity=self.identity)
         self.format = opts.choice("format", ("auto", "csv", "xlsx"), "auto")
         sheet = opts._get("sheet", None)
         if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, (str, int))):
@@ -327,7 +332,6 @@ class Source(BaseSource):
         self.delimiter = opts.str("delimiter", "auto")
         if self.delimiter != "auto" and len(self.delimiter) != 1:
             raise opts.fail("delimiter", f"must be one character or 'auto', not {self.delimiter!r}")
-        self.identity = opts.str_list("identity", None)
         self.whole_file = opts.bool("whole_file", False)
         self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
         self.csv_limits = CsvLimits.from_options(opts)

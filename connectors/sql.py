@@ -28,14 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sqlite3
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import closing
 from datetime import date, datetime, timedelta
-from datetime import time as clock_time
-from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import (
@@ -65,6 +60,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, NoSuchT
 from .base import Chunk, ConnectorError, SourceRow, event_sequence
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
+from .keystate import KeyState, decode_value, encode_value, key_text
 from .options import Options, content_version
 
 KEYSET_PAGE = 20_000  # keys read per query during a key-set comparison
@@ -144,51 +140,6 @@ def explain(exc: Exception, url) -> ConnectorError:
     return ConnectorError(f"database error at {where}: {detail}")
 
 
-# ---------------------------------------------------------------- cursor values in checkpoints
-
-# Cursor values go back to the database exactly as its driver returned them
-# (e.g. SQLite text timestamps stay text), so `=` and `>` compare exactly.
-
-def encode_value(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, datetime):
-        return {"datetime": value.isoformat()}
-    if isinstance(value, date):
-        return {"date": value.isoformat()}
-    if isinstance(value, clock_time):
-        return {"time": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"decimal": str(value)}
-    if isinstance(value, uuid.UUID):
-        return {"uuid": str(value)}
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"bytes": bytes(value).hex()}
-    return {"text": str(value)}
-
-
-_DECODERS = {
-    "datetime": datetime.fromisoformat,
-    "date": date.fromisoformat,
-    "time": clock_time.fromisoformat,
-    "decimal": Decimal,
-    "uuid": uuid.UUID,
-    "bytes": bytes.fromhex,
-    "text": str,
-}
-
-
-def decode_value(value):
-    if isinstance(value, dict):
-        (kind, text_value), = value.items()
-        return _DECODERS[kind](text_value)
-    return value
-
-
-def key_text(values) -> str:
-    return json.dumps([encode_value(v) for v in values], separators=(",", ":"), ensure_ascii=False)
-
-
 def after(columns: list, values: list):
     """Rows strictly after `values` in the order of `columns` (lexicographic):
     c1 > v1 OR (c1 = v1 AND (c2 > v2 OR (c2 = v2 AND ...)))."""
@@ -200,51 +151,6 @@ def after(columns: list, values: list):
 
 def _plain(value):
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
-
-
-# ---------------------------------------------------------------- key-set state
-
-
-class KeyState:
-    """Keys the hub has been told about, with the version last sent, in a small SQLite file.
-
-    Upserts are recorded after the agent commits them; a comparison adds any key
-    it finds but does not know (so a commit that missed its record heals), and
-    every known key absent from the source is a delete."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        with closing(self._connect()) as db, db:
-            db.execute("CREATE TABLE IF NOT EXISTS known (key TEXT PRIMARY KEY, version TEXT)")
-
-    def _connect(self):
-        return sqlite3.connect(self.path, timeout=30)
-
-    def versions(self, keys: list[str]) -> dict[str, str]:
-        found = {}
-        with closing(self._connect()) as db:
-            for start in range(0, len(keys), DELETE_BATCH):
-                part = keys[start:start + DELETE_BATCH]
-                marks = ",".join("?" * len(part))
-                found.update(db.execute(f"SELECT key, version FROM known WHERE key IN ({marks})", part).fetchall())
-        return found
-
-    def record(self, upserts: list[tuple[str, str]], deletes: list[str]) -> None:
-        with closing(self._connect()) as db, db:
-            db.executemany("INSERT OR REPLACE INTO known (key, version) VALUES (?, ?)", upserts)
-            db.executemany("DELETE FROM known WHERE key = ?", [(k,) for k in deletes])
-
-    def missing(self, current_keys: Iterator[list[str]]) -> list[tuple[str, str | None]]:
-        """Known keys not in the source (streamed in pages); also learns keys it did not know."""
-        with closing(self._connect()) as db, db:
-            db.execute("CREATE TEMP TABLE current (key TEXT PRIMARY KEY)")
-            for page in current_keys:
-                db.executemany("INSERT OR IGNORE INTO current (key) VALUES (?)", [(k,) for k in page])
-            db.execute("INSERT OR IGNORE INTO known (key, version) SELECT key, NULL FROM current")
-            return db.execute(
-                "SELECT key, version FROM known WHERE key NOT IN (SELECT key FROM current) ORDER BY key"
-            ).fetchall()
 
 
 # ---------------------------------------------------------------- source
