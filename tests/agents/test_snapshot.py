@@ -50,8 +50,12 @@ def test_a_full_export_deletes_exactly_the_removed_keys_and_sends_only_changes(h
     drop, _, configure = snapshot_agent
     config = configure()
     write_export(drop / "gazetteer-2026-11-30.csv", range(40))
+    checked = run_agent(config, "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert not list(snapshot_agent[1].rglob("snapshot-keys.sqlite"))  # a dry run leaves no key state behind
     run_once(config)
     assert set(hub.current("gazetteer-address")) == {uprn(n) for n in range(40)}
+    assert list(snapshot_agent[1].rglob("snapshot-keys.sqlite"))
     sent_before = len(hub.records("gazetteer-address"))
 
     # The next day's export: 3 and 7 were removed, 5 changed town, 40 is new; the rest is as it was.
