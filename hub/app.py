@@ -28,6 +28,7 @@ from hub.console.views import init_console
 from hub.db import make_engine, utcnow
 from hub.delivery.service import DeliveryService, read_lag
 from hub.delivery.webhook import WebhookSender
+from hub.errors import HubError
 from hub.health.metrics import Metrics
 from hub.health.scrape import metrics_view
 from hub.health.service import HealthService
@@ -46,7 +47,7 @@ from hub.orgs.service import OrgService
 from hub.page_headers import init_page_headers
 from hub.parameter_validation import NamingParameterValidator
 from hub.policy.service import PolicyService
-from hub.problems import Problem, problem_response
+from hub.problems import Problem, problem_for, problem_response
 from hub.records.events import CloudEvents
 from hub.records.service import Catalogue, RecordService
 from hub.returns.console import blueprint as returns_console
@@ -143,6 +144,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @flask_app.errorhandler(Problem)
     def _problem(problem: Problem):
         return problem_response(problem)
+
+    @flask_app.errorhandler(HubError)
+    def _hub_error(error: HubError):
+        return problem_response(problem_for(error))
 
     @flask_app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.problems import forbidden
+from hub.errors import Forbidden
 
 
 @dataclass(frozen=True)
@@ -26,12 +26,12 @@ class Principal:
     def require(self, *roles: str) -> None:
         """Admin may do anything; otherwise the role must be one of `roles`."""
         if self.role != "admin" and self.role not in roles:
-            raise forbidden(f"this needs a {' or '.join(roles)} credential; yours is {self.role}")
+            raise Forbidden(f"this needs a {' or '.join(roles)} credential; yours is {self.role}")
 
     def require_org(self, org: str) -> None:
         """A credential acts only for its own org (admin for all)."""
         if not self.is_admin and org != self.org:
-            raise forbidden(f"your credential belongs to {self.org} and cannot act for {org}")
+            raise Forbidden(f"your credential belongs to {self.org} and cannot act for {org}")
 
     def as_token_info(self) -> dict:
         return {"sub": self.actor, "org": self.org, "role": self.role,

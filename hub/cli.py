@@ -230,15 +230,6 @@ def _delivery(args):
     return build_services(_settings(args)).delivery
 
 
-def _problem(call):
-    from hub.problems import Problem
-
-    try:
-        return call()
-    except Problem as exc:
-        raise CommandError(exc.detail) from exc
-
-
 def cmd_subscription_list(args) -> int:
     for sub in _delivery(args).list(_operator(), args.org):
         where = sub.get("url") or sub.get("topic") or sub.get("feed")
@@ -250,12 +241,12 @@ def cmd_subscription_list(args) -> int:
 def cmd_subscription_status(args) -> int:
     import json
 
-    print(json.dumps(_problem(lambda: _delivery(args).status(args.id, _operator())), indent=2))
+    print(json.dumps(_delivery(args).status(args.id, _operator()), indent=2))
     return 0
 
 
 def cmd_subscription_dead_letters(args) -> int:
-    letters = _problem(lambda: _delivery(args).list_dead_letters(args.id, _operator(), args.all))
+    letters = _delivery(args).list_dead_letters(args.id, _operator(), args.all)
     for letter in letters:
         print(f"{letter['id']:<6} seq {letter['seq']:<8} {letter['state']:<9} {letter['record_id']}  "
               f"{letter['status_code'] or ''} {letter['error'] or ''}")
@@ -264,13 +255,13 @@ def cmd_subscription_dead_letters(args) -> int:
 
 
 def cmd_subscription_retry(args) -> int:
-    count = _problem(lambda: _delivery(args).retry_dead_letters(args.id, _operator(), args.letter))
+    count = _delivery(args).retry_dead_letters(args.id, _operator(), args.letter)
     print(f"{count} dead letters queued to be tried again")
     return 0
 
 
 def cmd_subscription_replay(args) -> int:
-    result = _problem(lambda: _delivery(args).replay(args.id, _operator(), args.from_seq, args.from_time))
+    result = _delivery(args).replay(args.id, _operator(), args.from_seq, args.from_time)
     print(f"subscription {args.id} will deliver again after sequence {result['cursor']} "
           f"({result['moved_back']} records moved back)")
     return 0
@@ -449,15 +440,9 @@ def _governance_key(args):
     return key
 
 
-def _problem_text(problem) -> str:
-    lines = [problem.detail]
-    for item in problem.extra.get("problems", []):
-        lines.append(f"  {'line ' + str(item['line']) + ': ' if item.get('line') else ''}{item['path']}: {item['message']}")
-    return "\n".join(lines[:1] if len(lines) == 1 else [f"{problem.title}:"] + lines[1:])
-
-
 def cmd_policy_apply(args) -> int:
-    from hub.problems import Problem
+    from hub.cli_errors import describe
+    from hub.errors import HubError
 
     policy, _ = _policy(args)
     for name in args.files:
@@ -466,8 +451,8 @@ def cmd_policy_apply(args) -> int:
             result = policy.agreements.apply(path.read_text(encoding="utf-8"), _operator())
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror}") from exc
-        except Problem as exc:
-            raise CommandError(f"{path}: {_problem_text(exc)}") from exc
+        except HubError as exc:
+            raise CommandError(f"{path}: {describe(exc)}") from exc
         if result["changed"]:
             print(f"{path}: agreement {result['id']} version {result['version']} written as a draft")
             for change in result["changes"]:
@@ -478,33 +463,23 @@ def cmd_policy_apply(args) -> int:
 
 
 def cmd_policy_approve(args) -> int:
-    from hub.problems import Problem
-
     policy, orgs = _policy(args)
     who = orgs.authenticate(_governance_key(args))
     if who is None:
         raise CommandError("the API key is unknown or revoked")
-    try:
-        result = policy.agreements.transition(args.agreement_id, "approved", who, version=args.version)
-        print(f"{who.org} approved {result['id']} version {result['version']}: now {result['status']}"
-              + (f" ({result['waiting_for']})" if result.get("waiting_for") else ""))
-        if args.activate and result["status"] == "approved":
-            result = policy.agreements.transition(args.agreement_id, "active", who, version=result["version"])
-            print(f"{result['id']} version {result['version']} is now active")
-    except Problem as exc:
-        raise CommandError(exc.detail) from exc
+    result = policy.agreements.transition(args.agreement_id, "approved", who, version=args.version)
+    print(f"{who.org} approved {result['id']} version {result['version']}: now {result['status']}"
+          + (f" ({result['waiting_for']})" if result.get("waiting_for") else ""))
+    if args.activate and result["status"] == "approved":
+        result = policy.agreements.transition(args.agreement_id, "active", who, version=result["version"])
+        print(f"{result['id']} version {result['version']} is now active")
     return 0
 
 
 def cmd_policy_transition(args) -> int:
-    from hub.problems import Problem
-
     policy, _ = _policy(args)
-    try:
-        result = policy.agreements.transition(args.agreement_id, args.to, _operator(), version=args.version,
-                                              reason=args.reason)
-    except Problem as exc:
-        raise CommandError(exc.detail) from exc
+    result = policy.agreements.transition(args.agreement_id, args.to, _operator(), version=args.version,
+                                          reason=args.reason)
     print(f"{result['id']} version {result['version']} is now {result['status']}")
     return 0
 
@@ -520,7 +495,8 @@ def cmd_policy_list(args) -> int:
 
 
 def cmd_consent_import(args) -> int:
-    from hub.problems import Problem
+    from hub.cli_errors import describe
+    from hub.errors import HubError
 
     policy, _ = _policy(args)
     try:
@@ -528,8 +504,8 @@ def cmd_consent_import(args) -> int:
         result = policy.consents.import_csv(text, _operator(), controller=args.controller)
     except OSError as exc:
         raise CommandError(f"{args.file}: {exc.strerror}") from exc
-    except Problem as exc:
-        raise CommandError(f"{args.file}: {exc.detail}") from exc
+    except HubError as exc:
+        raise CommandError(f"{args.file}: {describe(exc)}") from exc
     print(f"{result['imported']} consents imported, {result['duplicates']} already present, {result['rejected']} rejected")
     for row in result["rows"]:
         if row["status"] == "rejected":
@@ -846,13 +822,18 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    from hub.cli_errors import report
     from hub.console.service import AccountError
-    from hub.orgs.service import OrgError
+    from hub.errors import HubError
     from hub.sealing import SecretsKeyError
 
     try:
         return args.func(args)
-    except (CommandError, OrgError, AccountError, SecretsKeyError) as exc:  # mistakes an operator can fix: no traceback
+    except HubError as exc:  # a domain error, said in the domain's words
+        code, message = report(exc)
+        print(f"causeway-hub: {message}", file=sys.stderr)
+        return code
+    except (CommandError, AccountError, SecretsKeyError) as exc:  # mistakes an operator can fix: no traceback
         print(f"causeway-hub: {exc}", file=sys.stderr)
         return 2
 

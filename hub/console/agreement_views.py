@@ -9,8 +9,8 @@ import json
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from hub import db
+from hub.errors import Conflict, Forbidden, HubError, InvalidContent, TooLarge, Unavailable
 from hub.policy.vocabulary import KNOWN_PURPOSES, LAWFUL_BASES, STATUSES
-from hub.problems import Problem
 
 from .views import console, requires, services, staff
 
@@ -69,8 +69,8 @@ def plain_summary(document: dict) -> list[str]:
     return sentences
 
 
-def _located_problems(problem: Problem) -> list[dict]:
-    return problem.extra.get("problems") or [{"path": "", "line": None, "message": problem.detail}]
+def _located_problems(error: HubError) -> list[dict]:
+    return error.details.get("problems") or [{"path": "", "line": None, "message": error.detail}]
 
 
 # -- list and detail ---------------------------------------------------------
@@ -162,10 +162,8 @@ def _save(source: str, agreement_id: str | None):
         result = _policy().agreements.apply(source, staff().principal,
                                             mode="create" if agreement_id is None else "update",
                                             expected_id=agreement_id)
-    except Problem as problem:
-        if problem.status in (409, 413, 422):  # the API's checks, shown beside the text
-            return _render_editor(source, agreement_id, _located_problems(problem), 413 if problem.status == 413 else 422)
-        raise
+    except (Conflict, TooLarge, InvalidContent) as error:  # the API's checks, shown beside the text
+        return _render_editor(source, agreement_id, _located_problems(error), 413 if isinstance(error, TooLarge) else 422)
     if result["changed"]:
         flash(f"Saved as draft version {result['version']}. Changes: {'; '.join(result['changes'])}.", "success")
     else:
@@ -216,10 +214,10 @@ def decision_tester():
         if not errors:
             try:
                 answer = _policy().dry_run(body, staff().principal, db.utcnow())
-            except Problem as problem:
-                if problem.status >= 500 or problem.status == 403:
+            except HubError as error:
+                if isinstance(error, (Forbidden, Unavailable)):
                     raise
-                errors["record_id" if values["record_id"] else "record"] = problem.detail
+                errors["record_id" if values["record_id"] else "record"] = error.detail
     orgs = services().orgs.list_orgs()
     return render_template("console/decide.html", values=values, answer=answer, errors=errors, orgs=orgs,
                            purposes=KNOWN_PURPOSES), (422 if errors else 200)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from hub import db
-from hub.problems import Problem
+from hub.errors import NotFound
 from hub.timeutil import parse_iso
 
 from . import queries
@@ -99,9 +99,8 @@ def subscription_statuses(org: str | None = None) -> list[dict]:
     for listed in delivery.list(principal, org):
         try:
             found.append(delivery.status(listed["id"], principal))
-        except Problem as problem:
-            if problem.status != 404:  # ended between listing and reading
-                raise
+        except NotFound:  # ended between listing and reading
+            pass
     return found
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 
 from hub import db
+from hub.errors import InvalidContent
 from hub.policy.vocabulary import KNOWN_PURPOSES
-from hub.problems import Problem
 
 from .views import console, requires, services, staff
 
@@ -53,11 +53,9 @@ def record_consent():
     body = {**form, "recipients": form["recipients"]}
     try:
         consent = services().policy.consents.give(body, staff().principal)
-    except Problem as problem:
-        if problem.status != 422:
-            raise
+    except InvalidContent as invalid:
         errors = {}
-        for error in problem.extra.get("errors", []):
+        for error in invalid.details.get("errors", []):
             errors.setdefault(error["field"], []).append(error["message"])
         return _render(form["subject"], form, errors, 422)
     flash(f"Consent recorded for {consent['subject']}: {consent['purpose']} by "

@@ -33,7 +33,8 @@ from causeway_common.cells import csv_cell
 from hub import db
 from hub.audit import service as audit
 from hub.auth import has_operator_view
-from hub.problems import Problem
+from hub.errors import HubError
+from hub.problems import status_of
 from hub.timeutil import iso_utc
 
 from . import queries
@@ -197,9 +198,10 @@ def _error_page(status: int, title: str, detail: str):
     return render_template("console/error.html", status=status, title=title, detail=detail), status
 
 
-@console.errorhandler(Problem)
-def _problem(problem: Problem):
-    return _error_page(problem.status, problem.title, problem.detail)
+@console.errorhandler(HubError)
+def _hub_error(error: HubError):
+    """A domain error the page did not show beside its form: an error page in the domain's words."""
+    return _error_page(status_of(error), error.title, error.detail)
 
 
 @console.errorhandler(400)

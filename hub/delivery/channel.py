@@ -10,7 +10,7 @@ rest flow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -18,7 +18,7 @@ import orjson
 @dataclass
 class Message:
     webhook_id: str  # stable for the same events in the same replay epoch
-    events: list[dict]  # CloudEvents
+    events: list[dict[str, Any]]  # CloudEvents
     seqs: list[int]  # record log sequence of each event
     batch: bool = False  # send as one application/cloudevents-batch+json array
     body: bytes | None = None  # the encoded events, when made once for several subscriptions
@@ -27,7 +27,7 @@ class Message:
         return self.body if self.body is not None else encode(self.events, self.batch)
 
 
-def encode(events: list[dict], batch: bool) -> bytes:
+def encode(events: list[dict[str, Any]], batch: bool) -> bytes:
     """Compact JSON: one event, or (batch) an array of them."""
     return orjson.dumps(events if batch else events[0])
 

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from hub.policy.decision import Disclosure
 from hub.policy.models import notice_recipients
 from hub.records.models import records
 from hub.records.service import envelope_of, live_records
@@ -22,7 +23,7 @@ from .models import subscriptions
 class Decided:
     events: list[dict] = field(default_factory=list)  # CloudEvents allowed and matching the filter
     seqs: list[int] = field(default_factory=list)  # their log sequence
-    disclosures: dict[int, object] = field(default_factory=dict)  # seq -> disclosure to record once handed over
+    disclosures: dict[int, Disclosure] = field(default_factory=dict)  # seq -> disclosure to record once handed over
     denied: int = 0
     denials: dict[str, int] = field(default_factory=dict)  # by reason code, for the audit
     last_seq: int | None = None  # last seq looked at (allowed or not)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from hub.auth import Principal, has_operator_view
-from hub.problems import forbidden, not_found
+from hub.errors import Forbidden, not_found
 
 READERS = ("subscriber", "ops", "governance")
 # Keys of a subscription's view or status that only its own org (and admin) may read.
@@ -58,7 +58,7 @@ class SubscriptionScope:
         see it, is told why not (403); anyone else that it does not exist (404)."""
         self.readable(row, sub_id, principal)
         if row.org != principal.org and not principal.is_admin:
-            raise forbidden(f"subscription {sub_id} belongs to {row.org}: the hub operator sees other orgs' "
+            raise Forbidden(f"subscription {sub_id} belongs to {row.org}: the hub operator sees other orgs' "
                             "subscriptions as metadata; their dead letters, feeds and actions need an admin credential")
         return row
 
@@ -73,5 +73,5 @@ class SubscriptionScope:
         if self.reads_all(principal):
             return org
         if org is not None and org != principal.org:
-            raise forbidden(f"your credential belongs to {principal.org} and lists only its subscriptions")
+            raise Forbidden(f"your credential belongs to {principal.org} and lists only its subscriptions")
         return principal.org

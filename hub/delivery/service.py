@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from hub import db, sealing
 from hub.audit import service as audit
 from hub.auth import Principal
-from hub.problems import Problem, not_found
+from hub.errors import Conflict, Invalid, InvalidContent, not_found
 from hub.records.events import CloudEvents
 from hub.records.models import records
 from hub.timeutil import iso_utc, parse_iso
@@ -24,7 +24,7 @@ from .policy import PolicyPort
 from .scope import READERS, SubscriptionScope
 
 FILTER_KEYS = {"publishers", "ops", "where"}
-REPLAY_PROBLEM = "https://causeway.example/problems/replay-out-of-range"
+REPLAY_SLUG = "replay-out-of-range"
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -80,12 +80,12 @@ class DeliveryService:
         if filter_ is None:
             return None
         if not isinstance(filter_, dict) or set(filter_) - FILTER_KEYS:
-            raise Problem(400, "Bad Request", f"filter is an object with any of {', '.join(sorted(FILTER_KEYS))}")
+            raise Invalid(f"filter is an object with any of {', '.join(sorted(FILTER_KEYS))}")
         for name in ("publishers", "ops"):
             if name in filter_ and not (isinstance(filter_[name], list) and all(isinstance(v, str) for v in filter_[name])):
-                raise Problem(400, "Bad Request", f"filter.{name} is a list of strings")
+                raise Invalid(f"filter.{name} is a list of strings")
         if "where" in filter_ and not isinstance(filter_["where"], dict):
-            raise Problem(400, "Bad Request", "filter.where is an object of payload field: value (or list of values)")
+            raise Invalid("filter.where is an object of payload field: value (or list of values)")
         return json.dumps(filter_, sort_keys=True)
 
     def _start_cursor(self, conn, start) -> int:
@@ -96,9 +96,9 @@ class DeliveryService:
         try:
             seq = int(start)
         except (TypeError, ValueError):
-            raise Problem(400, "Bad Request", "start is now, beginning, or the sequence number to start from") from None
+            raise Invalid("start is now, beginning, or the sequence number to start from") from None
         if seq < 1:
-            raise Problem(400, "Bad Request", "a start sequence is 1 or more")
+            raise Invalid("a start sequence is 1 or more")
         return seq - 1
 
     def subscribe(self, body: dict, principal: Principal) -> dict:
@@ -107,23 +107,23 @@ class DeliveryService:
         principal.require_org(org)
         dataset, purpose, channel = body["dataset"], body["purpose"], body["channel"]
         if self.catalogue.get(dataset) is None:
-            raise Problem(400, "Bad Request", f"unknown dataset {dataset!r}")
+            raise Invalid(f"unknown dataset {dataset!r}")
         if channel not in CHANNELS:
-            raise Problem(400, "Bad Request", f"channel is one of {', '.join(CHANNELS)}")
+            raise Invalid(f"channel is one of {', '.join(CHANNELS)}")
         url = body.get("url")
         secret = None
         if channel == "webhook":
             if not url:
-                raise Problem(400, "Bad Request", "a webhook subscription needs a url")
+                raise Invalid("a webhook subscription needs a url")
             try:
                 check_url(url, self.delivery.webhook_allow)
             except DestinationRefused as exc:
-                raise Problem(400, "Bad Request", str(exc), "https://causeway.example/problems/destination-refused") from None
+                raise Invalid(str(exc), slug="destination-refused") from None
             secret = signing.new_secret()
         elif url:
-            raise Problem(400, "Bad Request", f"a {channel} subscription takes no url")
+            raise Invalid(f"a {channel} subscription takes no url")
         if channel == "mqtt" and not self.delivery.mqtt_host:
-            raise Problem(400, "Bad Request", "this hub has no MQTT broker configured; use webhook or pull")
+            raise Invalid("this hub has no MQTT broker configured; use webhook or pull")
         filter_json = self._check_filter(body.get("filter"))
         now = db.utcnow()
         sub_id = str(uuid.uuid4())
@@ -189,7 +189,7 @@ class DeliveryService:
             row = self._get(conn, sub_id, principal)
             principal.require_org(row.org)
             if row.channel != "webhook":
-                raise Problem(409, "Conflict", "only webhook subscriptions have a signing secret")
+                raise Conflict("only webhook subscriptions have a signing secret")
             conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
                 secret=self.box.seal(secret), previous_secret=row.secret,
                 previous_secret_expires_at=now + timedelta(seconds=grace)))
@@ -289,7 +289,7 @@ class DeliveryService:
         delivered, is refused: a replay never skips anything."""
         principal.require("subscriber", "ops")
         if (from_seq is None) == (from_time is None):
-            raise Problem(400, "Bad Request", "replay from a sequence (from_seq) or from a time (from_time), one of them")
+            raise Invalid("replay from a sequence (from_seq) or from a time (from_time), one of them")
         with db.write_transaction(self.engine) as conn:
             row = self._get(conn, sub_id, principal)
             tail = conn.execute(select(func.max(records.c.seq))).scalar() or 0
@@ -297,7 +297,7 @@ class DeliveryService:
                 try:
                     moment = parse_iso(from_time)
                 except ValueError:
-                    raise Problem(400, "Bad Request", "from_time is an RFC 3339 time with a zone") from None
+                    raise Invalid("from_time is an RFC 3339 time with a zone") from None
                 first = conn.execute(select(func.min(records.c.seq)).where(records.c.received_at >= moment)).scalar()
                 if first is None:
                     raise _beyond_the_end(f"nothing was received at or after {from_time}", tail)
@@ -311,10 +311,9 @@ class DeliveryService:
             if cursor > position:
                 skipped = disclose.count_after(conn, row, position, upto=cursor)
                 if skipped:
-                    raise Problem(422, "Unprocessable Content",
-                                  f"a replay moves back: this subscription has delivered up to sequence {position}, "
-                                  f"and starting from {cursor + 1} would skip {skipped} records not yet delivered",
-                                  REPLAY_PROBLEM, cursor=position)
+                    raise InvalidContent(f"a replay moves back: this subscription has delivered up to sequence {position}, "
+                                         f"and starting from {cursor + 1} would skip {skipped} records not yet delivered",
+                                         slug=REPLAY_SLUG, cursor=position)
             moved_back = disclose.count_after(conn, row, cursor, upto=position) if cursor < position else 0
             conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
                 cursor=cursor, epoch=subscriptions.c.epoch + 1, inflight_to=None, attempts=0,
@@ -333,7 +332,7 @@ class DeliveryService:
             row = self._get(conn, sub_id, principal)
             principal.require_org(row.org)
         if row.channel != "pull":
-            raise Problem(409, "Conflict", f"subscription {sub_id} is delivered by {row.channel}, not read as a feed")
+            raise Conflict(f"subscription {sub_id} is delivered by {row.channel}, not read as a feed")
         position = row.cursor if after is None else after
         status, reason = disclose.coverage(self.policy, row, now)
         if status != "active":
@@ -352,10 +351,10 @@ class DeliveryService:
             row = self._get(conn, sub_id, principal)
             principal.require_org(row.org)
             if row.channel != "pull":
-                raise Problem(409, "Conflict", "only pull subscriptions are acknowledged by the consumer")
+                raise Conflict("only pull subscriptions are acknowledged by the consumer")
             tail = conn.execute(select(func.max(records.c.seq))).scalar() or 0
             if seq > tail:
-                raise Problem(409, "Conflict", f"seq {seq} is beyond the end of the log ({tail})")
+                raise Conflict(f"seq {seq} is beyond the end of the log ({tail})")
             conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
                 cursor=seq, acked=seq, acked_at=now, last_success_at=now))
         return {"id": sub_id, "acked": seq}
@@ -374,10 +373,9 @@ def read_lag(engine: Engine) -> list[tuple[str, str, int, float]]:
     return answer
 
 
-def _beyond_the_end(what: str, tail: int) -> Problem:
-    return Problem(422, "Unprocessable Content",
-                   f"{what}: the log ends at sequence {tail}; replay from {tail} or earlier" if tail else
-                   f"{what}: the log is empty, there is nothing to deliver again", REPLAY_PROBLEM, log_end=tail)
+def _beyond_the_end(what: str, tail: int) -> InvalidContent:
+    return InvalidContent(f"{what}: the log ends at sequence {tail}; replay from {tail} or earlier" if tail else
+                          f"{what}: the log is empty, there is nothing to deliver again", slug=REPLAY_SLUG, log_end=tail)
 
 
 def _require_puller(principal: Principal) -> None:

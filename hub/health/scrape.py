@@ -9,7 +9,7 @@ import hmac
 from flask import Response, request
 
 from hub.auth import has_operator_view
-from hub.problems import Problem, forbidden
+from hub.errors import Forbidden, Unauthenticated
 
 
 def _authorise(services, header: str) -> None:
@@ -19,15 +19,15 @@ def _authorise(services, header: str) -> None:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Problem(401, "Unauthorized", "/metrics needs a bearer token: the hub's metrics token "
-                                           "(CAUSEWAY_METRICS_TOKEN), an admin key or the hub operator's ops key")
+        raise Unauthenticated("/metrics needs a bearer token: the hub's metrics token "
+                              "(CAUSEWAY_METRICS_TOKEN), an admin key or the hub operator's ops key")
     if settings.metrics_token and hmac.compare_digest(token.encode(), settings.metrics_token.encode()):
         return
     principal = services.orgs.authenticate(token)
     if principal is None:
-        raise Problem(401, "Unauthorized", "the bearer token is neither the metrics token nor a valid API key")
+        raise Unauthenticated("the bearer token is neither the metrics token nor a valid API key")
     if not (principal.is_admin or has_operator_view(principal, settings.hub_operator)):
-        raise forbidden("/metrics shows every org's figures: it is for the metrics token, admin keys and the hub "
+        raise Forbidden("/metrics shows every org's figures: it is for the metrics token, admin keys and the hub "
                         f"operator's ops keys; yours is {principal.org}'s {principal.role} key")
 
 

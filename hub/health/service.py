@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from hub import db
 from hub.auth import Principal, has_operator_view
-from hub.problems import forbidden, not_found
+from hub.errors import Forbidden, not_found
 from hub.timeutil import iso_utc
 
 from .models import agent_health, agent_heartbeats
@@ -43,9 +43,9 @@ class HealthService:
     # -- in -----------------------------------------------------------------
     def record_heartbeat(self, principal: Principal, agent_id: str, report: dict) -> dict:
         if principal.agent_id is None:
-            raise forbidden("heartbeats come from enrolled agents; this credential is not an agent's")
+            raise Forbidden("heartbeats come from enrolled agents; this credential is not an agent's")
         if principal.agent_id != agent_id:
-            raise forbidden(f"this agent's credential reports for agent {principal.agent_id} only, not {agent_id}")
+            raise Forbidden(f"this agent's credential reports for agent {principal.agent_id} only, not {agent_id}")
         interval = float(report.get("interval_seconds") or DEFAULT_INTERVAL_SECONDS)
         interval = min(max(interval, 5.0), 3600.0)
         now = self.clock()

@@ -20,7 +20,7 @@ from causeway_common.signing import SignatureInvalid, load_public_key
 from hub import db
 from hub.audit import service as audit
 from hub.auth import Principal
-from hub.problems import Problem
+from hub.errors import Invalid, Unauthenticated
 from hub.timeutil import iso_utc
 
 from .models import ORG_KINDS, ROLES, agents, credentials, enrolment_tokens, orgs
@@ -30,8 +30,8 @@ API_KEY = re.compile(r"^cw_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 ENROLMENT_TOKEN = re.compile(r"^cwe_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 
-class OrgError(Exception):
-    pass
+class OrgError(Invalid):
+    """An org, credential or role the operator named that the hub cannot use as named."""
 
 
 def _hash(secret: str) -> str:
@@ -139,13 +139,13 @@ class OrgService:
 
     def enrol_agent(self, token: str, public_key_b64: str, name: str, version: str | None) -> dict:
         match = ENROLMENT_TOKEN.match(token or "")
-        invalid = Problem(401, "Unauthorized", "enrolment token is unknown, already used or expired; ask the hub operator for a new one (causeway-hub enrolment ORG)")
+        invalid = Unauthenticated("enrolment token is unknown, already used or expired; ask the hub operator for a new one (causeway-hub enrolment ORG)")
         if not match:
             raise invalid
         try:
             load_public_key(public_key_b64)
         except SignatureInvalid as exc:
-            raise Problem(400, "Bad Request", str(exc)) from exc
+            raise Invalid(str(exc)) from exc
         ident, secret = match.groups()
         now = db.utcnow()
         with db.write_transaction(self.engine) as conn:

@@ -1,6 +1,6 @@
 """Thin handlers for agreements, consent, objections, subject reports and dry-run decisions."""
 from hub.db import utcnow
-from hub.problems import Problem
+from hub.errors import Invalid
 from hub.timeutil import parse_iso
 from hub.web import ok, principal, services
 
@@ -69,5 +69,5 @@ def dry_run(body):
         try:
             at = parse_iso(body["at"])
         except ValueError:
-            raise Problem(400, "Bad Request", f"at: {body['at']!r} is not an RFC 3339 date-time with a time zone") from None
+            raise Invalid(f"at: {body['at']!r} is not an RFC 3339 date-time with a time zone") from None
     return ok(_policy().dry_run(body, principal(), at))

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from hub import db
 from hub.audit import service as audit
 from hub.auth import Principal
-from hub.problems import Problem, not_found
+from hub.errors import Conflict, InvalidContent, TooLarge, not_found
 from hub.timeutil import iso_utc, parse_iso
 
 from . import revision
@@ -36,10 +36,15 @@ CSV_OPTIONAL = ("controller", "expires_at", "withdrawn_at")
 MAX_IMPORT_ROWS = 100_000
 
 
-class ConsentInputError(ValueError):
+class ConsentInputError(InvalidContent):
+    """A consent or objection with mistakes: every one of them, by field."""
+
+    title = "Consent or objection not valid"
+    slug = "consent-invalid"
+
     def __init__(self, errors: list[dict]):
         self.errors = errors
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -134,18 +139,10 @@ class ConsentRegistry:
             raise ConsentInputError(errors)
         return clean
 
-    @staticmethod
-    def _problem(exc: ConsentInputError) -> Problem:
-        return Problem(422, "Unprocessable Content", str(exc), "https://causeway.example/problems/consent-invalid",
-                       errors=exc.errors)
-
     # -- consents --------------------------------------------------------------
     def give(self, body: dict, principal: Principal) -> dict:
         controller = self._controller(body.get("controller"), principal)
-        try:
-            clean = self._clean(body, "consent")
-        except ConsentInputError as exc:
-            raise self._problem(exc) from None
+        clean = self._clean(body, "consent")
         consent_id = str(uuid.uuid4())
         with db.write_transaction(self.engine) as conn:
             rev = revision.bump(conn)
@@ -212,8 +209,8 @@ class ConsentRegistry:
                 detail.append(f"missing column(s) {', '.join(missing)}")
             if unknown:
                 detail.append(f"unknown column(s) {', '.join(unknown)}")
-            raise Problem(422, "Unprocessable Content", f"CSV header (line 1): {'; '.join(detail)}. "
-                          f"Columns are {', '.join(CSV_COLUMNS)} and optionally {', '.join(CSV_OPTIONAL)}")
+            raise InvalidContent(f"CSV header (line 1): {'; '.join(detail)}. "
+                                 f"Columns are {', '.join(CSV_COLUMNS)} and optionally {', '.join(CSV_OPTIONAL)}")
         reader.fieldnames = header
         known_orgs: dict[str, bool] = {}  # one look-up per org, not per row
 
@@ -225,7 +222,7 @@ class ConsentRegistry:
         results, good = [], []
         for number, raw in enumerate(_rows_named_on_error(reader), start=2):
             if number - 1 > MAX_IMPORT_ROWS:
-                raise Problem(413, "Payload Too Large", f"more than {MAX_IMPORT_ROWS} rows: split the file")
+                raise TooLarge(f"more than {MAX_IMPORT_ROWS} rows: split the file")
             line = reader.line_num
             row = {k: (v or "").strip() for k, v in raw.items() if k is not None}
             if None in raw:
@@ -285,10 +282,7 @@ class ConsentRegistry:
     # -- objections ------------------------------------------------------------
     def object(self, body: dict, principal: Principal) -> dict:
         controller = self._controller(body.get("controller"), principal)
-        try:
-            clean = self._clean(body, "objection")
-        except ConsentInputError as exc:
-            raise self._problem(exc) from None
+        clean = self._clean(body, "objection")
         objection_id = str(uuid.uuid4())
         with db.write_transaction(self.engine) as conn:
             rev = revision.bump(conn)
@@ -340,7 +334,7 @@ def _mark_withdrawn(conn, table, what: str, record_id: str, principal: Principal
     if row is None or (not principal.is_admin and row.controller != principal.org):
         raise not_found(f"{what} {record_id}")
     if row.withdrawn_at is not None:
-        raise Problem(409, "Conflict", f"{what} {record_id} was already withdrawn at {iso_utc(row.withdrawn_at)}")
+        raise Conflict(f"{what} {record_id} was already withdrawn at {iso_utc(row.withdrawn_at)}")
     conn.execute(update(table).where(table.c.id == record_id).values(withdrawn_at=at, revision=revision.bump(conn)))
     return row
 
@@ -353,9 +347,8 @@ def _csv_line_named(reader):
     try:
         yield
     except csv.Error as exc:
-        raise Problem(422, "Unprocessable Content",
-                      f"CSV line {start}: {exc}; nothing was imported: fix that line and send the file again"
-                      ) from None
+        raise InvalidContent(f"CSV line {start}: {exc}; nothing was imported: fix that line and send the file again"
+                             ) from None
 
 
 def _rows_named_on_error(reader):

@@ -23,7 +23,7 @@ from causeway_common.canonical import canonical_json
 from hub import db, sealing
 from hub.audit import service as audit
 from hub.auth import Principal
-from hub.problems import Problem, forbidden, not_found
+from hub.errors import Conflict, Forbidden, Invalid, InvalidContent, TooLarge, not_found
 from hub.timeutil import iso_utc
 
 from . import revision
@@ -41,10 +41,9 @@ from .vocabulary import TRANSITIONS
 IN_FORCE = ("active", "suspended")
 
 
-def invalid_agreement(exc: AgreementError) -> Problem:
-    return Problem(422, "Unprocessable Content", f"the agreement has {len(exc.problems)} problem(s): {exc}",
-                   "https://causeway.example/problems/agreement-invalid",
-                   problems=[p.as_dict() for p in exc.problems])
+def invalid_agreement(exc: AgreementError) -> InvalidContent:
+    return InvalidContent(f"the agreement has {len(exc.problems)} problem(s): {exc}", slug="agreement-invalid",
+                          title="Agreement not valid", problems=[p.as_dict() for p in exc.problems])
 
 
 def parties_of(row) -> set[str]:
@@ -58,9 +57,9 @@ def names(row, principal: Principal) -> bool:
     return principal.is_admin or principal.org in parties_of(row)
 
 
-def source_too_large(exc: AgreementSourceTooLarge) -> Problem:
-    return Problem(413, "Content Too Large", str(exc), "https://causeway.example/problems/agreement-too-large",
-                   limit_bytes=exc.limit)
+def source_too_large(exc: AgreementSourceTooLarge) -> TooLarge:
+    return TooLarge(str(exc), slug="agreement-too-large",
+                    limit_bytes=exc.limit)
 
 
 class AgreementRegistry:
@@ -173,16 +172,15 @@ class AgreementRegistry:
             raise invalid_agreement(exc) from None
         agreement_id = document["id"]
         if expected_id is not None and agreement_id != expected_id:
-            raise Problem(422, "Unprocessable Content",
-                          f"the document's id is {agreement_id!r} but it was sent to agreement {expected_id!r}")
+            raise InvalidContent(f"the document's id is {agreement_id!r} but it was sent to agreement {expected_id!r}")
         parties = set(document["providers"]) | set(document["recipients"])
         if not principal.is_admin and principal.org not in parties:
-            raise forbidden(f"{principal.org} is neither a provider nor a recipient in this agreement, so cannot write it")
+            raise Forbidden(f"{principal.org} is neither a provider nor a recipient in this agreement, so cannot write it")
         now = db.utcnow()
         with db.write_transaction(self.engine) as conn:
             exists = conn.execute(select(agreements.c.id).where(agreements.c.id == agreement_id)).first()
             if exists and mode == "create":
-                raise Problem(409, "Conflict", f"agreement {agreement_id} already exists; change it with PUT /agreements/{agreement_id}")
+                raise Conflict(f"agreement {agreement_id} already exists; write its next version instead")
             if not exists and mode == "update":
                 raise not_found(f"agreement {agreement_id}")
             versions = self._versions(conn, agreement_id) if exists else []
@@ -228,7 +226,7 @@ class AgreementRegistry:
         if not any(names(row, principal) for row in versions):
             raise not_found(f"agreement {agreement_id}")
         if not names(versions[-1], principal):
-            raise forbidden(f"{principal.org} is not a party to the latest version of {agreement_id}, "
+            raise Forbidden(f"{principal.org} is not a party to the latest version of {agreement_id}, "
                             "so cannot write the next one")
 
     def _move(self, conn: Connection, row, to: str, principal: Principal, rev: int, reason: str | None) -> None:
@@ -256,7 +254,7 @@ class AgreementRegistry:
                    reason: str | None = None) -> dict:
         """approved (this org's approval), active, suspended or retired, of a version that names the caller."""
         if to not in ("approved", "active", "suspended", "retired"):
-            raise Problem(400, "Bad Request", f"cannot move an agreement to {to!r}: use approved, active, suspended or retired")
+            raise Invalid(f"cannot move an agreement to {to!r}: use approved, active, suspended or retired")
         with db.write_transaction(self.engine) as conn:
             self._visible_versions(conn, agreement_id, principal)
             versions = self._versions(conn, agreement_id)
@@ -274,12 +272,13 @@ class AgreementRegistry:
             if to == "approved":
                 return self._approve(conn, row, document, principal, rev)
             if (row.status, to) not in TRANSITIONS:
-                raise Problem(409, "Conflict", f"version {row.version} of {agreement_id} is {row.status}; "
-                                               f"it cannot move to {to} (allowed from {row.status}: "
-                                               f"{', '.join(sorted(t for f, t in TRANSITIONS if f == row.status)) or 'nothing'})")
+                raise Conflict(f"version {row.version} of {agreement_id} is {row.status}; "
+                               f"it cannot move to {to} (allowed from {row.status}: "
+                               f"{', '.join(sorted(t for f, t in TRANSITIONS if f == row.status)) or 'nothing'})")
             if to == "active" and not self._fully_approved(conn, row, document):
-                raise Problem(409, "Conflict", f"version {row.version} of {agreement_id} lacks the approval of "
-                                               f"{', '.join(self._missing(conn, row, document))}")
+                missing = self._missing(conn, row, document)
+                raise Conflict(f"version {row.version} of {agreement_id} lacks the approval of {', '.join(missing)}",
+                               waiting_for_orgs=missing)
             if to == "active" and row.status == "approved":
                 for other in versions:
                     if other.version != row.version and other.status in IN_FORCE:
@@ -289,10 +288,10 @@ class AgreementRegistry:
 
     def _approve(self, conn: Connection, row, document: dict, principal: Principal, rev: int) -> dict:
         if principal.role != "governance":
-            raise forbidden("approval is given by a governance credential of a provider or a recipient; "
+            raise Forbidden("approval is given by a governance credential of a provider or a recipient; "
                             f"a {principal.role} credential cannot approve")
         if row.status != "draft":
-            raise Problem(409, "Conflict", f"version {row.version} of {row.agreement_id} is {row.status}; only a draft is approved")
+            raise Conflict(f"version {row.version} of {row.agreement_id} is {row.status}; only a draft is approved")
         providers = set(document["providers"])
         side = "provider" if principal.org in providers else "recipient"
         already = self._approvers(conn, row)

@@ -43,7 +43,7 @@ from hub import db
 from hub.audit import service as audit
 from hub.auth import Principal
 from hub.config import public_url_from_env
-from hub.problems import Problem, forbidden, not_found
+from hub.errors import Forbidden, Invalid, InvalidContent, not_found
 from hub.records.events import CloudEvents
 from hub.timeutil import iso_utc
 
@@ -194,9 +194,9 @@ class PolicyService:
         elif isinstance(body.get("record"), dict):
             record = self._inline_record(body["record"], principal)
             if not principal.is_admin and principal.org not in (record["publisher"], recipient):
-                raise forbidden(f"{principal.org} may try decisions only for records it provides or receives")
+                raise Forbidden(f"{principal.org} may try decisions only for records it provides or receives")
         else:
-            raise Problem(400, "Bad Request", "give either record (an envelope) or record_id (a stored record)")
+            raise Invalid("give either record (an envelope) or record_id (a stored record)")
         now = db.utcnow()
         self.refresh()
         decision = self._index.decide(record, recipient, purpose, at.timestamp(), state_at=now.timestamp(),
@@ -222,9 +222,9 @@ class PolicyService:
                   "occurred_at": given.get("occurred_at"), "payload": given.get("payload"),
                   "subject": given.get("subject")}
         if not isinstance(record["dataset"], str) or self.catalogue.get(record["dataset"]) is None:
-            raise Problem(422, "Unprocessable Content", f"record.dataset: unknown dataset {record['dataset']!r}")
+            raise InvalidContent(f"record.dataset: unknown dataset {record['dataset']!r}")
         if not isinstance(record["publisher"], str):
-            raise Problem(422, "Unprocessable Content", "record.publisher: an org slug")
+            raise InvalidContent("record.publisher: an org slug")
         if record["key"] is None and isinstance(record["payload"], dict):
             key_field = self._key_field(record["dataset"])
             if record["payload"].get(key_field) is not None:

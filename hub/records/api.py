@@ -1,4 +1,4 @@
-from hub.problems import Problem, not_found
+from hub.errors import Invalid, not_found
 from hub.web import ok, principal, services
 
 
@@ -44,7 +44,7 @@ def feed(dataset, after=0, limit=100, purpose=None):
     if caller.role == "subscriber":
         # A recipient reads every provider's records, each decided at this moment.
         if not purpose:
-            raise Problem(400, "Bad Request", "a recipient reads a feed for a stated purpose: add ?purpose=... "
+            raise Invalid("a recipient reads a feed for a stated purpose: add ?purpose=... "
                           "(for example ServiceProvision)")
         if services().catalogue.get(dataset) is None:
             raise not_found(f"dataset {dataset}")

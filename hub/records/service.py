@@ -24,7 +24,7 @@ from causeway_common.signing import SignatureInvalid, load_public_key, verify_ma
 from hub import db
 from hub.audit import service as audit
 from hub.auth import Principal
-from hub.problems import Problem
+from hub.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from hub.timeutil import iso_utc, parse_iso
 
 from .events import CloudEvents
@@ -212,22 +212,19 @@ class RecordService:
         manifest, signature = body.get("manifest"), body.get("signature")
         if principal.agent_id is None:
             if manifest is not None:
-                raise Problem(403, "Forbidden", "manifests are signed by enrolled agents; this credential is not an agent's")
+                raise Forbidden("manifests are signed by enrolled agents; this credential is not an agent's")
             return str(uuid.uuid4()), None, None, {}
         if not isinstance(manifest, dict) or not isinstance(signature, str):
-            raise Problem(400, "Bad Request", "an agent's batch must carry a signed manifest: {records, manifest, signature}",
-                          "https://causeway.example/problems/manifest-missing")
+            raise Invalid("an agent's batch must carry a signed manifest: {records, manifest, signature}", slug="manifest-missing")
         public_key = self._public_key_of(principal.agent_id)
         if public_key is None:
-            raise Problem(403, "Forbidden", "this agent is not active; enrol it again")
+            raise Forbidden("this agent is not active; enrol it again")
         try:
             verify_manifest(manifest, signature, load_public_key(public_key))
         except SignatureInvalid as exc:
-            raise Problem(400, "Bad Request", f"{exc}; nothing in this batch was stored",
-                          "https://causeway.example/problems/manifest-signature") from exc
+            raise Invalid(f"{exc}; nothing in this batch was stored", slug="manifest-signature") from exc
         if manifest.get("agent_id") != principal.agent_id:
-            raise Problem(400, "Bad Request", "manifest names another agent; nothing in this batch was stored",
-                          "https://causeway.example/problems/manifest-mismatch")
+            raise Invalid("manifest names another agent; nothing in this batch was stored", slug="manifest-mismatch")
         digests = manifest.get("record_digests")
         beyond_limits: dict[int, list[FieldError]] = {}
         if not isinstance(digests, list) or len(digests) != len(raw_records):
@@ -241,30 +238,27 @@ class RecordService:
         try:
             signed_at = parse_iso(str(manifest.get("created_at")))
         except ValueError:
-            raise Problem(400, "Bad Request", "manifest created_at is not an RFC 3339 time") from None
+            raise Invalid("manifest created_at is not an RFC 3339 time") from None
         skew = timedelta(seconds=self.settings.manifest_max_skew_seconds)
         if abs(self.clock() - signed_at) > skew:
-            raise Problem(400, "Bad Request",
-                          f"manifest was signed at {manifest.get('created_at')}, more than {skew.seconds} s from the hub's clock; "
-                          "check the agent's clock; nothing in this batch was stored",
-                          "https://causeway.example/problems/manifest-stale")
+            raise Invalid(f"manifest was signed at {manifest.get('created_at')}, more than {skew.seconds} s from the hub's clock; "
+                          "check the agent's clock; nothing in this batch was stored", slug="manifest-stale")
         batch_id = manifest.get("batch_id")
         if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 64:
-            raise Problem(400, "Bad Request", "manifest batch_id must be a string of 1 to 64 characters")
+            raise Invalid("manifest batch_id must be a string of 1 to 64 characters")
         return batch_id, canonical_json(manifest).decode("utf-8"), signature, beyond_limits
 
     @staticmethod
-    def _manifest_mismatch() -> Problem:
-        return Problem(400, "Bad Request", "the records differ from the signed manifest (changed, added, removed or reordered); "
-                       "nothing in this batch was stored", "https://causeway.example/problems/manifest-mismatch")
+    def _manifest_mismatch() -> Invalid:
+        return Invalid("the records differ from the signed manifest (changed, added, removed or reordered); "
+                       "nothing in this batch was stored", slug="manifest-mismatch")
 
     def publish(self, body: dict, principal: Principal) -> PublishOutcome:
         raw_records = body.get("records")
         if not isinstance(raw_records, list):
-            raise Problem(400, "Bad Request", "body must be {\"records\": [...]}")
+            raise Invalid("body must be {\"records\": [...]}")
         if len(raw_records) > self.settings.max_batch_records:
-            raise Problem(413, "Payload Too Large",
-                          f"{len(raw_records)} records in one batch; the limit is {self.settings.max_batch_records}: split the batch")
+            raise TooLarge(f"{len(raw_records)} records in one batch; the limit is {self.settings.max_batch_records}: split the batch")
         batch_id, manifest, signature, beyond_limits = self._check_manifest(body, raw_records, principal)
 
         results: list[dict | None] = [None] * len(raw_records)
@@ -294,8 +288,8 @@ class RecordService:
         now = self.clock()
         with db.write_transaction(self.engine) as conn:
             if principal.agent_id is not None and conn.execute(select(batches.c.id).where(batches.c.id == batch_id)).first():
-                raise Problem(409, "Conflict", f"batch id {batch_id} was already used; a signed batch cannot be replayed. "
-                              "Nothing in this batch was stored", "https://causeway.example/problems/batch-reused")
+                raise Conflict(f"batch id {batch_id} was already used; a signed batch cannot be replayed. "
+                               "Nothing in this batch was stored", slug="batch-reused")
             # Ids are unique per publisher: another org's record with the same id is no duplicate.
             ids = sorted({row["id"] for _, row in candidates})
             seen: dict[tuple[str, str], int] = {}
@@ -365,7 +359,7 @@ class RecordService:
 
     def feed(self, dataset: str, principal: Principal, after: int, limit: int) -> dict:
         if self.catalogue.get(dataset) is None:
-            raise Problem(404, "Not Found", f"unknown dataset {dataset!r}")
+            raise NotFound(f"unknown dataset {dataset!r}")
         limit = max(1, min(limit, self.settings.feed_max_limit))
         query = (select(records).where(records.c.dataset == dataset, records.c.seq > after, live_records)
                  .order_by(records.c.seq).limit(limit))

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from hub.auth import Principal
+from hub.errors import Invalid, NotFound, not_found
 from hub.orgs.models import orgs
-from hub.problems import Problem, not_found
 from hub.timeutil import iso_utc
 
 from . import checks
@@ -98,13 +98,13 @@ class ReturnService:
         try:
             period = parse_period(declaration.frequency, name)
         except PeriodError as exc:
-            raise Problem(404, "Not Found", f"{declaration.dataset} has no period {name!r}: {exc}") from None
+            raise NotFound(f"{declaration.dataset} has no period {name!r}: {exc}") from None
         if period.last_day < declaration.introduced:
-            raise Problem(404, "Not Found", f"{declaration.dataset} was introduced on {declaration.introduced}; "
-                          f"no return is expected for {period.name}")
+            raise NotFound(f"{declaration.dataset} was introduced on {declaration.introduced}; "
+                           f"no return is expected for {period.name}")
         if declaration.retired and period.first_day >= declaration.retired:
-            raise Problem(404, "Not Found", f"{declaration.dataset} was retired on {declaration.retired}; "
-                          f"no return is expected for {period.name}")
+            raise NotFound(f"{declaration.dataset} was retired on {declaration.retired}; "
+                           f"no return is expected for {period.name}")
         return period
 
     def latest_due_period(self, declaration: ReturnDeclaration, now: datetime) -> Period:
@@ -200,7 +200,7 @@ class ReturnService:
             try:
                 periods = periods_between(start, end)
             except PeriodError as exc:
-                raise Problem(400, "Bad Request", str(exc)) from None
+                raise Invalid(str(exc)) from None
             submissions = read_submissions(conn, declaration)
             columns, cells = [], {}
             for period in periods:

@@ -21,9 +21,9 @@ from sqlalchemy import select
 from hub import sealing
 from hub.auth import Principal
 from hub.db import utcnow
+from hub.errors import HubError
 from hub.policy.models import agreement_approvals
 from hub.policy.models import agreements as agreements_table
-from hub.problems import Problem
 
 T0 = datetime(2026, 6, 1, tzinfo=timezone.utc)
 PURPOSES = ["ServiceProvision", "EmergencyResponse"]
@@ -321,7 +321,7 @@ def test_decisions_match_the_oracle(world, data):
         try:
             policy.agreements.transition(agreement_id, "approved", governance[org])
             succeeded = True
-        except Problem:
+        except HubError:
             succeeded = False
         assert succeeded == oracle.approve(agreement_id, org), (agreement_id, org)
 
@@ -330,7 +330,7 @@ def test_decisions_match_the_oracle(world, data):
         try:
             policy.agreements.transition(agreement_id, to, operator if actor is None else governance[actor])
             succeeded = True
-        except Problem:
+        except HubError:
             succeeded = False
         assert succeeded == oracle.move(agreement_id, to, actor), (agreement_id, to, actor)
 
@@ -531,7 +531,7 @@ def test_consent_objection_and_suspension_timelines_match_the_oracle(world, data
             try:
                 policy.agreements.transition(agreement_id, to, operator)
                 succeeded = True
-            except Problem:
+            except HubError:
                 succeeded = False
             assert succeeded == oracle.move(agreement_id, to)
         elif kind in ("decide", "dry-run"):

@@ -1,0 +1,210 @@
+"""Planning a round's pages, without a database: subscriptions and the rows read
+after their cursors in, pages out.
+
+The worker reads the log; this module decides what of it goes where. Subscriptions
+of one recipient and purpose share one decision per record (made at the same
+moment for all of them), and subscriptions whose pages coincide share each encoded
+body. A subscription whose agreement was suspended while its page was read is held
+(its cursor waits), never passed over as denied.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hub.records.service import envelope_of
+
+from . import disclose
+from .channel import Message, Outcome, encode
+from .policy import PolicyPort
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What delivery reads of a subscription row (the table is `models.subscriptions`)."""
+    id: str
+    org: str
+    dataset: str
+    purpose: str
+    channel: str
+    status: str
+    cursor: int
+    epoch: int = 0
+    attempts: int = 0
+    url: str | None = None
+    filter: str | None = None  # JSON, as stored
+    batch: bool = False
+    status_reason: str | None = None
+    inflight_to: int | None = None
+    lease_owner: str | None = None
+    secret: str | None = None
+    previous_secret: str | None = None
+    previous_secret_expires_at: datetime | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> Subscription:
+        return cls(id=row.id, org=row.org, dataset=row.dataset, purpose=row.purpose, channel=row.channel,
+                   status=row.status, cursor=row.cursor, epoch=row.epoch, attempts=row.attempts, url=row.url,
+                   filter=row.filter, batch=bool(row.batch), status_reason=row.status_reason,
+                   inflight_to=row.inflight_to, lease_owner=row.lease_owner, secret=row.secret,
+                   previous_secret=row.previous_secret, previous_secret_expires_at=row.previous_secret_expires_at)
+
+    @property
+    def scope(self) -> tuple[str, str, str]:
+        """Recipient, dataset and purpose: what an agreement covers."""
+        return self.org, self.dataset, self.purpose
+
+
+@dataclass
+class PageResult:
+    """What the channel answered for a page, per event."""
+    delivered: list[tuple[int, str]] = field(default_factory=list)  # (seq, webhook-id)
+    refused: list[tuple[int, str, Outcome]] = field(default_factory=list)  # (seq, webhook-id, why): dead letters
+    failure: Outcome | None = None  # try again later (or `gone`)
+
+    @property
+    def handed(self) -> list[int]:
+        """Seqs the recipient got (acknowledged, or read and refused): disclosed either way."""
+        return [seq for seq, _ in self.delivered] + [seq for seq, _, _ in self.refused]
+
+
+@dataclass
+class Page:
+    """One subscription's page: planned in a round, sent on the pool, written in a later round."""
+    sub: Subscription
+    rows: list[Any]  # rows of the record log, in log order
+    decided: disclose.Decided
+    messages: list[Message]
+    now: datetime
+    result: PageResult = field(default_factory=PageResult)
+
+    @property
+    def last_seq(self) -> int:
+        return int(self.rows[-1].seq)
+
+    def settled_cursor(self) -> int:
+        """Where the cursor moves once the result is in: past the page, or (after a failure)
+        to just before the first event not handed over."""
+        if self.result.failure is None:
+            return self.last_seq
+        return self.decided.seqs[len(self.result.handed)] - 1
+
+
+@dataclass
+class Plan:
+    """A round's pages, by what happens to them next."""
+    sending: list[Page] = field(default_factory=list)  # events to hand over
+    quiet: list[Page] = field(default_factory=list)  # nothing on the page for it (denied or filtered): advance
+    held: list[tuple[Subscription, str, str | None]] = field(default_factory=list)  # (sub, status, why): not covered now
+
+
+def page_limit(sub: Subscription, page_size: int, batch_max_events: int) -> int:
+    return min(page_size, batch_max_events) if sub.batch else page_size
+
+
+def message_id(sub: Subscription, first: int, last: int | None = None) -> str:
+    """A webhook-id stable for the same events in the same replay epoch."""
+    base = f"msg_{sub.id.replace('-', '')[:20]}_{sub.epoch}_{first}"
+    return base if last is None or last == first else f"{base}-{last}"
+
+
+def messages_for(sub: Subscription, decided: disclose.Decided) -> list[Message]:
+    """One message per event, or (batch) one message for the whole page."""
+    if not decided.events:
+        return []
+    if sub.batch:
+        return [Message(message_id(sub, decided.seqs[0], decided.seqs[-1]), decided.events, decided.seqs, batch=True)]
+    return [Message(message_id(sub, seq), [event], [seq]) for event, seq in zip(decided.events, decided.seqs)]
+
+
+def read_window(together: Sequence[Subscription], limit_of: Callable[[Subscription], int]) -> tuple[int, int]:
+    """Where one shared read for subscriptions of one dataset starts, and how many rows it takes:
+    exactly one page when they all stand at the same place, two pages' worth otherwise."""
+    low = min(sub.cursor for sub in together)
+    widest = max(limit_of(sub) for sub in together)
+    return low, widest if all(sub.cursor == low for sub in together) else 2 * widest
+
+
+def slice_window(rows: Sequence[Any], window: int, together: Sequence[Subscription],
+                 limit_of: Callable[[Subscription], int]) -> list[tuple[Subscription, list[Any] | None]]:
+    """Each subscription's page out of one shared read; None where the window cut it short (it is
+    read on its own then) rather than the end of the log."""
+    seqs = [row.seq for row in rows]
+    sliced: list[tuple[Subscription, list[Any] | None]] = []
+    for sub in together:
+        limit = limit_of(sub)
+        first = bisect_right(seqs, sub.cursor)
+        page = list(rows[first:first + limit])
+        sliced.append((sub, None if len(page) < limit and len(rows) == window else page))
+    return sliced
+
+
+def plan(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[Any]]], now: datetime) -> Plan:
+    """Each subscription's page, decided once per recipient and purpose for all of them, then checked
+    against what covers it at that moment."""
+    planned = Plan()
+    rechecked: dict[tuple[str, str, str], tuple[str, str | None]] = {}
+    for page in decide_pages(policy, slices, now):
+        # Checked again once decided: an agreement suspended in between holds the page.
+        sub = page.sub
+        if sub.scope not in rechecked:
+            rechecked[sub.scope] = disclose.coverage(policy, sub, now)
+        status, reason = rechecked[sub.scope]
+        if status != "active":
+            planned.held.append((sub, status, reason))
+        elif page.messages:
+            planned.sending.append(page)
+        else:
+            planned.quiet.append(page)
+    return planned
+
+
+def decide_pages(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[Any]]], now: datetime) -> list[Page]:
+    envelopes: dict[int, dict[str, Any]] = {}
+    by_scope: dict[tuple[str, str], list[tuple[Subscription, list[Any]]]] = {}
+    for sub, rows in slices:
+        for row in rows:
+            if row.seq not in envelopes:
+                envelopes[row.seq] = envelope_of(row)
+        by_scope.setdefault((sub.org, sub.purpose), []).append((sub, rows))
+    pages: list[Page] = []
+    bodies: dict[tuple[str, str, bool, tuple[int, ...]], bytes] = {}
+    for (org, purpose), scoped in by_scope.items():
+        seqs = sorted({row.seq for _, rows in scoped for row in rows})
+        decided_by_seq = dict(zip(seqs, policy.decide_many([envelopes[seq] for seq in seqs], org, purpose, now)))
+        shared: dict[int, tuple[dict[str, Any], Any]] = {}
+        for sub, rows in scoped:
+            decided = disclose.select_for(policy, sub, rows, [envelopes[row.seq] for row in rows],
+                                          [decided_by_seq[row.seq] for row in rows], now, shared)
+            messages = messages_for(sub, decided)
+            for message in messages:
+                key = (org, purpose, message.batch, tuple(message.seqs))
+                if key not in bodies:
+                    bodies[key] = encode(message.events, message.batch)
+                message.body = bodies[key]
+            pages.append(Page(sub, rows, decided, messages, now))
+    return pages
+
+
+@dataclass
+class Cohort:
+    """Subscriptions whose pages were sent together: they wait a moment for each other after the
+    first is done, so that they stay together and keep sharing the work of a page."""
+    members: frozenset[str]
+    first_done: float | None = None
+
+
+def cohorts_of(pages: Sequence[Page]) -> dict[str, Cohort]:
+    """Subscription id -> its cohort: pages of one dataset, from the same cursor, sent the same way."""
+    groups: dict[tuple[str, int, bool], set[str]] = {}
+    for page in pages:
+        sub = page.sub
+        groups.setdefault((sub.dataset, sub.cursor, sub.batch), set()).add(sub.id)
+    found: dict[str, Cohort] = {}
+    for members in groups.values():
+        cohort = Cohort(frozenset(members))
+        found.update((sub_id, cohort) for sub_id in members)
+    return found
