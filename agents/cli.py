@@ -2,7 +2,7 @@
 
     causeway-agent enrol --hub URL --token TOKEN --state DIR
     causeway-agent check -c agent.yaml
-    causeway-agent run -c agent.yaml [--once]
+    causeway-agent run -c agent.yaml [--once [--task NAME [--accept-deletes]]]
     causeway-agent status -c agent.yaml [--rejects N]
 
 Mistakes the operator can fix are printed as one clear line without a traceback
@@ -176,8 +176,12 @@ def cmd_run(args) -> int:
     from .runner import Agent
 
     config = _config(args)
+    if args.accept_deletes and not (args.once and args.task):
+        raise CommandError("--accept-deletes goes with --once and --task NAME: it accepts one snapshot's deletes, "
+                           "for the tasks named, in this run only")
     try:
-        agent = Agent(config, _credential(config))
+        agent = Agent(config, _credential(config), accept_deletes_for=frozenset(args.task or ()) if args.accept_deletes
+                      else frozenset())
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
     if args.once:
@@ -270,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", default="agent.yaml")
     run.add_argument("--once", action="store_true", help="run every task once, send the outbox, and exit")
     run.add_argument("--task", action="append", help="with --once: only this task (repeatable)")
+    run.add_argument("--accept-deletes", action="store_true",
+                     help="with --once --task: send a snapshot's deletes even beyond max_delete_percent "
+                          "(after checking the removals are real)")
     run.set_defaults(func=cmd_run)
 
     status = commands.add_parser("status", help="print a local summary: tasks, outbox, rejects")

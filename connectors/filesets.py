@@ -107,10 +107,11 @@ class FileSet:
         return target
 
     def _refusal_advice(self) -> str:
+        once = ("accept them for one run with causeway-agent run --once --task TASK --accept-deletes "
+                "(or raise max_delete_percent)")
         if self.drop_folder:
-            return (f"raise max_delete_percent and move the file from {self.failed_dir.name}/ back into the folder "
-                    "(its rows were sent; only the deletes wait)")
-        return "raise max_delete_percent for the next run (the file's rows were sent; only the deletes wait)"
+            return f"move the file from {self.failed_dir.name}/ back into the folder and {once}; its rows were sent"
+        return f"{once}; the file's rows were sent, only the deletes wait"
 
     def mark_processed(self, path: Path, errors: list[str], error_count: int) -> None:
         if not path.exists():

@@ -1,7 +1,7 @@
 """Must show: a gazetteer re-exported in full into a drop folder, in snapshot mode. The hub
 deletes exactly the addresses removed from the export and receives only what changed; a
 truncated export is refused (moved to failed/ with the reason, kept in rejects) and deletes
-nothing, until an operator raises the limit and puts it back."""
+nothing, until an operator puts it back and accepts its deletes for one run."""
 import shutil
 
 import pytest
@@ -93,10 +93,12 @@ def test_a_truncated_export_is_refused_and_deletes_nothing_until_the_limit_is_ra
     status = run_agent(config, "status", "--rejects")
     assert "refused as a snapshot" in status.stdout
 
-    # The council confirms the 30 addresses really went: raise the limit, put the file back.
-    config = configure(max_delete_percent=100)
+    # The council confirms the 30 addresses really went: put the file back and accept its deletes once.
     shutil.move(refused, drop / refused.name)
-    run_once(config)
+    needs_task = run_agent(config, "run", "--once", "--accept-deletes")
+    assert needs_task.returncode == 2 and "--accept-deletes goes with --once and --task NAME" in needs_task.stderr
+    accepted = run_agent(config, "run", "--once", "--task", "gazetteer", "--accept-deletes")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert set(hub.current("gazetteer-address")) == {uprn(n) for n in range(10)}
     assert len([r for r in hub.records("gazetteer-address") if r["op"] == "delete"]) == 30
 
