@@ -8,19 +8,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from datetime import date, datetime
 from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 QUERY_BATCH = 500  # keys per ... IN (...) query
 
 # Cursor values go back to the database exactly as its driver returned them
 # (e.g. SQLite text timestamps stay text), so `=` and `>` compare exactly.
 
-def encode_value(value):
+def encode_value(value: object) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, datetime):
@@ -38,7 +39,7 @@ def encode_value(value):
     return {"text": str(value)}
 
 
-_DECODERS = {
+_DECODERS: dict[str, Callable[[str], object]] = {
     "datetime": datetime.fromisoformat,
     "date": date.fromisoformat,
     "time": clock_time.fromisoformat,
@@ -49,14 +50,14 @@ _DECODERS = {
 }
 
 
-def decode_value(value):
+def decode_value(value: Any) -> Any:
     if isinstance(value, dict):
         (kind, text_value), = value.items()
         return _DECODERS[kind](text_value)
     return value
 
 
-def key_text(values) -> str:
+def key_text(values: Iterable[object]) -> str:
     return json.dumps([encode_value(v) for v in values], separators=(",", ":"), ensure_ascii=False)
 
 
@@ -75,11 +76,11 @@ class KeyState:
         with closing(self._connect()) as db, db:
             db.execute("CREATE TABLE IF NOT EXISTS known (key TEXT PRIMARY KEY, version TEXT)")
 
-    def _connect(self):
+    def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
 
     def versions(self, keys: list[str]) -> dict[str, str]:
-        found = {}
+        found: dict[str, str] = {}
         with closing(self._connect()) as db:
             for start in range(0, len(keys), QUERY_BATCH):
                 part = keys[start:start + QUERY_BATCH]
@@ -99,9 +100,10 @@ class KeyState:
             for page in current_keys:
                 db.executemany("INSERT OR IGNORE INTO current (key) VALUES (?)", [(k,) for k in page])
             db.execute("INSERT OR IGNORE INTO known (key, version) SELECT key, NULL FROM current")
-            return db.execute(
+            gone: list[tuple[str, str | None]] = db.execute(
                 "SELECT key, version FROM known WHERE key NOT IN (SELECT key FROM current) ORDER BY key"
             ).fetchall()
+            return gone
 
 
 class SnapshotState(KeyState):
@@ -131,8 +133,8 @@ class SnapshotState(KeyState):
     def unseen(self, snapshot: str) -> tuple[list[tuple[str, str | None]], int]:
         """(keys known but not in this snapshot, with their versions; how many keys were known before it)."""
         with closing(self._connect()) as db:
-            gone = db.execute("SELECT key, version FROM known WHERE key NOT IN "
+            gone: list[tuple[str, str | None]] = db.execute("SELECT key, version FROM known WHERE key NOT IN "
                               "(SELECT key FROM seen WHERE snapshot = ?) ORDER BY key", (snapshot,)).fetchall()
-            kept = db.execute("SELECT COUNT(*) FROM seen WHERE snapshot = ? AND known_before = 1",
+            kept: int = db.execute("SELECT COUNT(*) FROM seen WHERE snapshot = ? AND known_before = 1",
                               (snapshot,)).fetchone()[0]
         return gone, len(gone) + kept

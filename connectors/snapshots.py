@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from .base import Chunk, ConnectorError, RowError, SourceRow
 from .keystate import SnapshotState, decode_value, key_text
@@ -26,11 +27,11 @@ class SnapshotRefused(ConnectorError):
     """A file that would delete more keys than allowed; nothing was deleted."""
 
 
-def _field(data: dict, name: str):
+def _field(data: dict[str, Any], name: str) -> Any:
     """A column, or a dotted path into a nested record ("site.uprn")."""
     if name in data:
         return data[name]
-    value = data
+    value: Any = data
     for part in name.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
@@ -73,12 +74,12 @@ class Snapshot:
         if not rows:
             return None
 
-        def record():
+        def record() -> None:
             self.state.record([(r.identity, r.version) for r in rows if r.op != "delete"],
                               [r.identity for r in rows if r.op == "delete"])
         return record
 
-    def deletes(self, file_name: str, snapshot: str, checkpoint: dict, chunk_rows: int,
+    def deletes(self, file_name: str, snapshot: str, checkpoint: dict[str, Any], chunk_rows: int,
                 advice: str) -> Iterator[Chunk]:
         """Deletes for the keys sent before and not in this snapshot; SnapshotRefused when too many."""
         gone, before = self.state.unseen(snapshot)
@@ -100,11 +101,15 @@ class Snapshot:
             yield Chunk(deletes, dict(checkpoint))  # recorded once committed, as every chunk, by keyed()
 
 
-def _then(first, second):
+OnCommit = Callable[[], None] | None
+
+
+def _then(first: OnCommit, second: OnCommit) -> OnCommit:
     if first is None or second is None:
         return first or second
 
-    def both():
+    def both() -> None:
+        assert first is not None and second is not None
         first()
         second()
     return both
