@@ -21,6 +21,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	bash scripts/ensure-test-servers.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto $(PYTEST_ARGS)
 

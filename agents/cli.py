@@ -4,6 +4,7 @@
     causeway-agent check -c agent.yaml
     causeway-agent run -c agent.yaml [--once [--task NAME [--accept-deletes]]]
     causeway-agent status -c agent.yaml [--rejects N]
+    causeway-agent rejects [list|export|clear] -c agent.yaml [--task T] [-o rejects.csv] [--id N | --all]
 
 Mistakes the operator can fix are printed as one clear line without a traceback
 (exit code 2); secrets are never printed or logged.
@@ -131,19 +132,35 @@ def cmd_check(args) -> int:
         subscriber = Subscriber(config, scratch_outbox, hub)
         for task in config.tasks:
             print(f"\ntask {task.name} ({task.direction}, {task.connector}, line {task.line}):")
+            # What agent.yaml decides (mapping, connector options) is checked before what the world
+            # decides (is the database up, does the folder exist), so one run names every mistake in the file.
             try:
                 if task.direction == "subscribe":
-                    print(f"  sink: {subscriber.sink(task).check()}")
+                    sink = subscriber.sink(task)
+                    try:
+                        print(f"  sink: {sink.check()}")
+                    except ConnectorError as exc:
+                        fail(f"sink unavailable: {exc}")
                     feed_hub = open_hub(config, credential.api_key if credential else None)
-                    page = feed_hub.feed(task.subscription, None, 1)
+                    try:
+                        page = feed_hub.feed(task.subscription, None, 1)
+                    except HubError as exc:
+                        fail(f"subscription unreadable: {exc}")
+                        continue
                     print(f"  subscription {task.subscription}: readable"
                           + (f" ({page['status']}: {page.get('status_reason')})" if page.get("status") else ""))
                     continue
-                source = publisher.source(task)
-                print(f"  source: {source.check()}")
                 schema = schemas.get(task.dataset, task.schema_version)
                 print(f"  dataset {schema.dataset} schema version {schema.version} (key {schema.key_field})")
-                publisher.builder(task).mapper.check_columns(source.columns())
+                builder = publisher.builder(task)
+                print(f"  mapping: {len(builder.mapper.fields)} field(s), time zone {task.time_zone}")
+                source = publisher.source(task)
+                try:
+                    print(f"  source: {source.check()}")
+                except ConnectorError as exc:
+                    fail(f"source unavailable: {exc}")
+                    continue
+                builder.mapper.check_columns(source.columns())
                 outcomes = dry_run(publisher, task, rows=args.rows)
             except (ConnectorError, SchemaUnavailable, HubError, ConfigError, ValueError) as exc:
                 fail(str(exc))
@@ -214,7 +231,6 @@ def _age(moment) -> str:
 
 def cmd_status(args) -> int:
     from .outbox import Outbox
-    from .publisher import describe_location
 
     config = _config(args)
     state = StateDir(config.state_dir)
@@ -239,11 +255,63 @@ def cmd_status(args) -> int:
             print(f"    last error: {s['last_error']}")
     if args.rejects:
         print(f"\nrejects (first {args.rejects}):")
-        for reject in outbox.rejects(limit=args.rejects):
-            for error in reject["errors"]:
-                print(f"  #{reject['id']} {reject['task']} [{reject['stage']}] {describe_location(reject['location'])}: "
-                      f"{error.get('path') or 'row'}: {error.get('message')}")
+        _print_rejects(outbox.rejects(limit=args.rejects))
     outbox.close()
+    return 0
+
+
+# -- rejects ----------------------------------------------------------------------
+def _print_rejects(rejects) -> None:
+    from .publisher import describe_location
+
+    for reject in rejects:
+        seen = f" (seen {reject['count']} times, last {_age(reject['last_seen_at'])})" if reject["count"] > 1 else ""
+        for error in reject["errors"]:
+            print(f"  #{reject['id']} {reject['task']} [{reject['stage']}] {describe_location(reject['location'])}"
+                  f"{seen}: {error.get('path') or 'row'}: {error.get('message')}")
+
+
+def _outbox(args):
+    from .outbox import Outbox
+
+    config = _config(args)
+    if args.task and args.task not in {t.name for t in config.tasks}:
+        raise CommandError(f"{config.path} has no task {args.task!r} "
+                           f"(tasks: {', '.join(t.name for t in config.tasks)})")
+    state = StateDir(config.state_dir)
+    if not state.outbox_path.exists():
+        raise CommandError(f"{state.path} has no outbox yet: the agent has not run")
+    return Outbox(state.outbox_path)
+
+
+def cmd_rejects(args) -> int:
+    from .rejects_export import write_rejects_csv
+
+    if args.action != "clear" and (args.id or args.all):
+        raise CommandError("--id and --all are for 'rejects clear'")
+    outbox = _outbox(args)
+    try:
+        if args.action == "list":
+            rejects = outbox.rejects(args.task, limit=args.limit)
+            total = outbox.reject_count(args.task)
+            print(f"{total} reject(s) kept" + (f" for task {args.task}" if args.task else "")
+                  + (f"; the first {len(rejects)}:" if total > len(rejects) else ""))
+            _print_rejects(rejects)
+        elif args.action == "export":
+            rejects = outbox.rejects(args.task, limit=None)
+            if args.output == "-":
+                write_rejects_csv(rejects, sys.stdout)
+            else:
+                with open(args.output, "w", encoding="utf-8-sig", newline="") as out:  # BOM: Excel reads it as UTF-8
+                    write_rejects_csv(rejects, out)
+                print(f"{len(rejects)} reject(s) written to {args.output}")
+        else:
+            if bool(args.all) == bool(args.task or args.id):
+                raise CommandError("say which rejects to clear: --task NAME and/or --id N (repeatable), or --all alone")
+            cleared = outbox.clear_rejects(args.task, args.id)
+            print(f"cleared {cleared} reject(s)")
+    finally:
+        outbox.close()
     return 0
 
 
@@ -283,6 +351,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("-c", "--config", default="agent.yaml")
     status.add_argument("--rejects", type=int, nargs="?", const=20, default=0, help="also list the first N rejects")
     status.set_defaults(func=cmd_status)
+
+    rejects = commands.add_parser("rejects", help="list, export (CSV) or clear the rows kept as rejects")
+    rejects.add_argument("action", nargs="?", choices=["list", "export", "clear"], default="list")
+    rejects.add_argument("-c", "--config", default="agent.yaml")
+    rejects.add_argument("--task", help="only this task's rejects")
+    rejects.add_argument("--limit", type=int, default=50, help="list: at most N rejects (default 50)")
+    rejects.add_argument("-o", "--output", default="rejects.csv", help="export: CSV file, or - for standard output")
+    rejects.add_argument("--id", type=int, action="append", help="clear: this reject (repeatable)")
+    rejects.add_argument("--all", action="store_true", help="clear: every reject")
+    rejects.set_defaults(func=cmd_rejects)
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema_rs
 import yaml
@@ -17,6 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from causeway_common.catalogue import load_format_schema
 
 DEFAULT_HEARTBEAT_SECONDS = 30
+DEFAULT_TIME_ZONE = "Europe/London"  # naive source timestamps are local time here (BST in summer)
 
 
 class ConfigError(Exception):
@@ -41,6 +43,7 @@ class TaskConfig:
     mapping: dict | None = None
     subscription: str | None = None
     batch_size: int = 1000
+    time_zone: str = DEFAULT_TIME_ZONE
 
     def trigger(self, timezone=None):
         if "cron" in self.schedule:
@@ -62,6 +65,7 @@ class AgentConfig:
     batch_size: int = 500
     warn_outbox_depth: int = 100_000
     max_backoff_seconds: float = 300.0
+    time_zone: str = DEFAULT_TIME_ZONE
     raw: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -136,7 +140,19 @@ def load_config(path: str | Path) -> AgentConfig:
         location = list(error.instance_path)
         problems.append((line_of(location), f"{_where(location)}: {error.message}"))
 
+    def known_zone(json_path, name) -> bool:
+        try:
+            ZoneInfo(name)
+            return True
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append((line_of(json_path), f"{_where(json_path)}: {name!r} is not a time zone "
+                                                 "(an IANA name such as Europe/London or UTC)"))
+            return False
+
     tasks: list[TaskConfig] = []
+    agent_zone = document.get("time_zone", DEFAULT_TIME_ZONE)
+    if not problems:
+        known_zone(("time_zone",), agent_zone)
     if not problems:
         seen: dict[str, int] = {}
         subscriptions: dict[str, int] = {}
@@ -160,6 +176,8 @@ def load_config(path: str | Path) -> AgentConfig:
                     problems.append((line_of(("tasks", index, "schedule", "cron")),
                                      f"tasks[{index}].schedule.cron: bad cron expression {schedule['cron']!r}: {exc} "
                                      "(five fields: minute hour day-of-month month day-of-week)"))
+            if "time_zone" in raw:
+                known_zone(("tasks", index, "time_zone"), raw["time_zone"])
             mapping = raw.get("mapping") or {}
             dataset = raw.get("dataset") or mapping.get("dataset")
             if raw["direction"] == "publish" and not dataset:
@@ -171,7 +189,8 @@ def load_config(path: str | Path) -> AgentConfig:
                 name=raw["name"], direction=raw["direction"], connector=raw["connector"]["kind"],
                 options=raw["connector"].get("options") or {}, schedule=schedule, line=line,
                 dataset=dataset, schema_version=raw.get("schema_version") or mapping.get("schema_version"), mapping=raw.get("mapping"),
-                subscription=raw.get("subscription"), batch_size=raw.get("batch_size", 1000)))
+                subscription=raw.get("subscription"), batch_size=raw.get("batch_size", 1000),
+                time_zone=raw.get("time_zone", agent_zone)))
     if problems:
         raise ConfigError(path, [f"line {line}: {message}" for line, message in sorted(problems)])
 
@@ -190,6 +209,7 @@ def load_config(path: str | Path) -> AgentConfig:
         batch_size=sender.get("batch_size", 500),
         warn_outbox_depth=sender.get("warn_outbox_depth", 100_000),
         max_backoff_seconds=sender.get("max_backoff_seconds", 300.0),
+        time_zone=agent_zone,
         tasks=tasks,
         raw=document,
     )

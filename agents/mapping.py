@@ -12,12 +12,21 @@
         status: {from: Status, convert: [trim, lower, {lookup: {a: approved}}], default: approved}
         custodian: {const: edinburgh}
         street: {concat: [Street1, Street2], sep: " "}
+        case_ref: {template: "FIFE-REF-{REF_ID:06d}"}          # columns formatted into text
+        period: {from: Quarter, convert: [{period: quarterly}]}  # "2026-27 Q3" -> 2026-Q4
+        return_id: {template: "{@custodian}-{@period}"}          # @: another field's final value
         person_ref: {subject: true}   # the subject pseudonym below, in a payload field
 
 The configuration is compiled once into plain functions, so mapping a row does
 no configuration parsing. Empty values (None, or text that is only spaces)
 become None; a field whose final value is None is left out of the payload
 unless it has a `default`, or is `required` (then the row is refused).
+
+A timestamp without an offset (a naive `datetime` cell, or text without a zone) is
+local time in the task's `time_zone` (default Europe/London): it is sent as UTC with
+a `Z`. A local time the clocks pass twice (01:30 on the last Sunday of October) is
+taken the first time, in BST (PEP 495 fold=0); one they skip (01:30 on the last
+Sunday of March) is taken with the offset before the change (GMT), i.e. 01:30Z.
 
 The `subject` is an HMAC-SHA256 of the source value under a key held only by
 the council (an environment variable), so raw client ids never leave it, and
@@ -31,9 +40,15 @@ import hashlib
 import hmac
 import os
 import re
+import string
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from .periods import PeriodLabelError, period_converter
 
 _MISSING = object()
 EXCEL_EPOCH = datetime(1899, 12, 30)  # serial 1 = 1900-01-01, counting Excel's phantom 29/02/1900
@@ -42,6 +57,7 @@ DEFAULT_DATETIME_FORMATS = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "iso", "excel
 TRUE_WORDS = frozenset({"y", "yes", "true", "t", "1"})
 FALSE_WORDS = frozenset({"n", "no", "false", "f", "0"})
 NUMBER_NOISE = re.compile(r"[£$€,\s]")
+DEFAULT_TIME_ZONE = "Europe/London"
 
 
 class MappingConfigError(ValueError):
@@ -160,17 +176,44 @@ def _date_converter(formats: list[str]):
     return convert
 
 
-def _datetime_converter(formats: list[str]):
+def utc_text(moment: datetime, zone: tzinfo) -> str:
+    """ISO 8601 in UTC with a Z; a naive moment is local time in `zone` (fold=0 when ambiguous)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+
+
+def _datetime_converter(formats: list[str], zone: tzinfo):
     formats = [*formats]
 
     def convert(value):
-        moment = _parse_moment(value, formats, "date and time")
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(timezone.utc)
-            return moment.replace(tzinfo=None).isoformat() + "Z"
-        return moment.isoformat()
+        return utc_text(_parse_moment(value, formats, "date and time"), zone)
 
     return convert
+
+
+def _local_day(value, zone: tzinfo) -> date:
+    """The day a cell names; an aware timestamp counts in the task's time zone."""
+    try:
+        moment = _parse_moment(value, [*DEFAULT_DATE_FORMATS, "iso"], "date")
+    except _ValueProblem as exc:
+        raise ValueError(str(exc)) from None
+    return (moment.astimezone(zone) if moment.tzinfo is not None else moment).date()
+
+
+def _period_converter(frequency, zone: tzinfo):
+    try:
+        convert = period_converter(frequency, lambda value: _local_day(value, zone))
+    except ValueError as exc:
+        raise MappingConfigError(str(exc)) from None
+
+    def period(value):
+        try:
+            return convert(value)
+        except (PeriodLabelError, ValueError) as exc:
+            raise _ValueProblem(str(exc)) from None
+
+    return period
 
 
 def number(value):
@@ -239,7 +282,7 @@ def _repeats(function):
     return function
 
 
-SIMPLE_CONVERTERS: dict[str, Callable] = {
+SIMPLE_CONVERTERS: dict[str, Callable] = {  # "datetime" is made per task: it needs the time zone
     "trim": trim,
     "upper": _case("upper"),
     "lower": _case("lower"),
@@ -249,12 +292,12 @@ SIMPLE_CONVERTERS: dict[str, Callable] = {
     "boolean": _repeats(boolean),
     "text": _text,
     "date": _repeats(_date_converter(DEFAULT_DATE_FORMATS)),
-    "datetime": _repeats(_datetime_converter(DEFAULT_DATETIME_FORMATS)),
 }
 PARAMETRISED_CONVERTERS: dict[str, Callable] = {
-    "date": lambda arg: _repeats(_date_converter(_formats(arg, "date"))),
-    "datetime": lambda arg: _repeats(_datetime_converter(_formats(arg, "datetime"))),
-    "lookup": lambda arg: _repeats(_lookup_converter(arg)),
+    "date": lambda arg, zone: _repeats(_date_converter(_formats(arg, "date"))),
+    "datetime": lambda arg, zone: _repeats(_datetime_converter(_formats(arg, "datetime"), zone)),
+    "lookup": lambda arg, zone: _repeats(_lookup_converter(arg)),
+    "period": lambda arg, zone: _repeats(_period_converter(arg, zone)),
 }
 
 
@@ -265,19 +308,20 @@ def _formats(arg, name) -> list[str]:
     return formats
 
 
-def compile_converter(spec, field: str) -> Callable:
+def compile_converter(spec, field: str, zone: tzinfo | None = None) -> Callable:
+    zone = zone or ZoneInfo(DEFAULT_TIME_ZONE)
+    if spec == "datetime":
+        return _repeats(_datetime_converter(DEFAULT_DATETIME_FORMATS, zone))
     if isinstance(spec, str):
         if spec not in SIMPLE_CONVERTERS:
-            raise MappingConfigError(
-                f"field {field!r}: unknown converter {spec!r} "
-                f"(known: {', '.join(sorted(SIMPLE_CONVERTERS) + ['lookup'])})"
-            )
+            known = sorted({*SIMPLE_CONVERTERS, "datetime", "lookup", "period"})
+            raise MappingConfigError(f"field {field!r}: unknown converter {spec!r} (known: {', '.join(known)})")
         return SIMPLE_CONVERTERS[spec]
     if isinstance(spec, dict) and len(spec) == 1:
         (name, arg), = spec.items()
         if name in PARAMETRISED_CONVERTERS:
             try:
-                return PARAMETRISED_CONVERTERS[name](arg)
+                return PARAMETRISED_CONVERTERS[name](arg, zone)
             except MappingConfigError as exc:
                 raise MappingConfigError(f"field {field!r}: {exc}") from None
     raise MappingConfigError(f"field {field!r}: cannot understand converter {spec!r}")
@@ -373,11 +417,93 @@ def _cached(chain):
 
 
 
-FIELD_KEYS = {"from", "convert", "default", "required", "const", "concat", "sep", "subject"}
+FIELD_KEYS = {"from", "convert", "default", "required", "const", "concat", "sep", "subject", "template"}
+SOURCES = ("from", "const", "concat", "template", "subject")
+INTEGER_SPECS, NUMBER_SPECS = frozenset("bcdoxXn"), frozenset("eEfFgG%")
 
 
-def _compile_field(name: str, spec) -> tuple[Callable[[dict], object], set[str]]:
-    """One function data -> value (or None) for a target field, and the source columns it uses."""
+@dataclass
+class Field:
+    """A compiled target field: value_of(data, payload) -> value or None."""
+    value_of: Callable[[dict, dict], object]
+    columns: set[str]
+    references: set[str] = dataclass_field(default_factory=set)  # other target fields a template reads
+
+
+def _placeholder(name: str, placeholder: str, spec: str) -> tuple[Callable[[dict, dict], object], Callable]:
+    """Reader of one {placeholder:spec} and the function formatting its value (errors name the column)."""
+    kind = spec[-1:]
+    shown = f"{{{placeholder}:{spec}}}" if spec else f"{{{placeholder}}}"
+    numeric = kind in INTEGER_SPECS or kind in NUMBER_SPECS
+    if not numeric and re.match(r"[<>=^]?0", spec) and not re.match(r".[<>=^]", spec):
+        # Python pads text after the value with ':06' ('123' -> '123000'): never what a key wants.
+        width = re.sub(r"\D", "", spec).lstrip("0") or "1"
+        raise MappingConfigError(f"field {name!r}: template placeholder {shown}: write :0{width}d for a number "
+                                 f"padded with zeros (123 -> {123:0{width}d}), or :0>{width} for text")
+    try:
+        format(0 if numeric else "", spec)
+    except ValueError as exc:
+        raise MappingConfigError(f"field {name!r}: template placeholder {shown}: {exc}") from None
+    # A padded number needs a number: '123' from a CSV, 123.0 from a spreadsheet.
+    prepare = integer if kind in INTEGER_SPECS else number if numeric else lambda value: _text(value).strip()
+    if placeholder.startswith("@"):
+        target = placeholder[1:]
+        read = lambda data, payload: payload.get(target)  # noqa: E731
+    else:
+        get = _column_getter(placeholder, name)
+        read = lambda data, payload: get(data)  # noqa: E731
+
+    def formatted(value):
+        try:
+            return format(prepare(value), spec)
+        except (_ValueProblem, ValueError) as exc:
+            raise MappingError(f"template placeholder {shown}: {exc}", name, placeholder, value) from None
+
+    return read, formatted
+
+
+def _compile_template(name: str, template) -> tuple[Callable[[dict, dict], object], set[str], set[str]]:
+    """'FIFE-REF-{REF_ID:06d}': columns (or @fields) formatted into text; empty if any value is empty."""
+    if not isinstance(template, str) or not template:
+        raise MappingConfigError(f"field {name!r}: template must be text such as \"FIFE-REF-{{REF_ID:06d}}\"")
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise MappingConfigError(f"field {name!r}: template {template!r}: {exc} (write {{{{ and }}}} for braces)") from None
+    pieces: list = []
+    columns, references = set(), set()
+    for literal, placeholder, spec, conversion in parsed:
+        if literal:
+            pieces.append(literal)
+        if placeholder is None:
+            continue
+        if not placeholder or conversion or "{" in (spec or ""):
+            raise MappingConfigError(f"field {name!r}: template {template!r}: each {{...}} names one column "
+                                     "(or @field) with an optional format such as :06d")
+        pieces.append(_placeholder(name, placeholder, spec or ""))
+        if placeholder.startswith("@"):
+            references.add(placeholder[1:])
+        else:
+            columns.add(placeholder)
+
+    def value_of(data, payload):
+        text = []
+        for piece in pieces:
+            if piece.__class__ is str:
+                text.append(piece)
+                continue
+            read, formatted = piece
+            value = read(data, payload)
+            if _empty(value):
+                return None
+            text.append(formatted(value))
+        return "".join(text)
+
+    return value_of, columns, references
+
+
+def _compile_field(name: str, spec, zone: tzinfo) -> Field:
+    """The compiled target field and the source columns it uses."""
     if isinstance(spec, str):
         spec = {"from": spec}
     if not isinstance(spec, dict):
@@ -385,21 +511,22 @@ def _compile_field(name: str, spec) -> tuple[Callable[[dict], object], set[str]]
     unknown = set(spec) - FIELD_KEYS
     if unknown:
         raise MappingConfigError(f"field {name!r}: unknown setting(s) {', '.join(sorted(unknown))}")
-    sources = [k for k in ("from", "const", "concat", "subject") if k in spec]
+    sources = [k for k in SOURCES if k in spec]
     if len(sources) != 1:
-        raise MappingConfigError(f"field {name!r}: give exactly one of from, const, concat or subject")
+        raise MappingConfigError(f"field {name!r}: give exactly one of {', '.join(SOURCES[:-1])} or subject")
     if "subject" in spec:
         if spec["subject"] is not True or len(spec) != 1:
             raise MappingConfigError(f"field {name!r}: a subject field is written {{subject: true}}, alone")
-        return SUBJECT_FIELD, set()
+        return Field(SUBJECT_FIELD, set())
 
     if "const" in spec:
         constant = spec["const"]
-        return (lambda data: constant), set()
+        return Field(lambda data, payload: constant, set())
 
-    converters = [compile_converter(c, name) for c in (spec.get("convert") or [])]
+    converters = [compile_converter(c, name, zone) for c in (spec.get("convert") or [])]
     default = spec.get("default")
     required = bool(spec.get("required", False))
+    references: set[str] = set()
 
     if "concat" in spec:
         columns = spec["concat"]
@@ -408,24 +535,28 @@ def _compile_field(name: str, spec) -> tuple[Callable[[dict], object], set[str]]
         getters = [_column_getter(c, name) for c in columns]
         separator = str(spec.get("sep", ""))
 
-        def raw(data):
+        def raw(data, payload):
             parts = [_text(v).strip() for v in (g(data) for g in getters) if not _empty(v)]
             return separator.join(parts) if parts else None
 
         column_label, used = "+".join(columns), set(columns)
+    elif "template" in spec:
+        raw, used, references = _compile_template(name, spec["template"])
+        column_label = "+".join(sorted(used)) or None
     else:
         column = spec["from"]
         if not isinstance(column, str) or not column:
             raise MappingConfigError(f"field {name!r}: 'from' must name a source column")
-        raw = _column_getter(column, name)
+        get = _column_getter(column, name)
+        raw = lambda data, payload: get(data)  # noqa: E731
         column_label, used = column, {column}
 
     chain = _chain(converters, name, column_label)
     if any(getattr(c, "repeats", False) for c in converters):
         chain = _cached(chain)
 
-    def value_of(data):
-        value = raw(data)
+    def value_of(data, payload):
+        value = raw(data, payload)
         if value is None or (value.__class__ is str and not value.strip()):
             value = None
         elif chain is not None:
@@ -434,12 +565,14 @@ def _compile_field(name: str, spec) -> tuple[Callable[[dict], object], set[str]]
             value = default
             if value is None and required:
                 raise MappingError("is required but the source value is empty", name, column_label)
+        elif isinstance(value, date):  # a date or timestamp cell taken as it is: JSON has no such type
+            value = utc_text(value, zone) if isinstance(value, datetime) else value.isoformat()
         return value
 
-    return value_of, used
+    return Field(value_of, used, references)
 
 
-def SUBJECT_FIELD(data):
+def SUBJECT_FIELD(data, payload):
     """Placeholder of a `{subject: true}` field: the mapper writes the pseudonym it computed."""
     return None
 
@@ -450,8 +583,9 @@ def SUBJECT_FIELD(data):
 class Mapper:
     """A task's compiled mapping. `map(row)` -> (payload, key, subject)."""
 
-    def __init__(self, config: dict, environ=None):
+    def __init__(self, config: dict, environ=None, time_zone: str | tzinfo = DEFAULT_TIME_ZONE):
         environ = os.environ if environ is None else environ
+        zone = ZoneInfo(time_zone) if isinstance(time_zone, str) else time_zone
         if not isinstance(config, dict):
             raise MappingConfigError("mapping must be a mapping with dataset, key and fields")
         missing = [k for k in ("dataset", "key", "fields") if k not in config]
@@ -466,19 +600,31 @@ class Mapper:
         if self.key_field not in fields:
             raise MappingConfigError(f"key field {self.key_field!r} is not among the mapped fields")
         self.source_columns: set[str] = set()
-        compiled, subject_fields = [], []
+        compiled: dict[str, Field] = {}
+        subject_fields = []
         for name, spec in fields.items():
-            value_of, used = _compile_field(name, spec)
-            if value_of is SUBJECT_FIELD:
+            field = _compile_field(name, spec, zone)
+            if field.value_of is SUBJECT_FIELD:
                 subject_fields.append(name)
             else:
-                compiled.append((name, value_of))
-            self.source_columns |= used
+                compiled[name] = field
+            self.source_columns |= field.columns
         if self.key_field in subject_fields:
             raise MappingConfigError(f"key field {self.key_field!r} cannot be the subject pseudonym")
-        self._fields = tuple(compiled)
+        for name, field in compiled.items():
+            for target in sorted(field.references):
+                if target not in compiled or compiled[target].references:
+                    raise MappingConfigError(
+                        f"field {name!r}: template reads @{target}, which is not a field mapped from the source "
+                        f"(fields it can read: {', '.join(sorted(n for n, f in compiled.items() if not f.references))})")
+        # Templates reading other fields go last, when those fields are in the payload.
+        ordered = sorted(compiled.items(), key=lambda item: bool(item[1].references))
+        self._fields = tuple((name, field.value_of) for name, field in ordered)
+        self.fields = tuple(fields)  # every target field, in the order written
         self._subject_fields = tuple(subject_fields)
-        self._key_of = dict(compiled)[self.key_field]
+        key_field = compiled[self.key_field]
+        self._key_of = key_field.value_of
+        self._key_needs = tuple((name, compiled[name].value_of) for name in sorted(key_field.references))
         self._subject_of = self._compile_subject(config.get("subject"), environ)
         if subject_fields and self._subject_of is None:
             raise MappingConfigError(f"field(s) {', '.join(map(repr, subject_fields))} carry the subject pseudonym, "
@@ -527,9 +673,9 @@ class Mapper:
         data = row.data
         if row.op == "delete":
             return None, self._key(data), self._delete_subject(data)
-        payload = {}
+        payload: dict = {}
         for name, value_of in self._fields:
-            value = value_of(data)
+            value = value_of(data, payload)
             if value is not None:
                 payload[name] = value
         key = payload.get(self.key_field)
@@ -541,7 +687,12 @@ class Mapper:
         return payload, _text(key), subject
 
     def _key(self, data) -> str:
-        key = self._key_of(data)
+        needed: dict = {}
+        for name, value_of in self._key_needs:  # a key templated from other fields
+            value = value_of(data, needed)
+            if value is not None:
+                needed[name] = value
+        key = self._key_of(data, needed)
         if _empty(key):
             raise MappingError("the key field is empty", self.key_field)
         return _text(key)
@@ -556,5 +707,5 @@ class Mapper:
             return None
 
 
-def compile_mapping(config: dict, environ=None) -> Mapper:
-    return Mapper(config, environ)
+def compile_mapping(config: dict, environ=None, time_zone: str | tzinfo = DEFAULT_TIME_ZONE) -> Mapper:
+    return Mapper(config, environ, time_zone)

@@ -34,6 +34,10 @@ class RowMapper:
     def key_field(self) -> str:
         return self._mapper.key_field
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self._mapper.fields
+
     def check_columns(self, columns) -> None:
         try:
             self._mapper.check_columns(columns)
@@ -62,6 +66,6 @@ def row_mapper(task, schema) -> RowMapper:
         raise MappingSetupError(f"task {task.name}: the mapping's key is {spec['key']!r} but dataset "
                                 f"{schema.dataset} is keyed by {schema.key_field!r}")
     try:
-        return RowMapper(compile_mapping(spec))
+        return RowMapper(compile_mapping(spec, time_zone=task.time_zone))
     except MappingConfigError as exc:
         raise MappingSetupError(f"task {task.name}: mapping: {exc}") from None

@@ -2,13 +2,16 @@
 
 It holds records waiting for the hub, rejected rows with where they came from,
 each publish task's source checkpoint, each subscribe task's cursor, and task
-counters. A chunk's good records, its rejects and its new checkpoint are
+counters. A bad row is kept once per task, source row and content: reading it
+again (a re-read file, a rescanned table) adds one to its count and moves its
+last-seen time instead of keeping another copy. A chunk's good records, its rejects and its new checkpoint are
 written in ONE transaction, so after a crash the agent re-reads exactly the
 rows whose records are not in the outbox. Records leave the outbox only when
 the hub has answered for them.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -34,7 +37,10 @@ CREATE TABLE IF NOT EXISTS rejects (
     errors TEXT NOT NULL,          -- JSON list of {path, message}
     data TEXT,                     -- the row as read, JSON, to help a person fix it
     record_id TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,      -- first seen
+    fingerprint TEXT,              -- digest of where the row came from and what it held
+    count INTEGER NOT NULL DEFAULT 1,
+    last_seen_at REAL
 );
 CREATE INDEX IF NOT EXISTS ix_rejects_task ON rejects (task, id);
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -108,6 +114,19 @@ class Outbox:
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn().executescript(SCHEMA)  # each statement is idempotent; executescript manages its own commit
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """An outbox made before rejects were kept once: add the columns; old rows stay as they are."""
+        conn = self._conn()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(rejects)")}
+        with self._write():
+            for name, kind in (("fingerprint", "TEXT"), ("count", "INTEGER NOT NULL DEFAULT 1"), ("last_seen_at", "REAL")):
+                if name not in columns:
+                    conn.execute(f"ALTER TABLE rejects ADD COLUMN {name} {kind}")
+            conn.execute("UPDATE rejects SET fingerprint = 'kept-before-fingerprints:' || id, "
+                         "last_seen_at = created_at WHERE fingerprint IS NULL")
+            conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS uq_rejects_row ON rejects (task, fingerprint)")
 
     # -- connections: one per thread ----------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -168,10 +187,18 @@ class Outbox:
 
     @staticmethod
     def _insert_rejects(conn, task: str, rejects: list[Reject], now: float) -> None:
+        """Keep each bad row once: the same row with the same content seen again is counted, and
+        its latest stage and errors replace the old ones (a changed mapping may say it better)."""
+        rows = []
+        for r in rejects:
+            location, data = _json(r.location), _json(r.data) if r.data is not None else None
+            fingerprint = hashlib.sha256(f"{location}\n{data}".encode("utf-8")).hexdigest()
+            rows.append((task, r.stage, location, _json(r.errors), data, r.record_id, now, fingerprint, now))
         conn.executemany(
-            "INSERT INTO rejects (task, stage, location, errors, data, record_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((task, r.stage, _json(r.location), _json(r.errors), _json(r.data) if r.data is not None else None,
-              r.record_id, now) for r in rejects))
+            "INSERT INTO rejects (task, stage, location, errors, data, record_id, created_at, fingerprint, last_seen_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task, fingerprint) DO UPDATE SET count = count + 1, "
+            "last_seen_at = excluded.last_seen_at, stage = excluded.stage, errors = excluded.errors, "
+            "record_id = COALESCE(excluded.record_id, record_id)", rows)
 
     @staticmethod
     def _bump(conn, task: str, **increments) -> None:
@@ -230,15 +257,29 @@ class Outbox:
         return dict(self._conn().execute("SELECT task, COUNT(*) FROM outbox GROUP BY task").fetchall())
 
     # -- rejects ------------------------------------------------------------
-    def rejects(self, task: str | None = None, limit: int = 100) -> list[dict]:
-        query = "SELECT id, task, stage, location, errors, data, record_id, created_at FROM rejects"
+    def rejects(self, task: str | None = None, limit: int | None = 100) -> list[dict]:
+        """Rejects in the order first seen; `created_at` is when first seen, `count` how many times."""
+        query = "SELECT id, task, stage, location, errors, data, record_id, created_at, count, last_seen_at FROM rejects"
         params: tuple = ()
         if task is not None:
             query += " WHERE task = ?"
             params = (task,)
-        rows = self._conn().execute(query + " ORDER BY id LIMIT ?", (*params, limit)).fetchall()
+        rows = self._conn().execute(query + " ORDER BY id LIMIT ?", (*params, -1 if limit is None else limit)).fetchall()
         return [{"id": r[0], "task": r[1], "stage": r[2], "location": json.loads(r[3]), "errors": json.loads(r[4]),
-                 "data": json.loads(r[5]) if r[5] else None, "record_id": r[6], "created_at": r[7]} for r in rows]
+                 "data": json.loads(r[5]) if r[5] else None, "record_id": r[6], "created_at": r[7], "count": r[8],
+                 "last_seen_at": r[9]} for r in rows]
+
+    def clear_rejects(self, task: str | None = None, ids: list[int] | None = None) -> int:
+        """Forget rejects (of one task, or these ids, or all); returns how many went."""
+        query, params = "DELETE FROM rejects WHERE 1 = 1", []
+        if task is not None:
+            query += " AND task = ?"
+            params.append(task)
+        if ids:
+            query += f" AND id IN ({', '.join('?' for _ in ids)})"
+            params += ids
+        with self._write() as conn:
+            return conn.execute(query, params).rowcount
 
     def reject_count(self, task: str | None = None) -> int:
         if task is None:

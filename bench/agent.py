@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from agent_harness import (  # noqa: E402
+from support.agents import (
     GAZETTEER_MAPPING,
-    HubProcess,
+    AgentHub,
     agent_env,
     enrol,
     gazetteer_task,
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
         floor = floor_rate(drop, args.rows)
         print(f"floor (read + map only):  {floor:>10,.0f} rows/s", flush=True)
 
-        hub = HubProcess(scratch / "hub").start()
+        hub = AgentHub(scratch / "hub").start()
         try:
             state = scratch / "state"
             enrol(hub, state, name="bench-agent")

@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 RECEIVERS = 10
-RECEIVER = ROOT / "tests" / "hub" / "delivery" / "receiver.py"
+RECEIVER = ROOT / "tests" / "support" / "receivers" / "webhook_receiver.py"
 HUB_MQTT_PASSWORD = "bench-hub-password"
 BATCH = 100  # events per webhook batch: the hub's default batch_max_events
 FIELDS = ["uprn", "paon", "street", "town", "postcode"]
@@ -125,13 +125,14 @@ def run_publisher(url: str, key: str, rate: int, seconds: float, start: int) -> 
 # -- the parts ------------------------------------------------------------------------------
 class Receivers:
     def __init__(self, workdir: Path):
-        from servers import free_port, wait_for_port
+        from support import python_env
+        from support.servers import free_port, wait_for_port
 
         self.ports = [free_port() for _ in range(RECEIVERS)]
         self.procs = [subprocess.Popen([sys.executable, str(RECEIVER), "--port", str(port),
                                         "--state", str(workdir / f"receiver-{i}.db"),
                                         "--skip-event-checks"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=python_env())
                       for i, port in enumerate(self.ports)]
         for port, proc in zip(self.ports, self.procs):
             wait_for_port(port, timeout=20, proc=proc)
@@ -196,7 +197,7 @@ class Hub:
     """`causeway-hub serve` (with its in-process delivery worker) in its own process."""
 
     def __init__(self, db_url: str, workdir: Path, env: dict):
-        from servers import free_port
+        from support.servers import free_port
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api/v1"
@@ -308,7 +309,7 @@ def main() -> None:
         url, key, start = args.publisher
         return run_publisher(url, key, args.rate, args.seconds, int(start))
 
-    from servers import MosquittoServer
+    from support.servers import MosquittoServer
 
     workdir = Path(tempfile.mkdtemp(prefix="causeway-fanout-"))
     db_url = args.db or f"sqlite:///{workdir / 'hub.db'}"

@@ -7,11 +7,12 @@ publish hot path twice per record); values it cannot encode (integers beyond
 """
 import hashlib
 import json
+from typing import Any
 
 import orjson
 
 
-def canonical_json(value) -> bytes:
+def canonical_json(value: Any) -> bytes:
     """Sorted keys, no insignificant white space, UTF-8."""
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
@@ -19,6 +20,6 @@ def canonical_json(value) -> bytes:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def digest(value) -> str:
+def digest(value: Any) -> str:
     """Hex SHA-256 of a value's canonical JSON."""
     return hashlib.sha256(canonical_json(value)).hexdigest()

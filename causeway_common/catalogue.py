@@ -8,8 +8,10 @@ publishers still sending version 1.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jsonschema_rs
 import yaml
@@ -28,11 +30,11 @@ class FieldError:
     path: str  # JSON pointer into the record, e.g. /payload/postcode
     message: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str]:
         return {"path": self.path, "message": self.message}
 
 
-def _pointer(parts) -> str:
+def _pointer(parts: Iterable[str | int]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
@@ -42,13 +44,13 @@ class PayloadValidator:
     Unless `max_depth` is None, it also enforces the record limits (numbers within
     ±(2^53-1), at most `max_depth` levels of nesting) in the same pass."""
 
-    def __init__(self, schema: dict, prefix: str = "/payload", max_depth: int | None = DEFAULT_MAX_DEPTH):
+    def __init__(self, schema: dict[str, Any], prefix: str = "/payload", max_depth: int | None = DEFAULT_MAX_DEPTH):
         self._max_depth = max_depth
         compiled = guarded(schema, max_depth) if max_depth is not None else schema
         self._validator = jsonschema_rs.validator_for(compiled, validate_formats=True, keywords=KEYWORDS)
         self._prefix = prefix
 
-    def errors(self, instance) -> list[FieldError]:
+    def errors(self, instance: Any) -> list[FieldError]:
         try:
             if self._validator.is_valid(instance):
                 return []
@@ -77,8 +79,8 @@ class Dataset:
     owner: str
     personal: bool
     key_field: str
-    schemas: dict[int, dict]  # version -> schema document
-    periodic: dict | None = None
+    schemas: dict[int, dict[str, Any]]  # version -> schema document
+    periodic: dict[str, Any] | None = None
     max_depth: int = DEFAULT_MAX_DEPTH  # nesting limit of payloads (see causeway_common.limits)
     validators: dict[int, PayloadValidator] = field(default_factory=dict, compare=False, repr=False)
 
@@ -93,7 +95,7 @@ class Dataset:
             self.validators[version] = PayloadValidator(self.schemas[version], max_depth=self.max_depth)
         return self.validators[version]
 
-    def fields(self, version: int | None = None) -> list[dict]:
+    def fields(self, version: int | None = None) -> list[dict[str, Any]]:
         """Documented fields of a schema version: name, type, title, description, required."""
         schema = self.schemas[version or self.latest_version]
         required = set(schema.get("required", []))
@@ -108,7 +110,7 @@ class Dataset:
             for name, prop in schema.get("properties", {}).items()
         ]
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "title": self.title,
@@ -122,7 +124,7 @@ class Dataset:
         }
 
 
-def dataset_from_documents(name: str, meta: dict, schemas: dict[int, dict],
+def dataset_from_documents(name: str, meta: dict[str, Any], schemas: dict[int, dict[str, Any]],
                            max_depth: int = DEFAULT_MAX_DEPTH) -> Dataset:
     missing = [k for k in ("title", "description", "owner", "key_field") if k not in meta]
     if missing:
@@ -179,6 +181,7 @@ def load_catalogue(schemas_dir: Path | str = DEFAULT_SCHEMAS_DIR) -> dict[str, D
     return datasets
 
 
-def load_format_schema(name: str, schemas_dir: Path | str = DEFAULT_SCHEMAS_DIR) -> dict:
+def load_format_schema(name: str, schemas_dir: Path | str = DEFAULT_SCHEMAS_DIR) -> dict[str, Any]:
     """One of the project's own file formats: schemas/formats/<name>.json."""
-    return json.loads((Path(schemas_dir) / "formats" / f"{name}.json").read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads((Path(schemas_dir) / "formats" / f"{name}.json").read_text(encoding="utf-8"))
+    return schema

@@ -8,6 +8,6 @@ OPERATIONS = ("upsert", "delete")
 RECORD_ID_NAMESPACE = uuid.UUID("6f1c5d0e-8a0b-4c57-9a3e-3f7c2b1d9e41")
 
 
-def derived_record_id(*identity_parts) -> str:
+def derived_record_id(*identity_parts: object) -> str:
     """A stable UUID from the parts that identify one version of one source row."""
     return str(uuid.uuid5(RECORD_ID_NAMESPACE, "\x1f".join(str(p) for p in identity_parts)))

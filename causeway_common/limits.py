@@ -8,6 +8,10 @@ the validator's own (Rust) pass over the payload, with no extra Python walk.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jsonschema_rs import KeywordValidator
 
 # Integers beyond this lose digits in an IEEE double, which is what most JSON
 # parsers (JavaScript's, orjson's beyond 64 bits) turn them into; larger numbers
@@ -22,7 +26,7 @@ PSEUDONYM_FORMAT = re.compile(r"[0-9a-f]{64}")
 _DEPTH = "causeway-depth-"
 
 
-def guarded(schema: dict, max_depth: int) -> dict:
+def guarded(schema: dict[str, Any], max_depth: int) -> dict[str, Any]:
     """`schema` with the number range and nesting limit added (as $defs it refers to)."""
     defs = {
         f"{_DEPTH}{level}": {
@@ -38,7 +42,7 @@ def guarded(schema: dict, max_depth: int) -> dict:
             "allOf": [*schema.get("allOf", []), {"$ref": f"#/$defs/{_DEPTH}1"}]}
 
 
-def number_message(value) -> str:
+def number_message(value: object) -> str:
     return (f"{value} is outside the range of numbers JSON keeps exactly "
             f"(-{MAX_SAFE_INTEGER} to {MAX_SAFE_INTEGER}); send larger numbers and identifiers as text")
 
@@ -47,7 +51,7 @@ def depth_message(max_depth: int) -> str:
     return f"nested deeper than {max_depth} levels of objects and arrays, the limit for a record"
 
 
-def guard_message(schema_path, kind_name: str, instance, max_depth: int) -> str | None:
+def guard_message(schema_path: list[str | int], kind_name: str, instance: object, max_depth: int) -> str | None:
     """The clear message for an error raised by the guard's $defs, else None."""
     if len(schema_path) < 2 or not str(schema_path[-2]).startswith(_DEPTH):
         return None
@@ -56,10 +60,10 @@ def guard_message(schema_path, kind_name: str, instance, max_depth: int) -> str 
     return depth_message(max_depth)
 
 
-def too_deep(value, max_depth: int) -> list:
+def too_deep(value: object, max_depth: int) -> list[str | int]:
     """The path to the first object or array nested deeper than `max_depth` (iterative:
     only called for values too deep for the validator itself)."""
-    stack = [(value, [])]
+    stack: list[tuple[object, list[str | int]]] = [(value, [])]
     while stack:
         current, path = stack.pop()
         if isinstance(current, (dict, list)):
@@ -73,13 +77,13 @@ def too_deep(value, max_depth: int) -> list:
 class PseudonymKeyword:
     """`"x-causeway-pseudonym": true`: the value must be a subject pseudonym."""
 
-    def __init__(self, parent_schema, value, schema_path):
+    def __init__(self, parent_schema: dict[str, Any], value: Any, schema_path: list[str | int]) -> None:
         self.enabled = value is True
 
-    def validate(self, instance) -> None:
+    def validate(self, instance: Any) -> None:
         if self.enabled and not (instance.__class__ is str and PSEUDONYM_FORMAT.fullmatch(instance)):
             raise ValueError("must be a subject pseudonym (the keyed HMAC-SHA256 of the person's id, 64 lowercase "
                              "hex characters, as an agent mapping field `{subject: true}` gives), never a raw identifier")
 
 
-KEYWORDS = {PSEUDONYM_KEYWORD: PseudonymKeyword}
+KEYWORDS: dict[str, type[KeywordValidator]] = {PSEUDONYM_KEYWORD: PseudonymKeyword}

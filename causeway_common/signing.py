@@ -5,7 +5,9 @@ and the digest of every record in order. Any record's origin can later be proven
 from the stored manifest and signature without a signature per record.
 """
 import base64
+from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Any
 
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
@@ -45,7 +47,8 @@ def import_private_key(pem: bytes, passphrase: str) -> ECC.EccKey:
     return ECC.import_key(pem, passphrase=passphrase)
 
 
-def build_manifest(records, batch_id: str, agent_id: str, created_at: datetime | None = None) -> dict:
+def build_manifest(records: Iterable[Any], batch_id: str, agent_id: str,
+                   created_at: datetime | None = None) -> dict[str, Any]:
     created_at = created_at or datetime.now(timezone.utc)
     return {
         "batch_id": batch_id,
@@ -55,12 +58,12 @@ def build_manifest(records, batch_id: str, agent_id: str, created_at: datetime |
     }
 
 
-def sign_manifest(manifest: dict, key: ECC.EccKey) -> str:
+def sign_manifest(manifest: dict[str, Any], key: ECC.EccKey) -> str:
     signer = eddsa.new(key, "rfc8032")
     return base64.b64encode(signer.sign(canonical_json(manifest))).decode("ascii")
 
 
-def verify_manifest(manifest: dict, signature_b64: str, public_key: ECC.EccKey) -> None:
+def verify_manifest(manifest: dict[str, Any], signature_b64: str, public_key: ECC.EccKey) -> None:
     """Raises SignatureInvalid unless the signature over the manifest is good."""
     try:
         signature = base64.b64decode(signature_b64, validate=True)

@@ -5,26 +5,23 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 # Secrets are sealed at rest; a hub on PostgreSQL has no default key file, so the tests' hubs
 # (in-process and the processes they start) share one made for this run.
 os.environ.setdefault("CAUSEWAY_SECRETS_KEY_FILE",
                       str(Path(tempfile.mkdtemp(prefix="causeway-test-secrets-")) / "secrets-key"))
 
-from servers import PostgresServer  # noqa: E402
-
-from causeway_common.catalogue import load_catalogue  # noqa: E402
-from hub.app import build_services, create_app  # noqa: E402
-from hub.config import Settings  # noqa: E402
-from hub.db import make_engine  # noqa: E402
-from hub.migrate import upgrade  # noqa: E402
-from hub.records.service import sync_catalogue  # noqa: E402
+from causeway_common.catalogue import load_catalogue
+from hub.app import build_services, create_app
+from hub.config import Settings
+from hub.db import make_engine
+from hub.migrate import upgrade
+from hub.records.service import sync_catalogue
+from support.servers import PostgresServer
 
 DATABASES = os.environ.get("CAUSEWAY_TEST_DATABASES", "sqlite,postgresql").split(",")
 TEST_ORGS = [
@@ -35,6 +32,16 @@ TEST_ORGS = [
     ("sfrs", "Scottish Fire and Rescue Service", "agency"),
 ]
 _counter = itertools.count()
+# Fixtures that start real processes (a hub, an agent's hub, a receiver, a broker, a browser):
+# a test that uses one is end-to-end, marked `e2e` here so no test has to remember to.
+PROCESS_FIXTURES = {"hub", "shared_hub", "tls_hub", "receiver", "two_receivers", "broker", "smtp_server",
+                    "webhook_receiver", "chromium", "open_console"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 def _prepare(url: str) -> None:
@@ -146,7 +153,7 @@ def chromium():
 @pytest.fixture
 def hub(services, db_url, tmp_path):
     """A real hub process (`causeway-hub serve`) on the test's database; a test module may define its own."""
-    from hubprocess import HubProcess
+    from support.hubprocess import HubProcess
 
     process = HubProcess(db_url, log_path=tmp_path / "hub.log").start()
     yield process

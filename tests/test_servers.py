@@ -5,24 +5,16 @@ from __future__ import annotations
 import os
 import queue
 import subprocess
-import sys
 import threading
 import uuid
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from servers import (  # noqa: E402
-    MosquittoServer,
-    PostgresServer,
-    find_mosquitto_passwd,
-    free_port,
-)
+from support.servers import MosquittoServer, PostgresServer, find_mosquitto_passwd, free_port
 
 mqtt = pytest.importorskip("paho.mqtt.client")
-from paho.mqtt.packettypes import PacketTypes  # noqa: E402
-from paho.mqtt.properties import Properties  # noqa: E402
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 TIMEOUT = 10  # seconds for any single network wait
 

@@ -3,13 +3,15 @@ and enrolled agents."""
 import shutil
 
 import pytest
-from agent_harness import HubProcess, TLSHub, enrol, make_certificates
+
+from support.agents import AgentHub, enrol
+from support.tls import make_certificates
 
 
 @pytest.fixture(scope="session")
 def shared_hub(tmp_path_factory):
     """One hub for tests that only add to it (each enrols its own agent)."""
-    hub = HubProcess(tmp_path_factory.mktemp("shared-hub")).start()
+    hub = AgentHub(tmp_path_factory.mktemp("shared-hub")).start()
     yield hub
     hub.close()
 
@@ -17,7 +19,7 @@ def shared_hub(tmp_path_factory):
 @pytest.fixture
 def hub(tmp_path):
     """A hub of the test's own, which the test may stop and start."""
-    process = HubProcess(tmp_path / "hub").start()
+    process = AgentHub(tmp_path / "hub").start()
     yield process
     process.close()
 
@@ -39,8 +41,8 @@ def certificates(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tls_hub(tmp_path_factory, certificates):
-    """A hub serving HTTPS only, with the certificate from `certificates`."""
-    _, cert, key = certificates
-    hub = TLSHub(tmp_path_factory.mktemp("tls-hub"), cert, key).start()
+    ca, cert, key = certificates  # `causeway-hub serve --tls-cert --tls-key`: the same hub, over HTTPS only
+    hub = AgentHub(tmp_path_factory.mktemp("tls-hub"), extra_args=["--tls-cert", str(cert), "--tls-key", str(key)],
+                   ca_bundle=str(ca)).start()
     yield hub
     hub.close()

@@ -1,9 +1,10 @@
 """`causeway-agent check`: validates, tests connections, dry-runs, and never publishes."""
 import pytest
-from agent_harness import GAZETTEER_MAPPING, enrol, gazetteer_task, run_agent, write_config, write_gazetteer_csv
-from servers import free_port
 
-pytestmark = pytest.mark.slow
+from support.agents import GAZETTEER_MAPPING, enrol, gazetteer_task, run_agent, write_config, write_gazetteer_csv
+from support.servers import free_port
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture

@@ -2,11 +2,11 @@
 rows: the good rows reach the hub, the bad ones wait in rejects with file and row."""
 import openpyxl
 import pytest
-from agent_harness import enrol, run_agent, write_config
 
 from agents.outbox import Outbox
+from support.agents import enrol, run_agent, write_config
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 HEADER = ["UPRN", "USRN", "Flat", "Number", "Street", "Town", "Postcode", "X", "Y", "Status", "Updated"]
 MAPPING = {

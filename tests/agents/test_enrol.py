@@ -4,9 +4,12 @@ import subprocess
 import sys
 
 import pytest
-from agent_harness import PASSPHRASE, ROOT, agent_env
 
 from agents.state import StateDir, StateError
+from support import ROOT
+from support.agents import PASSPHRASE, agent_env
+
+pytestmark = pytest.mark.e2e
 
 
 def enrol_cli(hub_url, token, state, **env):
@@ -77,7 +80,7 @@ def test_the_passphrase_may_come_from_a_file(shared_hub, tmp_path):
 
 
 def test_an_unreachable_hub_is_named(tmp_path):
-    from servers import free_port
+    from support.servers import free_port
 
     result = enrol_cli(f"http://127.0.0.1:{free_port()}", "cwe_0123456789abcdef_" + "x" * 43, tmp_path / "s")
     assert result.returncode == 2
@@ -85,7 +88,7 @@ def test_an_unreachable_hub_is_named(tmp_path):
 
 
 def test_enrolment_goes_through_the_configured_proxy(shared_hub, tmp_path):
-    from proxy import ForwardProxy
+    from support.proxy import ForwardProxy
 
     with ForwardProxy() as proxy:
         result = enrol_cli(shared_hub.url, shared_hub.enrolment_token(), tmp_path / "s",

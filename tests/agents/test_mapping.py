@@ -193,16 +193,17 @@ def test_required_field():
 
 def test_datetime_converter():
     config = {"dataset": "d", "key": "k", "fields": {"k": {"from": "K"}, "at": {"from": "At", "convert": ["datetime"]}}}
-    assert Mapper(config).map(row(K="1", At="03/02/2024 14:30"))[0]["at"] == "2024-02-03T14:30:00"
+    # Naive times are Europe/London (GMT in February), sent in UTC.
+    assert Mapper(config).map(row(K="1", At="03/02/2024 14:30"))[0]["at"] == "2024-02-03T14:30:00Z"
     assert Mapper(config).map(row(K="1", At="2024-02-03T14:30:00Z"))[0]["at"] == "2024-02-03T14:30:00Z"
-    assert Mapper(config).map(row(K="1", At=45325.5))[0]["at"] == "2024-02-03T12:00:00"
+    assert Mapper(config).map(row(K="1", At=45325.5))[0]["at"] == "2024-02-03T12:00:00Z"
 
 
 @pytest.mark.parametrize(
     "fields, message",
     [
         ({"k": {"from": "K", "convert": ["shout"]}}, "unknown converter 'shout'"),
-        ({"k": {"from": "K", "const": 1}}, "exactly one of from, const, concat or subject"),
+        ({"k": {"from": "K", "const": 1}}, "exactly one of from, const, concat, template or subject"),
         ({"k": {"from": "K"}, "ref": {"subject": True}}, "carry the subject pseudonym, but the mapping has no subject"),
         ({"k": {"from": "K"}, "ref": {"subject": True, "required": True}}, "written {subject: true}, alone"),
         ({"k": {"from": "K", "defualt": 1}}, "unknown setting"),

@@ -79,3 +79,65 @@ def test_subscribe_cursor_moves_forward(outbox):
     outbox.advance_cursor("s", 42, delivered=5)
     assert outbox.cursor("s") == 42
     assert outbox.task_stats()["s"]["delivered"] == 5
+
+
+def bad_row(row=3, value="x", message="bad"):
+    return Reject("validation", {"file": "a.csv", "row": row}, [{"path": "/payload/uprn", "message": message}],
+                  {"UPRN": value})
+
+
+def test_a_bad_row_read_again_is_counted_not_kept_twice(outbox):
+    outbox.commit_chunk("t", [], [bad_row(), bad_row(row=4)], None, rows_read=2)
+    outbox.commit_chunk("t", [], [bad_row(message="bad, said better")], None, rows_read=1)
+    outbox.commit_chunk("other-task", [], [bad_row()], None, rows_read=1)  # another task's row is another reject
+    kept = {(r["task"], r["location"]["row"]): r for r in outbox.rejects()}
+    assert {k: r["count"] for k, r in kept.items()} == {("t", 3): 2, ("t", 4): 1, ("other-task", 3): 1}
+    assert kept["t", 3]["errors"][0]["message"] == "bad, said better"  # the latest errors
+    assert kept["t", 3]["last_seen_at"] >= kept["t", 3]["created_at"]
+    assert outbox.reject_count("t") == 2
+    assert outbox.task_stats()["t"]["rejected"] == 3  # every time a row was refused still counts
+
+
+def test_the_same_row_with_other_content_is_another_reject(outbox):
+    outbox.commit_chunk("t", [], [bad_row(value="x")], None, rows_read=1)
+    outbox.commit_chunk("t", [], [bad_row(value="y")], None, rows_read=1)
+    assert [(r["data"], r["count"]) for r in outbox.rejects()] == [({"UPRN": "x"}, 1), ({"UPRN": "y"}, 1)]
+
+
+def test_a_record_the_hub_refuses_again_is_counted_once(outbox):
+    for _ in range(2):
+        outbox.commit_chunk("t", [record(1)], [], None, rows_read=1)
+        (pending,) = outbox.take(10)
+        outbox.settle([], [(pending, [{"path": "/payload/n", "message": "too big"}])])
+    (kept,) = outbox.rejects()
+    assert (kept["stage"], kept["count"], kept["record_id"]) == ("hub", 2, "id-1")
+
+
+def test_clearing_rejects_by_task_and_by_id(outbox):
+    outbox.commit_chunk("t", [], [bad_row(3), bad_row(4), bad_row(5)], None, rows_read=3)
+    outbox.commit_chunk("u", [], [bad_row(3)], None, rows_read=1)
+    first = outbox.rejects("t")[0]["id"]
+    assert outbox.clear_rejects(ids=[first]) == 1
+    assert outbox.clear_rejects(task="t") == 2
+    assert [r["task"] for r in outbox.rejects()] == ["u"]
+    assert outbox.clear_rejects() == 1
+
+
+def test_an_outbox_from_before_rejects_were_kept_once_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE rejects (id INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, stage TEXT NOT NULL,
+            location TEXT NOT NULL, errors TEXT NOT NULL, data TEXT, record_id TEXT, created_at REAL NOT NULL);
+        INSERT INTO rejects (task, stage, location, errors, data, created_at) VALUES
+            ('t', 'validation', '{"file":"a.csv","row":3}', '[{"path":"/payload/uprn","message":"bad"}]', '{"UPRN":"x"}', 1.0),
+            ('t', 'validation', '{"file":"a.csv","row":3}', '[{"path":"/payload/uprn","message":"bad"}]', '{"UPRN":"x"}', 2.0);
+    """)
+    conn.close()
+    box = Outbox(path)
+    assert [(r["count"], r["last_seen_at"]) for r in box.rejects()] == [(1, 1.0), (1, 2.0)]  # old copies stay
+    box.commit_chunk("t", [], [bad_row()], None, rows_read=1)
+    box.commit_chunk("t", [], [bad_row()], None, rows_read=1)
+    assert [r["count"] for r in box.rejects()] == [1, 1, 2]
+    box.close()
+    assert [r["count"] for r in Outbox(path).rejects()] == [1, 1, 2]  # and opening it again changes nothing

@@ -3,10 +3,11 @@ own (tests/proxy.py), the hub serves TLS with a private CA, and the agent is con
 docs/agent.md says (hub.proxy in agent.yaml, or HTTPS_PROXY). The proxy's log proves every
 exchange went through its CONNECT tunnels, and that it only ever carried ciphertext."""
 import pytest
-from agent_harness import gazetteer_task, run_agent, write_config, write_gazetteer_csv
-from proxy import ForwardProxy
 
-pytestmark = pytest.mark.slow
+from support.agents import gazetteer_task, run_agent, write_config, write_gazetteer_csv
+from support.proxy import ForwardProxy
+
+pytestmark = pytest.mark.e2e
 
 # No proxy or CA bundle may come from this machine's environment by accident. (An empty
 # lower-case variable overrides the upper-case one, so via_proxy() sets both.)

@@ -6,12 +6,12 @@ import json
 import uuid
 
 import pytest
-from agent_harness import enrol, outbox_figures, run_agent, write_config
-from factories import example_payload
 
 from agents.outbox import NewRecord, Outbox
+from support.agents import enrol, outbox_figures, run_agent, write_config
+from support.factories import example_payload
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 HEADER = "VacancyId,Salary"
 MAPPING = {"fields": {

@@ -4,19 +4,20 @@ import os
 import signal
 
 import pytest
-from agent_harness import (
+
+from support.agents import (
     enrol,
     gazetteer_task,
     hub_get,
     outbox_figures,
     run_agent,
     start_agent,
-    wait_until,
     write_config,
     write_gazetteer_csv,
 )
+from support.waiting import wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 def assert_exactly_once(hub, expected_rows: int):
@@ -46,23 +47,23 @@ def test_the_agent_keeps_reading_while_the_hub_is_down_and_drains_after(hub, tmp
     write_gazetteer_csv(drop / "monday.csv", 300, start=0)
     agent = start_agent(config, log_path=tmp_path / "agent.log")
     try:
-        wait_until(lambda: len(hub.records("gazetteer-address")) == 300, timeout=60, what="monday's rows at the hub")
+        wait_until(lambda: len(hub.records("gazetteer-address")) == 300, timeout=60, message="monday's rows at the hub")
         hub.stop()
         write_gazetteer_csv(drop / "tuesday.csv", 400, start=300)
         write_gazetteer_csv(drop / "wednesday.csv", 500, start=700)
         # The agent reads on: both files end up in the outbox while the hub is away.
-        wait_until(lambda: outbox_figures(state)["depth"] == 900, timeout=60, what="900 records waiting in the outbox")
+        wait_until(lambda: outbox_figures(state)["depth"] == 900, timeout=60, message="900 records waiting in the outbox")
         assert (drop / "processed" / "wednesday.csv").exists()
         status = run_agent(config, "status")
         assert "900 records waiting for the hub" in status.stdout
 
         hub.start()
-        wait_until(lambda: outbox_figures(state)["depth"] == 0, timeout=90, what="the outbox to drain")
+        wait_until(lambda: outbox_figures(state)["depth"] == 0, timeout=90, message="the outbox to drain")
         assert_exactly_once(hub, 1200)
         # The hub hears how the task went.
         ops = hub.key("edinburgh", "ops")
         wait_until(lambda: (hub_get(hub, "/agents", ops)["agents"][0]["report"] or {}).get("tasks", [{}])[0]
-                   .get("published") == 1200, timeout=30, what="a heartbeat with the published count")
+                   .get("published") == 1200, timeout=30, message="a heartbeat with the published count")
         agent_view = hub_get(hub, "/agents", ops)["agents"][0]
         assert agent_view["status"] == "up"
         assert agent_view["report"]["tasks"][0]["rows_read"] == 1200
@@ -71,9 +72,8 @@ def test_the_agent_keeps_reading_while_the_hub_is_down_and_drains_after(hub, tmp
         stop(agent)
     log = (tmp_path / "agent.log").read_text()
     assert "cannot reach the hub" in log
-    from agent_harness import PASSPHRASE
-
     from agents.state import StateDir
+    from support.agents import PASSPHRASE
 
     secret = StateDir(state).load_credential(PASSPHRASE).api_key
     assert secret not in log and PASSPHRASE not in log  # secrets never reach the log
@@ -93,7 +93,7 @@ def test_sigkill_mid_read_loses_and_duplicates_nothing(hub, tmp_path):
         return checkpoint and checkpoint["rows_done"] >= 1000
 
     try:
-        wait_until(part_read, timeout=120, interval=0.05, what="the first chunks of the file to be committed")
+        wait_until(part_read, timeout=120, interval=0.05, message="the first chunks of the file to be committed")
     finally:
         kill(agent)
     checkpoint = outbox_figures(state)["checkpoints"]["gazetteer"]
@@ -117,7 +117,7 @@ def test_sigkill_between_outbox_write_and_send_loses_and_duplicates_nothing(hub,
     write_gazetteer_csv(drop / "b.csv", 750, start=250)
     agent = start_agent(config, log_path=tmp_path / "agent.log")
     try:
-        wait_until(lambda: outbox_figures(state)["depth"] == 750, timeout=60, what="b.csv in the outbox")
+        wait_until(lambda: outbox_figures(state)["depth"] == 750, timeout=60, message="b.csv in the outbox")
     finally:
         kill(agent)  # written to the outbox, never sent
 

@@ -2,14 +2,14 @@
 import threading
 import time
 
-from agent_harness import wait_until, write_config
-
 from agents.config import load_config
 from agents.hub_client import Response, Transport
 from agents.runner import Agent
 from agents.state import Credential
 from causeway_common.signing import generate_key
 from connectors import Chunk, ConnectorError, Source
+from support.agents import write_config
+from support.waiting import wait_until
 
 
 class QuietHub(Transport):
@@ -62,7 +62,7 @@ def test_a_task_due_again_while_still_running_waits_instead_of_running_twice(tmp
     agent.publisher.builder = lambda task: None
     agent.start()
     try:
-        wait_until(lambda: source.reads >= 3, timeout=30, what="three runs")
+        wait_until(lambda: source.reads >= 3, timeout=30, message="three runs")
     finally:
         agent.stop()
     assert source.most_at_once == 1
@@ -81,7 +81,7 @@ def test_a_failing_task_is_recorded_and_the_others_keep_running(tmp_path):
     agent.publisher.builder = lambda task: None
     agent.start()
     try:
-        wait_until(lambda: fine.reads >= 2, timeout=30, what="the healthy task to keep running")
+        wait_until(lambda: fine.reads >= 2, timeout=30, message="the healthy task to keep running")
     finally:
         agent.stop()
     from agents.outbox import Outbox

@@ -6,9 +6,6 @@ import shutil
 import threading
 
 import pytest
-from agent_harness import wait_until
-from factories import gazetteer_record
-from servers import free_port
 
 from agents.hub_client import HubClient, HubRefused, HubUnavailable, Response, Transport
 from agents.outbox import NewRecord, Outbox
@@ -16,6 +13,9 @@ from agents.sender import Backoff, Sender
 from causeway_common.canonical import canonical_json
 from causeway_common.envelope import derived_record_id
 from causeway_common.signing import generate_key, public_key_b64
+from support.factories import gazetteer_record
+from support.servers import free_port
+from support.waiting import wait_until
 
 
 def enrolled_client(hub, org="edinburgh"):
@@ -101,10 +101,10 @@ def test_the_sender_backs_off_while_the_hub_is_down_and_drains_when_it_returns(h
     thread = threading.Thread(target=sender.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        wait_until(lambda: sender.backoff.failures >= 2, timeout=30, what="two failed attempts")
+        wait_until(lambda: sender.backoff.failures >= 2, timeout=30, message="two failed attempts")
         assert outbox.depth() == 40 and sender.status == "waiting for the hub"
         hub.start()
-        wait_until(lambda: outbox.depth() == 0, timeout=60, what="the outbox to drain")
+        wait_until(lambda: outbox.depth() == 0, timeout=60, message="the outbox to drain")
     finally:
         stop.set()
         sender.wake.set()

@@ -5,11 +5,11 @@ nothing, until an operator puts it back and accepts its deletes for one run."""
 import shutil
 
 import pytest
-from agent_harness import GAZETTEER_HEADER, enrol, gazetteer_line, gazetteer_task, run_agent, write_config
 
 from agents.outbox import Outbox
+from support.agents import GAZETTEER_HEADER, enrol, gazetteer_line, gazetteer_task, run_agent, write_config
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def write_export(path, numbers, changed=()):

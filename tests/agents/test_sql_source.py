@@ -6,9 +6,10 @@ import hmac
 import sqlite3
 
 import pytest
-from agent_harness import enrol, run_agent, write_config
 
-pytestmark = pytest.mark.slow
+from support.agents import enrol, run_agent, write_config
+
+pytestmark = pytest.mark.e2e
 
 SUBJECT_KEY = "edinburgh-pseudonymisation-key-for-tests"
 MAPPING = {

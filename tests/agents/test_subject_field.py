@@ -8,12 +8,12 @@ import json
 
 import pytest
 import requests
-from agent_harness import enrol, run_agent, write_config
-from factories import referral_record
 
 from agents.outbox import Outbox
+from support.agents import enrol, run_agent, write_config
+from support.factories import referral_record
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 SUBJECT_KEY = "edinburgh-pseudonymisation-key-for-tests"
 HEADER = "CaseRef,ClientNo,Service,Reason,Referred"

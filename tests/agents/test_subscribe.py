@@ -8,13 +8,13 @@ import sqlite3
 from urllib.parse import parse_qs, urlsplit
 
 import openpyxl
-from agent_harness import write_config
 
 from agents.config import load_config
 from agents.hub_client import Response, Transport
 from agents.runner import Agent
 from agents.state import Credential
 from causeway_common.signing import generate_key
+from support.agents import write_config
 
 
 def event(seq, key, op="upsert", **data):

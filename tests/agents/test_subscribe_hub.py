@@ -5,29 +5,28 @@ import sqlite3
 import openpyxl
 import pytest
 import requests
-import yaml
-from agent_harness import enrol, gazetteer_task, run_agent, write_config, write_gazetteer_csv
 
 from hub.app import build_services
 from hub.config import Settings
+from support.agents import enrol, gazetteer_task, run_agent, write_config, write_gazetteer_csv
+from support.agreements import agreement_yaml
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 PURPOSE = "PublicSafety"
 
 
 def put_agreement_in_force(hub):
     """Edinburgh's gazetteer (uprn, town, postcode) to SFRS, approved by both and active."""
     services = build_services(Settings(db_url=hub.db_url))
-    document = {"id": "test-gazetteer-sfrs", "title": "Gazetteer to SFRS (test)", "providers": ["edinburgh"],
-                "recipients": ["sfrs"], "purposes": [PURPOSE], "lawful_basis": "public-task",
-                "valid_from": "2020-01-01", "valid_until": "2099-12-31", "retention_days": 365,
-                "datasets": {"gazetteer-address": {"fields": ["uprn", "town", "postcode", "custodian"]}}}
+    agreement_id = "test-gazetteer-sfrs"
+    source = agreement_yaml(agreement_id, ["edinburgh"], ["sfrs"], purposes=[PURPOSE], title="Gazetteer to SFRS (test)",
+                            datasets={"gazetteer-address": {"fields": ["uprn", "town", "postcode", "custodian"]}})
     edinburgh = services.orgs.authenticate(hub.key("edinburgh", "governance"))
     sfrs = services.orgs.authenticate(hub.key("sfrs", "governance"))
-    services.policy.agreements.apply(yaml.safe_dump(document), edinburgh)
-    services.policy.agreements.transition(document["id"], "approved", edinburgh)
-    services.policy.agreements.transition(document["id"], "approved", sfrs)
-    services.policy.agreements.transition(document["id"], "active", edinburgh)
+    services.policy.agreements.apply(source, edinburgh)
+    services.policy.agreements.transition(agreement_id, "approved", edinburgh)
+    services.policy.agreements.transition(agreement_id, "approved", sfrs)
+    services.policy.agreements.transition(agreement_id, "active", edinburgh)
     services.engine.dispose()
 
 

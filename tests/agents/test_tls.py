@@ -7,9 +7,11 @@ import sys
 import certifi
 import pytest
 import yaml
-from agent_harness import ROOT, agent_env, gazetteer_task, run_agent, write_gazetteer_csv
 
-pytestmark = pytest.mark.slow
+from support import ROOT
+from support.agents import agent_env, gazetteer_task, run_agent, write_gazetteer_csv
+
+pytestmark = pytest.mark.e2e
 
 # Neither the system store nor an inherited bundle may make the hub's certificate trusted by accident.
 NO_INHERITED_CA = {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": "", "NO_PROXY": "*"}

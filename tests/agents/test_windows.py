@@ -11,11 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from agent_harness import ROOT, agent_env, gazetteer_task, wait_until, write_config, write_gazetteer_csv
 
 from agents.platform import Windows, access_entries
+from support import ROOT
+from support.agents import agent_env, gazetteer_task, write_config, write_gazetteer_csv
+from support.waiting import wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 # The agent's own CLI, with the Windows branch chosen and what Windows lacks taken away.
 AS_WINDOWS = """
@@ -28,7 +30,7 @@ platform.current = platform.Windows()
 from agents.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-FAKE_ICACLS = Path(__file__).with_name("fake_icacls.py")
+FAKE_ICACLS = ROOT / "tests" / "support" / "fake_icacls.py"
 
 
 class SimulatedWindows:
@@ -128,7 +130,7 @@ def test_under_windows_the_running_agent_stops_on_ctrl_c(windows, shared_hub, tm
     agent = windows.start("run", "-c", str(config))
     try:
         wait_until(lambda: "906000900" in shared_hub.current("gazetteer-address"), timeout=60,
-                   what="the running agent to publish")
+                   message="the running agent to publish")
         agent.send_signal(signal.SIGINT)  # what NSSM sends a console application first
         output, _ = agent.communicate(timeout=30)
     finally:

@@ -19,8 +19,6 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from factories import gazetteer_record
-from hubprocess import HubProcess
 
 from causeway_common.signing import generate_key, public_key_b64
 from hub import db
@@ -28,8 +26,11 @@ from hub.app import build_services
 from hub.auth import Principal
 from hub.config import DeliverySettings, Settings
 from hub.delivery.models import dead_letters
+from support.agreements import agreement_yaml
+from support.factories import gazetteer_record
+from support.hubprocess import HubProcess
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 CONTRACT = Path(__file__).resolve().parents[2] / "hub" / "openapi.yaml"
 CALLER, OTHER, OPERATOR, THIRD = "edinburgh", "glasgow", "improvement-service", "sfrs"
@@ -170,10 +171,8 @@ class World:
         return self.once("record", org, make)
 
     def agreement_source(self, agreement_id: str, providers: list[str], title: str = "Matrix agreement") -> str:
-        return (f"id: {agreement_id}\ntitle: {title}\nproviders: [{', '.join(providers)}]\n"
-                f"recipients: [{THIRD}]\npurposes: [{PURPOSE}]\nlawful_basis: public-task\n"
-                "valid_from: 2026-01-01\nvalid_until: 2030-12-31\nretention_days: 30\n"
-                "datasets:\n  gazetteer-address:\n    fields: [uprn, town]\n")
+        return agreement_yaml(agreement_id, providers, [THIRD], {"gazetteer-address": {"fields": ["uprn", "town"]}},
+                              purposes=[PURPOSE], title=title, retention_days=30)
 
     def draft(self, org: str) -> str:
         """A fresh draft agreement between `org` (provider) and sfrs."""

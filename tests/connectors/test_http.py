@@ -131,7 +131,7 @@ def test_next_link_to_another_site_is_refused(api, token, tmp_path):
 
 
 def test_unreachable_api_is_named(tmp_path):
-    from servers import free_port
+    from support.servers import free_port
 
     source = connectors.load_source("http", {"url": f"http://127.0.0.1:{free_port()}/api"}, tmp_path)
     with pytest.raises(ConnectorError, match="cannot connect"):

@@ -313,7 +313,7 @@ def peak_memory_reading(path):
     return int(count), int(peak_kb)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_million_row_csv_streams_in_bounded_memory(tmp_path):
     def write(path, rows):
         with open(path, "w", encoding="cp1252", newline="") as out:

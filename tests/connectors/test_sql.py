@@ -258,7 +258,7 @@ def test_wrong_password_is_named_and_the_password_never_shown(postgres_server, m
 
 
 def test_unreachable_server_is_named(tmp_path):
-    from servers import free_port
+    from support.servers import free_port
 
     url = f"postgresql+psycopg://reader@127.0.0.1:{free_port()}/cases"
     with pytest.raises(ConnectorError, match=r"cannot reach the database at postgresql\+psycopg://reader@127.0.0.1"):

@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(1, str(HERE.parent))  # tests/: hubprocess, servers
 
-from hubprocess import HubProcess  # noqa: E402
+from support.hubprocess import HubProcess
 
 CONTRACT = HERE.parents[1] / "hub" / "openapi.yaml"
 

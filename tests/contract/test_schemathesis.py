@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from live_hub import seed
+
+from support import python_env
+from support.live_hub import seed
 
 HERE = Path(__file__).resolve().parent
 CONTRACT_OPERATIONS = [operation["operationId"]
@@ -118,7 +120,7 @@ def network_namespace_works() -> bool:
                           capture_output=True).returncode == 0
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.timeout(600)
 def test_the_live_hub_keeps_its_contract(tmp_path):
     db_url = f"sqlite:///{tmp_path / 'hub.db'}"
@@ -128,9 +130,10 @@ def test_the_live_hub_keeps_its_contract(tmp_path):
     command = [sys.executable, str(HERE / "fuzz.py"), db_url, str(config)]
     examples = tmp_path / "examples.json"
     examples.write_text(json.dumps(seeded["examples"]), encoding="utf-8")
-    env = {**os.environ, "CONTRACT_HUB_LOG": str(tmp_path / "hub.log"), "CONTRACT_EXAMPLES": str(examples),
-           "SCHEMATHESIS_HOOKS": "contract_hooks",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    # fuzz.py imports support.*; schemathesis imports the hooks module from this folder.
+    env = python_env(CONTRACT_HUB_LOG=str(tmp_path / "hub.log"), CONTRACT_EXAMPLES=str(examples),
+                     SCHEMATHESIS_HOOKS="contract_hooks")
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env["PYTHONPATH"]])
     if network_namespace_works():
         command = ["unshare", "-n", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "fuzz", *command]
     else:  # no namespace: made-up webhook URLs are rewritten to the local receiver before sending

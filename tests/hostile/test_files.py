@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from agent_harness import GAZETTEER_MAPPING, HubProcess, enrol, start_agent, wait_until, write_config
 
 import connectors
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import poison_files  # noqa: E402
+from support import poison_files
+from support.agents import GAZETTEER_MAPPING, AgentHub, enrol, start_agent, write_config
+from support.waiting import wait_until
 
 GOOD_ROWS = [f"{906100000 + n},8400001,{n + 1},Leith Walk,Edinburgh,EH6 8RG,326000,675000,A,2026-02-0{n % 9 + 1}"
              for n in range(20)]
@@ -160,10 +158,10 @@ def peak_rss_mb(pid: int) -> float:
     raise AssertionError("no VmHWM in /proc status")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.timeout(600)
 def test_a_real_agent_passes_every_poison_file_and_stays_small(tmp_path):
-    hub = HubProcess(tmp_path / "hub").start()
+    hub = AgentHub(tmp_path / "hub").start()
     agent = None
     try:
         sheets, exports = tmp_path / "sheets", tmp_path / "exports"
@@ -193,8 +191,8 @@ def test_a_real_agent_passes_every_poison_file_and_stays_small(tmp_path):
         agent = start_agent(config, log_path=tmp_path / "agent.log")
 
         wait_until(lambda: len(hub.current("gazetteer-address")) >= len(GOOD_ROWS), timeout=240,
-                   what="the good file after the poison files to reach the hub")
-        wait_until(lambda: (exports / "processed" / "after.xml").exists(), timeout=60, what="the XML after the deep one")
+                   message="the good file after the poison files to reach the hub")
+        wait_until(lambda: (exports / "processed" / "after.xml").exists(), timeout=60, message="the XML after the deep one")
         assert agent.poll() is None, (tmp_path / "agent.log").read_text()
         peak = peak_rss_mb(agent.pid)
 

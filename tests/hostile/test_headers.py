@@ -8,9 +8,12 @@ import subprocess
 
 import pytest
 import requests
-from hubprocess import HubProcess
 from prometheus_client.parser import text_string_to_metric_families
-from raw_http import PROBLEM, csrf_from, raw_request
+
+from support.hubprocess import HubProcess
+from support.raw_http import PROBLEM, csrf_from, raw_request
+
+pytestmark = pytest.mark.e2e
 
 PASSWORD = "a long test password 1"
 MIB = 1024 * 1024

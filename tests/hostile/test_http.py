@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from factories import gazetteer_record
-from hubprocess import HubProcess
-from raw_http import PROBLEM, csrf_from, raw_request
+
+from support.factories import gazetteer_record
+from support.hubprocess import HubProcess
+from support.raw_http import PROBLEM, csrf_from, raw_request
+
+pytestmark = pytest.mark.e2e
 
 CONTRACT = yaml.safe_load((Path(__file__).resolve().parents[2] / "hub" / "openapi.yaml").read_text())
 HOSTILE_VALUES = ["%0A", "x%0A", "%00", "x%00", "%2F", "x%2Fy", "..", "%2E%2E"]

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 import requests
-from factories import gazetteer_record, referral_record
 
 from causeway_common.limits import MAX_SAFE_INTEGER
 from causeway_common.signing import build_manifest, generate_key, public_key_b64, sign_manifest
+from support.factories import gazetteer_record, referral_record
 
 pytestmark = pytest.mark.timeout(300)
 

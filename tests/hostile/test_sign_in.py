@@ -7,11 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from hubprocess import HubProcess
-from raw_http import csrf_from
 from sqlalchemy import select
 
 from hub.audit.models import audit_log
+from support.hubprocess import HubProcess
+from support.raw_http import csrf_from
+
+pytestmark = pytest.mark.e2e
 
 PASSWORD = "a long test password 1"
 

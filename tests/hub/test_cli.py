@@ -4,7 +4,10 @@ import sys
 
 import pytest
 import requests
-from hubprocess import HubProcess
+
+from support.hubprocess import HubProcess
+
+pytestmark = pytest.mark.e2e
 
 
 def run(*args, db):

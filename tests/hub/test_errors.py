@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from policy_helpers import POLICIES, example
 
 import hub.app  # noqa: F401  (imports every domain, so every subclass of the tree is known)
 from hub import errors
 from hub.cli import main
 from hub.cli_errors import report
 from hub.problems import MEMBERS, problem_for
+from support.agreements import POLICIES, example
 
 HUB = Path(hub.app.__file__).parent
 # The HTTP layer: handlers, the app and its middleware, request plumbing, the /metrics

@@ -17,15 +17,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from factories import gazetteer_record
-from servers import free_port, wait_for_port
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "delivery"))
-from harness import Receiver, wait_until  # noqa: E402
+from hub import sealing
+from support.delivery import Receiver
+from support.factories import gazetteer_record
+from support.servers import free_port, wait_for_port
+from support.waiting import wait_until
 
-from hub import sealing  # noqa: E402
-
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
 
 

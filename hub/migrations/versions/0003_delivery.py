@@ -8,7 +8,7 @@ from alembic import op
 
 revision = "0003_delivery"
 down_revision = "0001_core"
-branch_labels = None
+branch_labels = ("delivery",)
 depends_on = None
 
 BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

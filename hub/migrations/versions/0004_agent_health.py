@@ -8,7 +8,7 @@ from alembic import op
 
 revision = '0004_agent_health'
 down_revision = '0001_core'
-branch_labels = None
+branch_labels = ("health",)
 depends_on = None
 
 

@@ -8,7 +8,7 @@ from alembic import op
 
 revision = "0005_returns"
 down_revision = "0001_core"
-branch_labels = None
+branch_labels = ("returns",)
 depends_on = None
 
 

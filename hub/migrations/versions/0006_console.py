@@ -8,7 +8,7 @@ from alembic import op
 
 revision = '0006_console'
 down_revision = '0001_core'
-branch_labels = None
+branch_labels = ("console",)
 depends_on = None
 
 

@@ -8,7 +8,7 @@ from alembic import op
 
 revision = '0007_record_rejects'
 down_revision = '0001_core'
-branch_labels = None
+branch_labels = ("records",)
 depends_on = None
 
 

@@ -12,7 +12,7 @@ BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision = '0009_delivery_notice_recipients'
 down_revision = '0002_policy'
-branch_labels = None
+branch_labels = ("notices",)
 depends_on = None
 
 

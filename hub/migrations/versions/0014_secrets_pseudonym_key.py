@@ -8,7 +8,7 @@ from alembic import op
 
 revision = "0014_secrets_pseudonym_key"
 down_revision = "0002_policy"
-branch_labels = None
+branch_labels = ("policy",)
 depends_on = None
 
 

@@ -3,8 +3,9 @@ import subprocess
 import sys
 
 import pytest
-from factories import gazetteer_record
 from sqlalchemy import text
+
+from support.factories import gazetteer_record
 
 
 def hub_cli(db_url, *args):

@@ -1,16 +1,12 @@
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture
 def open_console(chromium, hub):
     """open_console() -> a new browser tab (Console) on the module's `hub`; the test fails
     if any tab reported a browser error."""
-    from browser import Console
+    from support.browser import Console
 
     opened = []
 

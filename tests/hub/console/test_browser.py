@@ -10,10 +10,11 @@ import csv
 import io
 
 import pytest
-from browser import ConsoleHub
-from factories import gazetteer_record
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+from support.browser import ConsoleHub
+from support.factories import gazetteer_record
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +205,7 @@ def test_approval_by_both_parties_makes_an_agreement_active(open_console):
 
 
 def test_the_decision_tester_gives_a_decision_and_its_reasons(open_console, hub):
-    from factories import referral_record
+    from support.factories import referral_record
 
     published = hub.publish("edinburgh", [referral_record("REF-DT-1", subject="subj-dt")])
     record_id = published["results"][0]["id"]
@@ -253,7 +254,7 @@ def test_ops_cannot_edit_agreements_and_a_third_org_cannot_see_one_between_two_o
 
 
 def test_a_withdrawn_consent_shows_on_the_subjects_page_and_stops_the_next_disclosure(open_console, hub):
-    from factories import referral_record
+    from support.factories import referral_record
 
     source = AGREEMENT.format(id="consent-flow")
     assert hub.api("POST", "/agreements", "edinburgh", "governance", json={"source": source}).status_code == 201

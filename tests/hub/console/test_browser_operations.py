@@ -8,47 +8,29 @@ they retry it from the page and it is delivered. Governance staff may look but n
 from __future__ import annotations
 
 import base64
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import requests
-from browser import ConsoleHub, wait_until
-from factories import gazetteer_record
 
 from causeway_common.signing import generate_key, public_key_b64
+from support.agreements import agreement_yaml
+from support.browser import ConsoleHub
+from support.delivery import Receiver
+from support.factories import gazetteer_record
+from support.waiting import wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-DELIVERY_TESTS = Path(__file__).resolve().parents[1] / "delivery"
-AGREEMENT = """\
-id: gazetteer-edinburgh-sds
-title: Gazetteer addresses from Edinburgh to Skills Development Scotland
-providers: [edinburgh]
-recipients: [sds]
-purposes: [ServiceProvision]
-lawful_basis: public-task
-valid_from: 2026-01-01
-valid_until: 2030-12-31
-retention_days: 365
-datasets:
-  gazetteer-address:
-    fields: [uprn, street, town, postcode, custodian]
-"""
-
-
-def _delivery_harness():
-    spec = importlib.util.spec_from_file_location("delivery_harness", DELIVERY_TESTS / "harness.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+AGREEMENT = agreement_yaml("gazetteer-edinburgh-sds", ["edinburgh"], ["sds"],
+                           {"gazetteer-address": {"fields": ["uprn", "street", "town", "postcode", "custodian"]}},
+                           title="Gazetteer addresses from Edinburgh to Skills Development Scotland")
 
 
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory):
-    started = _delivery_harness().Receiver(tmp_path_factory.mktemp("receiver") / "held.db").start()
+    started = Receiver(tmp_path_factory.mktemp("receiver") / "held.db").start()
     yield started
     started.stop()
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from console_helpers import add_staff, csrf_from, sign_in
-from factories import gazetteer_record
 from sqlalchemy import select
 
 from causeway_common.signing import generate_key, public_key_b64
@@ -17,6 +15,8 @@ from hub.audit.models import audit_log
 from hub.auth import Principal
 from hub.config import Settings
 from hub.delivery.models import dead_letters, subscriptions
+from support.console import add_staff, csrf_from, sign_in
+from support.factories import gazetteer_record
 
 OPERATOR = "improvement-service"
 

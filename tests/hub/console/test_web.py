@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from console_helpers import PASSWORD, add_staff, csrf_from, sign_in
-from factories import gazetteer_record
 
 from hub.audit import service as audit
 from hub.db import write_transaction
+from support.console import PASSWORD, add_staff, csrf_from, sign_in
+from support.factories import gazetteer_record
 
 PAGES = ["/console/", "/console/quality", "/console/catalogue", "/console/catalogue/gazetteer-address",
          "/console/audit"]

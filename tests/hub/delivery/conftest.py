@@ -5,17 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import yaml  # noqa: E402
-from harness import HUB_MQTT_PASSWORD, REPO, SECRETS_KEY, Receiver  # noqa: E402
-from servers import MosquittoServer  # noqa: E402
-
-from hub.config import DeliverySettings, Settings  # noqa: E402
+from hub.config import DeliverySettings, Settings
+from support import ROOT
+from support.agreements import agreement_yaml
+from support.delivery import HUB_MQTT_PASSWORD, SECRETS_KEY, Receiver
+from support.servers import MosquittoServer
 
 PURPOSE = "PublicSafety"
 FIELDS = {
@@ -73,14 +70,11 @@ def grant(services, key_for):
         spec = {"fields": list(fields or FIELDS[dataset])}
         if conditions:
             spec["conditions"] = list(conditions)
-        document = {
-            "id": agreement_id, "title": f"{dataset} to {recipient} (test)", "providers": list(providers),
-            "recipients": [recipient], "purposes": [purpose], "lawful_basis": lawful_basis,
-            "valid_from": "2020-01-01", "valid_until": "2099-12-31", "retention_days": retention_days,
-            "datasets": {dataset: spec},
-        }
+        source = agreement_yaml(agreement_id, providers, [recipient], {dataset: spec}, purposes=[purpose],
+                                lawful_basis=lawful_basis, title=f"{dataset} to {recipient} (test)",
+                                valid_from="2020-01-01", valid_until="2099-12-31", retention_days=retention_days)
         provider_key = services.orgs.authenticate(key_for(providers[0], "governance"))
-        services.policy.agreements.apply(yaml.safe_dump(document), provider_key)
+        services.policy.agreements.apply(source, provider_key)
         for party in dict.fromkeys([*providers, recipient]):  # every party approves for itself
             services.policy.agreements.transition(agreement_id, "approved",
                                                   services.orgs.authenticate(key_for(party, "governance")))
@@ -112,7 +106,7 @@ def broker(tmp_path, db_url, services):
     passwd, acl = tmp_path / "passwd", tmp_path / "acl"
     result = subprocess.run(
         [sys.executable, "-m", "hub.cli", "mqtt", "acl", "--db", db_url, "--password-file", str(passwd),
-         "--acl-file", str(acl)], cwd=str(REPO), capture_output=True, text=True, timeout=60,
+         "--acl-file", str(acl)], cwd=str(ROOT), capture_output=True, text=True, timeout=60,
         env={**os.environ, "CAUSEWAY_MQTT_PASSWORD": HUB_MQTT_PASSWORD})
     assert result.returncode == 0, result.stderr
     passwords = dict(line.split() for line in result.stdout.splitlines() if line.startswith("  "))

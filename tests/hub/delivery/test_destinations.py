@@ -12,13 +12,13 @@ import subprocess
 
 import pytest
 import requests
-from harness import Receiver
-from hubprocess import HubProcess
 
 from hub.delivery.destinations import DestinationRefused, check_url
 from hub.delivery.webhook import WebhookSender
+from support.delivery import Receiver
+from support.hubprocess import HubProcess
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 REFUSED = [
     # what the hub refused before

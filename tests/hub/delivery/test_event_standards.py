@@ -9,12 +9,13 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import requests
-from cloudevents_check import check_event
-from factories import gazetteer_record
-from harness import wait_until
-from hubprocess import HubProcess
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+from support.cloudevents_check import check_event
+from support.factories import gazetteer_record
+from support.hubprocess import HubProcess
+from support.waiting import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 PUBLIC_URL = "https://hub.example"
 PURPOSE = "PublicSafety"  # what the grant fixture's agreements cover

@@ -11,11 +11,13 @@ import uuid
 
 import pytest
 import requests
-from factories import gazetteer_record, referral_record
-from harness import HUB_MQTT_PASSWORD, SECRETS_KEY, MqttSubscriber, wait_until
-from hubprocess import HubProcess
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+from support.delivery import HUB_MQTT_PASSWORD, SECRETS_KEY, MqttSubscriber
+from support.factories import gazetteer_record, referral_record
+from support.hubprocess import HubProcess
+from support.waiting import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 NOTICE = "uk.causeway.consent.withdrawn"
 STAFF_PASSWORD = "a long test password 1"

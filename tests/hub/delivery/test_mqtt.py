@@ -14,16 +14,18 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from cloudevents_check import check_event
-from factories import gazetteer_record
-from harness import HUB_MQTT_PASSWORD as HUB_PASSWORD
-from harness import REPO, wait_until
-from harness import MqttSubscriber as Subscriber
-from servers import MosquittoServer
+
+from support import ROOT
+from support.cloudevents_check import check_event
+from support.delivery import HUB_MQTT_PASSWORD as HUB_PASSWORD
+from support.delivery import MqttSubscriber as Subscriber
+from support.factories import gazetteer_record
+from support.servers import MosquittoServer
+from support.waiting import wait_until
 
 mqtt = pytest.importorskip("paho.mqtt.client")
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
@@ -126,7 +128,7 @@ def test_a_broker_started_the_packaged_way_reads_the_generated_files_and_keeps_o
     try:
         result = subprocess.run(
             [sys.executable, "-m", "hub.cli", "mqtt", "acl", "--db", db_url, "--password-file", str(passwd),
-             "--acl-file", str(acl)], cwd=str(REPO), capture_output=True, text=True, timeout=60,
+             "--acl-file", str(acl)], cwd=str(ROOT), capture_output=True, text=True, timeout=60,
             env={**os.environ, "CAUSEWAY_MQTT_PASSWORD": HUB_PASSWORD})
         assert result.returncode == 0, result.stderr
         assert "cannot read" not in result.stderr

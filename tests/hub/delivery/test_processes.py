@@ -6,10 +6,12 @@ import collections
 import time
 
 import pytest
-from factories import gazetteer_record
-from harness import SECRETS_KEY, WorkerProcess, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+from support.delivery import SECRETS_KEY, WorkerProcess
+from support.factories import gazetteer_record
+from support.waiting import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 LEASE = 2.0
 

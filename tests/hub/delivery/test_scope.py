@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 import requests
-from factories import gazetteer_record
-from hubprocess import HubProcess
 from sqlalchemy import select
 
 from causeway_common.signing import generate_key, public_key_b64
 from hub import db
 from hub.delivery.models import dead_letters, subscriptions
+from support.factories import gazetteer_record
+from support.hubprocess import HubProcess
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 OPERATOR = "improvement-service"
 SECRET_PATH = "/hooks/sds-7f3a"

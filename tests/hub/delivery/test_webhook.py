@@ -4,10 +4,10 @@ from __future__ import annotations
 import collections
 
 import pytest
-from factories import gazetteer_record
-from harness import wait_until
 
 from causeway_common.signing import generate_key, public_key_b64
+from support.factories import gazetteer_record
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from fakes import FakeChannel, FakePolicy, log_row
 
 from hub.config import DeliverySettings
 from hub.delivery import disclose
@@ -17,6 +16,7 @@ from hub.delivery.planner import Page, Subscription, cohorts_of, plan, read_wind
 from hub.delivery.policy import DecisionPoint, PolicyPort
 from hub.delivery.writer import cursor_values, dead_letter_rows, retry_delay
 from hub.records.events import CloudEvents
+from support.delivery_fakes import FakeChannel, FakePolicy, log_row
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -4,9 +4,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from factories import gazetteer_record
 
 from causeway_common.signing import build_manifest, generate_key, public_key_b64, sign_manifest
+from support.factories import gazetteer_record
 
 
 @pytest.fixture

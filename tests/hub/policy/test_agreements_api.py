@@ -1,7 +1,8 @@
 """Agreements through the HTTP API: writing, checking, versions, lifecycle, approval and visibility."""
 import pytest
 import yaml
-from policy_helpers import GAZETTEER_SFRS, POLICIES, example
+
+from support.agreements import GAZETTEER_SFRS, POLICIES, example
 
 REFERRAL = "referral-edinburgh-sds"
 

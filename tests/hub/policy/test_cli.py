@@ -3,7 +3,11 @@ import os
 import subprocess
 import sys
 
-from policy_helpers import POLICIES
+import pytest
+
+from support.agreements import POLICIES
+
+pytestmark = pytest.mark.e2e
 
 REFERRAL = str(POLICIES / "referral-edinburgh-sds.yaml")
 
@@ -67,7 +71,7 @@ def test_consent_import_reports_bad_rows_and_keeps_good_ones(tmp_path):
 
 
 def test_approve_waits_for_every_provider_and_recipient(tmp_path):
-    from policy_helpers import gazetteer_agreement
+    from support.agreements import gazetteer_agreement
 
     db = f"sqlite:///{tmp_path}/hub.db"
     run("init", db=db)

@@ -1,6 +1,6 @@
 """Consent records, CSV import and the dry-run decision API."""
-from factories import referral_record
-from policy_helpers import example
+from support.agreements import example
+from support.factories import referral_record
 
 REFERRAL = "referral-edinburgh-sds"
 

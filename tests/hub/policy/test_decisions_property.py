@@ -13,7 +13,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
-from factories import example_payload
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -24,6 +23,7 @@ from hub.db import utcnow
 from hub.errors import HubError
 from hub.policy.models import agreement_approvals
 from hub.policy.models import agreements as agreements_table
+from support.factories import example_payload
 
 T0 = datetime(2026, 6, 1, tzinfo=timezone.utc)
 PURPOSES = ["ServiceProvision", "EmergencyResponse"]

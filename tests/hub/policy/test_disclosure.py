@@ -1,8 +1,8 @@
 """The decision point at disclosure, seen through a recipient's feed."""
 import re
 
-from factories import gazetteer_record, referral_record
-from policy_helpers import GAZETTEER_SFRS, REFERRAL_PUBLIC_TASK, example, publish, read_feed
+from support.agreements import GAZETTEER_SFRS, REFERRAL_PUBLIC_TASK, example, publish, read_feed
+from support.factories import gazetteer_record, referral_record
 
 REFERRAL = "referral-edinburgh-sds"
 PSEUDONYM = re.compile(r"^ps_[0-9a-f]{32}$")

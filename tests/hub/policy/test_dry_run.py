@@ -1,7 +1,7 @@
 """The decision dry run (POST /policy/decisions) is a disclosure path: who may ask, with which
 state it is decided, what it shows and that it is audited. On SQLite and PostgreSQL."""
-from factories import referral_record
-from policy_helpers import REFERRAL_PUBLIC_TASK, example, publish
+from support.agreements import REFERRAL_PUBLIC_TASK, example, publish
+from support.factories import referral_record
 
 REFERRAL = "referral-edinburgh-sds"
 PAST = "2026-06-01T12:00:00Z"

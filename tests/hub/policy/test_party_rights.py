@@ -1,7 +1,8 @@
 """Every party's say-so, and rights only over the versions an org is named in (SQLite and PostgreSQL)."""
 import yaml
-from factories import gazetteer_record
-from policy_helpers import POLICIES, example, gazetteer_agreement, publish, read_feed
+
+from support.agreements import POLICIES, example, gazetteer_agreement, publish, read_feed
+from support.factories import gazetteer_record
 
 PURPOSE = "EmergencyResponse"
 

@@ -2,10 +2,11 @@
 (`causeway-hub serve`) on SQLite and PostgreSQL."""
 import pytest
 import requests
-from factories import gazetteer_record, referral_record
-from policy_helpers import example, gazetteer_agreement
 
-pytestmark = pytest.mark.slow
+from support.agreements import example, gazetteer_agreement
+from support.factories import gazetteer_record, referral_record
+
+pytestmark = pytest.mark.e2e
 PURPOSE = "EmergencyResponse"
 
 

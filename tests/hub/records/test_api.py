@@ -3,7 +3,8 @@ import copy
 import random
 
 import pytest
-from factories import gazetteer_record, referral_record
+
+from support.factories import gazetteer_record, referral_record
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -4,10 +4,11 @@ import time
 
 import pytest
 import requests
-from factories import gazetteer_record
-from hubprocess import HubProcess, hub_cli, issue_key
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+from support.factories import gazetteer_record
+from support.hubprocess import HubProcess, hub_cli, issue_key
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 def publish_until_stopped(url, key, stop, answered, unanswered):

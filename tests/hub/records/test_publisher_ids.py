@@ -3,7 +3,8 @@ an org reusing another org's record id neither collides with it nor learns it ex
 Against a real hub process, on SQLite and PostgreSQL."""
 import pytest
 import requests
-from factories import gazetteer_record
+
+from support.factories import gazetteer_record
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -10,9 +10,6 @@ import uuid
 
 import pytest
 import requests
-from factories import gazetteer_record, referral_record
-from hubprocess import HubProcess
-from policy_helpers import REFERRAL_PUBLIC_TASK
 
 from causeway_common.canonical import digest
 from causeway_common.signing import (
@@ -23,8 +20,11 @@ from causeway_common.signing import (
     sign_manifest,
     verify_manifest,
 )
+from support.agreements import REFERRAL_PUBLIC_TASK
+from support.factories import gazetteer_record, referral_record
+from support.hubprocess import HubProcess
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 def hub_command(db_url, *args, **env):

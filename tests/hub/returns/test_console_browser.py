@@ -4,12 +4,22 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from scenario import COUNCILS, DATASET, LATE, MISSING, OUTLIER, QUARTER, RESUBMITTER, build_quarter, load_population
-from servers import free_port, wait_for_port
 
 from hub.app import create_app
+from support.returns import (
+    COUNCILS,
+    DATASET,
+    LATE,
+    MISSING,
+    OUTLIER,
+    QUARTER,
+    RESUBMITTER,
+    build_quarter,
+    load_population,
+)
+from support.servers import free_port, wait_for_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 COLOURS = {"submitted": "rgb(200, 230, 201)", "late": "rgb(255, 224, 178)", "missing": "rgb(255, 205, 210)"}
 

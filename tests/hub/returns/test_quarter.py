@@ -6,7 +6,9 @@ import io
 import json
 
 import pytest
-from scenario import (
+from standardwebhooks.webhooks import Webhook
+
+from support.returns import (
     COUNCILS,
     DATASET,
     LATE,
@@ -19,7 +21,6 @@ from scenario import (
     load_population,
     set_contacts,
 )
-from standardwebhooks.webhooks import Webhook
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -7,34 +7,25 @@ import uuid
 
 import pytest
 import requests
-from hubprocess import HubProcess
-from policy_helpers import activate_agreement
-from scenario import COUNCILS, DATASET, load_orgs
 
 from hub.app import build_services
 from hub.auth import Principal
 from hub.config import Settings
+from support.agreements import activate_agreement, agreement_yaml
+from support.hubprocess import HubProcess
+from support.returns import COUNCILS, DATASET, load_orgs
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 # The latest quarter already due by the time these tests run (the hub process keeps real time).
 PERIOD = "2026-Q3"
 SUBMITTED = ("edinburgh", "fife")
 
-SCHOOL_MEALS_TO_SDS = """\
-id: school-meals-edinburgh-sds
-title: Edinburgh's school meals figures for Skills Development Scotland
-providers: [edinburgh]
-recipients: [sds]
-purposes: [ServiceProvision]
-lawful_basis: public-task
-valid_from: 2026-01-01
-valid_until: 2030-12-31
-retention_days: 365
-datasets:
-  data-return.school-meals:
-    fields: [return_id, council, period, pupils_on_roll, free_meals_registered]
-"""
+SCHOOL_MEALS_TO_SDS = agreement_yaml(
+    "school-meals-edinburgh-sds", ["edinburgh"], ["sds"],
+    {"data-return.school-meals": {"fields": ["return_id", "council", "period", "pupils_on_roll",
+                                             "free_meals_registered"]}},
+    title="Edinburgh's school meals figures for Skills Development Scotland")
 
 
 @pytest.fixture

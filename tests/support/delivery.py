@@ -11,21 +11,19 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
-from servers import free_port, wait_for_port
+from support import ROOT, python_env
+from support.servers import free_port, wait_for_port
 
-HERE = Path(__file__).parent
+RECEIVER = Path(__file__).parent / "receivers" / "webhook_receiver.py"
 SECRETS_KEY = base64.b64encode(b"k" * 32).decode()  # seals webhook secrets in the hubs tests start
 HUB_MQTT_PASSWORD = "hub-broker-secret"
-REPO = HERE.parents[2]
-DEFAULT_WAIT = 60.0
 
 
 class Receiver:
-    """tests/hub/delivery/receiver.py in its own process, its state in a file that outlives it."""
+    """support/receivers/webhook_receiver.py in its own process, its state in a file that outlives it."""
 
     def __init__(self, state_path: Path, port: int | None = None, host: str = "127.0.0.1", tls: tuple | None = None):
         self.state_path = str(state_path)
@@ -39,9 +37,9 @@ class Receiver:
 
     def start(self) -> "Receiver":
         extra = ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else []
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "receiver.py"), "--port", str(self.port),
+        self.proc = subprocess.Popen([sys.executable, str(RECEIVER), "--port", str(self.port),
                                       "--state", self.state_path, "--host", self.host, *extra],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=python_env())
         wait_for_port(self.port, timeout=15, proc=self.proc, host=self.host)
         return self
 
@@ -95,7 +93,7 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "deliver", "--db", self.db_url,
-                                      "--worker-id", self.worker_id], cwd=str(REPO), env=self.env,
+                                      "--worker-id", self.worker_id], cwd=str(ROOT), env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT)
         if self.log_path:
             log.close()
@@ -157,14 +155,3 @@ class MqttSubscriber:
         if self.client is not None:
             self.client.disconnect()
             self.client.loop_stop()
-
-
-def wait_until(condition, timeout: float = DEFAULT_WAIT, interval: float = 0.1, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {message}")
-        time.sleep(interval)

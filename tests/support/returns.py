@@ -4,13 +4,12 @@ each council, with the hub clock placing every batch in time."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import yaml
 
 from hub.returns.reference import load_population_csv, populations_for_year, set_contact
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
 ORGS = yaml.safe_load((ROOT / "policies" / "orgs.yaml").read_text(encoding="utf-8"))
 COUNCILS = sorted(o["slug"] for o in ORGS if o["kind"] == "council")
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
-from hubprocess import HubProcess, hub_cli, issue_key
 
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "console"
+from support.hubprocess import HubProcess, hub_cli, issue_key
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 PASSWORD = "a long browser-test password"
 
 # username, org, role
@@ -111,15 +111,3 @@ class Console:
 
     def close(self):
         self.context.close()
-
-
-def wait_until(check, timeout: float = 10.0, interval: float = 0.1):
-    """Poll check() until it returns something truthy, for at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)

@@ -1,12 +1,13 @@
 """A webhook receiver, run as its own process, written as a subscriber would write one
 (no hub code): it verifies every signature with the official Standard Webhooks library,
 parses every event with the official CloudEvents SDK and validates it against the
-CloudEvents JSON schema (tests/cloudevents_check.py; an invalid event is answered 400
+CloudEvents JSON schema (support/cloudevents_check.py; an invalid event is answered 400
 and listed in `bad_events`), de-duplicates by webhook-id, and keeps what it holds in a
 SQLite file, so it survives its own restarts.
 
-    python receiver.py --port 8123 --state held.db [--host 127.0.0.2] [--tls-cert C --tls-key K]
-                       [--skip-event-checks]   (benchmarks: signatures only, so the hub is what is measured)
+    PYTHONPATH=tests python tests/support/receivers/webhook_receiver.py --port 8123 --state held.db
+        [--host 127.0.0.2] [--tls-cert C --tls-key K]
+        [--skip-event-checks]   (benchmarks: signatures only, so the hub is what is measured)
 
 POST /hook/<name>   a subscription's events (CloudEvents, single or batch)
 POST /control       {"secrets": {name: [whsec_...]}, "fail_next": {name: n}, "retry_after": s,
@@ -23,17 +24,14 @@ import argparse
 import json
 import sqlite3
 import ssl
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-sys.path.insert(0, str(Path(__file__).parents[2]))
-from cloudevents_check import InvalidEvent, check_http  # noqa: E402
+from support.cloudevents_check import InvalidEvent, check_http
 
 
 def verify(secrets: list[str], headers, body: bytes) -> bool:

@@ -1,7 +1,8 @@
-"""Helpers for policy tests: example agreements, publishing and reading feeds through the API."""
-from pathlib import Path
+"""Sharing agreements for tests: the examples in policies/, YAML builders, putting one in force;
+and publishing and reading feeds through the API."""
+from support import ROOT
 
-POLICIES = Path(__file__).resolve().parents[1] / "policies"
+POLICIES = ROOT / "policies"
 
 REFERRAL_PUBLIC_TASK = """\
 id: referral-edinburgh-glasgow
@@ -53,17 +54,27 @@ def read_feed(client, headers, dataset, purpose, after=0):
     return response.json()
 
 
-def gazetteer_agreement(agreement_id: str, providers, recipients, purpose: str = "EmergencyResponse") -> str:
-    """A public-task gazetteer agreement as YAML, each provider sharing only its own addresses."""
+def agreement_yaml(agreement_id: str, providers, recipients, datasets: dict, purposes=("ServiceProvision",),
+                   lawful_basis: str = "public-task", title: str | None = None, valid_from: str = "2026-01-01",
+                   valid_until: str = "2030-12-31", retention_days: int = 365) -> str:
+    """A sharing agreement as the YAML a governance user writes; `datasets` maps each dataset
+    to its terms ({"fields": [...], "conditions": [...], "pseudonymise": [...]})."""
     import yaml
 
     return yaml.safe_dump({
-        "id": agreement_id, "title": f"Gazetteer addresses ({agreement_id})", "providers": list(providers),
-        "recipients": list(recipients), "purposes": [purpose], "lawful_basis": "public-task",
-        "valid_from": "2026-01-01", "valid_until": "2030-12-31", "retention_days": 365,
-        "datasets": {"gazetteer-address": {"fields": ["uprn", "street", "town", "postcode", "custodian"],
-                                           "conditions": ["payload.custodian == provider"]}},
+        "id": agreement_id, "title": title or f"Test agreement {agreement_id}", "providers": list(providers),
+        "recipients": list(recipients), "purposes": list(purposes), "lawful_basis": lawful_basis,
+        "valid_from": valid_from, "valid_until": valid_until, "retention_days": retention_days,
+        "datasets": datasets,
     }, sort_keys=False)
+
+
+def gazetteer_agreement(agreement_id: str, providers, recipients, purpose: str = "EmergencyResponse") -> str:
+    """A public-task gazetteer agreement as YAML, each provider sharing only its own addresses."""
+    return agreement_yaml(agreement_id, providers, recipients, purposes=[purpose],
+                          title=f"Gazetteer addresses ({agreement_id})",
+                          datasets={"gazetteer-address": {"fields": ["uprn", "street", "town", "postcode", "custodian"],
+                                                          "conditions": ["payload.custodian == provider"]}})
 
 
 def activate_agreement(services, source: str, parties: list[str]) -> str:

@@ -6,10 +6,8 @@ an ops key of the hub operator and an admin key."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import yaml
-from factories import gazetteer_record, referral_record
 
 from causeway_common.catalogue import load_catalogue
 from causeway_common.signing import generate_key, public_key_b64
@@ -20,8 +18,9 @@ from hub.migrate import upgrade
 from hub.records.service import sync_catalogue
 from hub.returns.demo import publish_example_returns
 from hub.returns.reference import load_population_csv
+from support.agreements import POLICIES
+from support.factories import gazetteer_record, referral_record
 
-POLICIES = Path(__file__).resolve().parents[2] / "policies"
 ROLES = ("publisher", "subscriber", "governance", "ops", "admin")
 ORGS = ("edinburgh", "sds")
 OPERATOR, ADMIN_ORG = "improvement-service", "scottish-government"

@@ -1,4 +1,5 @@
-"""A real hub process (`python -m hub.cli serve`) for end-to-end tests."""
+"""HubProcess: a real hub process (`python -m hub.cli serve`) for end-to-end tests, the one
+harness every test that needs a running hub starts (agents.AgentHub builds on it)."""
 from __future__ import annotations
 
 import os
@@ -8,13 +9,15 @@ import sys
 import time
 
 import requests
-from servers import free_port
+
+from support import ROOT
+from support.servers import free_port
 
 
 def hub_cli(db_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run a causeway-hub command; raises with its output if it fails."""
     result = subprocess.run([sys.executable, "-m", "hub.cli", *args, "--db", db_url],
-                            capture_output=True, text=True, timeout=timeout)
+                            capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     if result.returncode != 0:
         raise RuntimeError(f"causeway-hub {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -45,7 +48,9 @@ class HubProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve", "--db", self.db_url, "--port", str(self.port),
              "--no-access-log", *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env)
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
+        if self.log_path:
+            log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

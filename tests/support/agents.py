@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 import yaml
-from servers import free_port, wait_for_port
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import ROOT
+from support.hubprocess import HubProcess, hub_cli
+
 PASSPHRASE = "correct horse battery staple"
 ORGS = [("edinburgh", "The City of Edinburgh Council", "council"), ("sds", "Skills Development Scotland", "agency"),
         ("sfrs", "Scottish Fire and Rescue Service", "agency")]
@@ -28,20 +27,17 @@ def agent_env(**extra) -> dict:
     return env
 
 
-class HubProcess:
-    """`causeway-hub serve` on a free port, on a SQLite file; can be stopped and started again."""
+class AgentHub(HubProcess):
+    """A hub process on a SQLite file of its own with the agent tests' orgs; it can be stopped
+    and started again, and reads its own database to show what agents published."""
 
-    serve_args: tuple[str, ...] = ()
-
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, **options):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.db_path = self.folder / "hub.db"
-        self.db_url = f"sqlite:///{self.db_path}"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-        self._cli("init")
+        super().__init__(f"sqlite:///{self.db_path}", log_path=self.folder / "hub.log",
+                         extra_args=["--log-level", "warning", *options.pop("extra_args", ())], **options)
+        hub_cli(self.db_url, "init")
         from hub.db import make_engine
         from hub.orgs.service import OrgService
 
@@ -49,30 +45,6 @@ class HubProcess:
         self.orgs = OrgService(self.engine)
         for slug, name, kind in ORGS:
             self.orgs.ensure_org(slug, name, kind, actor="test")
-
-    def _cli(self, *args):
-        subprocess.run([sys.executable, "-m", "hub.cli", *args, "--db", self.db_url], check=True, cwd=ROOT,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
-
-    def start(self) -> "HubProcess":
-        log = open(self.folder / "hub.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "serve", "--db", self.db_url, "--port", str(self.port),
-             "--log-level", "warning", "--no-access-log", *self.serve_args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        log.close()
-        wait_for_port(self.port, timeout=30, proc=self.proc)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.proc = None
 
     def close(self) -> None:
         self.stop()
@@ -115,53 +87,7 @@ class HubProcess:
         return state
 
 
-class TLSHub(HubProcess):
-    """`causeway-hub serve --tls-cert --tls-key`: the same hub, over HTTPS only."""
-
-    def __init__(self, folder: Path, cert: Path, key: Path):
-        super().__init__(folder)
-        self.serve_args = ("--tls-cert", str(cert), "--tls-key", str(key))
-        self.url = f"https://127.0.0.1:{self.port}"
-
-
-# -- a private CA and a certificate for 127.0.0.1 ---------------------------------------
-CA_EXTENSIONS = """\
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-"""
-SERVER_EXTENSIONS = """\
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-
-
-def openssl(*args, cwd):
-    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, f"openssl {' '.join(args)} failed:\n{result.stderr}"
-
-
-def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
-    """A private CA and a one-day certificate for 127.0.0.1 signed by it; returns (ca, cert, key) paths."""
-    folder.mkdir()
-    (folder / "ca.ext").write_text(CA_EXTENSIONS)
-    (folder / "server.ext").write_text(SERVER_EXTENSIONS)
-    openssl("genrsa", "-out", "ca.key", "2048", cwd=folder)
-    openssl("req", "-new", "-key", "ca.key", "-subj", "/CN=Causeway Test Private CA", "-out", "ca.csr", cwd=folder)
-    openssl("x509", "-req", "-in", "ca.csr", "-signkey", "ca.key", "-days", "1", "-sha256",
-            "-extfile", "ca.ext", "-out", "ca.pem", cwd=folder)
-    openssl("genrsa", "-out", "server.key", "2048", cwd=folder)
-    openssl("req", "-new", "-key", "server.key", "-subj", "/CN=127.0.0.1", "-out", "server.csr", cwd=folder)
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "1", "-sha256", "-extfile", "server.ext", "-out", "server.pem", cwd=folder)
-    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
-
-
-def enrol(hub: HubProcess, state_dir: Path, org: str = "edinburgh", name: str = "test-agent") -> None:
+def enrol(hub: AgentHub, state_dir: Path, org: str = "edinburgh", name: str = "test-agent") -> None:
     result = subprocess.run(
         [sys.executable, "-m", "agents.cli", "enrol", "--hub", hub.url, "--token", hub.enrolment_token(org),
          "--state", str(state_dir), "--name", name],
@@ -191,18 +117,7 @@ def start_agent(config: Path, *extra, log_path: Path | None = None, **env) -> su
     return proc
 
 
-def wait_until(predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def hub_get(hub: HubProcess, path: str, key: str) -> dict:
+def hub_get(hub: AgentHub, path: str, key: str) -> dict:
     answer = requests.get(f"{hub.url}/api/v1{path}", headers={"Authorization": f"Bearer {key}"}, timeout=10)
     answer.raise_for_status()
     return answer.json()
