@@ -16,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from causeway_common.catalogue import load_format_schema
+from connectors import ConnectorError, connector_class, option_problems
 
 DEFAULT_HEARTBEAT_SECONDS = 30
 DEFAULT_TIME_ZONE = "Europe/London"  # naive source timestamps are local time here (BST in summer)
@@ -107,6 +108,21 @@ def _resolve(base: Path, value: str | None) -> Path | None:
     return path if path.is_absolute() else base / path
 
 
+def _option_problems(raw: dict, task_path: tuple, line_of) -> list[tuple[int, str]]:
+    """The task's connector options checked against the connector's own schema
+    (its Source for a publish task, its Sink for a subscribe task), each mistake on its line."""
+    connector = raw["connector"]
+    role = "source" if raw["direction"] == "publish" else "sink"
+    try:
+        cls = connector_class(connector["kind"], role)
+    except ConnectorError as exc:
+        kind_path = task_path + ("connector", "kind")
+        return [(line_of(kind_path), f"{_where(kind_path)}: {exc}")]
+    options_path = task_path + ("connector", "options")
+    return [(line_of(options_path + problem.path), f"{_where(options_path)}: {problem.message}")
+            for problem in option_problems(cls.options_schema, connector.get("options"))]
+
+
 def load_config(path: str | Path) -> AgentConfig:
     path = Path(path)
     try:
@@ -185,6 +201,7 @@ def load_config(path: str | Path) -> AgentConfig:
             elif raw.get("dataset") and mapping.get("dataset") and raw["dataset"] != mapping["dataset"]:
                 problems.append((line_of(("tasks", index, "mapping", "dataset")),
                                  f"tasks[{index}].mapping.dataset: {mapping['dataset']!r} differs from the task's dataset {raw['dataset']!r}"))
+            problems += _option_problems(raw, ("tasks", index), line_of)
             tasks.append(TaskConfig(
                 name=raw["name"], direction=raw["direction"], connector=raw["connector"]["kind"],
                 options=raw["connector"].get("options") or {}, schedule=schedule, line=line,

@@ -26,8 +26,10 @@ entities or referring to external resources are refused.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import Element
 
 import ijson
 from defusedxml import DefusedXmlException
@@ -35,16 +37,19 @@ from defusedxml.ElementTree import ParseError, iterparse
 
 from .base import Chunk, ConnectorError, RowError, SourceRow
 from .base import Source as BaseSource
-from .filesets import FileSet
-from .limits import CsvLimits, nested_deeper_than
-from .options import Options, content_version
-from .spreadsheet import TableReader, csv_table
+from .filesets import FILESET_OPTIONS, ONE_FILE_OR_FOLDER, FileSet
+from .limits import CSV_LIMIT_OPTIONS, CsvLimits, nested_deeper_than
+from .options import CHUNK_ROWS, content_version, names, options_schema, text_or_list
+from .spreadsheet import CSV_OPTIONS, TableReader, csv_table, known_encoding
+
+# (location, record) of each record in a file, or (location, RowError) for one that cannot be read.
+Records = Iterator[tuple[dict[str, Any], "dict[str, Any] | RowError"]]
 
 FORMATS_BY_SUFFIX = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xml": "xml", ".csv": "csv", ".txt": "csv"}
 _MISSING = object()
 
 
-def json_path_value(record, path: str):
+def json_path_value(record: Any, path: str) -> Any:
     value = record
     for part in path.split("."):
         if isinstance(value, dict):
@@ -62,7 +67,7 @@ def _local(name: str) -> str:
     return name.rsplit("}", 1)[-1]  # "{urn:vendor}Site" -> "Site"
 
 
-def xml_path_value(element, path: str):
+def xml_path_value(element: Element, path: str) -> str | None:
     if path.startswith("@"):
         return element.get(path[1:])
     if "/@" in path:
@@ -75,7 +80,7 @@ def xml_path_value(element, path: str):
     return (found.text or "").strip()
 
 
-def xml_flatten(element, prefix: str = "", into: dict | None = None) -> dict:
+def xml_flatten(element: Element, prefix: str = "", into: dict[str, Any] | None = None) -> dict[str, Any]:
     """Attributes as "@name", leaf elements as "Parent/Child" text; repeated leaves become lists."""
     into = {} if into is None else into
     for name, value in element.attrib.items():
@@ -95,22 +100,36 @@ def xml_flatten(element, prefix: str = "", into: dict | None = None) -> dict:
 
 
 class Source(BaseSource):
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        **FILESET_OPTIONS,
+        "format": {"enum": ["auto", "csv", "json", "jsonl", "xml"], "default": "auto",
+                   "description": "auto: by extension"},
+        "record_path": {"type": "string", "default": "",
+                        "description": "JSON: dotted path to the array of records; XML: element path to each record"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1},
+                   "x-message": "must map each field name to a path",
+                   "description": "{name: path} to pick fields; default: the whole record"},
+        "identity": text_or_list("field(s) identifying a record; default file name + record number"),
+        **CSV_OPTIONS,
+        "chunk_rows": CHUNK_ROWS,
+        "max_depth": {"type": "integer", "minimum": 1, "default": 64,
+                      "description": "XML elements / JSON values nested deeper than this are refused"},
+        **CSV_LIMIT_OPTIONS,
+    }, ONE_FILE_OR_FOLDER, description="vendor export files: CSV, JSON, JSON lines and XML")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("files source", options, self.base_dir)
-        self.identity = opts.str_list("identity", None)
-        self.files = FileSet(opts, default_pattern="*", identity=self.identity)
-        self.format = opts.choice("format", ("auto", "csv", "json", "jsonl", "xml"), "auto")
-        self.record_path = opts.str("record_path", "")
-        self.fields = opts.mapping("fields", None)
-        if self.fields is not None and not all(isinstance(v, str) and v for v in self.fields.values()):
-            raise opts.fail("fields", "must map each field name to a path")
-        self.encoding = opts.str("encoding", "auto")
-        self.delimiter = opts.str("delimiter", "auto")
-        self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
-        self.max_depth = opts.int("max_depth", 64, minimum=1)
+        opts = self.options
+        self.identity = names(opts.get("identity"))
+        self.files = FileSet(self.what(), opts, self.base_dir, identity=self.identity)
+        self.format: str = opts["format"]
+        self.record_path: str = opts["record_path"]
+        self.fields: dict[str, str] | None = opts.get("fields")
+        self.encoding = known_encoding(self.what(), opts["encoding"])
+        self.delimiter: str = opts["delimiter"]
+        self.chunk_rows: int = opts["chunk_rows"]
+        self.max_depth: int = opts["max_depth"]
         self.csv_limits = CsvLimits.from_options(opts)
-        opts.finish()
 
     def _format_of(self, path: Path) -> str:
         if self.format != "auto":
@@ -123,7 +142,7 @@ class Source(BaseSource):
     def check(self) -> str:
         return f"files {self.files.check()}"
 
-    def read(self, checkpoint: dict | None) -> Iterator[Chunk]:
+    def read(self, checkpoint: dict[str, Any] | None) -> Iterator[Chunk]:
         return self.files.read(checkpoint, self.read_items, self.chunk_rows)
 
     def read_items(self, path: Path) -> Iterator[SourceRow | RowError]:
@@ -137,7 +156,7 @@ class Source(BaseSource):
         for location, record in records:
             yield record if isinstance(record, RowError) else self._row(path, location, record)
 
-    def _row(self, path: Path, location: dict, data: dict) -> SourceRow | RowError:
+    def _row(self, path: Path, location: dict[str, Any], data: dict[str, Any]) -> SourceRow | RowError:
         if self.identity:
             values = [data.get(f) if f in data else json_path_value(data, f) for f in self.identity]
             if any(v in (None, "") for v in values):
@@ -148,14 +167,14 @@ class Source(BaseSource):
             identity = f"{path.name}#{number}"
         return SourceRow(data, location, identity, content_version(data))
 
-    def _pick(self, record, value_at) -> dict:
+    def _pick(self, record: Any, value_at: Callable[[Any, str], Any]) -> Any:
         if self.fields is None:
             return record
         return {name: value_at(record, path) for name, path in self.fields.items()}
 
     # -- JSON
 
-    def _json_records(self, path: Path):
+    def _json_records(self, path: Path) -> Records:
         prefix = f"{self.record_path}.item" if self.record_path else "item"
         number = 0
         with open(path, "rb") as handle:
@@ -186,7 +205,7 @@ class Source(BaseSource):
                     return True
         return False
 
-    def _jsonl_records(self, path: Path):
+    def _jsonl_records(self, path: Path) -> Records:
         with open(path, encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
@@ -209,16 +228,16 @@ class Source(BaseSource):
                     continue
                 yield location, self._pick(record, json_path_value)
 
-    def _too_deep(self, location: dict) -> RowError:
+    def _too_deep(self, location: dict[str, Any]) -> RowError:
         return RowError(location, f"record is nested deeper than {self.max_depth} levels (max_depth)")
 
     # -- XML
 
-    def _xml_records(self, path: Path):
+    def _xml_records(self, path: Path) -> Records:
         wanted = [p for p in self.record_path.split("/") if p]
         if not wanted:
             raise ConnectorError("files source: XML needs 'record_path', e.g. Applications/Application")
-        stack: list = []
+        stack: list[Element] = []
         number = 0
         try:
             for event, element in iterparse(str(path), events=("start", "end")):

@@ -17,13 +17,14 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from .base import Chunk, ConnectorError, RowError, SourceRow
-from .options import Options, file_sha256
-from .snapshots import Snapshot, SnapshotRefused
+from .options import Schema, exactly_one_of, file_sha256, optional_path
+from .snapshots import SNAPSHOT_OPTIONS, Snapshot, SnapshotRefused
 
 # Files a drop folder never takes: our own reason/error notes, office lock
 # files (~$Book.xlsx) and hidden or temporary files still being written.
@@ -36,33 +37,49 @@ log = logging.getLogger("causeway.connectors")
 
 ReadItems = Callable[[Path], Iterator[SourceRow | RowError]]
 
+# The options of every file-based source (with ONE_FILE_OR_FOLDER as a rule).
+FILESET_OPTIONS: dict[str, Schema] = {
+    "path": {"type": "string", "minLength": 1, "description": "one file"},
+    "folder": {"type": "string", "minLength": 1,
+               "description": "a drop folder: each new file is read once, then moved to processed/ or failed/"},
+    "pattern": {"type": "string", "minLength": 1, "default": "*", "description": "drop-folder file pattern"},
+    "settle_seconds": {"type": "number", "minimum": 0, "default": 10,
+                       "description": "leave files younger than this alone: they may still be copying"},
+    **SNAPSHOT_OPTIONS,
+}
+ONE_FILE_OR_FOLDER = exactly_one_of(
+    "path", "folder", message="give exactly one of 'path' (one file) or 'folder' (a drop folder)")
+
 
 class FileSet:
-    def __init__(self, opts: Options, default_pattern: str, identity: list[str] | None = None):
-        self.path = opts.path("path", None)
-        self.folder = opts.path("folder", None)
-        if (self.path is None) == (self.folder is None):
-            raise ConnectorError(f"{opts.what}: give exactly one of 'path' (one file) or 'folder' (a drop folder)")
-        self.pattern = opts.str("pattern", default_pattern)
-        self.settle_seconds = opts.number("settle_seconds", 10, minimum=0)
-        self.what = opts.what
-        self.snapshot = Snapshot(opts, identity) if opts.bool("snapshot", False) else None
-        if self.snapshot is None:
-            opts.path("state_dir", None)  # the agent gives every file task one; only snapshots use it
-            if opts.has("max_delete_percent"):
-                raise opts.fail("max_delete_percent", "applies only with snapshot: true")
+    def __init__(self, what: str, options: Mapping[str, Any], base_dir: Path, identity: list[str] | None = None):
+        self.path = optional_path(base_dir, options.get("path"))
+        self.folder = optional_path(base_dir, options.get("folder"))
+        self.pattern: str = options.get("pattern", "*")
+        self.settle_seconds: float = options.get("settle_seconds", 10)
+        self.what = what
+        self.snapshot = Snapshot(what, options, base_dir, identity) if options.get("snapshot") else None
+        if self.snapshot is None and "max_delete_percent" in options:
+            raise ConnectorError(f"{what}: option 'max_delete_percent' applies only with snapshot: true")
 
     @property
     def drop_folder(self) -> bool:
         return self.folder is not None
 
     @property
+    def drop(self) -> Path:
+        """The drop folder; only asked for when there is one."""
+        if self.folder is None:
+            raise ConnectorError(f"{self.what}: reads one file ({self.path}), not a drop folder")
+        return self.folder
+
+    @property
     def processed_dir(self) -> Path:
-        return self.folder / "processed"
+        return self.drop / "processed"
 
     @property
     def failed_dir(self) -> Path:
-        return self.folder / "failed"
+        return self.drop / "failed"
 
     def check(self) -> str:
         if self.path is not None:
@@ -71,13 +88,13 @@ class FileSet:
             if not os.access(self.path, os.R_OK):
                 raise ConnectorError(f"{self.what}: file {self.path} is not readable")
             return f"file {self.path}"
-        if not self.folder.is_dir():
-            raise ConnectorError(f"{self.what}: drop folder {self.folder} not found")
+        if not self.drop.is_dir():
+            raise ConnectorError(f"{self.what}: drop folder {self.drop} not found")
         for sub in (self.processed_dir, self.failed_dir):
             sub.mkdir(exist_ok=True)
             if not os.access(sub, os.W_OK):
                 raise ConnectorError(f"{self.what}: cannot write to {sub} (finished files are moved there)")
-        return f"drop folder {self.folder} ({len(self.pending())} file(s) waiting matching {self.pattern!r})"
+        return f"drop folder {self.drop} ({len(self.pending())} file(s) waiting matching {self.pattern!r})"
 
     def pending(self) -> list[Path]:
         if self.path is not None:
@@ -86,7 +103,7 @@ class FileSet:
             return [self.path]
         settled_before = time.time() - self.settle_seconds
         found = []
-        for candidate in self.folder.glob(self.pattern):
+        for candidate in self.drop.glob(self.pattern):
             name = candidate.name
             if name.startswith(_IGNORED_PREFIXES) or name.endswith(_IGNORED_SUFFIXES) or not candidate.is_file():
                 continue
@@ -132,15 +149,15 @@ class FileSet:
 
     # -- reading
 
-    def read(self, checkpoint: dict | None, read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
+    def read(self, checkpoint: dict[str, Any] | None, read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
         """Chunks of every pending file, in order, resuming from the checkpoint."""
         for path in self.pending():
             for chunk in self._read_file(path, checkpoint or {}, read_items, chunk_rows):
                 yield chunk if self.snapshot is None else self.snapshot.keyed(chunk, chunk.checkpoint["sha256"])
 
-    def _read_file(self, path: Path, checkpoint: dict, read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
+    def _read_file(self, path: Path, checkpoint: dict[str, Any], read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
         sha = file_sha256(path)
-        position = {"file": path.name, "sha256": sha, "rows_done": 0, "complete": False}
+        position: dict[str, Any] = {"file": path.name, "sha256": sha, "rows_done": 0, "complete": False}
         if checkpoint.get("file") == path.name and checkpoint.get("sha256") == sha:
             if checkpoint.get("complete"):
                 if self.drop_folder:  # committed, but the move did not happen (crash)
@@ -195,7 +212,7 @@ class FileSet:
                 if not self.drop_folder:
                     raise
                 reason = str(exc)
-                # Left incomplete: put back in the folder (with the limit raised) it is weighed again.
+                # Left incomplete: put back in the folder (its deletes accepted) it is weighed again.
                 yield Chunk([], read, [RowError({"file": path.name}, reason)],
                             on_commit=lambda: self.mark_failed(path, reason))
                 return
@@ -205,7 +222,7 @@ class FileSet:
         yield final
 
 
-def _explained(path: Path, items: Iterator[SourceRow | RowError]) -> Iterator[SourceRow | RowError]:
+def _explained(path: Path, items: Iterator[SourceRow | RowError]) -> Generator[SourceRow | RowError, None, None]:
     """The items of a file; any failure to read it becomes a ConnectorError naming the file, so a
     file no reader expected (a parser's own exception, a recursion limit) fails alone and the
     drop folder goes on with the next one instead of retrying this one for ever."""

@@ -20,7 +20,9 @@ The credential is read from the environment, sent only to the API's own origin
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
@@ -29,7 +31,7 @@ from .base import Chunk, ConnectorError, RowError, SourceRow
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
 from .files import json_path_value
-from .options import Options, content_version
+from .options import Schema, content_version, env_secret, names, options_schema, text_or_list
 
 USER_AGENT = "causeway-agent"
 
@@ -39,14 +41,22 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc
 
 
-def _session(opts: Options) -> requests.Session:
+HTTP_URL: Schema = {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "x-message": "must be an http:// or https:// address"}
+CONNECTION_OPTIONS: dict[str, Schema] = {
+    "auth_env": {"type": "string", "minLength": 1,
+                 "description": "environment variable holding the auth header's value (e.g. \"Bearer ...\")"},
+    "auth_header": {"type": "string", "minLength": 1, "default": "Authorization", "description": "header name"},
+    "timeout": {"type": "number", "minimum": 0.1, "default": 30, "description": "seconds"},
+}
+
+
+def _session(what: str, options: Mapping[str, Any]) -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
-    header = opts.str("auth_header", "Authorization")
-    secret = opts.env_secret("auth_env", None)
+    secret = env_secret(what, "auth_env", options.get("auth_env"))
     if secret is not None:
-        session.headers[header] = secret
+        session.headers[options["auth_header"]] = secret
     session.trust_env = False  # no proxy or .netrc surprises: the agent talks to the system it was told to
     return session
 
@@ -56,7 +66,7 @@ def _described(response: requests.Response) -> str:
     return f"HTTP {response.status_code} {response.reason}" + (f": {body}" if body else "")
 
 
-def _request(session: requests.Session, method: str, url: str, timeout: float, **kwargs) -> requests.Response:
+def _request(session: requests.Session, method: str, url: str, timeout: float, **kwargs: Any) -> requests.Response:
     shown = url.split("?", 1)[0]
     try:
         response = session.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
@@ -74,36 +84,56 @@ def _request(session: requests.Session, method: str, url: str, timeout: float, *
     return response
 
 
+_NAME: Schema = {"type": "string", "minLength": 1}
+
+
 class Source(BaseSource):
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        "url": {**HTTP_URL, "description": "the first page"},
+        "params": {"type": "object", "default": {}, "description": "query parameters added to the first request"},
+        "records_path": {"type": "string", "default": "",
+                         "description": "dotted path to the records in each page; default: the page is the array"},
+        "paging": {"enum": ["next", "offset", "none"], "default": "next"},
+        "next_path": {**_NAME, "default": "next", "description": "dotted path to the next page's link"},
+        "offset_param": {**_NAME, "default": "offset"},
+        "limit_param": {**_NAME, "default": "limit"},
+        "page_size": {"type": "integer", "minimum": 1, "default": 100},
+        "since_param": {**_NAME, "description": "ask only for records changed since the last run's largest since_field"},
+        "since_field": _NAME,
+        "identity": {**text_or_list("field path(s) identifying a record"), "default": "id"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1},
+                   "x-message": "must map each field name to a dotted path"},
+        **CONNECTION_OPTIONS,
+    }, {"required": ["url"]}, {
+        "dependentRequired": {"since_param": ["since_field"], "since_field": ["since_param"]},
+        "x-message": "give both since_param and since_field, or neither",
+    }, description="a JSON API read page by page")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("http source", options, self.base_dir)
-        self.url = opts.str("url")
-        if urlsplit(self.url).scheme not in ("http", "https"):
-            raise opts.fail("url", "must be an http:// or https:// address")
-        self.params = opts.mapping("params", {})
-        self.records_path = opts.str("records_path", "")
-        self.paging = opts.choice("paging", ("next", "offset", "none"), "next")
-        self.next_path = opts.str("next_path", "next")
-        self.offset_param = opts.str("offset_param", "offset")
-        self.limit_param = opts.str("limit_param", "limit")
-        self.page_size = opts.int("page_size", 100, minimum=1)
-        self.since_param = opts.str("since_param", None)
-        self.since_field = opts.str("since_field", None)
-        if (self.since_param is None) != (self.since_field is None):
-            raise ConnectorError("http source: give both since_param and since_field, or neither")
-        self.identity = opts.str_list("identity", ["id"])
-        self.fields = opts.mapping("fields", None)
-        self.timeout = opts.number("timeout", 30, minimum=0.1)
-        self.session = _session(opts)
-        opts.finish()
+        opts = self.options
+        self.url: str = opts["url"]
+        self.params: dict[str, Any] = opts["params"]
+        self.records_path: str = opts["records_path"]
+        self.paging: str = opts["paging"]
+        self.next_path: str = opts["next_path"]
+        self.offset_param: str = opts["offset_param"]
+        self.limit_param: str = opts["limit_param"]
+        self.page_size: int = opts["page_size"]
+        self.since_param: str | None = opts.get("since_param")
+        self.since_field: str | None = opts.get("since_field")
+        self.identity: list[str] = names(opts["identity"]) or ["id"]
+        self.fields: dict[str, str] | None = opts.get("fields")
+        self.timeout: float = opts["timeout"]
+        self.session = _session(self.what(), opts)
+        self._page: Any = None
 
     def check(self) -> str:
         response = self._get(self.url, self._first_params({}))
         records = self._records(response, self.url)
         return f"JSON API {self.url.split('?', 1)[0]} ({len(records)} record(s) on the first page)"
 
-    def _first_params(self, checkpoint: dict) -> dict:
+    def _first_params(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
         params = dict(self.params)
         if self.since_param and checkpoint.get("since") is not None:
             params[self.since_param] = checkpoint["since"]
@@ -112,10 +142,10 @@ class Source(BaseSource):
             params[self.offset_param] = 0
         return params
 
-    def _get(self, url: str, params: dict | None) -> requests.Response:
+    def _get(self, url: str, params: dict[str, Any] | None) -> requests.Response:
         return _request(self.session, "GET", url, self.timeout, params=params)
 
-    def _records(self, response: requests.Response, url: str) -> list:
+    def _records(self, response: requests.Response, url: str) -> list[Any]:
         try:
             page = response.json()
         except ValueError:
@@ -127,7 +157,7 @@ class Source(BaseSource):
         self._page = page
         return records
 
-    def read(self, checkpoint: dict | None) -> Iterator[Chunk]:
+    def read(self, checkpoint: dict[str, Any] | None) -> Iterator[Chunk]:
         checkpoint = dict(checkpoint or {})
         since = checkpoint.get("since")
         # An interrupted run resumes at the page it had not yet committed.
@@ -145,10 +175,14 @@ class Source(BaseSource):
             response = self._get(url, params)
             records = self._records(response, response.url)
             page_number += 1
-            rows, errors = [], []
+            rows: list[SourceRow] = []
+            errors: list[RowError] = []
             for index, record in enumerate(records, start=1):
                 item = self._row(record, response.url, page_number, index)
-                (errors if isinstance(item, RowError) else rows).append(item)
+                if isinstance(item, RowError):
+                    errors.append(item)
+                else:
+                    rows.append(item)
                 if self.since_field and isinstance(record, dict):
                     value = json_path_value(record, self.since_field)
                     if value is not None and (since is None or str(value) > str(since)):
@@ -167,7 +201,7 @@ class Source(BaseSource):
                 position["offset"] = offset
             yield Chunk(rows, position, errors)
 
-    def _following(self, current_url: str, count: int):
+    def _following(self, current_url: str, count: int) -> tuple[str, dict[str, Any] | None] | None:
         """(url, params) of the next page, or None after the last."""
         if self.paging == "none":
             return None
@@ -176,7 +210,7 @@ class Source(BaseSource):
                 return None
             split = urlsplit(current_url)
             base = split._replace(query="").geturl()
-            params = dict(parse_qsl(split.query, keep_blank_values=True))
+            params: dict[str, Any] = dict(parse_qsl(split.query, keep_blank_values=True))
             params[self.offset_param] = int(params.get(self.offset_param, 0)) + count
             return base, params
         link = json_path_value(self._page, self.next_path) if isinstance(self._page, (dict, list)) else None
@@ -188,7 +222,7 @@ class Source(BaseSource):
             raise ConnectorError(f"the next-page link points to another site ({_origin(target)[1]}); refused")
         return target, None
 
-    def _row(self, record, url: str, page: int, index: int) -> SourceRow | RowError:
+    def _row(self, record: Any, url: str, page: int, index: int) -> SourceRow | RowError:
         location = {"url": url.split("?", 1)[0], "page": page, "record": index}
         if not isinstance(record, dict):
             return RowError(location, f"record is a {type(record).__name__}, not an object")
@@ -208,21 +242,24 @@ class Sink(BaseSink):
     events, default; false: one POST per event), timeout. Any answer but 2xx
     raises ConnectorError, so the agent does not move its feed cursor on."""
 
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        "url": HTTP_URL,
+        "batch": {"type": "boolean", "default": True,
+                  "description": "true: one POST with the list of events; false: one POST per event"},
+        **CONNECTION_OPTIONS,
+    }, {"required": ["url"]}, description="POSTs delivered events as JSON")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("http sink", options, self.base_dir)
-        self.url = opts.str("url")
-        if urlsplit(self.url).scheme not in ("http", "https"):
-            raise opts.fail("url", "must be an http:// or https:// address")
-        self.batch = opts.bool("batch", True)
-        self.timeout = opts.number("timeout", 30, minimum=0.1)
-        self.session = _session(opts)
-        opts.finish()
+        self.url: str = self.options["url"]
+        self.batch: bool = self.options["batch"]
+        self.timeout: float = self.options["timeout"]
+        self.session = _session(self.what(), self.options)
 
     def check(self) -> str:
         return f"POST to {self.url.split('?', 1)[0]}"
 
-    def write(self, events: list[dict]) -> None:
+    def write(self, events: list[dict[str, Any]]) -> None:
         if not events:
             return
         if self.batch:

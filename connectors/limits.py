@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import csv
 import zipfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO, cast
 
-from .base import ConnectorError
-from .options import Options
+from .errors import ConnectorError
+from .options import Schema
 
 KIB, MIB = 1024, 1024 * 1024
 # Ratios are only meaningful for parts of some size; tiny parts compress wildly.
@@ -35,17 +37,32 @@ _RATIO_FLOOR_BYTES = MIB
 _MAX_FIELD_KB_CEILING = 16 * 1024
 
 
+def _cap(default: int, description: str, maximum: int | None = None) -> Schema:
+    schema: Schema = {"type": "integer", "minimum": 1, "default": default, "description": description}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+CSV_LIMIT_OPTIONS: dict[str, Schema] = {
+    "max_row_kb": _cap(1024, "a CSV line longer than this is a row error, skipped"),
+    "max_field_kb": _cap(128, "a CSV value longer than this is a row error", maximum=_MAX_FIELD_KB_CEILING),
+}
+XLSX_LIMIT_OPTIONS: dict[str, Schema] = {
+    "max_unpacked_mb": _cap(1024, "all parts of a workbook together"),
+    "max_part_mb": _cap(16, "any part other than a worksheet, which is held in memory whole"),
+    "max_ratio": _cap(200, "a part over 1 MiB unpacking to more than this many times its packed size"),
+}
+
+
 @dataclass(frozen=True)
 class CsvLimits:
     max_row_kb: int = 1024
     max_field_kb: int = 128
 
     @classmethod
-    def from_options(cls, opts: Options) -> "CsvLimits":
-        limits = cls(opts.int("max_row_kb", cls.max_row_kb, minimum=1),
-                     opts.int("max_field_kb", cls.max_field_kb, minimum=1))
-        if limits.max_field_kb > _MAX_FIELD_KB_CEILING:
-            raise opts.fail("max_field_kb", f"must be at most {_MAX_FIELD_KB_CEILING}, not {limits.max_field_kb}")
+    def from_options(cls, options: Mapping[str, Any]) -> CsvLimits:
+        limits = cls(options.get("max_row_kb", cls.max_row_kb), options.get("max_field_kb", cls.max_field_kb))
         if limits.max_field_kb * KIB > csv.field_size_limit():
             csv.field_size_limit(limits.max_field_kb * KIB)
         return limits
@@ -62,10 +79,9 @@ class XlsxLimits:
     max_ratio: int = 200
 
     @classmethod
-    def from_options(cls, opts: Options) -> "XlsxLimits":
-        return cls(opts.int("max_unpacked_mb", cls.max_unpacked_mb, minimum=1),
-                   opts.int("max_part_mb", cls.max_part_mb, minimum=1),
-                   opts.int("max_ratio", cls.max_ratio, minimum=1))
+    def from_options(cls, options: Mapping[str, Any]) -> XlsxLimits:
+        return cls(options.get("max_unpacked_mb", cls.max_unpacked_mb), options.get("max_part_mb", cls.max_part_mb),
+                   options.get("max_ratio", cls.max_ratio))
 
     def check(self, path: Path) -> None:
         """Refuse a workbook whose parts would unpack beyond the caps, reading only the zip directory."""
@@ -95,10 +111,10 @@ class XlsxLimits:
                 f"({self.max_part_mb} MB); it would be held in memory whole")
 
 
-def _worksheet_parts(archive: zipfile.ZipFile, members, limits: XlsxLimits) -> set[str]:
+def _worksheet_parts(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limits: XlsxLimits) -> set[str]:
     """The parts openpyxl streams (worksheets); every other part it reads whole. The shared
     strings part is whichever [Content_Types].xml names, so it never passes as a sheet."""
-    shared_strings = set()
+    shared_strings: set[str] = set()
     types = next((i for i in members if i.filename == "[Content_Types].xml"), None)
     if types is not None and types.file_size <= limits.max_part_mb * MIB:
         from openpyxl.packaging.manifest import Manifest
@@ -106,8 +122,10 @@ def _worksheet_parts(archive: zipfile.ZipFile, members, limits: XlsxLimits) -> s
         from openpyxl.xml.functions import fromstring
 
         try:
-            manifest = Manifest.from_tree(fromstring(archive.read(types)))
-            shared_strings = {t.PartName.lstrip("/") for t in manifest.Override if t.ContentType == SHARED_STRINGS}
+            # The stubs type from_tree's argument narrower than the element fromstring gives (which it takes).
+            manifest = Manifest.from_tree(cast(Any, fromstring(archive.read(types))))
+            overrides = manifest.Override if manifest is not None else []
+            shared_strings = {t.PartName.lstrip("/") for t in overrides if t.ContentType == SHARED_STRINGS}
         except Exception:  # an unreadable manifest: openpyxl will say so when it opens the file
             pass
     return {i.filename for i in members
@@ -128,11 +146,11 @@ class BoundedLines:
     skipped in bounded pieces and reported once (LineTooLong), so one endless line
     never sits in memory; the reader then goes on with the next line."""
 
-    def __init__(self, handle, limit: int):
+    def __init__(self, handle: TextIO, limit: int):
         self.handle = handle
         self.limit = limit
 
-    def __iter__(self):
+    def __iter__(self) -> BoundedLines:
         return self
 
     def __next__(self) -> str:
@@ -148,11 +166,12 @@ class BoundedLines:
         return line
 
 
-def nested_deeper_than(value, limit: int) -> bool:
+def nested_deeper_than(value: object, limit: int) -> bool:
     """True when a JSON-like value nests dicts/lists more than `limit` levels (no recursion)."""
-    stack = [(value, 1)]
+    stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        children: Iterable[object]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):

@@ -1,126 +1,210 @@
-"""Reading a connector's options (a plain dict from the agent's YAML config)
-with clear messages: every mistake names the connector, the option and what
-was expected, and unknown options are refused so a typo is not silently ignored."""
+"""Connector options as data.
+
+Every Source and Sink declares its options as a JSON Schema (2020-12) in the
+class attribute `options_schema`, the way singer-sdk taps declare
+`config_jsonschema`. The schema is the single statement of what a connector
+accepts: the agent checks a task's options against it when it loads agent.yaml
+(so `causeway-agent check` names the line of a misspelt or wrong option), and
+the connector checks them again when it is built, with the same messages.
+
+Messages name the option and what was expected ("option 'chunk_rows' must be
+at least 1, not 0"); an unknown option is refused, so a typo is never ignored.
+A schema node may carry "x-message": the text to show when that node fails,
+for rules the generic wording says badly ("give exactly one of 'path' or 'folder'").
+"""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from .base import ConnectorError
+import jsonschema_rs
 
-_MISSING = object()
+from .errors import ConnectorError
+
+Schema = dict[str, Any]
+OptionPath = tuple[str | int, ...]
+
+# What a JSON type is called in a message.
+_TYPE_WORDS = {
+    "string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
+    "object": "a mapping", "array": "a list", "null": "empty",
+}
 
 
-class Options:
-    def __init__(self, what: str, options: dict | None, base_dir: Path):
-        if options is None:
-            options = {}
-        if not isinstance(options, dict):
-            raise ConnectorError(f"{what}: options must be a mapping, not {type(options).__name__}")
-        self.what = what
-        self._options = options
-        self._used: set[str] = set()
-        self.base_dir = base_dir
+@dataclass(frozen=True)
+class OptionProblem:
+    """One mistake in a connector's options: where (path into the options) and what."""
 
-    def has(self, name: str) -> bool:
-        return self._options.get(name) is not None
+    path: OptionPath
+    message: str  # a whole sentence without the connector's name: "option 'format' must be one of ..."
 
-    def _get(self, name, default):
-        self._used.add(name)
-        value = self._options.get(name, _MISSING)
-        if value is _MISSING or value is None:
-            if default is _MISSING:
-                raise ConnectorError(f"{self.what}: option {name!r} is required")
-            return default
-        return value
 
-    def fail(self, name: str, message: str) -> ConnectorError:
-        return ConnectorError(f"{self.what}: option {name!r} {message}")
+def options_schema(properties: Mapping[str, Schema], *rules: Schema, description: str = "") -> Schema:
+    """A connector's options: these properties and no others, and every rule (a schema
+    over the whole mapping, e.g. "exactly one of path or folder") holding."""
+    schema: Schema = {"type": "object", "additionalProperties": False, "properties": dict(properties)}
+    if description:
+        schema["description"] = description
+    if rules:
+        schema["allOf"] = list(rules)
+    return schema
 
-    def str(self, name: str, default=_MISSING):
-        value = self._get(name, default)
-        if value is not None and not isinstance(value, str):
-            raise self.fail(name, f"must be text, not {value!r}")
-        return value
 
-    def int(self, name: str, default=_MISSING, minimum: int | None = None):
-        value = self._get(name, default)
-        if value is None:
+def exactly_one_of(*names: str, message: str) -> Schema:
+    """A rule: exactly one of these options is given."""
+    return {"oneOf": [{"required": [name]} for name in names], "x-message": message}
+
+
+CHUNK_ROWS: Schema = {"type": "integer", "minimum": 1, "default": 2000, "description": "rows per chunk"}
+
+
+def text_or_list(description: str) -> Schema:
+    """A name, or a non-empty list of names (a column or a compound key)."""
+    return {
+        "type": ["string", "array"], "minLength": 1, "minItems": 1,
+        "items": {"type": "string", "minLength": 1},
+        "x-message": "must be a name or a non-empty list of names",
+        "description": description,
+    }
+
+
+def names(value: str | list[str] | None) -> list[str] | None:
+    """An option written as `text_or_list`, as a list."""
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+@lru_cache(maxsize=64)
+def _validator(schema_text: str) -> jsonschema_rs.Validator:
+    return jsonschema_rs.validator_for(json.loads(schema_text))
+
+
+def _compiled(schema: Schema) -> jsonschema_rs.Validator:
+    """Compiled once per schema (schemas are class attributes, so a handful per process)."""
+    return _validator(json.dumps(schema, sort_keys=True))
+
+
+def _node(schema: Schema, schema_path: list[str | int]) -> Any:
+    node: Any = schema
+    for part in schema_path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
             return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"must be a whole number, not {value!r}")
-        if minimum is not None and value < minimum:
-            raise self.fail(name, f"must be at least {minimum}, not {value}")
-        return value
-
-    def number(self, name: str, default=_MISSING, minimum: float | None = None):
-        value = self._get(name, default)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(name, f"must be a number, not {value!r}")
-        if minimum is not None and value < minimum:
-            raise self.fail(name, f"must be at least {minimum}, not {value}")
-        return value
-
-    def bool(self, name: str, default=_MISSING):
-        value = self._get(name, default)
-        if not isinstance(value, bool):
-            raise self.fail(name, f"must be true or false, not {value!r}")
-        return value
-
-    def choice(self, name: str, choices, default=_MISSING):
-        value = self._get(name, default)
-        if value not in choices:
-            raise self.fail(name, f"must be one of {', '.join(map(repr, choices))}, not {value!r}")
-        return value
-
-    def str_list(self, name: str, default=_MISSING) -> list[str] | None:
-        """A column name or a list of them."""
-        value = self._get(name, default)
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return [value]
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(name, f"must be a name or a non-empty list of names, not {value!r}")
-        return value
-
-    def mapping(self, name: str, default=_MISSING) -> dict | None:
-        value = self._get(name, default)
-        if value is not None and not isinstance(value, dict):
-            raise self.fail(name, f"must be a mapping, not {value!r}")
-        return value
-
-    def path(self, name: str, default=_MISSING) -> Path | None:
-        """A path; relative paths are taken from the agent's base directory."""
-        value = self.str(name, default)
-        if value is None:
-            return None
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else self.base_dir / path
-
-    def env_secret(self, name: str, default=_MISSING) -> str | None:
-        """The value of the environment variable the option names (the secret itself never sits in config)."""
-        variable = self.str(name, default)
-        if variable is None:
-            return None
-        value = os.environ.get(variable)
-        if not value:
-            raise self.fail(name, f"names environment variable {variable!r}, which is not set")
-        return value
-
-    def finish(self) -> None:
-        unknown = sorted(set(self._options) - self._used)
-        if unknown:
-            raise ConnectorError(
-                f"{self.what}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                f"known options: {', '.join(sorted(self._used))}"
-            )
+    return node
 
 
-def content_version(data: dict) -> str:
+def _dotted(path: OptionPath) -> str:
+    return ".".join(str(part) for part in path)
+
+
+def _type_words(types: Any) -> str:
+    listed = types if isinstance(types, list) else [types]
+    return " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in listed)
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def _shown(value: object) -> str:
+    """A refused value as a message may show it: short, and a URL's user and password hidden."""
+    text = repr(value)
+    text = _USERINFO.sub("***@", text)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _sentence(schema: Schema, error: jsonschema_rs.ValidationError) -> tuple[OptionPath, str]:
+    path: OptionPath = tuple(error.instance_path)
+    kind = error.kind
+    value = _shown(error.instance)
+    node = _node(schema, list(error.schema_path)[:-1])
+    custom = node.get("x-message") if isinstance(node, dict) else None
+    subject = f"option {_dotted(path)!r}"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
+        unexpected = sorted(kind.unexpected)
+        known = sorted((node or {}).get("properties", {})) if isinstance(node, dict) else []
+        where = f" of {_dotted(path)!r}" if path else ""
+        noun = "option" if not path else "key"
+        plural = "s" if len(unexpected) > 1 else ""
+        return path + (unexpected[0],), (
+            f"unknown {noun}{plural} {', '.join(map(repr, unexpected))}{where}; known {noun}s: {', '.join(known)}")
+    if custom:
+        return path, f"{subject} {custom}, not {value}" if path else str(custom)
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+        missing = _dotted(path + (kind.property,))
+        return path, f"option {missing!r} is required"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Enum):
+        return path, f"{subject} must be one of {', '.join(map(repr, kind.options))}, not {value}"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Type):
+        return path, f"{subject} must be {_type_words(kind.types)}, not {value}"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Minimum):
+        return path, f"{subject} must be at least {kind.limit}, not {value}"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Maximum):
+        return path, f"{subject} must be at most {kind.limit}, not {value}"
+    return path, f"{subject}: {error.message}" if path else error.message
+
+
+def option_problems(schema: Schema, options: Mapping[str, Any] | None) -> list[OptionProblem]:
+    """Every mistake in `options` against `schema`, in the order of the options."""
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        return [OptionProblem((), f"options must be a mapping, not {type(options).__name__}")]
+    found = []
+    for error in _compiled(schema).iter_errors(_present(schema, options)):
+        path, message = _sentence(schema, error)
+        found.append(OptionProblem(path, message))
+    return found
+
+
+def _present(schema: Schema, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options without known ones left empty (`sheet:` with no value means the default)."""
+    known = schema.get("properties", {})
+    return {name: value for name, value in options.items() if not (value is None and name in known)}
+
+
+def validated_options(what: str, schema: Schema, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The options checked against the schema, with the schema's defaults filled in;
+    ConnectorError naming every mistake otherwise."""
+    problems = option_problems(schema, options)
+    if problems:
+        raise ConnectorError(f"{what}: " + "; ".join(p.message for p in problems))
+    checked = _present(schema, options or {})
+    for name, spec in schema.get("properties", {}).items():
+        if name not in checked and isinstance(spec, dict) and "default" in spec:
+            checked[name] = spec["default"]
+    return checked
+
+
+def resolve_path(base_dir: Path, value: str) -> Path:
+    """A path option; a relative path is taken from the agent's base directory."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def optional_path(base_dir: Path, value: str | None) -> Path | None:
+    return None if value is None else resolve_path(base_dir, value)
+
+
+def env_secret(what: str, name: str, variable: str | None) -> str | None:
+    """The value of the environment variable an option names (the secret itself never sits in config)."""
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        raise ConnectorError(f"{what}: option {name!r} names environment variable {variable!r}, which is not set")
+    return value
+
+
+def content_version(data: Mapping[str, Any]) -> str:
     """A short hash of a row's content: changes exactly when the content changes.
 
     repr() of the items is deterministic for the values sources produce (text,

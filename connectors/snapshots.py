@@ -14,13 +14,26 @@ truncated or half-written export looks exactly like that.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .base import Chunk, ConnectorError, RowError, SourceRow
 from .keystate import SnapshotState, decode_value, key_text
-from .options import Options
+from .options import Schema, optional_path
+
+# Options every file-based source takes (in connectors.filesets.FILESET_OPTIONS).
+SNAPSHOT_OPTIONS: dict[str, Schema] = {
+    "snapshot": {"type": "boolean", "default": False,
+                 "description": "each file is the whole data set: keys sent before and missing from it are deleted "
+                                "(needs identity)"},
+    "max_delete_percent": {"type": "number", "minimum": 0, "maximum": 100,
+                           "description": "with snapshot: refuse a file that would delete more than this share of "
+                                          "the keys sent before (default 10)"},
+    "state_dir": {"type": "string", "minLength": 1,
+                  "description": "where a snapshot keeps the keys it has sent (the agent gives each task one)"},
+}
+DEFAULT_MAX_DELETE_PERCENT = 10
 
 
 class SnapshotRefused(ConnectorError):
@@ -38,16 +51,18 @@ def _field(data: dict[str, Any], name: str) -> Any:
 
 
 class Snapshot:
-    def __init__(self, opts: Options, identity: list[str] | None):
-        self.what = opts.what
-        self.max_delete_percent = opts.number("max_delete_percent", 10, minimum=0)
-        state_dir = opts.path("state_dir", None)
+    def __init__(self, what: str, options: Mapping[str, Any], base_dir: Path, identity: list[str] | None):
+        self.what = what
+        self.max_delete_percent: float = options.get("max_delete_percent", DEFAULT_MAX_DELETE_PERCENT)
+        state_dir = optional_path(base_dir, options.get("state_dir"))
         if not identity:
-            raise opts.fail("snapshot", "needs 'identity': the column(s) that key a row from one export to the next")
+            raise ConnectorError(f"{what}: option 'snapshot' needs 'identity': the column(s) that key a row "
+                                 "from one export to the next")
         if state_dir is None:
-            raise opts.fail("snapshot", "needs 'state_dir' for the keys it has sent (the agent gives each task one)")
+            raise ConnectorError(f"{what}: option 'snapshot' needs 'state_dir' for the keys it has sent "
+                                 "(the agent gives each task one)")
         self.fields = identity
-        self.state = SnapshotState(Path(state_dir) / "snapshot-keys.sqlite")
+        self.state = SnapshotState(state_dir / "snapshot-keys.sqlite")
 
     def keyed(self, chunk: Chunk, snapshot: str) -> Chunk:
         """The chunk with rows keyed by identity, their keys marked seen, and unchanged rows left out;

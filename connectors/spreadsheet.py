@@ -33,26 +33,33 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Generator, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, cast
 from xml.etree.ElementTree import ParseError
 
 import openpyxl
 from defusedxml import DefusedXmlException
 from openpyxl.utils import get_column_letter
+from openpyxl.workbook.workbook import Workbook
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 from causeway_common.cells import csv_row, xlsx_cell
 
 from .base import Chunk, ConnectorError, RowError, SourceRow, event_sequence
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
-from .filesets import FileSet
-from .limits import BoundedLines, CsvLimits, LineTooLong, XlsxLimits
+from .filesets import FILESET_OPTIONS, ONE_FILE_OR_FOLDER, FileSet
+from .limits import CSV_LIMIT_OPTIONS, XLSX_LIMIT_OPTIONS, BoundedLines, CsvLimits, LineTooLong, XlsxLimits
+from .options import CHUNK_ROWS, Schema, content_version, names, options_schema, resolve_path, text_or_list
 
 DEFAULT_CSV_LIMITS = CsvLimits()
 DEFAULT_XLSX_LIMITS = XlsxLimits()
-from .options import Options, content_version
+
+# (row number, cell values) of a table, or a RowError for a row that could not be read.
+TableRow = tuple[int, "list[Any] | RowError"]
+Table = Generator[TableRow, None, None]
 
 XLSX_SUFFIXES = (".xlsx", ".xlsm")
 EXCEL_ERRORS = frozenset({"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#SPILL!", "#CALC!"})
@@ -90,7 +97,7 @@ def sniff_delimiter(path: Path, encoding: str) -> str:
 
 
 def csv_table(path: Path, encoding: str, delimiter: str,
-              limits: CsvLimits = DEFAULT_CSV_LIMITS) -> Iterator[tuple[int, list]]:
+              limits: CsvLimits = DEFAULT_CSV_LIMITS) -> Table:
     """(row number, values) for every record, numbered from 1 like spreadsheet rows.
 
     No line longer than max_row_kb is ever held: it becomes a row error and the next is read."""
@@ -137,7 +144,8 @@ def workbook_error(path: Path, exc: Exception) -> ConnectorError:
     return ConnectorError(f"{path.name}: not a readable XLSX workbook ({type(exc).__name__}: {exc})")
 
 
-def open_sheet(path: Path, sheet, limits: XlsxLimits = DEFAULT_XLSX_LIMITS):
+def open_sheet(path: Path, sheet: str | int | None,
+               limits: XlsxLimits = DEFAULT_XLSX_LIMITS) -> tuple[Workbook, ReadOnlyWorksheet]:
     limits.check(path)  # before anything is unpacked
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -146,21 +154,28 @@ def open_sheet(path: Path, sheet, limits: XlsxLimits = DEFAULT_XLSX_LIMITS):
         raise workbook_error(path, exc) from None
     names = workbook.sheetnames
     if sheet is None:
-        return workbook, workbook.worksheets[0]
-    if isinstance(sheet, int):
+        found = workbook.worksheets[0]
+    elif isinstance(sheet, int):
         if not 1 <= sheet <= len(names):
             workbook.close()
             raise ConnectorError(f"{path.name}: has {len(names)} sheet(s), so there is no sheet number {sheet}")
-        return workbook, workbook.worksheets[sheet - 1]
-    if sheet not in names:
+        found = workbook.worksheets[sheet - 1]
+    elif sheet not in names:
         workbook.close()
         raise ConnectorError(f"{path.name}: no sheet named {sheet!r} (sheets: {', '.join(names)})")
-    return workbook, workbook[sheet]
+    else:
+        found = workbook[sheet]
+    if not isinstance(found, ReadOnlyWorksheet):  # a chart sheet: no cells to read
+        workbook.close()
+        raise ConnectorError(f"{path.name}: sheet {found.title!r} holds no cells (a chart sheet?)")
+    return workbook, found
 
 
-def _sheet_rows(path: Path, worksheet) -> Iterator[tuple[int, list]]:
+def _sheet_rows(path: Path, worksheet: ReadOnlyWorksheet) -> Table:
     try:
-        for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
+        # The stubs declare ReadOnlyWorksheet.iter_rows as Worksheet's (it is borrowed, and works on both).
+        rows: Iterator[tuple[Any, ...]] = cast(Any, worksheet).iter_rows(values_only=True)
+        for number, values in enumerate(rows, start=1):
             yield number, list(values)
     except (*DAMAGED_WORKBOOK, ParseError, DefusedXmlException, KeyError, ValueError, TypeError,
             RecursionError) as exc:
@@ -168,8 +183,9 @@ def _sheet_rows(path: Path, worksheet) -> Iterator[tuple[int, list]]:
 
 
 @contextmanager
-def opened_table(path: Path, is_xlsx: bool, sheet, encoding: str, delimiter: str,
-                 csv_limits: CsvLimits = DEFAULT_CSV_LIMITS, xlsx_limits: XlsxLimits = DEFAULT_XLSX_LIMITS):
+def opened_table(path: Path, is_xlsx: bool, sheet: str | int | None, encoding: str, delimiter: str,
+                 csv_limits: CsvLimits = DEFAULT_CSV_LIMITS,
+                 xlsx_limits: XlsxLimits = DEFAULT_XLSX_LIMITS) -> Iterator[tuple[str | None, Table]]:
     """(sheet name or None, iterator of (row number, values)) for a CSV file or an XLSX sheet.
 
     XLSX sheets stream in read-only mode; formula cells give the value Excel
@@ -191,8 +207,9 @@ def opened_table(path: Path, is_xlsx: bool, sheet, encoding: str, delimiter: str
 # ---------------------------------------------------------------- rows from a table
 
 
-def _header_columns(header: list, where: str) -> list[tuple[str, int]]:
-    columns, seen = [], {}
+def _header_columns(header: list[Any], where: str) -> list[tuple[str, int]]:
+    columns: list[tuple[str, int]] = []
+    seen: dict[str, int] = {}
     for index, raw in enumerate(header):
         name = "" if raw is None else str(raw).strip()
         if not name:
@@ -209,7 +226,7 @@ def _header_columns(header: list, where: str) -> list[tuple[str, int]]:
     return columns
 
 
-def _blank(value) -> bool:
+def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
@@ -230,13 +247,13 @@ class TableReader:
         text = self.file_name + (f" sheet {self.sheet!r}" if self.sheet else "")
         return text + (f" row {row}" if row else "")
 
-    def location(self, row: int) -> dict:
-        location = {"file": self.file_name, "row": row}
+    def location(self, row: int) -> dict[str, Any]:
+        location: dict[str, Any] = {"file": self.file_name, "row": row}
         if self.sheet:
             location["sheet"] = self.sheet
         return location
 
-    def items(self, table: Iterator[tuple[int, list]]) -> Iterator[SourceRow | RowError]:
+    def items(self, table: Iterator[TableRow]) -> Iterator[SourceRow | RowError]:
         columns = None
         for number, values in table:
             if isinstance(values, RowError):
@@ -256,12 +273,12 @@ class TableReader:
         if columns is None:
             raise ConnectorError(f"{self.where()}: no header row (the file has fewer than {self.header_row} row(s))")
 
-    def _is_blank(self, values: list) -> bool:
+    def _is_blank(self, values: list[Any]) -> bool:
         if self.excel:
             return all(_blank(v) for v in values)
         return not "".join(values).strip()  # CSV values are all text: one C-speed test
 
-    def _check_identity(self, columns, number):
+    def _check_identity(self, columns: list[tuple[str, int]], number: int) -> None:
         if self.identity:
             names = {name for name, _ in columns}
             missing = [c for c in self.identity if c not in names]
@@ -270,7 +287,7 @@ class TableReader:
                     f"{self.where(number)}: identity column(s) {', '.join(map(repr, missing))} not in the header"
                 )
 
-    def _row(self, number: int, values: list, columns, width: int) -> SourceRow | RowError:
+    def _row(self, number: int, values: list[Any], columns: list[tuple[str, int]], width: int) -> SourceRow | RowError:
         if len(values) > width:
             extra = [v for v in values[width:] if not _blank(v)]
             if extra:
@@ -304,41 +321,64 @@ class TableReader:
         return SourceRow(data, self.location(number), identity, content_version(data))
 
 
-def _printable(data: dict) -> dict:
+def _printable(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v)) for k, v in data.items()}
 
 
 # ---------------------------------------------------------------- source
 
 
+CSV_OPTIONS: dict[str, Schema] = {
+    "encoding": {"type": "string", "minLength": 1, "default": "auto",
+                 "description": "CSV text encoding; auto = UTF-8 (with or without BOM), else cp1252"},
+    "delimiter": {"type": "string", "anyOf": [{"const": "auto"}, {"minLength": 1, "maxLength": 1}],
+                  "default": "auto", "x-message": "must be one character or 'auto'",
+                  "description": "CSV delimiter; auto = sniffed among , ; tab |"},
+}
+
+
+def known_encoding(what: str, encoding: str) -> str:
+    if encoding != "auto":
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ConnectorError(f"{what}: option 'encoding' names an unknown encoding {encoding!r}") from None
+    return encoding
+
+
 class Source(BaseSource):
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        **FILESET_OPTIONS,
+        "format": {"enum": ["auto", "csv", "xlsx"], "default": "auto", "description": "auto: by file extension"},
+        "sheet": {"type": ["string", "integer"], "minimum": 1, "x-message": "must be a sheet name or number",
+                  "description": "XLSX sheet name, or its position counting from 1 (default: the first)"},
+        "header_row": {"type": "integer", "minimum": 1, "default": 1,
+                       "description": "the row holding the column names, counted from 1"},
+        **CSV_OPTIONS,
+        "identity": text_or_list("column(s) identifying a row; default: file name + row number"),
+        "whole_file": {"type": "boolean", "default": False,
+                       "description": "true: one chunk per file (one workbook = one data return)"},
+        "chunk_rows": CHUNK_ROWS,
+        **CSV_LIMIT_OPTIONS,
+        **XLSX_LIMIT_OPTIONS,
+    }, ONE_FILE_OR_FOLDER, description="CSV and XLSX files kept by service teams")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("spreadsheet source", options, self.base_dir)
-        self.identity = opts.str_list("identity", None)
-        self.files = FileSet(opts, default_pattern="*", identity=self.identity)
-        self.format = opts.choice("format", ("auto", "csv", "xlsx"), "auto")
-        sheet = opts._get("sheet", None)
-        if sheet is not None and (isinstance(sheet, bool) or not isinstance(sheet, (str, int))):
-            raise opts.fail("sheet", f"must be a sheet name or number, not {sheet!r}")
-        self.sheet = sheet
-        self.header_row = opts.int("header_row", 1, minimum=1)
-        self.encoding = opts.str("encoding", "auto")
-        if self.encoding != "auto":
-            try:
-                codecs.lookup(self.encoding)
-            except LookupError:
-                raise opts.fail("encoding", f"names an unknown encoding {self.encoding!r}") from None
-        self.delimiter = opts.str("delimiter", "auto")
-        if self.delimiter != "auto" and len(self.delimiter) != 1:
-            raise opts.fail("delimiter", f"must be one character or 'auto', not {self.delimiter!r}")
-        self.whole_file = opts.bool("whole_file", False)
-        self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
+        opts = self.options
+        self.identity = names(opts.get("identity"))
+        self.files = FileSet(self.what(), opts, self.base_dir, identity=self.identity)
+        self.format: str = opts["format"]
+        self.sheet: str | int | None = opts.get("sheet")
+        self.header_row: int = opts["header_row"]
+        self.encoding = known_encoding(self.what(), opts["encoding"])
+        self.delimiter: str = opts["delimiter"]
+        self.whole_file: bool = opts["whole_file"]
+        self.chunk_rows: int = opts["chunk_rows"]
         self.csv_limits = CsvLimits.from_options(opts)
         self.xlsx_limits = XlsxLimits.from_options(opts)
-        opts.finish()
 
-    def _table(self, path: Path):
+    def _table(self, path: Path) -> AbstractContextManager[tuple[str | None, Table]]:
         return opened_table(path, self._is_xlsx(path), self.sheet, self.encoding, self.delimiter,
                             self.csv_limits, self.xlsx_limits)
 
@@ -371,7 +411,7 @@ class Source(BaseSource):
         self.columns()  # opens the first file: a wrong sheet or an unreadable file shows now
         return f"spreadsheet {description}"
 
-    def read(self, checkpoint: dict | None) -> Iterator[Chunk]:
+    def read(self, checkpoint: dict[str, Any] | None) -> Iterator[Chunk]:
         chunk_rows = 2**62 if self.whole_file else self.chunk_rows
         return self.files.read(checkpoint, self.read_items, chunk_rows)
 
@@ -393,22 +433,31 @@ class Sink(BaseSink):
 
     META_COLUMNS = ["op", "key", "sequence", "time"]
 
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        "folder": {"type": "string", "minLength": 1, "description": "where the files are written"},
+        "format": {"enum": ["csv", "xlsx"], "default": "csv"},
+        "columns": text_or_list("payload fields in order; default: every field seen in the batch"),
+        "name": {"type": "string", "minLength": 1, "default": "{dataset}-{first}-{last}",
+                 "description": "file name pattern: dataset and the batch's first and last sequence"},
+    }, {"required": ["folder"]}, description="each delivered batch as one CSV or XLSX file")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("spreadsheet sink", options, self.base_dir)
-        self.folder = opts.path("folder")
-        self.format = opts.choice("format", ("csv", "xlsx"), "csv")
-        self.columns = opts.str_list("columns", None)
-        self.name = opts.str("name", "{dataset}-{first}-{last}")
-        opts.finish()
+        self.folder = resolve_path(self.base_dir, self.options["folder"])
+        self.format: str = self.options["format"]
+        self.columns = names(self.options.get("columns"))
+        self.name: str = self.options["name"]
 
     def check(self) -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. a file of that name is in the way
+            raise ConnectorError(f"spreadsheet sink: cannot use {self.folder} as its folder ({exc.strerror})") from None
         if not os.access(self.folder, os.W_OK):
             raise ConnectorError(f"spreadsheet sink: cannot write to {self.folder}")
         return f"spreadsheet sink writing {self.format.upper()} files to {self.folder}"
 
-    def write(self, events: list[dict]) -> None:
+    def write(self, events: list[dict[str, Any]]) -> None:
         if not events:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -442,7 +491,7 @@ class Sink(BaseSink):
             raise
 
 
-def _payload_fields(events: list[dict]) -> list[str]:
+def _payload_fields(events: list[dict[str, Any]]) -> list[str]:
     seen: dict[str, None] = {}
     for event in events:
         for name in event.get("data") or {}:
@@ -450,7 +499,7 @@ def _payload_fields(events: list[dict]) -> list[str]:
     return list(seen)
 
 
-def _event_row(event: dict, columns: list[str]) -> list:
+def _event_row(event: dict[str, Any], columns: list[str]) -> list[Any]:
     op = "delete" if str(event.get("type", "")).endswith(".delete") else "upsert"
     data = event.get("data") or {}
     return [op, event.get("subject"), event_sequence(event), event.get("time")] + [
@@ -458,7 +507,7 @@ def _event_row(event: dict, columns: list[str]) -> list:
     ]
 
 
-def _cell(value):
+def _cell(value: object) -> object:
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return value

@@ -16,7 +16,7 @@ Source options
                    transaction); rows whose content was sent already are not sent again.
                    Needs a date or timestamp cursor and state_dir.
   state_dir        where the source keeps the keys and versions it has sent (needed for
-                   keyset and overlap_minutes; the agent gives each task its own)
+                   keyset and overlap_minutes; the agent gives each task one)
   chunk_rows       rows per chunk (default 2000)
   connect_timeout  seconds (default 15)
 
@@ -29,9 +29,10 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -54,14 +55,27 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy import column as sql_column
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, Connection, Engine, Result, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, NoSuchTableError, SQLAlchemyError
+from sqlalchemy.sql import ColumnElement, FromClause, Select, TextClause
+from sqlalchemy.sql.expression import BindParameter, ColumnClause
 
 from .base import Chunk, ConnectorError, SourceRow, event_sequence
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
 from .keystate import KeyState, decode_value, encode_value, key_text
-from .options import Options, content_version
+from .options import (
+    CHUNK_ROWS,
+    Schema,
+    content_version,
+    env_secret,
+    exactly_one_of,
+    names,
+    optional_path,
+    options_schema,
+    resolve_path,
+    text_or_list,
+)
 
 KEYSET_PAGE = 20_000  # keys read per query during a key-set comparison
 DELETE_BATCH = 500  # keys per DELETE ... IN (...) in the sink
@@ -70,19 +84,27 @@ DELETE_BATCH = 500  # keys per DELETE ... IN (...) in the sink
 # ---------------------------------------------------------------- connecting
 
 
-def _url(opts: Options, read_only: bool):
-    raw = opts.str("url")
+CONNECTION_OPTIONS: dict[str, Schema] = {
+    "url": {"type": "string", "minLength": 1,
+            "description": "SQLAlchemy URL without the password, e.g. postgresql+psycopg://reader@db/cases"},
+    "password_env": {"type": "string", "minLength": 1,
+                     "description": "environment variable holding the password (kept out of the URL and logs)"},
+    "schema": {"type": "string", "minLength": 1, "description": "the database schema of the table"},
+    "connect_timeout": {"type": "integer", "minimum": 1, "default": 15, "description": "seconds"},
+}
+
+
+def _url(what: str, options: Mapping[str, Any], base_dir: Path, read_only: bool) -> URL:
     try:
-        url = make_url(raw)
+        url = make_url(options["url"])
     except ArgumentError:
-        raise opts.fail("url", "is not a SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db)") from None
-    password = opts.env_secret("password_env", None)
+        raise ConnectorError(
+            f"{what}: option 'url' is not a SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db)") from None
+    password = env_secret(what, "password_env", options.get("password_env"))
     if password is not None:
         url = url.set(password=password)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        path = Path(url.database.removeprefix("file:")).expanduser()
-        if not path.is_absolute():
-            path = opts.base_dir / path
+        path = resolve_path(base_dir, url.database.removeprefix("file:"))
         if read_only:
             # mode=ro: SQLite itself refuses every write on this connection.
             url = url.set(database=f"file:{path}?mode=ro", query={"uri": "true"})
@@ -91,13 +113,13 @@ def _url(opts: Options, read_only: bool):
     return url
 
 
-def shown(url) -> str:
+def shown(url: URL) -> str:
     """The URL as it may be logged or shown: never with the password."""
     return url.render_as_string(hide_password=True)
 
 
-def make_engine(url, read_only: bool, connect_timeout: int):
-    connect_args = {}
+def make_engine(url: URL, read_only: bool, connect_timeout: int) -> Engine:
+    connect_args: dict[str, Any] = {}
     backend = url.get_backend_name()
     if backend == "postgresql" and url.get_driver_name() in ("psycopg", "psycopg2"):
         connect_args["connect_timeout"] = connect_timeout
@@ -117,7 +139,7 @@ def make_engine(url, read_only: bool, connect_timeout: int):
         )
 
         @event.listens_for(engine, "connect")
-        def _session_read_only(dbapi_connection, _record):
+        def _session_read_only(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute(statement)
             cursor.close()
@@ -126,7 +148,7 @@ def make_engine(url, read_only: bool, connect_timeout: int):
     return engine
 
 
-def explain(exc: Exception, url) -> ConnectorError:
+def explain(exc: Exception, url: URL) -> ConnectorError:
     """A message a person can act on, naming the database but never the password."""
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     lowered = str(getattr(exc, "orig", None) or exc).lower()
@@ -140,93 +162,113 @@ def explain(exc: Exception, url) -> ConnectorError:
     return ConnectorError(f"database error at {where}: {detail}")
 
 
-def after(columns: list, values: list):
+def after(columns: list[ColumnClause[Any]], values: list[Any]) -> ColumnElement[bool]:
     """Rows strictly after `values` in the order of `columns` (lexicographic):
     c1 > v1 OR (c1 = v1 AND (c2 > v2 OR (c2 = v2 AND ...)))."""
-    first, value = columns[0], bindparam(None, values[0])
+    first = columns[0]
+    value: BindParameter[Any] = bindparam(None, values[0])
     if len(columns) == 1:
         return first > value
     return or_(first > value, and_(first == value, after(columns[1:], values[1:])))
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
 # ---------------------------------------------------------------- source
 
 
+_NAME: Schema = {"type": "string", "minLength": 1}
+DELETES_OPTION: Schema = {
+    "type": "object", "required": ["method"],
+    "properties": {"method": {"enum": ["keyset", "tombstone"]}},
+    "allOf": [
+        {"if": {"required": ["method"], "properties": {"method": {"const": "keyset"}}},
+         "then": {"additionalProperties": False, "properties": {
+             "method": True, "interval_seconds": {"type": "number", "minimum": 0, "default": 86400}}}},
+        {"if": {"required": ["method"], "properties": {"method": {"const": "tombstone"}}},
+         "then": {"additionalProperties": False, "required": ["table", "cursor"], "properties": {
+             "method": True, "table": _NAME, "schema": _NAME, "cursor": _NAME,
+             "key": text_or_list("the tombstone table's key columns (default: like 'key')")}}},
+    ],
+    "description": "{method: keyset, interval_seconds} or {method: tombstone, table, key, cursor, schema}",
+}
+
+
 class Source(BaseSource):
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        **CONNECTION_OPTIONS,
+        "table": {**_NAME, "description": "the table to read (with optional schema)"},
+        "query": {**_NAME, "description": "a SELECT to read instead of a table"},
+        "key": text_or_list("the column(s) identifying a row"),
+        "cursor": {**_NAME, "description": "a column that grows when a row is inserted or changed"},
+        "deletes": DELETES_OPTION,
+        "overlap_minutes": {"type": "number", "minimum": 0, "default": 0,
+                            "description": "re-read rows whose cursor is up to this many minutes older than the "
+                                           "last one read (rows committed late); needs a timestamp cursor"},
+        "state_dir": {**_NAME, "description": "where the source keeps the keys and versions it has sent"},
+        "chunk_rows": CHUNK_ROWS,
+    }, {"required": ["url", "key"]}, exactly_one_of("table", "query", message="give exactly one of 'table' or 'query'"),
+        description="a database table or query, read-only, through any SQLAlchemy URL")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("sql source", options, self.base_dir)
-        self.url = _url(opts, read_only=True)
-        self.table_name = opts.str("table", None)
-        self.query = opts.str("query", None)
-        if (self.table_name is None) == (self.query is None):
-            raise ConnectorError("sql source: give exactly one of 'table' or 'query'")
-        self.schema = opts.str("schema", None)
-        self.key = opts.str_list("key")
-        self.cursor = opts.str("cursor", None)
-        self.chunk_rows = opts.int("chunk_rows", 2000, minimum=1)
-        self.connect_timeout = opts.int("connect_timeout", 15, minimum=1)
-        self.state_dir = opts.path("state_dir", None)
-        self.overlap_minutes = opts.number("overlap_minutes", 0, minimum=0)
+        opts = self.options
+        self.url = _url(self.what(), opts, self.base_dir, read_only=True)
+        self.table_name: str | None = opts.get("table")
+        self.query: str | None = opts.get("query")
+        self.schema: str | None = opts.get("schema")
+        self.key: list[str] = names(opts["key"]) or []
+        self.cursor: str | None = opts.get("cursor")
+        self.chunk_rows: int = opts["chunk_rows"]
+        self.connect_timeout: int = opts["connect_timeout"]
+        self.state_dir = optional_path(self.base_dir, opts.get("state_dir"))
+        self.overlap_minutes: float = opts["overlap_minutes"]
         if self.overlap_minutes and (self.cursor is None or self.state_dir is None):
-            raise opts.fail("overlap_minutes", "needs 'cursor' (a date or timestamp column) and 'state_dir' "
-                                               "(where the versions already sent are kept)")
-        self.deletes = self._deletes_option(opts)
-        opts.finish()
+            raise ConnectorError(f"{self.what()}: option 'overlap_minutes' needs 'cursor' (a date or timestamp "
+                                 "column) and 'state_dir' (where the versions already sent are kept)")
+        self.deletes = self._deletes_option(opts.get("deletes"))
         self.name = self.table_name or "query"
-        self._engine = None
+        self._engine: Engine | None = None
         self._columns: list[str] | None = None
 
-    def _deletes_option(self, opts: Options):
-        spec = opts.mapping("deletes", None)
+    def _deletes_option(self, spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The deletes option with its defaults; the schema has checked its shape."""
         if spec is None:
             return None
-        method = spec.get("method")
-        if method == "keyset":
-            unknown = set(spec) - {"method", "interval_seconds"}
-            interval = spec.get("interval_seconds", 86400)
-            if unknown or isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < 0:
-                raise opts.fail("deletes", "keyset takes only interval_seconds (a number of seconds)")
+        if spec["method"] == "keyset":
             if self.state_dir is None:
-                raise opts.fail("deletes", "keyset needs 'state_dir' for the keys it has seen")
-            return {"method": "keyset", "interval_seconds": interval}
-        if method == "tombstone":
-            unknown = set(spec) - {"method", "table", "schema", "key", "cursor"}
-            if unknown or not isinstance(spec.get("table"), str) or not isinstance(spec.get("cursor"), str):
-                raise opts.fail("deletes", "tombstone needs table and cursor (and optionally key, schema)")
-            keys = spec.get("key", self.key)
-            keys = [keys] if isinstance(keys, str) else keys
-            if len(keys) != len(self.key):
-                raise opts.fail("deletes", f"tombstone key must have {len(self.key)} column(s), like 'key'")
-            return {"method": "tombstone", "table": spec["table"], "schema": spec.get("schema"),
-                    "key": keys, "cursor": spec["cursor"]}
-        raise opts.fail("deletes", "method must be 'keyset' or 'tombstone'")
+                raise ConnectorError(f"{self.what()}: option 'deletes' keyset needs 'state_dir' for the keys it has seen")
+            return {"method": "keyset", "interval_seconds": spec.get("interval_seconds", 86400)}
+        keys = names(spec.get("key")) or self.key
+        if len(keys) != len(self.key):
+            raise ConnectorError(
+                f"{self.what()}: option 'deletes' tombstone key must have {len(self.key)} column(s), like 'key'")
+        return {"method": "tombstone", "table": spec["table"], "schema": spec.get("schema"),
+                "key": keys, "cursor": spec["cursor"]}
 
     # -- plumbing
 
     @property
-    def engine(self):
+    def engine(self) -> Engine:
         if self._engine is None:
             self._engine = make_engine(self.url, read_only=True, connect_timeout=self.connect_timeout)
         return self._engine
 
-    def connect(self):
+    def connect(self) -> Connection:
         """A read-only connection to the source database."""
         try:
             return self.engine.connect()
         except DBAPIError as exc:
             raise explain(exc, self.url) from None
 
-    def _from(self):
+    def _from(self) -> FromClause | TextClause:
         if self.table_name:
             return table(self.table_name, schema=self.schema)
         return text(f"({self.query}) src")
 
-    def _table_columns(self, conn, name, schema, what) -> list[str]:
+    def _table_columns(self, conn: Connection, name: str, schema: str | None, what: str) -> list[str]:
         try:
             return [c["name"] for c in inspect(conn).get_columns(name, schema=schema)]
         except NoSuchTableError:
@@ -241,14 +283,15 @@ class Source(BaseSource):
                     if self.table_name:
                         self._columns = self._table_columns(conn, self.table_name, self.schema, "table")
                     else:
-                        result = conn.execute(select(literal_column("*")).select_from(self._from()).limit(0))
+                        result: Result[Any] = conn.execute(
+                            select(literal_column("*")).select_from(self._from()).limit(0))
                         self._columns = list(result.keys())
                 except DBAPIError as exc:
                     raise explain(exc, self.url) from None
             self._require(self._columns, self.key + ([self.cursor] if self.cursor else []), f"{self.name!r}")
         return self._columns
 
-    def _require(self, available, wanted, where):
+    def _require(self, available: list[str], wanted: list[str], where: str) -> None:
         missing = [c for c in wanted if c not in available]
         if missing:
             raise ConnectorError(
@@ -272,12 +315,13 @@ class Source(BaseSource):
         digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
         return KeyState(self.state_dir / f"sql-{self.name[:40]}-{digest}.sqlite")
 
-    def _pages(self, source, order: list[str], position, limit: int, floor=None) -> Iterator[list[dict]]:
+    def _pages(self, source: FromClause | TextClause, order: list[str], position: list[Any] | None,
+               limit: int, floor: ColumnElement[bool] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Pages of rows in `order`, each query starting strictly after the last row of the previous one
         (the first at `floor`, a condition, when given instead of a position)."""
-        columns = [sql_column(c) for c in order]
+        columns: list[ColumnClause[Any]] = [sql_column(c) for c in order]
         while True:
-            stmt = select(literal_column("*")).select_from(source).order_by(*columns).limit(limit)
+            stmt: Select[Any] = select(literal_column("*")).select_from(source).order_by(*columns).limit(limit)
             if position is not None:
                 stmt = stmt.where(after(columns, position))
             elif floor is not None:
@@ -296,18 +340,19 @@ class Source(BaseSource):
 
     # -- reading
 
-    def read(self, checkpoint: dict | None) -> Iterator[Chunk]:
+    def read(self, checkpoint: dict[str, Any] | None) -> Iterator[Chunk]:
         self.columns()
         # One checkpoint, updated in place by each phase, so every chunk carries all positions.
         progress = dict(checkpoint or {})
         state = self._state()
-        if self.deletes and self.deletes["method"] == "tombstone":
-            yield from self._read_tombstones(progress)
+        deletes = self.deletes
+        if deletes and deletes["method"] == "tombstone":
+            yield from self._read_tombstones(progress, deletes)
         yield from self._read_changes(progress, state)
-        if self.deletes and self.deletes["method"] == "keyset":
-            yield from self._compare_keys(progress, state)
+        if deletes and deletes["method"] == "keyset" and state is not None:  # keyset always has a state_dir
+            yield from self._compare_keys(progress, state, deletes["interval_seconds"])
 
-    def _row(self, data: dict) -> SourceRow:
+    def _row(self, data: dict[str, Any]) -> SourceRow:
         key = [data[k] for k in self.key]
         return SourceRow(
             data=data,
@@ -316,7 +361,7 @@ class Source(BaseSource):
             version=content_version(data),
         )
 
-    def _read_changes(self, progress: dict, state: KeyState | None) -> Iterator[Chunk]:
+    def _read_changes(self, progress: dict[str, Any], state: KeyState | None) -> Iterator[Chunk]:
         # Rows come in (cursor, key) order and each page starts strictly after
         # the last (cursor, key) pair committed. Cursor alone would not do:
         # when many rows share one timestamp and a page ends among them,
@@ -326,8 +371,8 @@ class Source(BaseSource):
         position_name = "after" if self.cursor else "scan_after"
         saved = progress.get(position_name)
         position = [decode_value(v) for v in saved] if saved else None
-        floor = None
-        if self.overlap_minutes and position is not None:
+        floor: ColumnElement[bool] | None = None
+        if self.overlap_minutes and self.cursor and position is not None:
             # A transaction that commits late leaves rows with a cursor older than rows already read:
             # start the window before the last cursor value, and send only what was not sent.
             floor = sql_column(self.cursor) >= bindparam(None, self._earlier(position[0]))
@@ -336,20 +381,21 @@ class Source(BaseSource):
         for rows in self._pages(self._from(), order, position, self.chunk_rows, floor):
             source_rows = [self._row(r) for r in rows]
             progress[position_name] = [encode_value(rows[-1][c]) for c in order]
-            if deduplicate:  # a full scan or an overlap: only rows whose content changed go out
+            if deduplicate and state is not None:  # a full scan or an overlap: only rows whose content changed
                 versions = state.versions([r.identity for r in source_rows])
                 source_rows = [r for r in source_rows if versions.get(r.identity) != r.version]
             yield Chunk(source_rows, dict(progress), on_commit=_recorder(state, source_rows))
         if not self.cursor and progress.pop("scan_after", None) is not None:
             yield Chunk([], dict(progress))  # the scan is finished; the next run scans again from the start
 
-    def _earlier(self, value):
+    def _earlier(self, value: Any) -> Any:
         """The cursor value `overlap_minutes` before `value`, of the same kind (text stays ISO text)."""
         delta = timedelta(minutes=self.overlap_minutes)
+        days = timedelta(days=math.ceil(self.overlap_minutes / 1440))
         if isinstance(value, datetime):
             return value - delta
         if isinstance(value, date):
-            return value - timedelta(days=math.ceil(self.overlap_minutes / 1440))
+            return value - days
         if isinstance(value, str):
             try:
                 moment = datetime.fromisoformat(value)
@@ -357,13 +403,12 @@ class Source(BaseSource):
                 moment = None
             if moment is not None:
                 if len(value) == 10:
-                    return (moment - timedelta(days=math.ceil(self.overlap_minutes / 1440))).date().isoformat()
+                    return (moment - days).date().isoformat()
                 return (moment - delta).isoformat(sep=value[10])
-        raise ConnectorError(f"sql source: overlap_minutes needs a date or timestamp cursor, but {self.cursor!r} "
-                             f"of {self.name!r} holds {value!r}")
+        raise ConnectorError(f"{self.what()}: option 'overlap_minutes' needs a date or timestamp cursor, but "
+                             f"{self.cursor!r} of {self.name!r} holds {value!r}")
 
-    def _read_tombstones(self, progress: dict) -> Iterator[Chunk]:
-        tomb = self.deletes
+    def _read_tombstones(self, progress: dict[str, Any], tomb: dict[str, Any]) -> Iterator[Chunk]:
         order = [tomb["cursor"]] + tomb["key"]
         saved = progress.get("tombstone_after")
         position = [decode_value(v) for v in saved] if saved else None
@@ -382,9 +427,9 @@ class Source(BaseSource):
             progress["tombstone_after"] = [encode_value(rows[-1][c]) for c in order]
             yield Chunk(deletes, dict(progress), on_commit=_recorder(self._state(), deletes))
 
-    def _compare_keys(self, progress: dict, state: KeyState) -> Iterator[Chunk]:
+    def _compare_keys(self, progress: dict[str, Any], state: KeyState, interval: float) -> Iterator[Chunk]:
         last = progress.get("keyset_at", 0)
-        if time.time() - last < self.deletes["interval_seconds"]:
+        if time.time() - last < interval:
             return
         started = time.time()
         current = ([f"{self.name}:{key_text([r[k] for k in self.key])}" for r in page] for page in self._key_pages())
@@ -409,8 +454,8 @@ class Source(BaseSource):
             yield Chunk(deletes, dict(done if final else progress), on_commit=_recorder(state, deletes))
         progress["keyset_at"] = started
 
-    def _key_pages(self) -> Iterator[list[dict]]:
-        columns = [sql_column(k) for k in self.key]
+    def _key_pages(self) -> Iterator[list[dict[str, Any]]]:
+        columns: list[ColumnClause[Any]] = [sql_column(k) for k in self.key]
         position = None
         while True:
             stmt = select(*columns).select_from(self._from()).order_by(*columns).limit(KEYSET_PAGE)
@@ -428,12 +473,12 @@ class Source(BaseSource):
             position = [rows[-1][k] for k in self.key]
 
 
-def _recorder(state: KeyState | None, rows: list[SourceRow]):
+def _recorder(state: KeyState | None, rows: list[SourceRow]) -> Callable[[], None] | None:
     """What to do once the agent has committed these rows: remember which keys the hub now has."""
     if state is None or not rows:
         return None
 
-    def record():
+    def record() -> None:
         upserts = [(r.identity, r.version) for r in rows if r.op != "delete"]
         deletes = [r.identity for r in rows if r.op == "delete"]
         state.record(upserts, deletes)
@@ -453,21 +498,26 @@ class Sink(BaseSink):
     causeway_sequence / causeway_time. One transaction per write; writing the
     same events again leaves the table as it was."""
 
-    def __init__(self, options: dict, base_dir=None):
+    options_schema = options_schema({
+        **CONNECTION_OPTIONS,
+        "table": {**_NAME, "description": "the table to upsert into (created if absent)"},
+        "key_column": {**_NAME, "default": "record_key", "description": "the column holding the record key"},
+        "columns": text_or_list("payload fields to keep; default all (new fields add text columns)"),
+    }, {"required": ["url", "table"]}, description="upserts delivered records into a local table")
+
+    def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
-        opts = Options("sql sink", options, self.base_dir)
-        self.url = _url(opts, read_only=False)
-        self.table_name = opts.str("table")
-        self.schema = opts.str("schema", None)
-        self.key_column = opts.str("key_column", "record_key")
-        self.fixed_columns = opts.str_list("columns", None)
-        self.connect_timeout = opts.int("connect_timeout", 15, minimum=1)
-        opts.finish()
-        self._engine = None
-        self._table: Table | None = None
+        opts = self.options
+        self.url = _url(self.what(), opts, self.base_dir, read_only=False)
+        self.table_name: str = opts["table"]
+        self.schema: str | None = opts.get("schema")
+        self.key_column: str = opts["key_column"]
+        self.fixed_columns = names(opts.get("columns"))
+        self.connect_timeout: int = opts["connect_timeout"]
+        self._engine: Engine | None = None
 
     @property
-    def engine(self):
+    def engine(self) -> Engine:
         if self._engine is None:
             self._engine = make_engine(self.url, read_only=False, connect_timeout=self.connect_timeout)
         return self._engine
@@ -481,10 +531,10 @@ class Sink(BaseSink):
         state = "exists" if exists else "will be created"
         return f"{shown(self.url)} table {self.table_name} ({state})"
 
-    def _ensure_table(self, conn, fields: list[str]) -> Table:
+    def _ensure_table(self, conn: Connection, fields: list[str]) -> Table:
         inspector = inspect(conn)
         if not inspector.has_table(self.table_name, schema=self.schema):
-            columns = [Column(self.key_column, String(200), primary_key=True)]
+            columns: list[Column[Any]] = [Column(self.key_column, String(200), primary_key=True)]
             columns += [Column(f, Text) for f in fields if f != self.key_column]
             columns += [Column("causeway_sequence", BigInteger), Column("causeway_time", Text)]
             created = Table(self.table_name, MetaData(), *columns, schema=self.schema)
@@ -505,10 +555,10 @@ class Sink(BaseSink):
                 existing.add(name)
         return Table(self.table_name, MetaData(), *[Column(c) for c in existing], schema=self.schema)
 
-    def write(self, events: list[dict]) -> None:
+    def write(self, events: list[dict[str, Any]]) -> None:
         if not events:
             return
-        latest: dict[str, dict] = {}
+        latest: dict[str, dict[str, Any]] = {}
         for event_ in events:  # delivered in sequence order: the last event for a key wins
             key = event_.get("subject")
             if not key:
@@ -520,7 +570,7 @@ class Sink(BaseSink):
             if event_.get("type", "").endswith(".delete"):
                 continue
             data = event_.get("data") or {}
-            row = {f: _text_cell(data.get(f)) for f in fields if f != self.key_column}
+            row: dict[str, object] = {f: _text_cell(data.get(f)) for f in fields if f != self.key_column}
             row[self.key_column] = key
             row["causeway_sequence"] = event_sequence(event_)
             row["causeway_time"] = event_.get("time")
@@ -540,7 +590,7 @@ class Sink(BaseSink):
             raise ConnectorError(f"sql sink: cannot write to {self.table_name!r}: {exc}") from None
 
 
-def _payload_fields(events) -> list[str]:
+def _payload_fields(events: Iterable[dict[str, Any]]) -> list[str]:
     seen: dict[str, None] = {}
     for event_ in events:
         for name in event_.get("data") or {}:
@@ -548,7 +598,7 @@ def _payload_fields(events) -> list[str]:
     return list(seen)
 
 
-def _text_cell(value):
+def _text_cell(value: object) -> str | None:
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):

@@ -26,8 +26,10 @@ from hub.config import Settings
 from hub.console.service import AccountService
 from hub.console.views import init_console
 from hub.db import make_engine, utcnow
+from hub.delivery.runner import build_worker
 from hub.delivery.service import DeliveryService, read_lag
 from hub.delivery.webhook import WebhookSender
+from hub.delivery.worker import Worker
 from hub.errors import HubError
 from hub.health.metrics import Metrics
 from hub.health.scrape import metrics_view
@@ -49,14 +51,26 @@ from hub.parameter_validation import NamingParameterValidator
 from hub.policy.service import PolicyService
 from hub.problems import Problem, problem_for, problem_response
 from hub.records.events import CloudEvents
+from hub.records.retention import Retention
 from hub.records.service import Catalogue, RecordService
 from hub.returns.console import blueprint as returns_console
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
+from hub.returns.scheduler import start_reminder_scheduler
 from hub.returns.service import ReturnService
 from hub.validation import VALIDATOR_MAP
 
 log = logging.getLogger("causeway.hub")
+
+
+@dataclass
+class Jobs:
+    """The background jobs a serving hub runs: return reminders and record retention."""
+    schedulers: list
+
+    def shutdown(self) -> None:
+        for scheduler in self.schedulers:
+            scheduler.shutdown(wait=False)
 
 
 @dataclass
@@ -73,22 +87,40 @@ class Services:
     returns: ReturnService
     reminders: ReminderService
     delivery: DeliveryService
+    retention: Retention
     clock: Callable[[], datetime] = utcnow
+
+    def worker(self, worker_id: str | None = None, channels: dict | None = None) -> Worker:
+        """A delivery worker over these services (not started); `serve` runs one, `deliver` is one."""
+        return build_worker(self, worker_id=worker_id, channels=channels)
+
+    def start_jobs(self) -> Jobs:
+        """Start the reminder and retention schedulers (each runs once at once, then every interval)."""
+        return Jobs([start_reminder_scheduler(self.reminders, self.settings.reminder_interval_seconds),
+                     self.retention.start(self.settings.retention_interval_seconds)])
+
+
+def open_engine(settings: Settings, engine: Engine | None = None) -> Engine:
+    """The database engine with the secrets sealer attached; enough for commands that run
+    before the schema exists (`init`, the secrets commands)."""
+    engine = engine or make_engine(settings.db_url)
+    sealing.use(engine, sealing.sealer_for(settings.db_url, settings.delivery.secrets_key, settings.secrets_key_file))
+    return engine
 
 
 def build_services(settings: Settings, engine: Engine | None = None,
                    clock: Callable[[], datetime] | None = None) -> Services:
-    """`clock` is the hub's idea of now (tests inject one to place records in time)."""
-    engine = engine or make_engine(settings.db_url)
-    sealing.use(engine, sealing.sealer_for(settings.db_url, settings.delivery.secrets_key, settings.secrets_key_file))
+    """The hub's one composition root. `clock` is the hub's idea of now, handed to every
+    service (tests inject one to place things in time); only `hub.db.utcnow` reads the real time."""
+    engine = open_engine(settings, engine)
     clock = clock or utcnow
-    orgs = OrgService(engine)
+    orgs = OrgService(engine, clock=clock)
     catalogue = Catalogue(engine, settings.max_nesting_depth)
     metrics = Metrics()
-    metrics.watch_delivery_lag(lambda: read_lag(engine))
+    metrics.watch_delivery_lag(lambda: read_lag(engine, clock))
     policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None,
                            events=CloudEvents(settings.public_url),
-                           max_source_bytes=settings.agreement_source_max_bytes)
+                           max_source_bytes=settings.agreement_source_max_bytes, clock=clock)
     returns = ReturnService(engine, catalogue, clock, policy.providers_sharing_with)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
@@ -100,12 +132,13 @@ def build_services(settings: Settings, engine: Engine | None = None,
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key, clock=clock),
         metrics=metrics,
         health=HealthService(engine, orgs.list_agents, clock=clock, hub_operator=settings.hub_operator),
-        accounts=AccountService(engine),
+        accounts=AccountService(engine, clock=clock),
         policy=policy,
-        delivery=DeliveryService(engine, catalogue, settings, policy=policy),
+        delivery=DeliveryService(engine, catalogue, settings, policy=policy, clock=clock),
         returns=returns,
         reminders=ReminderService(engine, returns, mailer, WebhookSender(settings.webhook_allowed_networks),
-                                  settings.reminder_catchup_days),
+                                  settings.reminder_catchup_days, clock=clock),
+        retention=Retention(engine, settings.hub_retention_days, clock=clock),
         clock=clock,
     )
 

@@ -6,7 +6,7 @@ HTTP. Each edge translates them in one place:
 - the API: `hub/problems.py` `problem_for` (problem+json, its status and members);
 - the console: `hub/console/views.py` `_hub_error` (an error page) and the forms that
   show an `Invalid` beside the text;
-- the CLI: `hub/cli_errors.py` `report` (an exit code and text).
+- the CLI: `hub/cli/errors.py` `report` (an exit code and text).
 
 The tree::
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from causeway_common.canonical import canonical_json
-from hub.db import utcnow
 from hub.timeutil import iso_utc
 
 from .models import audit_log
@@ -36,11 +36,12 @@ def entry_hash(prev_hash: str, seq: int, at, actor: str, org, action: str, targe
     return hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()
 
 
-def append(conn: Connection, *, actor: str, org: str | None, action: str, target: str | None = None, detail: dict | None = None) -> int:
-    """Append one entry; the caller's transaction must come from hub.db.write_transaction."""
+def append(conn: Connection, *, at: datetime, actor: str, org: str | None, action: str, target: str | None = None,
+           detail: dict | None = None) -> int:
+    """Append one entry made at `at` (the caller's clock); the caller's transaction must come
+    from hub.db.write_transaction."""
     tail = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
     seq, prev_hash = (tail.seq + 1, tail.hash) if tail else (1, GENESIS)
-    at = utcnow()
     detail_json = canonical_json(detail or {}).decode("utf-8")
     conn.execute(
         audit_log.insert().values(
@@ -52,14 +53,13 @@ def append(conn: Connection, *, actor: str, org: str | None, action: str, target
     return seq
 
 
-def append_many(conn: Connection, entries: list[dict]) -> None:
-    """Append several entries (each the keyword arguments of `append`) in order, reading
-    the tail once; the caller's transaction must come from hub.db.write_transaction."""
+def append_many(conn: Connection, entries: list[dict], at: datetime) -> None:
+    """Append several entries (each the keyword arguments of `append` but `at`) in order, all
+    made at `at`, reading the tail once; the caller's transaction must come from hub.db.write_transaction."""
     if not entries:
         return
     tail = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
     seq, prev_hash = (tail.seq, tail.hash) if tail else (0, GENESIS)
-    at = utcnow()
     rows = []
     for entry in entries:
         seq += 1

@@ -8,7 +8,6 @@ import json
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from hub import db
 from hub.errors import Conflict, Forbidden, HubError, InvalidContent, TooLarge, Unavailable
 from hub.policy.vocabulary import KNOWN_PURPOSES, LAWFUL_BASES, STATUSES
 
@@ -213,7 +212,7 @@ def decision_tester():
             errors["record_id"] = "Give a stored record's id, or paste a record below."
         if not errors:
             try:
-                answer = _policy().dry_run(body, staff().principal, db.utcnow())
+                answer = _policy().dry_run(body, staff().principal, services().clock())
             except HubError as error:
                 if isinstance(error, (Forbidden, Unavailable)):
                     raise

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from hub import db
 from hub.errors import NotFound
 from hub.timeutil import parse_iso
 
@@ -66,7 +65,7 @@ def ago(text: str | None) -> str:
     if not text:
         return ""
     try:
-        return duration(max(0.0, (db.utcnow() - parse_iso(text)).total_seconds())) + " ago"
+        return duration(max(0.0, (services().clock() - parse_iso(text)).total_seconds())) + " ago"
     except ValueError:
         return ""
 

@@ -147,7 +147,7 @@ class AccountService:
                     raise AccountError(f"user {username} already exists")
                 conn.execute(staff_users.insert().values(
                     username=username, org=org, role=role, password_hash=password_hash, created_at=self.clock()))
-                audit.append(conn, actor=actor, org=org, action="staff.add", target=username, detail={"role": role})
+                audit.append(conn, at=self.clock(), actor=actor, org=org, action="staff.add", target=username, detail={"role": role})
         except IntegrityError as exc:
             raise AccountError(f"user {username} already exists") from exc
         return StaffUser(username, org, role)
@@ -162,7 +162,7 @@ class AccountService:
                 raise AccountError(f"no user {username}")
             conn.execute(update(staff_users).where(staff_users.c.username == username).values(password_hash=password_hash))
             conn.execute(delete(console_sessions).where(console_sessions.c.username == username))
-            audit.append(conn, actor=actor, org=row.org, action="staff.password", target=username)
+            audit.append(conn, at=self.clock(), actor=actor, org=row.org, action="staff.password", target=username)
 
     def disable_user(self, username: str, actor: str = "cli") -> None:
         with db.write_transaction(self.engine) as conn:
@@ -171,7 +171,7 @@ class AccountService:
                 raise AccountError(f"no user {username}")
             conn.execute(update(staff_users).where(staff_users.c.username == username).values(disabled_at=self.clock()))
             conn.execute(delete(console_sessions).where(console_sessions.c.username == username))
-            audit.append(conn, actor=actor, org=row.org, action="staff.disable", target=username)
+            audit.append(conn, at=self.clock(), actor=actor, org=row.org, action="staff.disable", target=username)
 
     def list_users(self) -> list[dict]:
         with self.engine.connect() as conn:
@@ -234,7 +234,7 @@ class AccountService:
             valid = False
         with db.write_transaction(self.engine) as conn:
             if not valid:  # already counted
-                audit.append(conn, actor=f"console:{username}" if row else "console:unknown",
+                audit.append(conn, at=now, actor=f"console:{username}" if row else "console:unknown",
                              org=row.org if row else None, action="staff.sign_in_failed",
                              target=username if row else None, detail={"client": client_key[7:]})
                 return SignInResult(None)
@@ -245,7 +245,7 @@ class AccountService:
                 values["password_hash"] = self.hasher.hash(password)
             conn.execute(update(staff_users).where(staff_users.c.username == username).values(**values))
             user = StaffUser(row.username, row.org, row.role)
-            audit.append(conn, actor=user.actor, org=user.org, action="staff.sign_in", target=username,
+            audit.append(conn, at=now, actor=user.actor, org=user.org, action="staff.sign_in", target=username,
                          detail={"client": client_key[7:]})
         return SignInResult(user)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from hub import db
 from hub.errors import InvalidContent
 from hub.policy.vocabulary import KNOWN_PURPOSES
 
@@ -42,7 +41,7 @@ def subject_report():
     if not subject:
         return redirect(url_for("console.subjects"))
     return render_template("console/subject_report.html", subject=subject, found=_subject_file(subject),
-                           generated_at=db.utcnow(), org=services().orgs.get_org(staff().org))
+                           generated_at=services().clock(), org=services().orgs.get_org(staff().org))
 
 
 @console.post("/subjects/consents")

@@ -30,7 +30,6 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 
 from causeway_common.cells import csv_cell
-from hub import db
 from hub.audit import service as audit
 from hub.auth import has_operator_view
 from hub.errors import HubError
@@ -178,7 +177,7 @@ def pretty_json(value, indent: int | None = 2) -> str:
 def _navigation():
     return {"nav_pages": [(endpoint, label) for endpoint, label, roles in PAGES
                           if allowed(roles) and endpoint.split(".")[0] in current_app.blueprints],
-            "staff": staff(), "now_iso": iso_utc(db.utcnow())}
+            "staff": staff(), "now_iso": iso_utc(services().clock())}
 
 
 # -- every request -----------------------------------------------------------
@@ -251,7 +250,7 @@ def sign_out():
 @console.get("/")
 @requires(*ALL_STAFF)
 def overview():
-    now = db.utcnow()
+    now = services().clock()
     engine = services().engine
     labels, series = queries.records_per_hour(engine, visible_org(), now)
     chart = line_chart("Records accepted per hour, by dataset (last 24 hours, UTC)",
@@ -329,7 +328,7 @@ def verify_audit_chain():
 @console.get("/quality")
 @requires(*ALL_STAFF)
 def quality():
-    today = db.utcnow().date()
+    today = services().clock().date()
     engine = services().engine
     since = queries.start_of_day(today - timedelta(days=13))
     # Reject counts and failing fields are health metadata (the hub operator sees every org's);
@@ -352,7 +351,7 @@ def quality():
 @console.get("/quality/report.csv")
 @requires(*ALL_STAFF)
 def quality_report():
-    day = _parse_day(request.args.get("day"), db.utcnow().date())
+    day = _parse_day(request.args.get("day"), services().clock().date())
     org = visible_org() if staff().role != "admin" else (request.args.get("org") or None)
     rows = queries.daily_quality_report(services().engine, org, day)
     out = io.StringIO()

@@ -88,13 +88,13 @@ def write_for_broker(path: Path, text: str, broker_user: str = BROKER_USER) -> s
 
 def write_broker_files(engine: Engine, password_file: Path, acl_file: Path, hub_user: str, hub_password: str,
                        rotate: tuple[str, ...] = (), actor: str = "cli",
-                       broker_user: str = BROKER_USER) -> tuple[dict[str, str], list[str]]:
+                       broker_user: str = BROKER_USER, clock=db.utcnow) -> tuple[dict[str, str], list[str]]:
     """Write both files (readable by the broker's user, see write_for_broker); returns
     {org: new password} for orgs given a new one (shown once), and the commands the
     operator must still run for the broker to read them (none when this process could
     set their owner)."""
     new_passwords: dict[str, str] = {}
-    now = db.utcnow()
+    now = clock()
     with db.write_transaction(engine) as conn:
         slugs = [r.slug for r in conn.execute(select(orgs.c.slug).order_by(orgs.c.slug))]
         stored = {r.org: r.password_hash for r in conn.execute(select(mqtt_credentials))}
@@ -111,7 +111,7 @@ def write_broker_files(engine: Engine, password_file: Path, acl_file: Path, hub_
             stored[slug] = hashed
             new_passwords[slug] = password
         if new_passwords:
-            audit.append(conn, actor=actor, org=None, action="mqtt.credentials",
+            audit.append(conn, at=now, actor=actor, org=None, action="mqtt.credentials",
                          detail={"issued": sorted(new_passwords)})
     if hub_user in stored:
         raise ValueError(f"the hub's MQTT user {hub_user!r} clashes with an org slug")

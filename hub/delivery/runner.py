@@ -23,7 +23,7 @@ def build_channels(settings, worker_id: str) -> dict:
 def build_worker(services, worker_id: str | None = None, channels: dict | None = None) -> Worker:
     worker_id = worker_id or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     worker = Worker(services.delivery, channels if channels is not None else build_channels(services.settings, worker_id),
-                    metrics=services.metrics, worker_id=worker_id)
+                    metrics=services.metrics, worker_id=worker_id, clock=services.clock)
     records = getattr(services, "records", None)
     if records is not None:
         records.on_append(worker.wake)  # publishes in this process are delivered without waiting for the poll

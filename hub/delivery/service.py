@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -66,8 +67,9 @@ def view(row) -> dict:
 
 
 class DeliveryService:
-    def __init__(self, engine: Engine, catalogue, settings, policy=None):
+    def __init__(self, engine: Engine, catalogue, settings, policy=None, clock: Callable[[], datetime] = db.utcnow):
         self.engine = engine
+        self.clock = clock
         self.catalogue = catalogue
         self.settings = settings
         self.delivery = settings.delivery
@@ -125,7 +127,7 @@ class DeliveryService:
         if channel == "mqtt" and not self.delivery.mqtt_host:
             raise Invalid("this hub has no MQTT broker configured; use webhook or pull")
         filter_json = self._check_filter(body.get("filter"))
-        now = db.utcnow()
+        now = self.clock()
         sub_id = str(uuid.uuid4())
         with db.write_transaction(self.engine) as conn:
             cursor = self._start_cursor(conn, body.get("start"))
@@ -137,7 +139,7 @@ class DeliveryService:
             conn.execute(subscriptions.insert().values(**row))
             created = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
             disclose.set_coverage(conn, created, *disclose.coverage(self.policy, created, now))
-            audit.append(conn, actor=principal.actor, org=org, action="subscription.create", target=sub_id,
+            audit.append(conn, at=now, actor=principal.actor, org=org, action="subscription.create", target=sub_id,
                          detail={"dataset": dataset, "purpose": purpose, "channel": channel, "cursor": cursor})
             created = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
         answer = view(created)
@@ -176,7 +178,7 @@ class DeliveryService:
             principal.require_org(row.org)
             conn.execute(dead_letters.delete().where(dead_letters.c.subscription_id == sub_id))
             conn.execute(subscriptions.delete().where(subscriptions.c.id == sub_id))
-            audit.append(conn, actor=principal.actor, org=row.org, action="subscription.delete", target=sub_id,
+            audit.append(conn, at=self.clock(), actor=principal.actor, org=row.org, action="subscription.delete", target=sub_id,
                          detail={"cursor": row.cursor})
 
     def rotate_secret(self, sub_id: str, principal: Principal, grace_seconds: int | None = None) -> dict:
@@ -184,7 +186,7 @@ class DeliveryService:
         principal.require("subscriber")
         grace = self.delivery.secret_grace_seconds if grace_seconds is None else grace_seconds
         secret = signing.new_secret()
-        now = db.utcnow()
+        now = self.clock()
         with db.write_transaction(self.engine) as conn:
             row = self._get(conn, sub_id, principal)
             principal.require_org(row.org)
@@ -193,7 +195,7 @@ class DeliveryService:
             conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
                 secret=self.box.seal(secret), previous_secret=row.secret,
                 previous_secret_expires_at=now + timedelta(seconds=grace)))
-            audit.append(conn, actor=principal.actor, org=row.org, action="subscription.rotate-secret",
+            audit.append(conn, at=now, actor=principal.actor, org=row.org, action="subscription.rotate-secret",
                          target=sub_id, detail={"grace_seconds": grace})
         return {"id": sub_id, "secret": secret, "previous_valid_until": iso_utc(now + timedelta(seconds=grace))}
 
@@ -205,7 +207,7 @@ class DeliveryService:
 
     # -- operations ----------------------------------------------------------
     def status(self, sub_id: str, principal: Principal) -> dict:
-        now = db.utcnow()
+        now = self.clock()
         with self.engine.connect() as conn:
             row = self._read(conn, sub_id, principal)
             behind = disclose.count_after(conn, row, row.cursor)
@@ -232,7 +234,7 @@ class DeliveryService:
         """Show every subscription (but disabled ones) as what covers it now: active, paused by a
         suspended agreement, or awaiting one; whether or not it has anything to deliver.
         Returns how many changed."""
-        now = now or db.utcnow()
+        now = now or self.clock()
         with self.engine.connect() as conn:
             rows = conn.execute(select(
                 subscriptions.c.id, subscriptions.c.org, subscriptions.c.dataset, subscriptions.c.purpose,
@@ -267,7 +269,7 @@ class DeliveryService:
     def retry_dead_letters(self, sub_id: str, principal: Principal, letter_id: int | None = None) -> int:
         """Queue dead letters (one, or all) for the worker to try again; returns how many."""
         principal.require("subscriber", "ops")
-        now = db.utcnow()
+        now = self.clock()
         with db.write_transaction(self.engine) as conn:
             row = self._get(conn, sub_id, principal)
             query = dead_letters.update().where(dead_letters.c.subscription_id == sub_id,
@@ -278,7 +280,7 @@ class DeliveryService:
             if letter_id is not None and not count:
                 raise not_found(f"dead letter {letter_id}")
             conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(next_attempt_at=None))
-            audit.append(conn, actor=principal.actor, org=row.org, action="subscription.retry-dead-letters",
+            audit.append(conn, at=now, actor=principal.actor, org=row.org, action="subscription.retry-dead-letters",
                          target=sub_id, detail={"count": count, "letter": letter_id})
         return count
 
@@ -318,7 +320,7 @@ class DeliveryService:
             conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
                 cursor=cursor, epoch=subscriptions.c.epoch + 1, inflight_to=None, attempts=0,
                 next_attempt_at=None, status="active" if row.status == "disabled" else row.status))
-            audit.append(conn, actor=principal.actor, org=row.org, action="subscription.replay", target=sub_id,
+            audit.append(conn, at=self.clock(), actor=principal.actor, org=row.org, action="subscription.replay", target=sub_id,
                          detail={"from_seq": from_seq, "from_time": from_time, "cursor": cursor, "was": position,
                                  "moved_back": moved_back})
         return {"id": sub_id, "cursor": cursor, "previous_cursor": position, "moved_back": moved_back}
@@ -327,7 +329,7 @@ class DeliveryService:
     def feed(self, sub_id: str, principal: Principal, after: int | None, limit: int) -> dict:
         _require_puller(principal)
         limit = max(1, min(limit, self.settings.feed_max_limit))
-        now = db.utcnow()
+        now = self.clock()
         with self.engine.connect() as conn:
             row = self._get(conn, sub_id, principal)
             principal.require_org(row.org)
@@ -346,7 +348,7 @@ class DeliveryService:
 
     def ack(self, sub_id: str, principal: Principal, seq: int) -> dict:
         _require_puller(principal)
-        now = db.utcnow()
+        now = self.clock()
         with db.write_transaction(self.engine) as conn:
             row = self._get(conn, sub_id, principal)
             principal.require_org(row.org)
@@ -360,9 +362,9 @@ class DeliveryService:
         return {"id": sub_id, "acked": seq}
 
 
-def read_lag(engine: Engine) -> list[tuple[str, str, int, float]]:
+def read_lag(engine: Engine, clock: Callable[[], datetime] = db.utcnow) -> list[tuple[str, str, int, float]]:
     """(subscription, channel, records behind, seconds behind) for every subscription."""
-    now = db.utcnow()
+    now = clock()
     answer = []
     with engine.connect() as conn:
         for row in conn.execute(select(subscriptions.c.id, subscriptions.c.channel, subscriptions.c.org,

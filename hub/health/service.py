@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
@@ -28,7 +28,7 @@ MAX_HISTORY = 120  # heartbeats one answer may carry (the contract says the same
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=db.utcnow().tzinfo)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 class HealthService:

@@ -11,7 +11,8 @@ import hmac
 import re
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
@@ -44,8 +45,9 @@ def _new_secret(prefix: str) -> tuple[str, str, str]:
 
 
 class OrgService:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = db.utcnow):
         self.engine = engine
+        self.clock = clock
 
     # -- orgs --------------------------------------------------------------
     def add_org(self, slug: str, name: str, kind: str = "council", actor: str = "cli") -> dict:
@@ -56,8 +58,9 @@ class OrgService:
         with db.write_transaction(self.engine) as conn:
             if conn.execute(select(orgs.c.slug).where(orgs.c.slug == slug)).first():
                 raise OrgError(f"org {slug} already exists")
-            conn.execute(orgs.insert().values(slug=slug, name=name, kind=kind, created_at=db.utcnow()))
-            audit.append(conn, actor=actor, org=slug, action="org.add", target=slug, detail={"name": name, "kind": kind})
+            now = self.clock()
+            conn.execute(orgs.insert().values(slug=slug, name=name, kind=kind, created_at=now))
+            audit.append(conn, at=now, actor=actor, org=slug, action="org.add", target=slug, detail={"name": name, "kind": kind})
         return {"slug": slug, "name": name, "kind": kind}
 
     def ensure_org(self, slug: str, name: str, kind: str, actor: str = "cli") -> bool:
@@ -84,12 +87,13 @@ class OrgService:
         ident, secret, key = _new_secret("cw")
 
         def write(c):
+            now = self.clock()
             if not c.execute(select(orgs.c.slug).where(orgs.c.slug == org)).first():
                 raise OrgError(f"org {org} does not exist (add it with: causeway-hub org add {org} --name ...)")
             c.execute(credentials.insert().values(
                 id=ident, org=org, role=role, secret_hash=_hash(secret), agent_id=agent_id,
-                label=label, created_at=db.utcnow()))
-            audit.append(c, actor=actor, org=org, action="credential.issue", target=ident,
+                label=label, created_at=now))
+            audit.append(c, at=now, actor=actor, org=org, action="credential.issue", target=ident,
                          detail={"role": role, "agent_id": agent_id, "label": label})
 
         if conn is not None:
@@ -104,8 +108,9 @@ class OrgService:
             row = conn.execute(select(credentials.c.org).where(credentials.c.id == credential_id)).first()
             if not row:
                 raise OrgError(f"no credential {credential_id}")
-            conn.execute(update(credentials).where(credentials.c.id == credential_id).values(revoked_at=db.utcnow()))
-            audit.append(conn, actor=actor, org=row.org, action="credential.revoke", target=credential_id)
+            now = self.clock()
+            conn.execute(update(credentials).where(credentials.c.id == credential_id).values(revoked_at=now))
+            audit.append(conn, at=now, actor=actor, org=row.org, action="credential.revoke", target=credential_id)
 
     def authenticate(self, key: str) -> Principal | None:
         match = API_KEY.match(key or "")
@@ -126,14 +131,14 @@ class OrgService:
     def create_enrolment(self, org: str, ttl_seconds: int, actor: str = "cli") -> tuple[str, str]:
         """A one-time token an agent exchanges for its credential; returns (token, expires_at)."""
         ident, secret, token = _new_secret("cwe")
-        now = db.utcnow()
+        now = self.clock()
         expires = now + timedelta(seconds=ttl_seconds)
         with db.write_transaction(self.engine) as conn:
             if not conn.execute(select(orgs.c.slug).where(orgs.c.slug == org)).first():
                 raise OrgError(f"org {org} does not exist")
             conn.execute(enrolment_tokens.insert().values(
                 id=ident, org=org, secret_hash=_hash(secret), created_at=now, expires_at=expires))
-            audit.append(conn, actor=actor, org=org, action="enrolment.create", target=ident,
+            audit.append(conn, at=now, actor=actor, org=org, action="enrolment.create", target=ident,
                          detail={"expires_at": iso_utc(expires)})
         return token, iso_utc(expires)
 
@@ -147,7 +152,7 @@ class OrgService:
         except SignatureInvalid as exc:
             raise Invalid(str(exc)) from exc
         ident, secret = match.groups()
-        now = db.utcnow()
+        now = self.clock()
         with db.write_transaction(self.engine) as conn:
             row = conn.execute(select(enrolment_tokens).where(enrolment_tokens.c.id == ident)).first()
             if row is None or not hmac.compare_digest(_hash(secret), row.secret_hash) or row.used_at is not None:
@@ -162,7 +167,7 @@ class OrgService:
             conn.execute(update(enrolment_tokens).where(enrolment_tokens.c.id == ident).values(used_at=now, agent_id=agent_id))
             key = self.issue_key(row.org, "publisher", label=f"agent {name}", actor=f"{row.org}/enrolment:{ident}",
                                  agent_id=agent_id, conn=conn)
-            audit.append(conn, actor=f"{row.org}/enrolment:{ident}", org=row.org, action="agent.enrol",
+            audit.append(conn, at=now, actor=f"{row.org}/enrolment:{ident}", org=row.org, action="agent.enrol",
                          target=agent_id, detail={"name": name, "version": version})
         return {"agent_id": agent_id, "org": row.org, "api_key": key}
 

@@ -1,5 +1,4 @@
 """Thin handlers for agreements, consent, objections, subject reports and dry-run decisions."""
-from hub.db import utcnow
 from hub.errors import Invalid
 from hub.timeutil import parse_iso
 from hub.web import ok, principal, services
@@ -64,7 +63,7 @@ def subject_disclosures(subject):
 
 
 def dry_run(body):
-    at = utcnow()
+    at = services().clock()
     if body.get("at"):
         try:
             at = parse_iso(body["at"])

@@ -14,6 +14,7 @@ import re
 import uuid
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Engine
@@ -70,9 +71,10 @@ def objection_view(row) -> dict:
 
 
 class ConsentRegistry:
-    def __init__(self, engine: Engine, org_exists):
+    def __init__(self, engine: Engine, org_exists, clock: Callable[[], datetime] = db.utcnow):
         self.engine = engine
         self.org_exists = org_exists
+        self.clock = clock
 
     # -- checking input ------------------------------------------------------
     def _controller(self, given: str | None, principal: Principal) -> str:
@@ -126,7 +128,7 @@ class ConsentRegistry:
                 if not isinstance(org, str) or not SLUG.match(org) or not org_exists(org):
                     errors.append({"field": "recipients", "message": f"unknown org {org!r}"})
             clean["recipients"] = sorted(set(r for r in recipients if isinstance(r, str)))
-            clean["given_at"] = moment("given_at") or db.utcnow()
+            clean["given_at"] = moment("given_at") or self.clock()
             clean["expires_at"] = moment("expires_at")
             clean["withdrawn_at"] = moment("withdrawn_at")
             if clean["expires_at"] and clean["expires_at"] <= clean["given_at"]:
@@ -134,7 +136,7 @@ class ConsentRegistry:
             if clean["withdrawn_at"] and clean["withdrawn_at"] < clean["given_at"]:
                 errors.append({"field": "withdrawn_at", "message": "withdrawn before the consent was given"})
         else:
-            clean["lodged_at"] = moment("lodged_at") or db.utcnow()
+            clean["lodged_at"] = moment("lodged_at") or self.clock()
         if errors:
             raise ConsentInputError(errors)
         return clean
@@ -150,21 +152,21 @@ class ConsentRegistry:
                 id=consent_id, controller=controller, subject=clean["subject"], purpose=clean["purpose"],
                 recipients=json.dumps(clean["recipients"]), method=clean["method"],
                 evidence_ref=clean["evidence_ref"], given_at=clean["given_at"], expires_at=clean["expires_at"],
-                withdrawn_at=clean["withdrawn_at"], recorded_at=db.utcnow(), recorded_by=principal.actor,
+                withdrawn_at=clean["withdrawn_at"], recorded_at=self.clock(), recorded_by=principal.actor,
                 revision=rev))
-            audit.append(conn, actor=principal.actor, org=controller, action="consent.record", target=consent_id,
+            audit.append(conn, at=self.clock(), actor=principal.actor, org=controller, action="consent.record", target=consent_id,
                          detail={"purpose": clean["purpose"], "recipients": clean["recipients"]})
             row = conn.execute(select(consents).where(consents.c.id == consent_id)).one()
         return consent_view(row)
 
     def withdraw(self, consent_id: str, principal: Principal, at: datetime | None = None) -> dict:
         principal.require("governance")
-        at = at or db.utcnow()
+        at = at or self.clock()
         with db.write_transaction(self.engine) as conn:
             row = _mark_withdrawn(conn, consents, "consent", consent_id, principal, at)
             notices = self._withdrawal_notices(conn, row, at)
-            seqs = append_notices(conn, notices)
-            audit.append(conn, actor=principal.actor, org=row.controller, action="consent.withdraw", target=consent_id,
+            seqs = append_notices(conn, notices, self.clock())
+            audit.append(conn, at=self.clock(), actor=principal.actor, org=row.controller, action="consent.withdraw", target=consent_id,
                          detail={"notices": [{"recipient": n["recipient"], "dataset": n["dataset"],
                                               "records": len(n["records"])} for n in notices]})
             row = conn.execute(select(consents).where(consents.c.id == consent_id)).one()
@@ -248,7 +250,7 @@ class ConsentRegistry:
             good.append((line, consent_id, row_controller, clean))
         imported = duplicates = 0
         if good:
-            now = db.utcnow()
+            now = self.clock()
             with db.write_transaction(self.engine) as conn:
                 ids = [g[1] for g in good]
                 seen = set()
@@ -272,7 +274,7 @@ class ConsentRegistry:
                 for start in range(0, len(rows), 1000):
                     conn.execute(insert(consents), rows[start:start + 1000])
                 imported = len(rows)
-                audit.append(conn, actor=principal.actor, org=default_controller, action="consent.import",
+                audit.append(conn, at=now, actor=principal.actor, org=default_controller, action="consent.import",
                              detail={"imported": imported, "duplicates": duplicates,
                                      "rejected": sum(1 for r in results if r["status"] == "rejected")})
         results.sort(key=lambda r: r["line"])
@@ -289,18 +291,18 @@ class ConsentRegistry:
             conn.execute(insert(objections).values(
                 id=objection_id, controller=controller, subject=clean["subject"], purpose=clean["purpose"],
                 method=clean["method"], evidence_ref=clean["evidence_ref"], lodged_at=clean["lodged_at"],
-                recorded_at=db.utcnow(), recorded_by=principal.actor, revision=rev))
-            audit.append(conn, actor=principal.actor, org=controller, action="objection.record", target=objection_id,
+                recorded_at=self.clock(), recorded_by=principal.actor, revision=rev))
+            audit.append(conn, at=self.clock(), actor=principal.actor, org=controller, action="objection.record", target=objection_id,
                          detail={"purpose": clean["purpose"]})
             row = conn.execute(select(objections).where(objections.c.id == objection_id)).one()
         return objection_view(row)
 
     def withdraw_objection(self, objection_id: str, principal: Principal, at: datetime | None = None) -> dict:
         principal.require("governance")
-        at = at or db.utcnow()
+        at = at or self.clock()
         with db.write_transaction(self.engine) as conn:
             row = _mark_withdrawn(conn, objections, "objection", objection_id, principal, at)
-            audit.append(conn, actor=principal.actor, org=row.controller, action="objection.withdraw", target=objection_id)
+            audit.append(conn, at=self.clock(), actor=principal.actor, org=row.controller, action="objection.withdraw", target=objection_id)
             row = conn.execute(select(objections).where(objections.c.id == objection_id)).one()
         return objection_view(row)
 

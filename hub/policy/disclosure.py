@@ -73,7 +73,7 @@ def record_disclosure_batches(conn: Connection, batches: list[tuple[list[Disclos
                 "purposes": sorted({d.purpose for d in mine}),
                 "seq_from": min(d.seq for d in mine), "seq_to": max(d.seq for d in mine),
                 "rows_sha256": fingerprint}))
-    audit.append_many(conn, entries)
+    audit.append_many(conn, entries, at=max(d.at for batch, _ in batches for d in batch))
 
 
 def count_denials(decisions: list[Decision]) -> dict[str, int]:
@@ -82,10 +82,10 @@ def count_denials(decisions: list[Decision]) -> dict[str, int]:
 
 
 def record_denials(conn: Connection, counts: dict[str, int], recipient: str, purpose: str, channel: str,
-                   actor: str = "hub") -> None:
-    """One audit entry with the batch's denials counted by reason (nothing when there were none)."""
+                   actor: str = "hub", *, at: datetime) -> None:
+    """One audit entry, made at `at`, with the batch's denials counted by reason (nothing when there were none)."""
     if counts:
-        audit.append(conn, actor=actor, org=recipient, action="records.deny", target=recipient,
+        audit.append(conn, at=at, actor=actor, org=recipient, action="records.deny", target=recipient,
                      detail={"channel": channel, "purpose": purpose, "denied": counts, "total": sum(counts.values())})
 
 
@@ -111,7 +111,7 @@ def recipient_feed(engine, policy, dataset: str, recipient: str, purpose: str, a
              .order_by(records.c.seq).limit(limit))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    at = at or db.utcnow()
+    at = at or policy.clock()
     envelopes = [envelope_of(r) for r in rows]
     decisions = policy.decide_many(envelopes, recipient, purpose, at)
     events, made = [], []
@@ -128,5 +128,5 @@ def recipient_feed(engine, policy, dataset: str, recipient: str, purpose: str, a
     if made or denials:
         with db.write_transaction(engine) as conn:
             record_disclosures(conn, made, channel, actor)
-            record_denials(conn, denials, recipient, purpose, channel, actor)
+            record_denials(conn, denials, recipient, purpose, channel, actor, at=at)
     return {"events": events, "next": rows[-1].seq if rows else after}

@@ -8,12 +8,12 @@ subscriptions it is for and nobody else counts it as lag.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from causeway_common.canonical import canonical_json, digest
-from hub import db
 from hub.records.models import batches, records
 from hub.timeutil import iso_utc
 
@@ -21,12 +21,11 @@ from .models import notice_recipients
 from .vocabulary import HUB_PUBLISHER, NOTICE_DATASET
 
 
-def append_notices(conn: Connection, payloads: list[dict]) -> list[int]:
-    """Append notices (payloads of causeway.notice, each naming its recipient and dataset) in the
-    caller's write transaction; returns their seqs."""
+def append_notices(conn: Connection, payloads: list[dict], now: datetime) -> list[int]:
+    """Append notices (payloads of causeway.notice, each naming its recipient and dataset), received
+    at `now`, in the caller's write transaction; returns their seqs."""
     if not payloads:
         return []
-    now = db.utcnow()
     batch_id = f"notice-{uuid.uuid4()}"
     tail = conn.execute(select(records.c.seq).order_by(records.c.seq.desc()).limit(1)).scalar()
     seq = (tail or 0) + 1

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -63,8 +65,10 @@ def source_too_large(exc: AgreementSourceTooLarge) -> TooLarge:
 
 
 class AgreementRegistry:
-    def __init__(self, engine: Engine, dataset_of, org_exists, max_source_bytes: int = MAX_SOURCE_BYTES):
+    def __init__(self, engine: Engine, dataset_of, org_exists, max_source_bytes: int = MAX_SOURCE_BYTES,
+                 clock: Callable[[], datetime] = db.utcnow):
         self.engine = engine
+        self.clock = clock
         self.dataset_of = dataset_of
         self.org_exists = org_exists
         self.max_source_bytes = max_source_bytes
@@ -176,7 +180,7 @@ class AgreementRegistry:
         parties = set(document["providers"]) | set(document["recipients"])
         if not principal.is_admin and principal.org not in parties:
             raise Forbidden(f"{principal.org} is neither a provider nor a recipient in this agreement, so cannot write it")
-        now = db.utcnow()
+        now = self.clock()
         with db.write_transaction(self.engine) as conn:
             exists = conn.execute(select(agreements.c.id).where(agreements.c.id == agreement_id)).first()
             if exists and mode == "create":
@@ -215,7 +219,7 @@ class AgreementRegistry:
             conn.execute(insert(agreement_history).values(
                 agreement_id=agreement_id, version=version, event="version", from_status=None, to_status="draft",
                 actor=principal.actor, reason="; ".join(changes)[:2000], at=now))
-            audit.append(conn, actor=principal.actor, org=principal.org, action="agreement.version",
+            audit.append(conn, at=now, actor=principal.actor, org=principal.org, action="agreement.version",
                          target=f"{agreement_id}/v{version}", detail={"changes": changes})
         return {"id": agreement_id, "version": version, "status": "draft", "changed": True, "changes": changes}
 
@@ -230,14 +234,14 @@ class AgreementRegistry:
                             "so cannot write the next one")
 
     def _move(self, conn: Connection, row, to: str, principal: Principal, rev: int, reason: str | None) -> None:
-        now = db.utcnow()
+        now = self.clock()
         conn.execute(update(agreement_versions).where(
             agreement_versions.c.agreement_id == row.agreement_id, agreement_versions.c.version == row.version)
             .values(status=to, status_changed_at=now, revision=rev))
         conn.execute(insert(agreement_history).values(
             agreement_id=row.agreement_id, version=row.version, event="status", from_status=row.status,
             to_status=to, actor=principal.actor, reason=reason, at=now))
-        audit.append(conn, actor=principal.actor, org=principal.org, action=f"agreement.{to}",
+        audit.append(conn, at=now, actor=principal.actor, org=principal.org, action=f"agreement.{to}",
                      target=f"{row.agreement_id}/v{row.version}", detail={"from": row.status, "reason": reason})
 
     @staticmethod
@@ -296,13 +300,14 @@ class AgreementRegistry:
         side = "provider" if principal.org in providers else "recipient"
         already = self._approvers(conn, row)
         if principal.org not in already:
+            now = self.clock()
             conn.execute(insert(agreement_approvals).values(
                 agreement_id=row.agreement_id, version=row.version, org=principal.org, side=side,
-                actor=principal.actor, at=db.utcnow()))
+                actor=principal.actor, at=now))
             conn.execute(insert(agreement_history).values(
                 agreement_id=row.agreement_id, version=row.version, event="approval", from_status=None,
-                to_status=None, actor=principal.actor, reason=f"approved for {principal.org}", at=db.utcnow()))
-            audit.append(conn, actor=principal.actor, org=principal.org, action="agreement.approve",
+                to_status=None, actor=principal.actor, reason=f"approved for {principal.org}", at=now))
+            audit.append(conn, at=now, actor=principal.actor, org=principal.org, action="agreement.approve",
                          target=f"{row.agreement_id}/v{row.version}", detail={"org": principal.org})
         approvers = already | {principal.org}
         missing = self._missing(conn, row, document)

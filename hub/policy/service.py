@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -59,12 +60,13 @@ __all__ = ["PolicyService", "Decision", "Disclosure"]
 
 class PolicyService:
     def __init__(self, engine: Engine, catalogue, org_exists, events: CloudEvents | None = None,
-                 max_source_bytes: int = MAX_SOURCE_BYTES):
+                 max_source_bytes: int = MAX_SOURCE_BYTES, clock: Callable[[], datetime] = db.utcnow):
         self.engine = engine
+        self.clock = clock
         self.catalogue = catalogue
         self.events = events or CloudEvents(public_url_from_env())  # what recipient feeds hand out
-        self.agreements = AgreementRegistry(engine, catalogue.get, org_exists, max_source_bytes)
-        self.consents = ConsentRegistry(engine, org_exists)
+        self.agreements = AgreementRegistry(engine, catalogue.get, org_exists, max_source_bytes, clock)
+        self.consents = ConsentRegistry(engine, org_exists, clock)
         self._index = PolicyIndex()
         self._suspended: list[tuple] = []  # (id, recipients, datasets, purposes, starts, ends) of suspended versions
         self._loaded = -1
@@ -165,7 +167,10 @@ class PolicyService:
 
     record_disclosures = staticmethod(disclosure.record_disclosures)
     record_disclosure_batches = staticmethod(disclosure.record_disclosure_batches)
-    record_denials = staticmethod(disclosure.record_denials)
+
+    def record_denials(self, conn, counts: dict[str, int], recipient: str, purpose: str, channel: str,
+                       actor: str = "hub") -> None:
+        disclosure.record_denials(conn, counts, recipient, purpose, channel, actor, at=self.clock())
     count_denials = staticmethod(disclosure.count_denials)
 
     def dry_run(self, body: dict, principal: Principal, at: datetime) -> dict:
@@ -197,12 +202,12 @@ class PolicyService:
                 raise Forbidden(f"{principal.org} may try decisions only for records it provides or receives")
         else:
             raise Invalid("give either record (an envelope) or record_id (a stored record)")
-        now = db.utcnow()
+        now = self.clock()
         self.refresh()
         decision = self._index.decide(record, recipient, purpose, at.timestamp(), state_at=now.timestamp(),
                                       name_controls=principal.org == record["publisher"])
         with db.write_transaction(self.engine) as conn:
-            audit.append(conn, actor=principal.actor, org=principal.org, action="policy.dry-run",
+            audit.append(conn, at=now, actor=principal.actor, org=principal.org, action="policy.dry-run",
                          target=record["id"] if stored else None,
                          detail={"record": "stored" if stored else "inline", "dataset": record["dataset"],
                                  "publisher": record["publisher"], "recipient": recipient, "purpose": purpose,

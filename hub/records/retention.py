@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_, func, select, update
@@ -42,9 +43,8 @@ def retention_periods(engine: Engine, configured: dict[str, int]) -> dict[str, i
     return {name: configured.get(name, longest.get(name)) for name in sorted(personal)}
 
 
-def purge(engine: Engine, configured: dict[str, int], now: datetime | None = None, actor: str = "hub") -> dict[str, dict]:
-    """Tombstone every personal payload past its dataset's period; the counts per dataset."""
-    now = now or db.utcnow()
+def purge(engine: Engine, configured: dict[str, int], now: datetime, actor: str = "hub") -> dict[str, dict]:
+    """Tombstone every personal payload past its dataset's period as of `now`; the counts per dataset."""
     report: dict[str, dict] = {}
     for name, days in retention_periods(engine, configured).items():
         if days is None:
@@ -56,7 +56,7 @@ def purge(engine: Engine, configured: dict[str, int], now: datetime | None = Non
         with db.write_transaction(engine) as conn:
             purged = conn.execute(update(records).where(due).values(payload=None, purged_at=now)).rowcount
             if purged:
-                audit.append(conn, actor=actor, org=None, action="records.purge", target=name,
+                audit.append(conn, at=now, actor=actor, org=None, action="records.purge", target=name,
                              detail={"dataset": name, "retention_days": days, "purged": purged,
                                      "received_before": cutoff.isoformat().replace("+00:00", "Z")})
         report[name] = {"retention_days": days, "purged": purged}
@@ -70,22 +70,36 @@ def tombstones(engine: Engine) -> dict[str, int]:
                                  .group_by(records.c.dataset)).all())
 
 
-def _run(engine: Engine, configured: dict[str, int]) -> None:
-    try:
-        report = purge(engine, configured)
-    except Exception:  # the scheduler must survive a bad run (database briefly away, ...)
-        log.exception("retention job failed; it will run again at the next interval")
-        return
-    for name, counts in report.items():
-        if counts["purged"]:
-            log.info("retention: %d %s payloads past %d days replaced by tombstones",
-                     counts["purged"], name, counts["retention_days"])
+class Retention:
+    """The retention job over one database, at the hub's clock: run by `retention run` and,
+    on a schedule, by `serve`."""
 
+    def __init__(self, engine: Engine, configured: dict[str, int], clock: Callable[[], datetime] = db.utcnow):
+        self.engine = engine
+        self.configured = configured
+        self.clock = clock
 
-def start_retention_scheduler(engine: Engine, configured: dict[str, int], interval_seconds: float) -> BackgroundScheduler:
-    """Run the purge in the background every interval (first run at once)."""
-    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
-    scheduler.add_job(_run, "interval", seconds=interval_seconds, args=[engine, configured], id="records-retention",
-                      next_run_time=datetime.now(timezone.utc))
-    scheduler.start()
-    return scheduler
+    def purge(self, actor: str = "hub") -> dict[str, dict]:
+        return purge(self.engine, self.configured, self.clock(), actor=actor)
+
+    def tombstones(self) -> dict[str, int]:
+        return tombstones(self.engine)
+
+    def start(self, interval_seconds: float) -> BackgroundScheduler:
+        """Purge in the background every interval (first run at once)."""
+        scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+        scheduler.add_job(self._run, "interval", seconds=interval_seconds, id="records-retention",
+                          next_run_time=datetime.now(timezone.utc))
+        scheduler.start()
+        return scheduler
+
+    def _run(self) -> None:
+        try:
+            report = self.purge()
+        except Exception:  # the scheduler must survive a bad run (database briefly away, ...)
+            log.exception("retention job failed; it will run again at the next interval")
+            return
+        for name, counts in report.items():
+            if counts["purged"]:
+                log.info("retention: %d %s payloads past %d days replaced by tombstones",
+                         counts["purged"], name, counts["retention_days"])

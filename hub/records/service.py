@@ -75,12 +75,12 @@ class Catalogue:
         return sorted(self._datasets.values(), key=lambda d: d.name)
 
 
-def sync_catalogue(engine: Engine, loaded: dict[str, Dataset], actor: str = "cli") -> list[str]:
+def sync_catalogue(engine: Engine, loaded: dict[str, Dataset], actor: str = "cli", clock=db.utcnow) -> list[str]:
     """Store datasets and schema versions read from schemas/. A stored version is
     never changed (records keep validating against what they named); returns
     what was added or updated."""
     changes = []
-    now = db.utcnow()
+    now = clock()
     with db.write_transaction(engine) as conn:
         stored = {(r.dataset, r.version): r.document for r in conn.execute(select(dataset_schemas))}
         known = {r.name for r in conn.execute(select(datasets.c.name))}
@@ -104,7 +104,7 @@ def sync_catalogue(engine: Engine, loaded: dict[str, Dataset], actor: str = "cli
                         f"schema {ds.name} version {version} differs from the one already published; "
                         f"published versions are immutable: add version {ds.latest_version + 1} beside it instead")
         if changes:
-            audit.append(conn, actor=actor, org=None, action="catalogue.load", detail={"added": changes})
+            audit.append(conn, at=now, actor=actor, org=None, action="catalogue.load", detail={"added": changes})
     return changes
 
 
@@ -325,7 +325,7 @@ class RecordService:
             if reject_details:
                 conn.execute(record_rejects.insert(),
                              [{**detail, "batch_id": batch_id, "received_at": now} for detail in reject_details])
-            audit.append(conn, actor=principal.actor, org=principal.org, action="records.publish", target=batch_id,
+            audit.append(conn, at=now, actor=principal.actor, org=principal.org, action="records.publish", target=batch_id,
                          detail={"accepted": accepted_by_dataset, "duplicates": duplicates,
                                  "rejected": rejected_by_dataset, "signed": manifest is not None})
         if rows:

@@ -11,9 +11,9 @@ EXAMPLE_CONTACTS = ["edinburgh", "glasgow", "fife", "highland", "orkney"]
 EXAMPLE_PUBLISHERS = ["edinburgh", "glasgow", "fife", "dundee", "highland", "stirling", "orkney", "moray"]
 
 
-def set_example_contacts(engine) -> None:
+def set_example_contacts(services) -> None:
     for org in EXAMPLE_CONTACTS:
-        set_contact(engine, org, f"returns@{org}.example.org", None, actor="demo")
+        set_contact(services.engine, org, f"returns@{org}.example.org", None, actor="demo", clock=services.clock)
 
 
 def example_return(org: str, period: str, population: int) -> dict:

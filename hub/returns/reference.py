@@ -7,6 +7,8 @@ import io
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Connection, Engine
@@ -31,7 +33,8 @@ class PopulationLoad:
     errors: list[str]  # "line N: what is wrong"
 
 
-def load_population_csv(engine: Engine, text: str, default_year: int, actor: str = "cli") -> PopulationLoad:
+def load_population_csv(engine: Engine, text: str, default_year: int, actor: str = "cli",
+                        clock: Callable[[], datetime] = db.utcnow) -> PopulationLoad:
     """Rows `org,population[,year]` with a header line. Good rows are stored
     (replacing the same org and year); each bad row is named with its line."""
     reader = csv.reader(io.StringIO(text))
@@ -52,12 +55,12 @@ def load_population_csv(engine: Engine, text: str, default_year: int, actor: str
                 continue
             seen.add((row["org"], row["year"]))
             rows[row["org"], row["year"]] = row
-        now = db.utcnow()
+        now = clock()
         if rows:
             conn.execute(return_population.delete().where(
                 tuple_(return_population.c.org, return_population.c.year).in_(list(rows))))
             conn.execute(return_population.insert(), [{**r, "loaded_at": now} for r in rows.values()])
-            audit.append(conn, actor=actor, org=None, action="returns.population.load",
+            audit.append(conn, at=now, actor=actor, org=None, action="returns.population.load",
                          detail={"rows": len(rows), "errors": len(errors)})
     return PopulationLoad(len(rows), errors)
 
@@ -94,7 +97,7 @@ def new_webhook_secret() -> str:
 
 
 def set_contact(engine: Engine, org: str, email: str | None, webhook_url: str | None,
-                allowed_networks=(), actor: str = "cli") -> str | None:
+                allowed_networks=(), actor: str = "cli", clock: Callable[[], datetime] = db.utcnow) -> str | None:
     """Set where an org's reminders go. Returns a new webhook secret (shown once) when a webhook is set."""
     if not email and not webhook_url:
         raise ReferenceError("give an e-mail address, a webhook URL, or both")
@@ -110,12 +113,13 @@ def set_contact(engine: Engine, org: str, email: str | None, webhook_url: str | 
         if not conn.execute(select(orgs.c.slug).where(orgs.c.slug == org)).first():
             raise ReferenceError(f"org {org} does not exist")
         sealed = sealing.for_engine(engine).seal(secret) if secret else None
-        values = {"email": email, "webhook_url": webhook_url, "webhook_secret": sealed, "updated_at": db.utcnow()}
+        now = clock()
+        values = {"email": email, "webhook_url": webhook_url, "webhook_secret": sealed, "updated_at": now}
         if conn.execute(select(return_contacts.c.org).where(return_contacts.c.org == org)).first():
             conn.execute(return_contacts.update().where(return_contacts.c.org == org).values(**values))
         else:
             conn.execute(return_contacts.insert().values(org=org, **values))
-        audit.append(conn, actor=actor, org=org, action="returns.contact.set", target=org,
+        audit.append(conn, at=now, actor=actor, org=org, action="returns.contact.set", target=org,
                      detail={"email": email, "webhook_url": webhook_url})  # never the secret
     return secret
 

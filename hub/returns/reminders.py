@@ -16,6 +16,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Callable
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Engine
@@ -119,16 +120,18 @@ class ReminderService:
     """`webhooks` is the hub's one webhook sender (hub.delivery.webhook.WebhookSender):
     reminders go to the same checked destinations, signed alike, as deliveries."""
 
-    def __init__(self, engine: Engine, returns, mailer, webhooks, catchup_days: int = 3):
+    def __init__(self, engine: Engine, returns, mailer, webhooks, catchup_days: int = 3,
+                 clock: Callable[[], datetime] | None = None):
         self.engine = engine
         self.returns = returns
+        self.clock = clock or returns.clock
         self.mailer = mailer
         self.webhooks = webhooks
         self.catchup = timedelta(days=catchup_days)
 
     def send_due_reminders(self, now: datetime | None = None) -> list[dict]:
         """Send every reminder that has fallen due by `now`; returns what was attempted."""
-        now = now or self.returns.clock()
+        now = now or self.clock()
         attempted = []
         with self.engine.connect() as conn:
             org_contacts = contacts(conn)
@@ -188,7 +191,7 @@ class ReminderService:
 
     def _claim(self, reminder: Reminder, channel: str, destination: str) -> bool:
         """True when this process may send it: never sent before, or failed and worth retrying."""
-        now = db.utcnow()
+        now = self.clock()
         try:
             with db.write_transaction(self.engine) as conn:
                 conn.execute(return_reminders.insert().values(
@@ -209,7 +212,7 @@ class ReminderService:
     def _finish(self, reminder: Reminder, channel: str, status: str, error: str | None) -> None:
         with db.write_transaction(self.engine) as conn:
             conn.execute(update(return_reminders).where(self._where(reminder, channel)).values(
-                status=status, error=error, updated_at=db.utcnow()))
+                status=status, error=error, updated_at=self.clock()))
 
     def sent(self, dataset: str | None = None) -> list[dict]:
         query = select(return_reminders).order_by(return_reminders.c.id)

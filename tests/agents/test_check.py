@@ -74,6 +74,15 @@ def test_check_names_a_bad_cron_expression_with_its_line(tmp_path):
     assert "line " in result.stderr
 
 
+def test_check_names_an_unknown_connector_option_with_its_line(tmp_path):
+    task = gazetteer_task(tmp_path)
+    task["connector"]["options"]["sheeet"] = "Return"
+    result = run_agent(write_config(tmp_path / "agent.yaml", "http://hub", tmp_path / "s", [task]), "check")
+    assert result.returncode == 2
+    assert "unknown option 'sheeet'" in result.stderr
+    assert "line " in result.stderr and "tasks[0].connector.options" in result.stderr
+
+
 def test_check_names_a_database_it_cannot_open(shared_hub, enrolled, tmp_path):
     task = {"name": "cases", "direction": "publish", "dataset": "referral",
             "connector": {"kind": "sql", "options": {"url": f"sqlite:///{tmp_path / 'missing' / 'caselink.db'}",

@@ -102,3 +102,31 @@ def test_two_tasks_cannot_read_one_subscription(tmp_path):
     found = problems(tmp_path, extra)
     assert found == ["line 22: tasks[2].subscription: subscription 'sub-123' is already read by the task on line 15; "
                      "each subscribe task needs its own"]
+
+
+@pytest.mark.parametrize("before, after, expected", [
+    pytest.param("options: {folder: drop}", "options:\n        folder: drop\n        pattrn: '*.csv'",
+                 "line 13: tasks[0].connector.options: unknown option 'pattrn'; known options: chunk_rows, ",
+                 id="misspelt option"),
+    pytest.param("options: {folder: drop}", "options: {folder: drop, path: one.csv}",
+                 "line 11: tasks[0].connector.options: give exactly one of 'path' (one file) or 'folder' (a drop folder)",
+                 id="rule between options"),
+    # `key` is a sql *source* option; a subscribe task's sink does not take it.
+    pytest.param("table: referrals}", "table: referrals, key: id}",
+                 "line 18: tasks[1].connector.options: unknown option 'key'", id="sink options"),
+    pytest.param("kind: spreadsheet", "kind: caselink",
+                 "line 10: tasks[0].connector.kind: unknown connector 'caselink'; installed connectors:",
+                 id="unknown connector"),
+])
+def test_a_connector_mistake_is_named_on_its_line(tmp_path, before, after, expected):
+    found = problems(tmp_path, GOOD.replace(before, after))
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+def test_connector_options_of_the_wrong_kind_are_named_on_their_lines(tmp_path):
+    found = problems(tmp_path, GOOD.replace("options: {folder: drop}",
+                                            "options:\n        folder: drop\n        header_row: 0\n        format: ods"))
+    assert found == [
+        "line 13: tasks[0].connector.options: option 'header_row' must be at least 1, not 0",
+        "line 14: tasks[0].connector.options: option 'format' must be one of 'auto', 'csv', 'xlsx', not 'ods'",
+    ]

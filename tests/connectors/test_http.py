@@ -1,35 +1,22 @@
 """The http connector against a real HTTP server on 127.0.0.1 in a thread."""
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 import connectors
 from connectors import ConnectorError
+from support.local_http import JsonHandler, serving
 
 TOKEN = "Bearer s3cret-token"
 APPLICATIONS = [{"id": f"24/{i:05d}/FUL", "status": "registered", "updated": f"2024-03-{1 + i % 28:02d}"} for i in range(1, 26)]
 
 
-class LocalSystem(BaseHTTPRequestHandler):
+class LocalSystem(JsonHandler):
     """A planning system's API: pages by next link (/next) or offset (/offset); takes POSTs at /inbox."""
 
     requests_seen: list
     posted: list
     fail_posts = False
-
-    def log_message(self, *args):  # keep test output quiet
-        pass
-
-    def _send(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self):
         url = urlsplit(self.path)
@@ -51,7 +38,7 @@ class LocalSystem(BaseHTTPRequestHandler):
         self._send(404, {"title": "Not Found"})
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self._body()
         if self.server.fail_posts:
             return self._send(503, {"title": "database locked"})
         self.server.posted.append((self.headers.get("Authorization"), body))
@@ -60,13 +47,9 @@ class LocalSystem(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def api():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), LocalSystem)
-    server.requests_seen, server.posted, server.fail_posts = [], [], False
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(LocalSystem) as server:
+        server.requests_seen, server.posted, server.fail_posts = [], [], False
+        yield server
 
 
 def base(api):

@@ -1,5 +1,4 @@
 """The sql connector against real SQLite files and a real PostgreSQL server."""
-import itertools
 import json
 import os
 from datetime import datetime, timedelta
@@ -10,25 +9,7 @@ import sqlalchemy as sa
 import connectors
 from connectors import ConnectorError
 
-_names = itertools.count()
 BASE_TIME = datetime(2024, 3, 1, 9, 0, 0)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def case_db(request, tmp_path):
-    """(admin engine that may write, URL the source uses, base dir) for a fresh database."""
-    if request.param == "sqlite":
-        admin = sa.create_engine(f"sqlite:///{tmp_path / 'caselink.db'}")
-        yield admin, "sqlite:///caselink.db", tmp_path
-        admin.dispose()
-    else:
-        server = request.getfixturevalue("postgres_server")
-        name = f"caselink_{next(_names)}"
-        url = server.create_database(name)
-        admin = sa.create_engine(url)
-        yield admin, url, tmp_path
-        admin.dispose()
-        server.drop_database(name)
 
 
 def create_cases(admin, count=0, when=BASE_TIME):

@@ -11,7 +11,7 @@ import yaml
 import hub.app  # noqa: F401  (imports every domain, so every subclass of the tree is known)
 from hub import errors
 from hub.cli import main
-from hub.cli_errors import report
+from hub.cli.errors import report
 from hub.problems import MEMBERS, problem_for
 from support.agreements import POLICIES, example
 

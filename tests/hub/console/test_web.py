@@ -116,7 +116,7 @@ def test_sign_in_does_not_redirect_off_the_console(client, staff):
 
 def test_output_is_escaped(client, staff, services):
     with write_transaction(services.engine) as conn:
-        audit.append(conn, actor="test", org="edinburgh", action="test.escape", target="<script>alert(1)</script>")
+        audit.append(conn, at=services.clock(), actor="test", org="edinburgh", action="test.escape", target="<script>alert(1)</script>")
     sign_in(client, "gina")
     html = client.get("/console/audit").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -125,7 +125,7 @@ def test_output_is_escaped(client, staff, services):
 
 def test_staff_see_their_own_orgs_audit_entries_and_admins_see_all(client, staff, services):
     with write_transaction(services.engine) as conn:
-        audit.append(conn, actor="test", org="glasgow", action="test.glasgow-only", target="g-1")
+        audit.append(conn, at=services.clock(), actor="test", org="glasgow", action="test.glasgow-only", target="g-1")
     sign_in(client, "gina")
     assert "test.glasgow-only" not in client.get("/console/audit").text
     client.cookies.clear()

@@ -13,7 +13,8 @@ from hub.policy.notices import append_notices, consent_withdrawn
 def test_notices_already_in_the_log_are_addressed_after_the_upgrade(services):
     with db.write_transaction(services.engine) as conn:
         seqs = append_notices(conn, [consent_withdrawn("sds", "referral", "edinburgh", ["r1"], db.utcnow()),
-                                     consent_withdrawn("sfrs", "referral", "edinburgh", ["r2"], db.utcnow())])
+                                     consent_withdrawn("sfrs", "referral", "edinburgh", ["r2"], db.utcnow())],
+                              services.clock())
     config = _config()
     with services.engine.begin() as conn:
         config.attributes["connection"] = conn
