@@ -5,6 +5,7 @@ outbox database and the cached dataset schemas.
     <state>/agent-key.pem     Ed25519 private key, PKCS#8 encrypted with the passphrase (owner only)
     <state>/outbox.sqlite     records waiting to be sent, rejects, checkpoints, cursors, task stats
     <state>/schemas/          dataset schemas fetched from the hub
+    <state>/connectors/<task>/  what a source remembers: keys and versions sent (sql, file snapshots)
 
 Both secrets are encrypted with one passphrase, read from the environment
 variable CAUSEWAY_AGENT_PASSPHRASE or from a file (CAUSEWAY_AGENT_PASSPHRASE_FILE,
