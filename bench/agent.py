@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import record
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
@@ -124,6 +126,9 @@ def main(argv=None) -> int:
     print(f"agent peak RSS:           {peak_mb:>10.1f} MB")
     print(f"agent idle RSS:           {idle_mb:>10.1f} MB")
     print(f"bench process peak RSS:   {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>10.1f} MB (not the agent)")
+    record("agent, CSV -> hub", end_to_end, "rows/s", floor=floor, floor_label="read + map", aim_ratio=0.60,
+           floor_min_of="ingest, SQLite")
+    record("agent peak RSS", peak_mb, "MB", aim_max=TARGET_PEAK_MB)
     verdicts = [("end to end >= 5,000 rows/s", end_to_end >= TARGET_ROWS_PER_SECOND),
                 ("agent peak RSS < 150 MB", peak_mb < TARGET_PEAK_MB),
                 ("idle agent RSS < 80 MB", idle_mb < TARGET_IDLE_MB)]

@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import requests
+from results import record
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -151,6 +152,9 @@ def main() -> None:
     print(f"floor (validate + executemany, one process): {floor:,.0f} records/s")
     print(f"hub over HTTP:                               {http:,.0f} records/s")
     print(f"ratio hub/floor:                             {http / floor:.2f}")
+    sqlite = db_url.startswith("sqlite")
+    record("ingest, SQLite" if sqlite else "ingest, PostgreSQL", http, "records/s", floor=floor,
+           floor_label="validate + executemany", aim_ratio=0.70 if sqlite else 0.60)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
+from results import record
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -172,6 +173,7 @@ def main() -> int:
         print(f"floor (dict lookup): {floor_rate:,.0f} lookups/s")
         print(f"ratio decide/floor: {rate / floor_rate:.3f}; target at least 100,000 decisions/s: "
               f"{'met' if rate >= 100_000 else 'NOT met'}")
+        record("policy decisions", rate, "decisions/s", aim_min=100_000)
         services.engine.dispose()
     return 0
 

@@ -4,6 +4,7 @@
 broker's PUBACK for every message; a broker that is down holds the cursor."""
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import uuid
@@ -15,6 +16,25 @@ from paho.mqtt.properties import Properties
 from .channel import Message, Outcome, Target
 
 TOPIC_PREFIX = "causeway/v1"
+
+
+def _template() -> Properties:
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.ContentType = "application/cloudevents+json"
+    return properties
+
+
+# paho builds its property tables anew for every Properties object and checks every name set
+# against them, which cost more than the publish itself; each message's properties are a
+# shallow copy of this checked one with its own webhook-id (a name paho checked above).
+_PUBLISH_PROPERTIES = _template()
+_PUBLISH_PROPERTIES.UserProperty = [("webhook-id", "")]
+
+
+def publish_properties(webhook_id: str) -> Properties:
+    properties = copy.copy(_PUBLISH_PROPERTIES)
+    object.__setattr__(properties, "UserProperty", [("webhook-id", webhook_id)])
+    return properties
 
 
 def topic(org: str, subscription_id: str) -> str:
@@ -67,10 +87,7 @@ class MqttChannel:
         name = topic(target.org, target.id)
         mids = []
         for message in messages:
-            properties = Properties(PacketTypes.PUBLISH)
-            properties.ContentType = "application/cloudevents+json"
-            properties.UserProperty = [("webhook-id", message.webhook_id)]
-            info = self.client.publish(name, message.encoded(), qos=1, properties=properties)
+            info = self.client.publish(name, message.encoded(), qos=1, properties=publish_properties(message.webhook_id))
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 break
             mids.append(info.mid)

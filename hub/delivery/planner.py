@@ -176,9 +176,16 @@ def decide_pages(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[A
         seqs = sorted({row.seq for _, rows in scoped for row in rows})
         decided_by_seq = dict(zip(seqs, policy.decide_many([envelopes[seq] for seq in seqs], org, purpose, now)))
         shared: dict[int, tuple[dict[str, Any], Any]] = {}
+        # Pages with the same rows, dataset and filter select the same events: selected once
+        # (a Decided is only read once made).
+        selected: dict[tuple[str, str | None, tuple[int, ...]], disclose.Decided] = {}
         for sub, rows in scoped:
-            decided = disclose.select_for(policy, sub, rows, [envelopes[row.seq] for row in rows],
-                                          [decided_by_seq[row.seq] for row in rows], now, shared)
+            same = (sub.dataset, sub.filter, tuple(row.seq for row in rows))
+            decided = selected.get(same)
+            if decided is None:
+                decided = selected[same] = disclose.select_for(
+                    policy, sub, rows, [envelopes[row.seq] for row in rows], [decided_by_seq[row.seq] for row in rows],
+                    now, shared)
             messages = messages_for(sub, decided)
             for message in messages:
                 key = (org, purpose, message.batch, tuple(message.seqs))

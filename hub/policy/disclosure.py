@@ -58,14 +58,20 @@ def record_disclosure_batches(conn: Connection, batches: list[tuple[list[Disclos
     conn.exec_driver_sql(f"INSERT INTO disclosures ({', '.join(_DISCLOSURE_COLUMNS)}) "
                          f"VALUES ({', '.join([placeholder] * len(_DISCLOSURE_COLUMNS))})", values)
     entries = []
+    # Subscriptions sent the same page together hand over the very same disclosures: their
+    # fingerprint is computed once.
+    fingerprints: dict[tuple[int, ...], str] = {}
     for batch, channel in batches:
         by_recipient: dict[str, list[Disclosure]] = {}
         for d in batch:
             by_recipient.setdefault(d.recipient, []).append(d)
         for recipient, mine in by_recipient.items():
-            fingerprint = hashlib.sha256(canonical_json(
-                [[d.record_id, d.seq, d.agreement_id, d.agreement_version, d.purpose] for d in mine]
-            )).hexdigest()
+            same = tuple(id(d) for d in mine)
+            fingerprint = fingerprints.get(same)
+            if fingerprint is None:
+                fingerprint = fingerprints[same] = hashlib.sha256(canonical_json(
+                    [[d.record_id, d.seq, d.agreement_id, d.agreement_version, d.purpose] for d in mine]
+                )).hexdigest()
             entries.append(dict(actor=actor, org=recipient, action="records.disclose", target=recipient, detail={
                 "channel": channel, "count": len(mine),
                 "datasets": dict(Counter(d.dataset for d in mine)),

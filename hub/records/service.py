@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
@@ -416,7 +417,7 @@ def envelope_of(row) -> dict:
     envelope = {
         "id": row.id, "dataset": row.dataset, "schema_version": row.schema_version, "key": row.key,
         "op": row.op, "publisher": row.publisher, "occurred_at": row.occurred_at,
-        "payload": json.loads(row.payload) if row.payload is not None else None,
+        "payload": orjson.loads(row.payload) if row.payload is not None else None,
     }
     if row.subject is not None:
         envelope["subject"] = row.subject
