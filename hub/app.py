@@ -25,6 +25,7 @@ from hub import sealing
 from hub.config import Settings
 from hub.console.service import AccountService
 from hub.console.views import init_console
+from hub.coverage.service import CoverageService
 from hub.db import make_engine, utcnow
 from hub.delivery.runner import build_worker
 from hub.delivery.service import DeliveryService, read_lag
@@ -88,6 +89,7 @@ class Services:
     reminders: ReminderService
     delivery: DeliveryService
     retention: Retention
+    coverage: CoverageService
     clock: Callable[[], datetime] = utcnow
 
     def worker(self, worker_id: str | None = None, channels: dict | None = None) -> Worker:
@@ -122,6 +124,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
                            events=CloudEvents(settings.public_url),
                            max_source_bytes=settings.agreement_source_max_bytes, clock=clock)
     returns = ReturnService(engine, catalogue, clock, policy.providers_sharing_with)
+    health = HealthService(engine, orgs.list_agents, clock=clock, hub_operator=settings.hub_operator)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
     return Services(
@@ -131,7 +134,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
         catalogue=catalogue,
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key, clock=clock),
         metrics=metrics,
-        health=HealthService(engine, orgs.list_agents, clock=clock, hub_operator=settings.hub_operator),
+        health=health,
         accounts=AccountService(engine, clock=clock),
         policy=policy,
         delivery=DeliveryService(engine, catalogue, settings, policy=policy, clock=clock),
@@ -139,6 +142,8 @@ def build_services(settings: Settings, engine: Engine | None = None,
         reminders=ReminderService(engine, returns, mailer, WebhookSender(settings.webhook_allowed_networks),
                                   settings.reminder_catchup_days, clock=clock),
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
+        coverage=CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, clock=clock,
+                                 hub_operator=settings.hub_operator),
         clock=clock,
     )
 

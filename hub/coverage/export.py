@@ -1,0 +1,19 @@
+"""The coverage view as a spreadsheet-ready CSV: one line per council and dataset."""
+from __future__ import annotations
+
+import csv
+import io
+
+from causeway_common.cells import csv_row
+
+COLUMNS = ("org", "dataset", "state", "last_published_at", "quiet_after", "records_7d", "rejected_7d",
+           "reject_rate", "agent_id", "agent_status", "agent_version")
+
+
+def coverage_csv(view: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    # agent versions come from the councils' own heartbeats: neutralised like any cell of theirs
+    writer.writerows(csv_row("" if cell[c] is None else cell[c] for c in COLUMNS) for cell in view["cells"])
+    return out.getvalue()
