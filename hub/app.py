@@ -142,8 +142,8 @@ def build_services(settings: Settings, engine: Engine | None = None,
         reminders=ReminderService(engine, returns, mailer, WebhookSender(settings.webhook_allowed_networks),
                                   settings.reminder_catchup_days, clock=clock),
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
-        coverage=CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, clock=clock,
-                                 hub_operator=settings.hub_operator),
+        coverage=CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
+                                 clock=clock, hub_operator=settings.hub_operator),
         clock=clock,
     )
 

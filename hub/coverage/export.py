@@ -6,8 +6,8 @@ import io
 
 from causeway_common.cells import csv_row
 
-COLUMNS = ("org", "dataset", "state", "last_published_at", "quiet_after", "records_7d", "rejected_7d",
-           "reject_rate", "agent_id", "agent_status", "agent_version")
+COLUMNS = ("org", "dataset", "state", "every_hours", "grace_hours", "cadence_declared_by", "last_published_at",
+           "quiet_after", "records_7d", "rejected_7d", "reject_rate", "agent_id", "agent_status", "agent_version")
 
 
 def coverage_csv(view: dict) -> str:
@@ -15,5 +15,12 @@ def coverage_csv(view: dict) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     # agent versions come from the councils' own heartbeats: neutralised like any cell of theirs
-    writer.writerows(csv_row("" if cell[c] is None else cell[c] for c in COLUMNS) for cell in view["cells"])
+    writer.writerows(csv_row(_flat(cell)) for cell in view["cells"])
     return out.getvalue()
+
+
+def _flat(cell: dict) -> list:
+    cadence = cell["cadence"] or {}
+    values = {**cell, "every_hours": cadence.get("every_hours"), "grace_hours": cadence.get("grace_hours"),
+              "cadence_declared_by": cadence.get("declared_by")}
+    return ["" if values[c] is None else values[c] for c in COLUMNS]

@@ -6,6 +6,10 @@ reporting), `quiet` (nothing for longer than the dataset's cadence plus its grac
 `live`. Each cell carries the last publish time, the records and rejected records of the
 last seven days, the reject rate and the publishing agent's version.
 
+The cadence is the dataset's (`cadence` in its catalogue entry), or a stricter one an
+agreement in force declares for that provider and dataset; a dataset appears when either
+declares one.
+
 Who sees what: admin and the hub operator's ops every council (counts, times and
 versions only: health metadata); a council's publisher, ops and governance its own row;
 anyone else is refused.
@@ -36,30 +40,40 @@ def _aware(moment: datetime) -> datetime:
 
 class CoverageService:
     def __init__(self, engine: Engine, catalogue, list_orgs: Callable[[], list[dict]],
-                 agent_summaries: Callable[[], dict[str, dict]], clock: Callable[[], datetime] = db.utcnow,
-                 hub_operator: str | None = None):
+                 agent_summaries: Callable[[], dict[str, dict]],
+                 promised_cadences: Callable[[datetime], dict[tuple[str, str], dict]],
+                 clock: Callable[[], datetime] = db.utcnow, hub_operator: str | None = None):
         self.engine = engine
         self.catalogue = catalogue
         self._list_orgs = list_orgs
         self._agent_summaries = agent_summaries
+        self._promised_cadences = promised_cadences  # (provider, dataset) -> an agreement's cadence
         self.clock = clock
         self.hub_operator = hub_operator
 
     def coverage(self, principal: Principal, org: str | None = None, dataset: str | None = None) -> dict:
         councils = self._councils_shown(principal, org)
-        datasets = [d for d in self.catalogue.all() if d.cadence]
+        now = self.clock()
+        promised = self._promised_cadences(now)
+        promised_datasets = {name for _, name in promised}
+        datasets = [d for d in self.catalogue.all() if d.cadence or d.name in promised_datasets]
         if dataset is not None:
             datasets = [d for d in datasets if d.name == dataset]
             if not datasets:
-                raise not_found(f"dataset {dataset} (or it declares no cadence, so it has no coverage)")
-        now = self.clock()
+                raise not_found(f"dataset {dataset} (or neither it nor an agreement declares a cadence, "
+                                "so it has no coverage)")
         names, slugs = [d.name for d in datasets], [c["slug"] for c in councils]
         latest, counts, rejects = self._figures(slugs, names, now - WINDOW)
         agents = self._agent_summaries()
-        cells = [self._cell(council["slug"], ds, latest.get((council["slug"], ds.name)),
-                            counts.get((council["slug"], ds.name), 0), rejects.get((council["slug"], ds.name), 0),
-                            agents, now)
-                 for council in councils for ds in datasets]
+        cells = []
+        for council in councils:
+            # which agreement holds a council to a cadence is its own and admin's to read
+            names_agreement = principal.is_admin or council["slug"] == principal.org
+            for ds in datasets:
+                key = (council["slug"], ds.name)
+                cadence = _cadence(ds, promised.get(key), names_agreement)
+                cells.append(self._cell(key, ds, cadence, latest.get(key), counts.get(key, 0), rejects.get(key, 0),
+                                        agents, now))
         return {"generated_at": iso_utc(now), "window_days": WINDOW.days,
                 "datasets": [{"name": d.name, "title": d.title, "cadence": d.cadence} for d in datasets],
                 "councils": [{"org": c["slug"], "name": c["name"]} for c in councils],
@@ -109,24 +123,36 @@ class CoverageService:
         return latest, counts, rejects
 
     @staticmethod
-    def _cell(org: str, ds, latest, recent: int, rejected: int, agents: dict, now: datetime) -> dict:
-        cell = {"org": org, "dataset": ds.name, "state": "never_published", "last_published_at": None,
+    def _cell(key: tuple[str, str], ds, cadence: dict | None, latest, recent: int, rejected: int, agents: dict, now: datetime) -> dict:
+        cell = {"org": key[0], "dataset": ds.name, "state": "never_published", "cadence": cadence,
+                "last_published_at": None,
                 "quiet_after": None, "records_7d": recent, "rejected_7d": rejected,
                 "reject_rate": round(rejected / (recent + rejected), 4) if recent + rejected else None,
                 "agent_id": None, "agent_status": None, "agent_version": None}
         if latest is None:
             return cell
         last, agent_id = latest
-        quiet_after = last + timedelta(hours=ds.cadence["every_hours"] + ds.cadence["grace_hours"])
+        quiet_after = (last + timedelta(hours=cadence["every_hours"] + cadence["grace_hours"])) if cadence else None
         agent = agents.get(agent_id) if agent_id else None
         if agent is not None:
             cell.update(agent_id=agent_id, agent_status=agent["status"], agent_version=agent["version"])
         if agent is not None and agent["status"] == "stale":
             state = "stale_agent"
         else:
-            state = "quiet" if now > quiet_after else "live"
-        cell.update(state=state, last_published_at=iso_utc(last), quiet_after=iso_utc(quiet_after))
+            state = "quiet" if quiet_after is not None and now > quiet_after else "live"
+        cell.update(state=state, last_published_at=iso_utc(last),
+                    quiet_after=iso_utc(quiet_after) if quiet_after else None)
         return cell
+
+
+def _cadence(ds, promised: dict | None, names_agreement: bool) -> dict | None:
+    """The cadence a council is held to for a dataset: the catalogue's, or an agreement's stricter one."""
+    declared = dict(ds.cadence, declared_by="catalogue") if ds.cadence else None
+    if promised and (declared is None or promised["every_hours"] + promised["grace_hours"]
+                     < declared["every_hours"] + declared["grace_hours"]):
+        return {"every_hours": promised["every_hours"], "grace_hours": promised["grace_hours"],
+                "declared_by": f"agreement {promised['agreement']}" if names_agreement else "agreement"}
+    return declared
 
 
 def _totals(datasets, cells: list[dict], councils: int) -> list[dict]:

@@ -18,6 +18,7 @@ import requests
 from causeway_common.signing import build_manifest, generate_key, public_key_b64, sign_manifest
 from hub import db
 from hub.auth import Principal
+from support.agreements import activate_agreement, agreement_yaml
 from support.factories import gazetteer_record
 
 OPERATOR = "sfrs"
@@ -119,6 +120,8 @@ def test_the_operator_sees_every_council_in_its_state_with_figures_and_totals(co
     assert (fife["agent_status"], fife["agent_version"], fife["records_7d"]) == ("stale", "1.4.0", 1)
     assert fife["quiet_after"] > view["generated_at"]  # within its cadence: the agent is what is wrong
 
+    assert edinburgh["cadence"] == {"every_hours": 24.0, "grace_hours": 6.0, "declared_by": "catalogue"}
+
     aberdeen = cells["aberdeen"]
     assert (aberdeen["last_published_at"], aberdeen["records_7d"], aberdeen["reject_rate"]) == (None, 0, None)
 
@@ -177,3 +180,40 @@ def test_unknown_council_dataset_and_no_key_are_refused_clearly(councils, hub, k
     assert no_cadence.status_code == 404 and "cadence" in no_cadence.json()["detail"]
     assert get(hub, admin, "?format=xlsx").status_code == 400
     assert requests.get(f"{hub.url}/api/v1/coverage", timeout=10).status_code == 401
+
+
+def test_an_agreement_in_force_holds_its_providers_to_a_stricter_cadence(councils, hub, key_for, services):
+    activate_agreement(services, agreement_yaml(
+        "coverage-promise", ["edinburgh", "glasgow"], ["sfrs"], purposes=["EmergencyResponse"], datasets={
+            "gazetteer-address": {"fields": ["uprn"], "cadence": {"every_hours": 0.01}},  # 36 s: edinburgh is late
+            "job-vacancy": {"fields": ["vacancy_id"], "cadence": {"every_hours": 12, "grace_hours": 2}}}),
+        ["edinburgh", "glasgow", "sfrs"])
+    view = get(hub, key_for("edinburgh", "admin")).json()
+    gazetteer = cells_of(view)
+    assert gazetteer["edinburgh"]["state"] == "quiet"  # published five minutes ago: within a day, not 36 s
+    assert gazetteer["edinburgh"]["cadence"] == {"every_hours": 0.01, "grace_hours": 0.0,
+                                                 "declared_by": "agreement coverage-promise"}
+    assert gazetteer["fife"]["cadence"]["declared_by"] == "catalogue"  # not a party
+
+    # a dataset without a catalogue cadence joins the view for the providers that promised one
+    vacancies = cells_of(view, "job-vacancy")
+    assert vacancies["glasgow"]["cadence"]["every_hours"] == 12.0
+    assert vacancies["glasgow"]["state"] == "never_published"
+    assert vacancies["aberdeen"]["cadence"] is None
+
+    # the hub operator sees that an agreement sets the cadence, not which one
+    seen = cells_of(get(hub, key_for(OPERATOR, "ops")).json())
+    assert seen["edinburgh"]["cadence"]["declared_by"] == "agreement"
+    own = cells_of(get(hub, key_for("edinburgh", "ops")).json())
+    assert own["edinburgh"]["cadence"]["declared_by"] == "agreement coverage-promise"
+
+
+def test_a_cadence_in_an_agreement_says_how_often_or_is_refused(services):
+    from hub.errors import HubError
+
+    source = agreement_yaml("coverage-bad", ["edinburgh"], ["sfrs"], purposes=["EmergencyResponse"], datasets={
+        "gazetteer-address": {"fields": ["uprn"], "cadence": {"grace_hours": 2}}})
+    with pytest.raises(HubError) as refused:
+        services.policy.agreements.apply(source, Principal(org="edinburgh", role="governance", credential_id="t"),
+                                         mode="create")
+    assert "every_hours" in str(refused.value.details or refused.value)
