@@ -2,7 +2,7 @@
 
     causeway-agent enrol --hub URL --token TOKEN --state DIR
     causeway-agent check -c agent.yaml
-    causeway-agent run -c agent.yaml [--once]
+    causeway-agent run -c agent.yaml [--once [--task NAME [--accept-deletes]]]
     causeway-agent status -c agent.yaml [--rejects N]
     causeway-agent rejects [list|export|clear] -c agent.yaml [--task T] [-o rejects.csv] [--id N | --all]
 
@@ -24,6 +24,7 @@ import time
 from causeway_common.signing import generate_key, public_key_b64
 from connectors import ConnectorError
 
+from . import platform
 from .config import AgentConfig, ConfigError, load_config
 from .hub_client import HubError
 from .state import StateDir, StateError, read_passphrase
@@ -192,8 +193,12 @@ def cmd_run(args) -> int:
     from .runner import Agent
 
     config = _config(args)
+    if args.accept_deletes and not (args.once and args.task):
+        raise CommandError("--accept-deletes goes with --once and --task NAME: it accepts one snapshot's deletes, "
+                           "for the tasks named, in this run only")
     try:
-        agent = Agent(config, _credential(config))
+        agent = Agent(config, _credential(config), accept_deletes_for=frozenset(args.task or ()) if args.accept_deletes
+                      else frozenset())
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
     if args.once:
@@ -204,8 +209,8 @@ def cmd_run(args) -> int:
         log.info("signal %s: finishing the current chunk and stopping", signal.Signals(signum).name)
         stopped.set()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    for signum in platform.current.stop_signals():
+        signal.signal(signum, _stop)
     agent.start()
     while not stopped.wait(1):
         pass
@@ -337,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", default="agent.yaml")
     run.add_argument("--once", action="store_true", help="run every task once, send the outbox, and exit")
     run.add_argument("--task", action="append", help="with --once: only this task (repeatable)")
+    run.add_argument("--accept-deletes", action="store_true",
+                     help="with --once --task: send a snapshot's deletes even beyond max_delete_percent "
+                          "(after checking the removals are real)")
     run.set_defaults(func=cmd_run)
 
     status = commands.add_parser("status", help="print a local summary: tasks, outbox, rejects")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -91,6 +92,9 @@ class RequestsTransport(Transport):
 
 def _reason(exc: Exception) -> str:
     text = str(exc)
+    tunnel = re.search(r"Tunnel connection failed: (\d{3}[^'\")]*)", text)
+    if tunnel:  # the proxy's own answer to CONNECT, e.g. 407 Proxy Authentication Required
+        return tunnel.group(1).strip()
     for marker in ("Connection refused", "Name or service not known", "No route to host",
                    "certificate verify failed", "timed out", "Temporary failure in name resolution"):
         if marker in text:

@@ -24,11 +24,18 @@ from .schemas import DatasetSchema, SchemaCache
 log = logging.getLogger("causeway.agent.publish")
 
 
-def connector_options(config: AgentConfig, task: TaskConfig, state_root=None) -> dict:
+# Built-in sources that keep state of their own: the sql key-set and overlap window, file snapshots.
+STATEFUL_SOURCES = ("sql", "spreadsheet", "files")
+
+
+def connector_options(config: AgentConfig, task: TaskConfig, state_root=None, accept_deletes: bool = False) -> dict:
     """The task's connector options, with a private folder in the state directory for
-    connectors that keep state of their own (the sql source's key-set comparison)."""
+    connectors that keep state of their own. accept_deletes: an operator said, for this
+    run, that a snapshot's deletes are real however many there are."""
     options = dict(task.options)
-    if task.connector == "sql" and task.direction == "publish" and "state_dir" not in options:
+    if accept_deletes and options.get("snapshot"):
+        options["max_delete_percent"] = 100
+    if task.connector in STATEFUL_SOURCES and task.direction == "publish" and "state_dir" not in options:
         root = Path(state_root) if state_root is not None else config.state_dir / "connectors"
         options["state_dir"] = str(root / task.name)
     return options
@@ -100,13 +107,15 @@ class RecordBuilder:
 class Publisher:
     def __init__(self, config: AgentConfig, outbox: Outbox, schemas: SchemaCache,
                  on_queued: Callable[[], None] | None = None,
-                 source_factory: Callable[[TaskConfig], Source] | None = None, connector_state=None):
+                 source_factory: Callable[[TaskConfig], Source] | None = None, connector_state=None,
+                 accept_deletes_for: frozenset[str] = frozenset()):
         self.config = config
         self.outbox = outbox
         self.schemas = schemas
         self.on_queued = on_queued or (lambda: None)
         self._source_factory = source_factory or (
-            lambda task: load_source(task.connector, connector_options(config, task, connector_state), config.base_dir))
+            lambda task: load_source(task.connector, connector_options(
+                config, task, connector_state, accept_deletes=task.name in accept_deletes_for), config.base_dir))
 
     def source(self, task: TaskConfig) -> Source:
         return self._source_factory(task)

@@ -33,7 +33,8 @@ EXPLAINED_ERRORS = (HubError, ConnectorError, SchemaUnavailable)
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, credential: Credential, transport: Transport | None = None):
+    def __init__(self, config: AgentConfig, credential: Credential, transport: Transport | None = None,
+                 accept_deletes_for: frozenset[str] = frozenset()):
         self.config = config
         self.credential = credential
         self.state = StateDir(config.state_dir)
@@ -45,7 +46,8 @@ class Agent:
         self.sender = Sender(self.outbox, self.hub, credential.agent_id, credential.signing_key,
                              batch_size=config.batch_size, max_backoff=config.max_backoff_seconds,
                              warn_depth=config.warn_outbox_depth)
-        self.publisher = Publisher(config, self.outbox, self.schemas, on_queued=self.sender.wake.set)
+        self.publisher = Publisher(config, self.outbox, self.schemas, on_queued=self.sender.wake.set,
+                                   accept_deletes_for=accept_deletes_for)
         self.subscriber = Subscriber(config, self.outbox, self.hub)
         self.stop_event = threading.Event()
         self.scheduler: BackgroundScheduler | None = None

@@ -1,15 +1,17 @@
 """The agent's state directory: its credential, its encrypted private key, the
 outbox database and the cached dataset schemas.
 
-    <state>/credential.json   hub URL, agent id, org; the API key encrypted (mode 0600)
-    <state>/agent-key.pem     Ed25519 private key, PKCS#8 encrypted with the passphrase (mode 0600)
+    <state>/credential.json   hub URL, agent id, org; the API key encrypted (owner only)
+    <state>/agent-key.pem     Ed25519 private key, PKCS#8 encrypted with the passphrase (owner only)
     <state>/outbox.sqlite     records waiting to be sent, rejects, checkpoints, cursors, task stats
     <state>/schemas/          dataset schemas fetched from the hub
+    <state>/connectors/<task>/  what a source remembers: keys and versions sent (sql, file snapshots)
 
 Both secrets are encrypted with one passphrase, read from the environment
 variable CAUSEWAY_AGENT_PASSPHRASE or from a file (CAUSEWAY_AGENT_PASSPHRASE_FILE,
 or `passphrase_file` in agent.yaml), so a copied state directory is useless
-without it.
+without it. "Owner only" is the platform's means (agents.platform): mode 0600 on
+POSIX, an access control list naming only the agent's account on Windows.
 """
 from __future__ import annotations
 
@@ -24,6 +26,9 @@ from Crypto.Protocol.KDF import scrypt
 from Crypto.Random import get_random_bytes
 
 from causeway_common.signing import import_private_key
+
+from . import platform
+from .platform import NotPrivate
 
 PASSPHRASE_ENV = "CAUSEWAY_AGENT_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "CAUSEWAY_AGENT_PASSPHRASE_FILE"
@@ -55,19 +60,6 @@ def read_passphrase(passphrase_file: str | Path | None = None) -> str:
     if len(value) < 12:
         raise StateError(f"the passphrase in {PASSPHRASE_ENV} is too short: use at least 12 characters")
     return value
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only, replacing any old one atomically."""
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # the umask cannot widen it
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
 
 
 # scrypt N=2^16, r=8: 64 MiB and about a second to try one passphrase. Well above RFC 7914's
@@ -134,8 +126,10 @@ class StateDir:
         return self.path / "schemas"
 
     def create(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.path, 0o700)
+        try:
+            platform.current.make_private_dir(self.path)
+        except NotPrivate as exc:
+            raise StateError(str(exc)) from None
 
     def is_enrolled(self) -> bool:
         return self.credential_path.exists() and self.key_path.exists()
@@ -143,10 +137,13 @@ class StateDir:
     def save_credential(self, *, hub_url: str, agent_id: str, org: str, name: str, api_key: str,
                         signing_key, passphrase: str) -> None:
         self.create()
-        _write_private(self.key_path, _export_key(signing_key, passphrase))
         document = {"hub_url": hub_url, "agent_id": agent_id, "org": org, "name": name,
                     "api_key": _seal(api_key, passphrase)}
-        _write_private(self.credential_path, json.dumps(document, indent=2).encode("utf-8"))
+        try:
+            platform.current.write_private(self.key_path, _export_key(signing_key, passphrase))
+            platform.current.write_private(self.credential_path, json.dumps(document, indent=2).encode("utf-8"))
+        except NotPrivate as exc:
+            raise StateError(str(exc)) from None
 
     def public_info(self) -> dict:
         """What can be shown without the passphrase: hub URL, agent id, org, name."""
@@ -160,9 +157,10 @@ class StateDir:
         for path in (self.credential_path, self.key_path):
             if not path.exists():
                 raise StateError(f"{path} is missing; enrol the agent again")
-            mode = path.stat().st_mode & 0o777
-            if mode & 0o077:
-                raise StateError(f"{path} can be read by other users (mode {mode:o}); run: chmod 600 {path}")
+            try:
+                platform.current.check_private(path)
+            except NotPrivate as exc:
+                raise StateError(str(exc)) from None
         document = json.loads(self.credential_path.read_text(encoding="utf-8"))
         api_key = _open(document["api_key"], passphrase)
         try:

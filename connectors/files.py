@@ -12,6 +12,7 @@ Options
                    XML paths are element paths ("Site/Postcode", "@ref", "Site/@uprn").
                    Default: the whole record (XML flattened to "Site/Postcode" keys).
   identity         field(s) identifying a record; default file name + record number
+  snapshot, max_delete_percent   each file is the whole data set, as in the spreadsheet connector
   encoding, delimiter   for CSV, as in the spreadsheet connector
   chunk_rows       records per chunk (default 2000)
   max_depth        XML elements / JSON values nested deeper than this are refused (default 64):
@@ -119,11 +120,11 @@ class Source(BaseSource):
     def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
         opts = self.options
-        self.files = FileSet(self.what(), opts, self.base_dir)
+        self.identity = names(opts.get("identity"))
+        self.files = FileSet(self.what(), opts, self.base_dir, identity=self.identity)
         self.format: str = opts["format"]
         self.record_path: str = opts["record_path"]
         self.fields: dict[str, str] | None = opts.get("fields")
-        self.identity = names(opts.get("identity"))
         self.encoding = known_encoding(self.what(), opts["encoding"])
         self.delimiter: str = opts["delimiter"]
         self.chunk_rows: int = opts["chunk_rows"]

@@ -6,6 +6,10 @@ A file's checkpoint is {file, sha256, rows_done, complete}: the content hash
 says whether the file on disk is the one the checkpoint speaks of, so a re-run
 resumes an interrupted file and skips a finished one, and a changed file is
 read again from the start (unchanged rows keep their record ids).
+
+With `snapshot: true` each file is the whole data set and keys missing from it
+become deletes (connectors.snapshots); the deletes are sent after the file's
+last row, before the file counts as complete.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import Any
 
 from .base import Chunk, ConnectorError, RowError, SourceRow
 from .options import Schema, exactly_one_of, file_sha256, optional_path
+from .snapshots import SNAPSHOT_OPTIONS, Snapshot, SnapshotRefused
 
 # Files a drop folder never takes: our own reason/error notes, office lock
 # files (~$Book.xlsx) and hidden or temporary files still being written.
@@ -40,18 +45,22 @@ FILESET_OPTIONS: dict[str, Schema] = {
     "pattern": {"type": "string", "minLength": 1, "default": "*", "description": "drop-folder file pattern"},
     "settle_seconds": {"type": "number", "minimum": 0, "default": 10,
                        "description": "leave files younger than this alone: they may still be copying"},
+    **SNAPSHOT_OPTIONS,
 }
 ONE_FILE_OR_FOLDER = exactly_one_of(
     "path", "folder", message="give exactly one of 'path' (one file) or 'folder' (a drop folder)")
 
 
 class FileSet:
-    def __init__(self, what: str, options: Mapping[str, Any], base_dir: Path):
+    def __init__(self, what: str, options: Mapping[str, Any], base_dir: Path, identity: list[str] | None = None):
         self.path = optional_path(base_dir, options.get("path"))
         self.folder = optional_path(base_dir, options.get("folder"))
         self.pattern: str = options.get("pattern", "*")
         self.settle_seconds: float = options.get("settle_seconds", 10)
         self.what = what
+        self.snapshot = Snapshot(what, options, base_dir, identity) if options.get("snapshot") else None
+        if self.snapshot is None and "max_delete_percent" in options:
+            raise ConnectorError(f"{what}: option 'max_delete_percent' applies only with snapshot: true")
 
     @property
     def drop_folder(self) -> bool:
@@ -114,6 +123,13 @@ class FileSet:
         shutil.move(str(path), str(target))
         return target
 
+    def _refusal_advice(self) -> str:
+        once = ("accept them for one run with causeway-agent run --once --task TASK --accept-deletes "
+                "(or raise max_delete_percent)")
+        if self.drop_folder:
+            return f"move the file from {self.failed_dir.name}/ back into the folder and {once}; its rows were sent"
+        return f"{once}; the file's rows were sent, only the deletes wait"
+
     def mark_processed(self, path: Path, errors: list[str], error_count: int) -> None:
         if not path.exists():
             return  # already moved by an earlier commit
@@ -136,7 +152,8 @@ class FileSet:
     def read(self, checkpoint: dict[str, Any] | None, read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
         """Chunks of every pending file, in order, resuming from the checkpoint."""
         for path in self.pending():
-            yield from self._read_file(path, checkpoint or {}, read_items, chunk_rows)
+            for chunk in self._read_file(path, checkpoint or {}, read_items, chunk_rows):
+                yield chunk if self.snapshot is None else self.snapshot.keyed(chunk, chunk.checkpoint["sha256"])
 
     def _read_file(self, path: Path, checkpoint: dict[str, Any], read_items: ReadItems, chunk_rows: int) -> Iterator[Chunk]:
         sha = file_sha256(path)
@@ -185,6 +202,20 @@ class FileSet:
             return
         finally:
             items.close()
+        if self.snapshot is not None:
+            read = {**position, "rows_done": done}  # every row committed; the file is not done until its deletes are
+            yield Chunk(rows, read, errors)
+            rows, errors = [], []
+            try:
+                yield from self.snapshot.deletes(path.name, sha, read, chunk_rows, self._refusal_advice())
+            except SnapshotRefused as exc:
+                if not self.drop_folder:
+                    raise
+                reason = str(exc)
+                # Left incomplete: put back in the folder (its deletes accepted) it is weighed again.
+                yield Chunk([], read, [RowError({"file": path.name}, reason)],
+                            on_commit=lambda: self.mark_failed(path, reason))
+                return
         final = Chunk(rows, {**position, "rows_done": done, "complete": True}, errors)
         if self.drop_folder:
             final.on_commit = lambda: self.mark_processed(path, noted_errors, error_count)

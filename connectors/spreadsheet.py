@@ -11,6 +11,10 @@ Source options
   encoding          CSV text encoding; auto = UTF-8 (with or without BOM), else cp1252
   delimiter         CSV delimiter; auto = sniffed among , ; tab |
   identity          column(s) identifying a row; default: file name + row number
+  snapshot          true: each file is the whole data set; keys sent before and missing
+                    from it become deletes (needs identity; connectors.snapshots)
+  max_delete_percent  with snapshot: refuse a file that would delete more than this share
+                    of the keys (default 10)
   whole_file        true: one chunk per file (one workbook = one data return)
   chunk_rows        rows per chunk (default 2000)
   max_row_kb, max_field_kb, max_unpacked_mb, max_part_mb, max_ratio
@@ -362,13 +366,13 @@ class Source(BaseSource):
     def __init__(self, options: Mapping[str, Any] | None, base_dir: Path | str | None = None):
         super().__init__(options, base_dir)
         opts = self.options
-        self.files = FileSet(self.what(), opts, self.base_dir)
+        self.identity = names(opts.get("identity"))
+        self.files = FileSet(self.what(), opts, self.base_dir, identity=self.identity)
         self.format: str = opts["format"]
         self.sheet: str | int | None = opts.get("sheet")
         self.header_row: int = opts["header_row"]
         self.encoding = known_encoding(self.what(), opts["encoding"])
         self.delimiter: str = opts["delimiter"]
-        self.identity = names(opts.get("identity"))
         self.whole_file: bool = opts["whole_file"]
         self.chunk_rows: int = opts["chunk_rows"]
         self.csv_limits = CsvLimits.from_options(opts)

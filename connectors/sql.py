@@ -11,7 +11,12 @@ Source options
                    run reads the whole table
   deletes          {method: keyset, interval_seconds: 86400}
                    or {method: tombstone, table: ..., key: [...], cursor: ...}
-  state_dir        where the key-set comparison keeps its state (needed for keyset)
+  overlap_minutes  re-read rows whose cursor is up to this many minutes before the last one
+                   read, for rows committed late with an older cursor value (a long
+                   transaction); rows whose content was sent already are not sent again.
+                   Needs a date or timestamp cursor and state_dir.
+  state_dir        where the source keeps the keys and versions it has sent (needed for
+                   keyset and overlap_minutes; the agent gives each task one)
   chunk_rows       rows per chunk (default 2000)
   connect_timeout  seconds (default 15)
 
@@ -22,14 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
+import math
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import closing
-from datetime import date, datetime
-from datetime import time as clock_time
-from decimal import Decimal
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ from sqlalchemy.sql.expression import BindParameter, ColumnClause
 from .base import Chunk, ConnectorError, SourceRow, event_sequence
 from .base import Sink as BaseSink
 from .base import Source as BaseSource
+from .keystate import KeyState, decode_value, encode_value, key_text
 from .options import (
     CHUNK_ROWS,
     Schema,
@@ -160,51 +162,6 @@ def explain(exc: Exception, url: URL) -> ConnectorError:
     return ConnectorError(f"database error at {where}: {detail}")
 
 
-# ---------------------------------------------------------------- cursor values in checkpoints
-
-# Cursor values go back to the database exactly as its driver returned them
-# (e.g. SQLite text timestamps stay text), so `=` and `>` compare exactly.
-
-def encode_value(value: object) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, datetime):
-        return {"datetime": value.isoformat()}
-    if isinstance(value, date):
-        return {"date": value.isoformat()}
-    if isinstance(value, clock_time):
-        return {"time": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"decimal": str(value)}
-    if isinstance(value, uuid.UUID):
-        return {"uuid": str(value)}
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"bytes": bytes(value).hex()}
-    return {"text": str(value)}
-
-
-_DECODERS: dict[str, Callable[[str], object]] = {
-    "datetime": datetime.fromisoformat,
-    "date": date.fromisoformat,
-    "time": clock_time.fromisoformat,
-    "decimal": Decimal,
-    "uuid": uuid.UUID,
-    "bytes": bytes.fromhex,
-    "text": str,
-}
-
-
-def decode_value(value: Any) -> Any:
-    if isinstance(value, dict):
-        (kind, text_value), = value.items()
-        return _DECODERS[kind](text_value)
-    return value
-
-
-def key_text(values: Iterable[object]) -> str:
-    return json.dumps([encode_value(v) for v in values], separators=(",", ":"), ensure_ascii=False)
-
-
 def after(columns: list[ColumnClause[Any]], values: list[Any]) -> ColumnElement[bool]:
     """Rows strictly after `values` in the order of `columns` (lexicographic):
     c1 > v1 OR (c1 = v1 AND (c2 > v2 OR (c2 = v2 AND ...)))."""
@@ -217,51 +174,6 @@ def after(columns: list[ColumnClause[Any]], values: list[Any]) -> ColumnElement[
 
 def _plain(value: object) -> object:
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
-
-
-# ---------------------------------------------------------------- key-set state
-
-
-class KeyState:
-    """Keys the hub has been told about, with the version last sent, in a small SQLite file.
-
-    Upserts are recorded after the agent commits them; a comparison adds any key
-    it finds but does not know (so a commit that missed its record heals), and
-    every known key absent from the source is a delete."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        with closing(self._connect()) as db, db:
-            db.execute("CREATE TABLE IF NOT EXISTS known (key TEXT PRIMARY KEY, version TEXT)")
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
-
-    def versions(self, keys: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        with closing(self._connect()) as db:
-            for start in range(0, len(keys), DELETE_BATCH):
-                part = keys[start:start + DELETE_BATCH]
-                marks = ",".join("?" * len(part))
-                found.update(db.execute(f"SELECT key, version FROM known WHERE key IN ({marks})", part).fetchall())
-        return found
-
-    def record(self, upserts: list[tuple[str, str]], deletes: list[str]) -> None:
-        with closing(self._connect()) as db, db:
-            db.executemany("INSERT OR REPLACE INTO known (key, version) VALUES (?, ?)", upserts)
-            db.executemany("DELETE FROM known WHERE key = ?", [(k,) for k in deletes])
-
-    def missing(self, current_keys: Iterator[list[str]]) -> list[tuple[str, str | None]]:
-        """Known keys not in the source (streamed in pages); also learns keys it did not know."""
-        with closing(self._connect()) as db, db:
-            db.execute("CREATE TEMP TABLE current (key TEXT PRIMARY KEY)")
-            for page in current_keys:
-                db.executemany("INSERT OR IGNORE INTO current (key) VALUES (?)", [(k,) for k in page])
-            db.execute("INSERT OR IGNORE INTO known (key, version) SELECT key, NULL FROM current")
-            return db.execute(
-                "SELECT key, version FROM known WHERE key NOT IN (SELECT key FROM current) ORDER BY key"
-            ).fetchall()
 
 
 # ---------------------------------------------------------------- source
@@ -292,7 +204,10 @@ class Source(BaseSource):
         "key": text_or_list("the column(s) identifying a row"),
         "cursor": {**_NAME, "description": "a column that grows when a row is inserted or changed"},
         "deletes": DELETES_OPTION,
-        "state_dir": {**_NAME, "description": "where the key-set comparison keeps its state"},
+        "overlap_minutes": {"type": "number", "minimum": 0, "default": 0,
+                            "description": "re-read rows whose cursor is up to this many minutes older than the "
+                                           "last one read (rows committed late); needs a timestamp cursor"},
+        "state_dir": {**_NAME, "description": "where the source keeps the keys and versions it has sent"},
         "chunk_rows": CHUNK_ROWS,
     }, {"required": ["url", "key"]}, exactly_one_of("table", "query", message="give exactly one of 'table' or 'query'"),
         description="a database table or query, read-only, through any SQLAlchemy URL")
@@ -309,6 +224,10 @@ class Source(BaseSource):
         self.chunk_rows: int = opts["chunk_rows"]
         self.connect_timeout: int = opts["connect_timeout"]
         self.state_dir = optional_path(self.base_dir, opts.get("state_dir"))
+        self.overlap_minutes: float = opts["overlap_minutes"]
+        if self.overlap_minutes and (self.cursor is None or self.state_dir is None):
+            raise ConnectorError(f"{self.what()}: option 'overlap_minutes' needs 'cursor' (a date or timestamp "
+                                 "column) and 'state_dir' (where the versions already sent are kept)")
         self.deletes = self._deletes_option(opts.get("deletes"))
         self.name = self.table_name or "query"
         self._engine: Engine | None = None
@@ -397,13 +316,16 @@ class Source(BaseSource):
         return KeyState(self.state_dir / f"sql-{self.name[:40]}-{digest}.sqlite")
 
     def _pages(self, source: FromClause | TextClause, order: list[str], position: list[Any] | None,
-               limit: int) -> Iterator[list[dict[str, Any]]]:
-        """Pages of rows in `order`, each query starting strictly after the last row of the previous one."""
+               limit: int, floor: ColumnElement[bool] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of rows in `order`, each query starting strictly after the last row of the previous one
+        (the first at `floor`, a condition, when given instead of a position)."""
         columns: list[ColumnClause[Any]] = [sql_column(c) for c in order]
         while True:
             stmt: Select[Any] = select(literal_column("*")).select_from(source).order_by(*columns).limit(limit)
             if position is not None:
                 stmt = stmt.where(after(columns, position))
+            elif floor is not None:
+                stmt = stmt.where(floor)
             try:
                 with self.connect() as conn:
                     rows = [dict(r._mapping) for r in conn.execute(stmt)]
@@ -449,15 +371,42 @@ class Source(BaseSource):
         position_name = "after" if self.cursor else "scan_after"
         saved = progress.get(position_name)
         position = [decode_value(v) for v in saved] if saved else None
-        for rows in self._pages(self._from(), order, position, self.chunk_rows):
+        floor: ColumnElement[bool] | None = None
+        if self.overlap_minutes and self.cursor and position is not None:
+            # A transaction that commits late leaves rows with a cursor older than rows already read:
+            # start the window before the last cursor value, and send only what was not sent.
+            floor = sql_column(self.cursor) >= bindparam(None, self._earlier(position[0]))
+            position = None
+        deduplicate = state is not None and (not self.cursor or self.overlap_minutes)
+        for rows in self._pages(self._from(), order, position, self.chunk_rows, floor):
             source_rows = [self._row(r) for r in rows]
             progress[position_name] = [encode_value(rows[-1][c]) for c in order]
-            if state is not None and not self.cursor:  # a full scan: only rows whose content changed go out
+            if deduplicate and state is not None:  # a full scan or an overlap: only rows whose content changed
                 versions = state.versions([r.identity for r in source_rows])
                 source_rows = [r for r in source_rows if versions.get(r.identity) != r.version]
             yield Chunk(source_rows, dict(progress), on_commit=_recorder(state, source_rows))
         if not self.cursor and progress.pop("scan_after", None) is not None:
             yield Chunk([], dict(progress))  # the scan is finished; the next run scans again from the start
+
+    def _earlier(self, value: Any) -> Any:
+        """The cursor value `overlap_minutes` before `value`, of the same kind (text stays ISO text)."""
+        delta = timedelta(minutes=self.overlap_minutes)
+        days = timedelta(days=math.ceil(self.overlap_minutes / 1440))
+        if isinstance(value, datetime):
+            return value - delta
+        if isinstance(value, date):
+            return value - days
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                moment = None
+            if moment is not None:
+                if len(value) == 10:
+                    return (moment - days).date().isoformat()
+                return (moment - delta).isoformat(sep=value[10])
+        raise ConnectorError(f"{self.what()}: option 'overlap_minutes' needs a date or timestamp cursor, but "
+                             f"{self.cursor!r} of {self.name!r} holds {value!r}")
 
     def _read_tombstones(self, progress: dict[str, Any], tomb: dict[str, Any]) -> Iterator[Chunk]:
         order = [tomb["cursor"]] + tomb["key"]

@@ -114,6 +114,12 @@ def test_two_tasks_cannot_read_one_subscription(tmp_path):
     # `key` is a sql *source* option; a subscribe task's sink does not take it.
     pytest.param("table: referrals}", "table: referrals, key: id}",
                  "line 18: tasks[1].connector.options: unknown option 'key'", id="sink options"),
+    pytest.param("options: {folder: drop}", "options: {folder: drop, identity: Ref, snapshot: true,\n"
+                 "        max_delete_percent: 150}",
+                 "line 12: tasks[0].connector.options: option 'max_delete_percent' must be at most 100, not 150",
+                 id="snapshot limit"),
+    pytest.param("table: referrals}", "table: referrals, overlap_minutes: 5}",
+                 "line 18: tasks[1].connector.options: unknown option 'overlap_minutes'", id="overlap is a source option"),
     pytest.param("kind: spreadsheet", "kind: caselink",
                  "line 10: tasks[0].connector.kind: unknown connector 'caselink'; installed connectors:",
                  id="unknown connector"),

@@ -98,3 +98,30 @@ def test_the_hub_ends_with_exactly_the_current_set_of_a_changing_case_database(h
     assert run_agent(config, "run", "--once", **env).returncode == 0
     assert len(hub.records("referral")) == before
     db.close()
+
+
+def test_a_case_committed_late_reaches_the_hub_once_with_an_overlap_window(hub, tmp_path):
+    db_path = tmp_path / "caselink.db"
+    db = create_caselink(db_path)
+    insert(db, [case(n, f"2026-11-01 09:0{n}:00") for n in range(5)])  # 09:00 .. 09:04
+    state = tmp_path / "state"
+    enrol(hub, state)
+    config = write_config(tmp_path / "agent.yaml", hub.url, state, [{
+        "name": "caselink-referrals", "direction": "publish", "dataset": "referral",
+        "connector": {"kind": "sql", "options": {
+            "url": f"sqlite:///{db_path}", "table": "cl_referral", "key": "case_ref", "cursor": "last_modified",
+            "overlap_minutes": 15}},
+        "mapping": MAPPING, "schedule": {"cron": "*/10 * * * *"}}])
+    env = {"CAUSEWAY_SUBJECT_KEY": SUBJECT_KEY}
+    assert run_agent(config, "run", "--once", **env).returncode == 0
+    assert len(hub.records("referral")) == 5
+
+    # Case 5 was stamped 09:02 by a transaction that committed after the 09:04 case was read.
+    insert(db, [case(5, "2026-11-01 09:02:00")])
+    result = run_agent(config, "run", "--once", **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    again = run_agent(config, "run", "--once", **env)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    keys = [r["key"] for r in hub.records("referral")]
+    assert sorted(keys) == sorted(expected(db)) and len(keys) == 6  # the late case arrived; nothing twice

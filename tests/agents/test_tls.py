@@ -1,7 +1,6 @@
 """Must show: against a hub serving HTTPS with a certificate from a private CA, an agent
 given that CA (hub.ca_bundle or --ca-bundle) enrols and publishes; without it, enrolment
 and publishing fail with a message naming the certificate, and nothing reaches the hub."""
-import shutil
 import subprocess
 import sys
 
@@ -10,64 +9,12 @@ import pytest
 import yaml
 
 from support import ROOT
-from support.agents import AgentHub, agent_env, gazetteer_task, run_agent, write_gazetteer_csv
+from support.agents import agent_env, gazetteer_task, run_agent, write_gazetteer_csv
 
 pytestmark = pytest.mark.e2e
 
 # Neither the system store nor an inherited bundle may make the hub's certificate trusted by accident.
 NO_INHERITED_CA = {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": "", "NO_PROXY": "*"}
-
-CA_EXTENSIONS = """\
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-"""
-SERVER_EXTENSIONS = """\
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-"""
-
-
-def openssl(*args, cwd):
-    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, f"openssl {' '.join(args)} failed:\n{result.stderr}"
-
-
-def make_certificates(folder):
-    """A private CA and a one-day certificate for 127.0.0.1 signed by it; returns (ca, cert, key) paths."""
-    folder.mkdir()
-    (folder / "ca.ext").write_text(CA_EXTENSIONS)
-    (folder / "server.ext").write_text(SERVER_EXTENSIONS)
-    openssl("genrsa", "-out", "ca.key", "2048", cwd=folder)
-    openssl("req", "-new", "-key", "ca.key", "-subj", "/CN=Causeway Test Private CA", "-out", "ca.csr", cwd=folder)
-    openssl("x509", "-req", "-in", "ca.csr", "-signkey", "ca.key", "-days", "1", "-sha256",
-            "-extfile", "ca.ext", "-out", "ca.pem", cwd=folder)
-    openssl("genrsa", "-out", "server.key", "2048", cwd=folder)
-    openssl("req", "-new", "-key", "server.key", "-subj", "/CN=127.0.0.1", "-out", "server.csr", cwd=folder)
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "1", "-sha256", "-extfile", "server.ext", "-out", "server.pem", cwd=folder)
-    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory):
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not installed; it makes the test CA and certificate")
-    return make_certificates(tmp_path_factory.mktemp("tls") / "pki")
-
-
-@pytest.fixture(scope="module")
-def tls_hub(tmp_path_factory, certificates):
-    ca, cert, key = certificates  # `causeway-hub serve --tls-cert --tls-key`: the same hub, over HTTPS only
-    hub = AgentHub(tmp_path_factory.mktemp("tls-hub"), extra_args=["--tls-cert", str(cert), "--tls-key", str(key)],
-                   ca_bundle=str(ca)).start()
-    yield hub
-    hub.close()
-
 
 def agent_config(path, hub_url, state, drop, ca_bundle=None):
     hub = {"url": hub_url, "timeout_seconds": 5}

@@ -161,3 +161,20 @@ def test_large_xml_streams(tmp_path):
     source = files_source(tmp_path, path="big.xml", record_path="Applications/Application", chunk_rows=5000)
     count = sum(len(chunk.rows) for chunk in source.read(None))
     assert count == 50_000
+
+
+def test_a_json_lines_snapshot_deletes_records_missing_from_the_next_export(tmp_path):
+    def export(name, records):
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+    options = {"folder": ".", "pattern": "*.jsonl", "identity": "site.uprn", "snapshot": True, "state_dir": "state",
+               "max_delete_percent": 50}
+    export("monday.jsonl", [{"site": {"uprn": 906700000000 + n}, "ref": f"R{n}"} for n in range(4)])
+    rows, _ = read_all(files_source(tmp_path, **options))
+    assert len(rows) == 4
+    export("tuesday.jsonl", [{"site": {"uprn": 906700000000 + n}, "ref": f"R{n}"} for n in (0, 1, 3)]
+           + [{"ref": "no key"}])
+    rows, errors = read_all(files_source(tmp_path, **options))
+    assert [(r.op, r.data) for r in rows] == [("delete", {"site.uprn": 906700000002})]
+    assert [e.location for e in errors] == [{"file": "tuesday.jsonl", "line": 4}]
+    assert "identity field(s) site.uprn empty" in errors[0].message  # its key is neither sent nor deleted

@@ -258,6 +258,55 @@ print(count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
+def write_addresses(path, uprns):
+    path.write_text("UPRN,Street\n" + "".join(f"{u},High Street\n" for u in uprns), encoding="utf-8")
+
+
+def test_snapshot_of_one_file_refuses_a_truncated_export_until_the_limit_is_raised(tmp_path):
+    export = tmp_path / "gazetteer.csv"
+    options = {"path": "gazetteer.csv", "identity": "UPRN", "snapshot": True, "state_dir": "state"}
+    write_addresses(export, range(100, 120))
+    chunks, checkpoint = read_all(source(tmp_path, **options))
+    assert len(rows_of(chunks)) == 20 and chunks[-1].checkpoint["complete"]
+
+    write_addresses(export, range(100, 115))  # five of twenty gone: 25 %
+    sent, checkpoint_seen = [], checkpoint
+    with pytest.raises(ConnectorError, match=r"gazetteer.csv: refused as a snapshot: it would delete 5 of the 20 "
+                                             r"keys sent before \(25.0%\).*raise max_delete_percent"):
+        for chunk in source(tmp_path, **options).read(checkpoint):
+            sent += chunk.rows
+            checkpoint_seen = chunk.checkpoint
+            if chunk.on_commit:
+                chunk.on_commit()
+    assert sent == [] and not checkpoint_seen.get("complete")  # unchanged rows are not sent, nothing deleted
+
+    chunks, checkpoint = read_all(source(tmp_path, max_delete_percent=25, **options), checkpoint_seen)
+    deleted = [(r.op, r.data) for r in rows_of(chunks)]
+    assert deleted == [("delete", {"UPRN": str(u)}) for u in range(115, 120)]
+    assert checkpoint["complete"]
+    assert rows_of(read_all(source(tmp_path, **options), checkpoint)[0]) == []
+
+
+def test_snapshot_keys_rows_by_identity_alone_across_file_names(tmp_path):
+    options = {"folder": ".", "pattern": "*.csv", "identity": "UPRN", "snapshot": True, "state_dir": "state"}
+    write_addresses(tmp_path / "monday.csv", [1, 2, 3])
+    first = rows_of(read_all(source(tmp_path, **options))[0])
+    write_addresses(tmp_path / "tuesday.csv", [1, 2, 3, 4])
+    second = rows_of(read_all(source(tmp_path, **options))[0])
+    assert [r.identity for r in second] == ['["4"]'] and first[0].identity == '["1"]'
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"snapshot": True, "state_dir": "s"}, "option 'snapshot' needs 'identity'"),
+    ({"snapshot": True, "identity": "UPRN"}, "option 'snapshot' needs 'state_dir'"),
+    ({"max_delete_percent": 50}, "option 'max_delete_percent' applies only with snapshot: true"),
+])
+def test_snapshot_option_mistakes_are_named(tmp_path, options, message):
+    write_addresses(tmp_path / "a.csv", [1])
+    with pytest.raises(ConnectorError, match=re.escape(message)):
+        source(tmp_path, path="a.csv", **options)
+
+
 def peak_memory_reading(path):
     result = subprocess.run([sys.executable, "-c", PEAK_MEMORY_SCRIPT, str(path)], capture_output=True, text=True, check=True)
     count, peak_kb = result.stdout.split()

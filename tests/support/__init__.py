@@ -16,8 +16,11 @@ root and `tests/` on the path: `pythonpath` in setup.cfg; no test edits sys.path
 - agreements     sharing agreements: the examples in policies/, YAML builders, putting one in force
 - returns        a data-returns quarter: orgs, populations, returns with known problems
 - waiting        wait_until, the one polling loop
+- tls            a private CA and a certificate for 127.0.0.1, for hubs served over HTTPS
+- fake_icacls    a stand-in for Windows' icacls, for running the agent's Windows branch here
+- proxy          a forward proxy process (CONNECT tunnels, Basic proxy auth) that logs what it carried
 - local_http     a local system's JSON API for the http connector's tests: JsonHandler, serving, address
-- cloudevents_check, raw_http, proxy, poison_files, live_hub: single-purpose helpers named for what they do
+- cloudevents_check, raw_http, poison_files, live_hub: single-purpose helpers named for what they do
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import io
 
 import pytest
 
+from support.agreements import agreement_yaml
 from support.browser import ConsoleHub
 from support.factories import gazetteer_record
 
@@ -126,21 +127,13 @@ def test_sign_out_returns_to_the_sign_in_page(open_console):
     assert "/console/sign-in" in page.url
 
 
-AGREEMENT = """\
-id: {id}
-title: Referrals from Edinburgh to Skills Development Scotland ({id})
-providers: [edinburgh]
-recipients: [sds]
-purposes: [ServiceProvision]
-lawful_basis: consent
-valid_from: 2026-01-01
-valid_until: 2030-12-31
-retention_days: 365
-datasets:
-  referral:
-    fields: [referral_id, receiving_service, reason_for_referral]
-    pseudonymise: [personal_details_ref]
-"""
+def referral_agreement(agreement_id: str, **terms) -> str:
+    """Edinburgh's referrals to Skills Development Scotland on consent, as governance writes it."""
+    return agreement_yaml(
+        agreement_id, ["edinburgh"], ["sds"], lawful_basis=terms.pop("lawful_basis", "consent"),
+        title=f"Referrals from Edinburgh to Skills Development Scotland ({agreement_id})",
+        datasets={"referral": {"fields": ["referral_id", "receiving_service", "reason_for_referral"],
+                               "pseudonymise": ["personal_details_ref"]}}, **terms)
 
 
 def _save_agreement(page, source: str):
@@ -159,10 +152,12 @@ def test_an_agreement_edited_with_a_mistake_shows_the_inline_error(open_console)
     console = open_console()
     page = console.sign_in("gina")
     page.goto("/console/agreements/new")
-    _save_agreement(page, AGREEMENT.format(id="mistake-shown").replace("lawful_basis: consent", "lawful_basis: because"))
+    source = referral_agreement("mistake-shown", lawful_basis="because")
+    _save_agreement(page, source)
+    line = source.splitlines().index("lawful_basis: because") + 1
     summary = page.get_by_role("alert")
     assert "was not saved" in summary.inner_text()
-    assert "lawful_basis" in summary.inner_text() and "Line 6" in summary.inner_text()
+    assert "lawful_basis" in summary.inner_text() and f"Line {line}" in summary.inner_text()
     assert page.locator("#source").get_attribute("aria-invalid") == "true"
     assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")  # focus moved to the errors
     assert "lawful_basis: because" in page.locator("#source").input_value()  # the text is kept for fixing
@@ -174,7 +169,7 @@ def test_approval_by_both_parties_makes_an_agreement_active(open_console):
     edinburgh, sds = open_console(), open_console()
     page = edinburgh.sign_in("gina")
     page.goto("/console/agreements/new")
-    _save_agreement(page, AGREEMENT.format(id="both-approve"))
+    _save_agreement(page, referral_agreement("both-approve"))
     assert "Saved as draft version 1" in page.get_by_role("status").inner_text()
     assert "Edinburgh" in page.locator("ul.summary").inner_text()  # the plain-English summary
     assert "the data subject's consent" in page.locator("ul.summary").inner_text()
@@ -196,7 +191,7 @@ def test_approval_by_both_parties_makes_an_agreement_active(open_console):
 
     # An edit makes draft version 2 beside the active version 1, with a diff
     page.goto("/console/agreements/both-approve/edit")
-    _save_agreement(page, AGREEMENT.format(id="both-approve").replace("retention_days: 365", "retention_days: 180"))
+    _save_agreement(page, referral_agreement("both-approve", retention_days=180))
     assert page.locator("#agreement-status").inner_text() == "active"
     page.get_by_role("link", name="Version history with changes").click()
     page.wait_for_url("**/versions")
@@ -225,7 +220,7 @@ def test_the_decision_tester_gives_a_decision_and_its_reasons(open_console, hub)
 def test_ops_cannot_edit_agreements_and_a_third_org_cannot_see_one_between_two_others(open_console, hub):
     gina = open_console().sign_in("gina")
     gina.goto("/console/agreements/new")
-    _save_agreement(gina, AGREEMENT.format(id="private-pair"))
+    _save_agreement(gina, referral_agreement("private-pair"))
     assert gina.locator("#agreement-status").inner_text() == "draft"
 
     ops_console = open_console()
@@ -237,7 +232,7 @@ def test_ops_cannot_edit_agreements_and_a_third_org_cannot_see_one_between_two_o
         assert "for governance staff" in ops.get_by_role("alert").inner_text()
     token = ops.evaluate("document.querySelector('input[name=csrf_token]').value")
     refused = ops.request.post("/console/agreements/private-pair/edit",
-                               form={"csrf_token": token, "source": AGREEMENT.format(id="private-pair")})
+                               form={"csrf_token": token, "source": referral_agreement("private-pair")})
     assert refused.status == 403
     ops_console.screenshot("ops-refused")
     ops_console.errors = [e for e in ops_console.errors if "403" not in e]
@@ -256,7 +251,7 @@ def test_ops_cannot_edit_agreements_and_a_third_org_cannot_see_one_between_two_o
 def test_a_withdrawn_consent_shows_on_the_subjects_page_and_stops_the_next_disclosure(open_console, hub):
     from support.factories import referral_record
 
-    source = AGREEMENT.format(id="consent-flow")
+    source = referral_agreement("consent-flow")
     assert hub.api("POST", "/agreements", "edinburgh", "governance", json={"source": source}).status_code == 201
     for org in ("edinburgh", "sds"):
         assert hub.api("POST", "/agreements/consent-flow/transitions", org, "governance",

@@ -9,6 +9,7 @@ import pytest
 
 from hub.audit import service as audit
 from hub.db import write_transaction
+from support.agreements import agreement_yaml
 from support.console import PASSWORD, add_staff, csrf_from, sign_in
 from support.factories import gazetteer_record
 
@@ -174,20 +175,10 @@ def test_reject_details_of_personal_datasets_leave_out_the_value():
     assert _without_value('"referral_id" is a required property') == '"referral_id" is a required property'
 
 
-GAZETTEER_AGREEMENT = """\
-id: gazetteer-edinburgh-glasgow
-title: Gazetteer addresses from Edinburgh to Glasgow
-providers: [edinburgh]
-recipients: [glasgow]
-purposes: [ServiceProvision]
-lawful_basis: public-task
-valid_from: 2026-01-01
-valid_until: 2030-12-31
-retention_days: 365
-datasets:
-  gazetteer-address:
-    fields: [uprn, street, town, postcode]
-"""
+GAZETTEER_AGREEMENT = agreement_yaml(
+    "gazetteer-edinburgh-glasgow", ["edinburgh"], ["glasgow"],
+    title="Gazetteer addresses from Edinburgh to Glasgow",
+    datasets={"gazetteer-address": {"fields": ["uprn", "street", "town", "postcode"]}})
 
 
 def test_agreement_actions_are_enforced_on_the_server(client, app, services, staff):
