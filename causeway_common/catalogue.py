@@ -81,6 +81,9 @@ class Dataset:
     key_field: str
     schemas: dict[int, dict[str, Any]]  # version -> schema document
     periodic: dict[str, Any] | None = None
+    # How often each publisher is expected to publish, and the grace allowed beyond that:
+    # {"every_hours": 24, "grace_hours": 6}; None when the dataset declares none.
+    cadence: dict[str, float] | None = None
     max_depth: int = DEFAULT_MAX_DEPTH  # nesting limit of payloads (see causeway_common.limits)
     validators: dict[int, PayloadValidator] = field(default_factory=dict, compare=False, repr=False)
 
@@ -121,6 +124,7 @@ class Dataset:
             "versions": sorted(self.schemas),
             "latest_version": self.latest_version,
             "periodic": self.periodic,
+            "cadence": self.cadence,
         }
 
 
@@ -151,6 +155,7 @@ def dataset_from_documents(name: str, meta: dict[str, Any], schemas: dict[int, d
                 )
     return Dataset(
         name=name,
+        cadence=_cadence(name, meta.get("cadence")),
         title=meta["title"],
         description=meta["description"],
         owner=meta["owner"],
@@ -160,6 +165,21 @@ def dataset_from_documents(name: str, meta: dict[str, Any], schemas: dict[int, d
         periodic=meta.get("periodic"),
         max_depth=max_depth,
     )
+
+
+def _cadence(name: str, declared: Any) -> dict[str, float] | None:
+    """`cadence: {every_hours: 24, grace_hours: 6}` from dataset.yaml, checked."""
+    if declared is None:
+        return None
+    if not isinstance(declared, dict) or set(declared) - {"every_hours", "grace_hours"} or "every_hours" not in declared:
+        raise CatalogueError(f"dataset {name}: cadence is {{every_hours: <hours>, grace_hours: <hours>}}")
+    every, grace = declared["every_hours"], declared.get("grace_hours", 0)
+    for label, value in (("every_hours", every), ("grace_hours", grace)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value > 24 * 366:
+            raise CatalogueError(f"dataset {name}: cadence {label} must be a number of hours from 0 to 8784")
+    if every <= 0:
+        raise CatalogueError(f"dataset {name}: cadence every_hours must be more than 0")
+    return {"every_hours": float(every), "grace_hours": float(grace)}
 
 
 def load_catalogue(schemas_dir: Path | str = DEFAULT_SCHEMAS_DIR) -> dict[str, Dataset]:

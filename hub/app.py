@@ -25,6 +25,7 @@ from hub import sealing
 from hub.config import Settings
 from hub.console import init_console
 from hub.console.service import AccountService
+from hub.coverage.service import CoverageService
 from hub.db import make_engine, utcnow
 from hub.delivery.runner import build_worker
 from hub.delivery.service import DeliveryService, read_lag
@@ -87,6 +88,7 @@ class Services:
     reminders: ReminderService
     delivery: DeliveryService
     retention: Retention
+    coverage: CoverageService
     clock: Callable[[], datetime] = utcnow
 
     def worker(self, worker_id: str | None = None, channels: dict | None = None) -> Worker:
@@ -121,6 +123,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
                            events=CloudEvents(settings.public_url),
                            max_source_bytes=settings.agreement_source_max_bytes, clock=clock)
     returns = ReturnService(engine, catalogue, clock, policy.providers_sharing_with)
+    health = HealthService(engine, orgs.list_agents, clock=clock, hub_operator=settings.hub_operator)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
     return Services(
@@ -130,7 +133,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
         catalogue=catalogue,
         records=RecordService(engine, catalogue, settings, orgs.agent_public_key, clock=clock),
         metrics=metrics,
-        health=HealthService(engine, orgs.list_agents, clock=clock, hub_operator=settings.hub_operator),
+        health=health,
         accounts=AccountService(engine, clock=clock),
         policy=policy,
         delivery=DeliveryService(engine, catalogue, settings, policy=policy, clock=clock),
@@ -138,6 +141,8 @@ def build_services(settings: Settings, engine: Engine | None = None,
         reminders=ReminderService(engine, returns, mailer, WebhookSender(settings.webhook_allowed_networks),
                                   settings.reminder_catchup_days, clock=clock),
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
+        coverage=CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
+                                 clock=clock, hub_operator=settings.hub_operator),
         clock=clock,
     )
 

@@ -37,6 +37,7 @@ PAGES = [
     ("console.subjects", "Subjects", GOVERNANCE),
     ("console.subscriptions", "Subscriptions", ALL_STAFF),
     ("console.agents", "Agents", ALL_STAFF),
+    ("console.coverage", "Coverage", ALL_STAFF),
     ("console.quality", "Data quality", ALL_STAFF),
     ("console.returns", "Data returns", RETURNS_STAFF),
     ("console.catalogue", "Catalogue", ALL_STAFF),

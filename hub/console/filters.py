@@ -10,7 +10,8 @@ from flask import Flask, current_app
 from hub.timeutil import parse_iso
 
 STATUS_BADGES = {"active": "good", "failing": "bad", "paused": "warn", "awaiting-agreement": "warn", "disabled": "off",
-                 "up": "good", "stale": "bad"}
+                 "up": "good", "stale": "bad",
+                 "live": "good", "quiet": "warn", "stale_agent": "bad", "never_published": "off"}
 
 
 def pretty_json(value, indent: int | None = 2) -> str:

@@ -112,6 +112,13 @@ class HealthService:
         found = [self._shown(principal, self._summary(agent, latest.get(agent["id"]))) for agent in enrolled]
         return [a for a in found if status is None or a["status"] == status]
 
+    def summaries(self) -> dict[str, dict]:
+        """Every enrolled agent's status and version by id, for services that decide for
+        themselves what a caller may see of them (the coverage view)."""
+        with self.engine.connect() as conn:
+            latest = {row.agent_id: row for row in conn.execute(select(agent_health))}
+        return {agent["id"]: self._summary(agent, latest.get(agent["id"])) for agent in self._list_agents(None)}
+
     def get_agent(self, principal: Principal, agent_id: str, history: int = 20) -> dict:
         self._require_reader(principal)
         agent = next((a for a in self._list_agents(None if self._reads_all(principal) else principal.org)

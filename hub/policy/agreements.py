@@ -246,7 +246,8 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
             for field in schema.get("properties", {}):
                 known.setdefault(field, version)
         spec = {"fields": list(spec.get("fields", [])), "pseudonymise": list(spec.get("pseudonymise", [])),
-                "generalise": dict(spec.get("generalise", {})), "conditions": list(spec.get("conditions", []))}
+                "generalise": dict(spec.get("generalise", {})), "conditions": list(spec.get("conditions", [])),
+                **({"cadence": dict(spec["cadence"])} if "cadence" in spec else {})}
         where: dict[str, str] = {}
         for setting in ("fields", "pseudonymise"):
             for index, field in enumerate(spec[setting]):

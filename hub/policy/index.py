@@ -24,6 +24,7 @@ class CompiledDataset:
     projection: Projection
     key_pseudonymised: bool
     conditions: tuple  # ((text, evaluator), ...)
+    cadence: dict | None = None  # {every_hours, grace_hours?}: what the providers promised, for coverage
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ def compile_agreement(document: dict, version: int, key: bytes, key_field_of) ->
             projection=projection_of(spec),
             key_pseudonymised=key_field_of(name) in spec.get("pseudonymise", ()),
             conditions=tuple((text, compile_condition(text)) for text in spec.get("conditions", ())),
+            cadence=spec.get("cadence"),
         )
     return CompiledAgreement(
         id=document["id"], version=version, lawful_basis=document["lawful_basis"],

@@ -156,6 +156,23 @@ class PolicyService:
         return {provider for (provider, to, name), agreements in self._index.routes.items()
                 if to == recipient and name == dataset and any(a.starts <= moment < a.ends for a in agreements)}
 
+    def promised_cadences(self, at: datetime) -> dict[tuple[str, str], dict]:
+        """(provider, dataset) -> the strictest cadence an agreement in force at `at` declares for
+        it: {every_hours, grace_hours, agreement} (for the coverage view)."""
+        self.refresh()
+        moment, promised = at.timestamp(), {}
+        for (provider, _, name), agreements in self._index.routes.items():
+            for agreement in agreements:
+                declared = agreement.datasets[name].cadence
+                if not declared or not agreement.starts <= moment < agreement.ends:
+                    continue
+                cadence = {"every_hours": float(declared["every_hours"]),
+                           "grace_hours": float(declared.get("grace_hours", 0)), "agreement": agreement.id}
+                held = promised.get((provider, name))
+                if held is None or _allowance(cadence) < _allowance(held):
+                    promised[provider, name] = cadence
+        return promised
+
     def suspended_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list[str]:
         """Ids of the suspended agreements that would, in force, let some provider share `dataset` with
         `recipient` for `purpose` at `at` (used to show a subscription `paused` until re-activated)."""
@@ -252,3 +269,7 @@ def _ts(moment, default: float = float("inf")) -> float:
         from datetime import timezone
         moment = moment.replace(tzinfo=timezone.utc)
     return timestamp(moment, default)
+
+
+def _allowance(cadence: dict) -> float:
+    return cadence["every_hours"] + cadence["grace_hours"]

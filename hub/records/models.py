@@ -12,6 +12,7 @@ datasets = Table(
     Column("personal", Boolean, nullable=False),
     Column("key_field", String(100), nullable=False),
     Column("periodic", Text, nullable=True),  # JSON
+    Column("cadence", Text, nullable=True),  # JSON: {every_hours, grace_hours}, see causeway_common.catalogue
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -58,7 +58,8 @@ class Catalogue:
                 name,
                 {"title": meta.title, "description": meta.description, "owner": meta.owner,
                  "personal": meta.personal, "key_field": meta.key_field,
-                 "periodic": json.loads(meta.periodic) if meta.periodic else None},
+                 "periodic": json.loads(meta.periodic) if meta.periodic else None,
+                 "cadence": json.loads(meta.cadence) if meta.cadence else None},
                 versions.get(name, {}),
                 self.max_depth,
             )
@@ -88,6 +89,7 @@ def sync_catalogue(engine: Engine, loaded: dict[str, Dataset], actor: str = "cli
         for ds in loaded.values():
             meta = dict(title=ds.title, description=ds.description, owner=ds.owner, personal=ds.personal,
                         key_field=ds.key_field, periodic=json.dumps(ds.periodic) if ds.periodic else None,
+                        cadence=json.dumps(ds.cadence) if ds.cadence else None,
                         updated_at=now)
             if ds.name in known:
                 conn.execute(datasets.update().where(datasets.c.name == ds.name).values(**meta))

@@ -96,6 +96,8 @@ MATRIX = {
     "hub.returns.api.period_status":   "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     404/404     401",
     "hub.returns.api.grid":            "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     404/404     401",
     "hub.returns.api.submission":      "ok/404    ok/404    ok/404    ok/404    ok/ok     404/404     401",
+    # a council's own row ("own": no org named); every council's for admin and the hub operator's ops
+    "hub.coverage.api.coverage":       "ok/403    403/403   ok/403    ok/403    ok/ok     ok/ok       401",
 }
 
 
@@ -334,6 +336,7 @@ REQUESTS = {
     "hub.returns.api.period_status": lambda w, org, caller: Call({"dataset": RETURN}, params={"period": PERIOD}),
     "hub.returns.api.grid": lambda w, org, caller: Call({"dataset": RETURN}),
     "hub.returns.api.submission": lambda w, org, caller: Call({"dataset": RETURN, "period": PERIOD, "org": org}),
+    "hub.coverage.api.coverage": lambda w, org, caller: Call(params={} if org == caller else {"org": org}),
 }
 
 

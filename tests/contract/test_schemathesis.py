@@ -41,7 +41,7 @@ KEY_OF_OPERATION = {
         "hub.policy.api.lodge_objection", "hub.policy.api.withdraw_objection", "hub.policy.api.subject_consents",
         "hub.policy.api.subject_disclosures", "hub.policy.api.dry_run", "hub.audit.api.list_entries",
         "hub.audit.api.verify_chain"],
-    "edinburgh/ops": ["hub.health.api.list_agents", "hub.health.api.get_agent"],
+    "edinburgh/ops": ["hub.health.api.list_agents", "hub.health.api.get_agent", "hub.coverage.api.coverage"],
     "edinburgh/agent": ["hub.health.api.heartbeat"],
     "sds/subscriber": [
         "hub.delivery.api.create_subscription", "hub.delivery.api.list_subscriptions",

@@ -298,3 +298,49 @@ def test_a_withdrawn_consent_shows_on_the_subjects_page_and_stops_the_next_discl
     assert page.get_by_role("button", name="Print this report").is_visible()
     assert page.locator("table.data").first.get_by_text("sds").count() >= 1
     console.screenshot("subject-report")
+
+
+# -- coverage (the example orgs: 32 councils; edinburgh published the fixture's gazetteer records) --
+def open_coverage(console, username):
+    page = console.sign_in(username)
+    with page.expect_navigation():
+        page.get_by_role("navigation", name="Console pages").get_by_role("link", name="Coverage", exact=True).click()
+    return page
+
+
+def test_coverage_shows_an_admin_every_council_with_totals_and_the_csv(open_console):
+    console = open_console()
+    page = open_coverage(console, "ada")
+    assert page.locator("#coverage-totals li[data-dataset='gazetteer-address']").inner_text().startswith(
+        "gazetteer-address: 1 of 32 live")
+    assert page.locator("#coverage tbody tr").count() == 32
+    edinburgh = page.locator("tr[data-org='edinburgh'] td[data-dataset='gazetteer-address']")
+    assert edinburgh.get_attribute("data-state") == "live"
+    assert "2 records, 33.3 % rejected" in edinburgh.inner_text()  # the fixture's bad postcode
+    glasgow = page.locator("tr[data-org='glasgow'] td[data-dataset='gazetteer-address']")
+    assert glasgow.get_attribute("data-state") == "never_published"
+    assert glasgow.locator(".badge").inner_text() == "never published"
+    console.screenshot("coverage")
+
+    with page.expect_download() as download:
+        page.locator("#coverage-csv").click()
+    rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    gazetteer = {r["org"]: r for r in rows if r["dataset"] == "gazetteer-address"}
+    assert len(gazetteer) == 32
+    assert (gazetteer["edinburgh"]["state"], gazetteer["edinburgh"]["records_7d"]) == ("live", "2")
+    assert gazetteer["glasgow"]["state"] == "never_published"
+
+
+def test_coverage_shows_a_councils_staff_their_own_row_only(open_console):
+    console = open_console()
+    page = open_coverage(console, "omar")  # edinburgh ops
+    assert [row.get_attribute("data-org") for row in page.locator("#coverage tbody tr").all()] == ["edinburgh"]
+    assert page.locator("#coverage-totals li[data-dataset='gazetteer-address']").inner_text().startswith(
+        "gazetteer-address: 1 of 1 live")
+
+
+def test_coverage_tells_an_agencys_staff_it_is_about_councils(open_console):
+    console = open_console()
+    page = open_coverage(console, "sam")  # sds governance
+    assert "sds is not a council" in page.locator("#not-a-council").inner_text()
+    assert page.locator("#coverage").count() == 0

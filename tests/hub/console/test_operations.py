@@ -4,6 +4,7 @@ who may retry and replay (on the server), what each status looks like, escaping,
 agents going from up to stale."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -245,3 +246,18 @@ def test_the_hub_operator_sees_every_orgs_reject_counts_but_not_their_error_mess
     sign_in(client, "omar")  # another org's ops: nothing of edinburgh's
     other = client.get("/console/quality").text
     assert "/payload/postcode" not in other and "not a postcode" not in other
+
+
+def test_the_hub_operator_sees_every_councils_coverage_and_a_council_its_own_row(client, services, staff, auth):
+    client.post("/api/v1/records", json={"records": [gazetteer_record(9201)]}, headers=auth("edinburgh", "publisher"))
+    sign_in(client, "ivy")  # the hub operator's ops
+    page = client.get("/console/coverage").text
+    assert {'data-org="edinburgh"', 'data-org="glasgow"', 'data-org="fife"'} <= set(re.findall(r'data-org="[a-z-]+"', page))
+    assert "gazetteer-address: 1 of 3 live" in page
+    client.cookies.clear()
+    sign_in(client, "omar")  # glasgow ops: glasgow's row only
+    page = client.get("/console/coverage").text
+    assert re.findall(r'data-org="[a-z-]+"', page) == ['data-org="glasgow"']
+    csv_text = client.get("/console/coverage.csv").text
+    assert csv_text.count("\r\n") == 1 + 3  # header and glasgow's three datasets with a cadence
+    assert "edinburgh" not in csv_text

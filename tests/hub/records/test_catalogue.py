@@ -76,3 +76,32 @@ def test_published_schema_version_cannot_change(services, tmp_path):
     changed.schemas[1]["description"] = "edited after publication"
     with pytest.raises(ValueError, match="immutable"):
         sync_catalogue(services.engine, {"job-vacancy": changed})
+
+
+THING = {"type": "object", "properties": {"ref": {"type": "string"}}, "examples": [{"ref": "a"}]}
+THING_META = {"title": "T", "description": "D", "owner": "edinburgh", "key_field": "ref"}
+
+
+@pytest.mark.parametrize("cadence, message", [
+    ({"grace_hours": 2}, "cadence is"),
+    ({"every_hours": 24, "weekends": False}, "cadence is"),
+    ("daily", "cadence is"),
+    ({"every_hours": "24"}, "every_hours must be a number"),
+    ({"every_hours": 0}, "every_hours must be more than 0"),
+    ({"every_hours": 24, "grace_hours": -1}, "grace_hours must be a number"),
+])
+def test_a_cadence_that_does_not_say_how_often_is_refused(tmp_path, cadence, message):
+    _write_dataset(tmp_path, "thing", THING, {**THING_META, "cadence": cadence})
+    with pytest.raises(CatalogueError, match=f"dataset thing: .*{message}"):
+        load_catalogue(tmp_path)
+
+
+def test_a_cadence_is_stored_with_the_dataset_and_served(client, auth, services, tmp_path):
+    _write_dataset(tmp_path, "thing", THING, {**THING_META, "cadence": {"every_hours": 2}})
+    sync_catalogue(services.engine, load_catalogue(tmp_path))
+    services.catalogue.reload()
+    answer = client.get("/api/v1/datasets/thing", headers=auth("edinburgh", "publisher")).json()
+    assert answer["cadence"] == {"every_hours": 2.0, "grace_hours": 0.0}
+    shipped = client.get("/api/v1/datasets/planning-application", headers=auth("edinburgh", "publisher")).json()
+    assert shipped["cadence"] == {"every_hours": 1.0, "grace_hours": 1.0}
+    assert client.get("/api/v1/datasets/referral", headers=auth("edinburgh", "publisher")).json()["cadence"] is None

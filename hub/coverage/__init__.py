@@ -1,0 +1,1 @@
+"""Coverage and freshness: which council publishes which dataset, and how recently."""
