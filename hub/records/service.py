@@ -8,6 +8,7 @@ back only after the commit.
 from __future__ import annotations
 
 import json
+import operator
 import re
 import threading
 import uuid
@@ -200,6 +201,7 @@ class RecordService:
             "occurred_at": record["occurred_at"],
             "digest": digest(record),
             "payload": stored_payload,
+            "purged_at": None,
         }, []
 
     def _check_manifest(self, body: dict, raw_records: list, principal: Principal
@@ -393,23 +395,23 @@ def _digest_or_none(record) -> str | None:
 
 
 _LOG_COLUMNS = [c.name for c in records.columns]
+_LOG_VALUES = operator.itemgetter(*_LOG_COLUMNS)
 
 
 def insert_log_rows(conn, rows: list[dict]) -> None:
     """Bare executemany: the hot path of publishing. SQLAlchemy's per-row
     parameter processing costs more than SQLite's insert itself, so the only
-    typed column (received_at, one value per batch) is converted once."""
+    typed column (received_at, one value per batch) is converted once and each
+    row's values are picked in C (every row holds every column)."""
     to_db = records.c.received_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     received_at = rows[0]["received_at"]
     received_value = to_db(received_at) if to_db else received_at
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     statement = (f"INSERT INTO records ({', '.join(_LOG_COLUMNS)}) "
                  f"VALUES ({', '.join([placeholder] * len(_LOG_COLUMNS))})")
-    values = [
-        tuple(received_value if name == "received_at" else row.get(name) for name in _LOG_COLUMNS)
-        for row in rows
-    ]
-    conn.exec_driver_sql(statement, values)
+    for row in rows:
+        row["received_at"] = received_value
+    conn.exec_driver_sql(statement, list(map(_LOG_VALUES, rows)))
 
 
 def envelope_of(row) -> dict:
