@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from causeway_common.canonical import canonical_json, digest
@@ -293,13 +294,7 @@ class RecordService:
                 raise Conflict(f"batch id {batch_id} was already used; a signed batch cannot be replayed. "
                                "Nothing in this batch was stored", slug="batch-reused")
             # Ids are unique per publisher: another org's record with the same id is no duplicate.
-            ids = sorted({row["id"] for _, row in candidates})
-            seen: dict[tuple[str, str], int] = {}
-            for chunk_start in range(0, len(ids), 500):
-                chunk = ids[chunk_start:chunk_start + 500]
-                for publisher, record_id, seq in conn.execute(
-                        select(records.c.publisher, records.c.id, records.c.seq).where(records.c.id.in_(chunk))):
-                    seen[publisher, record_id] = seq
+            seen = logged_ids(conn, sorted({row["id"] for _, row in candidates}))
             tail = conn.execute(select(records.c.seq).order_by(records.c.seq.desc()).limit(1)).scalar()
             next_seq = (tail or 0) + 1
             rows = []
@@ -392,6 +387,18 @@ def _digest_or_none(record) -> str | None:
         return digest(record)
     except (RecursionError, ValueError, TypeError):  # nested beyond what can be encoded
         return None
+
+
+def logged_ids(conn, ids: list[str]) -> dict[tuple[str, str], int]:
+    """(publisher, id) -> seq of the records in the log with one of these ids. On PostgreSQL
+    one array parameter (a statement of 500 placeholders is re-parsed by the driver on every
+    execution, as it is too long for its cache); elsewhere chunks of an IN list."""
+    query = select(records.c.publisher, records.c.id, records.c.seq)
+    if conn.dialect.name == "postgresql":
+        chunks = [query.where(records.c.id == any_(bindparam("ids", ids, type_=ARRAY(String))))] if ids else []
+    else:
+        chunks = [query.where(records.c.id.in_(ids[start:start + 500])) for start in range(0, len(ids), 500)]
+    return {(publisher, record_id): seq for chunk in chunks for publisher, record_id, seq in conn.execute(chunk)}
 
 
 _LOG_COLUMNS = [c.name for c in records.columns]
