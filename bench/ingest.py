@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import requests
 
@@ -67,7 +68,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def measure_http(db_url: str, records: list[dict], batch: int, clients: int) -> float:
+class Measured(NamedTuple):
+    rate: float  # records/s
+    cpu_ms_per_1000: float  # CPU time (user + system) of the process doing the work
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): on a shared machine
+    CPU per record varies far less than records/s."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_http(db_url: str, records: list[dict], batch: int, clients: int) -> Measured:
     hub(db_url, "init")
     hub(db_url, "org", "add", "edinburgh", "--name", "The City of Edinburgh Council")
     key = hub(db_url, "key", "issue", "edinburgh", "--role", "publisher").strip().splitlines()[-1]
@@ -100,6 +113,7 @@ def measure_http(db_url: str, records: list[dict], batch: int, clients: int) -> 
                 if response.status_code != 200 or result["accepted"] != batch:
                     failures.append(response.text[:300])
 
+        cpu_before = process_cpu_seconds(server.pid)
         started = time.perf_counter()
         threads = [threading.Thread(target=worker) for _ in range(clients)]
         for t in threads:
@@ -107,9 +121,10 @@ def measure_http(db_url: str, records: list[dict], batch: int, clients: int) -> 
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - started
+        cpu = process_cpu_seconds(server.pid) - cpu_before
         if failures:
             raise SystemExit(f"{len(failures)} batches failed, e.g. {failures[0]}")
-        return len(records) / elapsed
+        return Measured(len(records) / elapsed, 1000 * 1000 * cpu / len(records))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -136,7 +151,7 @@ def floor_rows(records: list[dict], batch: int, received_at) -> Iterator[list[tu
     return batches()
 
 
-def measure_floor(path: Path, records: list[dict], batch: int) -> float:
+def measure_floor(path: Path, records: list[dict], batch: int) -> Measured:
     """Same validators, bare executemany into a table of the same shape, one process."""
     # The hub's own table definition (same columns and indexes), filled with a bare executemany.
     from sqlalchemy import create_engine
@@ -152,16 +167,16 @@ def measure_floor(path: Path, records: list[dict], batch: int) -> float:
     columns = ", ".join(c.name for c in log_table.columns)
     insert = f"INSERT INTO records ({columns}) VALUES ({', '.join('?' * len(log_table.columns))})"
     batches = floor_rows(records, batch, "2026-11-22 00:00:00.000000")
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), time.process_time()
     for rows in batches:
         with conn:
             conn.executemany(insert, rows)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
     conn.close()
-    return len(records) / elapsed
+    return Measured(len(records) / elapsed, 1000 * 1000 * cpu / len(records))
 
 
-def measure_postgres_floor(db_url: str, records: list[dict], batch: int, copy: bool) -> float:
+def measure_postgres_floor(db_url: str, records: list[dict], batch: int, copy: bool) -> Measured:
     """The same on PostgreSQL, one transaction per batch: executemany (psycopg's
     pipelined form) or COPY, into the hub's table in a schema of its own."""
     import psycopg
@@ -183,7 +198,7 @@ def measure_postgres_floor(db_url: str, records: list[dict], batch: int, copy: b
     try:
         batches = floor_rows(records, batch, datetime(2026, 11, 22, tzinfo=timezone.utc))
         with psycopg.connect(dsn, options=f"-c search_path={schema}") as conn:
-            started = time.perf_counter()
+            started, cpu_before = time.perf_counter(), time.process_time()
             for rows in batches:
                 with conn.transaction(), conn.cursor() as cur:
                     if copy:
@@ -192,11 +207,11 @@ def measure_postgres_floor(db_url: str, records: list[dict], batch: int, copy: b
                                 sink.write_row(row)
                     else:
                         cur.executemany(insert, rows)
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    return len(records) / elapsed
+    return Measured(len(records) / elapsed, 1000 * 1000 * cpu / len(records))
 
 
 @contextmanager
@@ -229,24 +244,25 @@ def main() -> None:
 
     records = make_records(args.records)
     with tempfile.TemporaryDirectory() as tmp, database(args.db, tmp) as db_url:
-        floors: list[tuple[str, float]]
+        floors: list[tuple[str, Measured]]
         if not db_url.startswith("sqlite") and not os.environ.get("CAUSEWAY_SECRETS_KEY"):
             # The hub seals secrets at rest; a PostgreSQL database has no file beside it for the key.
             os.environ.setdefault("CAUSEWAY_SECRETS_KEY_FILE", f"{tmp}/secrets.key")
         if db_url.startswith("sqlite"):
-            floors = [("validate + executemany, one process", measure_floor(Path(tmp) / "floor.db", records, args.batch))]
+            floors = [("validate + executemany", measure_floor(Path(tmp) / "floor.db", records, args.batch))]
         else:
-            floors = [("validate + executemany, one process",
-                       measure_postgres_floor(db_url, records, args.batch, copy=False)),
-                      ("validate + COPY, one process", measure_postgres_floor(db_url, records, args.batch, copy=True))]
+            floors = [("validate + executemany", measure_postgres_floor(db_url, records, args.batch, copy=False)),
+                      ("validate + COPY", measure_postgres_floor(db_url, records, args.batch, copy=True))]
         http = measure_http(db_url, records, args.batch, args.clients)
     engine = "SQLite" if db_url.startswith("sqlite") else "PostgreSQL"
     print(f"records:            {args.records} in batches of {args.batch}, {args.clients} clients, {engine}")
+    print(f"{'':<46}{'records/s':>10}  {'CPU ms per 1,000 records':>24}")
     for label, floor in floors:
-        print(f"{'floor (' + label + '):':<45}{floor:>8,.0f} records/s")
-    print(f"{'hub over HTTP:':<45}{http:>8,.0f} records/s")
+        print(f"{'floor (' + label + ', one process):':<46}{floor.rate:>10,.0f}  {floor.cpu_ms_per_1000:>24,.0f}")
+    print(f"{'hub over HTTP (server process):':<46}{http.rate:>10,.0f}  {http.cpu_ms_per_1000:>24,.0f}")
     for label, floor in floors:
-        print(f"{'ratio hub/floor (' + label.split(',')[0] + '):':<45}{http / floor:>8.2f}")
+        print(f"{'ratio hub/floor (' + label + '):':<46}{http.rate / floor.rate:>10.2f}  "
+              f"{floor.cpu_ms_per_1000 / http.cpu_ms_per_1000:>24.2f}")
 
 
 if __name__ == "__main__":
