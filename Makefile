@@ -27,6 +27,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest.py --db postgresql
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/notices.py
 	$(BIN)/python bench/policy.py
