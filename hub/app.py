@@ -23,8 +23,8 @@ from werkzeug.exceptions import HTTPException
 
 from hub import sealing
 from hub.config import Settings
+from hub.console import init_console
 from hub.console.service import AccountService
-from hub.console.views import init_console
 from hub.db import make_engine, utcnow
 from hub.delivery.runner import build_worker
 from hub.delivery.service import DeliveryService, read_lag
@@ -53,7 +53,6 @@ from hub.problems import Problem, problem_for, problem_response
 from hub.records.events import CloudEvents
 from hub.records.retention import Retention
 from hub.records.service import Catalogue, RecordService
-from hub.returns.console import blueprint as returns_console
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
 from hub.returns.scheduler import start_reminder_scheduler
@@ -202,7 +201,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     init_console(flask_app, services)
     init_page_headers(flask_app)
-    flask_app.register_blueprint(returns_console, url_prefix="/console/returns")
 
     flask_app.add_url_rule("/metrics", "metrics", metrics_view(services))
 

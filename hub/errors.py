@@ -4,7 +4,7 @@ Services raise these and nothing else for a caller's mistake; they know nothing 
 HTTP. Each edge translates them in one place:
 
 - the API: `hub/problems.py` `problem_for` (problem+json, its status and members);
-- the console: `hub/console/views.py` `_hub_error` (an error page) and the forms that
+- the console: `hub/console/blueprint.py` `_hub_error` (an error page) and the forms that
   show an `Invalid` beside the text;
 - the CLI: `hub/cli/errors.py` `report` (an exit code and text).
 

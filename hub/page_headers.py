@@ -1,5 +1,5 @@
-"""Headers every page a browser may show carries: the console's, the data returns' pages,
-and any other HTML the hub sends. (HSTS and WWW-Authenticate are added for every answer
+"""Headers every page a browser may show carries: the console's (the data returns' pages
+among them) and any other HTML the hub sends. (HSTS and WWW-Authenticate are added for every answer
 in hub/middleware.py, since some answers never reach Flask.)"""
 from flask import Flask, Response, request
 

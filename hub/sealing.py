@@ -28,11 +28,13 @@ import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from Crypto.Cipher import AES
 from Crypto.Random import get_random_bytes
 from sqlalchemy.engine import Engine, make_url
 
+T = TypeVar("T")
 KEY_BYTES = 32
 SEALED_PREFIXES = ("v1:", "v2:")
 _NONCE, _TAG = 12, 16
@@ -183,6 +185,23 @@ class Sealer:
         self._reload()
         return created
 
+    def rotate_key(self, reseal: Callable[[], T]) -> T:
+        """A new current key. It is written first beside every old key, so every value still opens
+        while `reseal()` re-seals them under it; then the file keeps the new key and the previous
+        one only (opening only), so hub processes still running on it keep working until they reload."""
+        old_keys = list(self._keys) if self.has_key() else []
+        if self.source.key_file is None and not self.source.env_key:
+            self.source.read()  # raises: no key is configured
+        if self.source.env_key:
+            self.source.write([])  # raises: an environment key cannot be rotated here
+        fresh = new_key()
+        self.source.write([fresh] + old_keys)
+        self._stamp = object()
+        done = reseal()
+        self.source.write([fresh] + old_keys[:1])
+        self._stamp = object()
+        return done
+
     def seal(self, secret: str) -> str:
         self._reload()  # a rotation by another process changes the current key
         if not self._keys:
@@ -277,91 +296,3 @@ def for_engine(engine: Engine) -> Sealer:
     if found is None:
         found = use(engine, sealer_for(engine.url.render_as_string(hide_password=False)))
     return found
-
-
-# -- every secret the hub stores -----------------------------------------------
-def secret_columns():
-    """(what, table, key column, secret column, row filter) for each place a secret is kept."""
-    from hub.console.models import console_settings
-    from hub.delivery.models import subscriptions
-    from hub.policy.models import agreements
-    from hub.returns.models import return_contacts
-
-    return [
-        ("webhook secrets", subscriptions, subscriptions.c.id, subscriptions.c.secret, None),
-        ("previous webhook secrets", subscriptions, subscriptions.c.id, subscriptions.c.previous_secret, None),
-        ("pseudonymisation keys", agreements, agreements.c.id, agreements.c.pseudonym_key, None),
-        ("reminder webhook secrets", return_contacts, return_contacts.c.org, return_contacts.c.webhook_secret, None),
-        ("console cookie keys", console_settings, console_settings.c.name, console_settings.c.value,
-         console_settings.c.name == "secret_key"),
-    ]
-
-
-def _stored(conn, table, key, column, where):
-    from sqlalchemy import select
-
-    query = select(key, column).where(column.is_not(None))
-    if where is not None:
-        query = query.where(where)
-    return conn.execute(query).all()
-
-
-def inventory(engine: Engine, sealer: Sealer) -> dict[str, int]:
-    """How many stored secrets are plain, sealed under the current key, an older one, or an unknown one."""
-    counts = {"plain": 0, "current": 0, "old": 0, "unknown": 0}
-    with engine.connect() as conn:
-        for _what, table, key, column, where in secret_columns():
-            for _, value in _stored(conn, table, key, column, where):
-                counts[sealer.state_of(value)] += 1
-    return counts
-
-
-def reseal(engine: Engine, opener: Sealer, sealer: Sealer, only_plain: bool) -> dict[str, int]:
-    """Seal stored secrets under `sealer`'s current key (all, or only the unsealed ones), in one
-    transaction; counts by kind. Values are opened with `opener`."""
-    from hub import db
-
-    counts: dict[str, int] = {}
-    with db.write_transaction(engine) as conn:
-        for what, table, key, column, where in secret_columns():
-            for row_key, value in _stored(conn, table, key, column, where):
-                if only_plain and opener.state_of(value) != "plain":
-                    continue
-                sealed = sealer.seal(opener.open(value))
-                conn.execute(table.update().where(key == row_key).values({column.name: sealed}))
-                counts[what] = counts.get(what, 0) + 1
-    return counts
-
-
-def seal_unsealed(engine: Engine, sealer: Sealer) -> dict[str, int]:
-    return reseal(engine, sealer, sealer, only_plain=True)
-
-
-def refuse_unknown_keys(engine: Engine, sealer: Sealer) -> dict[str, int]:
-    """Raise when stored secrets are sealed under a key this hub lacks; else the inventory."""
-    counts = inventory(engine, sealer)
-    if counts["unknown"]:
-        raise SecretsKeyError(
-            f"{counts['unknown']} stored secret(s) are sealed under a key that {sealer.source.describe()} does not "
-            f"hold (it holds {', '.join(sealer.key_ids) or 'no key'}): restore the key file that sealed them, or "
-            f"set CAUSEWAY_SECRETS_KEY / CAUSEWAY_SECRETS_KEY_FILE to it")
-    return counts
-
-
-def rotate(engine: Engine, sealer: Sealer) -> dict[str, int]:
-    """A new current key; every stored secret re-sealed under it. The previous key stays in the
-    file (opening only), so hub processes still running on it keep working until they reload."""
-    counts = refuse_unknown_keys(engine, sealer)
-    old_keys = list(sealer._keys) if sealer.has_key() else []
-    if sealer.source.key_file is None and not sealer.source.env_key:
-        sealer.source.read()  # raises: no key is configured
-    if sealer.source.env_key:
-        sealer.source.write([])  # raises: an environment key cannot be rotated here
-    fresh = new_key()
-    sealer.source.write([fresh] + old_keys)  # every key still opens while values are re-sealed
-    sealer._stamp = object()
-    done = reseal(engine, sealer, sealer, only_plain=False)
-    sealer.source.write([fresh] + old_keys[:1])
-    sealer._stamp = object()
-    done["unsealed before"] = counts["plain"]
-    return done

@@ -7,6 +7,7 @@ that must look at the database before its schema exists (`init`, `serve`'s check
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from hub.config import Settings
@@ -18,10 +19,20 @@ class CommandError(Exception):
     """A mistake the operator can fix; printed without a traceback."""
 
 
+def served_url(host: str, port: int, tls: bool) -> str:
+    """The hub's public URL when CAUSEWAY_PUBLIC_URL is not set: where `serve` listens
+    (the machine's name when it listens on every interface)."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if tls else "http"
+    default_port = 443 if tls else 80
+    return f"{scheme}://{host}" + ("" if port == default_port else f":{port}")
+
+
 def settings(args) -> Settings:
     """The hub's settings ($CAUSEWAY_*) with this command's options applied."""
-    from hub.cli.serve import served_url
-
     settings = Settings(db_url=args.db)
     if getattr(args, "schemas", None):
         settings.schemas_dir = Path(args.schemas)

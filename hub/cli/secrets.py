@@ -6,15 +6,15 @@ from hub.cli.context import CommandError, counts, engine, require_current
 
 def seal_stored_secrets(engine, announce) -> None:
     """Make sure there is a secrets key, refuse a wrong one, and seal any secret stored unsealed."""
-    from hub import sealing
+    from hub import sealing, stored_secrets
 
     sealer = sealing.for_engine(engine)
     try:
         if sealer.ensure_key():
             announce(f"secrets key created in {sealer.source.key_file} (mode 0600): back it up; without it "
                      f"webhook secrets and pseudonymisation keys cannot be read")
-        sealing.refuse_unknown_keys(engine, sealer)
-        sealed = sealing.seal_unsealed(engine, sealer)
+        stored_secrets.refuse_unknown_keys(engine, sealer)
+        sealed = stored_secrets.seal_unsealed(engine, sealer)
     except sealing.SecretsKeyError as exc:
         raise CommandError(str(exc)) from exc
     if sealed:
@@ -22,13 +22,13 @@ def seal_stored_secrets(engine, announce) -> None:
 
 
 def cmd_secrets_rotate(args) -> int:
-    from hub import sealing
+    from hub import sealing, stored_secrets
 
     require_current(args)
     sealer = sealing.for_engine(engine(args))
     try:
         before = sealer.key_ids[:1]
-        rotated = sealing.rotate(engine(args), sealer)
+        rotated = stored_secrets.rotate(engine(args), sealer)
     except sealing.SecretsKeyError as exc:
         raise CommandError(str(exc)) from exc
     unsealed = rotated.pop("unsealed before", 0)
@@ -40,11 +40,11 @@ def cmd_secrets_rotate(args) -> int:
 
 
 def cmd_secrets_status(args) -> int:
-    from hub import sealing
+    from hub import sealing, stored_secrets
 
     sealer = sealing.for_engine(engine(args))
     try:
-        held = sealing.inventory(engine(args), sealer)
+        held = stored_secrets.inventory(engine(args), sealer)
         ids = sealer.key_ids
     except sealing.SecretsKeyError as exc:
         raise CommandError(str(exc)) from exc

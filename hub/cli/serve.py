@@ -2,24 +2,11 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 
 from hub.cli.context import CommandError, engine, require_current, services
 from hub.cli.secrets import seal_stored_secrets
-
-
-def served_url(host: str, port: int, tls: bool) -> str:
-    """The hub's public URL when CAUSEWAY_PUBLIC_URL is not set: where `serve` listens
-    (the machine's name when it listens on every interface)."""
-    if host in ("", "0.0.0.0", "::"):
-        host = socket.getfqdn()
-    if ":" in host:
-        host = f"[{host}]"
-    scheme = "https" if tls else "http"
-    default_port = 443 if tls else 80
-    return f"{scheme}://{host}" + ("" if port == default_port else f":{port}")
 
 
 def _tls(args) -> dict:

@@ -11,9 +11,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from hub.errors import Conflict, Forbidden, HubError, InvalidContent, TooLarge, Unavailable
 from hub.policy.vocabulary import KNOWN_PURPOSES, LAWFUL_BASES, STATUSES
 
-from .views import console, requires, services, staff
-
-GOVERNANCE = ("governance",)
+from .blueprint import GOVERNANCE, console, requires, services, staff
 
 LAWFUL_BASIS_WORDS = {
     "consent": "the data subject's consent",

@@ -15,59 +15,11 @@ from datetime import datetime, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from hub.errors import NotFound
-from hub.timeutil import parse_iso
-
 from . import queries
+from .blueprint import ALL_STAFF, OPERATORS, allowed, console, hub_wide, requires, services, staff
 from .charts import line_chart
-from .views import ALL_STAFF, allowed, console, hub_wide, requires, services, staff
-
-OPERATORS = ("ops",)  # and admin: they act on deliveries
-# A subscription whose oldest undelivered record is older than this is "lagging".
-LAG_WARNING_SECONDS = 300
-STATUS_BADGES = {"active": "good", "failing": "bad", "paused": "warn", "awaiting-agreement": "warn", "disabled": "off",
-                 "up": "good", "stale": "bad"}
-
-
-@console.app_template_filter("badge_class")
-def badge_class(status: str) -> str:
-    return STATUS_BADGES.get(status, "")
-
-
-@console.app_template_filter("duration")
-def duration(seconds) -> str:
-    """3725 -> '1 h 2 min'; for people, not machines."""
-    seconds = int(round(float(seconds or 0)))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours // 24} days {hours % 24} h"
-
-
-@console.app_template_filter("moment")
-def moment(text: str | None) -> str:
-    """An ISO time from a service as '2026-11-02 09:30:12 UTC'."""
-    if not text:
-        return ""
-    try:
-        return parse_iso(text).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except ValueError:
-        return text
-
-
-@console.app_template_filter("ago")
-def ago(text: str | None) -> str:
-    if not text:
-        return ""
-    try:
-        return duration(max(0.0, (services().clock() - parse_iso(text)).total_seconds())) + " ago"
-    except ValueError:
-        return ""
+from .filters import moment
+from .queries import needs_attention
 
 
 def _delivery():
@@ -78,38 +30,13 @@ def _health():
     return services().health
 
 
-def needs_attention(status: dict) -> list[str]:
-    """Why a subscription's status needs someone to look (empty: it does not)."""
-    reasons = []
-    if status["status"] == "failing":
-        reasons.append("failing")
-    if status["lag"]["seconds"] > LAG_WARNING_SECONDS:
-        reasons.append(f"{status['lag']['records']} records behind, oldest {duration(status['lag']['seconds'])}")
-    if status["dead_letters"]:
-        reasons.append(f"{status['dead_letters']} dead letter{'s' if status['dead_letters'] != 1 else ''}")
-    return reasons
+def _subscription_statuses(org: str | None = None) -> list[dict]:
+    return queries.subscription_statuses(_delivery(), staff().principal, org)
 
 
-def subscription_statuses(org: str | None = None) -> list[dict]:
-    """The status (lag, errors, dead letters) of every subscription the user may see."""
-    principal = staff().principal
-    delivery = _delivery()
-    found = []
-    for listed in delivery.list(principal, org):
-        try:
-            found.append(delivery.status(listed["id"], principal))
-        except NotFound:  # ended between listing and reading
-            pass
-    return found
-
-
-def own_or_admin(item: dict) -> bool:
+def _own_or_admin(item: dict) -> bool:
     user = staff()
     return user.role == "admin" or item["org"] == user.org
-
-
-def agent_summaries() -> list[dict]:
-    return _health().list_agents(staff().principal)
 
 
 # -- subscriptions -------------------------------------------------------------
@@ -117,7 +44,7 @@ def agent_summaries() -> list[dict]:
 @requires(*ALL_STAFF)
 def subscriptions():
     chosen_org = (request.args.get("org") or None) if hub_wide() else None
-    statuses = subscription_statuses(chosen_org)
+    statuses = _subscription_statuses(chosen_org)
     counts = {name: sum(1 for s in statuses if s["status"] == name)
               for name in ("active", "failing", "paused", "awaiting-agreement", "disabled")}
     return render_template("console/subscriptions.html", statuses=statuses, counts=counts, chosen_org=chosen_org,
@@ -130,7 +57,7 @@ def subscriptions():
 def subscription(subscription_id: str):
     principal = staff().principal
     status = _delivery().status(subscription_id, principal)
-    own = own_or_admin(status)  # otherwise the hub operator's metadata view: no dead letters, no actions
+    own = _own_or_admin(status)  # otherwise the hub operator's metadata view: no dead letters, no actions
     letters = _delivery().list_dead_letters(subscription_id, principal) if own else []
     keys = queries.record_keys(services().engine, [letter["seq"] for letter in letters])
     for letter in letters:
@@ -163,12 +90,12 @@ def retry_all_dead_letters(subscription_id: str):
 def _replay_time(text: str) -> str:
     """A datetime-local field's value (UTC, as the form says) as RFC 3339."""
     try:
-        moment = datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except ValueError:
         abort(400, description=f"{text} is not a date and time (use YYYY-MM-DD HH:MM, UTC).")
-    if moment.tzinfo is not None:
-        moment = moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if when.tzinfo is not None:
+        when = when.replace(tzinfo=None) - (when.utcoffset() or timedelta(0))
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @console.post("/subscriptions/<subscription_id>/replay")
@@ -196,7 +123,7 @@ def replay(subscription_id: str):
 @console.get("/agents")
 @requires(*ALL_STAFF)
 def agents():
-    listed = agent_summaries()
+    listed = _health().list_agents(staff().principal)
     return render_template("console/agents.html", agents=listed, hub_wide=hub_wide(),
                            up=sum(1 for a in listed if a["status"] == "up"),
                            stale=sum(1 for a in listed if a["status"] == "stale"))

@@ -1,7 +1,9 @@
-"""Read-only queries behind the console's pages: record flow, rejects, quality, audit.
+"""Read-only queries behind the console's pages: record flow, rejects, quality, audit,
+and the subscription statuses several pages summarise.
 
-Every function takes the org whose data the caller may see (None: all orgs, for
-admins), the same rule the API applies to the audit log and the record log.
+Every SQL query takes the org whose data the caller may see (None: all orgs, for
+admins), the same rule the API applies to the audit log and the record log; reads
+through a domain service take the signed-in user's principal, so the service decides.
 """
 from __future__ import annotations
 
@@ -13,8 +15,15 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from hub.audit.models import audit_log
+from hub.auth import Principal
+from hub.errors import NotFound
 from hub.records.models import record_rejects, records
 from hub.timeutil import iso_utc
+
+from .filters import duration
+
+# A subscription whose oldest undelivered record is older than this is "lagging".
+LAG_WARNING_SECONDS = 300
 
 
 def _bucket(engine: Engine, column, unit: str):
@@ -231,3 +240,26 @@ def record_keys(engine: Engine, seqs: list[int]) -> dict[int, str]:
         return {}
     with engine.connect() as conn:
         return {r.seq: r.key for r in conn.execute(select(records.c.seq, records.c.key).where(records.c.seq.in_(seqs)))}
+
+
+def subscription_statuses(delivery, principal: Principal, org: str | None = None) -> list[dict]:
+    """The status (lag, errors, dead letters) of every subscription the principal may see."""
+    found = []
+    for listed in delivery.list(principal, org):
+        try:
+            found.append(delivery.status(listed["id"], principal))
+        except NotFound:  # ended between listing and reading
+            pass
+    return found
+
+
+def needs_attention(status: dict) -> list[str]:
+    """Why a subscription's status needs someone to look (empty: it does not)."""
+    reasons = []
+    if status["status"] == "failing":
+        reasons.append("failing")
+    if status["lag"]["seconds"] > LAG_WARNING_SECONDS:
+        reasons.append(f"{status['lag']['records']} records behind, oldest {duration(status['lag']['seconds'])}")
+    if status["dead_letters"]:
+        reasons.append(f"{status['dead_letters']} dead letter{'s' if status['dead_letters'] != 1 else ''}")
+    return reasons

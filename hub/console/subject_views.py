@@ -8,9 +8,7 @@ from flask import flash, redirect, render_template, request, url_for
 from hub.errors import InvalidContent
 from hub.policy.vocabulary import KNOWN_PURPOSES
 
-from .views import console, requires, services, staff
-
-GOVERNANCE = ("governance",)
+from .blueprint import GOVERNANCE, console, requires, services, staff
 
 
 def _subject_file(subject: str) -> dict:

@@ -12,6 +12,7 @@ from hub.app import build_services
 from hub.auth import Principal
 from hub.config import Settings
 from support.agreements import activate_agreement, agreement_yaml
+from support.console import csrf_from
 from support.hubprocess import HubProcess
 from support.returns import COUNCILS, DATASET, load_orgs
 
@@ -20,6 +21,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 # The latest quarter already due by the time these tests run (the hub process keeps real time).
 PERIOD = "2026-Q3"
 SUBMITTED = ("edinburgh", "fife")
+CONSOLE_PASSWORD = "a long test password 1"
 
 SCHOOL_MEALS_TO_SDS = agreement_yaml(
     "school-meals-edinburgh-sds", ["edinburgh"], ["sds"],
@@ -133,11 +135,44 @@ def test_an_active_agreement_shows_its_recipient_the_providers_it_covers(get, su
         assert_hidden(get("sds", "governance", path))
 
 
-def test_the_console_pages_follow_the_same_rule(get, submitted):
-    grid = get("scottish-government", "governance", f"/console/returns/{DATASET}")
+@pytest.fixture
+def console_get(hub, services):
+    """console_get(org, role, path) -> the page a console user of that org and role, signed in, is shown."""
+    browsers = {}
+
+    def call(org, role, path):
+        if (org, role) not in browsers:
+            username = f"{role}.{org}"
+            services.accounts.add_user(username, org, role, CONSOLE_PASSWORD, actor="test")
+            browser = requests.Session()
+            form = browser.get(f"{hub.url}/console/sign-in", timeout=10)
+            signed_in = browser.post(f"{hub.url}/console/sign-in", timeout=30, allow_redirects=False, data={
+                "csrf_token": csrf_from(form.text), "username": username, "password": CONSOLE_PASSWORD, "next": ""})
+            assert signed_in.status_code == 302, signed_in.text
+            browsers[org, role] = browser
+        return browsers[org, role].get(f"{hub.url}{path}", timeout=10, allow_redirects=False)
+    return call
+
+
+def test_the_console_pages_follow_the_same_rule(console_get, submitted):
+    grid = console_get("scottish-government", "governance", f"/console/returns/{DATASET}")
     assert grid.status_code == 200 and "fife" in grid.text
-    assert get("sds", "governance", f"/console/returns/{DATASET}").status_code == 404
-    assert get("sds", "ops", f"/console/returns/{DATASET}/export.csv").status_code == 404
-    assert get("improvement-service", "ops", f"/console/returns/{DATASET}/{PERIOD}/edinburgh").status_code == 404
-    own = get("edinburgh", "governance", f"/console/returns/{DATASET}")
+    assert console_get("sds", "admin", f"/console/returns/{DATASET}/{PERIOD}/fife").status_code == 200
+    for org, role, path in (("sds", "governance", f"/console/returns/{DATASET}"),
+                            ("sds", "ops", f"/console/returns/{DATASET}/export.csv"),
+                            ("improvement-service", "ops", f"/console/returns/{DATASET}/{PERIOD}/edinburgh"),
+                            ("edinburgh", "ops", f"/console/returns/{DATASET}/{PERIOD}/fife")):
+        hidden = console_get(org, role, path)
+        assert hidden.status_code == 404, (org, role, path)
+        assert "scottish-government" not in hidden.text and "Fife Council" not in hidden.text
+    own = console_get("edinburgh", "governance", f"/console/returns/{DATASET}")
     assert own.status_code == 200 and "edinburgh" in own.text.lower() and "Fife Council" not in own.text
+    assert "/console/returns/" in own.text  # the navigation links the returns pages
+
+
+def test_the_console_pages_want_a_signed_in_user_not_an_api_key(get, hub):
+    for path in ("/console/returns/", f"/console/returns/{DATASET}", f"/console/returns/{DATASET}/export.csv"):
+        answer = get("scottish-government", "governance", path)  # an API key is no console sign-in
+        assert answer.history and answer.history[0].status_code == 302, path
+        assert answer.url.startswith(f"{hub.url}/console/sign-in?next=/console/returns/"), answer.url
+        assert "Fife Council" not in answer.text

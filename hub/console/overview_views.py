@@ -1,0 +1,146 @@
+"""The overview (records per hour, today's totals, what needs attention), the catalogue,
+the audit log (with its chain check) and data quality (rejects, failing fields, the
+daily CSV report). Views stay thin: they call the domain services with the signed-in
+user's principal, or the read-only queries in hub.console.queries, and render a template.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+
+from causeway_common.cells import csv_cell
+from hub.audit import service as audit
+
+from . import queries
+from .blueprint import ALL_STAFF, GOVERNANCE, allowed, console, hub_wide, requires, services, staff, visible_org
+from .charts import line_chart
+
+
+def _parse_day(text: str | None, default: date | None = None) -> date | None:
+    if not text:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        flash(f"{text!s} is not a date (use YYYY-MM-DD); it was ignored.", "error")
+        return default
+
+
+# -- overview ----------------------------------------------------------------
+@console.get("/")
+@requires(*ALL_STAFF)
+def overview():
+    now = services().clock()
+    engine = services().engine
+    labels, series = queries.records_per_hour(engine, visible_org(), now)
+    chart = line_chart("Records accepted per hour, by dataset (last 24 hours, UTC)",
+                       [label[-2:] + ":00" for label in labels], series, unit="records")
+    today = queries.publish_totals(engine, visible_org(), queries.start_of_day(now.date()))
+    awaiting = None
+    if allowed(GOVERNANCE):
+        awaiting = [a for a in services().policy.agreements.list(staff().principal)
+                    if a["latest_status"] in ("draft", "approved")]
+    agents = services().health.list_agents(staff().principal)
+    troubled = [(s, queries.needs_attention(s))
+                for s in queries.subscription_statuses(services().delivery, staff().principal)]
+    return render_template("console/overview.html", chart=chart, today=today, awaiting=awaiting,
+                           agents_up=[a for a in agents if a["status"] == "up"],
+                           agents_stale=[a for a in agents if a["status"] == "stale"],
+                           subscriptions_total=len(troubled),
+                           troubled=[(s, reasons) for s, reasons in troubled if reasons])
+
+
+# -- catalogue ---------------------------------------------------------------
+@console.get("/catalogue")
+@requires(*ALL_STAFF)
+def catalogue():
+    return render_template("console/catalogue.html", datasets=services().catalogue.all())
+
+
+@console.get("/catalogue/<name>")
+@requires(*ALL_STAFF)
+def dataset(name: str):
+    found = services().catalogue.get(name)
+    if found is None:
+        abort(404, description=f"There is no dataset called {name}.")
+    version = request.args.get("version", type=int) or found.latest_version
+    if version not in found.schemas:
+        abort(404, description=f"Dataset {name} has no schema version {version}.")
+    sharing = None
+    if allowed(GOVERNANCE):
+        sharing = [a for a in services().policy.agreements.list(staff().principal) if name in a["datasets"]]
+    return render_template("console/dataset.html", dataset=found, version=version, sharing=sharing,
+                           fields=found.fields(version), examples=found.schemas[version].get("examples", []))
+
+
+# -- audit log ---------------------------------------------------------------
+@console.get("/audit")
+@requires(*ALL_STAFF)
+def audit_log():
+    args = request.args
+    chosen = queries.AuditFilter(
+        action=args.get("action") or None, actor=args.get("actor") or None, target=args.get("target") or None,
+        org=(args.get("org") or None) if staff().role == "admin" else None,
+        since=_parse_day(args.get("since")), until=_parse_day(args.get("until")),
+        before=args.get("before", type=int))
+    engine = services().engine
+    entries, next_before = queries.audit_page(engine, visible_org(), chosen)
+    filters = {k: v for k, v in args.items() if k != "before" and v}
+    return render_template("console/audit.html", entries=entries, next_before=next_before, chosen=chosen,
+                           filters=filters, actions=queries.audit_actions(engine, visible_org()),
+                           orgs=services().orgs.list_orgs() if staff().role == "admin" else [])
+
+
+@console.post("/audit/verify")
+@requires(*ALL_STAFF)
+def verify_audit_chain():
+    checked, broken = audit.verify(services().engine)
+    if broken is None:
+        flash(f"The audit chain is intact: all {checked} entries verified.", "success")
+    else:
+        flash(f"The audit chain is BROKEN at entry {broken.seq}: {broken.reason}. "
+              f"{checked} entries before it verified.", "error")
+    return redirect(url_for("console.audit_log"))
+
+
+# -- data quality ------------------------------------------------------------
+@console.get("/quality")
+@requires(*ALL_STAFF)
+def quality():
+    today = services().clock().date()
+    engine = services().engine
+    since = queries.start_of_day(today - timedelta(days=13))
+    # Reject counts and failing fields are health metadata (the hub operator sees every org's);
+    # error messages quote values, so they stay with their own org.
+    counted = None if hub_wide() else visible_org()
+    labels, by_publisher = queries.rejects_per_day(engine, counted, today, by="publisher")
+    _labels, by_dataset = queries.rejects_per_day(engine, counted, today, by="dataset")
+    short = [label[5:] for label in labels]
+    return render_template(
+        "console/quality.html", today=today,
+        publisher_chart=line_chart("Rejected records per day, by publisher (last 14 days)", short, by_publisher,
+                                   unit="rejected records"),
+        dataset_chart=line_chart("Rejected records per day, by dataset (last 14 days)", short, by_dataset,
+                                 unit="rejected records"),
+        fields=queries.rejected_fields(engine, counted, since), hub_wide=hub_wide(),
+        errors=queries.common_errors(engine, visible_org(), since),
+        orgs=services().orgs.list_orgs() if staff().role == "admin" else [])
+
+
+@console.get("/quality/report.csv")
+@requires(*ALL_STAFF)
+def quality_report():
+    day = _parse_day(request.args.get("day"), services().clock().date())
+    org = visible_org() if staff().role != "admin" else (request.args.get("org") or None)
+    rows = queries.daily_quality_report(services().engine, org, day)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=queries.QUALITY_REPORT_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
+    filename = f"quality-{org or 'all'}-{day.isoformat()}.csv"
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,47 @@
+"""Data returns inside the console: the list of returns, a return's grid (periods by
+publisher, coloured by status, with totals and CSV export) and one publisher's
+submission for a period (status, flags, figures, guidance).
+
+The returns service decides whose figures the signed-in user sees, with the user's
+principal, exactly as for an API key of the same org: the requesting org and admins
+see every publisher, a council its own, an agreement's recipient the providers it
+covers; anyone else gets 404, as for a return that does not exist.
+"""
+from __future__ import annotations
+
+from flask import Response, render_template, request
+
+from hub.returns.export import grid_csv
+
+from .blueprint import RETURNS_STAFF, console, requires, services, staff
+
+
+def _grid(dataset: str) -> dict:
+    return services().returns.grid(dataset, request.args.get("from"), request.args.get("to"), staff().principal)
+
+
+@console.get("/returns/")
+@requires(*RETURNS_STAFF)
+def returns():
+    return render_template("console/returns/index.html", returns=services().returns.declarations())
+
+
+@console.get("/returns/<dataset>")
+@requires(*RETURNS_STAFF)
+def returns_grid(dataset: str):
+    return render_template("console/returns/grid.html", grid=_grid(dataset))
+
+
+@console.get("/returns/<dataset>/export.csv")
+@requires(*RETURNS_STAFF)
+def returns_export(dataset: str):
+    result = _grid(dataset)
+    return Response(grid_csv(result), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{dataset}-{result["from"]}-to-{result["to"]}.csv"'})
+
+
+@console.get("/returns/<dataset>/<period>/<org>")
+@requires(*RETURNS_STAFF)
+def returns_submission(dataset: str, period: str, org: str):
+    found = services().returns.submission(dataset, period, org, staff().principal)
+    return render_template("console/returns/submission.html", s=found)
