@@ -6,10 +6,17 @@ appenders must therefore not interleave. On SQLite every transaction that
 writes starts with BEGIN IMMEDIATE (the database write lock); on PostgreSQL a
 transaction-scoped advisory lock serialises appenders, so a sequence number
 is never committed after a larger one and a feed cursor never skips a record.
+
+Within one process, SQLite writers also queue on a lock of their own before
+BEGIN IMMEDIATE: a writer blocked inside SQLite waits in its busy handler,
+which sleeps in steps of up to 100 ms and so leaves the database idle after the
+lock is released; a thread waiting on a Python lock is woken at once.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+import threading
+import weakref
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 
 from sqlalchemy import BigInteger, Integer, MetaData, create_engine, event, text
@@ -28,6 +35,7 @@ metadata = MetaData(
 BigInt = BigInteger().with_variant(Integer(), "sqlite")
 
 _APPEND_LOCK_ID = 0x43415553  # "CAUS"
+_sqlite_writers: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
 
 def utcnow() -> datetime:
@@ -55,6 +63,7 @@ def make_engine(url: str) -> Engine:
             immediate = conn.get_execution_options().get("causeway_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+        _sqlite_writers[engine] = threading.RLock()
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -64,7 +73,7 @@ def make_engine(url: str) -> Engine:
 @contextmanager
 def write_transaction(engine: Engine):
     """A transaction that may append to the record log or the audit chain."""
-    with engine.connect() as conn:
+    with _sqlite_writers.get(engine) or nullcontext(), engine.connect() as conn:
         conn = conn.execution_options(causeway_write=True)
         with conn.begin():
             if conn.dialect.name == "postgresql":

@@ -1,4 +1,5 @@
 from hub.errors import Invalid, not_found
+from hub.validation import parsed_body
 from hub.web import ok, principal, services
 
 
@@ -23,10 +24,10 @@ def get_schema(dataset, version):
     return ok(found.schemas[version], content_type="application/schema+json")
 
 
-def publish(body):
+def publish():
     caller = principal()
     caller.require("publisher")
-    outcome = services().records.publish(body, caller)
+    outcome = services().records.publish(parsed_body(), caller)
     services().metrics.count_publish(caller.org, outcome)
     return ok({"batch_id": outcome.batch_id, "accepted": outcome.accepted, "duplicates": outcome.duplicates,
                "rejected": outcome.rejected, "results": outcome.results})

@@ -8,6 +8,7 @@ back only after the commit.
 from __future__ import annotations
 
 import json
+import operator
 import re
 import threading
 import uuid
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 
 from causeway_common.canonical import canonical_json, digest
@@ -203,6 +205,7 @@ class RecordService:
             "occurred_at": record["occurred_at"],
             "digest": digest(record),
             "payload": stored_payload,
+            "purged_at": None,
         }, []
 
     def _check_manifest(self, body: dict, raw_records: list, principal: Principal
@@ -294,13 +297,7 @@ class RecordService:
                 raise Conflict(f"batch id {batch_id} was already used; a signed batch cannot be replayed. "
                                "Nothing in this batch was stored", slug="batch-reused")
             # Ids are unique per publisher: another org's record with the same id is no duplicate.
-            ids = sorted({row["id"] for _, row in candidates})
-            seen: dict[tuple[str, str], int] = {}
-            for chunk_start in range(0, len(ids), 500):
-                chunk = ids[chunk_start:chunk_start + 500]
-                for publisher, record_id, seq in conn.execute(
-                        select(records.c.publisher, records.c.id, records.c.seq).where(records.c.id.in_(chunk))):
-                    seen[publisher, record_id] = seq
+            seen = logged_ids(conn, sorted({row["id"] for _, row in candidates}))
             tail = conn.execute(select(records.c.seq).order_by(records.c.seq.desc()).limit(1)).scalar()
             next_seq = (tail or 0) + 1
             rows = []
@@ -395,24 +392,36 @@ def _digest_or_none(record) -> str | None:
         return None
 
 
+def logged_ids(conn, ids: list[str]) -> dict[tuple[str, str], int]:
+    """(publisher, id) -> seq of the records in the log with one of these ids. On PostgreSQL
+    one array parameter (a statement of 500 placeholders is re-parsed by the driver on every
+    execution, as it is too long for its cache); elsewhere chunks of an IN list."""
+    query = select(records.c.publisher, records.c.id, records.c.seq)
+    if conn.dialect.name == "postgresql":
+        chunks = [query.where(records.c.id == any_(bindparam("ids", ids, type_=ARRAY(String))))] if ids else []
+    else:
+        chunks = [query.where(records.c.id.in_(ids[start:start + 500])) for start in range(0, len(ids), 500)]
+    return {(publisher, record_id): seq for chunk in chunks for publisher, record_id, seq in conn.execute(chunk)}
+
+
 _LOG_COLUMNS = [c.name for c in records.columns]
+_LOG_VALUES = operator.itemgetter(*_LOG_COLUMNS)
 
 
 def insert_log_rows(conn, rows: list[dict]) -> None:
     """Bare executemany: the hot path of publishing. SQLAlchemy's per-row
     parameter processing costs more than SQLite's insert itself, so the only
-    typed column (received_at, one value per batch) is converted once."""
+    typed column (received_at, one value per batch) is converted once and each
+    row's values are picked in C (every row holds every column)."""
     to_db = records.c.received_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     received_at = rows[0]["received_at"]
     received_value = to_db(received_at) if to_db else received_at
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     statement = (f"INSERT INTO records ({', '.join(_LOG_COLUMNS)}) "
                  f"VALUES ({', '.join([placeholder] * len(_LOG_COLUMNS))})")
-    values = [
-        tuple(received_value if name == "received_at" else row.get(name) for name in _LOG_COLUMNS)
-        for row in rows
-    ]
-    conn.exec_driver_sql(statement, values)
+    for row in rows:
+        row["received_at"] = received_value
+    conn.exec_driver_sql(statement, list(map(_LOG_VALUES, rows)))
 
 
 def envelope_of(row) -> dict:
