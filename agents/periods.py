@@ -1,13 +1,14 @@
 """Return period names from dates and from the labels councils write on their returns.
 
 The hub names periods by frequency (as its returns register does): `2026` (calendar
-year), `2026-Q4` (calendar quarter, October to December), `2026-10` (month),
+year), `2026-27` (financial year, 1 April to 31 March), `2026-Q4` (calendar quarter, October to December), `2026-10` (month),
 `2026-W41` (ISO 8601 week) and `2026-10-14` (day). The agent cannot import the hub,
 so the naming is repeated here; a test holds the two to the same answers.
 
 A label is read as the span of days it covers, and the period asked for must hold the
-whole span: "October 2026" is in quarter 2026-Q4, but "2026-27" (a financial year,
-April to March) is in no single calendar year, so asking for `annual` refuses it.
+whole span: "October 2026" is in quarter 2026-Q4 and in financial year 2026-27, but
+"2026-27" (a financial year, April to March) is in no single calendar year, so asking
+for `annual` refuses it (ask for `financial-year`).
 
 Labels understood (any case; hyphen, en dash or "to" between months):
 
@@ -29,7 +30,7 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-FREQUENCIES = ("annual", "quarterly", "monthly", "weekly", "daily")
+FREQUENCIES = ("annual", "financial-year", "quarterly", "monthly", "weekly", "daily")
 KNOWN_LABELS = ("2026-Q3", "Q3 2026", "2026-27", "2026-27 Q3", "Quarter 3 (Oct–Dec 2026)",
                 "October 2026", "2026-10", "2026-W09", "w/c 02/03/2026")
 MONTHS = {name: number for number, names in enumerate(
@@ -50,6 +51,9 @@ def period_of(frequency: str, day: date) -> tuple[str, date, date]:
     """(name, first day, last day) of the period of this frequency that contains the day."""
     if frequency == "annual":
         return f"{day.year}", date(day.year, 1, 1), date(day.year, 12, 31)
+    if frequency == "financial-year":
+        start = day.year if day.month >= 4 else day.year - 1
+        return f"{start}-{(start + 1) % 100:02d}", date(start, 4, 1), date(start + 1, 3, 31)
     if frequency == "quarterly":
         quarter = (day.month - 1) // 3 + 1
         return f"{day.year}-Q{quarter}", date(day.year, 3 * quarter - 2, 1), _month_end(day.year, 3 * quarter)

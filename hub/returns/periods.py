@@ -1,7 +1,8 @@
 """Reporting periods: their names, their dates, and when a return for one is due.
 
-Names: annual `2026`, quarterly `2026-Q1`, monthly `2026-03`, weekly (ISO
-8601 weeks) `2026-W09`, daily `2026-03-14`. A return is due by the end of
+Names: annual `2026`, financial year `2026-27` (1 April 2026 to 31 March 2027),
+quarterly `2026-Q1`, monthly `2026-03`, weekly (ISO 8601 weeks) `2026-W09`,
+daily `2026-03-14`. A return is due by the end of
 the day `due_days_after_period_end` days after the period's last day, in
 Scotland's time zone (Europe/London), so "due 30 April" means before
 midnight at the end of 30 April, BST or GMT as it falls.
@@ -14,10 +15,11 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 LOCAL_TIME = ZoneInfo("Europe/London")
-FREQUENCIES = ("annual", "quarterly", "monthly", "weekly", "daily")
-EXAMPLES = {"annual": "2026", "quarterly": "2026-Q1", "monthly": "2026-03", "weekly": "2026-W09", "daily": "2026-03-14"}
+FREQUENCIES = ("annual", "financial-year", "quarterly", "monthly", "weekly", "daily")
+EXAMPLES = {"annual": "2026", "financial-year": "2026-27", "quarterly": "2026-Q1", "monthly": "2026-03", "weekly": "2026-W09", "daily": "2026-03-14"}
 _PATTERNS = {
     "annual": re.compile(r"^(\d{4})$"),
+    "financial-year": re.compile(r"^(\d{4})-(\d{2})$"),
     "quarterly": re.compile(r"^(\d{4})-Q([1-4])$"),
     "monthly": re.compile(r"^(\d{4})-(\d{2})$"),
     "weekly": re.compile(r"^(\d{4})-W(\d{2})$"),
@@ -60,6 +62,11 @@ def parse_period(frequency: str, name: str) -> Period:
     try:
         if frequency == "annual":
             first = date(numbers[0], 1, 1)
+        elif frequency == "financial-year":
+            if numbers[1] != (numbers[0] + 1) % 100:
+                raise PeriodError(f"period {name!r} is not a financial year: {numbers[0]} is followed by "
+                                  f"{(numbers[0] + 1) % 100:02d} (write it like {EXAMPLES[frequency]})")
+            first = date(numbers[0], 4, 1)
         elif frequency == "quarterly":
             first = date(numbers[0], 3 * numbers[1] - 2, 1)
         elif frequency == "monthly":
@@ -76,6 +83,9 @@ def parse_period(frequency: str, name: str) -> Period:
 def period_containing(frequency: str, day: date) -> Period:
     if frequency == "annual":
         first, last, name = date(day.year, 1, 1), date(day.year, 12, 31), f"{day.year}"
+    elif frequency == "financial-year":
+        start = day.year if day.month >= 4 else day.year - 1
+        first, last, name = date(start, 4, 1), date(start + 1, 3, 31), f"{start}-{(start + 1) % 100:02d}"
     elif frequency == "quarterly":
         quarter = (day.month - 1) // 3 + 1
         first = date(day.year, 3 * quarter - 2, 1)

@@ -76,6 +76,8 @@ def kind_of(document) -> str:
         return "mapping"
     if set(document) == {"periodic"}:
         return "periodic"
+    if set(document) == {"cadence"}:
+        return "cadence"
     if {"providers", "recipients", "datasets"} <= set(document):
         return "agreement"
     return "unknown"
@@ -195,3 +197,11 @@ def test_a_periodic_example_passes_the_catalogue_check(example):
     block = yaml.safe_load(example.text)["periodic"]
     dataset = next(d for d in catalogue.values() if d.periodic)
     validate_periodic({dataset.name: dataclasses.replace(dataset, periodic=block)}, DEFAULT_SCHEMAS_DIR)
+
+
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if not e.fragment
+                                     and kind_of(yaml.safe_load(e.text)) == "cadence"], ids=lambda e: e.name)
+def test_a_cadence_example_passes_the_catalogue_check(example):
+    from causeway_common.catalogue import _cadence
+
+    assert _cadence("example", yaml.safe_load(example.text)["cadence"])

@@ -9,7 +9,7 @@ import pytest
 from agents.config import ConfigError, load_config
 from agents.mapping import Mapper, MappingConfigError, MappingError
 from connectors.base import SourceRow
-from hub.returns.periods import period_containing
+from hub.returns.periods import FREQUENCIES, period_containing
 
 
 def row(**data):
@@ -129,6 +129,13 @@ def test_quarter_labels_councils_write_become_the_hubs_period_name(label, expect
     ("annual", 2026, "2026"),                  # a year in a number cell, not Excel serial 2026 (1905)
     ("annual", 2026.0, "2026"),
     ("annual", "March 2026", "2026"),
+    ("financial-year", "2026-27", "2026-27"),
+    ("financial-year", "FY 2026/27", "2026-27"),
+    ("financial-year", "2026-2027", "2026-27"),
+    ("financial-year", "2026-27 Q3", "2026-27"),    # a financial quarter lies inside its year
+    ("financial-year", "Oct-Dec 2026", "2026-27"),
+    ("financial-year", "14/02/2027", "2026-27"),
+    ("financial-year", "01/04/2027", "2027-28"),
     ("monthly", "March 2026", "2026-03"),
     ("monthly", "Mar 2026", "2026-03"),
     ("monthly", "2011-12", "2011-12"),         # the hub's month name, not financial year 2011-12
@@ -143,7 +150,7 @@ def test_every_frequency_the_hub_knows(frequency, label, expected):
     assert m.map(row(K="1", P=label))[0]["period"] == expected
 
 
-@pytest.mark.parametrize("frequency", ["annual", "quarterly", "monthly", "weekly", "daily"])
+@pytest.mark.parametrize("frequency", FREQUENCIES)
 def test_a_date_gets_the_same_period_name_as_the_hub_gives_it(frequency):
     m = mapper({"k": {"from": "K"}, "period": {"from": "P", "convert": [{"period": frequency}]}})
     day = date(2024, 12, 20)
@@ -181,7 +188,7 @@ def test_a_financial_year_is_no_calendar_year():
 
 
 def test_an_unknown_frequency_is_a_configuration_error():
-    with pytest.raises(MappingConfigError, match="period needs a frequency: annual, quarterly, monthly, weekly, daily"):
+    with pytest.raises(MappingConfigError, match="period needs a frequency: annual, financial-year, quarterly, monthly, weekly, daily"):
         mapper({"k": {"from": "K", "convert": [{"period": "fortnightly"}]}})
 
 

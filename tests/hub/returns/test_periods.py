@@ -8,6 +8,8 @@ from hub.returns.periods import PeriodError, parse_period, period_containing, pe
 
 @pytest.mark.parametrize("frequency, name, first, last", [
     ("annual", "2026", date(2026, 1, 1), date(2026, 12, 31)),
+    ("financial-year", "2026-27", date(2026, 4, 1), date(2027, 3, 31)),
+    ("financial-year", "1999-00", date(1999, 4, 1), date(2000, 3, 31)),
     ("quarterly", "2026-Q1", date(2026, 1, 1), date(2026, 3, 31)),
     ("quarterly", "2024-Q4", date(2024, 10, 1), date(2024, 12, 31)),
     ("monthly", "2024-02", date(2024, 2, 1), date(2024, 2, 29)),
@@ -25,12 +27,17 @@ def test_next_and_previous_cross_year_ends():
     assert parse_period("weekly", "2027-W01").previous().name == "2026-W53"
     assert parse_period("monthly", "2026-01").previous().name == "2025-12"
     assert period_containing("weekly", date(2027, 1, 1)).name == "2026-W53"
+    assert period_containing("financial-year", date(2027, 3, 31)).name == "2026-27"
+    assert period_containing("financial-year", date(2027, 4, 1)).name == "2027-28"
+    assert parse_period("financial-year", "2026-27").next().name == "2027-28"
 
 
 @pytest.mark.parametrize("frequency, name, words", [
     ("quarterly", "2026-Q5", "like 2026-Q1"),
     ("quarterly", "2026Q1", "like 2026-Q1"),
     ("monthly", "2026-13", "does not exist"),
+    ("financial-year", "2026-28", "not a financial year: 2026 is followed by 27"),
+    ("financial-year", "2026", "like 2026-27"),
     ("weekly", "2025-W53", "does not exist"),  # 2025 has 52 ISO weeks
     ("fortnightly", "2026-F1", "must be one of"),
 ])
