@@ -35,6 +35,7 @@ from hub.errors import HubError
 from hub.health.metrics import Metrics
 from hub.health.scrape import metrics_view
 from hub.health.service import HealthService
+from hub.jobs import start_jobs
 from hub.jsonprovider import OrjsonProvider
 from hub.middleware import (
     ROUTE_KEY,
@@ -56,7 +57,7 @@ from hub.records.retention import Retention
 from hub.records.service import Catalogue, RecordService
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
-from hub.returns.scheduler import start_reminder_scheduler
+from hub.returns.scheduler import send_reminders
 from hub.returns.service import ReturnService
 from hub.validation import VALIDATOR_MAP
 
@@ -65,7 +66,7 @@ log = logging.getLogger("causeway.hub")
 
 @dataclass
 class Jobs:
-    """The background jobs a serving hub runs: return reminders and record retention."""
+    """The background jobs a serving hub runs (return reminders, record retention), by `hub.jobs`."""
     schedulers: list
 
     def shutdown(self) -> None:
@@ -96,9 +97,10 @@ class Services:
         return build_worker(self, worker_id=worker_id, channels=channels)
 
     def start_jobs(self) -> Jobs:
-        """Start the reminder and retention schedulers (each runs once at once, then every interval)."""
-        return Jobs([start_reminder_scheduler(self.reminders, self.settings.reminder_interval_seconds),
-                     self.retention.start(self.settings.retention_interval_seconds)])
+        """Start the reminder and retention jobs (each runs once at once, then every interval)."""
+        return Jobs([start_jobs({
+            "returns-reminders": (lambda: send_reminders(self.reminders), self.settings.reminder_interval_seconds),
+            "records-retention": (self.retention.run, self.settings.retention_interval_seconds)})])
 
 
 def open_engine(settings: Settings, engine: Engine | None = None) -> Engine:

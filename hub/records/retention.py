@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Engine
 
@@ -85,20 +84,9 @@ class Retention:
     def tombstones(self) -> dict[str, int]:
         return tombstones(self.engine)
 
-    def start(self, interval_seconds: float) -> BackgroundScheduler:
-        """Purge in the background every interval (first run at once)."""
-        scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
-        scheduler.add_job(self._run, "interval", seconds=interval_seconds, id="records-retention",
-                          next_run_time=datetime.now(timezone.utc))
-        scheduler.start()
-        return scheduler
-
-    def _run(self) -> None:
-        try:
-            report = self.purge()
-        except Exception:  # the scheduler must survive a bad run (database briefly away, ...)
-            log.exception("retention job failed; it will run again at the next interval")
-            return
+    def run(self) -> None:
+        """One scheduled run: purge, and log what was purged."""
+        report = self.purge()
         for name, counts in report.items():
             if counts["purged"]:
                 log.info("retention: %d %s payloads past %d days replaced by tombstones",

@@ -5,8 +5,9 @@ import pytest
 
 from hub.delivery.destinations import DestinationRefused, check_url
 from hub.delivery.webhook import WebhookSender
+from hub.jobs import start_jobs
 from hub.returns.reference import ReferenceError, set_contact
-from hub.returns.scheduler import start_reminder_scheduler
+from hub.returns.scheduler import send_reminders
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -68,7 +69,7 @@ def test_no_reminder_for_periods_long_past(services, clock, smtp_server):
 def test_the_hubs_scheduler_runs_the_reminder_job(services, clock, smtp_server):
     set_contact(services.engine, "orkney", "returns@orkney.example.org", None)
     clock.set("2026-04-29T08:30:00Z")
-    scheduler = start_reminder_scheduler(services.reminders, interval_seconds=0.5)
+    scheduler = start_jobs({"returns-reminders": (lambda: send_reminders(services.reminders), 0.5)})
     try:
         mails = smtp_server.wait_for(1)
         time.sleep(1.2)  # two more runs: still one reminder
