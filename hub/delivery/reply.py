@@ -1,0 +1,67 @@
+"""What a receiver answered, as the hub keeps it: its status, the headers that help an
+operator (an allow-list: never cookies or credentials), how long it took, and the first
+few KB of its body, decoded and sanitised.
+
+Sanitised means: control characters other than newline and tab dropped, and anything
+that looks like a secret (a Standard Webhooks `whsec_` secret, a bearer token, an API
+key, a password or token field) replaced by `[redacted]`, since a receiver may echo
+what it was sent or log its own configuration into an error page. The excerpt is cut
+to a bound before anything else is done with it, so the cost per answer is fixed.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# Headers that say what went wrong and how to follow it up with the receiver.
+KEPT_HEADERS = ("content-type", "content-length", "retry-after", "date", "server", "x-request-id",
+                "x-correlation-id", "request-id", "traceparent", "www-authenticate", "location")
+MAX_HEADER_CHARS = 200
+EXCERPT_BYTES = 4096  # of a refusal or failure: enough for an error page or a problem+json
+SUCCESS_EXCERPT_BYTES = 256  # of an acceptance: usually empty or an id
+
+REDACTED = "[redacted]"
+_SECRETS = re.compile(
+    r"whsec_[A-Za-z0-9+/=_-]+"  # a webhook signing secret
+    r"|(?i:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"  # an Authorization value
+    r"|\b[a-z]{2,12}_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}"  # a hub API key (prefix_ident_secret)
+    r"|(?i:(?:password|passwd|secret|token|api[_-]?key)\"?\s*[:=]\s*\"?)[^\s\",;&]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass
+class Reply:
+    """A receiver's answer, bounded and sanitised (stored on attempts and dead letters)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    excerpt: str = ""
+    truncated: bool = False  # the body was longer than the excerpt
+    latency_ms: int | None = None
+
+
+def _redact(match: re.Match) -> str:
+    text = match.group(0)
+    for separator in (":", "="):  # keep the field name of "password=..." so the reader sees what it was
+        if separator in text and not text.lower().startswith(("bearer", "basic", "whsec_")):
+            return text[:text.index(separator) + 1] + REDACTED
+    return REDACTED
+
+
+def sanitise(text: str) -> str:
+    return _SECRETS.sub(_redact, _CONTROL.sub("", text))
+
+
+def kept_headers(headers: Any) -> dict[str, str]:
+    """The allow-listed headers of an answer (a urllib3 HTTPHeaderDict or a dict), each bounded."""
+    found = {}
+    for name in KEPT_HEADERS:
+        value = headers.get(name)
+        if value:
+            found[name] = sanitise(str(value))[:MAX_HEADER_CHARS]
+    return found
+
+
+def of_answer(headers: Any, body: bytes, limit: int, latency_ms: int | None) -> Reply:
+    """A Reply from what was read of an answer: at most `limit` bytes of its body are looked at."""
+    excerpt = body[:limit].decode("utf-8", errors="replace")
+    return Reply(kept_headers(headers), sanitise(excerpt), len(body) > limit, latency_ms)
