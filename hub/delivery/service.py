@@ -236,6 +236,27 @@ class DeliveryService:
             answer["acked_at"] = _iso(row.acked_at)
         return self.scope.shown(row, principal, answer)
 
+    def provider_deliveries(self, principal: Principal) -> list[dict]:
+        """How far each recipient's subscription is behind on the caller's own org's records, for
+        the subscriptions an active agreement lets it share with: health metadata (no URL, filter
+        or error text). Most behind first."""
+        principal.require("governance", "ops")
+        provider, now = principal.org, self.clock()
+        answer = []
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(subscriptions).where(subscriptions.c.org != provider)).all()
+            for row in rows:
+                if provider not in self.policy.providers_sharing_with(row.org, row.dataset, now):
+                    continue
+                mine = select(func.count(), func.min(records.c.received_at)).where(
+                    records.c.dataset == row.dataset, records.c.publisher == provider, records.c.seq > row.cursor)
+                behind, oldest = conn.execute(mine).one()
+                answer.append({"id": row.id, "org": row.org, "dataset": row.dataset, "purpose": row.purpose,
+                               "channel": row.channel, "status": shown_status(row), "behind": behind or 0,
+                               "seconds": round((now - aware(oldest)).total_seconds(), 3) if oldest else 0.0,
+                               "last_success_at": _iso(row.last_success_at)})
+        return sorted(answer, key=lambda d: (-d["seconds"], -d["behind"], d["org"], d["dataset"]))
+
     def follow_agreements(self, now: datetime | None = None) -> int:
         """Show every subscription (but disabled ones) as what covers it now: active, paused by a
         suspended agreement, or awaiting one; whether or not it has anything to deliver.
@@ -298,7 +319,7 @@ class DeliveryService:
     def dead_letter_event(self, sub_id: str, letter_id: int, principal: Principal) -> dict:
         """The event of a dead letter as the hub sends it: decided again now under today's agreement
         and consent (what a retry sends), and shown only if allowed. Showing it is a disclosure to
-        the recipient org, recorded and audited. Personal data is for the recipient's governance
+        the recipient org, recorded and audited; a record no longer allowed is withheld. Personal data is for the recipient's governance
         staff and subscriber keys (and admins); its ops staff see the events of other datasets."""
         principal.require(*READERS)
         now = self.clock()
@@ -314,9 +335,10 @@ class DeliveryService:
                                 "staff and subscriber credentials, not to operations staff")
             found = conn.execute(select(records).where(records.c.seq == letter.seq, live_records)).all()
             decided = disclose.decide(self.policy, row, found, now)
-            if not decided.events:
-                raise Conflict(f"the record of dead letter {letter_id} is no longer allowed to go to {row.org} "
-                               "(agreement, consent or retention), so it is not shown", slug="not-disclosed")
+            if not decided.events:  # deny by default: nothing is shown, and nothing disclosed
+                return {"id": letter_id, "webhook_id": letter.webhook_id, "event": None,
+                        "withheld": f"the record may no longer go to {row.org} (agreement, consent, filter or "
+                                    "retention), so it is not shown and a retry would not send it"}
             self.policy.record_disclosures(conn, list(decided.disclosures.values()), "console")
             audit.append(conn, at=now, actor=principal.actor, org=row.org, action="subscription.dead-letter-event",
                          target=sub_id, detail={"letter": letter_id, "seq": letter.seq, "record_id": letter.record_id})
