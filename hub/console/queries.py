@@ -61,9 +61,9 @@ class TimeRange:
                 "day": now - timedelta(days=7)}[self.unit]
 
 
-RANGES = {r.name: r for r in (TimeRange("1h", "the last hour", "minute", 60),
-                              TimeRange("24h", "the last 24 hours", "hour", 24),
-                              TimeRange("7d", "the last 7 days", "day", 7))}
+RANGES = {r.name: r for r in (TimeRange("1h", "last hour", "minute", 60),
+                              TimeRange("24h", "last 24 hours", "hour", 24),
+                              TimeRange("7d", "last 7 days", "day", 7))}
 
 
 def records_per_bucket(engine: Engine, org: str | None, now: datetime,

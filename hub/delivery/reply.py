@@ -26,7 +26,7 @@ _SECRETS = re.compile(
     r"whsec_[A-Za-z0-9+/=_-]+"  # a webhook signing secret
     r"|(?i:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"  # an Authorization value
     r"|\b[a-z]{2,12}_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}"  # a hub API key (prefix_ident_secret)
-    r"|(?i:(?:password|passwd|secret|token|api[_-]?key)\"?\s*[:=]\s*\"?)[^\s\",;&]+")
+    r"|(?P<field>(?i:password|passwd|secret|token|api[_-]?key)\"?\s*[:=]\s*\"?)[^\s\",;&]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -40,11 +40,8 @@ class Reply:
 
 
 def _redact(match: re.Match) -> str:
-    text = match.group(0)
-    for separator in (":", "="):  # keep the field name of "password=..." so the reader sees what it was
-        if separator in text and not text.lower().startswith(("bearer", "basic", "whsec_")):
-            return text[:text.index(separator) + 1] + REDACTED
-    return REDACTED
+    # "password=..." keeps its field name, so the reader sees what was there
+    return (match.group("field") or "") + REDACTED
 
 
 def sanitise(text: str) -> str:
