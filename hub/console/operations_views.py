@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from . import queries
+from .audit_reading import actor_names
 from .blueprint import ALL_STAFF, OPERATORS, allowed, console, hub_wide, requires, services, staff
 from .charts import line_chart
 from .filters import moment
@@ -37,6 +38,15 @@ def _subscription_statuses(org: str | None = None) -> list[dict]:
     return queries.subscription_statuses(_delivery(), staff().principal, org)
 
 
+def _with_pauser_names(statuses: list[dict]) -> list[dict]:
+    """A subscription paused by hand says by whom as a person reads it (the staff account or named key)."""
+    names = actor_names(services().engine, {s["paused_by"] for s in statuses if s.get("paused_by")})
+    for status in statuses:
+        if status.get("paused_by"):
+            status["status_reason"] = f"paused by {names[status['paused_by']]}"
+    return statuses
+
+
 def _own_or_admin(item: dict) -> bool:
     user = staff()
     return user.role == "admin" or item["org"] == user.org
@@ -47,7 +57,7 @@ def _own_or_admin(item: dict) -> bool:
 @requires(*ALL_STAFF)
 def subscriptions():
     chosen_org = (request.args.get("org") or None) if hub_wide() else None
-    statuses = by_severity(_subscription_statuses(chosen_org))
+    statuses = _with_pauser_names(by_severity(_subscription_statuses(chosen_org)))
     counts = {name: sum(1 for s in statuses if s["status"] == name)
               for name in ("active", "failing", "paused", "awaiting-agreement", "disabled")}
     return render_template("console/subscriptions.html", statuses=statuses, counts=counts, chosen_org=chosen_org,
@@ -59,7 +69,7 @@ def subscriptions():
 @requires(*ALL_STAFF)
 def subscription(subscription_id: str):
     principal = staff().principal
-    status = _delivery().status(subscription_id, principal)
+    status = _with_pauser_names([_delivery().status(subscription_id, principal)])[0]
     own = _own_or_admin(status)  # otherwise the hub operator's metadata view: no dead letters, no actions
     reason = request.args.get("reason") or None
     after = request.args.get("after", type=int)
@@ -87,7 +97,7 @@ def _may_see_events(status: dict) -> bool:
     return staff().role != "ops" or not (known is not None and known.personal)
 
 
-@console.post("/subscriptions/<subscription_id>/dead-letters/<int:letter_id>/event")
+@console.post("/subscriptions/<subscription_id>/dead-letters/<int(max=9223372036854775807):letter_id>/event")
 @requires(*ALL_STAFF)
 def dead_letter_event(subscription_id: str, letter_id: int):
     """The event as sent: a disclosure, so it is asked for by a form (never prefetched) and audited."""
@@ -123,7 +133,7 @@ def try_now(subscription_id: str):
     return redirect(url_for("console.subscription", subscription_id=subscription_id))
 
 
-@console.post("/subscriptions/<subscription_id>/dead-letters/<int:letter_id>/retry")
+@console.post("/subscriptions/<subscription_id>/dead-letters/<int(max=9223372036854775807):letter_id>/retry")
 @requires(*OPERATORS)
 def retry_dead_letter(subscription_id: str, letter_id: int):
     _delivery().retry_dead_letters(subscription_id, staff().principal, letter_id)

@@ -165,7 +165,7 @@ def test_ops_pauses_and_resumes_and_tells_two_subscriptions_apart(open_console, 
     with page.expect_navigation():
         page.get_by_role("button", name="Pause delivery").click()
     assert page.locator("#subscription-status").inner_text() == "paused"
-    assert "paused by sds/ops/key:console:otto" in page.content()
+    assert "paused by otto (sds operations staff, in the console)" in page.content()
     console.assert_accessible("a paused subscription")
 
     record = gazetteer_record(9300)
