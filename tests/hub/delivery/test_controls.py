@@ -58,3 +58,35 @@ def test_the_provider_sees_how_far_each_entitled_recipient_is_behind_on_its_own_
     with pytest.raises(Forbidden):
         services.delivery.provider_deliveries(who("edinburgh", "publisher"))
     assert PURPOSE == seen[0]["purpose"]
+
+
+def _letter(services, sub_id: str, seq: int, record_id: str) -> int:
+    from hub import db
+    from hub.delivery.models import dead_letters
+
+    now = db.utcnow()
+    with db.write_transaction(services.engine) as conn:
+        return conn.execute(dead_letters.insert().values(
+            subscription_id=sub_id, seq=seq, record_id=record_id, webhook_id=f"msg_{seq}", state="dead",
+            status_code=422, error="refused", attempts=1, created_at=now, updated_at=now)).inserted_primary_key[0]
+
+
+def test_the_event_as_sent_is_a_disclosure_and_personal_data_is_not_for_ops(
+        services, grant, subscribe, publish, client, auth):
+    from support.factories import referral_record
+
+    grant("sds", "referral")
+    sub = subscribe(channel="pull", dataset="referral", start="now")
+    record = referral_record("ref-901")
+    (seq,) = publish([record])
+    letter = _letter(services, sub["id"], seq, record["id"])
+    with pytest.raises(Forbidden):
+        services.delivery.dead_letter_event(sub["id"], letter, who("sds", "ops"))
+    with pytest.raises(NotFound):
+        services.delivery.dead_letter_event(sub["id"], letter, who("edinburgh", "governance"))
+    shown = services.delivery.dead_letter_event(sub["id"], letter, who("sds", "governance"))
+    assert shown["event"]["data"]["referral_id"] == "ref-901"
+    disclosures = client.get("/api/v1/subjects/subj-001/disclosures", headers=auth("edinburgh", "governance")).json()
+    assert any(d.get("channel") == "console" and d.get("recipient") == "sds" for d in disclosures["disclosures"])
+    entries = client.get("/api/v1/audit?action=subscription.dead-letter-event", headers=auth("sds", "governance"))
+    assert [e["actor"] for e in entries.json()["entries"]] == ["sds/governance/key:sds-governance"]
