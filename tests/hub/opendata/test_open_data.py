@@ -12,7 +12,8 @@ import pytest
 from hub.app import build_services, create_app
 from hub.auth import Principal
 from hub.config import Settings
-from hub.errors import Forbidden, InvalidContent
+from hub.errors import InvalidContent, NotFound
+from hub.orgs.service import OrgError
 from support.agreements import agreement_yaml
 from support.factories import gazetteer_record, referral_record
 
@@ -70,7 +71,7 @@ def test_the_public_side_is_approved_by_the_hub_operator_and_nobody_else(service
     agreement_id = open_agreement(services)
     registry = services.policy.agreements
     assert registry.get(agreement_id, governance("edinburgh"))["status"] == "draft"  # waiting for the public's side
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):  # fife is neither a party nor the public's steward: it learns nothing
         registry.transition(agreement_id, "approved", governance("fife"))  # not a party, not the steward
     assert registry.transition(agreement_id, "approved", governance(OPERATOR))["status"] == "approved"
     assert registry.transition(agreement_id, "active", governance("edinburgh"))["status"] == "active"
@@ -85,7 +86,7 @@ def test_a_personal_dataset_cannot_be_published_to_the_public(services):
 
 
 def test_no_org_can_take_the_publics_name(services):
-    with pytest.raises(Exception, match="reserves"):
+    with pytest.raises(OrgError, match="reserves"):
         services.orgs.add_org("public", "Anyone at all", "agency", actor="test")
 
 
