@@ -86,6 +86,9 @@ class AgentConfigService:
         failure = next((r for r in reports if r.outcome == "failed"
                         and (applied is None or r.id > applied.id)), None)
         heartbeat = self._latest_report(agent_id) or {}
+        # The agent's error text can quote its org's systems (hosts, columns, rows): the hub
+        # operator sees that a version was refused, not why (as with heartbeats' errors).
+        shows_errors = own or principal.is_admin
         return {
             "agent_id": agent_id, "org": agent["org"], "name": agent["name"],
             "management": heartbeat.get("management"), "you_may": "edit" if own or principal.is_admin else "propose",
@@ -93,9 +96,9 @@ class AgentConfigService:
             "applied_version": applied.version if applied else None,
             "applied_at": iso_utc(applied.reported_at) if applied else None,
             "last_failure": ({"version": failure.version, "reported_at": iso_utc(failure.reported_at),
-                              "error": failure.error} if failure else None),
+                              "error": failure.error if shows_errors else None} if failure else None),
             "versions": [self._summary(v) for v in versions],
-            "reports": [{"version": r.version, "outcome": r.outcome, "error": r.error,
+            "reports": [{"version": r.version, "outcome": r.outcome, "error": r.error if shows_errors else None,
                          "reported_at": iso_utc(r.reported_at)} for r in reports],
         }
 

@@ -116,6 +116,8 @@ def test_a_hub_managed_agent_takes_refuses_and_rolls_forward_its_configuration(h
         failed = wait_until(lambda: (overview(hub, agent_id, keys["it"])["last_failure"] or None), timeout=60,
                             message="the agent reports the broken version")
         assert failed["version"] == 2 and "broken" in failed["error"] and "no-such-folder" in failed["error"]
+        as_operator = overview(hub, agent_id, keys["operator"])["last_failure"]
+        assert as_operator["version"] == 2 and as_operator["error"] is None, "the hub operator sees that, not why"
         shown = overview(hub, agent_id, keys["it"])
         assert (shown["current_version"], shown["applied_version"]) == (2, 1)
         write_gazetteer_csv(first / "tuesday.csv", 2, start=100)
