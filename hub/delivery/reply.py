@@ -22,11 +22,17 @@ EXCERPT_BYTES = 4096  # of a refusal or failure: enough for an error page or a p
 SUCCESS_EXCERPT_BYTES = 256  # of an acceptance: usually empty or an id
 
 REDACTED = "[redacted]"
-_SECRETS = re.compile(
-    r"whsec_[A-Za-z0-9+/=_-]+"  # a webhook signing secret
-    r"|(?i:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"  # an Authorization value
-    r"|\b[a-z]{2,12}_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}"  # a hub API key (prefix_ident_secret)
-    r"|(?P<field>(?i:password|passwd|secret|token|api[_-]?key)\"?\s*[:=]\s*\"?)[^\s\",;&]+")
+# Each kind of secret, with a cheap test (on the lower-cased text) that must pass before its
+# pattern is run: most answers hold none, and a case-blind pattern tried at every position costs.
+_SECRETS = [
+    (lambda low: "whsec_" in low, re.compile(r"whsec_[A-Za-z0-9+/=_-]+")),  # a webhook signing secret
+    (lambda low: "bearer" in low or "basic" in low,
+     re.compile(r"(?:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)),  # an Authorization value
+    (re.compile(r"_[0-9a-f]{16}_").search,
+     re.compile(r"\b[a-z]{2,12}_[0-9a-f]{16}_[A-Za-z0-9_-]{20,}")),  # a hub API key (prefix_ident_secret)
+    (lambda low: any(word in low for word in ("password", "passwd", "secret", "token", "api_key", "api-key", "apikey")),
+     re.compile(r"(?P<field>(?:password|passwd|secret|token|api[_-]?key)\"?\s*[:=]\s*\"?)[^\s\",;&]+", re.IGNORECASE)),
+]
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -41,11 +47,16 @@ class Reply:
 
 def _redact(match: re.Match) -> str:
     # "password=..." keeps its field name, so the reader sees what was there
-    return (match.group("field") or "") + REDACTED
+    return (match.groupdict().get("field") or "") + REDACTED
 
 
 def sanitise(text: str) -> str:
-    return _SECRETS.sub(_redact, _CONTROL.sub("", text))
+    text = _CONTROL.sub("", text)
+    low = text.lower()
+    for worth_looking, pattern in _SECRETS:
+        if worth_looking(low):
+            text = pattern.sub(_redact, text)
+    return text
 
 
 def kept_headers(headers: Any) -> dict[str, str]:
