@@ -15,6 +15,7 @@ from hub.config import Settings
 from hub.errors import InvalidContent, NotFound
 from hub.orgs.service import OrgError
 from support.agreements import agreement_yaml
+from support.console import add_staff, sign_in
 from support.factories import gazetteer_record, referral_record
 
 OPERATOR = "sfrs"  # the hub operator answers for the public
@@ -204,3 +205,28 @@ def test_csv_download_and_dcat_metadata(services, client, auth):
     assert page.status_code == 200 and b"9301" in page.content and b"9302" not in page.content
     assert b'rel="alternate" type="application/ld+json"' in page.content
     assert client.get("/open/gazetteer-address?district=nonsense").status_code == 400
+
+
+def test_usage_is_counted_and_shown_to_the_owner_and_the_admin(services, client, auth):
+    agreement_id = open_agreement(services)
+    services.policy.agreements.transition(agreement_id, "approved", governance(OPERATOR))
+    services.policy.agreements.transition(agreement_id, "active", governance("edinburgh"))
+    publish(client, auth, "edinburgh", [address(9401, "EH1 1YJ")])
+    services.open_data.project()
+    client.get("/open/gazetteer-address")
+    client.get("/open/gazetteer-address.csv").content
+    for _ in range(3):
+        client.get("/open/gazetteer-address.json")
+    assert services.open_data.usage()["gazetteer-address"] == {"page": 1, "download": 1, "api": 3}
+    services.orgs.add_org("improvement-service", "Improvement Service", "agency", actor="test")
+    for username, org, role in (("owner.ops", "improvement-service", "ops"), ("gov.edinburgh", "edinburgh", "governance"),
+                                ("admin.sg", "fife", "admin")):
+        add_staff(services, username, org, role)
+    shown = {}
+    for username in ("owner.ops", "gov.edinburgh", "admin.sg"):
+        with create_app(services=services).test_client() as staff_client:
+            assert sign_in(staff_client, username).status_code == 302
+            page = staff_client.get("/console/open-data")
+            assert page.status_code == 200
+            shown[username] = "Gazetteer address</a>" in page.text and "<td>3</td>" in page.text
+    assert shown == {"owner.ops": True, "gov.edinburgh": False, "admin.sg": True}
