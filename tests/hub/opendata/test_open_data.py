@@ -214,7 +214,7 @@ def test_usage_is_counted_and_shown_to_the_owner_and_the_admin(services, client,
     publish(client, auth, "edinburgh", [address(9401, "EH1 1YJ")])
     services.open_data.project()
     client.get("/open/gazetteer-address")
-    client.get("/open/gazetteer-address.csv").content
+    assert client.get("/open/gazetteer-address.csv").status_code == 200
     for _ in range(3):
         client.get("/open/gazetteer-address.json")
     assert services.open_data.usage()["gazetteer-address"] == {"page": 1, "download": 1, "api": 3}
