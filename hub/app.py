@@ -49,6 +49,7 @@ from hub.middleware import (
     ServicesMiddleware,
     operation_routes,
 )
+from hub.opendata.aggregates import OpenAggregates
 from hub.opendata.alerts import ResidentAlerts
 from hub.opendata.service import OpenData
 from hub.opendata.views import open_data as open_data_pages
@@ -97,6 +98,7 @@ class Services:
     coverage: CoverageService
     open_data: OpenData
     resident_alerts: ResidentAlerts
+    open_aggregates: OpenAggregates
     agent_config: AgentConfigService
     clock: Callable[[], datetime] = utcnow
 
@@ -109,7 +111,8 @@ class Services:
         return Jobs([start_jobs({
             "returns-reminders": (lambda: send_reminders(self.reminders), self.settings.reminder_interval_seconds),
             "records-retention": (self.retention.run, self.settings.retention_interval_seconds),
-            "open-data": (self._open_data_round, self.settings.open_data_interval_seconds)})])
+            "open-data": (self._open_data_round, self.settings.open_data_interval_seconds),
+            "open-aggregates": (self.open_aggregates.compute, self.settings.open_aggregates_interval_seconds)})])
 
     def _open_data_round(self) -> None:
         """Publish what is new to the public, then tell the residents who asked."""
@@ -164,6 +167,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
                                  clock=clock, hub_operator=settings.hub_operator,
                                  min_agent_version=settings.min_agent_version),
         open_data=open_data,
+        open_aggregates=OpenAggregates(engine, policy, clock=clock),
         resident_alerts=ResidentAlerts(engine, open_data, mailer, settings.public_url,
                                        key=lambda: settings.secret_key or console_secret_key(engine), clock=clock),
         agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,

@@ -1,4 +1,4 @@
-from sqlalchemy import Boolean, Column, DateTime, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint
 
 from hub.db import BigInt, metadata
 
@@ -62,3 +62,17 @@ open_usage = Table(
     Column("kind", String(16), primary_key=True),  # page, download, api
     Column("count", BigInt, nullable=False),
 )
+
+# Tables of counts an agreement publishes instead of records (hub.opendata.aggregates), as
+# protected by disclosure control; one per (agreement, dataset) in force.
+open_aggregates = Table(
+    "open_aggregates",
+    metadata,
+    Column("agreement_id", String(100), primary_key=True),
+    Column("dataset", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("document", Text, nullable=False),  # JSON: hub.statistics.suppression.ProtectedTable.as_dict + axes
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+)
+

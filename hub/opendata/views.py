@@ -47,7 +47,8 @@ def _integer(name: str, default: int, low: int, high: int) -> int:
 @open_data.get("/")
 def catalogue():
     entries = _services().open_data.open_datasets()
-    return render_template("open/catalogue.html", entries=entries, names=_org_names())
+    return render_template("open/catalogue.html", entries=entries, names=_org_names(),
+                           tables=_services().open_aggregates.tables())
 
 
 @open_data.get("/catalog.jsonld")
@@ -181,3 +182,45 @@ def unsubscribe_alert(token: str):
         return render_template("open/alert_result.html", error=str(exc), title="Link not recognised"), 404
     return render_template("open/alert_result.html", title="Unsubscribed",
                            message=f"No more e-mail about {gone['district']}; your address is deleted.")
+
+
+# -- tables of counts (aggregates under disclosure control) -----------------------------
+def _published_table(agreement_id: str, dataset: str) -> dict:
+    try:
+        return _services().open_aggregates.table(agreement_id, dataset)
+    except NotFound:
+        abort(404)
+
+
+@open_data.get("/tables/<agreement_id>/<dataset>")
+def table_page(agreement_id: str, dataset: str):
+    published = _published_table(agreement_id, dataset)
+    _services().open_data.count_use(dataset, "page")
+    return render_template("open/table.html", published=published, table=published["table"],
+                           names=_org_names())
+
+
+@open_data.get("/tables/<agreement_id>/<dataset>.json")
+def table_json(agreement_id: str, dataset: str):
+    published = _published_table(agreement_id, dataset)
+    _services().open_data.count_use(dataset, "api")
+    return {"agreement_id": agreement_id, "dataset": dataset, "title": published["title"],
+            "computed_at": published["computed_at"], **published["table"]}
+
+
+@open_data.get("/tables/<agreement_id>/<dataset>.csv")
+def table_csv(agreement_id: str, dataset: str):
+    table = _published_table(agreement_id, dataset)["table"]
+    _services().open_data.count_use(dataset, "download")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([table["rows_are"], *table["columns"], "total"])
+
+    def shown(entry: dict) -> str:
+        return "[c]" if entry["suppressed"] else str(entry["value"])
+
+    for row in table["rows"]:
+        writer.writerow(csv_row([row["row"], *(shown(cell) for cell in row["cells"]), shown(row["total"])]))
+    writer.writerow(["total", *(shown(cell) for cell in table["column_totals"]), shown(table["grand_total"])])
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{agreement_id}-{dataset}.csv"'})

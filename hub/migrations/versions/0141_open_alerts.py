@@ -1,4 +1,5 @@
-"""open data: residents' e-mail alerts (double opt-in) and usage counts per dataset and day
+"""open data: residents' e-mail alerts (double opt-in), usage counts per dataset and day, and
+published tables of counts
 
 Revision ID: 0141_open_alerts
 Revises: 0140_open_data
@@ -37,9 +38,19 @@ def upgrade() -> None:
     sa.Column('count', BIGINT, nullable=False),
     sa.PrimaryKeyConstraint('dataset', 'day', 'kind', name=op.f('pk_open_usage'))
     )
+    op.create_table('open_aggregates',
+    sa.Column('agreement_id', sa.String(length=100), nullable=False),
+    sa.Column('dataset', sa.String(length=100), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('document', sa.Text(), nullable=False),
+    sa.Column('computed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('agreement_id', 'dataset', name=op.f('pk_open_aggregates'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('open_aggregates')
     op.drop_table('open_usage')
     with op.batch_alter_table('open_alerts', schema=None) as batch_op:
         batch_op.drop_index('ix_open_alerts_dataset_confirmed')
