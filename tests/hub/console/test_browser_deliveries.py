@@ -222,6 +222,7 @@ def test_another_orgs_ops_cannot_read_the_reply_or_act(open_console, hub, receiv
 
 
 def test_overview_range_picker_auto_refresh_and_the_providers_view(open_console, hub, receiver, webhook):
+    hub.publish("edinburgh", [gazetteer_record(9800)])  # something in every range's chart
     console = open_console()
     page = console.sign_in("omar")  # edinburgh ops: the provider of sds's gazetteer
     assert page.locator(".cards .card").first.get_attribute("id") == "attention-card"
