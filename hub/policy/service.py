@@ -49,6 +49,7 @@ from hub.records.events import CloudEvents
 from hub.timeutil import iso_utc
 
 from . import disclosure, revision
+from .addressing import addressee_field
 from .agreements import MAX_SOURCE_BYTES, window
 from .consent import ConsentRegistry
 from .decision import Decision, Disclosure
@@ -67,7 +68,8 @@ class PolicyService:
         self.events = events or CloudEvents(public_url_from_env())  # what recipient feeds hand out
         self.agreements = AgreementRegistry(engine, catalogue.get, org_exists, max_source_bytes, clock)
         self.consents = ConsentRegistry(engine, org_exists, clock)
-        self._index = PolicyIndex()
+        self._addressees: dict[tuple, str | None] = {}
+        self._index = PolicyIndex(self._addressee_of)
         self._suspended: list[tuple] = []  # (id, recipients, datasets, purposes, starts, ends) of suspended versions
         self._loaded = -1
         self._lock = threading.Lock()
@@ -121,6 +123,15 @@ class PolicyService:
             found.append((agreement_id, frozenset(document["recipients"]), frozenset(document["datasets"]),
                           frozenset(document["purposes"]), starts.timestamp(), ends.timestamp()))
         return found
+
+    def _addressee_of(self, dataset: str, version: int) -> str | None:
+        """The payload field naming the one org a record of this schema version is for (None: not addressed)."""
+        key = (dataset, version)
+        if key not in self._addressees:  # schema versions never change once published
+            found = self.catalogue.get(dataset, version)
+            schema = found.schemas.get(version, {}) if found else {}
+            self._addressees[key] = addressee_field(schema)
+        return self._addressees[key]
 
     def _key_field(self, dataset: str) -> str | None:
         found = self.catalogue.get(dataset)
