@@ -55,6 +55,7 @@ from hub.problems import Problem, problem_for, problem_response
 from hub.records.events import CloudEvents
 from hub.records.retention import Retention
 from hub.records.service import Catalogue, RecordService
+from hub.referrals.service import ReferralService
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
 from hub.returns.scheduler import send_reminders
@@ -90,6 +91,7 @@ class Services:
     delivery: DeliveryService
     retention: Retention
     coverage: CoverageService
+    referrals: ReferralService
     clock: Callable[[], datetime] = utcnow
 
     def worker(self, worker_id: str | None = None, channels: dict | None = None) -> Worker:
@@ -145,6 +147,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
         coverage=CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
                                  clock=clock, hub_operator=settings.hub_operator),
+        referrals=ReferralService(engine, policy, clock=clock),
         clock=clock,
     )
 

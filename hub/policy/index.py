@@ -14,6 +14,7 @@ from .agreements import window
 from .conditions import compile_condition
 from .decision import Decision
 from .projection import Projection, projection_of, pseudonym
+from .special_category import passed_fields
 from .vocabulary import NOTICE_DATASET
 
 _FAR_FUTURE = float("inf")
@@ -32,6 +33,8 @@ class CompiledDataset:
     cadence: dict | None = None  # {every_hours, grace_hours?}: what the providers promised, for coverage
     # Flows back from the recipients to the providers (e.g. referral-status to the referrer).
     returning: bool = False
+    acknowledge_days: int | None = None  # working days the addressee has to acknowledge (referrals)
+    passed: frozenset = frozenset()  # every field the recipients receive in some form
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,8 @@ def compile_agreement(document: dict, version: int, key: bytes, key_field_of) ->
             conditions=tuple((text, compile_condition(text)) for text in spec.get("conditions", ())),
             cadence=spec.get("cadence"),
             returning=spec.get("direction") == RETURNING,
+            acknowledge_days=(spec.get("acknowledge_within") or {}).get("working_days"),
+            passed=frozenset(passed_fields(spec)),
         )
     return CompiledAgreement(
         id=document["id"], version=version, lawful_basis=document["lawful_basis"],

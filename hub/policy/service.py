@@ -184,6 +184,22 @@ class PolicyService:
                     promised[provider, name] = cadence
         return promised
 
+    def active_agreement(self, agreement_id: str):
+        """The compiled active version of `agreement_id` (parties, datasets as passed), or None."""
+        self.refresh()
+        return next((agreement for agreements in self._index.routes.values() for agreement in agreements
+                     if agreement.id == agreement_id), None)
+
+    def acknowledge_days(self, provider: str, recipient: str, dataset: str, at: datetime) -> tuple[int, str] | None:
+        """(working days, agreement id): the shortest time an agreement in force at `at` gives `recipient`
+        to acknowledge `provider`'s records of `dataset` (None: no agreement states one)."""
+        self.refresh()
+        moment = at.timestamp()
+        stated = [(agreement.datasets[dataset].acknowledge_days, agreement.id)
+                  for agreement in self._index.routes.get((provider, recipient, dataset), ())
+                  if agreement.datasets[dataset].acknowledge_days and agreement.starts <= moment < agreement.ends]
+        return min(stated) if stated else None
+
     def suspended_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list[str]:
         """Ids of the suspended agreements that would, in force, let some provider share `dataset` with
         `recipient` for `purpose` at `at` (used to show a subscription `paused` until re-activated)."""
