@@ -184,11 +184,14 @@ class PolicyService:
                     promised[provider, name] = cadence
         return promised
 
-    def active_agreement(self, agreement_id: str):
-        """The compiled active version of `agreement_id` (parties, datasets as passed), or None."""
+    def active_agreements(self) -> list:
+        """The compiled active versions (parties, datasets as passed), by id."""
         self.refresh()
-        return next((agreement for agreements in self._index.routes.values() for agreement in agreements
-                     if agreement.id == agreement_id), None)
+        found = {agreement.id: agreement for agreements in self._index.routes.values() for agreement in agreements}
+        return [found[key] for key in sorted(found)]
+
+    def active_agreement(self, agreement_id: str):
+        return next((agreement for agreement in self.active_agreements() if agreement.id == agreement_id), None)
 
     def acknowledge_days(self, provider: str, recipient: str, dataset: str, at: datetime) -> tuple[int, str] | None:
         """(working days, agreement id): the shortest time an agreement in force at `at` gives `recipient`

@@ -206,6 +206,12 @@ class ReferralService:
                 "at": iso_utc(at)}
 
     # -- partnership figures -------------------------------------------------
+    def report_agreements(self, principal: Principal) -> list[dict]:
+        """The active referral agreements the caller's org is a party to (whose figures it may see)."""
+        return [{"id": agreement.id, "version": agreement.version}
+                for agreement in self.policy.active_agreements()
+                if REFERRAL in agreement.datasets and principal.org in agreement.providers | agreement.recipients]
+
     def report(self, agreement_id: str, principal: Principal) -> dict:
         """Partnership figures of an active agreement, for governance of its parties (404 to anyone else)."""
         from .report import partnership_report

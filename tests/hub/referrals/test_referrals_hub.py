@@ -5,7 +5,6 @@ special-category data without an Article 9 condition is neither approved nor act
 partnership figures come with small counts suppressed."""
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,22 +12,12 @@ import pytest
 from support import ROOT
 from support.agreements import agreement_yaml
 from support.browser import ConsoleHub
-from support.factories import example_payload
+from support.referrals import put_in_force, referral, status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 AGREEMENT = "referrals-edinburgh-partners"
-PERSON = "43a4a7f3075f73c22b28cbc0445a18273de7451252575650db6f475927901671"
 PURPOSE = {"purpose": "ServiceProvision"}
-
-
-def put_in_force(hub: ConsoleHub, source: str, agreement_id: str, parties: list[str]) -> None:
-    assert hub.api("POST", "/agreements", parties[0], "governance", json={"source": source}).status_code == 201
-    for org in parties:
-        answer = hub.api("POST", f"/agreements/{agreement_id}/transitions", org, "governance", json={"to": "approved"})
-        assert answer.status_code == 200, answer.text
-    answer = hub.api("POST", f"/agreements/{agreement_id}/transitions", parties[0], "governance", json={"to": "active"})
-    assert answer.json()["status"] == "active", answer.text
 
 
 @pytest.fixture(scope="module")
@@ -46,22 +35,6 @@ def hub(tmp_path_factory):
                  ["edinburgh", "glasgow"])
     yield server
     server.stop()
-
-
-def referral(referral_id: str, to: str, referred_at: datetime | None = None, **fields) -> dict:
-    payload = example_payload("referral", 3)
-    payload.update(referral_id=referral_id, referring_org="edinburgh", receiving_org=to,
-                   referred_at=(referred_at or datetime.now(timezone.utc)).isoformat(timespec="seconds"), **fields)
-    return {"id": str(uuid.uuid4()), "dataset": "referral", "schema_version": 3, "key": referral_id,
-            "op": "upsert", "subject": PERSON, "occurred_at": payload["referred_at"], "payload": payload}
-
-
-def status(referral_id: str, by: str, step: str, referring_org: str = "edinburgh", **fields) -> dict:
-    payload = {"status_id": f"ST-{uuid.uuid4().hex[:12]}", "referral_id": referral_id, "referring_org": referring_org,
-               "receiving_org": by, "status": step, "status_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               **fields}
-    return {"id": str(uuid.uuid4()), "dataset": "referral-status", "schema_version": 1, "key": payload["status_id"],
-            "op": "upsert", "subject": PERSON, "occurred_at": payload["status_at"], "payload": payload}
 
 
 def publish(hub: ConsoleHub, org: str, *records: dict) -> list[dict]:
