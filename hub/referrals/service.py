@@ -218,7 +218,8 @@ class ReferralService:
 
         principal.require("governance")
         agreement = self.policy.active_agreement(agreement_id)
-        if (agreement is None or REFERRAL not in agreement.datasets
+        # The parties' own governance only: an admin credential is the hub's, not a party's.
+        if (agreement is None or REFERRAL not in agreement.datasets or principal.is_admin
                 or principal.org not in agreement.providers | agreement.recipients):
             raise not_found(f"an active referral agreement {agreement_id} that names {principal.org}")
         at = self.clock()

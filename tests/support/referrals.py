@@ -19,9 +19,11 @@ def put_in_force(hub: ConsoleHub, source: str, agreement_id: str, parties: list[
     assert answer.json()["status"] == "active", answer.text
 
 
-def referral(referral_id: str, to: str, referred_at: datetime | None = None, **fields) -> dict:
+def referral(referral_id: str, to: str, referred_at: datetime | None = None, referring_org: str = "edinburgh",
+             **fields) -> dict:
+    """A referral (schema version 3) from `referring_org` addressed to `to`."""
     payload = example_payload("referral", 3)
-    payload.update(referral_id=referral_id, referring_org="edinburgh", receiving_org=to,
+    payload.update(referral_id=referral_id, referring_org=referring_org, receiving_org=to,
                    referred_at=(referred_at or datetime.now(timezone.utc)).isoformat(timespec="seconds"), **fields)
     return {"id": str(uuid.uuid4()), "dataset": "referral", "schema_version": 3, "key": referral_id,
             "op": "upsert", "subject": PERSON, "occurred_at": payload["referred_at"], "payload": payload}
