@@ -56,6 +56,8 @@ from hub.records.events import CloudEvents
 from hub.records.retention import Retention
 from hub.records.service import Catalogue, RecordService
 from hub.referrals.service import ReferralService
+from hub.referrals.vacancies import INTERVAL_SECONDS as VACANCY_INTERVAL_SECONDS
+from hub.referrals.vacancies import withdraw_expired_vacancies
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
 from hub.returns.scheduler import send_reminders
@@ -102,7 +104,9 @@ class Services:
         """Start the reminder and retention jobs (each runs once at once, then every interval)."""
         return Jobs([start_jobs({
             "returns-reminders": (lambda: send_reminders(self.reminders), self.settings.reminder_interval_seconds),
-            "records-retention": (self.retention.run, self.settings.retention_interval_seconds)})])
+            "records-retention": (self.retention.run, self.settings.retention_interval_seconds),
+            "vacancy-closing-dates": (lambda: withdraw_expired_vacancies(self.engine, self.records, self.clock),
+                                      VACANCY_INTERVAL_SECONDS)})])
 
 
 def open_engine(settings: Settings, engine: Engine | None = None) -> Engine:
