@@ -12,7 +12,7 @@ from collections import Counter
 from hub.statistics.suppression import protect
 
 from . import journey
-from .service import Referral
+from .log import Referral
 
 
 def referral_table(referrals: list[Referral], row_of, threshold: int, title: str, row_label: str) -> dict:
