@@ -156,14 +156,23 @@ def _cells(table: dict) -> dict[tuple[str, str], dict]:
     return {(row["row"], column): cell for row in table["rows"] for column, cell in zip(table["columns"], row["cells"])}
 
 
+FIGURES = agreement_yaml("referrals-glasgow-sds", ["glasgow"], ["sds"], {
+    "referral": {"fields": ["referral_id", "receiving_org", "referred_at", "age_band"]},
+    "referral-status": {"fields": ["status_id", "referral_id", "referring_org", "receiving_org", "status"],
+                        "direction": "recipients-to-providers"}})
+
+
 def test_partnership_figures_suppress_small_counts_and_go_to_parties_only(hub):
-    quarter = "2025-Q2"  # a quarter no other test publishes into
+    # an agreement of its own, so that no other test's referrals are in its figures
+    put_in_force(hub, FIGURES, "referrals-glasgow-sds", ["glasgow", "sds"])
+    quarter = "2025-Q2"
     referred = datetime(2025, 5, 6, 10, 0, tzinfo=timezone.utc)
-    records = [referral(f"EDI-FIG-{n:03d}", "sds", referred, age_band="20-24" if n < 6 else "50-64") for n in range(8)]
-    publish(hub, "edinburgh", *records)
-    publish(hub, "sds", *[status(f"EDI-FIG-{n:03d}", "sds", "accepted") for n in range(6)],
-            status("EDI-FIG-006", "sds", "declined", decline_reason="no-capacity"))
-    answer = hub.api("GET", f"/referral-reports/{AGREEMENT}", "fife", "governance")
+    records = [referral(f"GLA-FIG-{n:03d}", "sds", referred, referring_org="glasgow",
+                        age_band="20-24" if n < 6 else "50-64") for n in range(8)]
+    publish(hub, "glasgow", *records)
+    publish(hub, "sds", *[status(f"GLA-FIG-{n:03d}", "sds", "accepted", referring_org="glasgow") for n in range(6)],
+            status("GLA-FIG-006", "sds", "declined", referring_org="glasgow", decline_reason="no-capacity"))
+    answer = hub.api("GET", "/referral-reports/referrals-glasgow-sds", "glasgow", "governance")
     assert answer.status_code == 200, answer.text
     tables = {table["title"]: table for table in answer.json()["tables"]}
     states = _cells(tables["Referrals by quarter, provider and state"])
@@ -171,13 +180,15 @@ def test_partnership_figures_suppress_small_counts_and_go_to_parties_only(hub):
     assert states[f"{quarter} sds", "declined"] == {"value": None, "suppressed": True}  # 1 referral
     assert states[f"{quarter} sds", "awaiting"] == {"value": None, "suppressed": True}  # 1 referral
     by_age = _cells(tables["Referrals by age band and state"])
-    assert by_age["20-24", "accepted"]["value"] == 6
     assert by_age["50-64", "declined"]["suppressed"] and by_age["50-64", "awaiting"]["suppressed"]
-    # no hidden count can be worked out from what is shown
-    shown = [cell["value"] for cell in states.values() if not cell["suppressed"]]
-    assert 1 not in shown and 2 not in shown
+    # no small count is shown, in any cell or total of any table
+    for table in tables.values():
+        shown = [entry["value"] for row in table["rows"] for entry in (*row["cells"], row["total"])
+                 if not entry["suppressed"]]
+        shown += [entry["value"] for entry in (*table["column_totals"], table["grand_total"]) if not entry["suppressed"]]
+        assert not {1, 2, 3, 4} & set(shown), table["title"]
     # a group the agreement does not pass is no part of the figures
     assert not any("veteran" in title for title in tables)
-    # parties only: glasgow (no party to it) gets 404, a party's subscriber 403
-    assert hub.api("GET", f"/referral-reports/{AGREEMENT}", "glasgow", "governance").status_code == 404
-    assert hub.api("GET", f"/referral-reports/{AGREEMENT}", "sds", "subscriber").status_code == 403
+    # parties only: fife (no party to it) gets 404, a party's subscriber 403
+    assert hub.api("GET", "/referral-reports/referrals-glasgow-sds", "fife", "governance").status_code == 404
+    assert hub.api("GET", "/referral-reports/referrals-glasgow-sds", "sds", "subscriber").status_code == 403
