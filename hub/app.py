@@ -22,9 +22,11 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
 from hub import sealing
+from hub.agentconfig.service import AgentConfigService
 from hub.config import Settings
 from hub.console import init_console
 from hub.console.service import AccountService
+from hub.console.service import secret_key as console_secret_key
 from hub.coverage.service import CoverageService
 from hub.db import make_engine, utcnow
 from hub.delivery.runner import build_worker
@@ -47,6 +49,10 @@ from hub.middleware import (
     ServicesMiddleware,
     operation_routes,
 )
+from hub.opendata.aggregates import OpenAggregates
+from hub.opendata.alerts import ResidentAlerts
+from hub.opendata.service import OpenData
+from hub.opendata.views import open_data as open_data_pages
 from hub.orgs.service import OrgService
 from hub.page_headers import init_page_headers
 from hub.parameter_validation import NamingParameterValidator
@@ -94,6 +100,10 @@ class Services:
     retention: Retention
     coverage: CoverageService
     referrals: ReferralService
+    open_data: OpenData
+    resident_alerts: ResidentAlerts
+    open_aggregates: OpenAggregates
+    agent_config: AgentConfigService
     clock: Callable[[], datetime] = utcnow
 
     def worker(self, worker_id: str | None = None, channels: dict | None = None) -> Worker:
@@ -106,7 +116,15 @@ class Services:
             "returns-reminders": (lambda: send_reminders(self.reminders), self.settings.reminder_interval_seconds),
             "records-retention": (self.retention.run, self.settings.retention_interval_seconds),
             "vacancy-closing-dates": (lambda: withdraw_expired_vacancies(self.engine, self.records, self.clock),
-                                      VACANCY_INTERVAL_SECONDS)})])
+                                      VACANCY_INTERVAL_SECONDS),
+            "open-data": (self._open_data_round, self.settings.open_data_interval_seconds),
+            "open-aggregates": (self.open_aggregates.compute, self.settings.open_aggregates_interval_seconds)})])
+
+    def _open_data_round(self) -> None:
+        """Publish what is new to the public, then tell the residents who asked."""
+        self.open_data.project()
+        self.resident_alerts.send_due()
+        self.resident_alerts.forget_unconfirmed()
 
 
 def open_engine(settings: Settings, engine: Engine | None = None) -> Engine:
@@ -129,9 +147,11 @@ def build_services(settings: Settings, engine: Engine | None = None,
     metrics.watch_delivery_lag(lambda: read_lag(engine, clock))
     policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None,
                            events=CloudEvents(settings.public_url),
-                           max_source_bytes=settings.agreement_source_max_bytes, clock=clock)
+                           max_source_bytes=settings.agreement_source_max_bytes, clock=clock,
+                           public_steward=settings.hub_operator)
     returns = ReturnService(engine, catalogue, clock, policy.providers_sharing_with)
     health = HealthService(engine, orgs.list_agents, clock=clock, hub_operator=settings.hub_operator)
+    open_data = OpenData(engine, catalogue, policy, clock=clock)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
     return Services(
@@ -150,7 +170,14 @@ def build_services(settings: Settings, engine: Engine | None = None,
                                   settings.reminder_catchup_days, clock=clock),
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
         coverage=CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
-                                 clock=clock, hub_operator=settings.hub_operator),
+                                 clock=clock, hub_operator=settings.hub_operator,
+                                 min_agent_version=settings.min_agent_version),
+        open_data=open_data,
+        open_aggregates=OpenAggregates(engine, policy, clock=clock),
+        resident_alerts=ResidentAlerts(engine, open_data, mailer, settings.public_url,
+                                       key=lambda: settings.secret_key or console_secret_key(engine), clock=clock),
+        agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
+                                        hub_operator=settings.hub_operator),
         referrals=ReferralService(engine, policy, clock=clock),
         clock=clock,
     )
@@ -214,6 +241,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return response
 
     init_console(flask_app, services)
+    flask_app.register_blueprint(open_data_pages)
     init_page_headers(flask_app)
 
     flask_app.add_url_rule("/metrics", "metrics", metrics_view(services))

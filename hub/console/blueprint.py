@@ -42,6 +42,7 @@ PAGES = [
     ("console.returns", "Data returns", RETURNS_STAFF),
     ("console.referrals", "Referrals", GOVERNANCE),
     ("console.catalogue", "Catalogue", ALL_STAFF),
+    ("console.open_data_usage", "Open data", ALL_STAFF),
     ("console.audit_log", "Audit log", ALL_STAFF),
 ]
 

@@ -16,7 +16,7 @@ from causeway_common.catalogue import load_format_schema
 from hub.timeutil import parse_iso
 
 from .conditions import ConditionError, compile_condition, payload_fields
-from .vocabulary import NOTICE_DATASET
+from .vocabulary import NOTICE_DATASET, PUBLIC
 
 # An agreement is a short document: these bound what parsing one may cost.
 MAX_SOURCE_BYTES = 256 * 1024  # the default of Settings.agreement_source_max_bytes
@@ -217,6 +217,10 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
 
     for side in ("providers", "recipients"):
         for index, org in enumerate(data[side]):
+            if org == PUBLIC:
+                if side == "providers":
+                    problem([side, index], "the public receives open data; it cannot provide it")
+                continue
             if not org_exists(org):
                 problem([side, index], f"unknown org {org!r} (add it first: causeway-hub org add {org} --name ...)")
     for index, contact in enumerate(data.get("contacts", [])):
@@ -248,6 +252,7 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
         spec = {"fields": list(spec.get("fields", [])), "pseudonymise": list(spec.get("pseudonymise", [])),
                 "generalise": dict(spec.get("generalise", {})), "conditions": list(spec.get("conditions", [])),
                 **({"cadence": dict(spec["cadence"])} if "cadence" in spec else {}),
+                **({"aggregate": dict(spec["aggregate"])} if "aggregate" in spec else {}),
                 **{setting: spec[setting] for setting in ("direction", "acknowledge_within", "article9_condition")
                    if setting in spec}}
         where: dict[str, str] = {}
@@ -270,7 +275,9 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
                                                     "a field is sent as it is, pseudonymised or generalised, not two of these")
             else:
                 where[field] = "generalise"
-        if dataset.key_field not in spec["fields"] and dataset.key_field not in spec["pseudonymise"]:
+        if "aggregate" in spec:
+            _check_aggregate(spec, known, at, problem)
+        elif dataset.key_field not in spec["fields"] and dataset.key_field not in spec["pseudonymise"]:
             problem(at + ["fields"], f"the key field {dataset.key_field!r} must be in fields or pseudonymise, "
                                      "so recipients can apply updates and deletions")
         for index, text in enumerate(spec["conditions"]):
@@ -283,6 +290,10 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
                 if field not in known:
                     problem(at + ["conditions", index], f"condition {text!r} reads payload.{field}, "
                                                         f"which is not a field of dataset {name}")
+        if PUBLIC in data["recipients"] and dataset.personal and "aggregate" not in spec:
+            problem(at, f"{name} is personal data, so it cannot be published to the public; "
+                        "publish counts of it instead (aggregate: {rows: ..., columns: ...}), "
+                        "which the hub's disclosure control protects")
         if data["lawful_basis"] == "consent" and not dataset.personal:
             problem(at, f"lawful basis consent needs records about a person, but {name} is not personal data: "
                         "choose another basis or another dataset")
@@ -306,6 +317,24 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
         "dpia_reference": data.get("dpia_reference"),
         "review_date": data.get("review_date"),
     }
+
+
+AGGREGATE_AXES = ("publisher", "quarter")  # besides payload fields
+
+
+def _check_aggregate(spec: dict, known: dict, at: list, problem) -> None:
+    """An aggregate publishes counts only, over two axes the dataset has."""
+    for setting in ("fields", "pseudonymise", "generalise"):
+        if spec[setting]:
+            problem(at + [setting], f"an aggregate publishes counts only: leave out {setting}")
+    aggregate = spec["aggregate"]
+    for axis in ("rows", "columns"):
+        value = aggregate[axis]
+        if value not in AGGREGATE_AXES and value not in known:
+            problem(at + ["aggregate", axis], f"{value!r} is neither a field of the dataset nor one of "
+                                              f"{', '.join(AGGREGATE_AXES)}")
+    if aggregate["rows"] == aggregate["columns"]:
+        problem(at + ["aggregate", "columns"], "rows and columns must count by two different things")
 
 
 def describe_changes(before: dict | None, after: dict) -> list[str]:

@@ -35,6 +35,7 @@ class CompiledDataset:
     returning: bool = False
     acknowledge_days: int | None = None  # working days the addressee has to acknowledge (referrals)
     passed: frozenset = frozenset()  # every field the recipients receive in some form
+    aggregate: dict | None = None  # counts only (hub.opendata.aggregates): no record is routed for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ def compile_agreement(document: dict, version: int, key: bytes, key_field_of) ->
             returning=spec.get("direction") == RETURNING,
             acknowledge_days=(spec.get("acknowledge_within") or {}).get("working_days"),
             passed=frozenset(passed_fields(spec)),
+            aggregate=spec.get("aggregate"),
         )
     return CompiledAgreement(
         id=document["id"], version=version, lawful_basis=document["lawful_basis"],
@@ -115,6 +117,8 @@ class PolicyIndex:
         routes: dict[tuple, list] = {}
         for agreement in sorted(active, key=lambda a: a.id):
             for dataset, spec in agreement.datasets.items():
+                if spec.aggregate is not None:  # an aggregate's recipients get counts, never records
+                    continue
                 senders, receivers = ((agreement.recipients, agreement.providers) if spec.returning
                                       else (agreement.providers, agreement.recipients))
                 for provider in senders:
