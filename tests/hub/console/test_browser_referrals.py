@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
 from support import ROOT
 from support.browser import ConsoleHub
@@ -36,11 +35,6 @@ def hub(tmp_path_factory):
     server.stop()
 
 
-def assert_accessible(page, state: str) -> None:
-    results = Axe().run(page)
-    assert results.violations_count == 0, f"{state}: {results.generate_report()}"
-
-
 def open_timeline(page, referral_id: str):
     with page.expect_navigation():
         page.get_by_role("navigation", name="Console pages").get_by_role("link", name="Referrals").click()
@@ -56,12 +50,12 @@ def test_the_referrer_sees_the_timeline_overdue_and_declined_with_its_reason(ope
     late_row = page.locator(f"#referrals tr[data-referral='{LATE}']")
     assert late_row.get_attribute("data-side") == "sent"
     assert "Overdue" in late_row.inner_text()
-    assert_accessible(page, "referrals, sent")
+    console.assert_accessible("referrals, sent")
     page.get_by_label("Show").select_option("yes")
     with page.expect_navigation():
         page.get_by_role("button", name="Show").click()
     assert page.locator("#referrals tbody tr").count() == 1
-    assert_accessible(page, "referrals, overdue only")
+    console.assert_accessible("referrals, overdue only")
 
     open_timeline(page, ON_TIME)
     steps = page.locator("#referral-timeline li")
@@ -69,12 +63,12 @@ def test_the_referrer_sees_the_timeline_overdue_and_declined_with_its_reason(ope
     assert page.locator(".decline-reason").inner_text() == "not eligible"
     assert "declined" in page.locator("#referral-state").inner_text()
     console.screenshot("referral-timeline-referrer")
-    assert_accessible(page, "timeline, referrer")
+    console.assert_accessible("timeline, referrer")
 
     with page.expect_navigation():
         page.goto(f"/console/referrals/edinburgh/{LATE}")
     assert page.locator("#referral-overdue").is_visible()
-    assert_accessible(page, "timeline, referrer, overdue")
+    console.assert_accessible("timeline, referrer, overdue")
 
 
 def test_the_addressee_sees_the_same_journey_and_a_third_service_sees_nothing(open_console, hub):
@@ -88,7 +82,7 @@ def test_the_addressee_sees_the_same_journey_and_a_third_service_sees_nothing(op
     payload = page.locator("#referral-payload").inner_text()
     assert '"personal_details_ref": "ps_' in payload
     console.screenshot("referral-timeline-addressee")
-    assert_accessible(page, "timeline, addressee")
+    console.assert_accessible("timeline, addressee")
 
     with page.expect_navigation():
         page.goto(f"/console/referrals/edinburgh/{LATE}")
@@ -98,11 +92,11 @@ def test_the_addressee_sees_the_same_journey_and_a_third_service_sees_nothing(op
         page.goto(f"/console/referrals/figures/{AGREEMENT}")
     assert page.get_by_role("heading", name="Referrals by quarter, provider and state").is_visible()
     assert "[c]" in page.locator("table.figures").first.inner_text()  # two referrals: hidden
-    assert_accessible(page, "partnership figures")
+    console.assert_accessible("partnership figures")
 
     third = open_console()
     fife = third.sign_in("fiona")  # fife governance: a party to the agreement, not the addressee
     with fife.expect_navigation():
         fife.get_by_role("navigation", name="Console pages").get_by_role("link", name="Referrals").click()
     assert fife.locator("#no-referrals").is_visible()
-    assert_accessible(fife, "no referrals")
+    third.assert_accessible("no referrals")
