@@ -61,6 +61,9 @@ from hub.problems import Problem, problem_for, problem_response
 from hub.records.events import CloudEvents
 from hub.records.retention import Retention
 from hub.records.service import Catalogue, RecordService
+from hub.referrals.service import ReferralService
+from hub.referrals.vacancies import INTERVAL_SECONDS as VACANCY_INTERVAL_SECONDS
+from hub.referrals.vacancies import withdraw_expired_vacancies
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
 from hub.returns.scheduler import send_reminders
@@ -96,6 +99,7 @@ class Services:
     delivery: DeliveryService
     retention: Retention
     coverage: CoverageService
+    referrals: ReferralService
     open_data: OpenData
     resident_alerts: ResidentAlerts
     open_aggregates: OpenAggregates
@@ -111,6 +115,8 @@ class Services:
         return Jobs([start_jobs({
             "returns-reminders": (lambda: send_reminders(self.reminders), self.settings.reminder_interval_seconds),
             "records-retention": (self.retention.run, self.settings.retention_interval_seconds),
+            "vacancy-closing-dates": (lambda: withdraw_expired_vacancies(self.engine, self.records, self.clock),
+                                      VACANCY_INTERVAL_SECONDS),
             "open-data": (self._open_data_round, self.settings.open_data_interval_seconds),
             "open-aggregates": (self.open_aggregates.compute, self.settings.open_aggregates_interval_seconds)})])
 
@@ -172,6 +178,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
                                        key=lambda: settings.secret_key or console_secret_key(engine), clock=clock),
         agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
                                         hub_operator=settings.hub_operator),
+        referrals=ReferralService(engine, policy, clock=clock),
         clock=clock,
     )
 

@@ -40,6 +40,7 @@ PAGES = [
     ("console.coverage", "Coverage", ALL_STAFF),
     ("console.quality", "Data quality", ALL_STAFF),
     ("console.returns", "Data returns", RETURNS_STAFF),
+    ("console.referrals", "Referrals", GOVERNANCE),
     ("console.catalogue", "Catalogue", ALL_STAFF),
     ("console.open_data_usage", "Open data", ALL_STAFF),
     ("console.audit_log", "Audit log", ALL_STAFF),

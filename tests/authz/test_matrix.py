@@ -29,6 +29,7 @@ from hub.delivery.models import dead_letters
 from support.agreements import agreement_yaml
 from support.factories import gazetteer_record
 from support.hubprocess import HubProcess
+from support.referrals import referral
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -114,6 +115,12 @@ MATRIX = {
     "hub.returns.api.submission":      "ok/404    ok/404    ok/404    ok/404    ok/ok     404/404     401",
     # a council's own row ("own": no org named); every council's for admin and the hub operator's ops
     "hub.coverage.api.coverage":       "ok/403    403/403   ok/403    ok/403    ok/ok     ok/ok       401",
+    # each org its own referrals (sent and received); admin reads no payloads
+    "hub.referrals.api.list_referrals": "ok/ok    ok/ok     ok/ok     403/403   403/403   403/403     401",
+    # "other": glasgow's referral to sfrs, which names neither the caller nor is addressed to it
+    "hub.referrals.api.get_referral":  "ok/404    ok/404    ok/404    403/403   403/403   403/403     401",
+    # partnership figures: governance of the agreement's parties only (admin is no party)
+    "hub.referrals.api.referral_report": "403/403 403/403   ok/404    403/403   404/404   403/403     401",
 }
 
 
@@ -229,6 +236,28 @@ class World:
             return self.services.delivery.subscribe(body, Principal(org=org, role="subscriber",
                                                                     credential_id="matrix"))["id"]
         return make() if fresh else self.once(f"subscription-{channel}", org, make)
+
+    def referral(self, org: str) -> str:
+        """A referral `org` made to sfrs."""
+        def make():
+            record = referral(f"MATRIX-{org.upper()}-{next(_ids)}", THIRD, referring_org=org)
+            answer = requests.post(f"{self.hub.url}/api/v1/records", json={"records": [record]}, timeout=10,
+                                   headers={"Authorization": f"Bearer {self.key(org, 'publisher')}"})
+            assert answer.json()["results"][0]["status"] == "accepted", answer.text
+            return record["key"]
+        return self.once("referral", org, make)
+
+    def referral_agreement(self, org: str) -> str:
+        """An active agreement letting `org` refer people to sfrs."""
+        def make():
+            agreements, agreement_id = self.services.policy.agreements, f"matrix-referrals-{org}"
+            agreements.apply(agreement_yaml(agreement_id, [org], [THIRD], {"referral": {"fields": ["referral_id"]}}),
+                             self.governance(org), mode="create")
+            for party in (org, THIRD):
+                agreements.transition(agreement_id, "approved", self.governance(party))
+            agreements.transition(agreement_id, "active", self.governance(org))
+            return agreement_id
+        return self.once("referral-agreement", org, make)
 
     def dead_letter(self, sub_id: str) -> int:
         now = db.utcnow()
@@ -397,6 +426,9 @@ REQUESTS = {
     "hub.returns.api.grid": lambda w, org, caller: Call({"dataset": RETURN}),
     "hub.returns.api.submission": lambda w, org, caller: Call({"dataset": RETURN, "period": PERIOD, "org": org}),
     "hub.coverage.api.coverage": lambda w, org, caller: Call(params={} if org == caller else {"org": org}),
+    "hub.referrals.api.list_referrals": lambda w, org, caller: (w.referral(org), Call())[1],
+    "hub.referrals.api.get_referral": lambda w, org, caller: Call({"referring_org": org, "referral_id": w.referral(org)}),
+    "hub.referrals.api.referral_report": lambda w, org, caller: Call({"agreement_id": w.referral_agreement(org)}),
 }
 
 
