@@ -25,3 +25,27 @@ def grid(dataset, format=None, **query):
 
 def submission(dataset, period, org):
     return ok(services().returns.submission(dataset, period, org, principal()))
+
+
+def submit_rows(dataset, period, org, body):
+    return ok(services().returns.submit_rows(dataset, period, org, body["rows"], principal()))
+
+
+def list_definitions():
+    return ok({"definitions": services().returns.definitions.list(principal())})
+
+
+def draft_definition(body):
+    return ok(services().returns.definitions.draft(body, principal()), 201)
+
+
+def get_definition(name):
+    return ok(services().returns.definitions.get(name, principal()))
+
+
+def approve_definition(name, version):
+    return ok(services().returns.definitions.approve(name, version, principal()))
+
+
+def set_definition_lifecycle(name, body):
+    return ok(services().returns.definitions.set_lifecycle(name, body, principal()))

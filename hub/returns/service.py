@@ -20,14 +20,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from hub.auth import Principal
-from hub.errors import Invalid, NotFound, not_found
+from hub.errors import Conflict, Forbidden, Invalid, NotFound, not_found
 from hub.orgs.models import orgs
 from hub.timeutil import iso_utc
 
-from . import checks
+from . import checks, rules
 from .declaration import ALL_COUNCILS, ReturnDeclaration, declaration_of
+from .definitions import ReturnDefinitions
 from .periods import Period, PeriodError, parse_period, period_containing, periods_between
 from .reference import populations_for_year
+from .rowsets import replace_rows
 from .submissions import Submission, read_submissions
 
 STATUSES = ("submitted", "late", "missing", "awaited")
@@ -47,23 +49,41 @@ class View:
 
 class ReturnService:
     def __init__(self, engine: Engine, catalogue, clock,
-                 providers_sharing_with: Callable[[str, str, datetime], set[str]] = no_sharing):
+                 providers_sharing_with: Callable[[str, str, datetime], set[str]] = no_sharing,
+                 definitions: ReturnDefinitions | None = None):
         self.engine = engine
         self.catalogue = catalogue
         self.clock = clock
+        # Returns drafted as data, read from the database on every call: no restart after an approval.
+        self.definitions = definitions or ReturnDefinitions(engine, catalogue, clock)
         # (recipient, dataset, at) -> the providers an active agreement lets share the dataset with it
         self.providers_sharing_with = providers_sharing_with
 
     # -- declarations and who may see what ---------------------------------
     def declarations(self) -> list[ReturnDeclaration]:
-        return [d for d in (declaration_of(ds) for ds in self.catalogue.all()) if d is not None]
+        """Every return in force: the catalogue's periodic datasets, then those drafted as data."""
+        declared = [d for d in (declaration_of(ds) for ds in self.catalogue.all()) if d is not None]
+        return declared + self.definitions.in_force()
 
     def declaration(self, dataset: str) -> ReturnDeclaration:
+        """A return's declaration (for one drafted as data, its latest approved version)."""
         found = self.catalogue.get(dataset)
         declaration = declaration_of(found) if found else None
+        if declaration is None and found is None:
+            versions = self.definitions.versions_in_force(dataset)
+            declaration = versions[-1] if versions else None
         if declaration is None:
             raise not_found(f"periodic return {dataset}")
         return declaration
+
+    def declaration_for(self, declaration: ReturnDeclaration, period: Period) -> ReturnDeclaration | None:
+        """The version in force for a period: the latest approved one applying from it or earlier
+        (None when the first version applies from a later period)."""
+        if declaration.source != "rows":
+            return declaration
+        applying = [v for v in self.definitions.versions_in_force(declaration.dataset)
+                    if parse_period(v.frequency, v.applies_from) <= period]
+        return applying[-1] if applying else None
 
     def expected_publishers(self, conn: Connection, declaration: ReturnDeclaration) -> list[tuple[str, str]]:
         if declaration.expected_publishers == ALL_COUNCILS:
@@ -135,7 +155,7 @@ class ReturnService:
         }
 
     def _rows(self, conn: Connection, view: View, period: Period, submissions: dict, now: datetime) -> list[dict]:
-        declaration = view.declaration
+        declaration = self.declaration_for(view.declaration, period) or view.declaration
         flags = self._flags(conn, declaration, period, [s for s, _ in view.publishers], submissions)
         deadline = period.deadline(declaration.due_days)
         rows = []
@@ -144,6 +164,8 @@ class ReturnService:
                 continue
             found = submissions.get((slug, period.name))
             rows.append(_row(slug, name, found, deadline, now, flags.get(slug, [])))
+            if declaration.source == "rows":
+                rows[-1]["figures"] = figures_of(declaration, found)
         return rows
 
     def _flags(self, conn: Connection, declaration: ReturnDeclaration, period: Period,
@@ -162,6 +184,11 @@ class ReturnService:
             found = []
             for key, entry in sorted(submission.live.items()):
                 found += checks.sum_flags(key, entry["payload"], declaration.sums)
+                found += rules.row_failures(key, entry["payload"], declaration.rules)
+            if declaration.source == "rows":
+                found += checks.incomplete_total_flags(submission.live, declaration.numeric_fields())
+                found += rules.totals_failures(
+                    checks.field_totals(submission.payloads, declaration.numeric_fields()), declaration.rules)
             found += checks.rate_flags(totals[slug], populations.get(slug), declaration.rates, slug)
             if outlier:
                 found += checks.peer_outlier_flags(slug, totals, populations, outlier)
@@ -225,13 +252,38 @@ class ReturnService:
             submissions = read_submissions(conn, view.declaration)
             row = next(r for r in self._rows(conn, view, period, submissions, now) if r["org"] == org)
         found = submissions.get((org, period.name))
-        records = [{"key": key, "id": entry["id"], "seq": entry["seq"], "payload": entry["payload"]}
-                   for key, entry in sorted(found.live.items())] if found else []
+        records = [{"key": key, "id": entry["id"], "seq": entry["seq"], "payload": entry["payload"],
+                    "flags": [f for f in row["flags"] if f.get("key") == key]}
+                   for key, entry in found.live.items()] if found else []
+        if view.declaration.source == "records":
+            records.sort(key=lambda r: r["key"])
         return {"dataset": dataset, "title": view.declaration.title, "guidance": view.declaration.guidance,
                 **_period_facts(view.declaration, period), "as_of": iso_utc(now), **row, "records": records}
 
     def list_returns(self) -> list[dict]:
         return [d.summary() for d in self.declarations()]
+
+    # -- row sets ----------------------------------------------------------
+    def submit_rows(self, dataset: str, period_name: str, org: str, rows: list, caller: Principal) -> dict:
+        """Replace a council's row set for a period (rows left out are gone); its submission back."""
+        caller.require("publisher")
+        caller.require_org(org)
+        declaration = self.declaration(dataset)
+        if declaration.source != "rows":
+            raise Conflict(f"{dataset} is made of records of its dataset: publish them (POST /records)")
+        period = self._period(declaration, period_name)
+        now = self.clock()
+        if period.first_day > now.date():
+            raise Invalid(f"{period.name} has not begun: a return is sent for a period that has begun or ended")
+        in_force = self.declaration_for(declaration, period)
+        if in_force is None:
+            raise Invalid(f"no version of {dataset} applies to {period.name}")
+        with self.engine.connect() as conn:
+            expected = {slug for slug, _ in self.expected_publishers(conn, in_force)}
+        if org not in expected:
+            raise Forbidden(f"{dataset} is not asked of {org}")
+        replace_rows(self.engine, in_force, period, org, rows, caller, now)
+        return self.submission(dataset, period.name, org, caller)
 
 
 def _period_facts(declaration: ReturnDeclaration, period: Period) -> dict:
@@ -256,6 +308,12 @@ def _row(slug: str, name: str, found: Submission | None, deadline: datetime, now
         "versions": found.versions,
         "flags": flags,
     }
+
+
+def figures_of(declaration: ReturnDeclaration, found: Submission | None) -> dict:
+    """A council's totals (each number field added up over its rows) and the rates computed from them."""
+    totals = checks.field_totals(found.payloads, declaration.numeric_fields()) if found else {}
+    return {"totals": totals, "rates": {r.name: r.of(totals) for r in declaration.computed_rates}}
 
 
 def totals_of(rows: list[dict]) -> dict:

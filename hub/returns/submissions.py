@@ -49,7 +49,10 @@ def _sender(credential_id: str, agent_id: str | None) -> str:
 def read_submissions(conn: Connection, declaration: ReturnDeclaration) -> dict[tuple[str, str], Submission]:
     """(publisher, period) -> its submission, for every publisher and period in the log.
     Records whose period field is missing or not a period of the right frequency are left out
-    (the schema should make that impossible)."""
+    (the schema should make that impossible). A return drafted as data is read from its row sets."""
+    if declaration.source == "rows":
+        from .rowsets import read_row_submissions
+        return read_row_submissions(conn, declaration.dataset)
     query = (
         select(records.c.seq, records.c.id, records.c.key, records.c.op, records.c.publisher,
                records.c.received_at, records.c.payload, batches.c.credential_id, batches.c.agent_id)
