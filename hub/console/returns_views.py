@@ -23,7 +23,15 @@ def _grid(dataset: str) -> dict:
 @console.get("/returns/")
 @requires(*RETURNS_STAFF)
 def returns():
-    return render_template("console/returns/index.html", returns=services().returns.declarations())
+    user, today = staff(), services().clock().date()
+    declarations = services().returns.declarations()
+    # Due for review is shown to the return's owner and the hub's admin.
+    due = {d.dataset for d in declarations if (user.role == "admin" or user.org == d.requesting_org)
+           and d.due_for_review(today)}
+    drafts = [(d, v) for d in services().returns.definitions.list(user.principal) for v in d["versions"]
+              if v["status"] == "draft"]
+    return render_template("console/returns/index.html", returns=declarations, due_for_review=due, drafts=drafts,
+                           may_draft=user.role in ("governance", "admin"))
 
 
 @console.get("/returns/<dataset>")

@@ -202,7 +202,7 @@ class ReturnDefinitions:
             stored = {key: value for key, value in spec.items() if key not in ("introduced", "reviewed", "name")}
             conn.execute(return_versions.insert().values(
                 name=name, version=version, status="draft", applies_from=applies_from,
-                spec=json.dumps(stored, sort_keys=True), drafted_by=caller.actor, drafted_at=now))
+                spec=json.dumps(stored), drafted_by=caller.actor, drafted_at=now))
             audit.append(conn, at=now, actor=caller.actor, org=caller.org, action="return.drafted",
                          target=f"{name}/{version}", detail={"applies_from": applies_from, "title": spec["title"]})
         return self.get(name, caller)

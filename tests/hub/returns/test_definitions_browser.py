@@ -1,0 +1,128 @@
+"""Drafting a return in the console, in real headless Chromium against a real hub process: an
+agency's governance drafts one in the form (a mistake is shown at its line, then fixed), sees the
+returns that already collect such fields, the hub's admin approves it into force, a council's
+rows come in and the submission page shows the hub's totals and the rule a school fails.
+axe-core finds no accessibility violation on any of these pages."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from support.browser import Console, ConsoleHub
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+NAME = "data-return.school-lunches"
+PERIOD = "2026-Q3"  # ended: the hub keeps real time
+
+
+def _axe_source() -> str:
+    import axe_playwright_python
+
+    return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
+
+
+def assert_accessible(page, state: str) -> None:
+    found = page.evaluate(_axe_source() + "\n;axe.run(document, {resultTypes: ['violations']})")
+    violations = [f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(n['target'][0] for n in v['nodes'][:3])}"
+                  for v in found["violations"]]
+    assert violations == [], f"axe-core found violations on {state}:\n" + "\n".join(violations)
+
+
+@pytest.fixture(scope="module")
+def console_hub(tmp_path_factory):
+    hub = ConsoleHub(tmp_path_factory.mktemp("definitions-console"))
+    hub.prepare()
+    hub.start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def tabs(chromium, console_hub):
+    opened = {}
+
+    def tab(username):
+        if username not in opened:
+            opened[username] = Console(chromium, console_hub)
+            opened[username].sign_in(username)
+        return opened[username].page
+
+    yield tab
+    errors = [e for console in opened.values() for e in console.errors if "422" not in e]
+    for console in opened.values():
+        console.close()
+    assert errors == [], "the browser reported errors"
+
+
+FIELDS = """school | School | text
+pupils_on_roll | Pupils on roll | integer
+free_meals_registered | Registered for free meals | integer
+fm_p1_p5 | Free meals P1-P5 | integer
+fm_p6_s6 | Free meals P6-S6 | integer"""
+
+
+def test_an_agency_drafts_a_return_the_admin_approves_it_and_a_councils_rows_are_checked(tabs, console_hub):
+    page = tabs("sam")  # sds governance
+    page.goto("/console/returns/")
+    assert_accessible(page, "the returns list")
+    page.click("#draft-return")
+    page.fill("#name", NAME)
+    page.fill("#title", "School lunches by school")
+    page.fill("#due_days", "30")
+    page.fill("#expected_publishers", "edinburgh, fife")
+    page.fill("#introduced", "2026-01-01")
+    page.fill("#guidance", "One row per school.")
+    page.fill("#fields", FIELDS)
+    page.fill("#rules", "Free meals within roll | fm_p1_p5 + fm_p6_s6 <= pupils_on_rol | high | row\n"
+                        "Lunches | no comparison here")
+    page.fill("#rates", "registered_percent | free_meals_registered / pupils_on_roll | 100")
+    with page.expect_navigation():
+        page.click("form.stacked button[type=submit]")
+    summary = page.locator("#definition-errors").inner_text()
+    assert "Rules, line 2" in summary and "comparison" in summary  # the form's own check, at its line
+    assert_accessible(page, "the draft form with its mistakes")
+    page.fill("#rules", "Free meals within roll | fm_p1_p5 + fm_p6_s6 <= pupils_on_rol | high | row")
+    with page.expect_navigation():
+        page.click("form.stacked button[type=submit]")
+    assert "pupils_on_rol is not a number field" in page.locator("#definition-errors").inner_text()
+    page.fill("#rules", "Free meals within roll | fm_p1_p5 + fm_p6_s6 <= pupils_on_roll | high | row")
+    with page.expect_navigation():
+        page.click("form.stacked button[type=submit]")
+    assert page.url.endswith(f"/console/return-definitions/{NAME}"), page.url
+    assert "Saved as draft version 1, applying from 2026-Q1" in page.locator(".notice-success").inner_text()
+    similar = page.locator("#similar").inner_text()
+    assert "data-return.school-meals" in similar and "free_meals_registered" in similar
+    assert page.locator("#version-1 .status-draft").inner_text() == "draft"
+    assert page.locator("#version-1 form").count() == 0  # only the admin approves
+    assert_accessible(page, "a drafted return")
+
+    admin = tabs("ada")
+    admin.goto("/console/returns/")
+    admin.click(f'#drafts a[href="/console/return-definitions/{NAME}"]')
+    with admin.expect_navigation():
+        admin.click("#version-1 form button")
+    assert admin.locator("#version-1 .status-approved").inner_text() == "approved"
+    assert_accessible(admin, "an approved return")
+
+    rows = [{"key": "Abbey", "values": {"school": "Abbey", "pupils_on_roll": 200, "free_meals_registered": 20,
+                                        "fm_p1_p5": 15, "fm_p6_s6": 5}},
+            {"key": "Braes", "values": {"school": "Braes", "pupils_on_roll": 100, "free_meals_registered": 50,
+                                        "fm_p1_p5": 90, "fm_p6_s6": 40}}]
+    sent = console_hub.api("PUT", f"/returns/{NAME}/{PERIOD}/edinburgh/rows", "edinburgh", "publisher",
+                           json={"rows": rows})
+    assert sent.status_code == 200, sent.text
+
+    page.goto(f"/console/returns/{NAME}?from={PERIOD}&to={PERIOD}")
+    page.click(f'td.cell[data-org="edinburgh"][data-period="{PERIOD}"] a')
+    figures = page.locator("#figures").inner_text()
+    assert "pupils_on_roll\t300" in figures and "registered_percent (rate)\t23.33" in figures
+    flagged = page.locator(".row-flags").inner_text()
+    assert "high: Free meals within roll" in flagged and "130 is not ≤ 100" in flagged
+    assert_accessible(page, "a council's rows with a failing rule")
+
+    page.goto("/console/returns/")
+    page.click(f'#returns-in-force a[href="/console/return-definitions/{NAME}"]')
+    page.click("text=Draft a new version")
+    assert page.locator("#fields").input_value().startswith("school | School | text")
+    assert "fm_p1_p5 + fm_p6_s6 <= pupils_on_roll | high | row" in page.locator("#rules").input_value()
