@@ -31,8 +31,10 @@ def _parse_day(text: str | None, default: date | None = None) -> date | None:
 
 # -- overview ----------------------------------------------------------------
 @console.get("/")
-@requires(*ALL_STAFF)
+@requires(*ALL_STAFF, "submitter")
 def overview():
+    if staff().role == "submitter":  # council staff who send returns see only the returns
+        return redirect(url_for("console.returns"))
     now = services().clock()
     engine = services().engine
     labels, series = queries.records_per_hour(engine, visible_org(), now)

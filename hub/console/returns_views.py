@@ -9,7 +9,7 @@ covers; anyone else gets 404, as for a return that does not exist.
 """
 from __future__ import annotations
 
-from flask import Response, render_template, request
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from hub.returns.export import grid_csv
 
@@ -53,3 +53,14 @@ def returns_export(dataset: str):
 def returns_submission(dataset: str, period: str, org: str):
     found = services().returns.submission(dataset, period, org, staff().principal)
     return render_template("console/returns/submission.html", s=found)
+
+
+@console.post("/returns/<dataset>/<period>/<org>/sign-off")
+@requires(*RETURNS_STAFF)
+def returns_sign_off(dataset: str, period: str, org: str):
+    action = request.form.get("action", "")
+    if action not in ("submit", "approve", "accept", "send_back"):
+        abort(400, description="Choose submit, approve, accept or send back.")
+    found = services().returns.sign_off(dataset, period, org, action, request.form.get("comment"), staff().principal)
+    flash(f"The {period} return of {found['name']} is now {found['sign_off']['state'].replace('_', ' ')}.", "success")
+    return redirect(url_for("console.returns_submission", dataset=dataset, period=period, org=org))

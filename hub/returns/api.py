@@ -49,3 +49,11 @@ def approve_definition(name, version):
 
 def set_definition_lifecycle(name, body):
     return ok(services().returns.definitions.set_lifecycle(name, body, principal()))
+
+
+def sign_off(dataset, period, org, body):
+    return ok(services().returns.sign_off(dataset, period, org, body["action"], body.get("comment"), principal()))
+
+
+def set_auto_approve(dataset, org, body):
+    return ok(services().returns.set_auto_approve(dataset, org, body["enabled"], principal()))

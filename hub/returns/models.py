@@ -90,7 +90,23 @@ return_submissions = Table(
     Column("first_submitted_at", DateTime(timezone=True), nullable=False),
     Column("last_submitted_at", DateTime(timezone=True), nullable=False),
     Column("submitted_by", String(200), nullable=False),
+    # Sign-off: draft -> submitted -> approved (by the council) -> accepted or sent_back (by the agency)
+    Column("state", String(16), nullable=False),
+    Column("state_at", DateTime(timezone=True), nullable=False),
+    Column("state_by", String(200), nullable=False),
+    Column("first_approved_at", DateTime(timezone=True), nullable=True),
+    Column("comment", Text, nullable=True),  # why the agency sent it back
     UniqueConstraint("name", "period", "org", name="uq_return_submissions_one"),
+)
+
+# A council's choice, per return, to approve its row sets as they arrive (e.g. from an agent).
+return_auto_approve = Table(
+    "return_auto_approve",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("org", String(64), primary_key=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
 )
 
 return_rows = Table(

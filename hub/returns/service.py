@@ -29,7 +29,7 @@ from .declaration import ALL_COUNCILS, ReturnDeclaration, declaration_of
 from .definitions import ReturnDefinitions
 from .periods import Period, PeriodError, parse_period, period_containing, periods_between
 from .reference import populations_for_year
-from .rowsets import replace_rows
+from .rowsets import DISCLOSED, replace_rows, set_auto_approve, sign_off
 from .submissions import Submission, read_submissions
 
 STATUSES = ("submitted", "late", "missing", "awaited")
@@ -112,6 +112,15 @@ class ReturnService:
             return None
         return {caller.org} | self.providers_sharing_with(caller.org, declaration.dataset, self.clock())
 
+    @staticmethod
+    def _readable(submissions: dict, declaration: ReturnDeclaration, caller: Principal) -> dict:
+        """A council's row set is its own until its approver approves it: before that, to anyone
+        else (the requesting org, an agreement's recipients, peers' comparisons) it is not there."""
+        if declaration.source != "rows" or caller.is_admin:
+            return submissions
+        return {k: s for k, s in submissions.items()
+                if s.publisher == caller.org or (s.sign_off or {}).get("state") in DISCLOSED}
+
     # -- periods -----------------------------------------------------------
     def _period(self, declaration: ReturnDeclaration, name: str) -> Period:
         """A period of this return; one of another frequency, or outside the return's life, does not exist."""
@@ -146,7 +155,7 @@ class ReturnService:
             declaration = view.declaration
             period = (self._period(declaration, period_name) if period_name
                       else self.latest_due_period(declaration, now))
-            submissions = read_submissions(conn, declaration)
+            submissions = self._readable(read_submissions(conn, declaration), declaration, caller)
             rows = self._rows(conn, view, period, submissions, now)
         return {
             "dataset": dataset, "title": declaration.title, "requesting_org": declaration.requesting_org,
@@ -166,6 +175,7 @@ class ReturnService:
             rows.append(_row(slug, name, found, deadline, now, flags.get(slug, [])))
             if declaration.source == "rows":
                 rows[-1]["figures"] = figures_of(declaration, found)
+                rows[-1]["sign_off"] = found.sign_off if found else None
         return rows
 
     def _flags(self, conn: Connection, declaration: ReturnDeclaration, period: Period,
@@ -228,7 +238,7 @@ class ReturnService:
                 periods = periods_between(start, end)
             except PeriodError as exc:
                 raise Invalid(str(exc)) from None
-            submissions = read_submissions(conn, declaration)
+            submissions = self._readable(read_submissions(conn, declaration), declaration, caller)
             columns, cells = [], {}
             for period in periods:
                 rows = self._rows(conn, view, period, submissions, now)
@@ -249,7 +259,7 @@ class ReturnService:
             if org not in view.visible:
                 raise not_found(f"return of {org}")
             period = self._period(view.declaration, period_name)
-            submissions = read_submissions(conn, view.declaration)
+            submissions = self._readable(read_submissions(conn, view.declaration), view.declaration, caller)
             row = next(r for r in self._rows(conn, view, period, submissions, now) if r["org"] == org)
         found = submissions.get((org, period.name))
         records = [{"key": key, "id": entry["id"], "seq": entry["seq"], "payload": entry["payload"],
@@ -258,15 +268,54 @@ class ReturnService:
         if view.declaration.source == "records":
             records.sort(key=lambda r: r["key"])
         return {"dataset": dataset, "title": view.declaration.title, "guidance": view.declaration.guidance,
+                "requesting_org": view.declaration.requesting_org,
                 **_period_facts(view.declaration, period), "as_of": iso_utc(now), **row, "records": records}
 
     def list_returns(self) -> list[dict]:
         return [d.summary() for d in self.declarations()]
 
+    # -- sign-off ----------------------------------------------------------
+    def sign_off(self, dataset: str, period_name: str, org: str, action: str, comment: str | None,
+                 caller: Principal) -> dict:
+        """submit (the council's submitter), approve (its approver: governance), then accept or
+        send back with a comment (the requesting org's governance, or admin)."""
+        declaration = self.declaration(dataset)
+        if declaration.source != "rows":
+            raise Conflict(f"{dataset} is made of records of its dataset; sign-off is for returns sent as row sets")
+        period = self._period(declaration, period_name)
+        if action in ("submit", "approve"):
+            caller.require("publisher", "submitter", "governance") if action == "submit" else caller.require("governance")
+            caller.require_org(org)
+        else:
+            caller.require("governance")
+            if caller.org != declaration.requesting_org and not caller.is_admin:
+                raise Forbidden(f"only {declaration.requesting_org}, which requests {dataset}, accepts or sends back")
+            if action == "send_back" and not (comment or "").strip():
+                raise Invalid("say why the return is sent back (comment): the council sees it")
+            with self.engine.connect() as conn:
+                found = read_submissions(conn, declaration).get((org, period.name))
+            if found is None or (found.sign_off or {}).get("state") not in DISCLOSED:
+                raise NotFound(f"no approved {period.name} return of {org}")
+        sign_off(self.engine, dataset, period.name, org, action, (comment or "").strip() or None, caller, self.clock())
+        return self.submission(dataset, period.name, org, caller)
+
+    def set_auto_approve(self, dataset: str, org: str, enabled: bool, caller: Principal) -> dict:
+        """A council's governance lets row sets of this return (an agent's, say) be approved as they arrive."""
+        caller.require("governance")
+        caller.require_org(org)
+        declaration = self.declaration(dataset)
+        if declaration.source != "rows":
+            raise Conflict(f"{dataset} is made of records of its dataset; sign-off is for returns sent as row sets")
+        with self.engine.connect() as conn:
+            if org not in {slug for slug, _ in self.expected_publishers(conn, declaration)}:
+                raise Forbidden(f"{dataset} is not asked of {org}")
+        set_auto_approve(self.engine, dataset, org, enabled, caller, self.clock())
+        return {"dataset": dataset, "org": org, "auto_approve": enabled}
+
     # -- row sets ----------------------------------------------------------
     def submit_rows(self, dataset: str, period_name: str, org: str, rows: list, caller: Principal) -> dict:
         """Replace a council's row set for a period (rows left out are gone); its submission back."""
-        caller.require("publisher")
+        caller.require("publisher", "submitter")
         caller.require_org(org)
         declaration = self.declaration(dataset)
         if declaration.source != "rows":

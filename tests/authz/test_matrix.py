@@ -104,6 +104,10 @@ MATRIX = {
     "hub.returns.api.set_definition_lifecycle": "403/403 403/403 ok/404 403/403   ok/ok     403/403     401",
     "hub.returns.api.approve_definition": "403/403 403/403  403/403   403/403   ok/ok     403/403     401",
     "hub.returns.api.submit_rows":     "ok/403    403/403   403/403   403/403   ok/ok     403/403     401",
+    # sign-off: the council's governance approves its own set; the requesting org's governance accepts
+    "hub.returns.api.sign_off":        "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.returns.api.sign_off#accept": "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.returns.api.set_auto_approve": "403/403  403/403   ok/403    403/403   ok/ok     403/403     401",
     # a council's own row ("own": no org named); every council's for admin and the hub operator's ops
     "hub.coverage.api.coverage":       "ok/403    403/403   ok/403    ok/403    ok/ok     ok/ok       401",
 }
@@ -236,13 +240,28 @@ class World:
         self.services.returns.definitions.draft(return_spec(name), self.governance(org))
         return name
 
-    def rows_return(self) -> str:
+    def rows_return(self, fresh: bool = False) -> str:
         """A return drafted as data and in force, asked of the caller's council and the other one."""
         def make():
             name = self.return_draft(THIRD)
             self.services.returns.definitions.approve(name, 1, Principal(org=THIRD, role="admin", credential_id="m"))
             return name
-        return self.once("rows-return", THIRD, make)
+        return make() if fresh else self.once("rows-return", THIRD, make)
+
+    def row_set(self, council: str, requester: str, submitted_by_council: bool = True) -> str:
+        """A fresh return requested by `requester`, with `council`'s row set for PERIOD submitted
+        (and, unless the council is to approve it, approved)."""
+        returns = self.services.returns
+        name = f"data-return.matrix-{next(_ids)}"
+        spec = {**return_spec(name), "expected_publishers": [CALLER, OTHER, THIRD, OPERATOR]}
+        returns.definitions.draft(spec, self.governance(requester))
+        returns.definitions.approve(name, 1, Principal(org=THIRD, role="admin", credential_id="m"))
+        publisher = Principal(org=council, role="publisher", credential_id="m")
+        returns.submit_rows(name, PERIOD, council, [{"key": "school-1", "values": {"pupils": 1}}], publisher)
+        returns.sign_off(name, PERIOD, council, "submit", None, publisher)
+        if not submitted_by_council:
+            returns.sign_off(name, PERIOD, council, "approve", None, self.governance(council))
+        return name
 
     def enrolment_token(self, org: str) -> str:
         return self.services.orgs.create_enrolment(org, 3600, actor="test")[0]
@@ -366,6 +385,13 @@ REQUESTS = {
     "hub.returns.api.grid": lambda w, org, caller: Call({"dataset": RETURN}),
     "hub.returns.api.submission": lambda w, org, caller: Call({"dataset": RETURN, "period": PERIOD, "org": org}),
     "hub.returns.api.list_definitions": lambda w, org, caller: Call(),
+    "hub.returns.api.sign_off": lambda w, org, caller: Call(
+        {"dataset": w.row_set(org, THIRD), "period": PERIOD, "org": org}, json={"action": "approve"}),
+    "hub.returns.api.sign_off#accept": lambda w, org, caller: Call(
+        {"dataset": w.row_set(THIRD, org, submitted_by_council=False), "period": PERIOD, "org": THIRD},
+        json={"action": "accept"}),
+    "hub.returns.api.set_auto_approve": lambda w, org, caller: Call(
+        {"dataset": w.rows_return(fresh=True), "org": org}, json={"enabled": True}),
     "hub.returns.api.draft_definition": lambda w, org, caller: Call(
         json=return_spec(f"data-return.matrix-{next(_ids)}", requesting_org=org)),
     "hub.returns.api.get_definition": lambda w, org, caller: Call({"name": w.once("return", org,

@@ -1,4 +1,4 @@
-"""returns: returns drafted as data (definitions, immutable versions) and row sets
+"""returns: returns drafted as data (definitions, immutable versions), row sets and their sign-off
 
 Revision ID: 0090_return_definitions
 Revises: 0005_returns
@@ -48,6 +48,11 @@ def upgrade() -> None:
         sa.Column("first_submitted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_submitted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("submitted_by", sa.String(length=200), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("state_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("state_by", sa.String(length=200), nullable=False),
+        sa.Column("first_approved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_return_submissions")),
         sa.UniqueConstraint("name", "period", "org", name="uq_return_submissions_one"),
     )
@@ -60,8 +65,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("submission_id", "row_key", name=op.f("pk_return_rows")),
     )
 
+    op.create_table(
+        "return_auto_approve",
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("org", sa.String(length=64), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint("name", "org", name=op.f("pk_return_auto_approve")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("return_auto_approve")
     op.drop_table("return_rows")
     op.drop_table("return_submissions")
     op.drop_table("return_versions")

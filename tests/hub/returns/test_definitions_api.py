@@ -69,6 +69,7 @@ def world(request, tmp_path_factory):
         return requests.request(method, f"{hub.url}/api/v1{path}", timeout=20,
                                 headers={"Authorization": f"Bearer {keys[org, role]}"}, **kwargs)
 
+    call.services = services
     with HubProcess(db_url, log_path=tmp_path_factory.mktemp("hub") / "hub.log") as hub:
         yield call
     services.engine.dispose()
@@ -84,6 +85,20 @@ def in_force(world):
     approved = world("POST", "scottish-government", "admin", f"/return-definitions/{NAME}/versions/1/approve")
     assert approved.status_code == 200, approved.text
     return drafted.json(), approved.json()
+
+
+@pytest.fixture(scope="module")
+def signing(world):
+    """A second return in force, for the sign-off tests."""
+    spec = {**SPEC, "name": "data-return.signed-off", "title": "Signed-off lunches"}
+    assert world("POST", AGENCY, "governance", "/return-definitions", json=spec).status_code == 201
+    assert world("POST", AGENCY, "admin", f"/return-definitions/{spec['name']}/versions/1/approve").status_code == 200
+    return spec["name"]
+
+
+def step(world, org, role, name, council, action, comment=None):
+    body = {"action": action, **({"comment": comment} if comment else {})}
+    return world("POST", org, role, f"/returns/{name}/{ENDED}/{council}/sign-off", json=body)
 
 
 def put_rows(world, org, period, rows, role="publisher", name=NAME):
@@ -295,3 +310,67 @@ def test_a_retired_return_stops_asking(world, in_force):
     assert grid["to"] == ENDED  # the last period it asks for
     assert world("POST", AGENCY, "governance", "/return-definitions/data-return.school-meals/lifecycle",
                  json={"retired": "2026-10-01"}).status_code == 409
+
+
+def test_the_agency_sees_a_councils_figures_only_from_its_approval_on(world, signing):
+    rows = [school("Abbey", 200, 20, 15, 5), school("Braes", 100, 10, 5, 5)]
+    drafted = put_rows(world, "edinburgh", ENDED, rows, name=signing).json()
+    assert drafted["sign_off"]["state"] == "draft" and drafted["record_count"] == 2  # the council sees its draft
+
+    def agency_view():
+        period = world("GET", AGENCY, "governance", f"/returns/{signing}", params={"period": ENDED}).json()
+        row = next(p for p in period["publishers"] if p["org"] == "edinburgh")
+        one = world("GET", AGENCY, "governance", f"/returns/{signing}/{ENDED}/edinburgh").json()
+        return row, one
+
+    for state in ("draft", "submitted"):
+        row, one = agency_view()
+        assert (row["status"], row["record_count"], row["figures"]["totals"], row["sign_off"]) == ("missing", 0, {}, None)
+        assert one["records"] == [], f"the agency saw rows while they were {state}"
+        assert step(world, AGENCY, "governance", signing, "edinburgh", "accept").status_code == 404
+        if state == "draft":
+            assert step(world, "edinburgh", "publisher", signing, "edinburgh", "submit").status_code == 200
+
+    assert step(world, "edinburgh", "publisher", signing, "edinburgh", "approve").status_code == 403
+    assert step(world, "glasgow", "governance", signing, "edinburgh", "approve").status_code == 403
+    approved = step(world, "edinburgh", "governance", signing, "edinburgh", "approve")
+    assert approved.status_code == 200 and approved.json()["sign_off"]["state"] == "approved"
+    row, one = agency_view()
+    assert row["status"] == "late" and row["record_count"] == 2 and row["figures"]["totals"]["pupils_on_roll"] == 300
+    assert [r["key"] for r in one["records"]] == ["Abbey", "Braes"]
+    assert put_rows(world, "edinburgh", ENDED, rows[:1], name=signing).status_code == 409  # approved: locked
+
+    assert step(world, AGENCY, "governance", signing, "edinburgh", "send_back").status_code == 400  # no reason
+    assert step(world, "sds", "governance", signing, "edinburgh", "send_back", "no").status_code == 403
+    assert step(world, "edinburgh", "governance", signing, "edinburgh", "accept").status_code == 403
+    sent_back = step(world, AGENCY, "governance", signing, "edinburgh", "send_back", "Braes roll looks low")
+    assert sent_back.status_code == 200
+    own = world("GET", "edinburgh", "governance", f"/returns/{signing}/{ENDED}/edinburgh").json()
+    assert own["sign_off"]["state"] == "sent_back" and own["sign_off"]["comment"] == "Braes roll looks low"
+
+    assert put_rows(world, "edinburgh", ENDED, [school("Abbey", 200, 20, 15, 5)], name=signing).status_code == 200
+    assert agency_view()[1]["records"] == []  # a corrected set is a draft again
+    for org, role, action in [("edinburgh", "publisher", "submit"), ("edinburgh", "governance", "approve"),
+                              (AGENCY, "governance", "accept")]:
+        assert step(world, org, role, signing, "edinburgh", action).status_code == 200, action
+    row, _ = agency_view()
+    assert row["sign_off"]["state"] == "accepted" and row["record_count"] == 1
+    assert step(world, AGENCY, "governance", signing, "edinburgh", "accept").status_code == 409
+
+    from hub.audit.service import list_entries
+    steps = [e["action"] for e in list_entries(world.services.engine, limit=1000)
+             if e["target"] == f"{signing}/{ENDED}/edinburgh"]
+    assert steps == ["return.rows.submitted", "return.submitted", "return.approved", "return.sent_back",
+                     "return.rows.submitted", "return.submitted", "return.approved", "return.accepted"]
+
+
+def test_a_council_may_approve_a_returns_sets_as_they_arrive(world, signing):
+    path = f"/returns/{signing}/auto-approve/glasgow"
+    assert world("PUT", "edinburgh", "governance", path, json={"enabled": True}).status_code == 403
+    assert world("PUT", "glasgow", "publisher", path, json={"enabled": True}).status_code == 403
+    assert world("PUT", "glasgow", "governance", path, json={"enabled": True}).status_code == 200
+    sent = put_rows(world, "glasgow", ENDED, [school("Govan", 300, 30, 10, 10)], name=signing).json()
+    assert sent["sign_off"]["state"] == "approved" and sent["sign_off"]["state_by"] == "auto-approve"
+    agency = world("GET", AGENCY, "governance", f"/returns/{signing}/{ENDED}/glasgow").json()
+    assert [r["key"] for r in agency["records"]] == ["Govan"]
+    assert world("PUT", "glasgow", "governance", path, json={"enabled": False}).status_code == 200

@@ -5,11 +5,14 @@ rows come in and the submission page shows the hub's totals and the rule a schoo
 axe-core finds no accessibility violation on any of these pages."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from support.browser import Console, ConsoleHub
+from support.browser import PASSWORD, Console, ConsoleHub
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 NAME = "data-return.school-lunches"
@@ -33,6 +36,9 @@ def assert_accessible(page, state: str) -> None:
 def console_hub(tmp_path_factory):
     hub = ConsoleHub(tmp_path_factory.mktemp("definitions-console"))
     hub.prepare()
+    subprocess.run([sys.executable, "-m", "hub.cli", "user", "add", "sue", "--org", "edinburgh", "--role", "submitter",
+                    "--db", hub.db_url], check=True, capture_output=True, timeout=120,
+                   env={**os.environ, "CAUSEWAY_USER_PASSWORD": PASSWORD})
     hub.start()
     yield hub
     hub.stop()
@@ -113,6 +119,28 @@ def test_an_agency_drafts_a_return_the_admin_approves_it_and_a_councils_rows_are
                            json={"rows": rows})
     assert sent.status_code == 200, sent.text
 
+    submission = f"/console/returns/{NAME}/{PERIOD}/edinburgh"
+    page.goto(submission)  # the agency, before the council has approved: nothing
+    assert page.locator("#sign-off-state").get_attribute("data-state") == "none"
+    assert page.locator("#figures").count() == 0 and page.locator(".row-flags").count() == 0
+
+    staff_member = tabs("sue")  # edinburgh's submitter
+    staff_member.goto(f"/console/returns/{NAME}?from={PERIOD}&to={PERIOD}")
+    cell = staff_member.locator(f'td.cell[data-org="edinburgh"][data-period="{PERIOD}"]')
+    assert cell.get_attribute("data-sign-off") == "draft"
+    assert_accessible(staff_member, "a council's grid with a draft")
+    cell.locator("a").click()
+    assert staff_member.locator("#approve-return").count() == 0  # a submitter does not approve
+    with staff_member.expect_navigation():
+        staff_member.click("#submit-return")
+    assert staff_member.locator("#sign-off-state").get_attribute("data-state") == "submitted"
+
+    approver = tabs("gina")  # edinburgh's governance
+    approver.goto(submission)
+    with approver.expect_navigation():
+        approver.click("#approve-return")
+    assert approver.locator("#sign-off-state").get_attribute("data-state") == "approved"
+
     page.goto(f"/console/returns/{NAME}?from={PERIOD}&to={PERIOD}")
     page.click(f'td.cell[data-org="edinburgh"][data-period="{PERIOD}"] a')
     figures = page.locator("#figures").inner_text()
@@ -120,6 +148,14 @@ def test_an_agency_drafts_a_return_the_admin_approves_it_and_a_councils_rows_are
     flagged = page.locator(".row-flags").inner_text()
     assert "high: Free meals within roll" in flagged and "130 is not ≤ 100" in flagged
     assert_accessible(page, "a council's rows with a failing rule")
+    page.fill("#comment", "Braes: free meals exceed the roll")
+    with page.expect_navigation():
+        page.click("#send-back-return")
+    assert page.locator("#sign-off-state").get_attribute("data-state") == "sent_back"
+    staff_member.goto(submission)
+    assert staff_member.locator("#sent-back-comment").inner_text().endswith("Braes: free meals exceed the roll")
+    assert staff_member.locator("#submit-return").count() == 1
+    assert_accessible(staff_member, "a return sent back, as the council sees it")
 
     page.goto("/console/returns/")
     page.click(f'#returns-in-force a[href="/console/return-definitions/{NAME}"]')
