@@ -22,7 +22,7 @@ from hub.timeutil import iso_utc
 from .declaration import ReturnDeclaration
 from .models import return_auto_approve, return_rows, return_submissions
 from .periods import Period
-from .submissions import Submission
+from .received import Submission
 
 MAX_ROWS = 20000
 # Sign-off: action -> (states it may start from, state it leads to)
