@@ -64,3 +64,22 @@ def returns_sign_off(dataset: str, period: str, org: str):
     found = services().returns.sign_off(dataset, period, org, action, request.form.get("comment"), staff().principal)
     flash(f"The {period} return of {found['name']} is now {found['sign_off']['state'].replace('_', ' ')}.", "success")
     return redirect(url_for("console.returns_submission", dataset=dataset, period=period, org=org))
+
+
+@console.get("/returns/<dataset>/template.xlsx")
+@requires(*RETURNS_STAFF)
+def returns_template(dataset: str):
+    return Response(services().returns.template(dataset),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{dataset}.xlsx"'})
+
+
+@console.post("/returns/<dataset>/<period>/<org>/upload")
+@requires(*RETURNS_STAFF)
+def returns_upload(dataset: str, period: str, org: str):
+    sent = request.files.get("file")
+    if sent is None or not sent.filename:
+        abort(400, description="Choose the filled workbook (.xlsx) or CSV file to upload.")
+    result = services().returns.upload_rows(dataset, period, org, sent.filename, sent.read(), staff().principal)
+    status = 200 if not result["problems"] else 422
+    return render_template("console/returns/submission.html", s=result["submission"], upload=result), status

@@ -57,3 +57,22 @@ def sign_off(dataset, period, org, body):
 
 def set_auto_approve(dataset, org, body):
     return ok(services().returns.set_auto_approve(dataset, org, body["enabled"], principal()))
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def template(dataset):
+    from flask import Response
+
+    data = services().returns.template(dataset)
+    principal()
+    return Response(data, mimetype=XLSX, headers={"Content-Disposition": f'attachment; filename="{dataset}.xlsx"'})
+
+
+def upload_rows(dataset, period, org, body):
+    from flask import request
+
+    name = "upload.csv" if (request.mimetype or "").startswith("text/csv") else "upload.xlsx"
+    data = body if isinstance(body, bytes) else str(body).encode("utf-8")
+    return ok(services().returns.upload_rows(dataset, period, org, name, data, principal()))

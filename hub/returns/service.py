@@ -31,6 +31,7 @@ from .periods import Period, PeriodError, parse_period, period_containing, perio
 from .reference import populations_for_year
 from .rowsets import DISCLOSED, replace_rows, set_auto_approve, sign_off
 from .submissions import Submission, read_submissions
+from .workbook import read_upload, template_workbook
 
 STATUSES = ("submitted", "late", "missing", "awaited")
 
@@ -313,16 +314,15 @@ class ReturnService:
         return {"dataset": dataset, "org": org, "auto_approve": enabled}
 
     # -- row sets ----------------------------------------------------------
-    def submit_rows(self, dataset: str, period_name: str, org: str, rows: list, caller: Principal) -> dict:
-        """Replace a council's row set for a period (rows left out are gone); its submission back."""
+    def _sendable(self, dataset: str, period_name: str, org: str, caller: Principal):
+        """The version in force and the period, when the caller may send the council's rows for it."""
         caller.require("publisher", "submitter")
         caller.require_org(org)
         declaration = self.declaration(dataset)
         if declaration.source != "rows":
             raise Conflict(f"{dataset} is made of records of its dataset: publish them (POST /records)")
         period = self._period(declaration, period_name)
-        now = self.clock()
-        if period.first_day > now.date():
+        if period.first_day > self.clock().date():
             raise Invalid(f"{period.name} has not begun: a return is sent for a period that has begun or ended")
         in_force = self.declaration_for(declaration, period)
         if in_force is None:
@@ -331,8 +331,32 @@ class ReturnService:
             expected = {slug for slug, _ in self.expected_publishers(conn, in_force)}
         if org not in expected:
             raise Forbidden(f"{dataset} is not asked of {org}")
-        replace_rows(self.engine, in_force, period, org, rows, caller, now)
+        return in_force, period
+
+    def submit_rows(self, dataset: str, period_name: str, org: str, rows: list, caller: Principal) -> dict:
+        """Replace a council's row set for a period (rows left out are gone); its submission back."""
+        in_force, period = self._sendable(dataset, period_name, org, caller)
+        replace_rows(self.engine, in_force, period, org, rows, caller, self.clock())
         return self.submission(dataset, period.name, org, caller)
+
+    def upload_rows(self, dataset: str, period_name: str, org: str, filename: str, data: bytes,
+                    caller: Principal) -> dict:
+        """Read a filled workbook or CSV: its good rows become the council's draft set (replacing the
+        one before), and every problem is named by sheet, row and column. A file with no good row
+        stores nothing."""
+        in_force, period = self._sendable(dataset, period_name, org, caller)
+        upload = read_upload(in_force, filename, data)
+        if upload.rows:
+            replace_rows(self.engine, in_force, period, org, upload.rows, caller, self.clock())
+        return {"stored_rows": len(upload.rows), "rows_read": upload.rows_read, "problems": upload.problems,
+                "submission": self.submission(dataset, period.name, org, caller)}
+
+    def template(self, dataset: str) -> bytes:
+        declaration = self.declaration(dataset)
+        if declaration.source != "rows":
+            raise Conflict(f"{dataset} is made of records of its dataset; templates are for returns sent as row sets")
+        return template_workbook(declaration)
+
 
 
 def _period_facts(declaration: ReturnDeclaration, period: Period) -> dict:

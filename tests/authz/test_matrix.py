@@ -108,6 +108,8 @@ MATRIX = {
     "hub.returns.api.sign_off":        "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
     "hub.returns.api.sign_off#accept": "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
     "hub.returns.api.set_auto_approve": "403/403  403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.returns.api.template":        "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.returns.api.upload_rows":     "ok/403    403/403   403/403   403/403   ok/ok     403/403     401",
     # a council's own row ("own": no org named); every council's for admin and the hub operator's ops
     "hub.coverage.api.coverage":       "ok/403    403/403   ok/403    ok/403    ok/ok     ok/ok       401",
 }
@@ -385,6 +387,10 @@ REQUESTS = {
     "hub.returns.api.grid": lambda w, org, caller: Call({"dataset": RETURN}),
     "hub.returns.api.submission": lambda w, org, caller: Call({"dataset": RETURN, "period": PERIOD, "org": org}),
     "hub.returns.api.list_definitions": lambda w, org, caller: Call(),
+    "hub.returns.api.template": lambda w, org, caller: Call({"dataset": w.rows_return()}),
+    "hub.returns.api.upload_rows": lambda w, org, caller: Call(
+        {"dataset": w.rows_return(fresh=True), "period": PERIOD, "org": org}, data="key,pupils\nschool-1,10\n",
+        content_type="text/csv"),
     "hub.returns.api.sign_off": lambda w, org, caller: Call(
         {"dataset": w.row_set(org, THIRD), "period": PERIOD, "org": org}, json={"action": "approve"}),
     "hub.returns.api.sign_off#accept": lambda w, org, caller: Call(

@@ -5,7 +5,10 @@ rates and checks the declared rules; bad drafts and bad rows get a clear answer 
 from __future__ import annotations
 
 import copy
+import io
 import shutil
+
+import openpyxl
 
 import pytest
 import requests
@@ -20,6 +23,7 @@ ORGS = [("edinburgh", "The City of Edinburgh Council", "council"), ("glasgow", "
         ("fife", "Fife Council", "council"), ("scottish-government", "Scottish Government", "agency"),
         ("sds", "Skills Development Scotland", "agency")]
 AGENCY, NAME = "scottish-government", "data-return.school-free-meals"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ENDED, CURRENT, FUTURE = "2026-Q3", "2026-Q4", "2027-Q1"  # the hub keeps real time: 2026-12 or later
 
 SPEC = {
@@ -33,7 +37,8 @@ SPEC = {
                               "free_meals_registered": {"type": "integer", "minimum": 0},
                               "fm_p1_p5": {"type": "integer", "minimum": 0, "title": "Free meals P1-P5"},
                               "fm_p6_s6": {"type": "integer", "minimum": 0, "title": "Free meals P6-S6"},
-                              "breakfast_club": {"type": "integer", "minimum": 0}}},
+                              "breakfast_club": {"type": "integer", "minimum": 0},
+                              "sector": {"enum": ["primary", "secondary", "special"], "title": "Sector"}}},
     "rules": [{"name": "Free meals within roll", "left": "fm_p1_p5 + fm_p6_s6", "operator": "<=",
                "right": "pupils_on_roll", "importance": "high"},
               {"name": "Council registers someone", "left": "free_meals_registered", "operator": ">", "right": "0",
@@ -63,11 +68,12 @@ def world(request, tmp_path_factory):
         services.orgs.add_org(slug, name, kind, actor="test")
     keys = {}
 
-    def call(method, org, role, path, **kwargs):
+    def call(method, org, role, path, headers_extra=None, **kwargs):
         if (org, role) not in keys:
             keys[org, role] = services.orgs.issue_key(org, role, actor="test")
-        return requests.request(method, f"{hub.url}/api/v1{path}", timeout=20,
-                                headers={"Authorization": f"Bearer {keys[org, role]}"}, **kwargs)
+        return requests.request(method, f"{hub.url}/api/v1{path}", timeout=60,
+                                headers={"Authorization": f"Bearer {keys[org, role]}", **(headers_extra or {})},
+                                **kwargs)
 
     call.services = services
     with HubProcess(db_url, log_path=tmp_path_factory.mktemp("hub") / "hub.log") as hub:
@@ -374,3 +380,101 @@ def test_a_council_may_approve_a_returns_sets_as_they_arrive(world, signing):
     agency = world("GET", AGENCY, "governance", f"/returns/{signing}/{ENDED}/glasgow").json()
     assert [r["key"] for r in agency["records"]] == ["Govan"]
     assert world("PUT", "glasgow", "governance", path, json={"enabled": False}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def uploads(world):
+    spec = {**SPEC, "name": "data-return.uploaded", "title": "Uploaded lunches"}
+    assert world("POST", AGENCY, "governance", "/return-definitions", json=spec).status_code == 201
+    assert world("POST", AGENCY, "admin", f"/return-definitions/{spec['name']}/versions/1/approve").status_code == 200
+    return spec["name"]
+
+
+def template_of(world, name):
+    answer = world("GET", "edinburgh", "publisher", f"/returns/{name}/template")
+    assert answer.status_code == 200, answer.text
+    return openpyxl.load_workbook(io.BytesIO(answer.content))
+
+
+def upload(world, name, data, content_type=XLSX, org="edinburgh"):
+    return world("POST", org, "publisher", f"/returns/{name}/{ENDED}/{org}/upload", data=data,
+                 headers_extra={"Content-Type": content_type})
+
+
+def saved(book) -> bytes:
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_the_template_has_the_returns_columns_guidance_and_lists(world, uploads):
+    book = template_of(world, uploads)
+    rows = book["Rows"]
+    assert [c.value for c in rows[1]] == ["key", "school", "pupils_on_roll", "free_meals_registered", "fm_p1_p5",
+                                         "fm_p6_s6", "breakfast_club", "sector"]
+    lists = [v for v in rows.data_validations.dataValidation if v.type == "list"]
+    assert len(lists) == 1 and str(lists[0].sqref).startswith("H2")
+    assert lists[0].formula1 == "Lists!$A$1:$A$3"
+    assert [row[0].value for row in book["Lists"]["A1":"A3"]] == ["primary", "secondary", "special"]
+    assert any(v.type == "whole" for v in rows.data_validations.dataValidation)
+    guidance = [[c.value for c in r] for r in book["Guidance"].iter_rows()]
+    assert ["One row per school: its roll and the pupils registered for free meals."] == guidance[2][:1]
+    assert ["pupils_on_roll", "Pupils on roll", "whole number", "yes"] in guidance
+
+
+def test_an_uploaded_workbook_with_mistakes_keeps_its_good_rows_and_names_every_mistake(world, uploads):
+    book = template_of(world, uploads)
+    sheet = book["Rows"]
+    sheet.append(["Abbey", "Abbey", 200, 20, 15, 5, None, "primary"])
+    sheet.append(["Braes", "Braes", "lots", 20, 15, 5, None, "primary"])       # row 3: not a number
+    sheet.append([None, "Craig", 100, 10, 5, 5, None, "primary"])               # row 4: no key
+    sheet.append(["Dean", "Dean", 100, 10, 5, 5, None, "nursery"])              # row 5: not one of the list
+    sheet.append(["Echo", "Echo", 100, 10, 90, 40, None, "secondary"])          # a failing rule is a flag
+    answer = upload(world, uploads, saved(book))
+    assert answer.status_code == 200, answer.text
+    got = answer.json()
+    located = {(p["sheet"], p["row"], p["column"]) for p in got["problems"]}
+    assert {("Rows", 3, "C"), ("Rows", 4, "A"), ("Rows", 5, "H")} <= located, got["problems"]
+    assert got["stored_rows"] == 2 and got["rows_read"] == 5
+    draft = got["submission"]
+    assert [r["key"] for r in draft["records"]] == ["Abbey", "Echo"] and draft["sign_off"]["state"] == "draft"
+    assert draft["figures"]["totals"]["pupils_on_roll"] == 300
+
+    sheet["C3"], sheet["A4"], sheet["H5"] = 120, "Craig", "special"
+    fixed = upload(world, uploads, saved(book)).json()
+    assert fixed["problems"] == [] and fixed["stored_rows"] == 5
+    assert fixed["submission"]["figures"]["totals"]["pupils_on_roll"] == 620
+
+
+def _workbook(rows, merge=None):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Rows"
+    for row in rows:
+        sheet.append(row)
+    if merge:
+        sheet.merge_cells(merge)
+    return saved(book)
+
+
+HEADERS = ["key", "school", "pupils_on_roll", "free_meals_registered", "fm_p1_p5", "fm_p6_s6"]
+
+
+@pytest.mark.parametrize("data, content_type, words", [
+    (lambda w: saved(template_of(w, NAME)), XLSX, f"template of {NAME}"),
+    (lambda w: _workbook([HEADERS, ["A", "A", "=1+1", 1, 1, 1]]), XLSX, "cell C2 holds a formula"),
+    (lambda w: _workbook([HEADERS, ["A", "A", 10, 1, 1, 1], ["B", None, 10, 1, 1, 1]], merge="A2:B3"), XLSX,
+     "are merged"),
+    (lambda w: _workbook([]), XLSX, "the sheet is empty"),
+    (lambda w: b"PK\x03\x04 not really a workbook", XLSX, "not an Excel workbook"),
+    (lambda w: b"key,school,dinners\nA,A,3\n", "text/csv", "column 'dinners' is not a field"),
+    (lambda w: ("key,school,pupils_on_roll,free_meals_registered,fm_p1_p5,fm_p6_s6\n"
+                + "".join(f"s{n},S,10,1,1,1\n" for n in range(100000))).encode(), "text/csv",
+     "at most 20,000 rows"),
+])
+def test_a_bad_upload_gets_a_clear_message_and_stores_nothing(world, in_force, uploads, data, content_type, words):
+    answer = upload(world, uploads, data(world), content_type, org="glasgow")
+    assert answer.status_code == 200, answer.text
+    got = answer.json()
+    assert got["stored_rows"] == 0 and any(words in p["message"] for p in got["problems"]), got["problems"][:3]
+    assert got["submission"]["records"] == []
