@@ -9,7 +9,6 @@ import io
 import shutil
 
 import openpyxl
-
 import pytest
 import requests
 

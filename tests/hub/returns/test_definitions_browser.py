@@ -5,11 +5,13 @@ rows come in and the submission page shows the hub's totals and the rule a schoo
 axe-core finds no accessibility violation on any of these pages."""
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from support.browser import PASSWORD, Console, ConsoleHub
@@ -68,7 +70,8 @@ fm_p1_p5 | Free meals P1-P5 | integer
 fm_p6_s6 | Free meals P6-S6 | integer"""
 
 
-def test_an_agency_drafts_a_return_the_admin_approves_it_and_a_councils_rows_are_checked(tabs, console_hub):
+def test_an_agency_drafts_a_return_the_admin_approves_it_and_a_councils_rows_are_checked(tabs, console_hub,
+                                                                                          tmp_path_factory):
     page = tabs("sam")  # sds governance
     page.goto("/console/returns/")
     assert_accessible(page, "the returns list")
@@ -111,20 +114,39 @@ def test_an_agency_drafts_a_return_the_admin_approves_it_and_a_councils_rows_are
     assert admin.locator("#version-1 .status-approved").inner_text() == "approved"
     assert_accessible(admin, "an approved return")
 
-    rows = [{"key": "Abbey", "values": {"school": "Abbey", "pupils_on_roll": 200, "free_meals_registered": 20,
-                                        "fm_p1_p5": 15, "fm_p6_s6": 5}},
-            {"key": "Braes", "values": {"school": "Braes", "pupils_on_roll": 100, "free_meals_registered": 50,
-                                        "fm_p1_p5": 90, "fm_p6_s6": 40}}]
-    sent = console_hub.api("PUT", f"/returns/{NAME}/{PERIOD}/edinburgh/rows", "edinburgh", "publisher",
-                           json={"rows": rows})
-    assert sent.status_code == 200, sent.text
-
     submission = f"/console/returns/{NAME}/{PERIOD}/edinburgh"
+    staff_member = tabs("sue")  # edinburgh's submitter
+    staff_member.goto(submission)
+    with staff_member.expect_download() as downloading:
+        staff_member.click("#download-template")
+    assert downloading.value.suggested_filename == f"{NAME}.xlsx"
+    book = openpyxl.load_workbook(io.BytesIO(Path(downloading.value.path()).read_bytes()))
+    sheet = book["Rows"]
+    assert [c.value for c in sheet[1]] == ["key", "school", "pupils_on_roll", "free_meals_registered", "fm_p1_p5",
+                                          "fm_p6_s6"]
+    sheet.append(["Abbey", "Abbey", 200, 20, 15, 5])
+    sheet.append(["Braes", "Braes", "a hundred", 50, 90, 40])  # row 3, column C: not a number
+    filled = tmp_path_factory.mktemp("upload") / "lunches.xlsx"
+    book.save(filled)
+    staff_member.set_input_files("#file", str(filled))
+    with staff_member.expect_navigation():
+        staff_member.click("#upload-rows")
+    problems = staff_member.locator("#upload-problems tbody tr")
+    assert problems.count() == 1
+    assert problems.first.locator("td").all_inner_texts()[:3] == ["Rows", "3", "C"]
+    assert "1 of 2 rows kept as your draft" in staff_member.locator("#upload-result h2").inner_text()
+    assert_accessible(staff_member, "an upload with a mistake located")
+    sheet["C3"] = 100
+    book.save(filled)
+    staff_member.set_input_files("#file", str(filled))
+    with staff_member.expect_navigation():
+        staff_member.click("#upload-rows")
+    assert "2 of 2 rows kept as your draft" in staff_member.locator("#upload-result h2").inner_text()
+
     page.goto(submission)  # the agency, before the council has approved: nothing
     assert page.locator("#sign-off-state").get_attribute("data-state") == "none"
     assert page.locator("#figures").count() == 0 and page.locator(".row-flags").count() == 0
 
-    staff_member = tabs("sue")  # edinburgh's submitter
     staff_member.goto(f"/console/returns/{NAME}?from={PERIOD}&to={PERIOD}")
     cell = staff_member.locator(f'td.cell[data-org="edinburgh"][data-period="{PERIOD}"]')
     assert cell.get_attribute("data-sign-off") == "draft"
