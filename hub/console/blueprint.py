@@ -27,7 +27,7 @@ GOVERNANCE = ("governance",)
 OPERATORS = ("ops",)  # and admin: they act on deliveries
 # Any staff role of an org sees its returns: the returns' rules entitle the org, not the
 # role (hub.returns.service.ReturnService.visible_publishers decides whose figures).
-RETURNS_STAFF = ALL_STAFF
+RETURNS_STAFF = ALL_STAFF + ("submitter",)  # council staff who send and submit returns
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 # The navigation: endpoint, label, roles that may open it.
