@@ -22,6 +22,10 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
 from hub import sealing
+from hub.alerts import rules as _alert_rules  # noqa: F401  (registers the built-in rules)
+from hub.alerts.registry import Sources as AlertSources
+from hub.alerts.service import AlertService
+from hub.auth import Principal
 from hub.config import Settings
 from hub.console import init_console
 from hub.console.service import AccountService
@@ -66,7 +70,7 @@ log = logging.getLogger("causeway.hub")
 
 @dataclass
 class Jobs:
-    """The background jobs a serving hub runs (return reminders, record retention), by `hub.jobs`."""
+    """The background jobs a serving hub runs (return reminders, record retention, alerts), by `hub.jobs`."""
     schedulers: list
 
     def shutdown(self) -> None:
@@ -90,6 +94,7 @@ class Services:
     delivery: DeliveryService
     retention: Retention
     coverage: CoverageService
+    alerts: AlertService
     clock: Callable[[], datetime] = utcnow
 
     def worker(self, worker_id: str | None = None, channels: dict | None = None) -> Worker:
@@ -97,10 +102,11 @@ class Services:
         return build_worker(self, worker_id=worker_id, channels=channels)
 
     def start_jobs(self) -> Jobs:
-        """Start the reminder and retention jobs (each runs once at once, then every interval)."""
+        """Start the reminder, retention and alert jobs (each runs once at once, then every interval)."""
         return Jobs([start_jobs({
             "returns-reminders": (lambda: send_reminders(self.reminders), self.settings.reminder_interval_seconds),
-            "records-retention": (self.retention.run, self.settings.retention_interval_seconds)})])
+            "records-retention": (self.retention.run, self.settings.retention_interval_seconds),
+            "alerts": (self.alerts.run, self.settings.alerts.interval_seconds)})])
 
 
 def open_engine(settings: Settings, engine: Engine | None = None) -> Engine:
@@ -128,6 +134,12 @@ def build_services(settings: Settings, engine: Engine | None = None,
     health = HealthService(engine, orgs.list_agents, clock=clock, hub_operator=settings.hub_operator)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
+    webhooks = WebhookSender(settings.webhook_allowed_networks)
+    coverage = CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
+                               clock=clock, hub_operator=settings.hub_operator)
+    # The alert job reads every council's coverage, as an admin would (it shows only what each reader may see).
+    alert_job = Principal(org=settings.hub_operator or "hub", role="admin", credential_id="alert-job")
+    alert_sources = AlertSources(engine, health.summaries, lambda: coverage.coverage(alert_job), returns)
     return Services(
         settings=settings,
         engine=engine,
@@ -140,11 +152,10 @@ def build_services(settings: Settings, engine: Engine | None = None,
         policy=policy,
         delivery=DeliveryService(engine, catalogue, settings, policy=policy, clock=clock),
         returns=returns,
-        reminders=ReminderService(engine, returns, mailer, WebhookSender(settings.webhook_allowed_networks),
-                                  settings.reminder_catchup_days, clock=clock),
+        reminders=ReminderService(engine, returns, mailer, webhooks, settings.reminder_catchup_days, clock=clock),
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
-        coverage=CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
-                                 clock=clock, hub_operator=settings.hub_operator),
+        coverage=coverage,
+        alerts=AlertService(engine, alert_sources, settings, mailer, webhooks, catalogue, clock=clock),
         clock=clock,
     )
 
