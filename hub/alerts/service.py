@@ -25,7 +25,14 @@ from hub.errors import Forbidden, Invalid, not_found
 from hub.orgs.models import orgs as orgs_table
 
 from . import episodes, messages, quality_report
-from .models import alert_contacts, alert_episode_orgs, alert_events, alert_episodes, alert_notifications, alert_silences
+from .models import (
+    alert_contacts,
+    alert_episode_orgs,
+    alert_episodes,
+    alert_events,
+    alert_notifications,
+    alert_silences,
+)
 from .registry import Sources, enabled_rules
 
 log = logging.getLogger("causeway.hub.alerts")
@@ -105,7 +112,7 @@ class AlertService:
             with self.engine.connect() as conn:
                 episode = self._episode(conn, int(episode_id))
                 contact = conn.execute(select(alert_contacts).where(alert_contacts.c.org == row.org)).first()
-            done.append(self._send(row, contact, lambda c, e=episode, p=phase: self._deliver(c, row, e, p)))
+            done.append(self._send(row, contact, lambda c, r=row, e=episode, p=phase: self._deliver(c, r, e, p)))
         return done
 
     def _send(self, row, contact, deliver) -> dict:
@@ -260,6 +267,9 @@ class AlertService:
             episode = self._episode(conn, episode_id)
         if episode is None or episode["state"] == "pending" or not self._may_see(principal, episode):
             raise not_found(f"alert {episode_id}")
+        if not (principal.is_admin or principal.org in episode["orgs"]):
+            # the hub operator reads every org's alerts; acting on another org's still needs admin
+            raise Forbidden(f"alert {episode_id} concerns {', '.join(episode['orgs'])}: its ops or an admin silence it")
         minutes, reason = _silence_input(minutes, reason)
         now = self.clock()
         until = now + timedelta(minutes=minutes)

@@ -22,6 +22,8 @@ import yaml
 
 from causeway_common.signing import generate_key, public_key_b64
 from hub import db
+from hub.alerts import episodes as alert_episodes
+from hub.alerts.registry import Condition
 from hub.app import build_services
 from hub.auth import Principal
 from hub.config import DeliverySettings, Settings
@@ -98,6 +100,12 @@ MATRIX = {
     "hub.returns.api.submission":      "ok/404    ok/404    ok/404    ok/404    ok/ok     404/404     401",
     # a council's own row ("own": no org named); every council's for admin and the hub operator's ops
     "hub.coverage.api.coverage":       "ok/403    403/403   ok/403    ok/403    ok/ok     ok/ok       401",
+    # alerts: ops of the org concerned, admin, and (reading) the hub operator's ops
+    "hub.alerts.api.list_alerts":      "403/403   403/403   403/403   ok/ok     ok/ok     ok/ok       401",
+    "hub.alerts.api.get_alert":        "403/403   403/403   403/403   ok/404    ok/ok     ok/ok       401",
+    "hub.alerts.api.silence_alert":    "403/403   403/403   403/403   ok/404    ok/ok     ok/403      401",
+    "hub.alerts.api.get_alert_contact": "403/403  403/403   403/403   ok/403    ok/ok     ok/403      401",
+    "hub.alerts.api.set_alert_contact": "403/403  403/403   403/403   ok/403    ok/ok     ok/403      401",
 }
 
 
@@ -222,6 +230,21 @@ class World:
                 state="dead", status_code=400, error="refused", attempts=1, created_at=now,
                 updated_at=now)).inserted_primary_key[0]
 
+    def alert(self, org: str) -> int:
+        """An open alert episode concerning `org` alone."""
+        def make():
+            condition = Condition("matrix", f"matrix-{org}", (org,), f"matrix alert of {org}")
+            with db.write_transaction(self.services.engine) as conn:
+                alert_episodes.apply(conn, [condition], {"matrix"}, db.utcnow(), lambda orgs: [])
+            (found,) = [a for a in self.services.alerts.list_alerts(Principal(org=org, role="admin", credential_id="m"))
+                        if a["key"] == f"matrix-{org}"]
+            return found["id"]
+        return self.once("alert", org, make)
+
+    def alert_contact(self, org: str) -> None:
+        self.once("alert-contact", org, lambda: self.services.alerts.set_contact(
+            Principal(org=org, role="admin", credential_id="m"), org, f"ops@{org}.example", None))
+
     def enrolment_token(self, org: str) -> str:
         return self.services.orgs.create_enrolment(org, 3600, actor="test")[0]
 
@@ -337,6 +360,12 @@ REQUESTS = {
     "hub.returns.api.grid": lambda w, org, caller: Call({"dataset": RETURN}),
     "hub.returns.api.submission": lambda w, org, caller: Call({"dataset": RETURN, "period": PERIOD, "org": org}),
     "hub.coverage.api.coverage": lambda w, org, caller: Call(params={} if org == caller else {"org": org}),
+    "hub.alerts.api.list_alerts": lambda w, org, caller: (w.alert(org), Call())[1],
+    "hub.alerts.api.get_alert": lambda w, org, caller: Call({"alert_id": w.alert(org)}),
+    "hub.alerts.api.silence_alert": lambda w, org, caller: Call({"alert_id": w.alert(org)},
+                                                                json={"minutes": 60, "reason": "matrix"}),
+    "hub.alerts.api.get_alert_contact": lambda w, org, caller: (w.alert_contact(org), Call({"org": org}))[1],
+    "hub.alerts.api.set_alert_contact": lambda w, org, caller: Call({"org": org}, json={"email": f"ops@{org}.example"}),
 }
 
 
