@@ -6,7 +6,6 @@ Revises: 0001_core
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0060_alerts'
 down_revision = '0001_core'
 branch_labels = ('alerts',)
