@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from hub import sealing
 from hub.alerts import rules as _alert_rules  # noqa: F401  (registers the built-in rules)
+from hub.alerts.measures import AlertMeasures
 from hub.alerts.registry import Sources as AlertSources
 from hub.alerts.service import AlertService
 from hub.auth import Principal
@@ -140,6 +141,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
     # The alert job reads every council's coverage, as an admin would (it shows only what each reader may see).
     alert_job = Principal(org=settings.hub_operator or "hub", role="admin", credential_id="alert-job")
     alert_sources = AlertSources(engine, health.summaries, lambda: coverage.coverage(alert_job), returns)
+    metrics.registry.register(AlertMeasures(alert_sources, settings.alerts, clock))
     return Services(
         settings=settings,
         engine=engine,

@@ -118,7 +118,7 @@ def agreement_review(sources: Sources, now: datetime, settings) -> list[Conditio
         document = json.loads(row.document)
         parties = tuple(sorted(set(document["providers"]) | set(document["recipients"])))
         for what, field_name in (("review", "review_date"), ("end", "valid_until")):
-            day = _day(document.get(field_name))
+            day = day_of(document.get(field_name))
             if day is not None and day - notice <= today <= day:
                 found.append(Condition(
                     "agreement-review", f"{row.agreement_id}/{what}", parties,
@@ -154,7 +154,7 @@ def return_overdue(sources: Sources, now: datetime, settings) -> list[Condition]
     return found
 
 
-def _day(value) -> date | None:
+def day_of(value) -> date | None:
     if not value:
         return None
     try:

@@ -13,6 +13,7 @@ from flask import flash, redirect, render_template, request, url_for
 from hub.errors import Forbidden, Invalid
 
 from .blueprint import OPERATORS, console, hub_wide, requires, services, staff
+from .filters import moment
 
 # Periods offered for a silence: minutes -> label.
 SILENCE_PERIODS = [(60, "1 hour"), (240, "4 hours"), (1440, "1 day"), (4320, "3 days"), (10080, "1 week"),
@@ -55,6 +56,6 @@ def silence_alert(alert_id: int):
         return render_template("console/alert.html", alert=found, periods=SILENCE_PERIODS,
                                errors={field: error.detail}, values={"minutes": minutes_text, "reason": reason},
                                can_silence=_may_silence(found)), status
-    flash(f"Alert {alert_id} is silenced until {silenced['silenced_until']}: nothing is sent for it meanwhile.",
+    flash(f"Alert {alert_id} is silenced until {moment(silenced['silenced_until'])}: nothing is sent for it meanwhile.",
           "success")
     return redirect(url_for("console.alert", alert_id=alert_id))
