@@ -294,7 +294,7 @@ class AlertService:
         email = (email or "").strip() or None
         webhook_url = (webhook_url or "").strip() or None
         if email is None and webhook_url is None:
-            raise Invalid("give an e-mail address, a webhook URL, or both", field="email")
+            raise Invalid("email, webhook_url: give an e-mail address, a webhook URL, or both", field="email")
         if email and (len(email) > 254 or not re.match(EMAIL_SHAPE, email)):
             raise Invalid(f"email: {email!r} is not an e-mail address", field="email")
         if quality_report and not email:
