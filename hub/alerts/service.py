@@ -40,6 +40,8 @@ READERS = ("ops",)  # and admin
 MAX_SILENCE_MINUTES = 90 * 24 * 60
 MAX_REASON = 500
 MAX_LISTED = 500
+# A message still `sending` this long after its claim was abandoned (the process stopped): claim it again.
+ABANDONED_AFTER = timedelta(minutes=10)
 EMAIL_SHAPE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -101,9 +103,7 @@ class AlertService:
         t = alert_notifications.c
         with self.engine.connect() as conn:
             work = conn.execute(select(alert_notifications).where(
-                t.subject.like("episode:%"),
-                (t.status == "queued") | and_(t.status == "failed", t.attempts < self.settings.alerts.max_attempts))
-                .order_by(t.id)).all()
+                t.subject.like("episode:%"), self._sendable(self.clock())).order_by(t.id)).all()
         done = []
         for row in work:
             if not self._claim(row.id):
@@ -151,10 +151,15 @@ class AlertService:
     def _claim(self, notification_id: int) -> bool:
         t = alert_notifications.c
         with db.write_transaction(self.engine) as conn:
-            return conn.execute(update(alert_notifications).where(
-                t.id == notification_id,
-                (t.status == "queued") | and_(t.status == "failed", t.attempts < self.settings.alerts.max_attempts))
-                .values(status="sending", attempts=t.attempts + 1, updated_at=self.clock())).rowcount == 1
+            return conn.execute(update(alert_notifications).where(t.id == notification_id, self._sendable(self.clock()))
+                                .values(status="sending", attempts=t.attempts + 1, updated_at=self.clock())).rowcount == 1
+
+    def _sendable(self, now: datetime):
+        """Queued; or failed, or left `sending` by a process that stopped mid-send, with tries left."""
+        t = alert_notifications.c
+        tries_left = t.attempts < self.settings.alerts.max_attempts
+        return (t.status == "queued") | and_(t.status == "failed", tries_left) | and_(
+            t.status == "sending", t.updated_at < now - ABANDONED_AFTER, tries_left)
 
     def _finish(self, notification_id: int, status: str, error: str | None) -> None:
         with db.write_transaction(self.engine) as conn:

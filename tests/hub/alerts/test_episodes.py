@@ -141,3 +141,22 @@ def test_a_condition_with_a_hold_opens_only_once_it_has_lasted(services, clock, 
     (alert,) = services.alerts.list_alerts(ops("edinburgh"), "open")
     assert alert["rule"] == "subscription-failing" and alert["key"] == sub
     assert "failing for over 30 minutes" in mails_to(smtp_server, "ops@edinburgh.example")[0]["subject"]
+
+
+def test_a_failed_webhook_is_tried_again_three_times_in_all_and_the_email_still_goes_once(
+        services, agents, clock, smtp_server, webhook_sink):
+    services.alerts.set_contact(ops("edinburgh"), "edinburgh", "ops@edinburgh.example",
+                                f"http://127.0.0.1:{webhook_sink.port}/alerts/edinburgh/fail")  # answers 500
+    agent = agents.enrol("edinburgh", "caselink")
+    agents.beat("edinburgh", agent)
+    clock.advance(minutes=5)
+    assert services.alerts.run() == {"opened": 1, "resolved": 0, "pending": 0, "sent": 1, "failed": 1}
+    for _ in range(4):
+        clock.advance(minutes=1)
+        services.alerts.run()
+    assert len(webhook_sink.received()) == 3
+    assert len(mails_to(smtp_server, "ops@edinburgh.example")) == 1
+    (alert,) = services.alerts.list_alerts(ops("edinburgh"))
+    (hook,) = [n for n in services.alerts.get_alert(ops("edinburgh"), alert["id"])["notifications"]
+               if n["channel"] == "webhook"]
+    assert hook["status"] == "failed" and hook["attempts"] == 3
