@@ -39,9 +39,9 @@ def alert_email(episode: dict, phase: str, public_url: str) -> tuple[str, str]:
     subject = f"[Causeway] {PHASE_WORD[phase]}: {episode['summary']}"
     lines = [episode["summary"] + ("." if phase == "opened" else " — this has now ended."), "",
              f"Rule: {episode['rule']}", f"Concerns: {', '.join(episode['orgs']) or 'the hub'}",
-             f"Opened: {episode['opened_at']}"]
+             f"Opened: {readable(episode['opened_at'])}"]
     if phase == "resolved":
-        lines.append(f"Resolved: {episode['resolved_at']}")
+        lines.append(f"Resolved: {readable(episode['resolved_at'])}")
     lines += [f"{name.replace('_', ' ')}: {value}" for name, value in episode["detail"].items() if value is not None]
     lines += ["", f"See it and its history in the console: {console_link(public_url, episode['id'])}",
               "", "You receive this because your organisation's ops contact for Causeway alerts is this address."]
@@ -50,3 +50,8 @@ def alert_email(episode: dict, phase: str, public_url: str) -> tuple[str, str]:
 
 def as_text(moment) -> str | None:
     return iso_utc(moment) if moment is not None else None
+
+
+def readable(iso: str | None) -> str:
+    """2026-11-02T09:00:00.000000Z -> 2026-11-02 09:00 UTC, for people reading a subject line."""
+    return f"{iso[:10]} {iso[11:16]} UTC" if iso else "never"

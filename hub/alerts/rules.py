@@ -12,6 +12,7 @@ from hub.records.models import record_rejects, records
 from hub.returns.periods import period_containing
 from hub.returns.submissions import read_submissions
 
+from .messages import readable
 from .registry import Condition, Sources, rule
 
 
@@ -24,7 +25,7 @@ def agent_stale(sources: Sources, now: datetime, settings) -> list[Condition]:
             found.append(Condition(
                 "agent-stale", agent["id"], (agent["org"],),
                 f"Agent {agent['name']} of {agent['org']} has stopped reporting"
-                + (f" (last heartbeat {last})" if last else " (it has never reported)"),
+                + (f" (last heartbeat {readable(last)})" if last else " (it has never reported)"),
                 {"agent": agent["id"], "name": agent["name"], "last_heartbeat_at": last}))
     return found
 
@@ -99,8 +100,8 @@ def reject_rate(sources: Sources, now: datetime, settings) -> list[Condition]:
 @rule("council-quiet", "a council has not published a dataset within its cadence and grace")
 def council_quiet(sources: Sources, now: datetime, settings) -> list[Condition]:
     return [Condition("council-quiet", f"{cell['org']}/{cell['dataset']}", (cell["org"],),
-                      f"{cell['org']} has not published {cell['dataset']} since {cell['last_published_at']} "
-                      f"(quiet since {cell['quiet_after']})",
+                      f"{cell['org']} has not published {cell['dataset']} since {readable(cell['last_published_at'])} "
+                      f"(quiet since {readable(cell['quiet_after'])})",
                       {"dataset": cell["dataset"], "last_published_at": cell["last_published_at"],
                        "quiet_after": cell["quiet_after"]})
             for cell in sources.coverage()["cells"] if cell["state"] == "quiet"]
