@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from hub.errors import Forbidden, Invalid
+from hub.errors import Forbidden, Invalid, NotFound
 
 from .blueprint import OPERATORS, console, hub_wide, requires, services, staff
 from .filters import moment
@@ -20,12 +20,42 @@ SILENCE_PERIODS = [(60, "1 hour"), (240, "4 hours"), (1440, "1 day"), (4320, "3 
                    (43200, "30 days")]
 
 
+def _own_contact() -> dict | None:
+    try:
+        return services().alerts.get_contact(staff().principal, staff().org)
+    except NotFound:
+        return None
+
+
+def _alerts_page(status: int = 200, errors: dict | None = None, values: dict | None = None,
+                 new_secret: str | None = None):
+    found = services().alerts.list_alerts(staff().principal)
+    contact = _own_contact()
+    return render_template("console/alerts.html", alerts=found, hub_wide=hub_wide(),
+                           open_count=sum(1 for a in found if a["state"] == "open"), contact=contact,
+                           errors=errors or {}, values=values if values is not None else (contact or {}),
+                           new_secret=new_secret), status
+
+
 @console.get("/alerts")
 @requires(*OPERATORS)
 def alerts():
-    found = services().alerts.list_alerts(staff().principal)
-    return render_template("console/alerts.html", alerts=found, hub_wide=hub_wide(),
-                           open_count=sum(1 for a in found if a["state"] == "open"))
+    return _alerts_page()
+
+
+@console.post("/alerts/contact")
+@requires(*OPERATORS)
+def set_alert_contact():
+    """Where the signed-in user's own org's alerts and daily quality report go."""
+    values = {"email": request.form.get("email", ""), "webhook_url": request.form.get("webhook_url", ""),
+              "quality_report": request.form.get("quality_report") == "yes"}
+    try:
+        saved = services().alerts.set_contact(staff().principal, staff().org, values["email"], values["webhook_url"],
+                                              values["quality_report"])
+    except Invalid as error:
+        return _alerts_page(400, {error.details.get("field", "email"): error.detail}, values)
+    # A new webhook's secret is shown on this page once, never put in the session cookie.
+    return _alerts_page(new_secret=saved.get("webhook_secret"))
 
 
 def _may_silence(alert: dict) -> bool:
