@@ -4,12 +4,15 @@ the hub operator; nothing per check in between; a silenced alert sends nothing."
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from hub import db
 from hub.alerts.models import alert_notifications
+from hub.app import build_services
 from hub.audit.models import audit_log
 from hub.auth import Principal
 from hub.delivery.models import subscriptions
@@ -160,3 +163,30 @@ def test_a_failed_webhook_is_tried_again_three_times_in_all_and_the_email_still_
     (hook,) = [n for n in services.alerts.get_alert(ops("edinburgh"), alert["id"])["notifications"]
                if n["channel"] == "webhook"]
     assert hook["status"] == "failed" and hook["attempts"] == 3
+
+
+def test_two_hub_processes_running_the_job_at_once_open_one_episode_and_send_each_message_once(
+        services, settings, agents, clock, contacts, smtp_server, webhook_sink):
+    """Two sets of services on one database (as two `serve` processes have), evaluating and sending
+    at the same moment from several threads."""
+    other = build_services(settings, clock=clock)
+    try:
+        agent = agents.enrol("edinburgh", "gazetteer-uniform")
+        agents.beat("edinburgh", agent)
+        clock.advance(minutes=5)
+        barrier = threading.Barrier(4)
+
+        def run(hub):
+            barrier.wait()
+            return hub.alerts.run()
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(run, [services, other, services, other]))
+        assert sum(r["opened"] for r in results) == 1
+        assert sum(r["sent"] for r in results) == 3
+        assert len(services.alerts.list_alerts(ops("edinburgh"))) == 1
+        assert len(mails_to(smtp_server, "ops@edinburgh.example")) == 1
+        assert len(mails_to(smtp_server, "noc@improvement-service.example")) == 1
+        assert len(webhook_sink.received()) == 1
+    finally:
+        other.engine.dispose()
