@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
 from hub import sealing
+from hub.agentconfig.service import AgentConfigService
 from hub.alerts import rules as _alert_rules  # noqa: F401  (registers the built-in rules)
 from hub.alerts.measures import AlertMeasures
 from hub.alerts.registry import Sources as AlertSources
@@ -52,6 +53,8 @@ from hub.middleware import (
     ServicesMiddleware,
     operation_routes,
 )
+from hub.opendata.service import OpenData
+from hub.opendata.views import open_data as open_data_pages
 from hub.orgs.service import OrgService
 from hub.page_headers import init_page_headers
 from hub.parameter_validation import NamingParameterValidator
@@ -71,7 +74,7 @@ log = logging.getLogger("causeway.hub")
 
 @dataclass
 class Jobs:
-    """The background jobs a serving hub runs (return reminders, record retention, alerts), by `hub.jobs`."""
+    """The background jobs a serving hub runs (return reminders, record retention, open data, alerts), by `hub.jobs`."""
     schedulers: list
 
     def shutdown(self) -> None:
@@ -95,6 +98,8 @@ class Services:
     delivery: DeliveryService
     retention: Retention
     coverage: CoverageService
+    open_data: OpenData
+    agent_config: AgentConfigService
     alerts: AlertService
     clock: Callable[[], datetime] = utcnow
 
@@ -103,10 +108,11 @@ class Services:
         return build_worker(self, worker_id=worker_id, channels=channels)
 
     def start_jobs(self) -> Jobs:
-        """Start the reminder, retention and alert jobs (each runs once at once, then every interval)."""
+        """Start the reminder, retention, open-data and alert jobs (each runs once at once, then every interval)."""
         return Jobs([start_jobs({
             "returns-reminders": (lambda: send_reminders(self.reminders), self.settings.reminder_interval_seconds),
             "records-retention": (self.retention.run, self.settings.retention_interval_seconds),
+            "open-data": (self.open_data.project, self.settings.open_data_interval_seconds),
             "alerts": (self.alerts.run, self.settings.alerts.interval_seconds)})])
 
 
@@ -130,14 +136,16 @@ def build_services(settings: Settings, engine: Engine | None = None,
     metrics.watch_delivery_lag(lambda: read_lag(engine, clock))
     policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None,
                            events=CloudEvents(settings.public_url),
-                           max_source_bytes=settings.agreement_source_max_bytes, clock=clock)
+                           max_source_bytes=settings.agreement_source_max_bytes, clock=clock,
+                           public_steward=settings.hub_operator)
     returns = ReturnService(engine, catalogue, clock, policy.providers_sharing_with)
     health = HealthService(engine, orgs.list_agents, clock=clock, hub_operator=settings.hub_operator)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
     webhooks = WebhookSender(settings.webhook_allowed_networks)
     coverage = CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
-                               clock=clock, hub_operator=settings.hub_operator)
+                               clock=clock, hub_operator=settings.hub_operator,
+                               min_agent_version=settings.min_agent_version)
     # The alert job reads every council's coverage, as an admin would (it shows only what each reader may see).
     alert_job = Principal(org=settings.hub_operator or "hub", role="admin", credential_id="alert-job")
     alert_sources = AlertSources(engine, health.summaries, lambda: coverage.coverage(alert_job), returns)
@@ -157,6 +165,9 @@ def build_services(settings: Settings, engine: Engine | None = None,
         reminders=ReminderService(engine, returns, mailer, webhooks, settings.reminder_catchup_days, clock=clock),
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
         coverage=coverage,
+        open_data=OpenData(engine, catalogue, policy, clock=clock),
+        agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
+                                        hub_operator=settings.hub_operator),
         alerts=AlertService(engine, alert_sources, settings, mailer, webhooks, catalogue, clock=clock),
         clock=clock,
     )
@@ -220,6 +231,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return response
 
     init_console(flask_app, services)
+    flask_app.register_blueprint(open_data_pages)
     init_page_headers(flask_app)
 
     flask_app.add_url_rule("/metrics", "metrics", metrics_view(services))
