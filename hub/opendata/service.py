@@ -12,11 +12,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from causeway_common.canonical import canonical_json
 from hub import db
@@ -27,7 +28,7 @@ from hub.policy.vocabulary import PUBLIC
 from hub.records.models import records
 from hub.records.service import envelope_of, live_records
 
-from .models import open_records, open_state
+from .models import open_records, open_state, open_usage
 
 CHANNEL = "open-data"
 DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
@@ -204,3 +205,31 @@ class OpenData:
                   "occurred_at": r.occurred_at,
                   "payload": orjson.loads(r.payload) if r.payload is not None else None} for r in rows]
         return OpenPage(shown, rows[-1].seq if rows else after, more)
+
+    # -- usage ----------------------------------------------------------------------
+    USE_KINDS = ("page", "download", "api")
+
+    def count_use(self, name: str, kind: str) -> None:
+        """One more page view, download or API call of an open dataset today."""
+        day = self.clock().date().isoformat()
+        where = (open_usage.c.dataset == name, open_usage.c.day == day, open_usage.c.kind == kind)
+        for _ in range(2):
+            try:
+                with db.write_transaction(self.engine) as conn:
+                    if conn.execute(update(open_usage).where(*where).values(count=open_usage.c.count + 1)).rowcount:
+                        return
+                    conn.execute(insert(open_usage).values(dataset=name, day=day, kind=kind, count=1))
+                    return
+            except IntegrityError:
+                continue  # another request made today's row first: add to it
+
+    def usage(self, days: int = 30) -> dict[str, dict[str, int]]:
+        """Per open dataset: page views, downloads and API calls over the last `days` days."""
+        since = (self.clock().date() - timedelta(days=days - 1)).isoformat()
+        found: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for dataset, kind, count in conn.execute(
+                    select(open_usage.c.dataset, open_usage.c.kind, func.sum(open_usage.c.count))
+                    .where(open_usage.c.day >= since).group_by(open_usage.c.dataset, open_usage.c.kind)):
+                found.setdefault(dataset, dict.fromkeys(self.USE_KINDS, 0))[kind] = int(count)
+        return found
