@@ -38,6 +38,7 @@ bench: $(STAMP)
 	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/notices.py
 	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/policy.py
 	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/agent.py
+	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/opendata.py
 	@echo
 	$(BIN)/python bench/summary.py $(BENCH_RESULTS)
 

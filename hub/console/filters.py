@@ -37,6 +37,15 @@ def duration(seconds) -> str:
     return f"{hours // 24} days {hours % 24} h"
 
 
+IRREGULAR = {"entry": "entries", "reply": "replies"}
+
+
+def plural(count, noun: str) -> str:
+    """1 record, 2 records, 0 records: a count with its noun as English has it."""
+    count = int(count or 0)
+    return f"{count} {noun if count == 1 else IRREGULAR.get(noun, noun + 's')}"
+
+
 def moment(text: str | None) -> str:
     """An ISO time from a service as '2026-11-02 09:30:12 UTC'."""
     if not text:
@@ -57,7 +66,7 @@ def ago(text: str | None) -> str:
 
 
 FILTERS = {"pretty_json": pretty_json, "badge_class": badge_class, "duration": duration, "moment": moment,
-           "ago": ago}
+           "ago": ago, "plural": plural}
 
 
 def register(flask_app: Flask) -> None:

@@ -76,3 +76,13 @@ open_aggregates = Table(
     Column("computed_at", DateTime(timezone=True), nullable=False),
 )
 
+
+# Per open dataset: how many records the public sees and when it last changed, kept by the
+# projector as it writes (so the public's pages never count the table).
+open_summary = Table(
+    "open_summary",
+    metadata,
+    Column("dataset", String(100), primary_key=True),
+    Column("records", BigInt, nullable=False),
+    Column("modified", DateTime(timezone=True), nullable=False),
+)
