@@ -38,6 +38,7 @@ PAGES = [
     ("console.subscriptions", "Subscriptions", ALL_STAFF),
     ("console.agents", "Agents", ALL_STAFF),
     ("console.coverage", "Coverage", ALL_STAFF),
+    ("console.alerts", "Alerts", OPERATORS),
     ("console.quality", "Data quality", ALL_STAFF),
     ("console.returns", "Data returns", RETURNS_STAFF),
     ("console.referrals", "Referrals", GOVERNANCE),

@@ -22,6 +22,8 @@ import yaml
 
 from causeway_common.signing import generate_key, public_key_b64
 from hub import db
+from hub.alerts import episodes as alert_episodes
+from hub.alerts.registry import Condition
 from hub.app import build_services
 from hub.auth import Principal
 from hub.config import DeliverySettings, Settings
@@ -135,6 +137,12 @@ MATRIX = {
     "hub.referrals.api.get_referral":  "ok/404    ok/404    ok/404    403/403   403/403   403/403     401",
     # partnership figures: governance of the agreement's parties only (admin is no party)
     "hub.referrals.api.referral_report": "403/403 403/403   ok/404    403/403   404/404   403/403     401",
+    # alerts: ops of the org concerned, admin, and (reading) the hub operator's ops
+    "hub.alerts.api.list_alerts":      "403/403   403/403   403/403   ok/ok     ok/ok     ok/ok       401",
+    "hub.alerts.api.get_alert":        "403/403   403/403   403/403   ok/404    ok/ok     ok/ok       401",
+    "hub.alerts.api.silence_alert":    "403/403   403/403   403/403   ok/404    ok/ok     ok/403      401",
+    "hub.alerts.api.get_alert_contact": "403/403  403/403   403/403   ok/403    ok/ok     ok/403      401",
+    "hub.alerts.api.set_alert_contact": "403/403  403/403   403/403   ok/403    ok/ok     ok/403      401",
 }
 
 
@@ -309,6 +317,20 @@ class World:
         if not submitted_by_council:
             returns.sign_off(name, PERIOD, council, "approve", None, self.governance(council))
         return name
+    def alert(self, org: str) -> int:
+        """An open alert episode concerning `org` alone."""
+        def make():
+            condition = Condition("matrix", f"matrix-{org}", (org,), f"matrix alert of {org}")
+            with db.write_transaction(self.services.engine) as conn:
+                alert_episodes.apply(conn, [condition], {"matrix"}, db.utcnow(), lambda orgs: [])
+            (found,) = [a for a in self.services.alerts.list_alerts(Principal(org=org, role="admin", credential_id="m"))
+                        if a["key"] == f"matrix-{org}"]
+            return found["id"]
+        return self.once("alert", org, make)
+
+    def alert_contact(self, org: str) -> None:
+        self.once("alert-contact", org, lambda: self.services.alerts.set_contact(
+            Principal(org=org, role="admin", credential_id="m"), org, f"ops@{org}.example", None))
 
     def enrolment_token(self, org: str) -> str:
         return self.services.orgs.create_enrolment(org, 3600, actor="test")[0]
@@ -501,6 +523,12 @@ REQUESTS = {
     "hub.referrals.api.list_referrals": lambda w, org, caller: (w.referral(org), Call())[1],
     "hub.referrals.api.get_referral": lambda w, org, caller: Call({"referring_org": org, "referral_id": w.referral(org)}),
     "hub.referrals.api.referral_report": lambda w, org, caller: Call({"agreement_id": w.referral_agreement(org)}),
+    "hub.alerts.api.list_alerts": lambda w, org, caller: (w.alert(org), Call())[1],
+    "hub.alerts.api.get_alert": lambda w, org, caller: Call({"alert_id": w.alert(org)}),
+    "hub.alerts.api.silence_alert": lambda w, org, caller: Call({"alert_id": w.alert(org)},
+                                                                json={"minutes": 60, "reason": "matrix"}),
+    "hub.alerts.api.get_alert_contact": lambda w, org, caller: (w.alert_contact(org), Call({"org": org}))[1],
+    "hub.alerts.api.set_alert_contact": lambda w, org, caller: Call({"org": org}, json={"email": f"ops@{org}.example"}),
 }
 
 
