@@ -66,6 +66,7 @@ class AgentConfig:
     batch_size: int = 500
     warn_outbox_depth: int = 100_000
     max_backoff_seconds: float = 300.0
+    in_flight: int = 3
     time_zone: str = DEFAULT_TIME_ZONE
     raw: dict = field(default_factory=dict, repr=False)
 
@@ -226,6 +227,7 @@ def load_config(path: str | Path) -> AgentConfig:
         batch_size=sender.get("batch_size", 500),
         warn_outbox_depth=sender.get("warn_outbox_depth", 100_000),
         max_backoff_seconds=sender.get("max_backoff_seconds", 300.0),
+        in_flight=sender.get("in_flight", 3),
         time_zone=agent_zone,
         tasks=tasks,
         raw=document,
