@@ -33,6 +33,7 @@ def _forwarded(args) -> dict:
 def cmd_serve(args) -> int:
     import uvicorn
 
+    from causeway_common.gc_tuning import tune_for_throughput
     from hub.app import create_app
 
     tls = _tls(args)
@@ -46,6 +47,7 @@ def cmd_serve(args) -> int:
     # On SQLite the in-process worker is the only one; on PostgreSQL run `deliver` processes instead if you like.
     if not getattr(args, "no_worker", False) or hub.settings.db_url.startswith("sqlite"):
         worker = hub.worker().start()
+    tune_for_throughput()
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log,
                     **_forwarded(args), **tls)
