@@ -60,6 +60,9 @@ class Settings:
     hub_retention_days: dict = field(default_factory=lambda: _env_days("CAUSEWAY_HUB_RETENTION_DAYS"))
     retention_interval_seconds: float = field(
         default_factory=lambda: float(os.environ.get("CAUSEWAY_RETENTION_INTERVAL_SECONDS", "3600")))
+    # How often `serve` decides newly published records for the public (open data).
+    open_data_interval_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("CAUSEWAY_OPEN_DATA_INTERVAL_SECONDS", "10")))
 
     # -- data returns: reminders -------------------------------------------
     # SMTP for reminder e-mail (no host: e-mail reminders are not sent).

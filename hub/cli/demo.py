@@ -11,6 +11,7 @@ from hub.cli.db import cmd_init
 from hub.cli.org import import_orgs
 from hub.cli.returns import load_population
 from hub.cli.serve import add_listen_options, cmd_serve
+from hub.policy.vocabulary import PUBLIC
 
 DEMO_KEYS = [("edinburgh", "publisher"), ("sds", "subscriber"), ("edinburgh", "governance"),
              ("sds", "governance"), ("improvement-service", "ops"), ("scottish-government", "admin")]
@@ -31,7 +32,9 @@ def demo_policies(hub, keys: dict) -> None:
         document = agreements.versions(result["id"], operator())[-1]["document"]
         if result["status"] == "active":
             continue
-        for org in dict.fromkeys(document["providers"] + document["recipients"]):
+        for party in dict.fromkeys(document["providers"] + document["recipients"]):
+            # The hub operator's governance approves for the public.
+            org = hub.settings.hub_operator if party == PUBLIC else party
             key = keys.get((org, "governance")) or orgs.issue_key(org, "governance", label="demo")
             keys[(org, "governance")] = key
             agreements.transition(result["id"], "approved", orgs.authenticate(key))
@@ -69,7 +72,8 @@ def cmd_demo(args) -> int:
     print("\nConsole staff (passwords are new at every start):")
     _demo_staff(hub.accounts)
     print(f"\nHub on http://{args.host}:{args.port}/api/v1 (try: curl -H 'Authorization: Bearer <key>' "
-          f"http://{args.host}:{args.port}/api/v1/datasets); console on http://{args.host}:{args.port}/console",
+          f"http://{args.host}:{args.port}/api/v1/datasets); console on http://{args.host}:{args.port}/console; "
+          f"open data (no key) on http://{args.host}:{args.port}/open/",
           flush=True)
     if args.agent_dir:
         from hub import demo_agent
