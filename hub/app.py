@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
 from hub import sealing
+from hub.agentconfig.service import AgentConfigService
 from hub.config import Settings
 from hub.console import init_console
 from hub.console.service import AccountService
@@ -93,6 +94,7 @@ class Services:
     retention: Retention
     coverage: CoverageService
     open_data: OpenData
+    agent_config: AgentConfigService
     clock: Callable[[], datetime] = utcnow
 
     def worker(self, worker_id: str | None = None, channels: dict | None = None) -> Worker:
@@ -149,8 +151,11 @@ def build_services(settings: Settings, engine: Engine | None = None,
                                   settings.reminder_catchup_days, clock=clock),
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
         coverage=CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
-                                 clock=clock, hub_operator=settings.hub_operator),
+                                 clock=clock, hub_operator=settings.hub_operator,
+                                 min_agent_version=settings.min_agent_version),
         open_data=OpenData(engine, catalogue, policy, clock=clock),
+        agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
+                                        hub_operator=settings.hub_operator),
         clock=clock,
     )
 

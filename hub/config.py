@@ -49,6 +49,10 @@ class Settings:
     # payloads, subjects, webhook URL paths or secrets. Unset: no org has that view.
     hub_operator: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_HUB_OPERATOR") or None)
 
+    # The oldest agent version the hub supports (CAUSEWAY_MIN_AGENT_VERSION, e.g. 0.1.0): the
+    # coverage view flags agents that report an older one. Unset: none is flagged.
+    min_agent_version: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_MIN_AGENT_VERSION") or None)
+
     # -- HTTP -----------------------------------------------------------------
     # /metrics answers a bearer token: this one, an admin key or the hub operator's ops key...
     metrics_token: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_METRICS_TOKEN") or None,

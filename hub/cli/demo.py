@@ -57,6 +57,9 @@ def cmd_demo(args) -> int:
 
     # The demo's operations staff are the Improvement Service's, running the hub for everyone.
     os.environ.setdefault("CAUSEWAY_HUB_OPERATOR", "improvement-service")
+    # The demo's webhook receiver listens on this machine; agents older than this are flagged.
+    os.environ.setdefault("CAUSEWAY_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32")
+    os.environ.setdefault("CAUSEWAY_MIN_AGENT_VERSION", "0.1.0")
     cmd_init(args)
     hub = services(args)
     import_orgs(hub.orgs, str(EXAMPLES_DIR / "orgs.yaml"))
@@ -85,6 +88,10 @@ def cmd_demo(args) -> int:
               f"http://{args.host}:{args.port}/api/v1/feeds/gazetteer-address\n"
               f"and the agent's health with the scottish-government admin key: "
               f"http://{args.host}:{args.port}/api/v1/agents\n", flush=True)
+    if args.agent_dir and args.subscriber_dir:  # without the agent, nothing flows to subscribe to
+        from hub import demo_subscriber
+
+        demo_subscriber.start(hub, Path(args.subscriber_dir), args.host, args.port)
     return cmd_serve(args)
 
 
@@ -94,4 +101,7 @@ def register(commands, common) -> None:
     demo.add_argument("--schemas", help=argparse.SUPPRESS)
     demo.add_argument("--agent-dir", default="var/demo/agent",
                       help="where the demo agent keeps its config, drop folders and state ('' for no agent)")
+    demo.add_argument("--subscriber-dir", default="var/demo/subscriber",
+                      help="where the demo's subscribers (a webhook receiver, a subscribing agent) write what they "
+                           "receive ('' for none)")
     demo.set_defaults(func=cmd_demo)

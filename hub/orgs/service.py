@@ -180,6 +180,13 @@ class OrgService:
             row = conn.execute(select(agents.c.public_key, agents.c.active).where(agents.c.id == agent_id)).first()
         return row.public_key if row and row.active else None
 
+    def get_agent(self, agent_id: str) -> dict | None:
+        """One enrolled agent (id, org, name, version, enrolled_at, active), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(agents.c.id, agents.c.org, agents.c.name, agents.c.version, agents.c.enrolled_at,
+                                      agents.c.active).where(agents.c.id == agent_id)).first()
+        return dict(row._mapping) if row else None
+
     def list_agents(self, org: str | None = None) -> list[dict]:
         """Enrolled agents (of one org, or all): id, org, name, version, enrolled_at, active."""
         query = select(agents.c.id, agents.c.org, agents.c.name, agents.c.version, agents.c.enrolled_at,
