@@ -67,6 +67,9 @@ class Settings:
     # How often `serve` decides newly published records for the public (open data).
     open_data_interval_seconds: float = field(
         default_factory=lambda: float(os.environ.get("CAUSEWAY_OPEN_DATA_INTERVAL_SECONDS", "10")))
+    # How often `serve` recounts the tables of counts agreements publish to the public.
+    open_aggregates_interval_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("CAUSEWAY_OPEN_AGGREGATES_INTERVAL_SECONDS", "300")))
 
     # -- data returns: reminders -------------------------------------------
     # SMTP for reminder e-mail (no host: e-mail reminders are not sent).
