@@ -140,6 +140,8 @@ def cmd_check(args) -> int:
 
 # -- run --------------------------------------------------------------------------
 def cmd_run(args) -> int:
+    from causeway_common.gc_tuning import tune_for_throughput
+
     from .runner import Agent
 
     config = _config(args)
@@ -151,6 +153,7 @@ def cmd_run(args) -> int:
                       else frozenset())
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
+    tune_for_throughput()
     if args.once:
         return 0 if agent.run_once(args.task or None) else 1
     stopped = threading.Event()

@@ -66,6 +66,7 @@ class AgentConfig:
     batch_size: int = 500
     warn_outbox_depth: int = 100_000
     max_backoff_seconds: float = 300.0
+    in_flight: int = 3
     time_zone: str = DEFAULT_TIME_ZONE
     # file: the tasks are agent.yaml's; hub: they come from the hub (with_hub_configuration)
     managed_by: str = "file"
@@ -260,6 +261,7 @@ def _build(document: dict, lines: dict[tuple, int], path: Path, label: Path) -> 
         batch_size=sender.get("batch_size", 500),
         warn_outbox_depth=sender.get("warn_outbox_depth", 100_000),
         max_backoff_seconds=sender.get("max_backoff_seconds", 300.0),
+        in_flight=sender.get("in_flight", 3),
         time_zone=agent_zone,
         tasks=tasks,
         managed_by=document.get("managed_by", "file"),

@@ -11,11 +11,13 @@ import hashlib
 import json
 import logging
 import re
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+import orjson
 import requests
 
 from agents import __version__
@@ -51,7 +53,7 @@ class Response:
     headers: dict
 
     def json(self):
-        return json.loads(self.body) if self.body else None
+        return orjson.loads(self.body) if self.body else None
 
 
 class Transport:
@@ -62,14 +64,29 @@ class Transport:
 
 
 class RequestsTransport(Transport):
+    """One requests.Session (its own connection) per thread: the sender's batches in flight
+    at once each go over their own connection."""
+
     def __init__(self, proxy: str | None = None, ca_bundle: str | None = None):
-        self.session = requests.Session()
-        # trust_env stays on: HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE apply unless overridden here.
-        if proxy:
-            self.session.proxies.update({"http": proxy, "https": proxy})
+        self.proxy = proxy
         # Passed with every request: requests lets REQUESTS_CA_BUNDLE override a session-level
         # bundle, but never one given explicitly, and hub.ca_bundle must win.
         self.ca_bundle = ca_bundle
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    @property
+    def session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            # trust_env stays on: HTTPS_PROXY, NO_PROXY and REQUESTS_CA_BUNDLE apply unless overridden here.
+            if self.proxy:
+                session.proxies.update({"http": self.proxy, "https": self.proxy})
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
 
     def request(self, method, url, *, headers, body, timeout):
         try:
@@ -87,7 +104,10 @@ class RequestsTransport(Transport):
         return Response(answer.status_code, answer.content, dict(answer.headers))
 
     def close(self):
-        self.session.close()
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
 
 
 def _reason(exc: Exception) -> str:

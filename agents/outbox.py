@@ -20,12 +20,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     task TEXT NOT NULL,
     record_id TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL,            -- the record envelope, canonical JSON
+    key TEXT,                      -- the envelope's key: batches in flight at once never share one
     location TEXT NOT NULL,        -- where the row came from, JSON
     created_at REAL NOT NULL
 );
@@ -82,10 +85,19 @@ class PendingRecord:
     record_id: str
     body: str
     location_json: str  # parsed only when needed (a reject), to keep sending cheap
+    stored_key: str | None = None
 
     @property
     def location(self) -> dict:
         return json.loads(self.location_json)
+
+    @property
+    def key(self) -> str | None:
+        """The record's key (read from the body for rows queued before keys were stored)."""
+        if self.stored_key is not None:
+            return self.stored_key
+        key = json.loads(self.body).get("key")
+        return None if key is None else str(key)
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,7 @@ class NewRecord:
     record_id: str
     body: str  # canonical JSON of the envelope
     location: dict
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,13 +118,19 @@ class Reject:
 
 
 def _json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+    try:  # once per record queued (its location): orjson, several times faster
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):  # e.g. an integer beyond 64 bits
+        return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
 class Outbox:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._local = threading.local()
+        # Writers in this process queue here rather than in SQLite's busy handler, which
+        # sleeps in steps of up to 100 ms while the reader and the senders' settles contend.
+        self._write_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn().executescript(SCHEMA)  # each statement is idempotent; executescript manages its own commit
         self._upgrade()
@@ -124,6 +143,8 @@ class Outbox:
             for name, kind in (("fingerprint", "TEXT"), ("count", "INTEGER NOT NULL DEFAULT 1"), ("last_seen_at", "REAL")):
                 if name not in columns:
                     conn.execute(f"ALTER TABLE rejects ADD COLUMN {name} {kind}")
+            if "key" not in {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}:
+                conn.execute("ALTER TABLE outbox ADD COLUMN key TEXT")  # older rows: read from the body
             conn.execute("UPDATE rejects SET fingerprint = 'kept-before-fingerprints:' || id, "
                          "last_seen_at = created_at WHERE fingerprint IS NULL")
             conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS uq_rejects_row ON rejects (task, fingerprint)")
@@ -141,19 +162,35 @@ class Outbox:
         return conn
 
     class _Transaction:
-        def __init__(self, conn):
+        def __init__(self, conn, lock, durable: bool):
             self.conn = conn
+            self.lock = lock
+            self.durable = durable
 
         def __enter__(self):
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.lock.acquire()
+            try:
+                if not self.durable:
+                    self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.lock.release()
+                raise
             return self.conn
 
         def __exit__(self, exc_type, *_):
-            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            try:
+                self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                if not self.durable:
+                    self.conn.execute("PRAGMA synchronous=FULL")
+            finally:
+                self.lock.release()
             return False
 
-    def _write(self):
-        return self._Transaction(self._conn())
+    def _write(self, durable: bool = True):
+        """A write transaction. durable=False: the commit is not synced to disk by itself (the
+        next durable commit syncs it too), for writes that are harmless to lose."""
+        return self._Transaction(self._conn(), self._write_lock, durable)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -172,8 +209,8 @@ class Outbox:
         with self._write() as conn:
             before = conn.total_changes
             conn.executemany(
-                "INSERT OR IGNORE INTO outbox (task, record_id, body, location, created_at) VALUES (?, ?, ?, ?, ?)",
-                ((task, r.record_id, r.body, _json(r.location), now) for r in records))
+                "INSERT OR IGNORE INTO outbox (task, record_id, body, key, location, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                ((task, r.record_id, r.body, r.key, _json(r.location), now) for r in records))
             added = conn.total_changes - before
             self._insert_rejects(conn, task, rejects, now)
             conn.executemany("INSERT OR REPLACE INTO subjects (task, key, subject) VALUES (?, ?, ?)",
@@ -219,22 +256,27 @@ class Outbox:
             conn.execute("DELETE FROM checkpoints WHERE task = ?", (task,))
 
     # -- sender side --------------------------------------------------------
-    def take(self, limit: int, max_bytes: int | None = None) -> list[PendingRecord]:
-        """The oldest records waiting, up to `limit` records and about `max_bytes` of bodies."""
+    def take(self, limit: int, max_bytes: int | None = None, after: int = 0) -> list[PendingRecord]:
+        """The oldest records waiting after queue position `after` (past the batches already
+        in flight), up to `limit` records and about `max_bytes` of bodies."""
         rows = self._conn().execute(
-            "SELECT seq, task, record_id, body, location FROM outbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
+            "SELECT seq, task, record_id, body, location, key FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit)).fetchall()
         taken, size = [], 0
-        for seq, task, record_id, body, location in rows:
+        for seq, task, record_id, body, location, key in rows:
             size += len(body) + 1
             if max_bytes and taken and size > max_bytes:
                 break
-            taken.append(PendingRecord(seq, task, record_id, body, location))
+            taken.append(PendingRecord(seq, task, record_id, body, location, key))
         return taken
 
     def settle(self, delivered: list[PendingRecord], rejected: list[tuple[PendingRecord, list]]) -> None:
-        """After the hub's answer: remove what it holds; move what it refused to rejects."""
+        """After the hub's answer: remove what it holds; move what it refused to rejects.
+
+        Not synced by itself: lost in a power cut, the records are sent again and the hub
+        answers `duplicate` (or rejects them again), so nothing is lost or held twice."""
         now = time.time()
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             conn.executemany("DELETE FROM outbox WHERE seq = ?",
                              [(r.seq,) for r in delivered] + [(r.seq,) for r, _ in rejected])
             per_task: dict[str, dict] = {}

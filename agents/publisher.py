@@ -7,6 +7,7 @@ Sending is the sender's job; this never talks to the hub except to fetch schemas
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -57,8 +58,15 @@ class Prepared:
     reject: Reject | None = None
 
 
+_last_second: list = [None, ""]  # the second _now last formatted, and its text
+
+
 def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    """Now in UTC to the second; formatted once a second, as every row of a chunk asks."""
+    second = int(time.time())
+    if _last_second[0] != second:
+        _last_second[:] = [second, datetime.fromtimestamp(second, timezone.utc).isoformat().replace("+00:00", "Z")]
+    return _last_second[1]
 
 
 @dataclass
@@ -147,7 +155,8 @@ class Publisher:
                 rejects.append(prepared.reject)
             else:
                 record = prepared.record
-                records.append(NewRecord(record["id"], canonical_json(record).decode("utf-8"), prepared.location))
+                records.append(NewRecord(record["id"], canonical_json(record).decode("utf-8"), prepared.location,
+                                         record.get("key")))
                 if builder.schema.personal and record["op"] == "upsert":
                     subjects.append((record["key"], record["subject"]))
         rows_read = len(chunk.rows) + len(chunk.errors)

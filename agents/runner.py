@@ -45,7 +45,7 @@ class Agent:
         self.schemas = SchemaCache(self.state.schemas_path, self.hub)
         self.sender = Sender(self.outbox, self.hub, credential.agent_id, credential.signing_key,
                              batch_size=config.batch_size, max_backoff=config.max_backoff_seconds,
-                             warn_depth=config.warn_outbox_depth)
+                             warn_depth=config.warn_outbox_depth, in_flight=config.in_flight)
         self.accept_deletes_for = accept_deletes_for
         self.managed = (ManagedConfiguration(config, self.state, self.hub, credential.agent_id)
                         if config.managed_by == "hub" else None)

@@ -1,4 +1,6 @@
-"""Drains the outbox to the hub in signed batches.
+"""Drains the outbox to the hub in signed batches, several in flight at once
+(`sender.in_flight`), never two holding the same key, so each key's records reach
+the hub in the order they were queued.
 
 A record leaves the outbox only after the hub has answered for it: `accepted`
 or `duplicate` (the hub holds it) → deleted; `rejected` → moved to rejects with
@@ -16,10 +18,11 @@ import logging
 import random
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from .hub_client import HubClient, HubRefused, HubUnavailable
-from .outbox import Outbox
+from .outbox import Outbox, PendingRecord
 
 log = logging.getLogger("causeway.agent.sender")
 
@@ -59,9 +62,22 @@ class Backoff:
         self.failures = 0
 
 
+@dataclass
+class _Flight:
+    """One batch out at the hub: its records, their keys, and the hub's answers so far (one
+    per part sent: a batch halved after a refusal is sent in parts)."""
+    pending: list[PendingRecord]
+    answers: list[tuple[list[PendingRecord], list[dict]]] = field(default_factory=list)
+    unanswered: int = 0
+    keys: set[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = {r.key for r in self.pending if r.key is not None}
+
+
 class Sender:
     def __init__(self, outbox: Outbox, hub: HubClient, agent_id: str, signing_key, batch_size: int = 500,
-                 max_backoff: float = 300.0, warn_depth: int = 100_000):
+                 max_backoff: float = 300.0, warn_depth: int = 100_000, in_flight: int = 3):
         self.outbox = outbox
         self.hub = hub
         self.agent_id = agent_id
@@ -74,63 +90,98 @@ class Sender:
         self.last_error: str | None = None
         self.last_sent_at: float | None = None
         self._warned_depth = False
-        self._lock = threading.Lock()  # one batch in flight per agent
-
-    def send_batch(self) -> SendTotals:
-        """Send the oldest waiting records once; raises HubUnavailable or HubRefused."""
-        totals = SendTotals()
-        with self._lock:
-            limit = self.batch_size
-            while True:
-                pending = self.outbox.take(limit, MAX_BATCH_BYTES)
-                if not pending:
-                    return totals
-                try:
-                    answer = self.hub.publish([p.body for p in pending], self.agent_id, self.signing_key)
-                    break
-                except HubRefused as exc:
-                    if exc.status == 413 and len(pending) > 1:
-                        self.batch_size = limit = max(1, len(pending) // 2)
-                        log.warning("the hub found a batch too large; sending %d records at a time from now on",
-                                    self.batch_size)
-                        continue
-                    if not refuses_content(exc):
-                        raise
-                    if len(pending) > 1:  # halve until the record(s) at fault are alone; the rest go through
-                        limit = max(1, len(pending) // 2)
-                        continue
-                    answer, refusal = None, str(exc)
-                    break
-            delivered, rejected = [], []
-            if answer is None:  # a lone record refused: quarantined with the hub's reason
-                reason = [{"path": "", "message": f"refused with its whole batch: {refusal}"}]
-                rejected = [(record, reason) for record in pending]
-            else:
-                for record, result in zip(pending, answer.results):
-                    if result.get("status") in ("accepted", "duplicate"):
-                        delivered.append(record)
-                    elif result.get("status") == "rejected":
-                        rejected.append((record, result.get("errors") or [{"path": "", "message": "rejected by the hub"}]))
-                    # anything else: leave it in the outbox and try again later
-            self.outbox.settle(delivered, rejected)
-            totals.batches, totals.delivered, totals.rejected = 1, len(delivered), len(rejected)
-            self.last_sent_at = time.time()
-            for record, errors in rejected:
-                log.warning("the hub rejected record %s from %s: %s", record.record_id, record.location,
-                            "; ".join(f"{e.get('path') or 'record'}: {e.get('message')}" for e in errors))
-        return totals
+        self.in_flight = in_flight
+        self._lock = threading.Lock()  # one drain at a time
+        # Kept for the sender's life, so each sending thread keeps its connection to the hub.
+        self._pool = ThreadPoolExecutor(in_flight, thread_name_prefix="send")
 
     def drain(self, should_stop=lambda: False) -> SendTotals:
-        """Send until the outbox is empty; hub errors propagate to the caller."""
+        """Send until the outbox is empty, with up to `in_flight` batches out at once; hub
+        errors propagate to the caller once every batch in flight has been answered.
+
+        Batches are taken in queue order, each past the last one taken. A batch never holds a
+        key that a batch still in flight holds: it is cut short before that record, which
+        waits until the earlier one is answered, so each key reaches the hub in order. Every
+        batch is settled (removed, or moved to rejects) only after the hub answered for it,
+        so a crash leaves in the outbox exactly what the hub may not hold; sent again, the
+        hub answers `duplicate` for what it already has."""
         totals = SendTotals()
-        while not should_stop():
-            sent = self.send_batch()
-            if sent.batches == 0:
-                break
-            totals.batches += sent.batches
-            totals.delivered += sent.delivered
-            totals.rejected += sent.rejected
+        with self._lock:
+            pool = self._pool
+            flights: dict[Future, _Flight] = {}
+            after, failure, held = 0, None, False
+            while True:
+                while not held and failure is None and len(flights) < self.in_flight and not should_stop():
+                    pending = self.outbox.take(self.batch_size, MAX_BATCH_BYTES, after=after)
+                    if not pending:
+                        break
+                    busy = set().union(*(flight.keys for flight in flights.values()))
+                    cut = next((i for i, r in enumerate(pending) if r.key is not None and r.key in busy), len(pending))
+                    if cut == 0:
+                        break  # its key is in flight: wait for that answer
+                    flight = _Flight(pending[:cut])
+                    after = flight.pending[-1].seq
+                    flights[pool.submit(self._fly, flight)] = flight
+                if not flights:
+                    break
+                done, _ = wait(flights, return_when=FIRST_COMPLETED)
+                for future in done:
+                    flight = flights.pop(future)
+                    self._settle(flight, totals)
+                    error = future.exception()
+                    if error is not None:
+                        failure = failure or error
+                    elif flight.unanswered:
+                        # Left for a later drain; nothing after it may overtake it now.
+                        held = True
+        if failure is not None:
+            raise failure
         return totals
+
+    def _fly(self, flight: _Flight) -> None:
+        """Sign and send one batch (on a sending thread); a batch refused for its size or its
+        content is halved, in order, until the record at fault travels alone."""
+        parts = [flight.pending]
+        while parts:
+            part = parts.pop(0)
+            try:
+                flight.answers.append((part, self.hub.publish([p.body for p in part], self.agent_id,
+                                                              self.signing_key).results))
+            except HubRefused as exc:
+                if exc.status == 413 and len(part) > 1:
+                    self.batch_size = max(1, min(self.batch_size, len(part) // 2))
+                    log.warning("the hub found a batch too large; sending %d records at a time from now on",
+                                self.batch_size)
+                elif not refuses_content(exc):
+                    raise
+                elif len(part) == 1:  # a lone record refused: quarantined with the hub's reason
+                    flight.answers.append((part, [{"status": "rejected", "errors": [
+                        {"path": "", "message": f"refused with its whole batch: {exc}"}]}]))
+                    continue
+                half = len(part) // 2
+                parts[:0] = [part[:half], part[half:]]
+
+    def _settle(self, flight: _Flight, totals: SendTotals) -> None:
+        """Remove what the hub holds; move what it refused to rejects."""
+        delivered, rejected = [], []
+        for part, results in flight.answers:
+            for record, result in zip(part, results):
+                if result.get("status") in ("accepted", "duplicate"):
+                    delivered.append(record)
+                elif result.get("status") == "rejected":
+                    rejected.append((record, result.get("errors") or [{"path": "", "message": "rejected by the hub"}]))
+                # anything else: leave it in the outbox and try again later
+        flight.unanswered = len(flight.pending) - len(delivered) - len(rejected)
+        if not flight.answers:
+            return
+        self.outbox.settle(delivered, rejected)
+        totals.batches += len(flight.answers)
+        totals.delivered += len(delivered)
+        totals.rejected += len(rejected)
+        self.last_sent_at = time.time()
+        for record, errors in rejected:
+            log.warning("the hub rejected record %s from %s: %s", record.record_id, record.location,
+                        "; ".join(f"{e.get('path') or 'record'}: {e.get('message')}" for e in errors))
 
     def _check_depth(self) -> None:
         depth = self.outbox.depth()

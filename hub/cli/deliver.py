@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from causeway_common.gc_tuning import tune_for_throughput
 from hub.cli.context import services
 
 
@@ -23,6 +24,7 @@ def cmd_deliver(args) -> int:
     done = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: done.set())
+    tune_for_throughput()
     worker.start()
     done.wait()
     worker.stop()

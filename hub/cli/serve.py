@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from causeway_common.gc_tuning import tune_for_throughput
 from hub.cli.context import LOG_FORMAT, CommandError, engine, require_current, services
 from hub.cli.delivery_processes import DeliveryProcesses
 from hub.cli.secrets import seal_stored_secrets
@@ -62,7 +63,9 @@ def cmd_serve(args) -> int:
         if api_processes == 1:
             from hub.app import create_app
 
-            uvicorn.run(create_app(services=hub), **listen)
+            app = create_app(services=hub)
+            tune_for_throughput()
+            uvicorn.run(app, **listen)
         else:
             # Each API process builds its own services from these (spawned processes inherit the environment).
             os.environ.update({"CAUSEWAY_DB": args.db, "CAUSEWAY_PUBLIC_URL": hub.settings.public_url,
@@ -121,7 +124,9 @@ def api_process_app():
     from hub.config import Settings
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    return create_app(services=build_services(Settings()))
+    app = create_app(services=build_services(Settings()))
+    tune_for_throughput()
+    return app
 
 
 def add_listen_options(parser) -> None:

@@ -154,8 +154,10 @@ class RecordService:
         self._appended.append(callback)
 
     # -- publish -----------------------------------------------------------
-    def _check_record(self, index: int, record, principal: Principal) -> tuple[dict | None, list[FieldError]]:
-        """Returns (row to insert, []) or (None, errors)."""
+    def _check_record(self, index: int, record, principal: Principal, known_digest: str | None = None
+                      ) -> tuple[dict | None, list[FieldError]]:
+        """Returns (row to insert, []) or (None, errors). known_digest: the record's digest,
+        when the manifest check has just computed it."""
         if not isinstance(record, dict):
             return None, [FieldError("", "a record must be a JSON object")]
         errors = self._envelope.errors(record)
@@ -205,13 +207,13 @@ class RecordService:
             "subject": record.get("subject"),
             "publisher": publisher,
             "occurred_at": record["occurred_at"],
-            "digest": digest(record),
+            "digest": known_digest or digest(record),
             "payload": stored_payload,
             "purged_at": None,
         }, []
 
     def _check_manifest(self, body: dict, raw_records: list, principal: Principal
-                        ) -> tuple[str, str | None, str | None, dict[int, list[FieldError]]]:
+                        ) -> tuple[str, str | None, str | None, dict[int, list[FieldError]], list[str | None]]:
         """For agent credentials: the signed manifest must match the batch exactly.
 
         The one exception: a record holding a value beyond the record limits (a number
@@ -221,7 +223,7 @@ class RecordService:
         if principal.agent_id is None:
             if manifest is not None:
                 raise Forbidden("manifests are signed by enrolled agents; this credential is not an agent's")
-            return str(uuid.uuid4()), None, None, {}
+            return str(uuid.uuid4()), None, None, {}, [None] * len(raw_records)
         if not isinstance(manifest, dict) or not isinstance(signature, str):
             raise Invalid("an agent's batch must carry a signed manifest: {records, manifest, signature}", slug="manifest-missing")
         public_key = self._public_key_of(principal.agent_id)
@@ -237,8 +239,9 @@ class RecordService:
         beyond_limits: dict[int, list[FieldError]] = {}
         if not isinstance(digests, list) or len(digests) != len(raw_records):
             raise self._manifest_mismatch()
-        for index, (signed, record) in enumerate(zip(digests, raw_records)):
-            if signed != _digest_or_none(record):
+        computed = [_digest_or_none(record) for record in raw_records]
+        for index, (signed, record, own) in enumerate(zip(digests, raw_records, computed)):
+            if signed != own:
                 errors = self._limits.errors(record)
                 if not errors:
                     raise self._manifest_mismatch()
@@ -254,7 +257,7 @@ class RecordService:
         batch_id = manifest.get("batch_id")
         if not isinstance(batch_id, str) or not 1 <= len(batch_id) <= 64:
             raise Invalid("manifest batch_id must be a string of 1 to 64 characters")
-        return batch_id, canonical_json(manifest).decode("utf-8"), signature, beyond_limits
+        return batch_id, canonical_json(manifest).decode("utf-8"), signature, beyond_limits, computed
 
     @staticmethod
     def _manifest_mismatch() -> Invalid:
@@ -267,14 +270,15 @@ class RecordService:
             raise Invalid("body must be {\"records\": [...]}")
         if len(raw_records) > self.settings.max_batch_records:
             raise TooLarge(f"{len(raw_records)} records in one batch; the limit is {self.settings.max_batch_records}: split the batch")
-        batch_id, manifest, signature, beyond_limits = self._check_manifest(body, raw_records, principal)
+        batch_id, manifest, signature, beyond_limits, digests = self._check_manifest(body, raw_records, principal)
 
         results: list[dict | None] = [None] * len(raw_records)
         candidates: list[tuple[int, dict]] = []
         rejected_by_dataset: dict[str, int] = {}
         reject_details: list[dict] = []
         for index, record in enumerate(raw_records):
-            row, errors = (None, beyond_limits[index]) if index in beyond_limits else self._check_record(index, record, principal)
+            row, errors = ((None, beyond_limits[index]) if index in beyond_limits
+                           else self._check_record(index, record, principal, digests[index]))
             if errors:
                 results[index] = {"index": index, "id": record.get("id") if isinstance(record, dict) else None,
                                   "status": "rejected", "errors": [e.as_dict() for e in errors]}

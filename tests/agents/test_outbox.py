@@ -141,3 +141,21 @@ def test_an_outbox_from_before_rejects_were_kept_once_is_upgraded_in_place(tmp_p
     assert [r["count"] for r in box.rejects()] == [1, 1, 2]
     box.close()
     assert [r["count"] for r in Outbox(path).rejects()] == [1, 1, 2]  # and opening it again changes nothing
+
+
+def test_records_queued_before_keys_were_stored_still_tell_the_sender_their_key(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, record_id TEXT NOT NULL UNIQUE,
+            body TEXT NOT NULL, location TEXT NOT NULL, created_at REAL NOT NULL);
+        INSERT INTO outbox (task, record_id, body, location, created_at) VALUES
+            ('t', 'r1', '{"id":"r1","key":"906000001","op":"upsert"}', '{"line":2}', 1.0);
+    """)
+    conn.close()
+    box = Outbox(path)
+    box.commit_chunk("t", [NewRecord("r2", '{"id":"r2","key":"906000002"}', {"line": 3}, "906000002")], [], None,
+                     rows_read=1)
+    assert [(r.record_id, r.key) for r in box.take(10)] == [("r1", "906000001"), ("r2", "906000002")]
+    assert [r.record_id for r in box.take(10, after=box.take(1)[0].seq)] == ["r2"]
+    box.close()

@@ -1,12 +1,15 @@
 """Must show: nothing lost and nothing duplicated when the hub goes away or the
 agent is killed (SIGKILL) mid-read or between outbox write and send."""
+import json
 import os
 import signal
 
 import pytest
 
 from support.agents import (
+    GAZETTEER_HEADER,
     enrol,
+    gazetteer_line,
     gazetteer_task,
     hub_get,
     outbox_figures,
@@ -128,3 +131,41 @@ def test_sigkill_between_outbox_write_and_send_loses_and_duplicates_nothing(hub,
     # Re-reading does not resend: the files are done and nothing waits.
     assert run_agent(config, "run", "--once").returncode == 0
     assert_exactly_once(hub, 1000)
+
+
+def test_sigkill_with_several_batches_in_flight_keeps_each_key_in_order_once(hub, tmp_path):
+    """The same addresses twice (a file, then a re-export marking them historic), sent in small
+    batches four at a time, the agent killed while batches are out: after a restart the hub
+    holds each version exactly once, the first before the second for every key."""
+    drop, state = tmp_path / "drop", tmp_path / "state"
+    drop.mkdir()
+    enrol(hub, state)
+    rows = 4000
+    write_gazetteer_csv(drop / "a-export.csv", rows)
+    with open(drop / "b-export.csv", "w", encoding="utf-8") as out:
+        out.write(GAZETTEER_HEADER + "\n")
+        for n in range(rows):
+            fields = gazetteer_line(n).split(",")
+            fields[8] = "H"  # STATUS: historic
+            out.write(",".join(fields) + "\n")
+    config = write_config(tmp_path / "agent.yaml", hub.url, state, [gazetteer_task(drop, chunk_rows=500)],
+                          sender={"batch_size": 100, "in_flight": 4})
+    agent = start_agent(config, log_path=tmp_path / "agent.log")
+    try:
+        wait_until(lambda: hub.count("gazetteer-address") >= 1500, timeout=120, interval=0.05,
+                   message="batches reaching the hub")
+    finally:
+        kill(agent)
+    assert hub.count("gazetteer-address") < 2 * rows, "everything arrived before the kill; use a larger file"
+
+    result = run_agent(config, "run", "--once", timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = hub.records("gazetteer-address")
+    assert len(records) == 2 * rows and len({r["id"] for r in records}) == 2 * rows, "a version lost or held twice"
+    statuses: dict[str, list[str]] = {}
+    for record in records:
+        statuses.setdefault(record["key"], []).append(json.loads(record["payload"])["status"])
+    assert len(statuses) == rows
+    assert all(seen[-1] == "historic" and seen[0] != "historic" for seen in statuses.values()), \
+        "a key's versions reached the hub out of order"
+    assert outbox_figures(state)["depth"] == 0

@@ -171,3 +171,67 @@ def test_every_batch_carries_a_fresh_manifest_signed_over_its_records(outbox):
     from causeway_common.canonical import digest
     assert second["manifest"]["record_digests"] == [digest(r) for r in second["records"]]
     assert second["manifest"]["agent_id"] == "agent-1"
+
+
+class GatedTransport(Transport):
+    """Holds each batch until the test lets the hub answer it, and logs sends and answers.
+    Batches in flight at once reach the hub in no set order, so each is named by its first key."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.batches: dict[str, tuple[list[str], threading.Event]] = {}
+        self.log: list[tuple[str, str]] = []
+
+    def request(self, method, url, *, headers, body, timeout):
+        keys = [r["key"] for r in json.loads(body)["records"]]
+        gate = threading.Event()
+        with self.lock:
+            self.batches[keys[0]] = (keys, gate)
+            self.log.append(("sent", keys[0]))
+        assert gate.wait(60), "the test never answered this batch"
+        with self.lock:
+            self.log.append(("answered", keys[0]))
+        return Response(200, json.dumps({"batch_id": "b", "results": [{"status": "accepted"}] * len(keys)}).encode(), {})
+
+    def answer(self, first_key):
+        self.batches[first_key][1].set()
+
+    def sent(self):
+        with self.lock:
+            return {first: keys for first, (keys, _) in self.batches.items()}
+
+
+def test_several_batches_are_in_flight_but_never_two_with_the_same_key(outbox):
+    def queue_versions(uprns, version):
+        outbox.commit_chunk("gazetteer", [
+            NewRecord(derived_record_id("gazetteer", u, version),
+                      canonical_json(gazetteer_record(u, id=derived_record_id("gazetteer", u, version))).decode(),
+                      {"line": u}, str(u)) for u in uprns], [], None, rows_read=len(uprns))
+
+    queue_versions(range(0, 20), "v1")  # two batches of ten
+    queue_versions([20, 21], "v1")
+    queue_versions([5], "v2")  # a newer version of a key the first batch carries
+    queue_versions(range(22, 30), "v1")
+    transport = GatedTransport()
+    sender = Sender(outbox, HubClient("http://hub", "cw_x", transport), "agent", generate_key(), batch_size=10,
+                    in_flight=4)
+    draining = threading.Thread(target=sender.drain, daemon=True)
+    draining.start()
+    try:
+        wait_until(lambda: len(transport.sent()) == 3, timeout=60, message="three batches in flight at once")
+        assert transport.sent() == {"0": [str(u) for u in range(10)], "10": [str(u) for u in range(10, 20)],
+                                    "20": ["20", "21"]}, "the third batch stops short of the key still in flight"
+        transport.answer("10")
+        transport.answer("20")
+        wait_until(lambda: outbox.depth() == 31 - 12, timeout=60, message="two batches settled")
+        assert "5" not in transport.sent(), "key 5's new version went out while its old one was unanswered"
+        transport.answer("0")
+        wait_until(lambda: "5" in transport.sent(), timeout=60, message="the held batch to go")
+        assert transport.sent()["5"] == ["5", *[str(u) for u in range(22, 30)]]
+        assert transport.log.index(("answered", "0")) < transport.log.index(("sent", "5"))
+        transport.answer("5")
+        draining.join(60)
+    finally:
+        for first in list(transport.batches):
+            transport.answer(first)
+    assert not draining.is_alive() and outbox.depth() == 0
