@@ -66,6 +66,7 @@ from hub.problems import Problem, problem_for, problem_response
 from hub.records.events import CloudEvents
 from hub.records.retention import Retention
 from hub.records.service import Catalogue, RecordService
+from hub.referrals import alert_rule as _referral_alert_rule  # noqa: F401  (registers its alert rule)
 from hub.referrals.service import ReferralService
 from hub.referrals.vacancies import INTERVAL_SECONDS as VACANCY_INTERVAL_SECONDS
 from hub.referrals.vacancies import withdraw_expired_vacancies
@@ -167,7 +168,9 @@ def build_services(settings: Settings, engine: Engine | None = None,
                                min_agent_version=settings.min_agent_version)
     # The alert job reads every council's coverage, as an admin would (it shows only what each reader may see).
     alert_job = Principal(org=settings.hub_operator or "hub", role="admin", credential_id="alert-job")
-    alert_sources = AlertSources(engine, health.summaries, lambda: coverage.coverage(alert_job), returns)
+    referrals = ReferralService(engine, policy, clock=clock)
+    alert_sources = AlertSources(engine, health.summaries, lambda: coverage.coverage(alert_job), returns,
+                                 referrals.overdue_referrals)
     metrics.registry.register(AlertMeasures(alert_sources, settings.alerts, clock))
     return Services(
         settings=settings,
@@ -190,7 +193,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
                                        key=lambda: settings.secret_key or console_secret_key(engine), clock=clock),
         agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
                                         hub_operator=settings.hub_operator),
-        referrals=ReferralService(engine, policy, clock=clock),
+        referrals=referrals,
         alerts=AlertService(engine, alert_sources, settings, mailer, webhooks, catalogue, clock=clock),
         clock=clock,
     )

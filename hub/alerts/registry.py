@@ -36,6 +36,7 @@ class Sources:
     agent_summaries: Callable[[], dict[str, dict]]
     coverage: Callable[[], dict]  # the coverage view of every council
     returns: Any  # hub.returns.service.ReturnService
+    overdue_referrals: Callable[[datetime], list[dict]] = lambda at: []  # hub.referrals.service
 
 
 RuleFunction = Callable[[Sources, datetime, Any], list[Condition]]

@@ -192,3 +192,23 @@ def test_partnership_figures_suppress_small_counts_and_go_to_parties_only(hub):
     # parties only: fife (no party to it) gets 404, a party's subscriber 403
     assert hub.api("GET", "/referral-reports/referrals-glasgow-sds", "fife", "governance").status_code == 404
     assert hub.api("GET", "/referral-reports/referrals-glasgow-sds", "sds", "subscriber").status_code == 403
+
+
+def test_an_overdue_referral_raises_an_alert_to_the_receiving_org(hub):
+    from hub.app import build_services
+    from hub.auth import Principal
+    from hub.config import Settings
+
+    two_weeks = datetime.now(timezone.utc) - timedelta(days=14)
+    monday = (two_weeks - timedelta(days=two_weeks.weekday())).replace(hour=10, minute=0, second=0, microsecond=0)
+    publish(hub, "edinburgh", referral("EDI-ALERT-001", "sds", monday))
+    services = build_services(Settings(db_url=hub.db_url))
+    try:
+        services.alerts.evaluate()
+        seen = {org: [a for a in services.alerts.list_alerts(Principal(org=org, role="ops", credential_id="t"))
+                      if a["rule"] == "referral-overdue"] for org in ("sds", "fife")}
+    finally:
+        services.engine.dispose()
+    keys = {alert["key"] for alert in seen["sds"]}
+    assert "edinburgh/EDI-ALERT-001" in keys
+    assert seen["fife"] == []  # not the addressee: not told
