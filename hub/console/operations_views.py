@@ -18,7 +18,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from . import queries
 from .blueprint import ALL_STAFF, OPERATORS, allowed, console, hub_wide, requires, services, staff
 from .charts import line_chart
-from .filters import moment
+from .filters import local
 from .queries import needs_attention
 
 
@@ -138,7 +138,7 @@ def history_chart(history: list[dict]):
         report = beat["report"] or {}
         tasks = report.get("tasks") or []
         totals = (sum(t.get("published") or 0 for t in tasks), sum(t.get("rejected") or 0 for t in tasks))
-        labels.append(moment(beat["received_at"])[11:16])
+        labels.append(local(beat["received_at"]).strftime("%H:%M"))
         depth.append(report.get("outbox_depth") or 0)
         if before is None:
             published.append(0)
