@@ -133,8 +133,10 @@ datasets:
 
 
 def _render_editor(source: str, agreement_id: str | None, problems=None, status: int = 200):
+    problems = problems or []
     return render_template("console/agreement_edit.html", source=source, agreement_id=agreement_id,
-                           problems=problems or [], bases=LAWFUL_BASES, purposes=KNOWN_PURPOSES), status
+                           problems=problems, problem_lines={p["line"] for p in problems if p.get("line")},
+                           bases=LAWFUL_BASES, purposes=KNOWN_PURPOSES), status
 
 
 @console.route("/agreements/new", methods=["GET", "POST"])

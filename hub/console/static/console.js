@@ -15,8 +15,57 @@
       window.print();
     }
   });
+  // The agreement editor's line numbers: as many as the text has lines, scrolled with it.
+  function lineNumbers(gutter, textarea) {
+    var lines = textarea.value.split("\n").length;
+    var marked = {};
+    gutter.querySelectorAll(".problem-line").forEach(function (span) { marked[span.textContent] = true; });
+    if (gutter.children.length !== lines) {
+      var fragment = document.createDocumentFragment();
+      for (var n = 1; n <= lines; n += 1) {
+        var span = document.createElement("span");
+        span.textContent = String(n);
+        if (marked[String(n)]) { span.className = "problem-line"; }
+        fragment.appendChild(span);
+        fragment.appendChild(document.createTextNode("\n"));
+      }
+      gutter.textContent = "";
+      gutter.appendChild(fragment);
+    }
+    gutter.scrollTop = textarea.scrollTop;
+  }
+  // Put the cursor on a line of a textarea (the error links of the agreement editor).
+  function goToLine(textarea, line, column) {
+    var lines = textarea.value.split("\n");
+    var start = 0;
+    for (var i = 0; i < line - 1 && i < lines.length; i += 1) { start += lines[i].length + 1; }
+    var length = (lines[line - 1] || "").length;
+    var at = start + Math.min(Math.max((column || 1) - 1, 0), length);
+    textarea.focus();
+    textarea.setSelectionRange(column ? at : start, column ? at : start + length);
+    var lineHeight = parseFloat(window.getComputedStyle(textarea).lineHeight) || 20;
+    textarea.scrollTop = Math.max(0, (line - 3) * lineHeight);
+    textarea.dispatchEvent(new Event("scroll"));
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-line]");
+    if (!link) { return; }
+    var textarea = document.querySelector(link.getAttribute("href"));
+    if (textarea && textarea.setSelectionRange) {
+      event.preventDefault();
+      goToLine(textarea, parseInt(link.getAttribute("data-line"), 10), parseInt(link.getAttribute("data-column") || "0", 10));
+    }
+  });
   // Move focus to the first error summary so keyboard and screen-reader users hear it.
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-gutter-for]").forEach(function (gutter) {
+      var textarea = document.getElementById(gutter.getAttribute("data-gutter-for"));
+      if (!textarea) { return; }
+      var update = function () { lineNumbers(gutter, textarea); };
+      textarea.addEventListener("input", update);
+      textarea.addEventListener("scroll", update);
+      update();
+    });
     var summary = document.querySelector("[data-error-summary]");
     if (summary) {
       summary.focus();
