@@ -147,7 +147,7 @@ def history_chart(history: list[dict]):
             published.append(totals[0] - before[0] if totals[0] >= before[0] else totals[0])
             rejected.append(totals[1] - before[1] if totals[1] >= before[1] else totals[1])
         before = totals
-    return line_chart("Records published and rejected between heartbeats, and outbox depth (UTC)", labels,
+    return line_chart("Records published and rejected between heartbeats, and outbox depth", labels,
                       {"published": published, "rejected": rejected, "outbox depth": depth}, unit="records")
 
 

@@ -56,6 +56,32 @@
       goToLine(textarea, parseInt(link.getAttribute("data-line"), 10), parseInt(link.getAttribute("data-column") || "0", 10));
     }
   });
+  // A table that scrolls sideways on a small screen can be scrolled from the keyboard too.
+  function scrollableTables() {
+    document.querySelectorAll("table.data, table.returns-grid").forEach(function (table) {
+      if (table.scrollWidth > table.clientWidth + 1) {
+        table.setAttribute("tabindex", "0");
+      }
+    });
+  }
+  // Chart points: one tab stop per chart, arrow keys move along a line and between lines.
+  document.addEventListener("keydown", function (event) {
+    var point = event.target.closest && event.target.closest("[data-chart] .point");
+    if (!point) { return; }
+    var moves = {ArrowRight: [0, 1], ArrowLeft: [0, -1], ArrowDown: [1, 0], ArrowUp: [-1, 0]};
+    var move = moves[event.key];
+    if (!move) { return; }
+    var chart = point.closest("[data-chart]");
+    var row = parseInt(point.getAttribute("data-row"), 10) + move[0];
+    var col = parseInt(point.getAttribute("data-col"), 10) + move[1];
+    var next = chart.querySelector('.point[data-row="' + row + '"][data-col="' + col + '"]');
+    event.preventDefault();
+    if (next) {
+      point.setAttribute("tabindex", "-1");
+      next.setAttribute("tabindex", "0");
+      next.focus();
+    }
+  });
   // Move focus to the first error summary so keyboard and screen-reader users hear it.
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-gutter-for]").forEach(function (gutter) {
@@ -66,6 +92,8 @@
       textarea.addEventListener("scroll", update);
       update();
     });
+    scrollableTables();
+    window.addEventListener("resize", scrollableTables);
     var summary = document.querySelector("[data-error-summary]");
     if (summary) {
       summary.focus();
