@@ -283,7 +283,7 @@ def test_a_withdrawn_consent_shows_on_the_subjects_page_and_stops_the_next_discl
     assert [e["data"]["referral_id"] for e in first["events"] if e["dataset"] == "referral"] == ["REF-C-1"]
 
     page.reload()
-    assert "sds" in page.locator("#disclosures").inner_text()
+    assert "Skills Development Scotland" in page.locator("#disclosures").inner_text()
     _press(page, "Withdraw consent for ServiceProvision")
     assert "Consent withdrawn" in page.get_by_role("status").inner_text()
     assert "Withdrawn" in page.locator("#consents").inner_text()
@@ -296,7 +296,7 @@ def test_a_withdrawn_consent_shows_on_the_subjects_page_and_stops_the_next_discl
     with page.expect_navigation():
         page.get_by_role("link", name="Printable subject-access report").click()
     assert page.get_by_role("button", name="Print this report").is_visible()
-    assert page.locator("table.data").first.get_by_text("sds").count() >= 1
+    assert page.locator("table.data").first.get_by_text("Skills Development Scotland").count() >= 1
     console.screenshot("subject-report")
 
 

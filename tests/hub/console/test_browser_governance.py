@@ -210,7 +210,7 @@ PAGES = {
     "ada": ["/console/", "/console/agreements", "/console/agreements/referrals-reviewed",
             "/console/agreements/referrals-reviewed/versions", "/console/agreements/decide",
             "/console/subscriptions", "/console/agents", "/console/coverage", "/console/quality",
-            "/console/returns", "/console/catalogue", "/console/catalogue/gazetteer-address", "/console/audit"],
+            "/console/returns/", "/console/catalogue", "/console/catalogue/gazetteer-address", "/console/audit"],
     "gina": ["/console/", "/console/agreements", "/console/agreements/new", "/console/agreements/referrals-reviewed/edit",
              f"/console/subjects?subject={PERSON}", f"/console/subjects/report?subject={PERSON}",
              "/console/quality", "/console/coverage"],
@@ -227,3 +227,19 @@ def test_every_page_passes_axe_core_and_reflows_at_phone_width(open_console, use
         assert response.status == 200, path
         console.screenshot(f"{username}{path.replace('/console', '').replace('/', '-').split('?')[0] or '-overview'}")
     assert len(console.checked) == len(PAGES[username])
+
+
+def test_the_axe_check_fails_a_page_state_with_a_violation(open_console):
+    """The check every screenshot runs can fail: a button with no name is reported."""
+    from support.browser import accessibility_violations, phone_width_overflow
+
+    console = open_console()
+    page = console.sign_in("gina")
+    assert accessibility_violations(page) == []
+    page.evaluate("document.querySelector('main').insertAdjacentHTML('beforeend', '<button></button>')")
+    assert any(v.startswith("button-name") for v in accessibility_violations(page))
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert phone_width_overflow(page) == 0
+    page.evaluate("() => { const wide = document.createElement('div'); wide.style.width = '900px';"
+                  " wide.textContent = 'wide'; document.querySelector('main').append(wide); }")
+    assert phone_width_overflow(page) > 0
