@@ -34,7 +34,7 @@ TEST_ORGS = [
 _counter = itertools.count()
 # Fixtures that start real processes (a hub, an agent's hub, a receiver, a broker, a browser):
 # a test that uses one is end-to-end, marked `e2e` here so no test has to remember to.
-PROCESS_FIXTURES = {"hub", "shared_hub", "tls_hub", "receiver", "two_receivers", "broker", "smtp_server",
+PROCESS_FIXTURES = {"hub", "module_hub", "shared_hub", "tls_hub", "receiver", "two_receivers", "broker", "smtp_server",
                     "webhook_receiver", "chromium", "open_console"}
 
 
@@ -88,6 +88,41 @@ def db_url(request, tmp_path):
         url = server.create_database(name, template=template)
         yield url
         server.drop_database(name)
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_db_url(request, tmp_path_factory):
+    """Like db_url, but one database per test module: for modules whose tests share one hub
+    process because starting a process per test would cost more than the tests themselves.
+    Tests on it must not depend on what other tests of the module wrote."""
+    if request.param == "sqlite":
+        target = tmp_path_factory.mktemp("module-db") / "causeway.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), target)
+        yield f"sqlite:///{target}"
+    else:
+        server = request.getfixturevalue("postgres_server")
+        name = f"causeway_module_{next(_counter)}"
+        yield server.create_database(name, template=request.getfixturevalue("postgres_template"))
+        server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def module_services(module_db_url):
+    built = build_services(Settings(db_url=module_db_url))
+    for slug, name, kind in TEST_ORGS:
+        built.orgs.add_org(slug, name, kind, actor="test")
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_hub(module_services, module_db_url, tmp_path_factory):
+    """One real hub process per test module (and database)."""
+    from support.hubprocess import HubProcess
+
+    process = HubProcess(module_db_url, log_path=tmp_path_factory.mktemp("module-hub") / "hub.log").start()
+    yield process
+    process.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import requests
 import yaml
 
 from support.factories import gazetteer_record
-from support.hubprocess import HubProcess
 from support.raw_http import PROBLEM, csrf_from, raw_request
 
 pytestmark = pytest.mark.e2e
@@ -54,10 +53,16 @@ def _hostile_path_cases():
 PATH_CASES = sorted(set(_hostile_path_cases()))
 
 
+# One hub per database for the whole module: every test here only reads, or writes what no
+# other test looks at.
 @pytest.fixture
-def hub(services, db_url, tmp_path):
-    with HubProcess(db_url, log_path=tmp_path / "hub.log") as process:
-        yield process
+def services(module_services):
+    return module_services
+
+
+@pytest.fixture
+def hub(module_hub):
+    return module_hub
 
 
 def test_the_contract_has_path_parameters_to_attack():
@@ -184,12 +189,13 @@ def test_a_csv_field_over_the_csv_modules_limit_is_refused_naming_the_line(hub, 
     "//evil.example/console", "https://evil.example/console", "/console\\..\\evil", "/consolex", "/console/ é",
 ])
 def test_sign_in_redirects_only_to_a_local_console_path(hub, services, next_page):
-    services.accounts.add_user("ops.is", "sds", "ops", "a long test password 1", actor="test")
+    username = f"ops.{abs(hash(next_page))}"
+    services.accounts.add_user(username, "sds", "ops", "a long test password 1", actor="test")
     browser = requests.Session()
     page = browser.get(f"{hub.url}/console/sign-in", params={"next": next_page}, timeout=10)
     assert page.status_code == 200
     answer = browser.post(f"{hub.url}/console/sign-in", allow_redirects=False, timeout=30, data={
-        "csrf_token": csrf_from(page.text), "username": "ops.is", "password": "a long test password 1",
+        "csrf_token": csrf_from(page.text), "username": username, "password": "a long test password 1",
         "next": next_page})
     assert answer.status_code == 302
     assert answer.headers["location"] == "/console/"
@@ -199,10 +205,10 @@ def test_sign_in_redirects_only_to_a_local_console_path(hub, services, next_page
 
 
 def test_sign_in_keeps_a_local_next_page(hub, services):
-    services.accounts.add_user("ops.is", "sds", "ops", "a long test password 1", actor="test")
+    services.accounts.add_user("ops.kept", "sds", "ops", "a long test password 1", actor="test")
     browser = requests.Session()
     page = browser.get(f"{hub.url}/console/sign-in", timeout=10)
     answer = browser.post(f"{hub.url}/console/sign-in", allow_redirects=False, timeout=30, data={
-        "csrf_token": csrf_from(page.text), "username": "ops.is", "password": "a long test password 1",
+        "csrf_token": csrf_from(page.text), "username": "ops.kept", "password": "a long test password 1",
         "next": "/console/agents?status=stale"})
     assert answer.headers["location"] == "/console/agents?status=stale"

@@ -15,6 +15,17 @@ from support.factories import gazetteer_record, referral_record
 pytestmark = pytest.mark.timeout(300)
 
 
+# One hub per database for the module; each test publishes records no other test uses.
+@pytest.fixture
+def services(module_services):
+    return module_services
+
+
+@pytest.fixture
+def hub(module_hub):
+    return module_hub
+
+
 def nested(depth: int, leaf=None):
     value = leaf if leaf is not None else []
     for _ in range(depth - 1):
@@ -35,8 +46,8 @@ def stored(hub, key, record_id):
 @pytest.mark.parametrize("depth", [65, 900])
 def test_deeply_nested_payload_is_rejected_by_itself(hub, key_for, depth):
     key = key_for("sds", "publisher")
-    good = referral_record("SDS-REF-2026-000001")
-    deep = referral_record("SDS-REF-2026-000002")
+    good = referral_record(f"SDS-REF-2026-{depth * 10 + 1:06d}")
+    deep = referral_record(f"SDS-REF-2026-{depth * 10 + 2:06d}")
     deep["payload"]["goals"] = nested(depth)
     answer = publish(hub, key, {"records": [good, deep]})
     assert answer.status_code == 200, answer.text
@@ -59,11 +70,11 @@ def test_nesting_up_to_the_limit_is_named_exactly_beyond_it(hub, key_for):
     assert deep and deep[0]["path"] == "/payload/paon" + "/0" * 63
 
 
-@pytest.mark.parametrize("literal", [b"123456789012345678901234567890", str(MAX_SAFE_INTEGER + 1).encode(),
-                                     b"-9223372036854775809", b"1e300"])
-def test_numbers_json_cannot_keep_exactly_are_rejected_not_changed(hub, key_for, literal):
+@pytest.mark.parametrize(("index", "literal"), list(enumerate([
+    b"123456789012345678901234567890", str(MAX_SAFE_INTEGER + 1).encode(), b"-9223372036854775809", b"1e300"])))
+def test_numbers_json_cannot_keep_exactly_are_rejected_not_changed(hub, key_for, index, literal):
     key = key_for("edinburgh", "publisher")
-    good, bad = gazetteer_record(906700000011), gazetteer_record(906700000012)
+    good, bad = gazetteer_record(906700000100 + 2 * index), gazetteer_record(906700000101 + 2 * index)
     bad["payload"]["easting"] = "NUMBER"
     body = json.dumps({"records": [good, bad]}).encode().replace(b'"NUMBER"', literal)
     results = publish(hub, key, body).json()["results"]
@@ -78,14 +89,14 @@ def agent(hub, services):
     token, _ = services.orgs.create_enrolment("edinburgh", ttl_seconds=3600, actor="test")
     key = generate_key()
     answer = requests.post(f"{hub.url}/api/v1/agents/enrol", timeout=10, json={
-        "token": token, "public_key": public_key_b64(key), "name": "hostile-agent"})
+        "token": token, "public_key": public_key_b64(key), "name": f"hostile-agent-{uuid.uuid4().hex[:8]}"})
     assert answer.status_code == 201, answer.text
     return {"key": key, "agent_id": answer.json()["agent_id"], "api_key": answer.json()["api_key"]}
 
 
-@pytest.mark.parametrize("value", [nested(900), nested(300), 123456789012345678901234567890])
-def test_signed_batch_with_a_value_beyond_the_limits_rejects_that_record_only(hub, agent, value):
-    records = [gazetteer_record(906700000020), gazetteer_record(906700000021), gazetteer_record(906700000022)]
+@pytest.mark.parametrize(("index", "value"), list(enumerate([nested(900), nested(300), 123456789012345678901234567890])))
+def test_signed_batch_with_a_value_beyond_the_limits_rejects_that_record_only(hub, agent, index, value):
+    records = [gazetteer_record(906700000200 + 3 * index + n) for n in range(3)]
     records[1]["payload"]["easting"] = value
     manifest = build_manifest(records, str(uuid.uuid4()), agent["agent_id"])
     body = {"records": records, "manifest": manifest, "signature": sign_manifest(manifest, agent["key"])}

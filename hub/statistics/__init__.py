@@ -1,0 +1,1 @@
+"""Statistics computed at the hub and the disclosure control that guards them."""
