@@ -45,8 +45,9 @@ def _field_schema(dataset, path: str) -> tuple[str, dict]:
 
 
 def _first_sentence(text: str) -> str:
+    """The first sentence of a schema description, without its Markdown code marks."""
     sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
-    return sentence.rstrip(".")
+    return sentence.rstrip(".").replace("`", "")
 
 
 def plain_message(dataset, path: str, message: str) -> str:
