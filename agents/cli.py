@@ -12,7 +12,6 @@ Mistakes the operator can fix are printed as one clear line without a traceback
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -22,7 +21,6 @@ import threading
 import time
 
 from causeway_common.signing import generate_key, public_key_b64
-from connectors import ConnectorError
 
 from . import platform
 from .config import AgentConfig, ConfigError, load_config
@@ -90,10 +88,8 @@ def cmd_enrol(args) -> int:
 
 # -- check ------------------------------------------------------------------------
 def cmd_check(args) -> int:
-    from .publisher import Publisher, describe_location, dry_run
+    from .checking import check_tasks
     from .runner import open_hub
-    from .schemas import SchemaCache, SchemaUnavailable
-    from .subscriber import Subscriber
 
     failures = 0
 
@@ -103,7 +99,8 @@ def cmd_check(args) -> int:
         print(f"  FAIL {message}")
 
     config = _config(args)
-    print(f"{config.path}: valid, {len(config.tasks)} task(s)")
+    print(f"{config.path}: valid, " + (f"{len(config.tasks)} task(s)" if config.managed_by == "file"
+                                       else "hub-managed (the tasks come from the hub)"))
 
     credential = None
     state = StateDir(config.state_dir)
@@ -118,69 +115,22 @@ def cmd_check(args) -> int:
         print(f"hub {hub.base_url}: reachable")
     except HubError as exc:
         fail(str(exc))
+    if config.managed_by == "hub" and credential is not None:
+        # The version the hub holds now, checked as the running agent checks it before applying it.
+        from .config import with_hub_configuration
 
-    # The outbox is not touched: the dry run reads, maps and validates only.
-    import tempfile
+        try:
+            current = hub.agent_configuration(credential.agent_id)
+            if current.get("version") is None:
+                print("the hub holds no configuration version for this agent yet")
+            else:
+                config = with_hub_configuration(config, current["source"], current["version"])
+                print(f"hub configuration version {current['version']}: valid, {len(config.tasks)} task(s)")
+        except (HubError, ConfigError) as exc:
+            fail(str(exc))
 
-    from .outbox import Outbox
-
-    with tempfile.TemporaryDirectory() as scratch:
-        scratch_outbox = Outbox(os.path.join(scratch, "dry-run.sqlite"))
-        schemas = SchemaCache(state.schemas_path if state.path.exists() else os.path.join(scratch, "schemas"), hub)
-        # Connector state (the sql key-set) goes to the scratch folder too: a dry run leaves no trace.
-        publisher = Publisher(config, scratch_outbox, schemas, connector_state=os.path.join(scratch, "connectors"))
-        subscriber = Subscriber(config, scratch_outbox, hub)
-        for task in config.tasks:
-            print(f"\ntask {task.name} ({task.direction}, {task.connector}, line {task.line}):")
-            # What agent.yaml decides (mapping, connector options) is checked before what the world
-            # decides (is the database up, does the folder exist), so one run names every mistake in the file.
-            try:
-                if task.direction == "subscribe":
-                    sink = subscriber.sink(task)
-                    try:
-                        print(f"  sink: {sink.check()}")
-                    except ConnectorError as exc:
-                        fail(f"sink unavailable: {exc}")
-                    feed_hub = open_hub(config, credential.api_key if credential else None)
-                    try:
-                        page = feed_hub.feed(task.subscription, None, 1)
-                    except HubError as exc:
-                        fail(f"subscription unreadable: {exc}")
-                        continue
-                    print(f"  subscription {task.subscription}: readable"
-                          + (f" ({page['status']}: {page.get('status_reason')})" if page.get("status") else ""))
-                    continue
-                schema = schemas.get(task.dataset, task.schema_version)
-                print(f"  dataset {schema.dataset} schema version {schema.version} (key {schema.key_field})")
-                builder = publisher.builder(task)
-                print(f"  mapping: {len(builder.mapper.fields)} field(s), time zone {task.time_zone}")
-                source = publisher.source(task)
-                try:
-                    print(f"  source: {source.check()}")
-                except ConnectorError as exc:
-                    fail(f"source unavailable: {exc}")
-                    continue
-                builder.mapper.check_columns(source.columns())
-                outcomes = dry_run(publisher, task, rows=args.rows)
-            except (ConnectorError, SchemaUnavailable, HubError, ConfigError, ValueError) as exc:
-                fail(str(exc))
-                continue
-            if not outcomes:
-                print("  no rows to read (nothing new, or an empty source)")
-            bad = 0
-            for outcome in outcomes:
-                where = describe_location(outcome.location)
-                if outcome.record is not None:
-                    print(f"  ok   {where}: {json.dumps(outcome.record, ensure_ascii=False, default=str)}")
-                else:
-                    bad += 1
-                    for error in outcome.reject.errors:
-                        print(f"  BAD  {where}: {error.get('path') or 'row'}: {error.get('message')}")
-            print(f"  dry run: {len(outcomes) - bad} of {len(outcomes)} rows would be published; nothing was sent")
-            if bad:
-                failures += 1
-                print(f"  FAIL {bad} row(s) would be rejected (kept in rejects with their source, the rest sent)")
-        scratch_outbox.close()
+    checked = check_tasks(config, hub, rows=args.rows)
+    failures += len(checked.failures) + checked.tasks_rejecting
     if failures:
         print(f"\n{failures} problem(s) found")
         return 1
@@ -229,6 +179,24 @@ def _age(moment) -> str:
     return f"{seconds:.0f}s ago"
 
 
+def _last_good_hub_configuration(config: AgentConfig, state: StateDir) -> AgentConfig:
+    """What a hub-managed agent runs: the last version it applied, as saved in its state."""
+    from .config import with_hub_configuration
+
+    try:
+        saved = state.load_hub_config()
+    except StateError as exc:
+        raise CommandError(str(exc)) from None
+    if saved is None:
+        print("hub-managed: no configuration version from the hub applied yet (the agent asks at every heartbeat)")
+        return config
+    print(f"hub-managed: configuration version {saved['version']} from the hub, applied {_age(saved.get('applied_at'))}")
+    try:
+        return with_hub_configuration(config, saved["source"], saved["version"])
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def cmd_status(args) -> int:
     from .outbox import Outbox
 
@@ -239,6 +207,10 @@ def cmd_status(args) -> int:
     except StateError as exc:
         raise CommandError(str(exc)) from None
     print(f"agent {info['agent_id']} ({info['name']}) of {info['org']}, hub {info['hub_url']}")
+    if config.managed_by == "hub":
+        config = _last_good_hub_configuration(config, state)
+    else:
+        print(f"file-managed: the tasks are those of {config.path}")
     if not state.outbox_path.exists():
         print("no outbox yet: the agent has not run")
         return 0
@@ -275,7 +247,7 @@ def _outbox(args):
     from .outbox import Outbox
 
     config = _config(args)
-    if args.task and args.task not in {t.name for t in config.tasks}:
+    if args.task and config.managed_by == "file" and args.task not in {t.name for t in config.tasks}:
         raise CommandError(f"{config.path} has no task {args.task!r} "
                            f"(tasks: {', '.join(t.name for t in config.tasks)})")
     state = StateDir(config.state_dir)

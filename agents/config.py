@@ -67,6 +67,8 @@ class AgentConfig:
     warn_outbox_depth: int = 100_000
     max_backoff_seconds: float = 300.0
     time_zone: str = DEFAULT_TIME_ZONE
+    # file: the tasks are agent.yaml's; hub: they come from the hub (with_hub_configuration)
+    managed_by: str = "file"
     raw: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -131,6 +133,15 @@ def load_config(path: str | Path) -> AgentConfig:
         raise ConfigError(path, ["file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [f"cannot read it: {exc}"]) from None
+    document, lines = _parse(text, path)
+    if document.get("managed_by") == "hub" and "tasks" in document:
+        raise ConfigError(path, [f"line {lines.get(('tasks',), 1)}: tasks: a hub-managed agent (managed_by: hub) takes "
+                                 "its tasks from the hub; remove them from this file, or set managed_by: file"])
+    return _build(document, lines, path, path)
+
+
+def _parse(text: str, label: Path) -> tuple[dict, dict[tuple, int]]:
+    """The YAML document and the line of each of its nodes."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         document = yaml.safe_load(text)
@@ -138,11 +149,34 @@ def load_config(path: str | Path) -> AgentConfig:
         # The context mark is where the broken construct starts (the problem mark is where the parser gave up).
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "somewhere"
-        raise ConfigError(path, [f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+        raise ConfigError(label, [f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
     if node is None or not isinstance(document, dict):
-        raise ConfigError(path, ["line 1: expected a mapping with hub, state_dir and tasks"])
-    lines = _lines(node)
+        raise ConfigError(label, ["line 1: expected a mapping with hub, state_dir and tasks"])
+    return document, _lines(node)
 
+
+HUB_MANAGED_KEYS = ("tasks", "time_zone")
+
+
+def with_hub_configuration(local: AgentConfig, source: str, version: int) -> AgentConfig:
+    """The agent's own agent.yaml (hub, state, passphrase) with the tasks of a hub configuration
+    version, checked by the same code as a file's tasks; mistakes name the version's lines."""
+    label = Path(f"hub configuration version {version}")
+    managed, managed_lines = _parse(source, label)
+    extra = [key for key in managed if key not in HUB_MANAGED_KEYS]
+    if extra:
+        raise ConfigError(label, [f"line {managed_lines.get((key,), 1)}: {key}: not part of a hub-managed "
+                                  f"configuration (only {', '.join(HUB_MANAGED_KEYS)})" for key in extra])
+    own = {key: value for key, value in local.raw.items() if key not in ("managed_by", "tasks")}
+    # Only the hub's part has lines worth naming: the agent's own part was checked when it started.
+    lines = {path: line for path, line in managed_lines.items() if path and path[0] in HUB_MANAGED_KEYS}
+    config = _build({**own, **managed}, lines, local.path, label)
+    config.managed_by = "hub"
+    config.raw = {**local.raw}
+    return config
+
+
+def _build(document: dict, lines: dict[tuple, int], path: Path, label: Path) -> AgentConfig:
     def line_of(json_path) -> int:
         json_path = tuple(json_path)
         while json_path not in lines and json_path:
@@ -169,7 +203,7 @@ def load_config(path: str | Path) -> AgentConfig:
     agent_zone = document.get("time_zone", DEFAULT_TIME_ZONE)
     if not problems:
         known_zone(("time_zone",), agent_zone)
-    if not problems:
+    if not problems and document.get("managed_by") != "hub":
         seen: dict[str, int] = {}
         subscriptions: dict[str, int] = {}
         for index, raw in enumerate(document["tasks"]):
@@ -209,7 +243,7 @@ def load_config(path: str | Path) -> AgentConfig:
                 subscription=raw.get("subscription"), batch_size=raw.get("batch_size", 1000),
                 time_zone=raw.get("time_zone", agent_zone)))
     if problems:
-        raise ConfigError(path, [f"line {line}: {message}" for line, message in sorted(problems)])
+        raise ConfigError(label, [f"line {line}: {message}" for line, message in sorted(problems)])
 
     base = path.resolve().parent
     hub = document["hub"]
@@ -228,5 +262,6 @@ def load_config(path: str | Path) -> AgentConfig:
         max_backoff_seconds=sender.get("max_backoff_seconds", 300.0),
         time_zone=agent_zone,
         tasks=tasks,
+        managed_by=document.get("managed_by", "file"),
         raw=document,
     )

@@ -27,7 +27,8 @@ def _iso(moment: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 
 
-def report(config: AgentConfig, outbox: Outbox, started_at: float, sender=None) -> dict:
+def report(config: AgentConfig, outbox: Outbox, started_at: float, sender=None,
+           config_version: int | None = None) -> dict:
     stats = outbox.task_stats()
     tasks = []
     for task in config.tasks:
@@ -52,10 +53,13 @@ def report(config: AgentConfig, outbox: Outbox, started_at: float, sender=None) 
         "host": platform.node(),
         "uptime_seconds": round(time.time() - started_at, 1),
         "interval_seconds": config.heartbeat_seconds,
+        "management": config.managed_by,
         "outbox_depth": outbox.depth(),
         "rejects": outbox.reject_count(),
         "tasks": tasks,
     }
+    if config.managed_by == "hub":
+        body["config_version"] = config_version
     if sender is not None:
         body["sender"] = {"status": sender.status, "last_error": _error(sender.last_error),
                           "last_sent_at": _iso(sender.last_sent_at)}

@@ -197,6 +197,16 @@ class HubClient:
     def heartbeat(self, agent_id: str, report: dict) -> dict:
         return self._call("POST", f"/agents/{quote(agent_id)}/heartbeats", "a heartbeat", canonical_json(report))
 
+    # -- hub-managed configuration --------------------------------------------
+    def agent_configuration(self, agent_id: str) -> dict:
+        """The newest approved configuration version: {version, source} (both None when there is none)."""
+        return self._call("GET", f"/agents/{quote(agent_id)}/configuration/current", "the agent's configuration")
+
+    def report_configuration(self, agent_id: str, version: int, outcome: str, error: str | None = None) -> dict:
+        body = {"version": int(version), "outcome": outcome, **({"error": error} if error else {})}
+        return self._call("POST", f"/agents/{quote(agent_id)}/configuration/reports",
+                          f"a report on configuration version {version}", canonical_json(body))
+
     # -- subscriptions (pull feed) ------------------------------------------
     def feed(self, subscription: str, after: int | None, limit: int) -> dict:
         """Events after `after` (None: from the position the hub holds for the subscription)."""

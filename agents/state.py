@@ -6,6 +6,7 @@ outbox database and the cached dataset schemas.
     <state>/outbox.sqlite     records waiting to be sent, rejects, checkpoints, cursors, task stats
     <state>/schemas/          dataset schemas fetched from the hub
     <state>/connectors/<task>/  what a source remembers: keys and versions sent (sql, file snapshots)
+    <state>/hub-config.json   a hub-managed agent's last good configuration version (it runs it while the hub is away)
 
 Both secrets are encrypted with one passphrase, read from the environment
 variable CAUSEWAY_AGENT_PASSPHRASE or from a file (CAUSEWAY_AGENT_PASSPHRASE_FILE,
@@ -35,6 +36,7 @@ PASSPHRASE_FILE_ENV = "CAUSEWAY_AGENT_PASSPHRASE_FILE"
 CREDENTIAL_FILE = "credential.json"
 KEY_FILE = "agent-key.pem"
 OUTBOX_FILE = "outbox.sqlite"
+HUB_CONFIG_FILE = "hub-config.json"
 
 
 class StateError(Exception):
@@ -124,6 +126,26 @@ class StateDir:
     @property
     def schemas_path(self) -> Path:
         return self.path / "schemas"
+
+    @property
+    def hub_config_path(self) -> Path:
+        return self.path / HUB_CONFIG_FILE
+
+    def save_hub_config(self, version: int, source: str, applied_at: float) -> None:
+        """Replace the last good hub configuration in one step: a crash leaves the old one or the new one."""
+        temporary = self.hub_config_path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps({"version": version, "source": source, "applied_at": applied_at}),
+                             encoding="utf-8")
+        os.replace(temporary, self.hub_config_path)
+
+    def load_hub_config(self) -> dict | None:
+        """{version, source, applied_at} of the last good hub configuration, or None."""
+        try:
+            return json.loads(self.hub_config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StateError(f"cannot read {self.hub_config_path}: {exc}") from None
 
     def create(self) -> None:
         try:

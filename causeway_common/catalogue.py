@@ -84,6 +84,10 @@ class Dataset:
     # How often each publisher is expected to publish, and the grace allowed beyond that:
     # {"every_hours": 24, "grace_hours": 6}; None when the dataset declares none.
     cadence: dict[str, float] | None = None
+    # What an open-data catalogue says of the dataset when an agreement publishes it: licence,
+    # update_frequency, spatial_coverage, temporal_coverage, contact_point, keywords,
+    # postcode_field (see OPEN_DATA_FIELDS); empty when the dataset.yaml declares none.
+    open_data: dict[str, Any] = field(default_factory=dict)
     max_depth: int = DEFAULT_MAX_DEPTH  # nesting limit of payloads (see causeway_common.limits)
     validators: dict[int, PayloadValidator] = field(default_factory=dict, compare=False, repr=False)
 
@@ -125,6 +129,7 @@ class Dataset:
             "latest_version": self.latest_version,
             "periodic": self.periodic,
             "cadence": self.cadence,
+            "open_data": self.open_data,
         }
 
 
@@ -163,8 +168,55 @@ def dataset_from_documents(name: str, meta: dict[str, Any], schemas: dict[int, d
         key_field=meta["key_field"],
         schemas=dict(sorted(schemas.items())),
         periodic=meta.get("periodic"),
+        open_data=_open_data(name, meta.get("open_data"), schemas),
         max_depth=max_depth,
     )
+
+
+# The metadata a dataset declares for open-data catalogues (DCAT), each with what it must be.
+OPEN_DATA_FIELDS = {
+    "licence": "the licence's URL, e.g. https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/",
+    "licence_title": "the licence's name, e.g. Open Government Licence v3.0",
+    "update_frequency": "one of " + ", ".join(("continuous", "daily", "weekly", "monthly", "quarterly", "annual")),
+    "spatial_coverage": "the area the data covers, e.g. Scotland",
+    "temporal_coverage": "{start: <date>, end: <date>} (end may be left out)",
+    "contact_point": "{name: <text>, email: <address>}",
+    "keywords": "a list of words",
+    "postcode_field": "the payload field holding a postcode, searched by district",
+}
+UPDATE_FREQUENCIES = ("continuous", "daily", "weekly", "monthly", "quarterly", "annual")
+
+
+def _open_data(name: str, declared: Any, schemas: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """`open_data:` from dataset.yaml, checked: every problem names its setting."""
+    if declared is None:
+        return {}
+    if not isinstance(declared, dict):
+        raise CatalogueError(f"dataset {name}: open_data is a mapping of {', '.join(OPEN_DATA_FIELDS)}")
+    unknown = sorted(set(declared) - set(OPEN_DATA_FIELDS))
+    if unknown:
+        raise CatalogueError(f"dataset {name}: open_data has no setting {unknown[0]!r} "
+                             f"(settings: {', '.join(OPEN_DATA_FIELDS)})")
+    for key, value in declared.items():
+        wanted = OPEN_DATA_FIELDS[key]
+        if key == "update_frequency" and value not in UPDATE_FREQUENCIES:
+            raise CatalogueError(f"dataset {name}: open_data.update_frequency must be {wanted}")
+        if key == "temporal_coverage" and not (isinstance(value, dict) and set(value) <= {"start", "end"}
+                                               and "start" in value):
+            raise CatalogueError(f"dataset {name}: open_data.temporal_coverage must be {wanted}")
+        if key == "contact_point" and not (isinstance(value, dict) and set(value) == {"name", "email"}):
+            raise CatalogueError(f"dataset {name}: open_data.contact_point must be {wanted}")
+        if key == "keywords" and not (isinstance(value, list) and all(isinstance(w, str) for w in value)):
+            raise CatalogueError(f"dataset {name}: open_data.keywords must be {wanted}")
+        if key in ("licence", "licence_title", "spatial_coverage", "postcode_field") and not isinstance(value, str):
+            raise CatalogueError(f"dataset {name}: open_data.{key} must be {wanted}")
+    field_name = declared.get("postcode_field")
+    if field_name is not None and any(field_name not in schema.get("properties", {}) for schema in schemas.values()):
+        raise CatalogueError(f"dataset {name}: open_data.postcode_field {field_name!r} is not a field of every version")
+    temporal = declared.get("temporal_coverage")
+    if temporal:
+        declared = {**declared, "temporal_coverage": {k: str(v) for k, v in temporal.items()}}
+    return dict(declared)
 
 
 def _cadence(name: str, declared: Any) -> dict[str, float] | None:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
 
 from hub import sealing
+from hub.agentconfig.service import AgentConfigService
 from hub.config import Settings
 from hub.console import init_console
 from hub.console.service import AccountService
@@ -47,6 +48,8 @@ from hub.middleware import (
     ServicesMiddleware,
     operation_routes,
 )
+from hub.opendata.service import OpenData
+from hub.opendata.views import open_data as open_data_pages
 from hub.orgs.service import OrgService
 from hub.page_headers import init_page_headers
 from hub.parameter_validation import NamingParameterValidator
@@ -90,6 +93,8 @@ class Services:
     delivery: DeliveryService
     retention: Retention
     coverage: CoverageService
+    open_data: OpenData
+    agent_config: AgentConfigService
     clock: Callable[[], datetime] = utcnow
 
     def worker(self, worker_id: str | None = None, channels: dict | None = None) -> Worker:
@@ -100,7 +105,8 @@ class Services:
         """Start the reminder and retention jobs (each runs once at once, then every interval)."""
         return Jobs([start_jobs({
             "returns-reminders": (lambda: send_reminders(self.reminders), self.settings.reminder_interval_seconds),
-            "records-retention": (self.retention.run, self.settings.retention_interval_seconds)})])
+            "records-retention": (self.retention.run, self.settings.retention_interval_seconds),
+            "open-data": (self.open_data.project, self.settings.open_data_interval_seconds)})])
 
 
 def open_engine(settings: Settings, engine: Engine | None = None) -> Engine:
@@ -123,7 +129,8 @@ def build_services(settings: Settings, engine: Engine | None = None,
     metrics.watch_delivery_lag(lambda: read_lag(engine, clock))
     policy = PolicyService(engine, catalogue, lambda slug: orgs.get_org(slug) is not None,
                            events=CloudEvents(settings.public_url),
-                           max_source_bytes=settings.agreement_source_max_bytes, clock=clock)
+                           max_source_bytes=settings.agreement_source_max_bytes, clock=clock,
+                           public_steward=settings.hub_operator)
     returns = ReturnService(engine, catalogue, clock, policy.providers_sharing_with)
     health = HealthService(engine, orgs.list_agents, clock=clock, hub_operator=settings.hub_operator)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
@@ -144,7 +151,11 @@ def build_services(settings: Settings, engine: Engine | None = None,
                                   settings.reminder_catchup_days, clock=clock),
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
         coverage=CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
-                                 clock=clock, hub_operator=settings.hub_operator),
+                                 clock=clock, hub_operator=settings.hub_operator,
+                                 min_agent_version=settings.min_agent_version),
+        open_data=OpenData(engine, catalogue, policy, clock=clock),
+        agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
+                                        hub_operator=settings.hub_operator),
         clock=clock,
     )
 
@@ -207,6 +218,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return response
 
     init_console(flask_app, services)
+    flask_app.register_blueprint(open_data_pages)
     init_page_headers(flask_app)
 
     flask_app.add_url_rule("/metrics", "metrics", metrics_view(services))

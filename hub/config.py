@@ -49,6 +49,10 @@ class Settings:
     # payloads, subjects, webhook URL paths or secrets. Unset: no org has that view.
     hub_operator: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_HUB_OPERATOR") or None)
 
+    # The oldest agent version the hub supports (CAUSEWAY_MIN_AGENT_VERSION, e.g. 0.1.0): the
+    # coverage view flags agents that report an older one. Unset: none is flagged.
+    min_agent_version: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_MIN_AGENT_VERSION") or None)
+
     # -- HTTP -----------------------------------------------------------------
     # /metrics answers a bearer token: this one, an admin key or the hub operator's ops key...
     metrics_token: str | None = field(default_factory=lambda: os.environ.get("CAUSEWAY_METRICS_TOKEN") or None,
@@ -60,6 +64,9 @@ class Settings:
     hub_retention_days: dict = field(default_factory=lambda: _env_days("CAUSEWAY_HUB_RETENTION_DAYS"))
     retention_interval_seconds: float = field(
         default_factory=lambda: float(os.environ.get("CAUSEWAY_RETENTION_INTERVAL_SECONDS", "3600")))
+    # How often `serve` decides newly published records for the public (open data).
+    open_data_interval_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("CAUSEWAY_OPEN_DATA_INTERVAL_SECONDS", "10")))
 
     # -- data returns: reminders -------------------------------------------
     # SMTP for reminder e-mail (no host: e-mail reminders are not sent).

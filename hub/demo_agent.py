@@ -65,35 +65,49 @@ def _write_update(folder: Path, tick: int) -> None:
     temporary.rename(temporary.with_name(f"update-{stamp}.csv"))
 
 
-def start(folder: Path, host: str, port: int, enrolment_token: str) -> threading.Thread:
-    """Once the hub answers: enrol the demo agent, run it, and feed it an update every minute."""
-    folder = folder.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+def passphrase_env(folder: Path, enrolment_token: str) -> dict:
+    """The agent's environment: a passphrase file of its own (made once) and its enrolment token."""
     passphrase = folder / "passphrase"
     if not passphrase.exists():
         fd = os.open(passphrase, os.O_WRONLY | os.O_CREAT, 0o600)
         os.write(fd, secrets.token_urlsafe(24).encode())
         os.close(fd)
-    env = {**os.environ, "CAUSEWAY_AGENT_PASSPHRASE_FILE": str(passphrase), "CAUSEWAY_ENROLMENT_TOKEN": enrolment_token}
-    config = prepare(folder, f"http://{host}:{port}")
+    return {**os.environ, "CAUSEWAY_AGENT_PASSPHRASE_FILE": str(passphrase), "CAUSEWAY_ENROLMENT_TOKEN": enrolment_token}
+
+
+def enrol_and_run(folder: Path, config: Path, env: dict, name: str, host: str, port: int):
+    """Once the hub answers: enrol the agent (as a council would, `causeway-agent enrol`) and
+    start `causeway-agent run` as its own process; (agent id, process), or None if it could not."""
     repository = SAMPLES.parent.parent
+    if not _wait_for_port(host, port):
+        log.error("demo agent %s: the hub did not start listening on %s:%s", name, host, port)
+        return None
+    enrolled = subprocess.run([sys.executable, "-m", "agents.cli", "enrol", "-c", str(config), "--name", name,
+                               "--force"], env=env, cwd=repository, capture_output=True, text=True, timeout=120)
+    if enrolled.returncode != 0:
+        log.error("demo agent %s could not enrol: %s", name, enrolled.stderr.strip())
+        return None
+    agent_id = enrolled.stdout.split()[2]  # "enrolled agent <id> (<name>) for <org> at <url>"
+    agent_log = open(folder / "agent.log", "ab")
+    agent = subprocess.Popen([sys.executable, "-m", "agents.cli", "run", "-c", str(config)], env=env,
+                             cwd=repository, stdout=agent_log, stderr=subprocess.STDOUT)
+    atexit.register(lambda: agent.poll() is None and agent.terminate())
+    return agent_id, agent, enrolled.stdout.splitlines()[0]
+
+
+def start(folder: Path, host: str, port: int, enrolment_token: str) -> threading.Thread:
+    """Once the hub answers: enrol the demo agent, run it, and feed it an update every minute."""
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    env = passphrase_env(folder, enrolment_token)
+    config = prepare(folder, f"http://{host}:{port}")
 
     def run():
-        if not _wait_for_port(host, port):
-            log.error("demo agent: the hub did not start listening on %s:%s", host, port)
+        started = enrol_and_run(folder, config, env, "edinburgh-demo-agent", host, port)
+        if started is None:
             return
-        enrolled = subprocess.run([sys.executable, "-m", "agents.cli", "enrol", "-c", str(config), "--name",
-                                   "edinburgh-demo-agent", "--force"], env=env, cwd=repository,
-                                  capture_output=True, text=True, timeout=120)
-        if enrolled.returncode != 0:
-            log.error("demo agent could not enrol: %s", enrolled.stderr.strip())
-            return
-        print(f"demo agent: {enrolled.stdout.splitlines()[0]}; publishing the sample files in {folder / 'drop'}",
-              flush=True)
-        agent_log = open(folder / "agent.log", "ab")
-        agent = subprocess.Popen([sys.executable, "-m", "agents.cli", "run", "-c", str(config)], env=env,
-                                 cwd=repository, stdout=agent_log, stderr=subprocess.STDOUT)
-        atexit.register(lambda: agent.poll() is None and agent.terminate())
+        _, agent, said = started
+        print(f"demo agent: {said}; publishing the sample files in {folder / 'drop'}", flush=True)
         tick = 0
         while agent.poll() is None:
             time.sleep(60)

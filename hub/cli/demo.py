@@ -11,6 +11,7 @@ from hub.cli.db import cmd_init
 from hub.cli.org import import_orgs
 from hub.cli.returns import load_population
 from hub.cli.serve import add_listen_options, cmd_serve
+from hub.policy.vocabulary import PUBLIC
 
 DEMO_KEYS = [("edinburgh", "publisher"), ("sds", "subscriber"), ("edinburgh", "governance"),
              ("sds", "governance"), ("improvement-service", "ops"), ("scottish-government", "admin")]
@@ -31,7 +32,9 @@ def demo_policies(hub, keys: dict) -> None:
         document = agreements.versions(result["id"], operator())[-1]["document"]
         if result["status"] == "active":
             continue
-        for org in dict.fromkeys(document["providers"] + document["recipients"]):
+        for party in dict.fromkeys(document["providers"] + document["recipients"]):
+            # The hub operator's governance approves for the public.
+            org = hub.settings.hub_operator if party == PUBLIC else party
             key = keys.get((org, "governance")) or orgs.issue_key(org, "governance", label="demo")
             keys[(org, "governance")] = key
             agreements.transition(result["id"], "approved", orgs.authenticate(key))
@@ -54,6 +57,9 @@ def cmd_demo(args) -> int:
 
     # The demo's operations staff are the Improvement Service's, running the hub for everyone.
     os.environ.setdefault("CAUSEWAY_HUB_OPERATOR", "improvement-service")
+    # The demo's webhook receiver listens on this machine; agents older than this are flagged.
+    os.environ.setdefault("CAUSEWAY_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32")
+    os.environ.setdefault("CAUSEWAY_MIN_AGENT_VERSION", "0.1.0")
     cmd_init(args)
     hub = services(args)
     import_orgs(hub.orgs, str(EXAMPLES_DIR / "orgs.yaml"))
@@ -69,7 +75,8 @@ def cmd_demo(args) -> int:
     print("\nConsole staff (passwords are new at every start):")
     _demo_staff(hub.accounts)
     print(f"\nHub on http://{args.host}:{args.port}/api/v1 (try: curl -H 'Authorization: Bearer <key>' "
-          f"http://{args.host}:{args.port}/api/v1/datasets); console on http://{args.host}:{args.port}/console",
+          f"http://{args.host}:{args.port}/api/v1/datasets); console on http://{args.host}:{args.port}/console; "
+          f"open data (no key) on http://{args.host}:{args.port}/open/",
           flush=True)
     if args.agent_dir:
         from hub import demo_agent
@@ -81,6 +88,10 @@ def cmd_demo(args) -> int:
               f"http://{args.host}:{args.port}/api/v1/feeds/gazetteer-address\n"
               f"and the agent's health with the scottish-government admin key: "
               f"http://{args.host}:{args.port}/api/v1/agents\n", flush=True)
+    if args.agent_dir and args.subscriber_dir:  # without the agent, nothing flows to subscribe to
+        from hub import demo_subscriber
+
+        demo_subscriber.start(hub, Path(args.subscriber_dir), args.host, args.port)
     return cmd_serve(args)
 
 
@@ -90,4 +101,7 @@ def register(commands, common) -> None:
     demo.add_argument("--schemas", help=argparse.SUPPRESS)
     demo.add_argument("--agent-dir", default="var/demo/agent",
                       help="where the demo agent keeps its config, drop folders and state ('' for no agent)")
+    demo.add_argument("--subscriber-dir", default="var/demo/subscriber",
+                      help="where the demo's subscribers (a webhook receiver, a subscribing agent) write what they "
+                           "receive ('' for none)")
     demo.set_defaults(func=cmd_demo)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from hub.cli.context import services
+from hub.orgs.models import ROLES
 
 
 def cmd_key_issue(args) -> int:
@@ -28,7 +29,7 @@ def register(commands, common) -> None:
     group = commands.add_parser("key", parents=[common], help="API keys").add_subparsers(dest="key_command", required=True)
     issue = group.add_parser("issue", parents=[common], help="issue an API key (printed once, last line)")
     issue.add_argument("org")
-    issue.add_argument("--role", required=True, choices=["publisher", "subscriber", "governance", "ops", "admin"])
+    issue.add_argument("--role", required=True, choices=list(ROLES))
     issue.add_argument("--label")
     issue.set_defaults(func=cmd_key_issue)
     revoke = group.add_parser("revoke", parents=[common], help="revoke an API key by its id (the hex after cw_)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from flask import redirect, url_for
 
 from . import (
+    agent_config_views,
     agreement_views,
     coverage_views,
     filters,
@@ -27,7 +28,7 @@ from . import (
 from .blueprint import ConsoleSessionInterface, console
 from .service import secret_key
 
-VIEW_MODULES = (agreement_views, coverage_views, operations_views, overview_views, returns_views, sign_in_views, subject_views)
+VIEW_MODULES = (agent_config_views, agreement_views, coverage_views, operations_views, overview_views, returns_views, sign_in_views, subject_views)
 
 
 def init_console(flask_app, services) -> None:

@@ -7,7 +7,8 @@ import io
 from causeway_common.cells import csv_row
 
 COLUMNS = ("org", "dataset", "state", "every_hours", "grace_hours", "cadence_declared_by", "last_published_at",
-           "quiet_after", "records_7d", "rejected_7d", "reject_rate", "agent_id", "agent_status", "agent_version")
+           "quiet_after", "records_7d", "rejected_7d", "reject_rate", "agent_id", "agent_status", "agent_version",
+           "agent_outdated")
 
 
 def coverage_csv(view: dict) -> str:

@@ -4,7 +4,8 @@ A cell is `never_published` (no record of that dataset from that council in the 
 `stale_agent` (the agent that sent the council's latest record of it has stopped
 reporting), `quiet` (nothing for longer than the dataset's cadence plus its grace) or
 `live`. Each cell carries the last publish time, the records and rejected records of the
-last seven days, the reject rate and the publishing agent's version.
+last seven days, the reject rate and the publishing agent's version, flagged `agent_outdated`
+when it is older than the hub's minimum supported version (`Settings.min_agent_version`).
 
 The cadence is the dataset's (`cadence` in its catalogue entry), or a stricter one an
 agreement in force declares for that provider and dataset; a dataset appears when either
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from packaging.version import InvalidVersion, Version
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
@@ -42,8 +44,10 @@ class CoverageService:
     def __init__(self, engine: Engine, catalogue, list_orgs: Callable[[], list[dict]],
                  agent_summaries: Callable[[], dict[str, dict]],
                  promised_cadences: Callable[[datetime], dict[tuple[str, str], dict]],
-                 clock: Callable[[], datetime] = db.utcnow, hub_operator: str | None = None):
+                 clock: Callable[[], datetime] = db.utcnow, hub_operator: str | None = None,
+                 min_agent_version: str | None = None):
         self.engine = engine
+        self.min_agent_version = Version(min_agent_version) if min_agent_version else None
         self.catalogue = catalogue
         self._list_orgs = list_orgs
         self._agent_summaries = agent_summaries
@@ -72,12 +76,25 @@ class CoverageService:
             for ds in datasets:
                 key = (council["slug"], ds.name)
                 cadence = _cadence(ds, promised.get(key), names_agreement)
-                cells.append(self._cell(key, ds, cadence, latest.get(key), counts.get(key, 0), rejects.get(key, 0),
-                                        agents, now))
+                cell = self._cell(key, ds, cadence, latest.get(key), counts.get(key, 0), rejects.get(key, 0),
+                                  agents, now)
+                cell["agent_outdated"] = self._outdated(cell["agent_version"])
+                cells.append(cell)
         return {"generated_at": iso_utc(now), "window_days": WINDOW.days,
+                "min_agent_version": str(self.min_agent_version) if self.min_agent_version else None,
                 "datasets": [{"name": d.name, "title": d.title, "cadence": d.cadence} for d in datasets],
                 "councils": [{"org": c["slug"], "name": c["name"]} for c in councils],
                 "cells": cells, "totals": _totals(datasets, cells, len(councils))}
+
+    def _outdated(self, version: str | None) -> bool | None:
+        """Whether the publishing agent is older than the hub supports (None: no minimum, no agent,
+        or a version that is not a version number)."""
+        if self.min_agent_version is None or not version:
+            return None
+        try:
+            return Version(version) < self.min_agent_version
+        except InvalidVersion:
+            return None
 
     # -- who sees which rows ------------------------------------------------
     def _councils_shown(self, principal: Principal, org: str | None) -> list[dict]:

@@ -119,6 +119,12 @@ class HealthService:
             latest = {row.agent_id: row for row in conn.execute(select(agent_health))}
         return {agent["id"]: self._summary(agent, latest.get(agent["id"])) for agent in self._list_agents(None)}
 
+    def latest_report(self, agent_id: str) -> dict | None:
+        """The agent's latest heartbeat as it sent it (None before the first), for other services."""
+        with self.engine.connect() as conn:
+            report = conn.execute(select(agent_health.c.report).where(agent_health.c.agent_id == agent_id)).scalar()
+        return json.loads(report) if report else None
+
     def get_agent(self, principal: Principal, agent_id: str, history: int = 20) -> dict:
         self._require_reader(principal)
         agent = next((a for a in self._list_agents(None if self._reads_all(principal) else principal.org)

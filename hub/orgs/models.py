@@ -2,7 +2,8 @@ from sqlalchemy import Boolean, Column, DateTime, ForeignKey, String, Table, Tex
 
 from hub.db import metadata
 
-ROLES = ("publisher", "subscriber", "governance", "ops", "admin")
+# agent-admin: an org's IT, who keep its hub-managed agents' configuration (hub.agentconfig).
+ROLES = ("publisher", "subscriber", "governance", "ops", "agent-admin", "admin")
 ORG_KINDS = ("council", "agency")
 
 orgs = Table(

@@ -29,6 +29,8 @@ from .models import ORG_KINDS, ROLES, agents, credentials, enrolment_tokens, org
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 API_KEY = re.compile(r"^cw_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 ENROLMENT_TOKEN = re.compile(r"^cwe_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+# Names agreements and the log give a meaning of their own: the open-data recipient, the hub.
+RESERVED_SLUGS = frozenset({"public", "causeway"})
 
 
 class OrgError(Invalid):
@@ -55,6 +57,8 @@ class OrgService:
             raise OrgError(f"org slug {slug!r} must be lower-case letters, digits and hyphens (e.g. edinburgh)")
         if kind not in ORG_KINDS:
             raise OrgError(f"org kind {kind!r} must be one of {', '.join(ORG_KINDS)}")
+        if slug in RESERVED_SLUGS:
+            raise OrgError(f"{slug!r} is a name the hub reserves (agreements use it for the public and the hub itself)")
         with db.write_transaction(self.engine) as conn:
             if conn.execute(select(orgs.c.slug).where(orgs.c.slug == slug)).first():
                 raise OrgError(f"org {slug} already exists")
@@ -175,6 +179,13 @@ class OrgService:
         with self.engine.connect() as conn:
             row = conn.execute(select(agents.c.public_key, agents.c.active).where(agents.c.id == agent_id)).first()
         return row.public_key if row and row.active else None
+
+    def get_agent(self, agent_id: str) -> dict | None:
+        """One enrolled agent (id, org, name, version, enrolled_at, active), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(agents.c.id, agents.c.org, agents.c.name, agents.c.version, agents.c.enrolled_at,
+                                      agents.c.active).where(agents.c.id == agent_id)).first()
+        return dict(row._mapping) if row else None
 
     def list_agents(self, org: str | None = None) -> list[dict]:
         """Enrolled agents (of one org, or all): id, org, name, version, enrolled_at, active."""

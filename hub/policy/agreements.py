@@ -16,7 +16,7 @@ from causeway_common.catalogue import load_format_schema
 from hub.timeutil import parse_iso
 
 from .conditions import ConditionError, compile_condition, payload_fields
-from .vocabulary import NOTICE_DATASET
+from .vocabulary import NOTICE_DATASET, PUBLIC
 
 # An agreement is a short document: these bound what parsing one may cost.
 MAX_SOURCE_BYTES = 256 * 1024  # the default of Settings.agreement_source_max_bytes
@@ -289,6 +289,10 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
 
     for side in ("providers", "recipients"):
         for index, org in enumerate(data.get(side) if sound(side) else []):
+            if org == PUBLIC:
+                if side == "providers":
+                    problem([side, index], "the public receives open data; it cannot provide it")
+                continue
             if not org_exists(org):
                 problem([side, index], f"unknown org {org!r} (add it first: causeway-hub org add {org} --name ...)")
     for index, contact in enumerate(data.get("contacts", []) if sound("contacts") else []):
@@ -354,6 +358,9 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
                 if field not in known:
                     problem(at + ["conditions", index], f"condition {text!r} reads payload.{field}, "
                                                         f"which is not a field of dataset {name}")
+        if sound("recipients") and PUBLIC in data["recipients"] and dataset.personal:
+            problem(at, f"{name} is personal data, so it cannot be published to the public; "
+                        "publish counts of it through the hub's disclosure control instead")
         if data.get("lawful_basis") == "consent" and not dataset.personal:
             problem(at, f"lawful basis consent needs records about a person, but {name} is not personal data: "
                         "choose another basis or another dataset")

@@ -38,7 +38,7 @@ from .agreements import (
     parse_agreement,
 )
 from .models import agreement_approvals, agreement_history, agreement_parties, agreement_versions, agreements
-from .vocabulary import TRANSITIONS
+from .vocabulary import PUBLIC, TRANSITIONS
 
 IN_FORCE = ("active", "suspended")
 # Stopping an agreement always says why: the parties, and anyone who asks later, read it in its history.
@@ -56,9 +56,13 @@ def parties_of(row) -> set[str]:
     return set(document["providers"]) | set(document["recipients"])
 
 
-def names(row, principal: Principal) -> bool:
-    """Whether this version names the caller's org (admin: every version)."""
-    return principal.is_admin or principal.org in parties_of(row)
+def names(row, principal: Principal, public_steward: str | None = None) -> bool:
+    """Whether this version names the caller's org (admin: every version). A version naming
+    the public as a recipient names the org that answers for the public (the hub operator)."""
+    parties = parties_of(row)
+    if principal.is_admin or principal.org in parties:
+        return True
+    return public_steward is not None and principal.org == public_steward and PUBLIC in parties
 
 
 def source_too_large(exc: AgreementSourceTooLarge) -> TooLarge:
@@ -68,12 +72,17 @@ def source_too_large(exc: AgreementSourceTooLarge) -> TooLarge:
 
 class AgreementRegistry:
     def __init__(self, engine: Engine, dataset_of, org_exists, max_source_bytes: int = MAX_SOURCE_BYTES,
-                 clock: Callable[[], datetime] = db.utcnow):
+                 clock: Callable[[], datetime] = db.utcnow, public_steward: str | None = None):
         self.engine = engine
+        # The org whose governance approves for the public when an agreement publishes openly.
+        self.public_steward = public_steward
         self.clock = clock
         self.dataset_of = dataset_of
         self.org_exists = org_exists
         self.max_source_bytes = max_source_bytes
+
+    def _names(self, row, principal: Principal) -> bool:
+        return names(row, principal, self.public_steward)
 
     # -- reading -----------------------------------------------------------
     def _versions(self, conn: Connection, agreement_id: str) -> list:
@@ -84,7 +93,7 @@ class AgreementRegistry:
         """The versions the caller may read: those that name its org (admin: all).
         None at all is answered as for a missing agreement: outsiders learn nothing of it."""
         principal.require("governance")
-        visible = [row for row in self._versions(conn, agreement_id) if names(row, principal)]
+        visible = [row for row in self._versions(conn, agreement_id) if self._names(row, principal)]
         if not visible:
             raise not_found(f"agreement {agreement_id}")
         return visible
@@ -125,12 +134,13 @@ class AgreementRegistry:
             if principal.is_admin:
                 ids = conn.execute(select(agreements.c.id).order_by(agreements.c.id)).scalars().all()
             else:
+                standing = [principal.org] + ([PUBLIC] if principal.org == self.public_steward else [])
                 ids = conn.execute(select(agreement_parties.c.agreement_id)
-                                   .where(agreement_parties.c.org == principal.org)
+                                   .where(agreement_parties.c.org.in_(standing)).distinct()
                                    .order_by(agreement_parties.c.agreement_id)).scalars().all()
             found = []
             for agreement_id in ids:
-                visible = [row for row in self._versions(conn, agreement_id) if names(row, principal)]
+                visible = [row for row in self._versions(conn, agreement_id) if self._names(row, principal)]
                 if visible:
                     found.append(self._summary(agreement_id, visible))
             return found
@@ -229,9 +239,9 @@ class AgreementRegistry:
         """A new version supersedes the latest: only a party to the latest may write one."""
         versions = self._versions(conn, agreement_id)
         principal.require("governance")
-        if not any(names(row, principal) for row in versions):
+        if not any(self._names(row, principal) for row in versions):
             raise not_found(f"agreement {agreement_id}")
-        if not names(versions[-1], principal):
+        if not self._names(versions[-1], principal):
             raise Forbidden(f"{principal.org} is not a party to the latest version of {agreement_id}, "
                             "so cannot write the next one")
 
@@ -266,12 +276,12 @@ class AgreementRegistry:
             versions = self._versions(conn, agreement_id)
             if version is None:
                 row = self._default_version(versions, to)
-                if not names(row, principal):
+                if not self._names(row, principal):
                     raise not_found(f"a version of agreement {agreement_id} that names {principal.org} "
                                     f"and could become {to}")
             else:
                 row = next((v for v in versions if v.version == version), None)
-                if row is None or not names(row, principal):
+                if row is None or not self._names(row, principal):
                     raise not_found(f"version {version} of agreement {agreement_id}")
             document = json.loads(row.document)
             rev = revision.bump(conn)
@@ -303,25 +313,37 @@ class AgreementRegistry:
         if row.status != "draft":
             raise Conflict(f"version {row.version} of {row.agreement_id} is {row.status}; only a draft is approved")
         providers = set(document["providers"])
-        side = "provider" if principal.org in providers else "recipient"
         already = self._approvers(conn, row)
-        if principal.org not in already:
+        approvers = set(already)
+        for party in self._parties_approved_by(principal, document):
+            if party in already:
+                continue
+            side = "provider" if party in providers else "recipient"
             now = self.clock()
             conn.execute(insert(agreement_approvals).values(
-                agreement_id=row.agreement_id, version=row.version, org=principal.org, side=side,
+                agreement_id=row.agreement_id, version=row.version, org=party, side=side,
                 actor=principal.actor, at=now))
             conn.execute(insert(agreement_history).values(
                 agreement_id=row.agreement_id, version=row.version, event="approval", from_status=None,
-                to_status=None, actor=principal.actor, reason=f"approved for {principal.org}", at=now))
+                to_status=None, actor=principal.actor, reason=f"approved for {party}", at=now))
             audit.append(conn, at=now, actor=principal.actor, org=principal.org, action="agreement.approve",
-                         target=f"{row.agreement_id}/v{row.version}", detail={"org": principal.org})
-        approvers = already | {principal.org}
+                         target=f"{row.agreement_id}/v{row.version}", detail={"org": party})
+            approvers.add(party)
         missing = self._missing(conn, row, document)
         if not missing:
             self._move(conn, row, "approved", principal, rev, "approved by every provider and every recipient")
             return {"id": row.agreement_id, "version": row.version, "status": "approved", "approved_by": sorted(approvers)}
         return {"id": row.agreement_id, "version": row.version, "status": "draft", "approved_by": sorted(approvers),
                 "waiting_for": waiting_for(missing, document), "waiting_for_orgs": missing}
+
+    def _parties_approved_by(self, principal: Principal, document: dict) -> list[str]:
+        """The parties this caller's approval stands for: its own org, and the public when
+        the caller is the public's steward and the version publishes openly."""
+        parties = set(document["providers"]) | set(document["recipients"])
+        standing = [principal.org] if principal.org in parties else []
+        if PUBLIC in parties and self.public_steward is not None and principal.org == self.public_steward:
+            standing.append(PUBLIC)
+        return standing
 
     @staticmethod
     def _approvers(conn: Connection, row) -> set[str]:

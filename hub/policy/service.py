@@ -54,18 +54,21 @@ from .consent import ConsentRegistry
 from .decision import Decision, Disclosure
 from .index import ConsentEntry, ObjectionEntry, PolicyIndex, compile_agreement, timestamp
 from .registry import AgreementRegistry
+from .vocabulary import PUBLIC
 
 __all__ = ["PolicyService", "Decision", "Disclosure"]
 
 
 class PolicyService:
     def __init__(self, engine: Engine, catalogue, org_exists, events: CloudEvents | None = None,
-                 max_source_bytes: int = MAX_SOURCE_BYTES, clock: Callable[[], datetime] = db.utcnow):
+                 max_source_bytes: int = MAX_SOURCE_BYTES, clock: Callable[[], datetime] = db.utcnow,
+                 public_steward: str | None = None):
         self.engine = engine
         self.clock = clock
         self.catalogue = catalogue
         self.events = events or CloudEvents(public_url_from_env())  # what recipient feeds hand out
-        self.agreements = AgreementRegistry(engine, catalogue.get, org_exists, max_source_bytes, clock)
+        self.agreements = AgreementRegistry(engine, catalogue.get, org_exists, max_source_bytes, clock,
+                                            public_steward)
         self.consents = ConsentRegistry(engine, org_exists, clock)
         self._index = PolicyIndex()
         self._suspended: list[tuple] = []  # (id, recipients, datasets, purposes, starts, ends) of suspended versions
@@ -135,6 +138,12 @@ class PolicyService:
         decide = self._index.decide
         moment = at.timestamp()
         return [decide(record, recipient, purpose, moment) for record in records_]
+
+    def public_routes(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        """(provider, dataset) an active agreement publishes to the public -> its purposes."""
+        self.refresh()
+        return {(provider, dataset): tuple(sorted({p for agreement in found for p in agreement.purposes}))
+                for (provider, recipient, dataset), found in self._index.routes.items() if recipient == PUBLIC}
 
     def covering_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list[tuple[str, int]]:
         """(id, version) of the active agreements in force at `at` that let some provider share

@@ -47,3 +47,7 @@ TRANSITIONS = {
 # Records the hub makes itself (notices to recipients); no org may publish them.
 NOTICE_DATASET = "causeway.notice"
 HUB_PUBLISHER = "causeway"
+
+# The recipient an agreement names to publish a non-personal dataset openly: anyone, without
+# a key. The hub operator's governance approves for it.
+PUBLIC = "public"

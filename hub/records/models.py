@@ -13,6 +13,7 @@ datasets = Table(
     Column("key_field", String(100), nullable=False),
     Column("periodic", Text, nullable=True),  # JSON
     Column("cadence", Text, nullable=True),  # JSON: {every_hours, grace_hours}, see causeway_common.catalogue
+    Column("open_data", Text, nullable=True),  # JSON: licence, frequency, coverage, contact (DCAT)
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

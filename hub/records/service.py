@@ -61,7 +61,8 @@ class Catalogue:
                 {"title": meta.title, "description": meta.description, "owner": meta.owner,
                  "personal": meta.personal, "key_field": meta.key_field,
                  "periodic": json.loads(meta.periodic) if meta.periodic else None,
-                 "cadence": json.loads(meta.cadence) if meta.cadence else None},
+                 "cadence": json.loads(meta.cadence) if meta.cadence else None,
+                 "open_data": json.loads(meta.open_data) if meta.open_data else None},
                 versions.get(name, {}),
                 self.max_depth,
             )
@@ -92,6 +93,7 @@ def sync_catalogue(engine: Engine, loaded: dict[str, Dataset], actor: str = "cli
             meta = dict(title=ds.title, description=ds.description, owner=ds.owner, personal=ds.personal,
                         key_field=ds.key_field, periodic=json.dumps(ds.periodic) if ds.periodic else None,
                         cadence=json.dumps(ds.cadence) if ds.cadence else None,
+                        open_data=json.dumps(ds.open_data) if ds.open_data else None,
                         updated_at=now)
             if ds.name in known:
                 conn.execute(datasets.update().where(datasets.c.name == ds.name).values(**meta))

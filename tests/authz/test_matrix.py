@@ -77,6 +77,15 @@ MATRIX = {
     "hub.health.api.get_agent":        "403/403   403/403   ok/404    ok/404    ok/ok     ok/ok       401",
     # only an agent's own credential reports for it
     "hub.health.api.heartbeat":        "403/403   403/403   403/403   403/403   403/403   403/403     401",
+    # an agent's configuration: its org's agent-admin (no column here) and ops; the hub operator and admin
+    # read every agent's and propose; only the agent's org approves a proposal
+    "hub.agentconfig.api.overview":    "403/404   403/404   403/404   ok/404    ok/ok     ok/ok       401",
+    "hub.agentconfig.api.create_version": "403/404 403/404  403/404   ok/404    ok/ok     ok/ok       401",
+    "hub.agentconfig.api.get_version": "403/404   403/404   403/404   ok/404    ok/ok     ok/ok       401",
+    "hub.agentconfig.api.decide":      "403/404   403/404   403/404   ok/404    ok/403    ok/403      401",
+    # the version in force and the reports on it: the agent's own credential only
+    "hub.agentconfig.api.current":     "403/403   403/403   403/403   403/403   403/403   403/403     401",
+    "hub.agentconfig.api.report":      "403/403   403/403   403/403   403/403   403/403   403/403     401",
     "hub.audit.api.list_entries":      "403/403   403/403   ok/ok     ok/ok     ok/ok     ok/ok       401",
     "hub.audit.api.verify_chain":      "403/403   403/403   ok/ok     ok/ok     ok/ok     ok/ok       401",
     "hub.delivery.api.create_subscription": "403/403 ok/403 403/403   403/403   ok/ok     403/403     401",
@@ -225,6 +234,22 @@ class World:
     def enrolment_token(self, org: str) -> str:
         return self.services.orgs.create_enrolment(org, 3600, actor="test")[0]
 
+    def configured_agent(self, org: str) -> str:
+        """The org's agent with a first configuration version, written by its own IT."""
+        def make():
+            agent_id = self.agent(org)
+            self.services.agent_config.create_version(Principal(org=org, role="agent-admin", credential_id="matrix"),
+                                                      agent_id, AGENT_TASKS)
+            return agent_id
+        return self.once("configured-agent", org, make)
+
+    def proposal(self, org: str) -> tuple[str, int]:
+        """A fresh proposal for the org's agent, by an admin of another org."""
+        agent_id = self.configured_agent(org)
+        made = self.services.agent_config.create_version(Principal(org=THIRD, role="admin", credential_id="matrix"),
+                                                         agent_id, AGENT_TASKS)
+        return agent_id, made["version"]
+
     def agent(self, org: str) -> str:
         def make():
             answer = self.services.orgs.enrol_agent(self.enrolment_token(org), public_key_b64(generate_key()),
@@ -279,6 +304,19 @@ def _heartbeat(w, org, caller):
     return Call({"agent_id": w.agent(org)}, json={"version": "1.0", "uptime_seconds": 1, "tasks": []})
 
 
+def _decide(w, org, caller):
+    agent_id, version = w.proposal(org)
+    return Call({"agent_id": agent_id, "version": version}, json={"decision": "approve"})
+
+
+AGENT_TASKS = """tasks:
+  - name: gazetteer
+    direction: publish
+    dataset: gazetteer-address
+    connector: {kind: spreadsheet, options: {folder: /srv/gazetteer}}
+    mapping: {fields: {uprn: UPRN}}
+    schedule: {interval_seconds: 60}
+"""
 SUBSCRIPTION = _subscription_call()
 REQUESTS = {
     "hub.health.api.health": lambda w, org, caller: Call(),
@@ -315,6 +353,15 @@ REQUESTS = {
     "hub.health.api.list_agents": lambda w, org, caller: (w.agent(org), Call(params={"org": org}))[1],
     "hub.health.api.get_agent": lambda w, org, caller: Call({"agent_id": w.agent(org)}),
     "hub.health.api.heartbeat": _heartbeat,
+    "hub.agentconfig.api.overview": lambda w, org, caller: Call({"agent_id": w.configured_agent(org)}),
+    "hub.agentconfig.api.create_version": lambda w, org, caller: Call({"agent_id": w.configured_agent(org)},
+                                                                      json={"source": AGENT_TASKS}),
+    "hub.agentconfig.api.get_version": lambda w, org, caller: Call({"agent_id": w.configured_agent(org),
+                                                                    "version": 1}),
+    "hub.agentconfig.api.decide": _decide,
+    "hub.agentconfig.api.current": lambda w, org, caller: Call({"agent_id": w.configured_agent(org)}),
+    "hub.agentconfig.api.report": lambda w, org, caller: Call({"agent_id": w.configured_agent(org)},
+                                                              json={"version": 1, "outcome": "applied"}),
     "hub.audit.api.list_entries": lambda w, org, caller: Call(),
     "hub.audit.api.verify_chain": lambda w, org, caller: Call(),
     "hub.delivery.api.create_subscription": lambda w, org, caller: Call(json={

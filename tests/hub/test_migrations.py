@@ -10,7 +10,7 @@ from sqlalchemy import text
 from hub.db import make_engine
 from hub.migrate import _config, is_current, upgrade
 
-DOMAINS = {"console", "delivery", "health", "notices", "policy", "records", "returns"}
+DOMAINS = {"agentconfig", "console", "delivery", "health", "notices", "opendata", "policy", "records", "returns"}
 
 
 def script() -> ScriptDirectory:

@@ -33,7 +33,7 @@ def seed(db_url: str, webhook_url: str) -> dict:
     engine = make_engine(db_url)
     upgrade(engine)
     sync_catalogue(engine, load_catalogue())
-    settings = Settings(db_url=db_url, delivery=DeliverySettings(webhook_allow=(LOOPBACK,)))
+    settings = Settings(db_url=db_url, hub_operator=OPERATOR, delivery=DeliverySettings(webhook_allow=(LOOPBACK,)))
     services = build_services(settings, engine)
     for entry in yaml.safe_load((POLICIES / "orgs.yaml").read_text(encoding="utf-8")):
         services.orgs.ensure_org(entry["slug"], entry["name"], entry.get("kind", "council"))
@@ -51,7 +51,8 @@ def seed(db_url: str, webhook_url: str) -> dict:
             continue
         written = services.policy.agreements.apply(path.read_text(encoding="utf-8"), who["admin"])
         document = services.policy.agreements.versions(written["id"], who["admin"])[-1]["document"]
-        for org in dict.fromkeys(document["providers"] + document["recipients"]):  # every party approves
+        for party in dict.fromkeys(document["providers"] + document["recipients"]):  # every party approves
+            org = OPERATOR if party == "public" else party  # the hub operator approves for the public
             governance = who.get(f"{org}/governance") or services.orgs.authenticate(
                 services.orgs.issue_key(org, "governance", label="contract"))
             services.policy.agreements.transition(written["id"], "approved", governance)

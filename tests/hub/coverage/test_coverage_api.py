@@ -28,6 +28,7 @@ OPERATOR = "sfrs"
 def hub_operator(monkeypatch):
     """The hub process (and the in-process services) name sfrs as the hub operator."""
     monkeypatch.setenv("CAUSEWAY_HUB_OPERATOR", OPERATOR)
+    monkeypatch.setenv("CAUSEWAY_MIN_AGENT_VERSION", "1.5")  # fife's agent (1.4.0) is older
 
 
 def at(services, moment):
@@ -119,6 +120,9 @@ def test_the_operator_sees_every_council_in_its_state_with_figures_and_totals(co
     fife = cells["fife"]
     assert (fife["agent_status"], fife["agent_version"], fife["records_7d"]) == ("stale", "1.4.0", 1)
     assert fife["quiet_after"] > view["generated_at"]  # within its cadence: the agent is what is wrong
+    assert view["min_agent_version"] == "1.5" and fife["agent_outdated"] is True
+    assert edinburgh["agent_outdated"] is None  # a version that is not a version number is not judged
+    assert glasgow["agent_outdated"] is None  # published with a plain key: no agent
 
     assert edinburgh["cadence"] == {"every_hours": 24.0, "grace_hours": 6.0, "declared_by": "catalogue"}
 

@@ -1,0 +1,1 @@
+"""Open data: non-personal datasets an agreement publishes to the public, read without a key."""

@@ -1,0 +1,206 @@
+"""Open data: the projector that decides the record log for the public, and the reads.
+
+The public is a recipient like any other: each record is decided by the decision point
+for recipient `public` under the agreement that publishes its dataset openly, and what
+is allowed is recorded as a disclosure (channel "open-data") before anyone can read it.
+Reads then come from `open_records`, each key's current state as projected, so a page of
+a million-record dataset is an indexed query, not a million decisions.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy.engine import Engine
+
+from causeway_common.canonical import canonical_json
+from hub import db
+from hub.errors import Invalid, NotFound
+from hub.policy.decision import Disclosure
+from hub.policy.disclosure import count_denials, record_denials, record_disclosures
+from hub.policy.vocabulary import PUBLIC
+from hub.records.models import records
+from hub.records.service import envelope_of, live_records
+
+from .models import open_records, open_state
+
+CHANNEL = "open-data"
+DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
+MAX_PAGE = 1000
+
+
+def postcode_district(postcode: object) -> str | None:
+    """The outward code of a UK postcode ("EH1 1YJ" -> "EH1"), or None when it is not one."""
+    if not isinstance(postcode, str):
+        return None
+    compact = postcode.replace(" ", "").upper()
+    district = compact[:-3] if len(compact) >= 5 else ""
+    return district if DISTRICT.match(district) else None
+
+
+def district_query(text: str) -> str:
+    """A searched district, normalised; a full postcode searches its district."""
+    cleaned = text.strip().upper()
+    district = cleaned if DISTRICT.match(cleaned.replace(" ", "")) else postcode_district(cleaned)
+    if district is None or not DISTRICT.match(district.replace(" ", "")):
+        raise Invalid(f"{text[:20]!r} is not a postcode district (for example EH1) or a postcode", slug="bad-district")
+    return district.replace(" ", "")
+
+
+@dataclass(frozen=True)
+class OpenPage:
+    rows: list[dict]
+    next_after: int
+    more: bool
+
+
+class OpenData:
+    def __init__(self, engine: Engine, catalogue, policy, clock: Callable[[], datetime] = db.utcnow,
+                 batch_size: int = 2000):
+        self.engine = engine
+        self.catalogue = catalogue
+        self.policy = policy
+        self.clock = clock
+        self.batch_size = batch_size
+
+    # -- projecting the log for the public ----------------------------------------
+    def project(self) -> int:
+        """Decide every record after the cursor for the public and store what is allowed;
+        returns how many records were looked at. A change in which agreements publish
+        openly starts again from the beginning, so a suspended one's data disappears at
+        once and a reactivated one's returns whole."""
+        routes = self.policy.public_routes()
+        fingerprint = json.dumps(sorted([list(route), list(purposes)] for route, purposes in routes.items()))
+        with db.write_transaction(self.engine) as conn:
+            state = conn.execute(select(open_state).where(open_state.c.name == "projector")).first()
+            if state is None or state.routes != fingerprint:
+                conn.execute(delete(open_records))
+                conn.execute(delete(open_state).where(open_state.c.name == "projector"))
+                conn.execute(insert(open_state).values(name="projector", cursor=0, routes=fingerprint))
+                cursor = 0
+            else:
+                cursor = state.cursor
+        if not routes:
+            return 0
+        datasets = sorted({dataset for _, dataset in routes})
+        looked = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(records).where(records.c.dataset.in_(datasets), records.c.seq > cursor,
+                                                          live_records)
+                                    .order_by(records.c.seq).limit(self.batch_size)).all()
+            if not rows:
+                return looked
+            self._apply(rows, routes)
+            cursor = rows[-1].seq
+            with db.write_transaction(self.engine) as conn:
+                conn.execute(open_state.update().where(open_state.c.name == "projector").values(cursor=cursor))
+            looked += len(rows)
+
+    def _apply(self, rows, routes: dict[tuple[str, str], tuple[str, ...]]) -> None:
+        at = self.clock()
+        envelopes = [envelope_of(row) for row in rows]
+        # Each record under the first purpose of an open agreement that allows it.
+        decisions: list = [None] * len(rows)
+        used: list[str | None] = [None] * len(rows)
+        purposes = sorted({purpose for found in routes.values() for purpose in found})
+        for purpose in purposes:
+            pending = [i for i, decision in enumerate(decisions) if decision is None or not decision.allowed]
+            if not pending:
+                break
+            decided = self.policy.decide_many([envelopes[i] for i in pending], PUBLIC, purpose, at)
+            for i, decision in zip(pending, decided):
+                if decisions[i] is None or decision.allowed:
+                    decisions[i], used[i] = decision, purpose
+        state: dict[tuple[str, str, str], dict] = {}
+        made = []
+        for row, envelope, decision, purpose in zip(rows, envelopes, decisions, used):
+            ident = (row.dataset, row.publisher, row.key)
+            if decision is None or not decision.allowed:
+                # No longer allowed (a condition now false): the public must not keep seeing it.
+                state[ident] = self._tombstone(row, at, agreement_id="")
+                continue
+            if row.op == "delete":
+                state[ident] = self._tombstone(row, at, decision.agreement_id)
+            else:
+                dataset = self.catalogue.get(row.dataset)
+                field = (dataset.open_data.get("postcode_field") if dataset else None)
+                payload = decision.payload or {}
+                state[ident] = {"dataset": row.dataset, "publisher": row.publisher, "key": decision.key or row.key,
+                                "seq": row.seq, "op": row.op, "payload": canonical_json(payload).decode(),
+                                "postcode_district": postcode_district(payload.get(field)) if field else None,
+                                "agreement_id": decision.agreement_id, "occurred_at": row.occurred_at,
+                                "published_at": at}
+            made.append(Disclosure.of(envelope, row.seq, decision, PUBLIC, purpose, at))
+        with db.write_transaction(self.engine) as conn:
+            keys = list(state)
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                conn.execute(delete(open_records).where(
+                    tuple_(open_records.c.dataset, open_records.c.publisher, open_records.c.key).in_(chunk)))
+            if state:
+                conn.execute(insert(open_records), list(state.values()))
+            record_disclosures(conn, made, CHANNEL, "hub")
+            denials = count_denials([d for d in decisions if d is not None])
+            if denials:
+                record_denials(conn, denials, PUBLIC, purposes[0], CHANNEL, "hub", at=at)
+
+    @staticmethod
+    def _tombstone(row, at: datetime, agreement_id: str) -> dict:
+        return {"dataset": row.dataset, "publisher": row.publisher, "key": row.key, "seq": row.seq, "op": "delete",
+                "payload": None, "postcode_district": None, "agreement_id": agreement_id,
+                "occurred_at": row.occurred_at, "published_at": at}
+
+    # -- reading ------------------------------------------------------------------
+    def open_datasets(self) -> list[dict]:
+        """The datasets published openly now, with who publishes them and how many records."""
+        routes = self.policy.public_routes()
+        publishers: dict[str, set[str]] = {}
+        for provider, dataset in routes:
+            publishers.setdefault(dataset, set()).add(provider)
+        with self.engine.connect() as conn:
+            counts = dict(conn.execute(select(open_records.c.dataset, func.count())
+                                       .where(open_records.c.op != "delete")
+                                       .group_by(open_records.c.dataset)).all())
+            modified = dict(conn.execute(select(open_records.c.dataset, func.max(open_records.c.published_at))
+                                         .group_by(open_records.c.dataset)).all())
+        found = []
+        for name in sorted(publishers):
+            dataset = self.catalogue.get(name)
+            if dataset is None:
+                continue
+            found.append({"dataset": dataset, "publishers": sorted(publishers[name]),
+                          "records": counts.get(name, 0), "modified": modified.get(name)})
+        return found
+
+    def open_dataset(self, name: str) -> dict:
+        for entry in self.open_datasets():
+            if entry["dataset"].name == name:
+                return entry
+        raise NotFound(f"no open dataset {name!r}: nothing publishes it to the public", slug="not-found")
+
+    def page(self, name: str, after: int = 0, limit: int = 100, district: str | None = None,
+             include_deleted: bool = False) -> OpenPage:
+        """Records of an open dataset in log order after the cursor `after`; a feed reader
+        passes `include_deleted` to learn of keys that went."""
+        self.open_dataset(name)
+        if not 1 <= limit <= MAX_PAGE:
+            raise Invalid(f"limit must be from 1 to {MAX_PAGE}")
+        query = select(open_records).where(open_records.c.dataset == name, open_records.c.seq > after)
+        if district is not None:
+            query = query.where(open_records.c.postcode_district == district_query(district))
+        if not include_deleted:
+            query = query.where(open_records.c.op != "delete")
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(open_records.c.seq).limit(limit + 1)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        shown = [{"publisher": r.publisher, "key": r.key, "seq": r.seq, "op": r.op,
+                  "occurred_at": r.occurred_at,
+                  "payload": orjson.loads(r.payload) if r.payload is not None else None} for r in rows]
+        return OpenPage(shown, rows[-1].seq if rows else after, more)

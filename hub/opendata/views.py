@@ -1,0 +1,133 @@
+"""The public's pages and downloads under /open: no sign-in, read-only, and nothing that an
+agreement has not published to the public (every record came through the projector's
+decision). HTML for people, CSV and JSON for downloads and feeds, JSON-LD for harvesters."""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
+
+from causeway_common.cells import csv_row
+from hub.errors import Invalid, NotFound
+
+from . import dcat
+from .service import MAX_PAGE, district_query
+
+open_data = Blueprint("open_data", __name__, url_prefix="/open", template_folder="templates")
+JSON_LD = "application/ld+json"
+PAGE_ROWS = 50
+
+
+def _services():
+    return current_app.extensions["causeway"]
+
+
+def _org_names() -> dict[str, str]:
+    return {org["slug"]: org["name"] for org in _services().orgs.list_orgs()}
+
+
+def _entry(name: str) -> dict:
+    try:
+        return _services().open_data.open_dataset(name)
+    except NotFound:
+        abort(404)
+
+
+def _integer(name: str, default: int, low: int, high: int) -> int:
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise Invalid(f"{name} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+@open_data.get("/")
+def catalogue():
+    entries = _services().open_data.open_datasets()
+    return render_template("open/catalogue.html", entries=entries, names=_org_names())
+
+
+@open_data.get("/catalog.jsonld")
+def catalogue_dcat():
+    document = dcat.catalogue_document(_services().open_data.open_datasets(), _base_url(), _org_names())
+    return current_app.json.response(document), 200, {"Content-Type": JSON_LD}
+
+
+@open_data.get("/<name>")
+def dataset_page(name: str):
+    entry = _entry(name)
+    district = request.args.get("district", "").strip()
+    error = None
+    try:
+        searched = district_query(district) if district else None
+        after = _integer("after", 0, 0, 2**62)
+        page = _services().open_data.page(name, after=after, limit=PAGE_ROWS, district=searched)
+    except Invalid as exc:
+        error, searched = str(exc), None
+        page = _services().open_data.page(name, limit=PAGE_ROWS)
+    dataset = entry["dataset"]
+    columns = [field["name"] for field in dataset.fields()]
+    return render_template("open/dataset.html", entry=entry, dataset=dataset, page=page, columns=columns,
+                           district=searched, error=error, names=_org_names()), 400 if error else 200
+
+
+@open_data.get("/<name>.jsonld")
+def dataset_dcat(name: str):
+    entry = _entry(name)
+    names = _org_names()
+    document = dcat.dataset_document(entry, _base_url(), names.get(entry["dataset"].owner, entry["dataset"].owner))
+    return current_app.json.response(document), 200, {"Content-Type": JSON_LD}
+
+
+@open_data.get("/<name>.json")
+def dataset_json(name: str):
+    """A page of the dataset after the cursor `after`: the feed. With deleted=true, keys
+    that went are included as op "delete", so a copy kept by a reader stays right."""
+    _entry(name)
+    deleted = request.args.get("deleted", "false")
+    if deleted not in ("true", "false"):
+        raise Invalid("deleted must be true or false")
+    page = _services().open_data.page(
+        name, after=_integer("after", 0, 0, 2**62), limit=_integer("limit", 100, 1, MAX_PAGE),
+        district=request.args.get("district") or None, include_deleted=deleted == "true")
+    return {"dataset": name, "records": page.rows, "next": page.next_after, "more": page.more}
+
+
+@open_data.get("/<name>.csv")
+def dataset_csv(name: str):
+    """The whole dataset (or one district) as CSV, streamed a page at a time."""
+    entry = _entry(name)
+    district = request.args.get("district") or None
+    if district is not None:
+        district_query(district)
+    columns = [field["name"] for field in entry["dataset"].fields()]
+    service = _services().open_data
+
+    def lines() -> Iterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(["publisher", *columns])
+        after = 0
+        while True:
+            page = service.page(name, after=after, limit=MAX_PAGE, district=district)
+            for row in page.rows:
+                payload = row["payload"] or {}
+                writer.writerow(csv_row([row["publisher"], *("" if payload.get(c) is None else payload.get(c)
+                                                             for c in columns)]))
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+            if not page.more:
+                return
+            after = page.next_after
+
+    filename = f"{name}{'-' + district.upper() if district else ''}.csv"
+    return Response(stream_with_context(lines()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _base_url() -> str:
+    return _services().settings.public_url.rstrip("/")
