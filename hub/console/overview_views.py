@@ -17,6 +17,7 @@ from hub.audit import service as audit
 from . import queries
 from .blueprint import ALL_STAFF, GOVERNANCE, allowed, console, hub_wide, requires, services, staff, visible_org
 from .charts import line_chart
+from .filters import uk_date
 from .quality_words import plain_message
 
 
@@ -119,7 +120,7 @@ def quality():
     counted = None if hub_wide() else visible_org()
     labels, by_publisher = queries.rejects_per_day(engine, counted, today, by="publisher")
     _labels, by_dataset = queries.rejects_per_day(engine, counted, today, by="dataset")
-    short = [label[5:] for label in labels]
+    short = [uk_date(label).rsplit(" ", 1)[0] for label in labels]  # "18 Nov"
     return render_template(
         "console/quality.html", today=today,
         publisher_chart=line_chart("Rejected records per day, by publisher (last 14 days)", short, by_publisher,
