@@ -33,11 +33,12 @@ bench: $(STAMP)
 	mkdir -p $(dir $(BENCH_RESULTS))
 	rm -f $(BENCH_RESULTS)
 	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/ingest.py
-	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/ingest.py --db postgresql
+	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/ingest.py --db postgresql --workers 2
 	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/fanout.py
 	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/notices.py
 	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/policy.py
 	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/agent.py
+	-CAUSEWAY_BENCH_RESULTS=$(BENCH_RESULTS) $(BIN)/python bench/opendata.py
 	@echo
 	$(BIN)/python bench/summary.py $(BENCH_RESULTS)
 

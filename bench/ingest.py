@@ -12,7 +12,12 @@ validators with a bare executemany, and with COPY. The floor's table lives in a
 schema of its own (`bench_floor`, dropped afterwards); the hub is set up in the
 database the URL names, which must be empty.
 
+With `--workers N` (PostgreSQL) the hub is measured twice in the same run, as one API process
+and as `serve --workers N`, each on a database of its own (the second is made beside the first,
+`<name>_workers`, and dropped afterwards), and both figures are printed with their ratio.
+
     python bench/ingest.py [--records 200000] [--batch 1000] [--clients 2] [--db URL|postgresql]
+                           [--workers N]
 """
 from __future__ import annotations
 
@@ -75,21 +80,28 @@ class Measured(NamedTuple):
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc): on a shared machine
-    CPU per record varies far less than records/s."""
+    """User + system CPU time of a process and everything it started so far (Linux /proc):
+    on a shared machine CPU per record varies far less than records/s."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = [int(c) for task in Path(f"/proc/{pid}/task").glob("*") for c in (task / "children").read_text().split()]
+    return own + sum(process_cpu_seconds(child) for child in children)
 
 
-def measure_http(db_url: str, records: list[dict], batch: int, clients: int) -> Measured:
+def measure_http(db_url: str, records: list[dict], batch: int, clients: int, workers: int = 1) -> Measured:
+    """`serve` (with `--workers N`: N API processes) publishing `records`; CPU counts every process."""
     hub(db_url, "init")
     hub(db_url, "org", "add", "edinburgh", "--name", "The City of Edinburgh Council")
     key = hub(db_url, "key", "issue", "edinburgh", "--role", "publisher").strip().splitlines()[-1]
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--db", db_url, "--port", str(port),
-                               "--no-access-log", "--log-level", "warning"], cwd=ROOT)
+    log = Path(tempfile.mkdtemp(prefix="bench-ingest-")) / "serve.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--db", db_url, "--port", str(port),
+                                   "--no-access-log", "--workers", str(workers)], cwd=ROOT, stdout=out,
+                                  stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/api/v1"
     try:
+        wait_for_startup(log, workers, server)
         for _ in range(300):
             try:
                 if requests.get(f"{url}/health", timeout=1).ok:
@@ -115,6 +127,7 @@ def measure_http(db_url: str, records: list[dict], batch: int, clients: int) -> 
                     failures.append(response.text[:300])
 
         cpu_before = process_cpu_seconds(server.pid)
+        api_before = {pid: process_cpu_seconds(pid) for pid in api_processes(server.pid)} if workers > 1 else {}
         started = time.perf_counter()
         threads = [threading.Thread(target=worker) for _ in range(clients)]
         for t in threads:
@@ -123,12 +136,31 @@ def measure_http(db_url: str, records: list[dict], batch: int, clients: int) -> 
             t.join()
         elapsed = time.perf_counter() - started
         cpu = process_cpu_seconds(server.pid) - cpu_before
+        if api_before:  # how the kernel spread the clients' connections over the API processes
+            shares = ", ".join(f"{process_cpu_seconds(pid) - before:.1f} s" for pid, before in api_before.items())
+            print(f"CPU of each of the {workers} API processes during the run: {shares}")
         if failures:
             raise SystemExit(f"{len(failures)} batches failed, e.g. {failures[0]}")
         return Measured(len(records) / elapsed, 1000 * 1000 * cpu / len(records))
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def api_processes(pid: int) -> list[int]:
+    """The API processes of `serve --workers N` (uvicorn spawns them with multiprocessing)."""
+    children = [int(c) for task in Path(f"/proc/{pid}/task").glob("*") for c in (task / "children").read_text().split()]
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def wait_for_startup(log: Path, processes: int, server: subprocess.Popen, timeout: float = 180) -> None:
+    """The clock starts when every API process has loaded the app (uvicorn logs each), not when
+    the first one answers."""
+    deadline = time.monotonic() + timeout
+    while log.read_text(errors="replace").count("Application startup complete") < processes:
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the hub did not start {processes} API processes:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
 
 
 def floor_rows(records: list[dict], batch: int, received_at) -> Iterator[list[tuple]]:
@@ -226,6 +258,25 @@ def own_postgres() -> Iterator[str]:
 
 
 @contextmanager
+def sibling_database(db_url: str, suffix: str) -> Iterator[str]:
+    """An empty database beside db_url's on the same server (CREATE DATABASE rights needed), dropped after."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    name = f"{url.database}_{suffix}"
+    dsn = db_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
 def database(requested: str | None, tmp: str) -> Iterator[str]:
     if requested == "postgresql":
         with own_postgres() as url:
@@ -241,7 +292,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="concurrent publishing connections")
     parser.add_argument("--db", help="hub database URL (default: a new SQLite file); `postgresql` alone "
                                      "starts a throw-away PostgreSQL server for the run")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="PostgreSQL: measure `serve --workers N` too and print 1 vs N API processes")
     args = parser.parse_args()
+    if args.workers > 1 and not (args.db or "").startswith("postgresql"):
+        parser.error("--workers N needs --db postgresql (or a PostgreSQL URL): SQLite serves with one process")
 
     records = make_records(args.records)
     with tempfile.TemporaryDirectory() as tmp, database(args.db, tmp) as db_url:
@@ -255,6 +310,10 @@ def main() -> None:
             floors = [("validate + executemany", measure_postgres_floor(db_url, records, args.batch, copy=False)),
                       ("validate + COPY", measure_postgres_floor(db_url, records, args.batch, copy=True))]
         http = measure_http(db_url, records, args.batch, args.clients)
+        if args.workers > 1:
+            with sibling_database(db_url, "workers") as workers_url:
+                several = measure_http(workers_url, make_records(args.records), args.batch, args.clients,
+                                       workers=args.workers)
     engine = "SQLite" if db_url.startswith("sqlite") else "PostgreSQL"
     print(f"records:            {args.records} in batches of {args.batch}, {args.clients} clients, {engine}")
     print(f"{'':<46}{'records/s':>10}  {'CPU ms per 1,000 records':>24}")
@@ -267,6 +326,13 @@ def main() -> None:
     executemany = floors[0][1]
     record(f"ingest, {engine}", http.rate, "records/s", floor=executemany.rate,
            floor_label="validate + executemany", aim_ratio=0.70 if engine == "SQLite" else 0.60)
+    if args.workers > 1:
+        label = f"hub over HTTP, {args.workers} API processes:"
+        print(f"{label:<46}{several.rate:>10,.0f}  {several.cpu_ms_per_1000:>24,.0f}")
+        print(f"{'ratio ' + str(args.workers) + ' API processes / 1:':<46}{several.rate / http.rate:>10.2f}")
+        # Not slower than one process is the aim: on 2 cores the database and the clients share them.
+        record(f"ingest, PostgreSQL, {args.workers} API processes", several.rate, "records/s", floor=http.rate,
+               floor_label="1 API process", aim_ratio=1.0)
 
 
 if __name__ == "__main__":

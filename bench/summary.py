@@ -19,8 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import met  # noqa: E402
 
 # What a full `make bench` records, in the order of the table.
-EXPECTED = ["ingest, SQLite", "ingest, PostgreSQL", "agent, CSV -> hub", "agent peak RSS", "fan-out, 10 webhooks + 1 MQTT",
-            "fan-out p99 latency", "policy decisions", "notices p99, batch", "notices p99, one event per request"]
+EXPECTED = ["ingest, SQLite", "ingest, PostgreSQL", "ingest, PostgreSQL, 2 API processes", "agent, CSV -> hub",
+            "agent peak RSS", "fan-out, 10 webhooks + 1 MQTT",
+            "fan-out p99 latency", "policy decisions", "notices p99, batch", "notices p99, one event per request",
+            "open data page"]
 
 
 def number(value: float) -> str:

@@ -26,6 +26,7 @@ from hub.agentconfig.service import AgentConfigService
 from hub.config import Settings
 from hub.console import init_console
 from hub.console.service import AccountService
+from hub.console.service import secret_key as console_secret_key
 from hub.coverage.service import CoverageService
 from hub.db import make_engine, utcnow
 from hub.delivery.runner import build_worker
@@ -48,6 +49,8 @@ from hub.middleware import (
     ServicesMiddleware,
     operation_routes,
 )
+from hub.opendata.aggregates import OpenAggregates
+from hub.opendata.alerts import ResidentAlerts
 from hub.opendata.service import OpenData
 from hub.opendata.views import open_data as open_data_pages
 from hub.orgs.service import OrgService
@@ -94,6 +97,8 @@ class Services:
     retention: Retention
     coverage: CoverageService
     open_data: OpenData
+    resident_alerts: ResidentAlerts
+    open_aggregates: OpenAggregates
     agent_config: AgentConfigService
     clock: Callable[[], datetime] = utcnow
 
@@ -106,7 +111,14 @@ class Services:
         return Jobs([start_jobs({
             "returns-reminders": (lambda: send_reminders(self.reminders), self.settings.reminder_interval_seconds),
             "records-retention": (self.retention.run, self.settings.retention_interval_seconds),
-            "open-data": (self.open_data.project, self.settings.open_data_interval_seconds)})])
+            "open-data": (self._open_data_round, self.settings.open_data_interval_seconds),
+            "open-aggregates": (self.open_aggregates.compute, self.settings.open_aggregates_interval_seconds)})])
+
+    def _open_data_round(self) -> None:
+        """Publish what is new to the public, then tell the residents who asked."""
+        self.open_data.project()
+        self.resident_alerts.send_due()
+        self.resident_alerts.forget_unconfirmed()
 
 
 def open_engine(settings: Settings, engine: Engine | None = None) -> Engine:
@@ -133,6 +145,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
                            public_steward=settings.hub_operator)
     returns = ReturnService(engine, catalogue, clock, policy.providers_sharing_with)
     health = HealthService(engine, orgs.list_agents, clock=clock, hub_operator=settings.hub_operator)
+    open_data = OpenData(engine, catalogue, policy, clock=clock)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
     return Services(
@@ -153,7 +166,10 @@ def build_services(settings: Settings, engine: Engine | None = None,
         coverage=CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
                                  clock=clock, hub_operator=settings.hub_operator,
                                  min_agent_version=settings.min_agent_version),
-        open_data=OpenData(engine, catalogue, policy, clock=clock),
+        open_data=open_data,
+        open_aggregates=OpenAggregates(engine, policy, clock=clock),
+        resident_alerts=ResidentAlerts(engine, open_data, mailer, settings.public_url,
+                                       key=lambda: settings.secret_key or console_secret_key(engine), clock=clock),
         agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
                                         hub_operator=settings.hub_operator),
         clock=clock,

@@ -67,6 +67,9 @@ class Settings:
     # How often `serve` decides newly published records for the public (open data).
     open_data_interval_seconds: float = field(
         default_factory=lambda: float(os.environ.get("CAUSEWAY_OPEN_DATA_INTERVAL_SECONDS", "10")))
+    # How often `serve` recounts the tables of counts agreements publish to the public.
+    open_aggregates_interval_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("CAUSEWAY_OPEN_AGGREGATES_INTERVAL_SECONDS", "300")))
 
     # -- data returns: reminders -------------------------------------------
     # SMTP for reminder e-mail (no host: e-mail reminders are not sent).
@@ -144,6 +147,8 @@ class DeliverySettings:
     lease_seconds: float = field(default_factory=lambda: _env_float("CAUSEWAY_LEASE_SECONDS", 30.0))
     poll_interval_seconds: float = field(default_factory=lambda: _env_float("CAUSEWAY_POLL_SECONDS", 0.2))
     page_size: int = 200  # records read after the cursor per step
+    # How long the attempt history (what each receiver answered, hub.delivery.reply) is kept.
+    attempts_keep_seconds: float = 7 * 86400.0
     batch_max_events: int = field(default_factory=lambda: _env_int("CAUSEWAY_BATCH_MAX_EVENTS", 100))
     # subscriptions held at once by one worker (and threads sending for them); when more are
     # due, held ones make way after each page

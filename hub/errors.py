@@ -20,7 +20,8 @@ The tree::
     ├── NotFound                it does not exist, or is not visible to the caller
     ├── Conflict                the state does not allow it (already done, wrong kind)
     ├── TooLarge                over one of the hub's limits: split it
-    └── Unavailable             something the hub depends on cannot be reached
+    ├── Unavailable             something the hub depends on cannot be reached
+    └── TooManyRequests         too many of these from one address or client: wait
 
 `slug` names the kind of problem when callers may want to tell it apart from others of
 its class (`batch-reused`, `manifest-stale`); None when the class says all. `details` are
@@ -77,6 +78,10 @@ class TooLarge(HubError):
 
 class Unavailable(HubError):
     title = "Unavailable"
+
+
+class TooManyRequests(HubError):
+    title = "Too many requests"
 
 
 def not_found(what: str) -> NotFound:

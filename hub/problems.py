@@ -14,6 +14,7 @@ from hub.errors import (
     InvalidContent,
     NotFound,
     TooLarge,
+    TooManyRequests,
     Unauthenticated,
     Unavailable,
 )
@@ -30,6 +31,7 @@ STATUS: dict[type[HubError], tuple[int, str]] = {
     Conflict: (409, "Conflict"),
     TooLarge: (413, "Payload Too Large"),
     Unavailable: (503, "Service Unavailable"),
+    TooManyRequests: (429, "Too Many Requests"),
 }
 
 # The agreement-source limit has always answered with RFC 9110's newer name for 413.

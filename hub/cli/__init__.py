@@ -30,7 +30,7 @@ from hub.cli import (
     subscription,
     user,
 )
-from hub.cli.context import CommandError
+from hub.cli.context import LOG_FORMAT, CommandError
 from hub.config import db_url_from_env
 
 # In the order `causeway-hub --help` lists them.
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     from hub.cli.errors import report

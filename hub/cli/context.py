@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hub.config import Settings
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent.parent / "policies"
 
 

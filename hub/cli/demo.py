@@ -57,6 +57,8 @@ def cmd_demo(args) -> int:
 
     # The demo's operations staff are the Improvement Service's, running the hub for everyone.
     os.environ.setdefault("CAUSEWAY_HUB_OPERATOR", "improvement-service")
+    # Recount the open tables of counts often, so the demo's agent's first files show at once.
+    os.environ.setdefault("CAUSEWAY_OPEN_AGGREGATES_INTERVAL_SECONDS", "30")
     # The demo's webhook receiver listens on this machine; agents older than this are flagged.
     os.environ.setdefault("CAUSEWAY_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32")
     os.environ.setdefault("CAUSEWAY_MIN_AGENT_VERSION", "0.1.0")

@@ -19,6 +19,7 @@ from . import (
     agreement_views,
     coverage_views,
     filters,
+    open_data_views,
     operations_views,
     overview_views,
     returns_views,
@@ -28,7 +29,7 @@ from . import (
 from .blueprint import ConsoleSessionInterface, console
 from .service import secret_key
 
-VIEW_MODULES = (agent_config_views, agreement_views, coverage_views, operations_views, overview_views, returns_views, sign_in_views, subject_views)
+VIEW_MODULES = (agent_config_views, agreement_views, coverage_views, open_data_views, operations_views, overview_views, returns_views, sign_in_views, subject_views)
 
 
 def init_console(flask_app, services) -> None:

@@ -41,6 +41,7 @@ PAGES = [
     ("console.quality", "Data quality", ALL_STAFF),
     ("console.returns", "Data returns", RETURNS_STAFF),
     ("console.catalogue", "Catalogue", ALL_STAFF),
+    ("console.open_data_usage", "Open data", ALL_STAFF),
     ("console.audit_log", "Audit log", ALL_STAFF),
 ]
 

@@ -40,6 +40,15 @@ def duration(seconds) -> str:
     return f"{hours // 24} days {hours % 24} h"
 
 
+IRREGULAR = {"entry": "entries", "reply": "replies"}
+
+
+def plural(count, noun: str) -> str:
+    """1 record, 2 records, 0 records: a count with its noun as English has it."""
+    count = int(count or 0)
+    return f"{count} {noun if count == 1 else IRREGULAR.get(noun, noun + 's')}"
+
+
 # -- dates and times as people here read them --------------------------------------
 # The console shows UK local time (GMT in winter, BST in summer) as "1 Dec 2026, 09:30";
 # the exact instant, ISO 8601 with its offset, is on hover and in exports.
@@ -133,7 +142,7 @@ def ago(text: str | None) -> str:
 
 
 FILTERS = {"pretty_json": pretty_json, "badge_class": badge_class, "duration": duration, "moment": moment,
-           "day": day, "uk_time": uk_time, "uk_date": uk_date, "iso_local": iso_local, "ago": ago}
+           "day": day, "uk_time": uk_time, "uk_date": uk_date, "iso_local": iso_local, "ago": ago, "plural": plural}
 
 
 def register(flask_app: Flask) -> None:

@@ -16,10 +16,14 @@ from datetime import datetime, timedelta
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from . import queries
+from .audit_reading import actor_names
 from .blueprint import ALL_STAFF, OPERATORS, allowed, console, hub_wide, requires, services, staff
 from .charts import line_chart
 from .filters import local
-from .queries import needs_attention
+from .queries import by_severity, needs_attention
+
+LETTERS_PER_PAGE = 25
+ATTEMPTS_SHOWN = 20
 
 
 def _delivery():
@@ -34,6 +38,15 @@ def _subscription_statuses(org: str | None = None) -> list[dict]:
     return queries.subscription_statuses(_delivery(), staff().principal, org)
 
 
+def _with_pauser_names(statuses: list[dict]) -> list[dict]:
+    """A subscription paused by hand says by whom as a person reads it (the staff account or named key)."""
+    names = actor_names(services().engine, {s["paused_by"] for s in statuses if s.get("paused_by")})
+    for status in statuses:
+        if status.get("paused_by"):
+            status["status_reason"] = f"paused by {names[status['paused_by']]}"
+    return statuses
+
+
 def _own_or_admin(item: dict) -> bool:
     user = staff()
     return user.role == "admin" or item["org"] == user.org
@@ -44,7 +57,7 @@ def _own_or_admin(item: dict) -> bool:
 @requires(*ALL_STAFF)
 def subscriptions():
     chosen_org = (request.args.get("org") or None) if hub_wide() else None
-    statuses = _subscription_statuses(chosen_org)
+    statuses = _with_pauser_names(by_severity(_subscription_statuses(chosen_org)))
     counts = {name: sum(1 for s in statuses if s["status"] == name)
               for name in ("active", "failing", "paused", "awaiting-agreement", "disabled")}
     return render_template("console/subscriptions.html", statuses=statuses, counts=counts, chosen_org=chosen_org,
@@ -56,17 +69,71 @@ def subscriptions():
 @requires(*ALL_STAFF)
 def subscription(subscription_id: str):
     principal = staff().principal
-    status = _delivery().status(subscription_id, principal)
+    status = _with_pauser_names([_delivery().status(subscription_id, principal)])[0]
     own = _own_or_admin(status)  # otherwise the hub operator's metadata view: no dead letters, no actions
-    letters = _delivery().list_dead_letters(subscription_id, principal) if own else []
+    reason = request.args.get("reason") or None
+    after = request.args.get("after", type=int)
+    letters, reasons = [], []
+    if own:
+        reasons = _delivery().dead_letter_reasons(subscription_id, principal)
+        letters = _delivery().list_dead_letters(subscription_id, principal, reason=reason, after_seq=after,
+                                                limit=LETTERS_PER_PAGE + 1)
+    next_after = letters[LETTERS_PER_PAGE - 1]["seq"] if len(letters) > LETTERS_PER_PAGE else None
+    letters = letters[:LETTERS_PER_PAGE]
     keys = queries.record_keys(services().engine, [letter["seq"] for letter in letters])
     for letter in letters:
         letter["key"] = keys.get(letter["seq"], "")
+    attempts = _delivery().attempts(subscription_id, principal, ATTEMPTS_SHOWN)
     return render_template("console/subscription.html", sub=status, letters=letters, metadata_only=not own,
-                           attention=needs_attention(status), can_act=own and allowed(OPERATORS))
+                           reasons=reasons, reason=reason, after=after, next_after=next_after, attempts=attempts,
+                           attention=needs_attention(status), can_act=own and allowed(OPERATORS),
+                           may_see_events=own and _may_see_events(status))
 
 
-@console.post("/subscriptions/<subscription_id>/dead-letters/<int:letter_id>/retry")
+def _may_see_events(status: dict) -> bool:
+    """Ops staff see the events of non-personal datasets; governance staff and admins all (the
+    delivery service decides again when one is opened)."""
+    known = services().catalogue.get(status["dataset"])
+    return staff().role != "ops" or not (known is not None and known.personal)
+
+
+@console.post("/subscriptions/<subscription_id>/dead-letters/<int(max=9223372036854775807):letter_id>/event")
+@requires(*ALL_STAFF)
+def dead_letter_event(subscription_id: str, letter_id: int):
+    """The event as sent: a disclosure, so it is asked for by a form (never prefetched) and audited."""
+    principal = staff().principal
+    status = _delivery().status(subscription_id, principal)
+    shown = _delivery().dead_letter_event(subscription_id, letter_id, principal)
+    return render_template("console/dead_letter_event.html", sub=status, letter_id=letter_id, shown=shown)
+
+
+@console.post("/subscriptions/<subscription_id>/pause")
+@requires(*OPERATORS)
+def pause(subscription_id: str):
+    _delivery().pause(subscription_id, staff().principal)
+    flash("Paused: nothing more is delivered to this subscription until it is resumed; its position is held.",
+          "success")
+    return redirect(url_for("console.subscription", subscription_id=subscription_id))
+
+
+@console.post("/subscriptions/<subscription_id>/resume")
+@requires(*OPERATORS)
+def resume(subscription_id: str):
+    _delivery().resume(subscription_id, staff().principal)
+    flash("Resumed: delivery carries on from where it stopped.", "success")
+    return redirect(url_for("console.subscription", subscription_id=subscription_id))
+
+
+@console.post("/subscriptions/<subscription_id>/try-now")
+@requires(*OPERATORS)
+def try_now(subscription_id: str):
+    _delivery().try_now(subscription_id, staff().principal)
+    flash("The hub tries this subscription again now; reload the page to see what the receiver answered.",
+          "success")
+    return redirect(url_for("console.subscription", subscription_id=subscription_id))
+
+
+@console.post("/subscriptions/<subscription_id>/dead-letters/<int(max=9223372036854775807):letter_id>/retry")
 @requires(*OPERATORS)
 def retry_dead_letter(subscription_id: str, letter_id: int):
     _delivery().retry_dead_letters(subscription_id, staff().principal, letter_id)
@@ -155,5 +222,8 @@ def history_chart(history: list[dict]):
 @requires(*ALL_STAFF)
 def agent(agent_id: str):
     found = _health().get_agent(staff().principal, agent_id, history=120)
+    # Rejects quote what was wrong with the org's records: its own staff (and admins) only.
+    own = _own_or_admin(found)
+    rejected, rejects = queries.agent_rejects(services().engine, agent_id) if own else (0, [])
     return render_template("console/agent.html", agent=found, tasks=(found["report"] or {}).get("tasks") or [],
-                           chart=history_chart(found["history"]))
+                           chart=history_chart(found["history"]), rejected=rejected, rejects=rejects, own=own)

@@ -15,6 +15,7 @@ from causeway_common.cells import csv_cell
 from hub.audit import service as audit
 
 from . import queries
+from .audit_reading import actor_names, detail_fields
 from .blueprint import ALL_STAFF, GOVERNANCE, allowed, console, hub_wide, requires, services, staff, visible_org
 from .charts import line_chart
 from .filters import uk_date
@@ -32,27 +33,43 @@ def _parse_day(text: str | None, default: date | None = None) -> date | None:
 
 
 # -- overview ----------------------------------------------------------------
+CHART_TITLES = {"minute": "Records accepted per minute, by dataset ({words}, UTC)",
+                "hour": "Records accepted per hour, by dataset ({words}, UTC)",
+                "day": "Records accepted per day, by dataset ({words}, UTC)"}
+
+
+def _chart_label(label: str, unit: str) -> str:
+    return label[-5:] if unit == "minute" else (label[-2:] + ":00" if unit == "hour" else label[5:])
+
+
 @console.get("/")
 @requires(*ALL_STAFF)
 def overview():
     now = services().clock()
     engine = services().engine
-    labels, series = queries.records_per_hour(engine, visible_org(), now)
-    chart = line_chart("Records accepted per hour, by dataset (last 24 hours, UTC)",
-                       [label[-2:] + ":00" for label in labels], series, unit="records")
+    chosen = queries.RANGES.get(request.args.get("range") or "24h") or queries.RANGES["24h"]
+    labels, series = queries.records_per_bucket(engine, visible_org(), now, chosen)
+    chart = line_chart(CHART_TITLES[chosen.unit].format(words=chosen.words),
+                       [_chart_label(label, chosen.unit) for label in labels], series, unit="records")
     today = queries.publish_totals(engine, visible_org(), queries.start_of_day(now.date()))
+    in_range = queries.publish_totals(engine, visible_org(), chosen.since(now))
     awaiting = None
     if allowed(GOVERNANCE):
         awaiting = [a for a in services().policy.agreements.list(staff().principal)
                     if a["latest_status"] in ("draft", "approved")]
     agents = services().health.list_agents(staff().principal)
-    troubled = [(s, queries.needs_attention(s))
-                for s in queries.subscription_statuses(services().delivery, staff().principal)]
+    statuses = queries.by_severity(queries.subscription_statuses(services().delivery, staff().principal))
+    troubled = [(s, queries.needs_attention(s)) for s in statuses]
+    troubled = [(s, reasons) for s, reasons in troubled if reasons]
+    stale = [a for a in agents if a["status"] == "stale"]
+    attention = len(troubled) + len(stale) + (1 if today.total_rejected else 0)
+    provided = services().delivery.provider_deliveries(staff().principal) if staff().role != "admin" else []
     return render_template("console/overview.html", chart=chart, today=today, awaiting=awaiting,
-                           agents_up=[a for a in agents if a["status"] == "up"],
-                           agents_stale=[a for a in agents if a["status"] == "stale"],
-                           subscriptions_total=len(troubled),
-                           troubled=[(s, reasons) for s, reasons in troubled if reasons])
+                           agents_up=[a for a in agents if a["status"] == "up"], agents_stale=stale,
+                           subscriptions_total=len(statuses), troubled=troubled, attention=attention,
+                           ranges=queries.RANGES.values(), chosen=chosen, in_range=in_range, provided=provided,
+                           refresh=request.args.get("refresh") == "on",
+                           every=min(3600, max(5, request.args.get("every", type=int) or 60)))
 
 
 # -- catalogue ---------------------------------------------------------------
@@ -85,11 +102,16 @@ def audit_log():
     args = request.args
     chosen = queries.AuditFilter(
         action=args.get("action") or None, actor=args.get("actor") or None, target=args.get("target") or None,
+        actor_is=staff().principal.actor if args.get("mine") == "on" else None,
         org=(args.get("org") or None) if staff().role == "admin" else None,
         since=_parse_day(args.get("since")), until=_parse_day(args.get("until")),
         before=args.get("before", type=int))
     engine = services().engine
     entries, next_before = queries.audit_page(engine, visible_org(), chosen)
+    names = actor_names(engine, {e["actor"] for e in entries})
+    for entry in entries:
+        entry["actor_name"] = names.get(entry["actor"], entry["actor"])
+        entry["fields"] = detail_fields(entry["detail"])
     filters = {k: v for k, v in args.items() if k != "before" and v}
     return render_template("console/audit.html", entries=entries, next_before=next_before, chosen=chosen,
                            filters=filters, actions=queries.audit_actions(engine, visible_org()),

@@ -17,26 +17,74 @@ from sqlalchemy.engine import Engine
 from hub.audit.models import audit_log
 from hub.auth import Principal
 from hub.errors import NotFound
-from hub.records.models import record_rejects, records
+from hub.records.models import batches, record_rejects, records
 from hub.timeutil import iso_utc
 
-from .filters import duration
+from .filters import duration, plural
 from .quality_words import rule_of
 
 # A subscription whose oldest undelivered record is older than this is "lagging".
 LAG_WARNING_SECONDS = 300
 
 
+BUCKET_FORMATS = {"minute": ("YYYY-MM-DD HH24:MI", "%Y-%m-%d %H:%M"), "hour": ("YYYY-MM-DD HH24", "%Y-%m-%d %H"),
+                  "day": ("YYYY-MM-DD", "%Y-%m-%d")}
+
+
 def _bucket(engine: Engine, column, unit: str):
-    """A text label of the UTC hour ('2026-11-02 09') or day ('2026-11-02') a time falls in."""
+    """A text label of the UTC minute ('2026-11-02 09:30'), hour ('2026-11-02 09') or day
+    ('2026-11-02') a time falls in."""
+    postgres, sqlite = BUCKET_FORMATS[unit]
     if engine.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24" if unit == "hour" else "YYYY-MM-DD")
-    return func.strftime("%Y-%m-%d %H" if unit == "hour" else "%Y-%m-%d", column)
+        return func.to_char(func.timezone("UTC", column), postgres)
+    return func.strftime(sqlite, column)
 
 
-def hour_labels(now: datetime, hours: int) -> list[str]:
-    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
-    return [(start + timedelta(hours=i)).strftime("%Y-%m-%d %H") for i in range(hours)]
+@dataclass(frozen=True)
+class TimeRange:
+    """A period the overview shows: its name in the URL, words, and the buckets of its chart."""
+    name: str
+    words: str
+    unit: str  # minute | hour | day
+    buckets: int
+
+    def labels(self, now: datetime) -> list[str]:
+        if self.unit == "day":
+            return day_labels(now.date(), self.buckets)
+        step = timedelta(minutes=1) if self.unit == "minute" else timedelta(hours=1)
+        last = now.replace(second=0, microsecond=0) if self.unit == "minute" else \
+            now.replace(minute=0, second=0, microsecond=0)
+        _, fmt = BUCKET_FORMATS[self.unit]
+        return [(last - step * (self.buckets - 1 - i)).strftime(fmt) for i in range(self.buckets)]
+
+    def since(self, now: datetime) -> datetime:
+        return {"minute": now - timedelta(hours=1), "hour": now - timedelta(hours=24),
+                "day": now - timedelta(days=7)}[self.unit]
+
+
+RANGES = {r.name: r for r in (TimeRange("1h", "last hour", "minute", 60),
+                              TimeRange("24h", "last 24 hours", "hour", 24),
+                              TimeRange("7d", "last 7 days", "day", 7))}
+
+
+def records_per_bucket(engine: Engine, org: str | None, now: datetime,
+                       chosen: TimeRange) -> tuple[list[str], dict[str, list[int]]]:
+    """Records accepted into the log per dataset per UTC minute, hour or day of a range."""
+    labels = chosen.labels(now)
+    bucket = _bucket(engine, records.c.received_at, chosen.unit).label("bucket")
+    query = (select(records.c.dataset, bucket, func.count().label("n"))
+             .where(records.c.received_at >= start_of_day(now.date() - timedelta(days=chosen.buckets - 1))
+                    if chosen.unit == "day" else records.c.received_at >= chosen.since(now).replace(second=0))
+             .group_by(records.c.dataset, bucket))
+    if org is not None:
+        query = query.where(records.c.publisher == org)
+    series: dict[str, list[int]] = {}
+    position = {label: i for i, label in enumerate(labels)}
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            if row.bucket in position:
+                series.setdefault(row.dataset, [0] * len(labels))[position[row.bucket]] += row.n
+    return labels, dict(sorted(series.items()))
 
 
 def day_labels(today: date, days: int) -> list[str]:
@@ -45,24 +93,6 @@ def day_labels(today: date, days: int) -> list[str]:
 
 def start_of_day(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
-
-
-def records_per_hour(engine: Engine, org: str | None, now: datetime, hours: int = 24) -> tuple[list[str], dict[str, list[int]]]:
-    """Records accepted into the log per dataset per UTC hour, for the last `hours` hours."""
-    labels = hour_labels(now, hours)
-    since = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
-    bucket = _bucket(engine, records.c.received_at, "hour").label("hour")
-    query = (select(records.c.dataset, bucket, func.count().label("n"))
-             .where(records.c.received_at >= since).group_by(records.c.dataset, bucket))
-    if org is not None:
-        query = query.where(records.c.publisher == org)
-    series: dict[str, list[int]] = {}
-    position = {label: i for i, label in enumerate(labels)}
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            if row.hour in position:
-                series.setdefault(row.dataset, [0] * hours)[position[row.hour]] += row.n
-    return labels, dict(sorted(series.items()))
 
 
 def _publish_entries(engine: Engine, org: str | None, since: datetime, until: datetime | None = None):
@@ -204,6 +234,7 @@ class AuditFilter:
     action: str | None = None
     actor: str | None = None
     target: str | None = None
+    actor_is: str | None = None  # exactly this actor ("only my own actions")
     org: str | None = None  # only for admins; others are fixed to their own org
     since: date | None = None
     until: date | None = None  # inclusive
@@ -220,6 +251,8 @@ def audit_page(engine: Engine, visible_org: str | None, chosen: AuditFilter, lim
         query = query.where(audit_log.c.action == chosen.action)
     if chosen.actor:
         query = query.where(audit_log.c.actor.contains(chosen.actor, autoescape=True))
+    if chosen.actor_is:
+        query = query.where(audit_log.c.actor == chosen.actor_is)
     if chosen.target:
         query = query.where(audit_log.c.target.contains(chosen.target, autoescape=True))
     if chosen.since:
@@ -269,7 +302,42 @@ def needs_attention(status: dict) -> list[str]:
     if status["status"] == "failing":
         reasons.append("failing")
     if status["lag"]["seconds"] > LAG_WARNING_SECONDS:
-        reasons.append(f"{status['lag']['records']} records behind, oldest {duration(status['lag']['seconds'])}")
+        reasons.append(f"{plural(status['lag']['records'], 'record')} behind, oldest {duration(status['lag']['seconds'])}")
     if status["dead_letters"]:
-        reasons.append(f"{status['dead_letters']} dead letter{'s' if status['dead_letters'] != 1 else ''}")
+        reasons.append(plural(status["dead_letters"], "dead letter"))
     return reasons
+
+
+# Most urgent first: failing, disabled, lagging, holding dead letters, held (paused or awaiting
+# an agreement), then healthy.
+SEVERITY = ("failing", "disabled", "lagging", "dead letters", "held", "healthy")
+
+
+def severity(status: dict) -> str:
+    if status["status"] in ("failing", "disabled"):
+        return status["status"]
+    if status["lag"]["seconds"] > LAG_WARNING_SECONDS:
+        return "lagging"
+    if status["dead_letters"]:
+        return "dead letters"
+    if status["status"] in ("paused", "awaiting-agreement"):
+        return "held"
+    return "healthy"
+
+
+def by_severity(statuses: list[dict]) -> list[dict]:
+    """Subscriptions most urgent first; within a rank, the furthest behind first."""
+    return sorted(statuses, key=lambda s: (SEVERITY.index(severity(s)), -s["lag"]["seconds"], -s["dead_letters"],
+                                           s["dataset"], s["org"], s["id"]))
+
+
+def agent_rejects(engine: Engine, agent_id: str, limit: int = 20) -> tuple[int, list[dict]]:
+    """Records the hub rejected from batches this agent sent: how many, and the latest."""
+    joined = record_rejects.join(batches, batches.c.id == record_rejects.c.batch_id)
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(joined).where(batches.c.agent_id == agent_id)).scalar()
+        rows = conn.execute(select(record_rejects).select_from(joined).where(batches.c.agent_id == agent_id)
+                            .order_by(record_rejects.c.id.desc()).limit(limit)).all()
+    return total or 0, [{"dataset": r.dataset, "record_id": r.record_id, "record_index": r.record_index,
+                         "batch_id": r.batch_id, "path": r.path, "message": r.message,
+                         "received_at": iso_utc(r.received_at)} for r in rows]

@@ -46,6 +46,26 @@ def retry_dead_letter(subscription_id, letter_id):
     return ok({"queued": _service().retry_dead_letters(subscription_id, principal(), letter_id)}, 202)
 
 
+def pause(subscription_id):
+    return ok(_service().pause(subscription_id, principal()))
+
+
+def resume(subscription_id):
+    return ok(_service().resume(subscription_id, principal()))
+
+
+def try_now(subscription_id):
+    return ok(_service().try_now(subscription_id, principal()))
+
+
+def list_attempts(subscription_id, limit=50):
+    return ok({"attempts": _service().attempts(subscription_id, principal(), limit)})
+
+
+def dead_letter_event(subscription_id, letter_id):
+    return ok(_service().dead_letter_event(subscription_id, letter_id, principal()))
+
+
 def replay(subscription_id, body):
     return ok(_service().replay(subscription_id, principal(), body.get("from_seq"), body.get("from_time")))
 

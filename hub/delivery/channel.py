@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from .reply import Reply
+
 
 @dataclass
 class Message:
@@ -38,6 +40,7 @@ class Outcome:
     status: int | None = None
     error: str | None = None
     retry_after: float | None = None  # seconds, from the receiver or the channel
+    reply: Reply | None = None  # what the receiver answered (webhooks), bounded and sanitised
 
     @property
     def done(self) -> bool:

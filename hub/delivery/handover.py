@@ -33,6 +33,7 @@ def hand_over(channel: Channel, target: Target, sub: Subscription, messages: lis
 
 def _take(result: PageResult, messages: list[Message], outcomes: list[Outcome]) -> None:
     for message, outcome in zip(messages, outcomes):
+        result.last = outcome
         if outcome.kind == "ok":
             result.delivered.extend((seq, message.webhook_id) for seq in message.seqs)
         elif outcome.kind == "refused":

@@ -55,7 +55,8 @@ class Leases:
         with self.engine.connect() as conn:
             candidates = conn.execute(select(
                 subscriptions.c.id, subscriptions.c.org, subscriptions.c.dataset, subscriptions.c.cursor).where(
-                subscriptions.c.channel.in_(PUSH), subscriptions.c.status != "disabled", free,
+                subscriptions.c.channel.in_(PUSH), subscriptions.c.status != "disabled",
+                subscriptions.c.paused_at.is_(None), free,
                 or_(subscriptions.c.next_attempt_at.is_(None), subscriptions.c.next_attempt_at <= now))).all()
             candidates = [c for c in candidates if c.id not in self.held]
             if not candidates:

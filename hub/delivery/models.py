@@ -38,6 +38,9 @@ subscriptions = Table(
     Column("last_success_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(200), nullable=False),
+    # Paused by hand (an operator): not delivered until resumed; the position is held.
+    Column("paused_at", DateTime(timezone=True), nullable=True),
+    Column("paused_by", String(200), nullable=True),
     Index("ix_subscriptions_status_channel", "status", "channel"),
 )
 
@@ -54,10 +57,31 @@ dead_letters = Table(
     Column("state", String(12), nullable=False),  # dead | retrying | delivered
     Column("status_code", Integer, nullable=True),
     Column("error", Text, nullable=True),
+    Column("reply_headers", Text, nullable=True),  # JSON: the receiver's headers that matter (hub.delivery.reply)
+    Column("reply_excerpt", Text, nullable=True),  # the start of its answer, bounded and sanitised
     Column("attempts", Integer, nullable=False, default=1),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_dead_letters_subscription_state", "subscription_id", "state"),
+)
+
+# What each receiver answered: one row per page handed over (its last exchange), kept for
+# DeliverySettings.attempts_keep_days; the console's attempt history.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", BigInt, primary_key=True, autoincrement=True),
+    Column("subscription_id", String(36), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(12), nullable=False),  # ok | refused | failed | gone | denied
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=True),
+    Column("events", Integer, nullable=False),  # events handed over by the page
+    Column("error", Text, nullable=True),
+    Column("reply_headers", Text, nullable=True),
+    Column("reply_excerpt", Text, nullable=True),
+    Index("ix_delivery_attempts_subscription_at", "subscription_id", "at"),
+    Index("ix_delivery_attempts_at", "at"),
 )
 
 # Mosquitto password hashes (PBKDF2-SHA512, the broker's own format) of each org's MQTT user.

@@ -64,6 +64,7 @@ class PageResult:
     delivered: list[tuple[int, str]] = field(default_factory=list)  # (seq, webhook-id)
     refused: list[tuple[int, str, Outcome]] = field(default_factory=list)  # (seq, webhook-id, why): dead letters
     failure: Outcome | None = None  # try again later (or `gone`)
+    last: Outcome | None = None  # the last answer read: the page's entry in the attempt history
 
     @property
     def handed(self) -> list[int]:

@@ -87,6 +87,12 @@ class PolicyPort:
         """Changes whenever policy changes (in any process)."""
         return self.policy.revision()
 
+    def providers_sharing_with(self, recipient: str, dataset: str, at: datetime) -> set[str]:
+        """The providers an active agreement names alongside `recipient` for `dataset` (none
+        without a decision point that knows agreements: deny by default)."""
+        found = getattr(self.policy, "providers_sharing_with", None)
+        return set(found(recipient, dataset, at)) if found is not None else set()
+
     def decide_many(self, records: list[dict[str, Any]], recipient: str, purpose: str,
                     at: datetime) -> Sequence[Decision]:
         return self.policy.decide_many(records, recipient, purpose, at)

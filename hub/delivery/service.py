@@ -13,14 +13,15 @@ from sqlalchemy.engine import Engine
 from hub import db, sealing
 from hub.audit import service as audit
 from hub.auth import Principal
-from hub.errors import Conflict, Invalid, InvalidContent, not_found
+from hub.errors import Conflict, Forbidden, Invalid, InvalidContent, not_found
 from hub.records.events import CloudEvents
 from hub.records.models import records
+from hub.records.service import live_records
 from hub.timeutil import iso_utc, parse_iso
 
 from . import disclose, signing
 from .destinations import DestinationRefused, check_url
-from .models import CHANNELS, dead_letters, subscriptions
+from .models import CHANNELS, dead_letters, delivery_attempts, subscriptions
 from .policy import PolicyPort
 from .scope import READERS, SubscriptionScope
 
@@ -40,6 +41,8 @@ def _iso(moment) -> str | None:
 
 
 def shown_status(row) -> str:
+    if row.paused_at is not None:
+        return "paused"
     if row.status in ("disabled", "awaiting-agreement", "paused"):
         return row.status
     if row.attempts:
@@ -53,6 +56,9 @@ def view(row) -> dict:
         "status": shown_status(row), "status_reason": row.status_reason, "cursor": row.cursor,
         "created_at": _iso(row.created_at),
     }
+    if row.paused_at is not None:
+        answer.update(status_reason=f"paused by {row.paused_by}", paused_at=_iso(row.paused_at),
+                      paused_by=row.paused_by)
     if row.channel == "webhook":
         answer["url"] = row.url
         answer["batch"] = bool(row.batch)
@@ -230,6 +236,27 @@ class DeliveryService:
             answer["acked_at"] = _iso(row.acked_at)
         return self.scope.shown(row, principal, answer)
 
+    def provider_deliveries(self, principal: Principal) -> list[dict]:
+        """How far each recipient's subscription is behind on the caller's own org's records, for
+        the subscriptions an active agreement lets it share with: health metadata (no URL, filter
+        or error text). Most behind first."""
+        principal.require("governance", "ops")
+        provider, now = principal.org, self.clock()
+        answer = []
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(subscriptions).where(subscriptions.c.org != provider)).all()
+            for row in rows:
+                if provider not in self.policy.providers_sharing_with(row.org, row.dataset, now):
+                    continue
+                mine = select(func.count(), func.min(records.c.received_at)).where(
+                    records.c.dataset == row.dataset, records.c.publisher == provider, records.c.seq > row.cursor)
+                behind, oldest = conn.execute(mine).one()
+                answer.append({"id": row.id, "org": row.org, "dataset": row.dataset, "purpose": row.purpose,
+                               "channel": row.channel, "status": shown_status(row), "behind": behind or 0,
+                               "seconds": round((now - aware(oldest)).total_seconds(), 3) if oldest else 0.0,
+                               "last_success_at": _iso(row.last_success_at)})
+        return sorted(answer, key=lambda d: (-d["seconds"], -d["behind"], d["org"], d["dataset"]))
+
     def follow_agreements(self, now: datetime | None = None) -> int:
         """Show every subscription (but disabled ones) as what covers it now: active, paused by a
         suspended agreement, or awaiting one; whether or not it has anything to deliver.
@@ -253,18 +280,111 @@ class DeliveryService:
                     disclose.set_coverage(conn, row, status, reason)
         return len(changed)
 
-    def list_dead_letters(self, sub_id: str, principal: Principal, include_delivered: bool = False) -> list[dict]:
-        """Dead letters name records: their own org's readers (and admin) only, not the hub operator."""
+    def list_dead_letters(self, sub_id: str, principal: Principal, include_delivered: bool = False,
+                          reason: str | None = None, after_seq: int | None = None,
+                          limit: int | None = None) -> list[dict]:
+        """Dead letters name records: their own org's readers (and admin) only, not the hub operator.
+        In sequence order; `reason` (as `dead_letter_reasons` names it) and `after_seq`/`limit` page them."""
         principal.require(*READERS)
         with self.engine.connect() as conn:
             self._get(conn, sub_id, principal)
             query = select(dead_letters).where(dead_letters.c.subscription_id == sub_id).order_by(dead_letters.c.seq)
             if not include_delivered:
                 query = query.where(dead_letters.c.state != "delivered")
-            return [{"id": r.id, "seq": r.seq, "record_id": r.record_id, "webhook_id": r.webhook_id,
-                     "state": r.state, "status_code": r.status_code, "error": r.error, "attempts": r.attempts,
-                     "created_at": _iso(r.created_at), "updated_at": _iso(r.updated_at)}
-                    for r in conn.execute(query)]
+            if reason is not None:
+                status, _, error = reason.partition(" ")
+                query = query.where(dead_letters.c.status_code.is_(None) if status == "-" else
+                                    dead_letters.c.status_code == _int_or(status, -1),
+                                    dead_letters.c.error.is_(None) if not error else dead_letters.c.error == error)
+            if after_seq is not None:
+                query = query.where(dead_letters.c.seq > after_seq)
+            if limit is not None:
+                query = query.limit(limit)
+            return [dead_letter_view(r) for r in conn.execute(query)]
+
+    def dead_letter_reasons(self, sub_id: str, principal: Principal) -> list[dict]:
+        """The dead letters waiting, grouped by why the receiver refused them (most first)."""
+        principal.require(*READERS)
+        with self.engine.connect() as conn:
+            self._get(conn, sub_id, principal)
+            rows = conn.execute(select(dead_letters.c.status_code, dead_letters.c.error, func.count().label("n"),
+                                       func.max(dead_letters.c.created_at).label("latest"))
+                                .where(dead_letters.c.subscription_id == sub_id, dead_letters.c.state != "delivered")
+                                .group_by(dead_letters.c.status_code, dead_letters.c.error)).all()
+        groups = [{"reason": f"{r.status_code if r.status_code is not None else '-'} {r.error or ''}".rstrip(),
+                   "status_code": r.status_code, "error": r.error, "count": r.n, "latest": _iso(r.latest)}
+                  for r in rows]
+        return sorted(groups, key=lambda g: (-g["count"], g["reason"]))
+
+    def dead_letter_event(self, sub_id: str, letter_id: int, principal: Principal) -> dict:
+        """The event of a dead letter as the hub sends it: decided again now under today's agreement
+        and consent (what a retry sends), and shown only if allowed. Showing it is a disclosure to
+        the recipient org, recorded and audited; a record no longer allowed is withheld. Personal data is for the recipient's governance
+        staff and subscriber keys (and admins); its ops staff see the events of other datasets."""
+        principal.require(*READERS)
+        now = self.clock()
+        with db.write_transaction(self.engine) as conn:
+            row = self._get(conn, sub_id, principal)
+            letter = conn.execute(select(dead_letters).where(
+                dead_letters.c.id == letter_id, dead_letters.c.subscription_id == sub_id)).first()
+            if letter is None:
+                raise not_found(f"dead letter {letter_id}")
+            known = self.catalogue.get(row.dataset)
+            if known is not None and known.personal and principal.role == "ops":
+                raise Forbidden(f"{row.dataset} is personal data: its events are shown to {row.org}'s governance "
+                                "staff and subscriber credentials, not to operations staff")
+            found = conn.execute(select(records).where(records.c.seq == letter.seq, live_records)).all()
+            decided = disclose.decide(self.policy, row, found, now)
+            if not decided.events:  # deny by default: nothing is shown, and nothing disclosed
+                return {"id": letter_id, "webhook_id": letter.webhook_id, "event": None,
+                        "withheld": f"the record may no longer go to {row.org} (agreement, consent, filter or "
+                                    "retention), so it is not shown and a retry would not send it"}
+            self.policy.record_disclosures(conn, list(decided.disclosures.values()), "console")
+            audit.append(conn, at=now, actor=principal.actor, org=row.org, action="subscription.dead-letter-event",
+                         target=sub_id, detail={"letter": letter_id, "seq": letter.seq, "record_id": letter.record_id})
+        return {"id": letter_id, "webhook_id": letter.webhook_id, "event": decided.events[0]}
+
+    def attempts(self, sub_id: str, principal: Principal, limit: int = 50) -> list[dict]:
+        """The latest delivery attempts, newest first: time, outcome, status, latency, events and
+        what the receiver said. The hub operator reads the times, outcomes and latencies only."""
+        with self.engine.connect() as conn:
+            row = self._read(conn, sub_id, principal)
+            found = conn.execute(select(delivery_attempts).where(delivery_attempts.c.subscription_id == sub_id)
+                                 .order_by(delivery_attempts.c.id.desc()).limit(max(1, min(limit, 500)))).all()
+        own = row.org == principal.org or principal.is_admin
+        return [attempt_view(r, own) for r in found]
+
+    def _control(self, sub_id: str, principal: Principal, action: str, **values) -> dict:
+        """Change a push subscription's delivery state, audited with the caller as the actor."""
+        principal.require("subscriber", "ops")
+        now = self.clock()
+        with db.write_transaction(self.engine) as conn:
+            row = self._get(conn, sub_id, principal)
+            if row.channel not in ("webhook", "mqtt"):
+                raise Conflict(f"subscription {sub_id} is a pull feed: its consumer reads it when it chooses")
+            if action == "try-now" and row.paused_at is not None:
+                raise Conflict(f"subscription {sub_id} is paused; resume it to deliver", slug="paused")
+            if action == "try-now" and row.status == "disabled":
+                raise Conflict(f"subscription {sub_id} is disabled (the receiver answered 410 Gone); "
+                               "a replay starts it again", slug="disabled")
+            if action == "pause":
+                values.update(paused_at=now, paused_by=principal.actor)
+            conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(**values))
+            audit.append(conn, at=now, actor=principal.actor, org=row.org, action=f"subscription.{action}",
+                         target=sub_id, detail={"cursor": row.cursor, "was": shown_status(row)})
+            changed = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
+        return view(changed)
+
+    def pause(self, sub_id: str, principal: Principal) -> dict:
+        """Stop delivering (the position is held) until someone resumes it."""
+        return self._control(sub_id, principal, "pause")
+
+    def resume(self, sub_id: str, principal: Principal) -> dict:
+        return self._control(sub_id, principal, "resume", paused_at=None, paused_by=None, next_attempt_at=None)
+
+    def try_now(self, sub_id: str, principal: Principal) -> dict:
+        """Make a waiting subscription due now instead of at its next retry."""
+        return self._control(sub_id, principal, "try-now", next_attempt_at=None)
 
     def retry_dead_letters(self, sub_id: str, principal: Principal, letter_id: int | None = None) -> int:
         """Queue dead letters (one, or all) for the worker to try again; returns how many."""
@@ -372,6 +492,33 @@ def read_lag(engine: Engine, clock: Callable[[], datetime] = db.utcnow) -> list[
             behind = disclose.count_after(conn, row, row.cursor)
             oldest = disclose.oldest_after(conn, row, row.cursor) if behind else None
             answer.append((row.id, row.channel, behind, (now - aware(oldest)).total_seconds() if oldest else 0.0))
+    return answer
+
+
+def _int_or(text: str, default: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def _json_or_none(text: str | None) -> dict | None:
+    return json.loads(text) if text else None
+
+
+def dead_letter_view(r) -> dict:
+    return {"id": r.id, "seq": r.seq, "record_id": r.record_id, "webhook_id": r.webhook_id,
+            "state": r.state, "status_code": r.status_code, "error": r.error, "attempts": r.attempts,
+            "reply": {"headers": _json_or_none(r.reply_headers) or {}, "excerpt": r.reply_excerpt or ""},
+            "created_at": _iso(r.created_at), "updated_at": _iso(r.updated_at)}
+
+
+def attempt_view(r, own: bool) -> dict:
+    answer = {"at": _iso(r.at), "outcome": r.outcome, "status_code": r.status_code, "latency_ms": r.latency_ms,
+              "events": r.events}
+    if own:  # the receiver's words can quote its configuration: its own org (and admin) only
+        answer.update(error=r.error, reply={"headers": _json_or_none(r.reply_headers) or {},
+                                            "excerpt": r.reply_excerpt or ""})
     return answer
 
 

@@ -24,7 +24,7 @@ import certifi
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ReadTimeoutError
 
-from . import signing
+from . import reply, signing
 from .channel import Message, Outcome, Target
 from .destinations import Destination, DestinationRefused, check_url
 
@@ -92,6 +92,7 @@ class WebhookSender:
         tls = {"server_hostname": destination.host, "assert_hostname": destination.host} \
             if destination.scheme == "https" else None
         failure = Outcome("failed", error="could not connect")
+        started = time.monotonic()
         for address in destination.addresses:  # each one was checked; try the next if one does not answer
             pool = self._pools.connection_from_host(address, destination.port, destination.scheme, pool_kwargs=tls)
             try:
@@ -105,31 +106,37 @@ class WebhookSender:
                 return Outcome("failed", error=f"no answer within {self.timeout:g} s")
             except HTTPError as exc:
                 return Outcome("failed", error=f"could not connect: {type(exc).__name__}")
-            return _answer(response)
+            return _answer(response, started)
         return failure
 
     def close(self) -> None:
         self._pools.clear()
 
 
-def _answer(response) -> Outcome:
+def _answer(response, started: float) -> Outcome:
     status = response.status
+    body = b""
     try:
-        complete = len(response.read(MAX_ANSWER_BYTES)) < MAX_ANSWER_BYTES
+        body = response.read(MAX_ANSWER_BYTES)
+        complete = len(body) < MAX_ANSWER_BYTES
     except HTTPError:
         complete = False
+    latency_ms = round((time.monotonic() - started) * 1000)
     if complete:
         response.release_conn()
     else:  # a long or broken answer: the connection is not reused
         response.close()
-    if 200 <= status < 300:
-        return Outcome("ok", status)
+    ok = 200 <= status < 300
+    said = reply.of_answer(response.headers, body, reply.SUCCESS_EXCERPT_BYTES if ok else reply.EXCERPT_BYTES,
+                           latency_ms)
+    if ok:
+        return Outcome("ok", status, reply=said)
     if status == 410:
-        return Outcome("gone", status, "the endpoint answered 410 Gone")
+        return Outcome("gone", status, "the endpoint answered 410 Gone", reply=said)
     if status in PERMANENT:
-        return Outcome("refused", status, f"the endpoint refused the event with {status}")
+        return Outcome("refused", status, f"the endpoint refused the event with {status}", reply=said)
     return Outcome("failed", status, f"the endpoint answered {status}",
-                   retry_after=retry_after(response.headers.get("retry-after")))
+                   retry_after=retry_after(response.headers.get("retry-after")), reply=said)
 
 
 class WebhookChannel:

@@ -232,8 +232,9 @@ class Worker:
     def _prepare_and_send(self, due: list[str]) -> None:
         now = self.clock()
         with self.engine.connect() as conn:
-            subs = [Subscription.of(row) for row in conn.execute(select(subscriptions).where(
-                subscriptions.c.id.in_(due))).all()]
+            found_rows = conn.execute(select(subscriptions).where(subscriptions.c.id.in_(due))).all()
+            subs = [Subscription.of(row) for row in found_rows]
+            paused = {row.id for row in found_rows if row.paused_at is not None}  # by hand, since the claim
             retrying = set(conn.execute(select(dead_letters.c.subscription_id).where(
                 dead_letters.c.subscription_id.in_(due), dead_letters.c.state == "retrying").distinct()).scalars())
         found = {sub.id for sub in subs}
@@ -244,7 +245,7 @@ class Worker:
         ready: list[Subscription] = []
         coverage: dict[tuple[str, str, str], tuple[str, str | None]] = {}
         for sub in subs:
-            if sub.lease_owner != self.id or sub.status == "disabled":
+            if sub.lease_owner != self.id or sub.status == "disabled" or sub.id in paused:
                 release.append(sub.id)
                 continue
             if sub.scope not in coverage:

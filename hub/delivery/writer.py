@@ -8,11 +8,13 @@ at the same replay epoch.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy.engine import Connection, Engine
 
 from hub import db
@@ -20,9 +22,10 @@ from hub.config import DeliverySettings
 
 from .channel import Outcome
 from .leases import Leases, short_transaction
-from .models import dead_letters, subscriptions
+from .models import dead_letters, delivery_attempts, subscriptions
 from .planner import Page, PageResult, Subscription
 from .policy import PolicyPort
+from .reply import Reply
 
 log = logging.getLogger("causeway.delivery")
 
@@ -73,12 +76,35 @@ def cursor_values(settings: DeliverySettings, sub: Subscription, to: int, rows: 
     return values
 
 
+def reply_values(reply: Reply | None) -> dict[str, Any]:
+    """A receiver's answer as stored on a dead letter or an attempt."""
+    if reply is None:
+        return {"reply_headers": None, "reply_excerpt": None}
+    return {"reply_headers": orjson.dumps(reply.headers).decode() if reply.headers else None,
+            "reply_excerpt": reply.excerpt + (" …" if reply.truncated else "") if reply.excerpt else None}
+
+
 def dead_letter_rows(sub: Subscription, rows: Sequence[Any], result: PageResult, now: datetime) -> list[dict[str, Any]]:
-    """One dead letter per event the receiver refused for good."""
+    """One dead letter per event the receiver refused for good, with what it answered."""
     ids = {row.seq: row.id for row in rows}
     return [{"subscription_id": sub.id, "seq": seq, "record_id": ids[seq], "webhook_id": webhook_id,
              "state": "dead", "status_code": outcome.status, "error": outcome.error, "attempts": 1,
-             "created_at": now, "updated_at": now} for seq, webhook_id, outcome in result.refused]
+             "created_at": now, "updated_at": now, **reply_values(outcome.reply)}
+            for seq, webhook_id, outcome in result.refused]
+
+
+def attempt_row(sub_id: str, outcome: Outcome, events: int, now: datetime) -> dict[str, Any]:
+    """One entry of a subscription's attempt history: the last answer of a page (or retry)."""
+    latency = outcome.reply.latency_ms if outcome.reply is not None else None
+    return {"subscription_id": sub_id, "at": now, "outcome": outcome.kind, "status_code": outcome.status,
+            "latency_ms": latency, "events": events, "error": None if outcome.kind == "ok" else outcome.error,
+            **reply_values(outcome.reply)}
+
+
+def page_attempt(page: Page) -> dict[str, Any] | None:
+    result = page.result
+    outcome = result.failure or result.last
+    return None if outcome is None else attempt_row(page.sub.id, outcome, len(result.handed), page.now)
 
 
 class ResultWriter:
@@ -89,6 +115,7 @@ class ResultWriter:
         self.policy = policy
         self.leases = leases
         self.clock = clock
+        self._pruned_at = 0.0  # monotonic: when old attempts were last deleted
 
     def write(self, done: Sequence[Page | Retried]) -> list[tuple[str, Next]]:
         """Every finished page and retry in one transaction (one by one if that fails)."""
@@ -97,6 +124,10 @@ class ResultWriter:
                 disclosed: list[tuple[list[Any], str]] = []
                 settled = [self.settle(conn, item, disclosed) for item in done]
                 self.policy.record_disclosure_batches(conn, disclosed)
+                attempts = [row for item in done if isinstance(item, Page) and (row := page_attempt(item))]
+                if attempts:
+                    conn.execute(delivery_attempts.insert(), attempts)
+                self.prune(conn)
             return settled
         except Exception:
             log.exception("delivery worker %s: writing %d results together failed; writing them one by one",
@@ -106,12 +137,22 @@ class ResultWriter:
             try:
                 with db.write_transaction(self.engine) as conn:
                     settled.append(self.settle(conn, item, None))
+                    if isinstance(item, Page) and (row := page_attempt(item)):
+                        conn.execute(delivery_attempts.insert(), [row])
             except Exception:
                 log.exception("delivery worker %s: writing a result failed", self.leases.owner)
                 sub_id = item.sub_id if isinstance(item, Retried) else item.sub.id
                 self.fail(sub_id, None, Outcome("failed", error=UNEXPECTED))
                 settled.append((sub_id, "stop"))
         return settled
+
+    def prune(self, conn: Connection) -> None:
+        """Attempts older than attempts_keep_seconds go, at most once a minute (an indexed delete)."""
+        if time.monotonic() - self._pruned_at < 60:
+            return
+        self._pruned_at = time.monotonic()
+        until = self.clock() - timedelta(seconds=self.settings.attempts_keep_seconds)
+        conn.execute(delivery_attempts.delete().where(delivery_attempts.c.at < until))
 
     def settle(self, conn: Connection, item: Page | Retried,
                disclosed: list[tuple[list[Any], str]] | None) -> tuple[str, Next]:
@@ -173,6 +214,7 @@ class ResultWriter:
                 return
             conn.execute(subscriptions.update().where(subscriptions.c.id == sub_id).values(
                 failure_values(self.settings, attempts, failure, now)))
+            conn.execute(delivery_attempts.insert(), [attempt_row(sub_id, failure, 0, now)])
 
     def letters_retried(self, sub: Subscription, by_seq: dict[int, Any], results: dict[int, Outcome],
                         disclosures: list[Any], failure: Outcome | None, now: datetime) -> None:
@@ -183,7 +225,13 @@ class ResultWriter:
                 state = "delivered" if outcome.kind == "ok" else "dead"
                 conn.execute(dead_letters.update().where(dead_letters.c.id == by_seq[seq].id).values(
                     state=state, status_code=outcome.status, error=outcome.error if state == "dead" else None,
-                    attempts=dead_letters.c.attempts + 1, updated_at=now))
+                    attempts=dead_letters.c.attempts + 1, updated_at=now,
+                    **(reply_values(outcome.reply) if state == "dead" else {})))
+            tried = [attempt_row(sub.id, outcome, 1 if outcome.done else 0, now) for outcome in results.values()]
+            if failure is not None:
+                tried.append(attempt_row(sub.id, failure, 0, now))
+            if tried:
+                conn.execute(delivery_attempts.insert(), tried)
             self.policy.record_disclosures(conn, disclosures, sub.channel)
             if failure is not None:
                 conn.execute(subscriptions.update().where(subscriptions.c.id == sub.id).values(

@@ -1,4 +1,4 @@
-from sqlalchemy import Column, DateTime, Index, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint
 
 from hub.db import BigInt, metadata
 
@@ -31,4 +31,58 @@ open_state = Table(
     Column("name", String(40), primary_key=True),
     Column("cursor", BigInt, nullable=False),
     Column("routes", Text, nullable=False),
+)
+
+# Residents' e-mail alerts on new records of an open dataset in a postcode district.
+# Nothing is kept but the address and the choice (dataset, district, digest or not); the
+# links' tokens are stored only as hashes. `after` is the open_records seq already told of.
+open_alerts = Table(
+    "open_alerts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("dataset", String(100), nullable=False),
+    Column("district", String(8), nullable=False),
+    Column("daily", Boolean, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_at", DateTime(timezone=True), nullable=True),
+    Column("after", BigInt, nullable=False),
+    Column("last_sent_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("email", "dataset", "district", name="uq_open_alerts_choice"),
+    Index("ix_open_alerts_dataset_confirmed", "dataset", "confirmed_at"),
+)
+
+# How the public uses each open dataset, counted per day: page views, downloads, API
+# (JSON feed) calls; subscribers are counted from open_alerts.
+open_usage = Table(
+    "open_usage",
+    metadata,
+    Column("dataset", String(100), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # page, download, api
+    Column("count", BigInt, nullable=False),
+)
+
+# Tables of counts an agreement publishes instead of records (hub.opendata.aggregates), as
+# protected by disclosure control; one per (agreement, dataset) in force.
+open_aggregates = Table(
+    "open_aggregates",
+    metadata,
+    Column("agreement_id", String(100), primary_key=True),
+    Column("dataset", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("document", Text, nullable=False),  # JSON: hub.statistics.suppression.ProtectedTable.as_dict + axes
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Per open dataset: how many records the public sees and when it last changed, kept by the
+# projector as it writes (so the public's pages never count the table).
+open_summary = Table(
+    "open_summary",
+    metadata,
+    Column("dataset", String(100), primary_key=True),
+    Column("records", BigInt, nullable=False),
+    Column("modified", DateTime(timezone=True), nullable=False),
 )

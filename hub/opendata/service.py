@@ -12,11 +12,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from causeway_common.canonical import canonical_json
 from hub import db
@@ -27,7 +28,7 @@ from hub.policy.vocabulary import PUBLIC
 from hub.records.models import records
 from hub.records.service import envelope_of, live_records
 
-from .models import open_records, open_state
+from .models import open_records, open_state, open_summary, open_usage
 
 CHANNEL = "open-data"
 DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
@@ -80,6 +81,7 @@ class OpenData:
             state = conn.execute(select(open_state).where(open_state.c.name == "projector")).first()
             if state is None or state.routes != fingerprint:
                 conn.execute(delete(open_records))
+                conn.execute(delete(open_summary))
                 conn.execute(delete(open_state).where(open_state.c.name == "projector"))
                 conn.execute(insert(open_state).values(name="projector", cursor=0, routes=fingerprint))
                 cursor = 0
@@ -139,16 +141,35 @@ class OpenData:
             made.append(Disclosure.of(envelope, row.seq, decision, PUBLIC, purpose, at))
         with db.write_transaction(self.engine) as conn:
             keys = list(state)
+            # How many shown records each dataset gains: counted here, so that the public's
+            # pages read one small row instead of counting a million.
+            gained: dict[str, int] = {}
+            for value in state.values():
+                if value["op"] != "delete":
+                    gained[value["dataset"]] = gained.get(value["dataset"], 0) + 1
             for start in range(0, len(keys), 500):
                 chunk = keys[start:start + 500]
-                conn.execute(delete(open_records).where(
-                    tuple_(open_records.c.dataset, open_records.c.publisher, open_records.c.key).in_(chunk)))
+                identity = tuple_(open_records.c.dataset, open_records.c.publisher, open_records.c.key).in_(chunk)
+                for dataset, shown in conn.execute(select(open_records.c.dataset, func.count())
+                                                   .where(identity, open_records.c.op != "delete")
+                                                   .group_by(open_records.c.dataset)).all():
+                    gained[dataset] = gained.get(dataset, 0) - shown
+                conn.execute(delete(open_records).where(identity))
             if state:
                 conn.execute(insert(open_records), list(state.values()))
+            self._add_to_summary(conn, gained, {value["dataset"] for value in state.values()}, at)
             record_disclosures(conn, made, CHANNEL, "hub")
             denials = count_denials([d for d in decisions if d is not None])
             if denials:
                 record_denials(conn, denials, PUBLIC, purposes[0], CHANNEL, "hub", at=at)
+
+    @staticmethod
+    def _add_to_summary(conn, gained: dict[str, int], touched: set[str], at: datetime) -> None:
+        for dataset in sorted(touched):
+            change = gained.get(dataset, 0)
+            if conn.execute(update(open_summary).where(open_summary.c.dataset == dataset)
+                            .values(records=open_summary.c.records + change, modified=at)).rowcount == 0:
+                conn.execute(insert(open_summary).values(dataset=dataset, records=change, modified=at))
 
     @staticmethod
     def _tombstone(row, at: datetime, agreement_id: str) -> dict:
@@ -164,11 +185,9 @@ class OpenData:
         for provider, dataset in routes:
             publishers.setdefault(dataset, set()).add(provider)
         with self.engine.connect() as conn:
-            counts = dict(conn.execute(select(open_records.c.dataset, func.count())
-                                       .where(open_records.c.op != "delete")
-                                       .group_by(open_records.c.dataset)).all())
-            modified = dict(conn.execute(select(open_records.c.dataset, func.max(open_records.c.published_at))
-                                         .group_by(open_records.c.dataset)).all())
+            summary = {row.dataset: row for row in conn.execute(select(open_summary))}
+        counts = {name: row.records for name, row in summary.items()}
+        modified = {name: row.modified for name, row in summary.items()}
         found = []
         for name in sorted(publishers):
             dataset = self.catalogue.get(name)
@@ -204,3 +223,31 @@ class OpenData:
                   "occurred_at": r.occurred_at,
                   "payload": orjson.loads(r.payload) if r.payload is not None else None} for r in rows]
         return OpenPage(shown, rows[-1].seq if rows else after, more)
+
+    # -- usage ----------------------------------------------------------------------
+    USE_KINDS = ("page", "download", "api")
+
+    def count_use(self, name: str, kind: str) -> None:
+        """One more page view, download or API call of an open dataset today."""
+        day = self.clock().date().isoformat()
+        where = (open_usage.c.dataset == name, open_usage.c.day == day, open_usage.c.kind == kind)
+        for _ in range(2):
+            try:
+                with db.write_transaction(self.engine) as conn:
+                    if conn.execute(update(open_usage).where(*where).values(count=open_usage.c.count + 1)).rowcount:
+                        return
+                    conn.execute(insert(open_usage).values(dataset=name, day=day, kind=kind, count=1))
+                    return
+            except IntegrityError:
+                continue  # another request made today's row first: add to it
+
+    def usage(self, days: int = 30) -> dict[str, dict[str, int]]:
+        """Per open dataset: page views, downloads and API calls over the last `days` days."""
+        since = (self.clock().date() - timedelta(days=days - 1)).isoformat()
+        found: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for dataset, kind, count in conn.execute(
+                    select(open_usage.c.dataset, open_usage.c.kind, func.sum(open_usage.c.count))
+                    .where(open_usage.c.day >= since).group_by(open_usage.c.dataset, open_usage.c.kind)):
+                found.setdefault(dataset, dict.fromkeys(self.USE_KINDS, 0))[kind] = int(count)
+        return found

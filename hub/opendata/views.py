@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
 
 from causeway_common.cells import csv_row
-from hub.errors import Invalid, NotFound
+from hub.errors import Invalid, NotFound, TooManyRequests
 
 from . import dcat
 from .service import MAX_PAGE, district_query
@@ -47,7 +47,8 @@ def _integer(name: str, default: int, low: int, high: int) -> int:
 @open_data.get("/")
 def catalogue():
     entries = _services().open_data.open_datasets()
-    return render_template("open/catalogue.html", entries=entries, names=_org_names())
+    return render_template("open/catalogue.html", entries=entries, names=_org_names(),
+                           tables=_services().open_aggregates.tables())
 
 
 @open_data.get("/catalog.jsonld")
@@ -59,6 +60,7 @@ def catalogue_dcat():
 @open_data.get("/<name>")
 def dataset_page(name: str):
     entry = _entry(name)
+    _services().open_data.count_use(name, "page")
     district = request.args.get("district", "").strip()
     error = None
     try:
@@ -87,6 +89,7 @@ def dataset_json(name: str):
     """A page of the dataset after the cursor `after`: the feed. With deleted=true, keys
     that went are included as op "delete", so a copy kept by a reader stays right."""
     _entry(name)
+    _services().open_data.count_use(name, "api")
     deleted = request.args.get("deleted", "false")
     if deleted not in ("true", "false"):
         raise Invalid("deleted must be true or false")
@@ -105,6 +108,7 @@ def dataset_csv(name: str):
         district_query(district)
     columns = [field["name"] for field in entry["dataset"].fields()]
     service = _services().open_data
+    service.count_use(name, "download")
 
     def lines() -> Iterator[str]:
         out = io.StringIO()
@@ -131,3 +135,92 @@ def dataset_csv(name: str):
 
 def _base_url() -> str:
     return _services().settings.public_url.rstrip("/")
+
+
+# -- residents' e-mail alerts ---------------------------------------------------------
+@open_data.post("/<name>/alerts")
+def ask_for_alert(name: str):
+    entry = _entry(name)
+    form = request.form
+    try:
+        _services().resident_alerts.request(form.get("email", ""), name, form.get("alert_district", ""),
+                                            daily=form.get("daily") == "yes", client=request.remote_addr or "")
+    except (Invalid, TooManyRequests) as exc:
+        status = 429 if isinstance(exc, TooManyRequests) else 400
+        return render_template("open/alert_result.html", dataset=entry["dataset"], error=str(exc),
+                               title="Alert not set up"), status
+    return render_template("open/alert_result.html", dataset=entry["dataset"], title="Check your e-mail",
+                           message="If the address is right, a message with a link to confirm the alert is on "
+                                   "its way. Nothing is sent until you follow it.")
+
+
+@open_data.get("/alerts/confirm/<token>")
+def confirm_alert(token: str):
+    try:
+        alert = _services().resident_alerts.confirm(token)
+    except NotFound as exc:
+        return render_template("open/alert_result.html", error=str(exc), title="Link not recognised"), 404
+    return render_template("open/alert_result.html", title="Alert confirmed",
+                           message=f"You will be told by e-mail of new records in {alert['district']}"
+                                   f"{' once a day' if alert['daily'] else ''}. Every message has a link to stop them.")
+
+
+@open_data.route("/alerts/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe_alert(token: str):
+    """GET shows a button (link checkers must not unsubscribe anyone); POST, from that
+    button or a mail program's one-click unsubscribe (RFC 8058), deletes the alert."""
+    alerts = _services().resident_alerts
+    if request.method == "GET":
+        try:
+            alerts.alert_of(token, "unsubscribe")
+        except NotFound as exc:
+            return render_template("open/alert_result.html", error=str(exc), title="Link not recognised"), 404
+        return render_template("open/unsubscribe.html", token=token)
+    try:
+        gone = alerts.unsubscribe(token)
+    except NotFound as exc:
+        return render_template("open/alert_result.html", error=str(exc), title="Link not recognised"), 404
+    return render_template("open/alert_result.html", title="Unsubscribed",
+                           message=f"No more e-mail about {gone['district']}; your address is deleted.")
+
+
+# -- tables of counts (aggregates under disclosure control) -----------------------------
+def _published_table(agreement_id: str, dataset: str) -> dict:
+    try:
+        return _services().open_aggregates.table(agreement_id, dataset)
+    except NotFound:
+        abort(404)
+
+
+@open_data.get("/tables/<agreement_id>/<dataset>")
+def table_page(agreement_id: str, dataset: str):
+    published = _published_table(agreement_id, dataset)
+    _services().open_data.count_use(dataset, "page")
+    return render_template("open/table.html", published=published, table=published["table"],
+                           names=_org_names())
+
+
+@open_data.get("/tables/<agreement_id>/<dataset>.json")
+def table_json(agreement_id: str, dataset: str):
+    published = _published_table(agreement_id, dataset)
+    _services().open_data.count_use(dataset, "api")
+    return {"agreement_id": agreement_id, "dataset": dataset, "title": published["title"],
+            "computed_at": published["computed_at"], **published["table"]}
+
+
+@open_data.get("/tables/<agreement_id>/<dataset>.csv")
+def table_csv(agreement_id: str, dataset: str):
+    table = _published_table(agreement_id, dataset)["table"]
+    _services().open_data.count_use(dataset, "download")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([table["rows_are"], *table["columns"], "total"])
+
+    def shown(entry: dict) -> str:
+        return "[c]" if entry["suppressed"] else str(entry["value"])
+
+    for row in table["rows"]:
+        writer.writerow(csv_row([row["row"], *(shown(cell) for cell in row["cells"]), shown(row["total"])]))
+    writer.writerow(["total", *(shown(cell) for cell in table["column_totals"]), shown(table["grand_total"])])
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{agreement_id}-{dataset}.csv"'})

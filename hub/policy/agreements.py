@@ -324,7 +324,8 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
                 known.setdefault(field, version)
         spec = {"fields": list(spec.get("fields", [])), "pseudonymise": list(spec.get("pseudonymise", [])),
                 "generalise": dict(spec.get("generalise", {})), "conditions": list(spec.get("conditions", [])),
-                **({"cadence": dict(spec["cadence"])} if "cadence" in spec else {})}
+                **({"cadence": dict(spec["cadence"])} if "cadence" in spec else {}),
+                **({"aggregate": dict(spec["aggregate"])} if "aggregate" in spec else {})}
         where: dict[str, str] = {}
         for setting in ("fields", "pseudonymise"):
             for index, field in enumerate(spec[setting]):
@@ -345,7 +346,9 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
                                                     "a field is sent as it is, pseudonymised or generalised, not two of these")
             else:
                 where[field] = "generalise"
-        if dataset.key_field not in spec["fields"] and dataset.key_field not in spec["pseudonymise"]:
+        if "aggregate" in spec:
+            _check_aggregate(spec, known, at, problem)
+        elif dataset.key_field not in spec["fields"] and dataset.key_field not in spec["pseudonymise"]:
             problem(at + ["fields"], f"the key field {dataset.key_field!r} must be in fields or pseudonymise, "
                                      "so recipients can apply updates and deletions")
         for index, text in enumerate(spec["conditions"]):
@@ -358,9 +361,10 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
                 if field not in known:
                     problem(at + ["conditions", index], f"condition {text!r} reads payload.{field}, "
                                                         f"which is not a field of dataset {name}")
-        if sound("recipients") and PUBLIC in data["recipients"] and dataset.personal:
+        if sound("recipients") and PUBLIC in data["recipients"] and dataset.personal and "aggregate" not in spec:
             problem(at, f"{name} is personal data, so it cannot be published to the public; "
-                        "publish counts of it through the hub's disclosure control instead")
+                        "publish counts of it instead (aggregate: {rows: ..., columns: ...}), "
+                        "which the hub's disclosure control protects")
         if data.get("lawful_basis") == "consent" and not dataset.personal:
             problem(at, f"lawful basis consent needs records about a person, but {name} is not personal data: "
                         "choose another basis or another dataset")
@@ -384,6 +388,24 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
         "dpia_reference": data.get("dpia_reference"),
         "review_date": data.get("review_date"),
     }
+
+
+AGGREGATE_AXES = ("publisher", "quarter")  # besides payload fields
+
+
+def _check_aggregate(spec: dict, known: dict, at: list, problem) -> None:
+    """An aggregate publishes counts only, over two axes the dataset has."""
+    for setting in ("fields", "pseudonymise", "generalise"):
+        if spec[setting]:
+            problem(at + [setting], f"an aggregate publishes counts only: leave out {setting}")
+    aggregate = spec["aggregate"]
+    for axis in ("rows", "columns"):
+        value = aggregate[axis]
+        if value not in AGGREGATE_AXES and value not in known:
+            problem(at + ["aggregate", axis], f"{value!r} is neither a field of the dataset nor one of "
+                                              f"{', '.join(AGGREGATE_AXES)}")
+    if aggregate["rows"] == aggregate["columns"]:
+        problem(at + ["aggregate", "columns"], "rows and columns must count by two different things")
 
 
 def describe_changes(before: dict | None, after: dict) -> list[str]:

@@ -25,6 +25,7 @@ class CompiledDataset:
     key_pseudonymised: bool
     conditions: tuple  # ((text, evaluator), ...)
     cadence: dict | None = None  # {every_hours, grace_hours?}: what the providers promised, for coverage
+    aggregate: dict | None = None  # counts only (hub.opendata.aggregates): no record is routed for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ def compile_agreement(document: dict, version: int, key: bytes, key_field_of) ->
             key_pseudonymised=key_field_of(name) in spec.get("pseudonymise", ()),
             conditions=tuple((text, compile_condition(text)) for text in spec.get("conditions", ())),
             cadence=spec.get("cadence"),
+            aggregate=spec.get("aggregate"),
         )
     return CompiledAgreement(
         id=document["id"], version=version, lawful_basis=document["lawful_basis"],
@@ -100,8 +102,9 @@ class PolicyIndex:
         for agreement in sorted(active, key=lambda a: a.id):
             for provider in agreement.providers:
                 for recipient in agreement.recipients:
-                    for dataset in agreement.datasets:
-                        routes.setdefault((provider, recipient, dataset), []).append(agreement)
+                    for dataset, spec in agreement.datasets.items():
+                        if spec.aggregate is None:  # an aggregate's recipients get counts, never records
+                            routes.setdefault((provider, recipient, dataset), []).append(agreement)
         self.routes = {route: tuple(found) for route, found in routes.items()}  # swapped whole
 
     def put_consent(self, subject: str, controller: str, entry: ConsentEntry) -> None:

@@ -22,13 +22,15 @@ class SmtpMailer:
     def configured(self) -> bool:
         return bool(self.host)
 
-    def send(self, to: str, subject: str, body: str) -> None:
+    def send(self, to: str, subject: str, body: str, headers: dict[str, str] | None = None) -> None:
         if not self.configured:
             raise RuntimeError("no SMTP server is configured (set CAUSEWAY_SMTP_HOST)")
         message = EmailMessage(policy=MAIL_POLICY)
         message["From"] = self.sender
         message["To"] = to
         message["Subject"] = subject
+        for name, value in (headers or {}).items():
+            message[name] = value
         message.set_content(body)
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:

@@ -216,16 +216,23 @@ def _cheapest(
     hidden: set[tuple[Hashable, Hashable]],
     line: list[tuple[Hashable, Hashable]],
 ) -> tuple[Hashable, Hashable]:
-    """The value in ``line`` whose hiding loses least: the smallest non-zero interior
-    count, then a total; a zero only when nothing else is left (it still protects,
-    since the reader cannot tell a hidden zero from a hidden count)."""
+    """The value in ``line`` whose hiding loses least: first one whose crossing line
+    needs a second hidden value too (one choice mends both), not one that would leave its
+    crossing line with a single hidden value; then the smallest non-zero interior count,
+    then a total; a zero only when nothing else is left (it still protects, since the
+    reader cannot tell a hidden zero from a hidden count)."""
     candidates = [key for key in line if key not in hidden]
     if not candidates:
         raise AssertionError("a line with one hidden value has others to hide")
+    along_row = len({key[0] for key in line}) == 1
 
-    def cost(key: tuple[Hashable, Hashable]) -> tuple[int, int, int]:
-        is_total = TOTAL in key
-        return (true[key] == 0, is_total, true[key])
+    def crossing_hidden(key: tuple[Hashable, Hashable]) -> int:
+        row, column = key
+        return sum(1 for other in hidden if (other[1] == column if along_row else other[0] == row))
+
+    def cost(key: tuple[Hashable, Hashable]) -> tuple[int, int, int, int]:
+        mends = {1: 0, 0: 2}.get(crossing_hidden(key), 1)
+        return (true[key] == 0, mends, TOTAL in key, true[key])
 
     return min(candidates, key=cost)
 

@@ -68,7 +68,7 @@ def kind_of(document) -> str:
         return "tasks"
     if not isinstance(document, dict):
         return "unknown"
-    if "tasks" in document and "hub" in document:
+    if "hub" in document and ("tasks" in document or document.get("managed_by") == "hub"):
         return "agent"
     if set(document) == {"connector"}:
         return "connector"
@@ -158,7 +158,10 @@ def test_an_agent_example_passes_causeway_agent_check(example, shared_hub, enrol
     result = run_agent(runnable, "check", "--rows", "2", **_secrets_named(document))
     output = result.stdout + result.stderr
     assert result.returncode in (0, 1), output
-    assert f"valid, {len(config.tasks)} task(s)" in result.stdout, output
+    if document.get("managed_by") == "hub":
+        assert "valid, hub-managed" in result.stdout and "all checks passed" in result.stdout, output
+    else:
+        assert f"valid, {len(config.tasks)} task(s)" in result.stdout, output
     assert "hub http" in result.stdout and "reachable" in result.stdout, output
     problems = [line for line in result.stdout.splitlines() if "FAIL" in line and not WORLD_FAILURES.match(line)
                 and not re.match(r"^  FAIL \d+ row\(s\) would be rejected", line)]

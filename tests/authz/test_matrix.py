@@ -98,6 +98,13 @@ MATRIX = {
     "hub.delivery.api.retry_dead_letters": "403/403 ok/404  403/403   ok/404    ok/ok     ok/403      401",
     "hub.delivery.api.retry_dead_letter": "403/403 ok/404   403/403   ok/404    ok/ok     ok/403      401",
     "hub.delivery.api.replay":         "403/403   ok/404    403/403   ok/404    ok/ok     ok/403      401",
+    "hub.delivery.api.pause":          "403/403   ok/404    403/403   ok/404    ok/ok     ok/403      401",
+    "hub.delivery.api.resume":         "403/403   ok/404    403/403   ok/404    ok/ok     ok/403      401",
+    "hub.delivery.api.try_now":        "403/403   ok/404    403/403   ok/404    ok/ok     ok/403      401",
+    # the hub operator reads attempts as metadata (times, outcomes, latencies)
+    "hub.delivery.api.list_attempts":  "403/403   ok/404    ok/404    ok/404    ok/ok     ok/ok       401",
+    # a disclosure of the event as sent: the recipient's own readers and admin, not the hub operator
+    "hub.delivery.api.dead_letter_event": "403/403 ok/404   ok/404    ok/404    ok/ok     ok/403      401",
     "hub.delivery.api.feed":           "403/403   ok/404    403/403   403/403   ok/ok     403/403     401",
     "hub.delivery.api.ack":            "403/403   ok/404    403/403   403/403   ok/ok     403/403     401",
     "hub.returns.api.list_returns":    "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
@@ -377,6 +384,12 @@ REQUESTS = {
     "hub.delivery.api.retry_dead_letter": _retry_one,
     "hub.delivery.api.replay": lambda w, org, caller: Call({"subscription_id": w.subscription(org)},
                                                            json={"from_seq": 1}),
+    "hub.delivery.api.pause": _subscription_call("webhook", fresh=True),
+    "hub.delivery.api.resume": _subscription_call("webhook", fresh=True),
+    "hub.delivery.api.try_now": _subscription_call("webhook", fresh=True),
+    "hub.delivery.api.list_attempts": SUBSCRIPTION,
+    "hub.delivery.api.dead_letter_event": lambda w, org, caller: (
+        lambda sub: Call({"subscription_id": sub, "letter_id": w.dead_letter(sub)}))(w.subscription(org)),
     "hub.delivery.api.feed": SUBSCRIPTION,
     "hub.delivery.api.ack": lambda w, org, caller: Call({"subscription_id": w.subscription(org)}, json={"seq": 0}),
     "hub.returns.api.list_returns": lambda w, org, caller: Call(),

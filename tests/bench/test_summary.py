@@ -29,6 +29,9 @@ def test_each_path_shows_its_floor_ratio_aim_and_verdict(bench, capsys):
     summary, results, path = bench
     results.record("ingest, SQLite", 40_000, "records/s", floor=50_000, floor_label="validate + executemany",
                    aim_ratio=0.70)
+    # `ingest.py --workers 2`: two API processes against one, in the same run.
+    results.record("ingest, PostgreSQL, 2 API processes", 18_000, "records/s", floor=15_000,
+                   floor_label="1 API process", aim_ratio=1.0)
     results.record("fan-out, 10 webhooks + 1 MQTT", 11_000, "deliveries/s", floor=22_000, aim_ratio=0.75)
     results.record("fan-out p99 latency", 86, "ms", aim_max=200)
     results.record("policy decisions", 90_000, "decisions/s", aim_min=100_000)
@@ -41,6 +44,8 @@ def test_each_path_shows_its_floor_ratio_aim_and_verdict(bench, capsys):
 
     assert rows["ingest, SQLite"] == ["40,000 records/s", "50,000 (validate + executemany)", "0.80",
                                       ">= 0.70 of floor", "met"]
+    assert rows["ingest, PostgreSQL, 2 API processes"][1:] == ["15,000 (1 API process)", "1.20",
+                                                               ">= 1.00 of floor", "met"]
     assert rows["fan-out, 10 webhooks + 1 MQTT"][2:] == ["0.50", ">= 0.75 of floor", "MISSED"]
     assert rows["fan-out p99 latency"][3:] == ["< 200 ms", "met"]
     assert rows["policy decisions"][3:] == [">= 100,000 decisions/s", "MISSED"]

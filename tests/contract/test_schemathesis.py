@@ -49,7 +49,8 @@ KEY_OF_OPERATION = {
         "hub.delivery.api.subscription_status", "hub.delivery.api.rotate_secret",
         "hub.delivery.api.list_dead_letters", "hub.delivery.api.retry_dead_letters",
         "hub.delivery.api.retry_dead_letter", "hub.delivery.api.replay", "hub.delivery.api.feed",
-        "hub.delivery.api.ack"],
+        "hub.delivery.api.ack", "hub.delivery.api.pause", "hub.delivery.api.resume", "hub.delivery.api.try_now",
+        "hub.delivery.api.list_attempts", "hub.delivery.api.dead_letter_event"],
     "admin": ["hub.returns.api.period_status", "hub.returns.api.grid", "hub.returns.api.submission"],
 }
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",

@@ -131,7 +131,7 @@ def _refused(capsys, *argv) -> str:
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith("causeway-hub: ")
-    assert not HTTP_WORDS.search(err), err
+    assert not HTTP_WORDS.search(re.sub(r"/\S+", "", err)), err  # file paths may hold any digits
     return err
 
 

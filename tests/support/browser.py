@@ -15,6 +15,7 @@ import requests
 
 from support.hubprocess import HubProcess, hub_cli, issue_key
 
+PHONE_WIDTH = 390
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 PHONE = {"width": 390, "height": 844}
 # axe-core as the axe-playwright-python package ships it (no download at test time).
@@ -105,6 +106,27 @@ class ConsoleHub:
         return response.json()
 
 
+# The innermost elements that stick out past the viewport's right edge (outside any scroll box).
+WIDEST_ELEMENTS = """(limit) => {
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const box = el.getBoundingClientRect();
+    if (box.right > limit + 1 && !el.closest('.table-scroll') && ![...el.children].some(
+        c => c.getBoundingClientRect().right > limit + 1)) {
+      out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && el.className.baseVal === undefined
+        ? '.' + String(el.className).split(' ').join('.') : '') + ' ' + Math.round(box.right) + 'px');
+    }
+  }
+  return out.slice(0, 8);
+}"""
+
+
+def _axe_source() -> str:
+    import axe_playwright_python
+
+    return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
+
+
 class Console:
     """One signed-in browser tab, collecting browser errors as it goes."""
 
@@ -131,6 +153,28 @@ class Console:
         with page.expect_navigation():
             page.keyboard.press("Enter")
         return page
+
+    def assert_accessible(self, state: str) -> None:
+        """axe-core (the copy shipped with axe-playwright-python) over the page as it is now:
+        no violations. Evaluated through the DevTools protocol, so the console's CSP allows it."""
+        found = self.page.evaluate(_axe_source() + "\n;axe.run(document, {resultTypes: ['violations']})")
+        violations = [f"{v['id']} ({v['impact']}): {v['help']} at "
+                      f"{', '.join(n['target'][0] for n in v['nodes'][:3])}" for v in found["violations"]]
+        assert violations == [], f"axe-core found violations on {state}:\n" + "\n".join(violations)
+
+    def assert_reflows(self, state: str) -> None:
+        """At phone width the page needs no sideways scrolling (then the width is put back)."""
+        before = self.page.viewport_size
+        self.page.set_viewport_size({"width": PHONE_WIDTH, "height": 844})
+        try:
+            width = self.page.evaluate("document.documentElement.scrollWidth")
+            self.screenshot(f"{state}-phone")
+            if width > PHONE_WIDTH:  # name the widest elements, so the failure says what to fix
+                wide = self.page.evaluate(WIDEST_ELEMENTS, PHONE_WIDTH)
+                raise AssertionError(f"{state} is {width} px wide at {PHONE_WIDTH} px: it scrolls sideways; {wide}")
+        finally:
+            if before:
+                self.page.set_viewport_size(before)
 
     def screenshot(self, name: str):
         """A screenshot at desktop and phone width of the page state, which must pass axe-core with no

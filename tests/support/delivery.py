@@ -20,6 +20,17 @@ from support.servers import free_port, wait_for_port
 RECEIVER = Path(__file__).parent / "receivers" / "webhook_receiver.py"
 SECRETS_KEY = base64.b64encode(b"k" * 32).decode()  # seals webhook secrets in the hubs tests start
 HUB_MQTT_PASSWORD = "hub-broker-secret"
+LEASE = 2.0  # seconds: delivery processes the tests start take over a dead one's subscriptions quickly
+
+
+def worker_env(**extra) -> dict:
+    """The environment of a hub or delivery process a delivery test starts: loopback webhooks
+    allowed, the tests' secrets key, short leases, polls, retries and agreement re-checks."""
+    env = {"CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32", "CAUSEWAY_SECRETS_KEY": SECRETS_KEY,
+           "CAUSEWAY_LEASE_SECONDS": str(LEASE), "CAUSEWAY_POLL_SECONDS": "0.05",
+           "CAUSEWAY_RETRY_SCHEDULE": "0.2,0.5", "CAUSEWAY_AGREEMENT_RECHECK_SECONDS": "0.2"}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
 
 
 class Receiver:

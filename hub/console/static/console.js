@@ -82,6 +82,14 @@
       next.focus();
     }
   });
+  // The overview refreshes itself when asked to (its form keeps the choice in the address).
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.querySelector("[data-auto-refresh]");
+    if (form) {
+      var seconds = parseInt(form.getAttribute("data-auto-refresh"), 10) || 60;
+      window.setTimeout(function () { window.location.reload(); }, seconds * 1000);
+    }
+  });
   // Move focus to the first error summary so keyboard and screen-reader users hear it.
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-gutter-for]").forEach(function (gutter) {

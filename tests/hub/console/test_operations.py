@@ -262,3 +262,36 @@ def test_the_hub_operator_sees_every_councils_coverage_and_a_council_its_own_row
     csv_text = client.get("/console/coverage.csv").text
     assert csv_text.count("\r\n") == 1 + 3  # header and glasgow's three datasets with a cadence
     assert "edinburgh" not in csv_text
+
+
+def test_dead_letters_are_grouped_by_reason_and_paged_and_replies_stay_with_their_org(client, services, staff, auth):
+    from hub.delivery.models import delivery_attempts
+
+    published = client.post("/api/v1/records", json={"records": [gazetteer_record(7300 + i) for i in range(30)]},
+                            headers=auth("edinburgh", "publisher")).json()["results"]
+    sub = _subscribe(services, "sds")
+    for i, record in enumerate(published):
+        _dead_letter(services, sub, record["seq"], record["id"],
+                     error="the endpoint refused the event with 400" if i < 27 else "postcode unknown")
+    with db.write_transaction(services.engine) as conn:
+        conn.execute(delivery_attempts.insert().values(
+            subscription_id=sub, at=db.utcnow(), outcome="refused", status_code=400, latency_ms=41, events=1,
+            error="the endpoint refused the event with 400", reply_headers='{"x-request-id": "req-77"}',
+            reply_excerpt="the receiver's own words"))
+    sign_in(client, "sam")  # sds ops
+    first = client.get(f"/console/subscriptions/{sub}").text
+    reasons = re.findall(r'<th scope="row"><a href="[^"]*reason=([^"]+)">', first)
+    assert len(reasons) == 2  # one row per reason, the commonest first
+    assert "27</td>" in first and "3</td>" in first
+    assert first.count('aria-label="Retry event') == 25  # a page of 25
+    assert "req-77" in first and "the receiver&#39;s own words" in first and "41 ms" in first
+    following = re.search(r'href="([^"]+)" rel="next">Next dead letters', first).group(1).replace("&amp;", "&")
+    assert client.get(following).text.count('aria-label="Retry event') == 5
+    one_reason = client.get(f"/console/subscriptions/{sub}?reason=" + reasons[1].replace("&amp;", "&")).text
+    assert one_reason.count('aria-label="Retry event') == 3 and "Show every reason" in one_reason
+
+    client.post("/console/sign-out", data={"csrf_token": csrf_from(one_reason)})
+    sign_in(client, "ivy")  # the hub operator's ops: health metadata only
+    seen = client.get(f"/console/subscriptions/{sub}").text
+    assert "41 ms" in seen and "refused" in seen
+    assert "req-77" not in seen and "own words" not in seen and "Retry event" not in seen

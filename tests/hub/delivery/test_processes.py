@@ -7,22 +7,11 @@ import time
 
 import pytest
 
-from support.delivery import SECRETS_KEY, WorkerProcess
+from support.delivery import WorkerProcess, worker_env
 from support.factories import gazetteer_record
 from support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-
-LEASE = 2.0
-
-
-def worker_env(**extra):
-    env = {"CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32", "CAUSEWAY_SECRETS_KEY": SECRETS_KEY,
-           "CAUSEWAY_LEASE_SECONDS": str(LEASE), "CAUSEWAY_POLL_SECONDS": "0.05",
-           "CAUSEWAY_RETRY_SCHEDULE": "0.2,0.5", "CAUSEWAY_AGREEMENT_RECHECK_SECONDS": "0.2"}
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
 
 def test_worker_killed_mid_batch_repeats_only_that_batch_with_the_same_webhook_id(
         db_url, tmp_path, subscribe, publish, grant, receiver):

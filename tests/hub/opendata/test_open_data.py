@@ -15,6 +15,7 @@ from hub.config import Settings
 from hub.errors import InvalidContent, NotFound
 from hub.orgs.service import OrgError
 from support.agreements import agreement_yaml
+from support.console import add_staff, sign_in
 from support.factories import gazetteer_record, referral_record
 
 OPERATOR = "sfrs"  # the hub operator answers for the public
@@ -149,6 +150,7 @@ def test_the_feed_pages_with_a_cursor_and_tells_of_deletions(services, client, a
     changes = client.get(f"/open/gazetteer-address.json?after={rest['next']}&deleted=true").json()["records"]
     assert [(row["key"], row["op"]) for row in changes] == [("9100", "delete")]
     assert "9100" not in [row["key"] for row in client.get("/open/gazetteer-address.json").json()["records"]]
+    assert services.open_data.open_dataset("gazetteer-address")["records"] == 4  # kept as it goes, not counted
     assert client.get("/open/gazetteer-address.json?limit=0").status_code == 400
 
 
@@ -204,3 +206,89 @@ def test_csv_download_and_dcat_metadata(services, client, auth):
     assert page.status_code == 200 and b"9301" in page.content and b"9302" not in page.content
     assert b'rel="alternate" type="application/ld+json"' in page.content
     assert client.get("/open/gazetteer-address?district=nonsense").status_code == 400
+
+
+def test_usage_is_counted_and_shown_to_the_owner_and_the_admin(services, client, auth):
+    agreement_id = open_agreement(services)
+    services.policy.agreements.transition(agreement_id, "approved", governance(OPERATOR))
+    services.policy.agreements.transition(agreement_id, "active", governance("edinburgh"))
+    publish(client, auth, "edinburgh", [address(9401, "EH1 1YJ")])
+    services.open_data.project()
+    client.get("/open/gazetteer-address")
+    assert client.get("/open/gazetteer-address.csv").status_code == 200
+    for _ in range(3):
+        client.get("/open/gazetteer-address.json")
+    assert services.open_data.usage()["gazetteer-address"] == {"page": 1, "download": 1, "api": 3}
+    services.orgs.add_org("improvement-service", "Improvement Service", "agency", actor="test")
+    for username, org, role in (("owner.ops", "improvement-service", "ops"), ("gov.edinburgh", "edinburgh", "governance"),
+                                ("admin.sg", "fife", "admin")):
+        add_staff(services, username, org, role)
+    shown = {}
+    for username in ("owner.ops", "gov.edinburgh", "admin.sg"):
+        with create_app(services=services).test_client() as staff_client:
+            assert sign_in(staff_client, username).status_code == 302
+            page = staff_client.get("/console/open-data")
+            assert page.status_code == 200
+            shown[username] = "Gazetteer address</a>" in page.text and "<td>3</td>" in page.text
+    assert shown == {"owner.ops": True, "gov.edinburgh": False, "admin.sg": True}
+
+
+REFERRAL_COUNTS = agreement_yaml(
+    "referral-counts", ["edinburgh"], ["public"], title="Referrals by reason and quarter",
+    datasets={"referral": {"aggregate": {"rows": "reason_for_referral", "columns": "quarter"}}})
+
+
+def referrals(reason, quarter_month, how_many, start):
+    made = []
+    for n in range(how_many):
+        record = referral_record(f"EDN-REF-2026-{start + n:06d}", subject=f"subj-{start + n}",
+                                 occurred_at=f"2026-{quarter_month}-02T09:30:00Z")
+        record["payload"]["reason_for_referral"] = reason
+        made.append(record)
+    return made
+
+
+def test_counts_of_personal_data_are_published_with_small_counts_and_their_giveaways_hidden(services, client, auth):
+    registry = services.policy.agreements
+    registry.apply(REFERRAL_COUNTS, governance("edinburgh"), mode="create")
+    for org in ("edinburgh", OPERATOR):
+        registry.transition("referral-counts", "approved", governance(org))
+    registry.transition("referral-counts", "active", governance("edinburgh"))
+    batch = (referrals("housing", "08", 6, 100) + referrals("housing", "11", 7, 200) +
+             referrals("skills", "08", 2, 300) + referrals("skills", "11", 9, 400) +
+             referrals("health", "08", 8, 500) + referrals("health", "11", 5, 600))
+    publish(client, auth, "edinburgh", batch)
+    services.open_data.project()
+    assert services.open_aggregates.compute() == 1
+
+    table = client.get("/open/tables/referral-counts/referral.json").json()
+    assert table["columns"] == ["2026-Q3", "2026-Q4"]
+    shown = {(row["row"], column): cell["value"] for row in table["rows"]
+             for column, cell in zip(table["columns"], row["cells"])}
+    # skills in Q3 (2) is under 5; the totals would give it away unless three more are hidden,
+    # the smallest that close the gap: skills Q4, housing Q3 and housing Q4.
+    assert shown == {("health", "2026-Q3"): 8, ("health", "2026-Q4"): 5,
+                     ("housing", "2026-Q3"): None, ("housing", "2026-Q4"): None,
+                     ("skills", "2026-Q3"): None, ("skills", "2026-Q4"): None}
+    assert [row["total"]["value"] for row in table["rows"]] == [13, 13, 11]
+    assert table["grand_total"]["value"] == 37
+
+    download = client.get("/open/tables/referral-counts/referral.csv").text.splitlines()
+    assert download[0] == "reason_for_referral,2026-Q3,2026-Q4,total"
+    assert download[3] == "skills,[c],[c],11"
+    page = client.get("/open/tables/referral-counts/referral")
+    assert page.status_code == 200 and "[c]" in page.text
+    assert "Referrals by reason and quarter" in client.get("/open/").text
+    assert client.get("/open/referral.json").status_code == 404  # counts only: no record is public
+    assert "EDN-REF" not in client.get("/open/tables/referral-counts/referral").text
+
+
+def test_an_aggregate_names_no_fields_and_counts_by_what_the_dataset_has(services):
+    source = agreement_yaml("bad-counts", ["edinburgh"], ["public"], datasets={"referral": {
+        "fields": ["referral_id"], "aggregate": {"rows": "shoe_size", "columns": "shoe_size"}}})
+    with pytest.raises(InvalidContent) as refused:
+        services.policy.agreements.apply(source, governance("edinburgh"), mode="create")
+    messages = " ".join(p["message"] for p in refused.value.details["problems"])
+    assert "an aggregate publishes counts only: leave out fields" in messages
+    assert "'shoe_size' is neither a field of the dataset nor one of publisher, quarter" in messages
+    assert "rows and columns must count by two different things" in messages

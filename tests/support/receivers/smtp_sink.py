@@ -18,6 +18,7 @@ class Keep:
         message = message_from_bytes(envelope.content, policy=policy.default)
         entry = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos, "to": message["To"],
                  "from": message["From"], "subject": message["Subject"],
+                 "list_unsubscribe": message["List-Unsubscribe"],
                  "body": message.get_body(("plain",)).get_content()}
         with self.lock, open(self.path, "a", encoding="utf-8") as out:
             out.write(json.dumps(entry) + "\n")

@@ -158,7 +158,7 @@ class Handler(BaseHTTPRequestHandler):
         name = path[len("/hook/"):]
         started = time.time()
         webhook_id = self.headers.get("webhook-id")
-        status, duplicate = 200, 0
+        status, duplicate, invalid, refused = 200, 0, None, None
         if not verify(st.secrets(name), self.headers, body):
             st.bump("bad_signatures")
             status = 401
@@ -184,7 +184,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 parsed = json.loads(body)
                 events = parsed if isinstance(parsed, list) else [parsed]
-                if any(e.get("id") in st.refuse for e in events):
+                refused = next((e.get("id") for e in events if e.get("id") in st.refuse), None)
+                if refused is not None:
                     status = 400
                 else:
                     with st.lock:
@@ -204,6 +205,12 @@ class Handler(BaseHTTPRequestHandler):
                           (name, webhook_id, self.headers.get("user-agent"), started, time.time(), status, duplicate,
                            self.headers.get("host")))
         headers = {"retry-after": str(st.retry_after)} if status == 500 and st.retry_after is not None else None
+        if status == 400 and not invalid and refused is not None:
+            # As a receiver's framework often answers: a problem, a request id, a cookie and a
+            # debug line quoting its own configuration (which the hub must not keep).
+            return self._answer(400, {"title": "Event refused", "detail": f"event {refused}: postcode is not one we serve",
+                                      "debug": "api_key=rcv-secret-value-12345"},
+                                {"x-request-id": f"req-{webhook_id}", "set-cookie": "session=receiver-cookie"})
         self._answer(status, {"duplicate": bool(duplicate)}, headers)
 
 
