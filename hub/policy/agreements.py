@@ -244,6 +244,12 @@ def schema_problems(data, node) -> list[tuple[list, int | None, str]]:
             where = f"{_dotted(parts)} needs" if parts else "an agreement needs"
             entry = (parts + [missing], _line_of(node, parts) if parts else None,
                      f"missing: {where} {missing}; add a line '{missing}: ...'")
+        elif kind == "AnyOf" and all(set(choice) == {"required"} for choice in _schema_at(list(error.schema_path))):
+            # one of several settings is needed (fields, or aggregate): name them, at the mapping
+            choices = [name for choice in _schema_at(list(error.schema_path)) for name in choice["required"]]
+            entry = (parts + [choices[0]], _line_of(node, parts),
+                     f"missing: {_dotted(parts) or 'an agreement'} needs {' or '.join(choices)}; "
+                     f"add a line '{choices[0]}: ...'")
         elif kind == "AdditionalProperties":
             for key in error.kind.unexpected:
                 known = sorted(_schema_at(list(error.schema_path)[:-1]).get("properties", {}))
