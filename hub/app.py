@@ -23,6 +23,11 @@ from werkzeug.exceptions import HTTPException
 
 from hub import sealing
 from hub.agentconfig.service import AgentConfigService
+from hub.alerts import rules as _alert_rules  # noqa: F401  (registers the built-in rules)
+from hub.alerts.measures import AlertMeasures
+from hub.alerts.registry import Sources as AlertSources
+from hub.alerts.service import AlertService
+from hub.auth import Principal
 from hub.config import Settings
 from hub.console import init_console
 from hub.console.service import AccountService
@@ -61,6 +66,9 @@ from hub.problems import Problem, problem_for, problem_response
 from hub.records.events import CloudEvents
 from hub.records.retention import Retention
 from hub.records.service import Catalogue, RecordService
+from hub.referrals.service import ReferralService
+from hub.referrals.vacancies import INTERVAL_SECONDS as VACANCY_INTERVAL_SECONDS
+from hub.referrals.vacancies import withdraw_expired_vacancies
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
 from hub.returns.scheduler import send_reminders
@@ -72,7 +80,7 @@ log = logging.getLogger("causeway.hub")
 
 @dataclass
 class Jobs:
-    """The background jobs a serving hub runs (return reminders, record retention), by `hub.jobs`."""
+    """The background jobs a serving hub runs (return reminders, record retention, open data, alerts), by `hub.jobs`."""
     schedulers: list
 
     def shutdown(self) -> None:
@@ -96,10 +104,12 @@ class Services:
     delivery: DeliveryService
     retention: Retention
     coverage: CoverageService
+    referrals: ReferralService
     open_data: OpenData
     resident_alerts: ResidentAlerts
     open_aggregates: OpenAggregates
     agent_config: AgentConfigService
+    alerts: AlertService
     clock: Callable[[], datetime] = utcnow
 
     def worker(self, worker_id: str | None = None, channels: dict | None = None) -> Worker:
@@ -107,12 +117,15 @@ class Services:
         return build_worker(self, worker_id=worker_id, channels=channels)
 
     def start_jobs(self) -> Jobs:
-        """Start the reminder and retention jobs (each runs once at once, then every interval)."""
+        """Start the reminder, retention, open-data and alert jobs (each runs once at once, then every interval)."""
         return Jobs([start_jobs({
             "returns-reminders": (lambda: send_reminders(self.reminders), self.settings.reminder_interval_seconds),
             "records-retention": (self.retention.run, self.settings.retention_interval_seconds),
+            "vacancy-closing-dates": (lambda: withdraw_expired_vacancies(self.engine, self.records, self.clock),
+                                      VACANCY_INTERVAL_SECONDS),
             "open-data": (self._open_data_round, self.settings.open_data_interval_seconds),
-            "open-aggregates": (self.open_aggregates.compute, self.settings.open_aggregates_interval_seconds)})])
+            "open-aggregates": (self.open_aggregates.compute, self.settings.open_aggregates_interval_seconds),
+            "alerts": (self.alerts.run, self.settings.alerts.interval_seconds)})])
 
     def _open_data_round(self) -> None:
         """Publish what is new to the public, then tell the residents who asked."""
@@ -148,6 +161,14 @@ def build_services(settings: Settings, engine: Engine | None = None,
     open_data = OpenData(engine, catalogue, policy, clock=clock)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_starttls,
                         settings.smtp_username, settings.smtp_password)
+    webhooks = WebhookSender(settings.webhook_allowed_networks)
+    coverage = CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
+                               clock=clock, hub_operator=settings.hub_operator,
+                               min_agent_version=settings.min_agent_version)
+    # The alert job reads every council's coverage, as an admin would (it shows only what each reader may see).
+    alert_job = Principal(org=settings.hub_operator or "hub", role="admin", credential_id="alert-job")
+    alert_sources = AlertSources(engine, health.summaries, lambda: coverage.coverage(alert_job), returns)
+    metrics.registry.register(AlertMeasures(alert_sources, settings.alerts, clock))
     return Services(
         settings=settings,
         engine=engine,
@@ -160,18 +181,17 @@ def build_services(settings: Settings, engine: Engine | None = None,
         policy=policy,
         delivery=DeliveryService(engine, catalogue, settings, policy=policy, clock=clock),
         returns=returns,
-        reminders=ReminderService(engine, returns, mailer, WebhookSender(settings.webhook_allowed_networks),
-                                  settings.reminder_catchup_days, clock=clock),
+        reminders=ReminderService(engine, returns, mailer, webhooks, settings.reminder_catchup_days, clock=clock),
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
-        coverage=CoverageService(engine, catalogue, orgs.list_orgs, health.summaries, policy.promised_cadences,
-                                 clock=clock, hub_operator=settings.hub_operator,
-                                 min_agent_version=settings.min_agent_version),
+        coverage=coverage,
         open_data=open_data,
         open_aggregates=OpenAggregates(engine, policy, clock=clock),
         resident_alerts=ResidentAlerts(engine, open_data, mailer, settings.public_url,
                                        key=lambda: settings.secret_key or console_secret_key(engine), clock=clock),
         agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
                                         hub_operator=settings.hub_operator),
+        referrals=ReferralService(engine, policy, clock=clock),
+        alerts=AlertService(engine, alert_sources, settings, mailer, webhooks, catalogue, clock=clock),
         clock=clock,
     )
 

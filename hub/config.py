@@ -87,6 +87,8 @@ class Settings:
     reminder_catchup_days: int = 3
     # -- delivery: fan-out to subscribers ----------------------------------
     delivery: "DeliverySettings" = field(default_factory=lambda: DeliverySettings())
+    # -- alerts: rules, episodes, the daily quality report ------------------
+    alerts: "AlertSettings" = field(default_factory=lambda: AlertSettings())
 
 
 def _env_list(name: str) -> tuple[str, ...]:
@@ -155,3 +157,26 @@ class DeliverySettings:
     concurrency: int = field(default_factory=lambda: _env_int("CAUSEWAY_DELIVERY_CONCURRENCY", 32))
     agreement_recheck_seconds: float = field(
         default_factory=lambda: _env_float("CAUSEWAY_AGREEMENT_RECHECK_SECONDS", 10.0))
+
+
+@dataclass
+class AlertSettings:
+    """When the alert rules (hub.alerts) call something a problem, and how often they look."""
+    interval_seconds: float = field(default_factory=lambda: _env_float("CAUSEWAY_ALERT_INTERVAL_SECONDS", 60.0))
+    # A subscription failing (consecutive failed attempts) this long opens an alert.
+    subscription_failing_minutes: float = field(
+        default_factory=lambda: _env_float("CAUSEWAY_ALERT_SUBSCRIPTION_FAILING_MINUTES", 30.0))
+    # More dead letters than this on one subscription opens an alert.
+    dead_letters_max: int = field(default_factory=lambda: _env_int("CAUSEWAY_ALERT_DEAD_LETTERS_MAX", 10))
+    # Rejected share (percent) of a council's records of a dataset over the last hour...
+    reject_rate_percent: float = field(default_factory=lambda: _env_float("CAUSEWAY_ALERT_REJECT_RATE_PERCENT", 5.0))
+    # ...counted only once the hour holds at least this many records (a handful is no rate).
+    reject_rate_min_records: int = field(default_factory=lambda: _env_int("CAUSEWAY_ALERT_REJECT_RATE_MIN_RECORDS", 20))
+    # An active agreement this close to its review date or its end opens an alert.
+    agreement_notice_days: int = field(default_factory=lambda: _env_int("CAUSEWAY_ALERT_AGREEMENT_NOTICE_DAYS", 30))
+    # Rules switched off (`agent-stale,council-quiet`).
+    disabled_rules: tuple[str, ...] = field(default_factory=lambda: _env_list("CAUSEWAY_ALERT_DISABLED_RULES"))
+    # Hour (UTC) from which the daily quality report of the day before is sent.
+    quality_report_hour: int = field(default_factory=lambda: _env_int("CAUSEWAY_QUALITY_REPORT_HOUR", 7))
+    # A notification that failed is tried again at later runs, this many times in all.
+    max_attempts: int = 3

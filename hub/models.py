@@ -1,5 +1,6 @@
 """Every table of the hub, gathered for migrations (import each domain's models here)."""
 from hub.agentconfig import models as _agentconfig  # noqa: F401
+from hub.alerts import models as _alerts  # noqa: F401
 from hub.audit import models as _audit  # noqa: F401
 from hub.console import models as _console  # noqa: F401
 from hub.db import metadata  # noqa: F401

@@ -42,6 +42,17 @@ def demo_policies(hub, keys: dict) -> None:
         print(f"  agreement {result['id']} v{result['version']} active")
 
 
+def demo_vacancy_subscription(hub) -> None:
+    """Edinburgh's caseworkers receive SDS's job vacancies (the example agreement job-vacancies-sds)
+    on a pull feed; vacancies past their closing date are withdrawn by the hub's hourly job."""
+    from hub.auth import Principal
+
+    edinburgh = Principal(org="edinburgh", role="subscriber", credential_id="demo")
+    if not any(sub["dataset"] == "job-vacancy" for sub in hub.delivery.list(edinburgh)):
+        hub.delivery.subscribe({"dataset": "job-vacancy", "purpose": "ServiceProvision", "channel": "pull"}, edinburgh)
+    print("  edinburgh receives job-vacancy from sds on a pull feed (GET /api/v1/feeds/job-vacancy)")
+
+
 def _demo_staff(accounts) -> None:
     for username, org, role in DEMO_STAFF:
         password = secrets.token_urlsafe(12)
@@ -71,6 +82,7 @@ def cmd_demo(args) -> int:
     keys = {(org, role): hub.orgs.issue_key(org, role, label="demo") for org, role in DEMO_KEYS}
     print("\nExample sharing agreements:")
     demo_policies(hub, keys)
+    demo_vacancy_subscription(hub)
     print("\nDemo credentials (new ones are made at every start; keep them to try the API):")
     for org, role in DEMO_KEYS:
         print(f"  {org:<22} {role:<11} {keys[org, role]}")

@@ -57,7 +57,7 @@ def register(commands, common) -> None:
     add = group.add_parser("add", parents=[common], help="add a console user (password asked twice, never echoed)")
     add.add_argument("username")
     add.add_argument("--org", required=True)
-    add.add_argument("--role", required=True, choices=["governance", "ops", "admin"])
+    add.add_argument("--role", required=True, choices=["governance", "ops", "submitter", "admin"])
     add.add_argument("--password-file", help="read the password from this file's first line")
     add.set_defaults(func=cmd_user_add)
     password = group.add_parser("password", parents=[common], help="set a console user's password")

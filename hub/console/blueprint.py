@@ -27,7 +27,7 @@ GOVERNANCE = ("governance",)
 OPERATORS = ("ops",)  # and admin: they act on deliveries
 # Any staff role of an org sees its returns: the returns' rules entitle the org, not the
 # role (hub.returns.service.ReturnService.visible_publishers decides whose figures).
-RETURNS_STAFF = ALL_STAFF
+RETURNS_STAFF = ALL_STAFF + ("submitter",)  # council staff who send and submit returns
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 # The navigation: endpoint, label, roles that may open it.
@@ -38,8 +38,10 @@ PAGES = [
     ("console.subscriptions", "Subscriptions", ALL_STAFF),
     ("console.agents", "Agents", ALL_STAFF),
     ("console.coverage", "Coverage", ALL_STAFF),
+    ("console.alerts", "Alerts", OPERATORS),
     ("console.quality", "Data quality", ALL_STAFF),
     ("console.returns", "Data returns", RETURNS_STAFF),
+    ("console.referrals", "Referrals", GOVERNANCE),
     ("console.catalogue", "Catalogue", ALL_STAFF),
     ("console.open_data_usage", "Open data", ALL_STAFF),
     ("console.audit_log", "Audit log", ALL_STAFF),

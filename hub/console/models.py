@@ -3,7 +3,7 @@ from sqlalchemy import Column, DateTime, Integer, String, Table, Text
 
 from hub.db import metadata
 
-STAFF_ROLES = ("governance", "ops", "admin")
+STAFF_ROLES = ("governance", "ops", "submitter", "admin")  # submitter: council staff sending returns
 
 staff_users = Table(
     "staff_users",

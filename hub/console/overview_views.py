@@ -43,8 +43,10 @@ def _chart_label(label: str, unit: str) -> str:
 
 
 @console.get("/")
-@requires(*ALL_STAFF)
+@requires(*ALL_STAFF, "submitter")
 def overview():
+    if staff().role == "submitter":  # council staff who send returns see only the returns
+        return redirect(url_for("console.returns"))
     now = services().clock()
     engine = services().engine
     chosen = queries.RANGES.get(request.args.get("range") or "24h") or queries.RANGES["24h"]

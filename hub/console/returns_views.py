@@ -9,7 +9,7 @@ covers; anyone else gets 404, as for a return that does not exist.
 """
 from __future__ import annotations
 
-from flask import Response, render_template, request
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from hub.returns.export import grid_csv
 
@@ -23,7 +23,15 @@ def _grid(dataset: str) -> dict:
 @console.get("/returns/")
 @requires(*RETURNS_STAFF)
 def returns():
-    return render_template("console/returns/index.html", returns=services().returns.declarations())
+    user, today = staff(), services().clock().date()
+    declarations = services().returns.declarations()
+    # Due for review is shown to the return's owner and the hub's admin.
+    due = {d.dataset for d in declarations if (user.role == "admin" or user.org == d.requesting_org)
+           and d.due_for_review(today)}
+    drafts = [(d, v) for d in services().returns.definitions.list(user.principal) for v in d["versions"]
+              if v["status"] == "draft"]
+    return render_template("console/returns/index.html", returns=declarations, due_for_review=due, drafts=drafts,
+                           may_draft=user.role in ("governance", "admin"))
 
 
 @console.get("/returns/<dataset>")
@@ -45,3 +53,33 @@ def returns_export(dataset: str):
 def returns_submission(dataset: str, period: str, org: str):
     found = services().returns.submission(dataset, period, org, staff().principal)
     return render_template("console/returns/submission.html", s=found)
+
+
+@console.post("/returns/<dataset>/<period>/<org>/sign-off")
+@requires(*RETURNS_STAFF)
+def returns_sign_off(dataset: str, period: str, org: str):
+    action = request.form.get("action", "")
+    if action not in ("submit", "approve", "accept", "send_back"):
+        abort(400, description="Choose submit, approve, accept or send back.")
+    found = services().returns.sign_off(dataset, period, org, action, request.form.get("comment"), staff().principal)
+    flash(f"The {period} return of {found['name']} is now {found['sign_off']['state'].replace('_', ' ')}.", "success")
+    return redirect(url_for("console.returns_submission", dataset=dataset, period=period, org=org))
+
+
+@console.get("/returns/<dataset>/template.xlsx")
+@requires(*RETURNS_STAFF)
+def returns_template(dataset: str):
+    return Response(services().returns.template(dataset),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{dataset}.xlsx"'})
+
+
+@console.post("/returns/<dataset>/<period>/<org>/upload")
+@requires(*RETURNS_STAFF)
+def returns_upload(dataset: str, period: str, org: str):
+    sent = request.files.get("file")
+    if sent is None or not sent.filename:
+        abort(400, description="Choose the filled workbook (.xlsx) or CSV file to upload.")
+    result = services().returns.upload_rows(dataset, period, org, sent.filename, sent.read(), staff().principal)
+    status = 200 if not result["problems"] else 422
+    return render_template("console/returns/submission.html", s=result["submission"], upload=result), status

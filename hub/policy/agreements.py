@@ -331,7 +331,9 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
         spec = {"fields": list(spec.get("fields", [])), "pseudonymise": list(spec.get("pseudonymise", [])),
                 "generalise": dict(spec.get("generalise", {})), "conditions": list(spec.get("conditions", [])),
                 **({"cadence": dict(spec["cadence"])} if "cadence" in spec else {}),
-                **({"aggregate": dict(spec["aggregate"])} if "aggregate" in spec else {})}
+                **({"aggregate": dict(spec["aggregate"])} if "aggregate" in spec else {}),
+                **{setting: spec[setting] for setting in ("direction", "acknowledge_within", "article9_condition")
+                   if setting in spec}}
         where: dict[str, str] = {}
         for setting in ("fields", "pseudonymise"):
             for index, field in enumerate(spec[setting]):

@@ -14,9 +14,15 @@ from .agreements import window
 from .conditions import compile_condition
 from .decision import Decision
 from .projection import Projection, projection_of, pseudonym
+from .special_category import passed_fields
 from .vocabulary import NOTICE_DATASET
 
 _FAR_FUTURE = float("inf")
+RETURNING = "recipients-to-providers"
+
+
+def _no_addressee(dataset: str, version: int) -> str | None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +31,10 @@ class CompiledDataset:
     key_pseudonymised: bool
     conditions: tuple  # ((text, evaluator), ...)
     cadence: dict | None = None  # {every_hours, grace_hours?}: what the providers promised, for coverage
+    # Flows back from the recipients to the providers (e.g. referral-status to the referrer).
+    returning: bool = False
+    acknowledge_days: int | None = None  # working days the addressee has to acknowledge (referrals)
+    passed: frozenset = frozenset()  # every field the recipients receive in some form
     aggregate: dict | None = None  # counts only (hub.opendata.aggregates): no record is routed for it
 
 
@@ -74,6 +84,9 @@ def compile_agreement(document: dict, version: int, key: bytes, key_field_of) ->
             key_pseudonymised=key_field_of(name) in spec.get("pseudonymise", ()),
             conditions=tuple((text, compile_condition(text)) for text in spec.get("conditions", ())),
             cadence=spec.get("cadence"),
+            returning=spec.get("direction") == RETURNING,
+            acknowledge_days=(spec.get("acknowledge_within") or {}).get("working_days"),
+            passed=frozenset(passed_fields(spec)),
             aggregate=spec.get("aggregate"),
         )
     return CompiledAgreement(
@@ -91,7 +104,10 @@ class PolicyIndex:
     """Active agreement versions by route (provider, recipient, dataset), consents and
     objections by (subject, controller)."""
 
-    def __init__(self):
+    def __init__(self, addressee_of=_no_addressee):
+        # (dataset, schema version) -> the payload field naming the one org a record is for, or None
+        # (datasets whose schema marks a field x-causeway-addressee: referral, referral-status).
+        self.addressee_of = addressee_of
         self.routes: dict[tuple, tuple[CompiledAgreement, ...]] = {}
         self.consents: dict[tuple, dict[str, ConsentEntry]] = {}
         self.objections: dict[tuple, dict[str, ObjectionEntry]] = {}
@@ -100,11 +116,14 @@ class PolicyIndex:
     def set_agreements(self, active: list[CompiledAgreement]) -> None:
         routes: dict[tuple, list] = {}
         for agreement in sorted(active, key=lambda a: a.id):
-            for provider in agreement.providers:
-                for recipient in agreement.recipients:
-                    for dataset, spec in agreement.datasets.items():
-                        if spec.aggregate is None:  # an aggregate's recipients get counts, never records
-                            routes.setdefault((provider, recipient, dataset), []).append(agreement)
+            for dataset, spec in agreement.datasets.items():
+                if spec.aggregate is not None:  # an aggregate's recipients get counts, never records
+                    continue
+                senders, receivers = ((agreement.recipients, agreement.providers) if spec.returning
+                                      else (agreement.providers, agreement.recipients))
+                for provider in senders:
+                    for recipient in receivers:
+                        routes.setdefault((provider, recipient, dataset), []).append(agreement)
         self.routes = {route: tuple(found) for route, found in routes.items()}  # swapped whole
 
     def put_consent(self, subject: str, controller: str, entry: ConsentEntry) -> None:
@@ -133,11 +152,19 @@ class PolicyIndex:
         if not candidates:
             return Decision(False, [f"no active agreement lets {provider} share {dataset} with {recipient}"],
                             denial=codes.NO_AGREEMENT)
-        reasons: list[str] = []
-        denial = codes.NO_AGREEMENT
         deleting = record["op"] == "delete"
         payload = record.get("payload")
         subject = record.get("subject")
+        addressee_field = self.addressee_of(dataset, record.get("schema_version"))
+        if addressee_field is not None:
+            # An addressed record goes to its addressee only (deny by default: a delete names none).
+            addressee = payload.get(addressee_field) if isinstance(payload, dict) else None
+            if addressee != recipient:
+                return Decision(False, [f"this {dataset} record is addressed to "
+                                        f"{addressee or 'no organisation'}, not to {recipient}"],
+                                denial=codes.NOT_ADDRESSEE)
+        reasons: list[str] = []
+        denial = codes.NO_AGREEMENT
         for agreement in candidates:
             if purpose not in agreement.purposes:
                 reasons.append(f"{agreement.label} does not cover the purpose {purpose} "
@@ -167,7 +194,11 @@ class PolicyIndex:
                 denial = codes.CONDITION
                 continue
             basis = agreement.lawful_basis
-            if basis == "consent":
+            if spec.returning:
+                # Coming back to the org that sent the original (a referral's status to its referrer):
+                # no new recipient learns of the person, so consent and objection are not asked again.
+                because = [f"it returns to {recipient}, which made the original disclosure"]
+            elif basis == "consent":
                 if not subject:
                     reasons.append(f"{agreement.label} relies on consent, but the record names no data subject")
                     denial = codes.NO_SUBJECT

@@ -28,7 +28,7 @@ from hub.auth import Principal
 from hub.errors import Conflict, Forbidden, Invalid, InvalidContent, TooLarge, not_found
 from hub.timeutil import iso_utc
 
-from . import revision
+from . import revision, special_category
 from .agreements import (
     MAX_SOURCE_BYTES,
     AgreementError,
@@ -284,6 +284,8 @@ class AgreementRegistry:
                 if row is None or not self._names(row, principal):
                     raise not_found(f"version {version} of agreement {agreement_id}")
             document = json.loads(row.document)
+            if to in ("approved", "active"):
+                special_category.require_conditions(document, self.dataset_of, row.version, to)
             rev = revision.bump(conn)
             if to == "approved":
                 return self._approve(conn, row, document, principal, rev)

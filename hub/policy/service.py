@@ -49,6 +49,7 @@ from hub.records.events import CloudEvents
 from hub.timeutil import iso_utc
 
 from . import disclosure, revision
+from .addressing import addressee_field
 from .agreements import MAX_SOURCE_BYTES, window
 from .consent import ConsentRegistry
 from .decision import Decision, Disclosure
@@ -70,7 +71,8 @@ class PolicyService:
         self.agreements = AgreementRegistry(engine, catalogue.get, org_exists, max_source_bytes, clock,
                                             public_steward)
         self.consents = ConsentRegistry(engine, org_exists, clock)
-        self._index = PolicyIndex()
+        self._addressees: dict[tuple, str | None] = {}
+        self._index = PolicyIndex(self._addressee_of)
         self._suspended: list[tuple] = []  # (id, recipients, datasets, purposes, starts, ends) of suspended versions
         self._loaded = -1
         self._lock = threading.Lock()
@@ -124,6 +126,15 @@ class PolicyService:
             found.append((agreement_id, frozenset(document["recipients"]), frozenset(document["datasets"]),
                           frozenset(document["purposes"]), starts.timestamp(), ends.timestamp()))
         return found
+
+    def _addressee_of(self, dataset: str, version: int) -> str | None:
+        """The payload field naming the one org a record of this schema version is for (None: not addressed)."""
+        key = (dataset, version)
+        if key not in self._addressees:  # schema versions never change once published
+            found = self.catalogue.get(dataset, version)
+            schema = found.schemas.get(version, {}) if found else {}
+            self._addressees[key] = addressee_field(schema)
+        return self._addressees[key]
 
     def _key_field(self, dataset: str) -> str | None:
         found = self.catalogue.get(dataset)
@@ -181,6 +192,25 @@ class PolicyService:
                 if held is None or _allowance(cadence) < _allowance(held):
                     promised[provider, name] = cadence
         return promised
+
+    def active_agreements(self) -> list:
+        """The compiled active versions (parties, datasets as passed), by id."""
+        self.refresh()
+        found = {agreement.id: agreement for agreements in self._index.routes.values() for agreement in agreements}
+        return [found[key] for key in sorted(found)]
+
+    def active_agreement(self, agreement_id: str):
+        return next((agreement for agreement in self.active_agreements() if agreement.id == agreement_id), None)
+
+    def acknowledge_days(self, provider: str, recipient: str, dataset: str, at: datetime) -> tuple[int, str] | None:
+        """(working days, agreement id): the shortest time an agreement in force at `at` gives `recipient`
+        to acknowledge `provider`'s records of `dataset` (None: no agreement states one)."""
+        self.refresh()
+        moment = at.timestamp()
+        stated = [(agreement.datasets[dataset].acknowledge_days, agreement.id)
+                  for agreement in self._index.routes.get((provider, recipient, dataset), ())
+                  if agreement.datasets[dataset].acknowledge_days and agreement.starts <= moment < agreement.ends]
+        return min(stated) if stated else None
 
     def suspended_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list[str]:
         """Ids of the suspended agreements that would, in force, let some provider share `dataset` with

@@ -25,3 +25,54 @@ def grid(dataset, format=None, **query):
 
 def submission(dataset, period, org):
     return ok(services().returns.submission(dataset, period, org, principal()))
+
+
+def submit_rows(dataset, period, org, body):
+    return ok(services().returns.submit_rows(dataset, period, org, body["rows"], principal()))
+
+
+def list_definitions():
+    return ok({"definitions": services().returns.definitions.list(principal())})
+
+
+def draft_definition(body):
+    return ok(services().returns.definitions.draft(body, principal()), 201)
+
+
+def get_definition(name):
+    return ok(services().returns.definitions.get(name, principal()))
+
+
+def approve_definition(name, version):
+    return ok(services().returns.definitions.approve(name, version, principal()))
+
+
+def set_definition_lifecycle(name, body):
+    return ok(services().returns.definitions.set_lifecycle(name, body, principal()))
+
+
+def sign_off(dataset, period, org, body):
+    return ok(services().returns.sign_off(dataset, period, org, body["action"], body.get("comment"), principal()))
+
+
+def set_auto_approve(dataset, org, body):
+    return ok(services().returns.set_auto_approve(dataset, org, body["enabled"], principal()))
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def template(dataset):
+    from flask import Response
+
+    data = services().returns.template(dataset)
+    principal()
+    return Response(data, mimetype=XLSX, headers={"Content-Disposition": f'attachment; filename="{dataset}.xlsx"'})
+
+
+def upload_rows(dataset, period, org, body):
+    from flask import request
+
+    name = "upload.csv" if (request.mimetype or "").startswith("text/csv") else "upload.xlsx"
+    data = body if isinstance(body, bytes) else str(body).encode("utf-8")
+    return ok(services().returns.upload_rows(dataset, period, org, name, data, principal()))

@@ -143,3 +143,16 @@ def field_totals(payloads: list[dict], fields: set[str]) -> dict[str, float]:
             if value is not None:
                 totals[name] = totals.get(name, 0.0) + value
     return {k: (int(v) if v.is_integer() else v) for k, v in totals.items()}
+
+
+def incomplete_total_flags(live: dict[str, dict], fields: set[str]) -> list[dict]:
+    """A total that leaves out rows with no value for the field: said, so no wrong figure goes unwarned."""
+    flags = []
+    for name in sorted(fields):
+        without = [key for key, entry in live.items() if _number(entry["payload"].get(name)) is None]
+        if without and len(without) < len(live):
+            shown = ", ".join(without[:5]) + (f" and {len(without) - 5} more" if len(without) > 5 else "")
+            flags.append({"check": "incomplete_total", "field": name,
+                          "message": f"the total of {name} leaves out {len(without)} of {len(live)} rows "
+                                     f"with no value for it ({shown})"})
+    return flags

@@ -13,6 +13,7 @@ from pathlib import Path
 from causeway_common.catalogue import CatalogueError, Dataset, PayloadValidator, load_format_schema
 
 from .periods import FREQUENCIES
+from .rules import Rule
 
 DEFAULT_REMIND_DAYS = (-7, -1, 1, 7)
 ALL_COUNCILS = "all-councils"
@@ -59,10 +60,70 @@ class ReturnDeclaration:
     rates: tuple[RateCheck, ...] = ()
     outlier: OutlierCheck | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
+    # Returns drafted as data (hub.returns.definitions) are sets of rows submitted to the hub;
+    # file-declared ones are records of their dataset in the record log, as version 1.
+    source: str = "records"  # records | rows
+    version: int = 1
+    applies_from: str | None = None
+    schema: dict | None = field(default=None, compare=False, repr=False)
+    rules: tuple[Rule, ...] = ()
+    computed_rates: tuple[ComputedRate, ...] = ()
+
+    def review_due(self) -> date:
+        """A return is due for review a year after it was last reviewed (or introduced)."""
+        last = self.reviewed or self.introduced
+        try:
+            return last.replace(year=last.year + 1)
+        except ValueError:  # reviewed on 29 February
+            return date(last.year + 1, 3, 1)
+
+    def due_for_review(self, today: date) -> bool:
+        return not (self.retired and self.retired <= today) and self.review_due() < today
+
+    def numeric_fields(self) -> set[str]:
+        return numeric_fields_of(self.schema or {})
 
     def summary(self) -> dict:
-        return {"dataset": self.dataset, "title": self.title, **self.raw,
-                "remind_days": list(self.remind_days)}
+        found = {"dataset": self.dataset, "title": self.title, **self.raw, "remind_days": list(self.remind_days),
+                 "source": self.source, "version": self.version, "review_due": self.review_due().isoformat()}
+        if self.source == "rows":
+            found.update(introduced=self.introduced.isoformat(), fields=self.schema, applies_from=self.applies_from,
+                         rules=[r.as_dict() for r in self.rules],
+                         rates=[r.as_dict() for r in self.computed_rates])
+            for name, value in (("reviewed", self.reviewed), ("retired", self.retired)):
+                if value:
+                    found[name] = value.isoformat()
+                else:
+                    found.pop(name, None)
+        return found
+
+
+@dataclass(frozen=True)
+class ComputedRate:
+    """A rate the hub computes from a council's totals (never an average of its rows' rates)."""
+    name: str
+    numerator: str
+    denominator: str
+    per: float = 100
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "numerator": self.numerator, "denominator": self.denominator, "per": self.per}
+
+    def of(self, totals: dict) -> float | None:
+        top, bottom = totals.get(self.numerator), totals.get(self.denominator)
+        if top is None or not bottom:
+            return None
+        return round(top / bottom * self.per, 2)
+
+
+def numeric_fields_of(schema: dict) -> set[str]:
+    found = set()
+    for name, spec in (schema.get("properties") or {}).items():
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        kinds = set(kind) if isinstance(kind, list) else {kind}
+        if kinds & {"integer", "number"}:
+            found.add(name)
+    return found
 
 
 def _as_list(value) -> list:
@@ -81,15 +142,20 @@ def declaration_of(dataset: Dataset) -> ReturnDeclaration | None:
     block = dataset.periodic
     if not block:
         return None
+    return declaration_from_block(dataset.name, dataset.title, block)
+
+
+def declaration_from_block(name: str, title: str, block: dict, **extra) -> ReturnDeclaration:
+    """A declaration from a `periodic:` block's settings (extra: the settings of returns drafted as data)."""
     checks = block.get("checks") or {}
     outlier = checks.get("outlier")
     expected = block["expected_publishers"]
     return ReturnDeclaration(
-        dataset=dataset.name,
-        title=dataset.title,
+        dataset=name,
+        title=title,
         frequency=block["frequency"],
         due_days=block["due_days_after_period_end"],
-        period_field=block["period_field"],
+        period_field=block.get("period_field", ""),
         expected_publishers=expected if expected == ALL_COUNCILS else tuple(expected),
         requesting_org=block["requesting_org"],
         guidance=block.get("guidance", ""),
@@ -108,6 +174,7 @@ def declaration_of(dataset: Dataset) -> ReturnDeclaration | None:
             min_relative_difference=float(outlier.get("min_relative_difference", 0.05)),
         ) if outlier else None,
         raw=block,
+        **extra,
     )
 
 
@@ -130,22 +197,25 @@ def validate_periodic(datasets: dict[str, Dataset], schemas_dir: Path | str) -> 
         if errors:
             raise CatalogueError(f"{where}: {errors[0].path or 'periodic'}: {errors[0].message}".replace(
                 "periodic: periodic", "periodic"))
-        _check_fields(dataset, declaration_of(dataset), where)
+        declaration = declaration_of(dataset)
+        assert declaration is not None
+        properties = dataset.schemas[dataset.latest_version].get("properties", {})
+        check_fields(properties, declaration, where, f"{dataset.name} version {dataset.latest_version}")
 
 
-def _check_fields(dataset: Dataset, declaration: ReturnDeclaration, where: str) -> None:
-    properties = dataset.schemas[dataset.latest_version].get("properties", {})
-
+def check_fields(properties: dict, declaration: ReturnDeclaration, where: str, of: str) -> None:
+    """Raise CatalogueError when a setting names a field the return does not have, or a
+    checked field is not a number."""
     def need(name: str, numeric: bool, role: str) -> None:
         if name not in properties:
-            raise CatalogueError(f"{where}: {role} {name!r} is not a field of {dataset.name} "
-                                 f"version {dataset.latest_version}")
+            raise CatalogueError(f"{where}: {role} {name!r} is not a field of {of}")
         kind = properties[name].get("type")
         kinds = set(kind) if isinstance(kind, list) else {kind}
         if numeric and not kinds & {"integer", "number"}:
             raise CatalogueError(f"{where}: {role} {name!r} must be a number field; it is {kind or 'untyped'}")
 
-    need(declaration.period_field, False, "period_field")
+    if declaration.source == "records":
+        need(declaration.period_field, False, "period_field")
     for check in declaration.sums:
         need(check.total, True, "checks/sum total")
         for part in check.parts:

@@ -45,4 +45,53 @@ def publish_example_returns(services) -> str:
             "payload": example_return(org, period.name, populations.get(org, 100000)),
         }
         accepted += services.records.publish({"records": [record]}, principal).accepted
-    return f"example {DATASET} returns for {period.name}: {accepted} published"
+    return f"example {DATASET} returns for {period.name}: {accepted} published\n" + draft_example_return(services)
+
+
+DRAFTED = "data-return.school-free-meals-by-school"
+# Where each council's row set stands at the end of the demo.
+SIGN_OFF = {"edinburgh": ["submit", "approve", "accept"], "glasgow": ["submit", "approve"], "fife": ["submit"],
+            "dundee": [], "highland": ["submit", "approve", "send_back"]}
+
+
+def draft_example_return(services) -> str:
+    """A monthly return drafted as data by the Scottish Government and approved by the admin, with
+    one row per school from five councils, each at another step of sign-off."""
+    from hub.auth import Principal
+
+    definitions = services.returns.definitions
+    if definitions.versions_in_force(DRAFTED):
+        return f"example {DRAFTED}: already in force"
+    agency = Principal(org="scottish-government", role="governance", credential_id="demo")
+    definitions.draft({
+        "name": DRAFTED, "title": "School free meals by school", "frequency": "monthly",
+        "due_days_after_period_end": 14, "expected_publishers": list(SIGN_OFF), "introduced": "2026-01-01",
+        "guidance": "One row per school: the roll and the pupils taking free meals in P1-P5 and P6-S6.",
+        "fields": {"type": "object", "additionalProperties": False,
+                   "required": ["school", "pupils_on_roll", "fm_p1_p5", "fm_p6_s6"],
+                   "properties": {"school": {"type": "string", "title": "School"},
+                                  "pupils_on_roll": {"type": "integer", "minimum": 0, "title": "Pupils on roll"},
+                                  "fm_p1_p5": {"type": "integer", "minimum": 0, "title": "Free meals P1-P5"},
+                                  "fm_p6_s6": {"type": "integer", "minimum": 0, "title": "Free meals P6-S6"}}},
+        "rules": [{"name": "Free meals within roll", "left": "fm_p1_p5 + fm_p6_s6", "operator": "<=",
+                   "right": "pupils_on_roll", "importance": "high"}],
+        "rates": [{"name": "free_meals_percent", "numerator": "fm_p1_p5", "denominator": "pupils_on_roll",
+                   "per": 100}],
+    }, agency)
+    definitions.approve(DRAFTED, 1, Principal(org="scottish-government", role="admin", credential_id="demo"))
+    declaration = services.returns.declaration(DRAFTED)
+    # the period after the latest one due: begun, not yet due, so approved sets are on time
+    period = services.returns.latest_due_period(declaration, services.clock()).next()
+    for number, (org, steps) in enumerate(SIGN_OFF.items()):
+        rows = [{"key": f"{org}-school-{n}", "values": {
+            "school": f"{org.title()} school {n}", "pupils_on_roll": 300 + 40 * n,
+            "fm_p1_p5": 60 + n * 5 + (400 if org == "highland" and n == 1 else 0), "fm_p6_s6": 30 + number}}
+            for n in range(1, 4)]
+        publisher = Principal(org=org, role="publisher", credential_id="demo")
+        services.returns.submit_rows(DRAFTED, period.name, org, rows, publisher)
+        for action in steps:
+            who = {"submit": publisher, "approve": Principal(org=org, role="governance", credential_id="demo")}.get(
+                action, agency)
+            comment = "School 1's free meals are more than its roll" if action == "send_back" else None
+            services.returns.sign_off(DRAFTED, period.name, org, action, comment, who)
+    return f"example {DRAFTED} for {period.name}: {len(SIGN_OFF)} councils at every step of sign-off"

@@ -45,3 +45,75 @@ return_reminders = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("dataset", "period", "org", "offset_days", "channel", name="uq_return_reminders_once"),
 )
+
+# Returns drafted through the API or console (no file on the hub): one row per return,
+# owned by its requesting org, with its lifecycle dates (ISO text, as in dataset.yaml).
+return_definitions = Table(
+    "return_definitions",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("owner_org", String(64), nullable=False),
+    Column("introduced", String(10), nullable=False),
+    Column("reviewed", String(10), nullable=True),
+    Column("retired", String(10), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+# Its versions: immutable once written; `draft` until the hub's admin approves it, then
+# `approved` and in force from the period `applies_from` on.
+return_versions = Table(
+    "return_versions",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),  # draft | approved
+    Column("applies_from", String(20), nullable=False),
+    Column("spec", Text, nullable=False),  # canonical JSON of the declaration
+    Column("drafted_by", String(200), nullable=False),
+    Column("drafted_at", DateTime(timezone=True), nullable=False),
+    Column("approved_by", String(200), nullable=True),
+    Column("approved_at", DateTime(timezone=True), nullable=True),
+)
+
+# A council's return for a period as the set of rows it submitted; a resubmission replaces
+# every row at once (revision counts the sets sent).
+return_submissions = Table(
+    "return_submissions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("period", String(20), nullable=False),
+    Column("org", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("first_submitted_at", DateTime(timezone=True), nullable=False),
+    Column("last_submitted_at", DateTime(timezone=True), nullable=False),
+    Column("submitted_by", String(200), nullable=False),
+    # Sign-off: draft -> submitted -> approved (by the council) -> accepted or sent_back (by the agency)
+    Column("state", String(16), nullable=False),
+    Column("state_at", DateTime(timezone=True), nullable=False),
+    Column("state_by", String(200), nullable=False),
+    Column("first_approved_at", DateTime(timezone=True), nullable=True),
+    Column("comment", Text, nullable=True),  # why the agency sent it back
+    UniqueConstraint("name", "period", "org", name="uq_return_submissions_one"),
+)
+
+# A council's choice, per return, to approve its row sets as they arrive (e.g. from an agent).
+return_auto_approve = Table(
+    "return_auto_approve",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("org", String(64), primary_key=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+return_rows = Table(
+    "return_rows",
+    metadata,
+    Column("submission_id", Integer, primary_key=True),
+    Column("row_key", String(200), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("payload", Text, nullable=False),
+)

@@ -20,15 +20,18 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from hub.auth import Principal
-from hub.errors import Invalid, NotFound, not_found
+from hub.errors import Conflict, Forbidden, Invalid, NotFound, not_found
 from hub.orgs.models import orgs
 from hub.timeutil import iso_utc
 
-from . import checks
+from . import checks, rules
 from .declaration import ALL_COUNCILS, ReturnDeclaration, declaration_of
+from .definitions import ReturnDefinitions
 from .periods import Period, PeriodError, parse_period, period_containing, periods_between
 from .reference import populations_for_year
+from .rowsets import DISCLOSED, replace_rows, set_auto_approve, sign_off
 from .submissions import Submission, read_submissions
+from .workbook import read_upload, template_workbook
 
 STATUSES = ("submitted", "late", "missing", "awaited")
 
@@ -47,23 +50,41 @@ class View:
 
 class ReturnService:
     def __init__(self, engine: Engine, catalogue, clock,
-                 providers_sharing_with: Callable[[str, str, datetime], set[str]] = no_sharing):
+                 providers_sharing_with: Callable[[str, str, datetime], set[str]] = no_sharing,
+                 definitions: ReturnDefinitions | None = None):
         self.engine = engine
         self.catalogue = catalogue
         self.clock = clock
+        # Returns drafted as data, read from the database on every call: no restart after an approval.
+        self.definitions = definitions or ReturnDefinitions(engine, catalogue, clock)
         # (recipient, dataset, at) -> the providers an active agreement lets share the dataset with it
         self.providers_sharing_with = providers_sharing_with
 
     # -- declarations and who may see what ---------------------------------
     def declarations(self) -> list[ReturnDeclaration]:
-        return [d for d in (declaration_of(ds) for ds in self.catalogue.all()) if d is not None]
+        """Every return in force: the catalogue's periodic datasets, then those drafted as data."""
+        declared = [d for d in (declaration_of(ds) for ds in self.catalogue.all()) if d is not None]
+        return declared + self.definitions.in_force()
 
     def declaration(self, dataset: str) -> ReturnDeclaration:
+        """A return's declaration (for one drafted as data, its latest approved version)."""
         found = self.catalogue.get(dataset)
         declaration = declaration_of(found) if found else None
+        if declaration is None and found is None:
+            versions = self.definitions.versions_in_force(dataset)
+            declaration = versions[-1] if versions else None
         if declaration is None:
             raise not_found(f"periodic return {dataset}")
         return declaration
+
+    def declaration_for(self, declaration: ReturnDeclaration, period: Period) -> ReturnDeclaration | None:
+        """The version in force for a period: the latest approved one applying from it or earlier
+        (None when the first version applies from a later period)."""
+        if declaration.source != "rows":
+            return declaration
+        applying = [v for v in self.definitions.versions_in_force(declaration.dataset)
+                    if parse_period(v.frequency, v.applies_from) <= period]
+        return applying[-1] if applying else None
 
     def expected_publishers(self, conn: Connection, declaration: ReturnDeclaration) -> list[tuple[str, str]]:
         if declaration.expected_publishers == ALL_COUNCILS:
@@ -91,6 +112,15 @@ class ReturnService:
         if caller.is_admin or caller.org == declaration.requesting_org:
             return None
         return {caller.org} | self.providers_sharing_with(caller.org, declaration.dataset, self.clock())
+
+    @staticmethod
+    def _readable(submissions: dict, declaration: ReturnDeclaration, caller: Principal) -> dict:
+        """A council's row set is its own until its approver approves it: before that, to anyone
+        else (the requesting org, an agreement's recipients, peers' comparisons) it is not there."""
+        if declaration.source != "rows" or caller.is_admin:
+            return submissions
+        return {k: s for k, s in submissions.items()
+                if s.publisher == caller.org or (s.sign_off or {}).get("state") in DISCLOSED}
 
     # -- periods -----------------------------------------------------------
     def _period(self, declaration: ReturnDeclaration, name: str) -> Period:
@@ -126,7 +156,7 @@ class ReturnService:
             declaration = view.declaration
             period = (self._period(declaration, period_name) if period_name
                       else self.latest_due_period(declaration, now))
-            submissions = read_submissions(conn, declaration)
+            submissions = self._readable(read_submissions(conn, declaration), declaration, caller)
             rows = self._rows(conn, view, period, submissions, now)
         return {
             "dataset": dataset, "title": declaration.title, "requesting_org": declaration.requesting_org,
@@ -135,7 +165,7 @@ class ReturnService:
         }
 
     def _rows(self, conn: Connection, view: View, period: Period, submissions: dict, now: datetime) -> list[dict]:
-        declaration = view.declaration
+        declaration = self.declaration_for(view.declaration, period) or view.declaration
         flags = self._flags(conn, declaration, period, [s for s, _ in view.publishers], submissions)
         deadline = period.deadline(declaration.due_days)
         rows = []
@@ -144,6 +174,9 @@ class ReturnService:
                 continue
             found = submissions.get((slug, period.name))
             rows.append(_row(slug, name, found, deadline, now, flags.get(slug, [])))
+            if declaration.source == "rows":
+                rows[-1]["figures"] = figures_of(declaration, found)
+                rows[-1]["sign_off"] = found.sign_off if found else None
         return rows
 
     def _flags(self, conn: Connection, declaration: ReturnDeclaration, period: Period,
@@ -162,6 +195,11 @@ class ReturnService:
             found = []
             for key, entry in sorted(submission.live.items()):
                 found += checks.sum_flags(key, entry["payload"], declaration.sums)
+                found += rules.row_failures(key, entry["payload"], declaration.rules)
+            if declaration.source == "rows":
+                found += checks.incomplete_total_flags(submission.live, declaration.numeric_fields())
+                found += rules.totals_failures(
+                    checks.field_totals(submission.payloads, declaration.numeric_fields()), declaration.rules)
             found += checks.rate_flags(totals[slug], populations.get(slug), declaration.rates, slug)
             if outlier:
                 found += checks.peer_outlier_flags(slug, totals, populations, outlier)
@@ -201,7 +239,7 @@ class ReturnService:
                 periods = periods_between(start, end)
             except PeriodError as exc:
                 raise Invalid(str(exc)) from None
-            submissions = read_submissions(conn, declaration)
+            submissions = self._readable(read_submissions(conn, declaration), declaration, caller)
             columns, cells = [], {}
             for period in periods:
                 rows = self._rows(conn, view, period, submissions, now)
@@ -222,16 +260,103 @@ class ReturnService:
             if org not in view.visible:
                 raise not_found(f"return of {org}")
             period = self._period(view.declaration, period_name)
-            submissions = read_submissions(conn, view.declaration)
+            submissions = self._readable(read_submissions(conn, view.declaration), view.declaration, caller)
             row = next(r for r in self._rows(conn, view, period, submissions, now) if r["org"] == org)
         found = submissions.get((org, period.name))
-        records = [{"key": key, "id": entry["id"], "seq": entry["seq"], "payload": entry["payload"]}
-                   for key, entry in sorted(found.live.items())] if found else []
+        records = [{"key": key, "id": entry["id"], "seq": entry["seq"], "payload": entry["payload"],
+                    "flags": [f for f in row["flags"] if f.get("key") == key]}
+                   for key, entry in found.live.items()] if found else []
+        if view.declaration.source == "records":
+            records.sort(key=lambda r: r["key"])
         return {"dataset": dataset, "title": view.declaration.title, "guidance": view.declaration.guidance,
+                "requesting_org": view.declaration.requesting_org,
                 **_period_facts(view.declaration, period), "as_of": iso_utc(now), **row, "records": records}
 
     def list_returns(self) -> list[dict]:
         return [d.summary() for d in self.declarations()]
+
+    # -- sign-off ----------------------------------------------------------
+    def sign_off(self, dataset: str, period_name: str, org: str, action: str, comment: str | None,
+                 caller: Principal) -> dict:
+        """submit (the council's submitter), approve (its approver: governance), then accept or
+        send back with a comment (the requesting org's governance, or admin)."""
+        declaration = self.declaration(dataset)
+        if declaration.source != "rows":
+            raise Conflict(f"{dataset} is made of records of its dataset; sign-off is for returns sent as row sets")
+        period = self._period(declaration, period_name)
+        if action in ("submit", "approve"):
+            caller.require("publisher", "submitter", "governance") if action == "submit" else caller.require("governance")
+            caller.require_org(org)
+        else:
+            caller.require("governance")
+            if caller.org != declaration.requesting_org and not caller.is_admin:
+                raise Forbidden(f"only {declaration.requesting_org}, which requests {dataset}, accepts or sends back")
+            if action == "send_back" and not (comment or "").strip():
+                raise Invalid("say why the return is sent back (comment): the council sees it")
+            with self.engine.connect() as conn:
+                found = read_submissions(conn, declaration).get((org, period.name))
+            if found is None or (found.sign_off or {}).get("state") not in DISCLOSED:
+                raise NotFound(f"no approved {period.name} return of {org}")
+        sign_off(self.engine, dataset, period.name, org, action, (comment or "").strip() or None, caller, self.clock())
+        return self.submission(dataset, period.name, org, caller)
+
+    def set_auto_approve(self, dataset: str, org: str, enabled: bool, caller: Principal) -> dict:
+        """A council's governance lets row sets of this return (an agent's, say) be approved as they arrive."""
+        caller.require("governance")
+        caller.require_org(org)
+        declaration = self.declaration(dataset)
+        if declaration.source != "rows":
+            raise Conflict(f"{dataset} is made of records of its dataset; sign-off is for returns sent as row sets")
+        with self.engine.connect() as conn:
+            if org not in {slug for slug, _ in self.expected_publishers(conn, declaration)}:
+                raise Forbidden(f"{dataset} is not asked of {org}")
+        set_auto_approve(self.engine, dataset, org, enabled, caller, self.clock())
+        return {"dataset": dataset, "org": org, "auto_approve": enabled}
+
+    # -- row sets ----------------------------------------------------------
+    def _sendable(self, dataset: str, period_name: str, org: str, caller: Principal):
+        """The version in force and the period, when the caller may send the council's rows for it."""
+        caller.require("publisher", "submitter")
+        caller.require_org(org)
+        declaration = self.declaration(dataset)
+        if declaration.source != "rows":
+            raise Conflict(f"{dataset} is made of records of its dataset: publish them (POST /records)")
+        period = self._period(declaration, period_name)
+        if period.first_day > self.clock().date():
+            raise Invalid(f"{period.name} has not begun: a return is sent for a period that has begun or ended")
+        in_force = self.declaration_for(declaration, period)
+        if in_force is None:
+            raise Invalid(f"no version of {dataset} applies to {period.name}")
+        with self.engine.connect() as conn:
+            expected = {slug for slug, _ in self.expected_publishers(conn, in_force)}
+        if org not in expected:
+            raise Forbidden(f"{dataset} is not asked of {org}")
+        return in_force, period
+
+    def submit_rows(self, dataset: str, period_name: str, org: str, rows: list, caller: Principal) -> dict:
+        """Replace a council's row set for a period (rows left out are gone); its submission back."""
+        in_force, period = self._sendable(dataset, period_name, org, caller)
+        replace_rows(self.engine, in_force, period, org, rows, caller, self.clock())
+        return self.submission(dataset, period.name, org, caller)
+
+    def upload_rows(self, dataset: str, period_name: str, org: str, filename: str, data: bytes,
+                    caller: Principal) -> dict:
+        """Read a filled workbook or CSV: its good rows become the council's draft set (replacing the
+        one before), and every problem is named by sheet, row and column. A file with no good row
+        stores nothing."""
+        in_force, period = self._sendable(dataset, period_name, org, caller)
+        upload = read_upload(in_force, filename, data)
+        if upload.rows:
+            replace_rows(self.engine, in_force, period, org, upload.rows, caller, self.clock())
+        return {"stored_rows": len(upload.rows), "rows_read": upload.rows_read, "problems": upload.problems,
+                "submission": self.submission(dataset, period.name, org, caller)}
+
+    def template(self, dataset: str) -> bytes:
+        declaration = self.declaration(dataset)
+        if declaration.source != "rows":
+            raise Conflict(f"{dataset} is made of records of its dataset; templates are for returns sent as row sets")
+        return template_workbook(declaration)
+
 
 
 def _period_facts(declaration: ReturnDeclaration, period: Period) -> dict:
@@ -256,6 +381,12 @@ def _row(slug: str, name: str, found: Submission | None, deadline: datetime, now
         "versions": found.versions,
         "flags": flags,
     }
+
+
+def figures_of(declaration: ReturnDeclaration, found: Submission | None) -> dict:
+    """A council's totals (each number field added up over its rows) and the rates computed from them."""
+    totals = checks.field_totals(found.payloads, declaration.numeric_fields()) if found else {}
+    return {"totals": totals, "rates": {r.name: r.of(totals) for r in declaration.computed_rates}}
 
 
 def totals_of(rows: list[dict]) -> dict:

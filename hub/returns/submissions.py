@@ -9,7 +9,6 @@ whole dataset's log is read in one query, in log order.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy import select
@@ -19,23 +18,10 @@ from hub.records.models import batches, records
 
 from .declaration import ReturnDeclaration
 from .periods import PeriodError, parse_period
+from .received import Submission
+from .rowsets import read_row_submissions
 
-
-@dataclass
-class Submission:
-    publisher: str
-    period: str
-    first_received_at: datetime
-    last_received_at: datetime
-    submitted_by: str
-    live: dict[str, dict] = field(default_factory=dict)  # key -> {"payload", "id", "seq"}
-    sent_keys: set = field(default_factory=set)
-    replaced: bool = False
-    versions: int = 0
-
-    @property
-    def payloads(self) -> list[dict]:
-        return [entry["payload"] for entry in self.live.values()]
+__all__ = ["Submission", "read_submissions"]
 
 
 def _aware(moment: datetime) -> datetime:
@@ -49,7 +35,9 @@ def _sender(credential_id: str, agent_id: str | None) -> str:
 def read_submissions(conn: Connection, declaration: ReturnDeclaration) -> dict[tuple[str, str], Submission]:
     """(publisher, period) -> its submission, for every publisher and period in the log.
     Records whose period field is missing or not a period of the right frequency are left out
-    (the schema should make that impossible)."""
+    (the schema should make that impossible). A return drafted as data is read from its row sets."""
+    if declaration.source == "rows":
+        return read_row_submissions(conn, declaration.dataset)
     query = (
         select(records.c.seq, records.c.id, records.c.key, records.c.op, records.c.publisher,
                records.c.received_at, records.c.payload, batches.c.credential_id, batches.c.agent_id)

@@ -22,6 +22,8 @@ import yaml
 
 from causeway_common.signing import generate_key, public_key_b64
 from hub import db
+from hub.alerts import episodes as alert_episodes
+from hub.alerts.registry import Condition
 from hub.app import build_services
 from hub.auth import Principal
 from hub.config import DeliverySettings, Settings
@@ -29,6 +31,7 @@ from hub.delivery.models import dead_letters
 from support.agreements import agreement_yaml
 from support.factories import gazetteer_record
 from support.hubprocess import HubProcess
+from support.referrals import referral
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -112,8 +115,34 @@ MATRIX = {
     "hub.returns.api.period_status":   "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     404/404     401",
     "hub.returns.api.grid":            "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     404/404     401",
     "hub.returns.api.submission":      "ok/404    ok/404    ok/404    ok/404    ok/ok     404/404     401",
+    # returns drafted as data: a requesting org's governance drafts, the hub's admin approves;
+    # drafts are seen by their owner org (any role) and admin; rows come from the council's publisher
+    "hub.returns.api.list_definitions": "ok/ok    ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.returns.api.draft_definition": "403/403  403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.returns.api.get_definition":  "ok/404    ok/404    ok/404    ok/404    ok/ok     ok/404      401",
+    "hub.returns.api.set_definition_lifecycle": "403/403 403/403 ok/404 403/403   ok/ok     403/403     401",
+    "hub.returns.api.approve_definition": "403/403 403/403  403/403   403/403   ok/ok     403/403     401",
+    "hub.returns.api.submit_rows":     "ok/403    403/403   403/403   403/403   ok/ok     403/403     401",
+    # sign-off: the council's governance approves its own set; the requesting org's governance accepts
+    "hub.returns.api.sign_off":        "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.returns.api.sign_off#accept": "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.returns.api.set_auto_approve": "403/403  403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.returns.api.template":        "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.returns.api.upload_rows":     "ok/403    403/403   403/403   403/403   ok/ok     403/403     401",
     # a council's own row ("own": no org named); every council's for admin and the hub operator's ops
     "hub.coverage.api.coverage":       "ok/403    403/403   ok/403    ok/403    ok/ok     ok/ok       401",
+    # each org its own referrals (sent and received); admin reads no payloads
+    "hub.referrals.api.list_referrals": "ok/ok    ok/ok     ok/ok     403/403   403/403   403/403     401",
+    # "other": glasgow's referral to sfrs, which names neither the caller nor is addressed to it
+    "hub.referrals.api.get_referral":  "ok/404    ok/404    ok/404    403/403   403/403   403/403     401",
+    # partnership figures: governance of the agreement's parties only (admin is no party)
+    "hub.referrals.api.referral_report": "403/403 403/403   ok/404    403/403   404/404   403/403     401",
+    # alerts: ops of the org concerned, admin, and (reading) the hub operator's ops
+    "hub.alerts.api.list_alerts":      "403/403   403/403   403/403   ok/ok     ok/ok     ok/ok       401",
+    "hub.alerts.api.get_alert":        "403/403   403/403   403/403   ok/404    ok/ok     ok/ok       401",
+    "hub.alerts.api.silence_alert":    "403/403   403/403   403/403   ok/404    ok/ok     ok/403      401",
+    "hub.alerts.api.get_alert_contact": "403/403  403/403   403/403   ok/403    ok/ok     ok/403      401",
+    "hub.alerts.api.set_alert_contact": "403/403  403/403   403/403   ok/403    ok/ok     ok/403      401",
 }
 
 
@@ -230,6 +259,28 @@ class World:
                                                                     credential_id="matrix"))["id"]
         return make() if fresh else self.once(f"subscription-{channel}", org, make)
 
+    def referral(self, org: str) -> str:
+        """A referral `org` made to sfrs."""
+        def make():
+            record = referral(f"MATRIX-{org.upper()}-{next(_ids)}", THIRD, referring_org=org)
+            answer = requests.post(f"{self.hub.url}/api/v1/records", json={"records": [record]}, timeout=10,
+                                   headers={"Authorization": f"Bearer {self.key(org, 'publisher')}"})
+            assert answer.json()["results"][0]["status"] == "accepted", answer.text
+            return record["key"]
+        return self.once("referral", org, make)
+
+    def referral_agreement(self, org: str) -> str:
+        """An active agreement letting `org` refer people to sfrs."""
+        def make():
+            agreements, agreement_id = self.services.policy.agreements, f"matrix-referrals-{org}"
+            agreements.apply(agreement_yaml(agreement_id, [org], [THIRD], {"referral": {"fields": ["referral_id"]}}),
+                             self.governance(org), mode="create")
+            for party in (org, THIRD):
+                agreements.transition(agreement_id, "approved", self.governance(party))
+            agreements.transition(agreement_id, "active", self.governance(org))
+            return agreement_id
+        return self.once("referral-agreement", org, make)
+
     def dead_letter(self, sub_id: str) -> int:
         now = db.utcnow()
         with db.write_transaction(self.services.engine) as conn:
@@ -237,6 +288,49 @@ class World:
                 subscription_id=sub_id, seq=1, record_id=str(uuid.uuid4()), webhook_id=f"msg_{next(_ids)}",
                 state="dead", status_code=400, error="refused", attempts=1, created_at=now,
                 updated_at=now)).inserted_primary_key[0]
+
+    def return_draft(self, org: str) -> str:
+        """A fresh draft of a return requested by `org`."""
+        name = f"data-return.matrix-{next(_ids)}"
+        self.services.returns.definitions.draft(return_spec(name), self.governance(org))
+        return name
+
+    def rows_return(self, fresh: bool = False) -> str:
+        """A return drafted as data and in force, asked of the caller's council and the other one."""
+        def make():
+            name = self.return_draft(THIRD)
+            self.services.returns.definitions.approve(name, 1, Principal(org=THIRD, role="admin", credential_id="m"))
+            return name
+        return make() if fresh else self.once("rows-return", THIRD, make)
+
+    def row_set(self, council: str, requester: str, submitted_by_council: bool = True) -> str:
+        """A fresh return requested by `requester`, with `council`'s row set for PERIOD submitted
+        (and, unless the council is to approve it, approved)."""
+        returns = self.services.returns
+        name = f"data-return.matrix-{next(_ids)}"
+        spec = {**return_spec(name), "expected_publishers": [CALLER, OTHER, THIRD, OPERATOR]}
+        returns.definitions.draft(spec, self.governance(requester))
+        returns.definitions.approve(name, 1, Principal(org=THIRD, role="admin", credential_id="m"))
+        publisher = Principal(org=council, role="publisher", credential_id="m")
+        returns.submit_rows(name, PERIOD, council, [{"key": "school-1", "values": {"pupils": 1}}], publisher)
+        returns.sign_off(name, PERIOD, council, "submit", None, publisher)
+        if not submitted_by_council:
+            returns.sign_off(name, PERIOD, council, "approve", None, self.governance(council))
+        return name
+    def alert(self, org: str) -> int:
+        """An open alert episode concerning `org` alone."""
+        def make():
+            condition = Condition("matrix", f"matrix-{org}", (org,), f"matrix alert of {org}")
+            with db.write_transaction(self.services.engine) as conn:
+                alert_episodes.apply(conn, [condition], {"matrix"}, db.utcnow(), lambda orgs: [])
+            (found,) = [a for a in self.services.alerts.list_alerts(Principal(org=org, role="admin", credential_id="m"))
+                        if a["key"] == f"matrix-{org}"]
+            return found["id"]
+        return self.once("alert", org, make)
+
+    def alert_contact(self, org: str) -> None:
+        self.once("alert-contact", org, lambda: self.services.alerts.set_contact(
+            Principal(org=org, role="admin", credential_id="m"), org, f"ops@{org}.example", None))
 
     def enrolment_token(self, org: str) -> str:
         return self.services.orgs.create_enrolment(org, 3600, actor="test")[0]
@@ -263,6 +357,13 @@ class World:
                                                     f"{org}-agent", "1.0")
             return answer["agent_id"]
         return self.once("agent", org, make)
+
+
+def return_spec(name: str, requesting_org: str | None = None) -> dict:
+    spec = {"name": name, "title": f"Matrix return {name}", "frequency": "quarterly", "due_days_after_period_end": 30,
+            "expected_publishers": [CALLER, OTHER], "introduced": "2026-01-01",
+            "fields": {"type": "object", "properties": {"pupils": {"type": "integer"}}}}
+    return {**spec, "requesting_org": requesting_org} if requesting_org else spec
 
 
 @dataclass
@@ -396,7 +497,38 @@ REQUESTS = {
     "hub.returns.api.period_status": lambda w, org, caller: Call({"dataset": RETURN}, params={"period": PERIOD}),
     "hub.returns.api.grid": lambda w, org, caller: Call({"dataset": RETURN}),
     "hub.returns.api.submission": lambda w, org, caller: Call({"dataset": RETURN, "period": PERIOD, "org": org}),
+    "hub.returns.api.list_definitions": lambda w, org, caller: Call(),
+    "hub.returns.api.template": lambda w, org, caller: Call({"dataset": w.rows_return()}),
+    "hub.returns.api.upload_rows": lambda w, org, caller: Call(
+        {"dataset": w.rows_return(fresh=True), "period": PERIOD, "org": org}, data="key,pupils\nschool-1,10\n",
+        content_type="text/csv"),
+    "hub.returns.api.sign_off": lambda w, org, caller: Call(
+        {"dataset": w.row_set(org, THIRD), "period": PERIOD, "org": org}, json={"action": "approve"}),
+    "hub.returns.api.sign_off#accept": lambda w, org, caller: Call(
+        {"dataset": w.row_set(THIRD, org, submitted_by_council=False), "period": PERIOD, "org": THIRD},
+        json={"action": "accept"}),
+    "hub.returns.api.set_auto_approve": lambda w, org, caller: Call(
+        {"dataset": w.rows_return(fresh=True), "org": org}, json={"enabled": True}),
+    "hub.returns.api.draft_definition": lambda w, org, caller: Call(
+        json=return_spec(f"data-return.matrix-{next(_ids)}", requesting_org=org)),
+    "hub.returns.api.get_definition": lambda w, org, caller: Call({"name": w.once("return", org,
+                                                                                 lambda: w.return_draft(org))}),
+    "hub.returns.api.set_definition_lifecycle": lambda w, org, caller: Call(
+        {"name": w.once("return", org, lambda: w.return_draft(org))}, json={"reviewed": "2026-06-01"}),
+    "hub.returns.api.approve_definition": lambda w, org, caller: Call({"name": w.return_draft(org), "version": 1}),
+    "hub.returns.api.submit_rows": lambda w, org, caller: Call(
+        {"dataset": w.rows_return(), "period": PERIOD, "org": org},
+        json={"rows": [{"key": "school-1", "values": {"pupils": 10}}]}),
     "hub.coverage.api.coverage": lambda w, org, caller: Call(params={} if org == caller else {"org": org}),
+    "hub.referrals.api.list_referrals": lambda w, org, caller: (w.referral(org), Call())[1],
+    "hub.referrals.api.get_referral": lambda w, org, caller: Call({"referring_org": org, "referral_id": w.referral(org)}),
+    "hub.referrals.api.referral_report": lambda w, org, caller: Call({"agreement_id": w.referral_agreement(org)}),
+    "hub.alerts.api.list_alerts": lambda w, org, caller: (w.alert(org), Call())[1],
+    "hub.alerts.api.get_alert": lambda w, org, caller: Call({"alert_id": w.alert(org)}),
+    "hub.alerts.api.silence_alert": lambda w, org, caller: Call({"alert_id": w.alert(org)},
+                                                                json={"minutes": 60, "reason": "matrix"}),
+    "hub.alerts.api.get_alert_contact": lambda w, org, caller: (w.alert_contact(org), Call({"org": org}))[1],
+    "hub.alerts.api.set_alert_contact": lambda w, org, caller: Call({"org": org}, json={"email": f"ops@{org}.example"}),
 }
 
 

@@ -40,7 +40,7 @@ KEY_OF_OPERATION = {
         "hub.policy.api.give_consent", "hub.policy.api.import_consents", "hub.policy.api.withdraw_consent",
         "hub.policy.api.lodge_objection", "hub.policy.api.withdraw_objection", "hub.policy.api.subject_consents",
         "hub.policy.api.subject_disclosures", "hub.policy.api.dry_run", "hub.audit.api.list_entries",
-        "hub.audit.api.verify_chain"],
+        "hub.audit.api.verify_chain", "hub.referrals.api.referral_report"],
     "edinburgh/ops": ["hub.health.api.list_agents", "hub.health.api.get_agent", "hub.coverage.api.coverage"],
     "edinburgh/agent": ["hub.health.api.heartbeat"],
     "sds/subscriber": [

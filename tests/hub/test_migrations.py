@@ -10,7 +10,8 @@ from sqlalchemy import text
 from hub.db import make_engine
 from hub.migrate import _config, is_current, upgrade
 
-DOMAINS = {"agentconfig", "console", "delivery", "health", "notices", "opendata", "policy", "records", "returns"}
+DOMAINS = {"agentconfig", "alerts", "console", "delivery", "health", "notices", "opendata", "policy", "records",
+           "returns"}
 
 
 def script() -> ScriptDirectory:

@@ -8,22 +8,9 @@ import pytest
 
 from hub.app import build_services
 from hub.config import Settings
+from support.clock import FakeClock
 from support.returns import load_orgs
 from support.sinks import SinkProcess
-
-
-class FakeClock:
-    """The hub's clock, set by the test."""
-
-    def __init__(self, moment: datetime):
-        self.now = moment
-
-    def set(self, text: str) -> datetime:
-        self.now = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return self.now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="session")

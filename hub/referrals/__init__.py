@@ -1,0 +1,1 @@
+"""Referrals as tracked journeys: addressed referrals, their status updates, overdue, partnership figures."""

@@ -1,0 +1,57 @@
+"""A referral's journey from its status updates, without a database: the steps, the current
+state, when it is due to be acknowledged, and the quarter it counts in."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+# The statuses of schema referral-status/1, in the order a journey usually takes them.
+STATUSES = ("received", "accepted", "declined", "first-appointment-attended", "started-training",
+            "gained-qualification", "entered-employment", "sustained-employment-13-weeks",
+            "sustained-employment-26-weeks")
+AWAITING = "awaiting"  # no status update yet
+STATES = (AWAITING, *STATUSES)
+DECLINE_REASONS = ("not-eligible", "no-capacity", "client-declined", "unable-to-contact", "duplicate",
+                   "referred-elsewhere", "needs-met-elsewhere", "other")
+# Client-group fields of schema referral/3 that partnership figures can be cut by.
+CLIENT_GROUPS = ("simd_quintile", "disability", "care_experienced", "veteran", "lone_parent", "age_band")
+NOT_RECORDED = "not recorded"
+
+
+def parse_moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    """`days` working days (Monday to Friday) after `start`, at the same time of day; a start at a
+    weekend counts from the Monday after. Bank holidays are not known to the hub."""
+    moment = start
+    while moment.weekday() >= 5:
+        moment = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    left = days
+    while left > 0:
+        moment += timedelta(days=1)
+        if moment.weekday() < 5:
+            left -= 1
+    return moment
+
+
+def ordered(statuses: list[dict]) -> list[dict]:
+    """Status payloads in the order they happened (ties in the order of the journey)."""
+    return sorted(statuses, key=lambda s: (parse_moment(s["status_at"]), STATUSES.index(s["status"])))
+
+
+def current_state(statuses: list[dict]) -> str:
+    return ordered(statuses)[-1]["status"] if statuses else AWAITING
+
+
+def quarter_of(moment: datetime) -> str:
+    return f"{moment.year}-Q{(moment.month - 1) // 3 + 1}"
+
+
+def group_value(payload: dict, field: str) -> str:
+    value = payload.get(field)
+    if value is None:
+        return NOT_RECORDED
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
