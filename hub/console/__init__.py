@@ -3,6 +3,7 @@
   blueprint.py      the blueprint and its guards (sign-in, roles, CSRF), navigation, error pages
   filters.py        template filters, registered on the app by init_console
   queries.py        read-only queries behind the pages
+  *_words.py        agreements and rejects said in sentences (summaries, what a change changes, rules)
   *_views.py        the pages, one module per area; each adds its routes to the blueprint
   service.py        staff accounts, sessions and the CSRF token (no Flask)
 

@@ -5,65 +5,19 @@ from __future__ import annotations
 
 import difflib
 import json
+from datetime import date
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from hub.errors import Conflict, Forbidden, HubError, InvalidContent, TooLarge, Unavailable
-from hub.policy.vocabulary import KNOWN_PURPOSES, LAWFUL_BASES, STATUSES
+from hub.errors import Conflict, Forbidden, HubError, Invalid, InvalidContent, TooLarge, Unavailable
+from hub.policy.vocabulary import KNOWN_PURPOSES, LAWFUL_BASES, STATUSES, purpose_label
 
+from .agreement_words import org_name, plain_summary, what_changes
 from .blueprint import GOVERNANCE, console, requires, services, staff
-
-LAWFUL_BASIS_WORDS = {
-    "consent": "the data subject's consent",
-    "public-task": "a task carried out in the public interest (public task)",
-    "legal-obligation": "a legal obligation",
-    "contract": "a contract with the data subject",
-    "vital-interests": "protecting someone's vital interests",
-}
-GENERALISE_WORDS = {"year": "only the year", "district": "only the postcode district", "month": "only the month"}
 
 
 def _policy():
     return services().policy
-
-
-def _org_name(slug: str) -> str:
-    found = services().orgs.get_org(slug)
-    return found["name"] if found else slug
-
-
-def _and(items) -> str:
-    items = [str(i) for i in items]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def plain_summary(document: dict) -> list[str]:
-    """Who shares what with whom, why, on what basis, until when: sentences for people."""
-    datasets = services().catalogue
-    sentences = [
-        f"{_and(_org_name(p) for p in document['providers'])} "
-        f"share{'s' if len(document['providers']) == 1 else ''} "
-        f"{_and((datasets.get(d).title if datasets.get(d) else d) for d in sorted(document['datasets']))} "
-        f"with {_and(_org_name(r) for r in document['recipients'])}.",
-        f"Why: {_and(document['purposes'])}.",
-        f"On what basis: {LAWFUL_BASIS_WORDS.get(document['lawful_basis'], document['lawful_basis'])}.",
-        f"When: from {document['valid_from']} until {document['valid_until']}; recipients keep what they "
-        f"receive for at most {document.get('retention_days', '?')} days.",
-    ]
-    for name, terms in sorted(document["datasets"].items()):
-        fields = terms.get("fields") or []
-        part = f"From {name}, only these fields are sent: {_and(fields)}." if fields else f"From {name}: every field."
-        if terms.get("pseudonymise"):
-            part += f" Replaced by a pseudonym: {_and(terms['pseudonymise'])}."
-        if terms.get("generalise"):
-            part += " Made less precise: " + _and(
-                f"{f} ({GENERALISE_WORDS.get(how, how)})" for f, how in sorted(terms["generalise"].items())) + "."
-        if terms.get("conditions"):
-            part += f" Only when {_and(terms['conditions'])}."
-        sentences.append(part)
-    return sentences
 
 
 def _located_problems(error: HubError) -> list[dict]:
@@ -83,6 +37,26 @@ def agreements():
 @console.get("/agreements/<agreement_id>")
 @requires(*GOVERNANCE)
 def agreement(agreement_id: str):
+    return _agreement_page(agreement_id)
+
+
+REVIEW_WARNING_DAYS = 30  # the review badge shows from this many days before the review date
+
+
+def review_state(review_date: str | None, today) -> str | None:
+    """'overdue' once the review date has passed, 'due' from 30 days before it, else None."""
+    if not review_date:
+        return None
+    try:
+        due = date.fromisoformat(str(review_date)[:10])
+    except ValueError:
+        return None
+    if today > due:
+        return "overdue"
+    return "due" if (due - today).days <= REVIEW_WARNING_DAYS else None
+
+
+def _agreement_page(agreement_id: str, reason_error: dict | None = None, status: int = 200):
     found = _policy().agreements.get(agreement_id, staff().principal)
     latest = found["latest"] or {"version": found["version"], "status": found["status"],
                                  "approvals": found["approvals"], "document": found["document"]}
@@ -90,14 +64,30 @@ def agreement(agreement_id: str):
     document = latest["document"]
     parties = set(document["providers"]) | set(document["recipients"])
     approved_by = {a["org"] for a in latest["approvals"]}
+    waiting = sorted(parties - approved_by)
+    in_force = found["document"] if found["status"] in ("active", "suspended") else None
+    changes = {
+        "approved": what_changes("approved", document, latest["status"], last_approval=waiting == [user.org]),
+        "active": (what_changes("active", document, "approved", in_force if found["latest"] else None,
+                                found["version"]) if latest["status"] == "approved"
+                   else what_changes("active", found["document"], found["status"])),
+        "suspended": what_changes("suspended", found["document"], found["status"]),
+        "retired": what_changes("retired", found["document"], found["status"]),
+    }
+    review_date = found["document"].get("review_date")
+    today = services().clock().date()
     return render_template(
         "console/agreement.html", agreement=found, latest=latest, summary=plain_summary(found["document"]),
         latest_summary=plain_summary(document) if found["latest"] else None,
         can_approve=(latest["status"] == "draft" and user.role == "governance"
                      and (user.org in parties) and user.org not in approved_by),
         # Every party named in the version approves it, each for itself.
-        waiting_for=[f"{_org_name(org)} ({'provider' if org in document['providers'] else 'recipient'})"
-                     for org in sorted(parties - approved_by)])
+        waiting_for=[f"{org_name(org)} ({'provider' if org in document['providers'] else 'recipient'})"
+                     for org in waiting],
+        changes=changes, reason_error=reason_error or {}, org_name=org_name, purpose_label=purpose_label,
+        review_date=review_date, review=review_state(review_date, today),
+        review_in_days=(date.fromisoformat(str(review_date)[:10]) - today).days if review_state(review_date, today) else None,
+    ), status
 
 
 @console.get("/agreements/<agreement_id>/versions")
@@ -133,8 +123,10 @@ datasets:
 
 
 def _render_editor(source: str, agreement_id: str | None, problems=None, status: int = 200):
+    problems = problems or []
     return render_template("console/agreement_edit.html", source=source, agreement_id=agreement_id,
-                           problems=problems or [], bases=LAWFUL_BASES, purposes=KNOWN_PURPOSES), status
+                           problems=problems, problem_lines={p["line"] for p in problems if p.get("line")},
+                           bases=LAWFUL_BASES, purposes=KNOWN_PURPOSES), status
 
 
 @console.route("/agreements/new", methods=["GET", "POST"])
@@ -175,8 +167,13 @@ def change_agreement_status(agreement_id: str):
     if to not in ("approved", "active", "suspended", "retired"):
         abort(400, description="Choose approve, activate, suspend or retire.")
     version = request.form.get("version", type=int)
-    result = _policy().agreements.transition(agreement_id, to, staff().principal, version=version,
-                                             reason=(request.form.get("reason") or "").strip() or None)
+    try:
+        result = _policy().agreements.transition(agreement_id, to, staff().principal, version=version,
+                                                 reason=(request.form.get("reason") or "").strip() or None)
+    except Invalid as error:  # no reason: said beside the reason field, nothing changed
+        if error.details.get("field") != "reason":
+            raise
+        return _agreement_page(agreement_id, reason_error={to: error.detail}, status=400)
     if to == "approved" and result["status"] == "draft":
         flash(f"Your approval of version {result['version']} is recorded; it now waits for "
               f"{result.get('waiting_for', 'the other side')}.", "success")

@@ -1,22 +1,44 @@
-"""Line charts drawn as inline SVG on the server: geometry here, markup in templates/console/_chart.html.
+"""Line charts drawn as inline SVG on the server: geometry here, markup in templates/console/_macros.html.
 
 Colours come from the Okabe-Ito palette, which stays distinguishable for the
-common kinds of colour blindness; every chart is also given as a table.
+common kinds of colour blindness; each line also has its own marker and dash, so
+lines are told apart without colour; every chart is also given as a table.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+MARKERS = ("circle", "square", "triangle", "diamond", "cross")
+DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2")  # stroke-dasharray: solid, dashed, dotted, dash-dot, fine dots
+
+
+def marker_path(marker: str, x: float, y: float, size: float = 4.0) -> str:
+    """SVG path data of a marker centred on (x, y)."""
+    r = size
+    if marker == "square":
+        return f"M{x - r:.1f},{y - r:.1f}h{2 * r:.1f}v{2 * r:.1f}h{-2 * r:.1f}z"
+    if marker == "triangle":
+        return f"M{x:.1f},{y - r - 1:.1f}L{x + r + 1:.1f},{y + r:.1f}L{x - r - 1:.1f},{y + r:.1f}z"
+    if marker == "diamond":
+        return f"M{x:.1f},{y - r - 1:.1f}L{x + r + 1:.1f},{y:.1f}L{x:.1f},{y + r + 1:.1f}L{x - r - 1:.1f},{y:.1f}z"
+    if marker == "cross":
+        return (f"M{x - r:.1f},{y - r:.1f}L{x + r:.1f},{y + r:.1f}M{x + r:.1f},{y - r:.1f}L{x - r:.1f},{y + r:.1f}")
+    return f"M{x - r:.1f},{y:.1f}a{r:.1f},{r:.1f} 0 1,0 {2 * r:.1f},0a{r:.1f},{r:.1f} 0 1,0 {-2 * r:.1f},0"
 
 
 @dataclass(frozen=True)
 class Line:
     name: str
     colour: str
+    marker: str
+    dash: str  # stroke-dasharray, "" for a solid line
     points: str  # SVG polyline points
     values: list[float]
     dots: list[tuple[float, float, str, float]]  # x, y, label, value
+
+    def marker_at(self, x: float, y: float, size: float = 4.0) -> str:
+        return marker_path(self.marker, x, y, size)
 
 
 @dataclass(frozen=True)
@@ -72,8 +94,8 @@ def line_chart(title: str, labels: list[str], series: dict[str, list[float]], un
     lines = []
     for index, (name, values) in enumerate(series.items()):
         coords = [(round(x_at(i), 1), round(y_at(v), 1)) for i, v in enumerate(values)]
-        lines.append(Line(name=name, colour=PALETTE[index % len(PALETTE)],
-                          points=" ".join(f"{x},{y}" for x, y in coords), values=list(values),
+        lines.append(Line(name=name, colour=PALETTE[index % len(PALETTE)], marker=MARKERS[index % len(MARKERS)],
+                          dash=DASHES[index % len(DASHES)], points=" ".join(f"{x},{y}" for x, y in coords), values=list(values),
                           dots=[(x, y, labels[i], values[i]) for i, (x, y) in enumerate(coords)]))
     y_ticks = [(round(y_at(step * i), 1), _format(step * i)) for i in range(int(peak // step) + 1)]
     stride = max(1, -(-count // max_x_ticks))

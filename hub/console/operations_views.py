@@ -19,7 +19,7 @@ from . import queries
 from .audit_reading import actor_names
 from .blueprint import ALL_STAFF, OPERATORS, allowed, console, hub_wide, requires, services, staff
 from .charts import line_chart
-from .filters import moment
+from .filters import local
 from .queries import by_severity, needs_attention
 
 LETTERS_PER_PAGE = 25
@@ -205,7 +205,7 @@ def history_chart(history: list[dict]):
         report = beat["report"] or {}
         tasks = report.get("tasks") or []
         totals = (sum(t.get("published") or 0 for t in tasks), sum(t.get("rejected") or 0 for t in tasks))
-        labels.append(moment(beat["received_at"])[11:16])
+        labels.append(local(beat["received_at"]).strftime("%H:%M"))
         depth.append(report.get("outbox_depth") or 0)
         if before is None:
             published.append(0)
@@ -214,7 +214,7 @@ def history_chart(history: list[dict]):
             published.append(totals[0] - before[0] if totals[0] >= before[0] else totals[0])
             rejected.append(totals[1] - before[1] if totals[1] >= before[1] else totals[1])
         before = totals
-    return line_chart("Records published and rejected between heartbeats, and outbox depth (UTC)", labels,
+    return line_chart("Records published and rejected between heartbeats, and outbox depth", labels,
                       {"published": published, "rejected": rejected, "outbox depth": depth}, unit="records")
 
 

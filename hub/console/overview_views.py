@@ -18,6 +18,8 @@ from . import queries
 from .audit_reading import actor_names, detail_fields
 from .blueprint import ALL_STAFF, GOVERNANCE, allowed, console, hub_wide, requires, services, staff, visible_org
 from .charts import line_chart
+from .filters import uk_date
+from .quality_words import plain_message
 
 
 def _parse_day(text: str | None, default: date | None = None) -> date | None:
@@ -142,7 +144,7 @@ def quality():
     counted = None if hub_wide() else visible_org()
     labels, by_publisher = queries.rejects_per_day(engine, counted, today, by="publisher")
     _labels, by_dataset = queries.rejects_per_day(engine, counted, today, by="dataset")
-    short = [label[5:] for label in labels]
+    short = [uk_date(label).rsplit(" ", 1)[0] for label in labels]  # "18 Nov"
     return render_template(
         "console/quality.html", today=today,
         publisher_chart=line_chart("Rejected records per day, by publisher (last 14 days)", short, by_publisher,
@@ -150,8 +152,33 @@ def quality():
         dataset_chart=line_chart("Rejected records per day, by dataset (last 14 days)", short, by_dataset,
                                  unit="rejected records"),
         fields=queries.rejected_fields(engine, counted, since), hub_wide=hub_wide(),
-        errors=queries.common_errors(engine, visible_org(), since),
+        errors=_in_words(queries.common_errors(engine, visible_org(), since)),
+        totals=_with_rates(queries.publish_totals(engine, counted, since)),
         orgs=services().orgs.list_orgs() if staff().role == "admin" else [])
+
+
+def _in_words(errors: list[dict]) -> list[dict]:
+    """Each broken rule in words, with the dataset's key field named for its example."""
+    catalogue = services().catalogue
+    for row in errors:
+        dataset = catalogue.get(row["dataset"])
+        row["plain"] = plain_message(dataset, row["path"], row["message"])
+        key_field = dataset.key_field if dataset is not None else None
+        key_schema = (dataset.schemas[max(dataset.schemas)].get("properties", {}).get(key_field, {})
+                      if dataset is not None and dataset.schemas else {})
+        row["key_title"] = key_schema.get("title") or key_field or "key"
+    return errors
+
+
+def _with_rates(totals) -> list[dict]:
+    """Accepted, rejected and the reject rate per dataset (percent of the records sent)."""
+    rows = []
+    for dataset in sorted(set(totals.accepted) | set(totals.rejected)):
+        accepted, rejected = totals.accepted.get(dataset, 0), totals.rejected.get(dataset, 0)
+        sent = accepted + rejected
+        rows.append({"dataset": dataset, "accepted": accepted, "rejected": rejected, "sent": sent,
+                     "rate": f"{100 * rejected / sent:.1f}" if sent else "0.0"})
+    return rows
 
 
 @console.get("/quality/report.csv")

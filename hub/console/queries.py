@@ -21,6 +21,7 @@ from hub.records.models import batches, record_rejects, records
 from hub.timeutil import iso_utc
 
 from .filters import duration, plural
+from .quality_words import rule_of
 
 # A subscription whose oldest undelivered record is older than this is "lagging".
 LAG_WARNING_SECONDS = 300
@@ -163,23 +164,32 @@ def rejected_fields(engine: Engine, org: str | None, since: datetime, limit: int
 
 
 def common_errors(engine: Engine, org: str | None, since: datetime, limit: int = 10) -> list[dict]:
-    """The most frequent error messages, each with its latest example (record id, batch, time)."""
+    """The rules broken most often, one row per dataset, field and rule (however many values broke
+    it), each with the number of errors and its latest example (the record's key, id, batch, time)."""
     grouped = (select(record_rejects.c.dataset, record_rejects.c.path, record_rejects.c.message,
                       func.count().label("errors"), func.max(record_rejects.c.id).label("example_id"))
                .where(record_rejects.c.received_at >= since)
-               .group_by(record_rejects.c.dataset, record_rejects.c.path, record_rejects.c.message)
-               .order_by(func.count().desc(), record_rejects.c.dataset).limit(limit))
+               .group_by(record_rejects.c.dataset, record_rejects.c.path, record_rejects.c.message))
     if org is not None:
         grouped = grouped.where(record_rejects.c.publisher == org)
+    rules: dict[tuple[str, str, str], dict] = {}
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(grouped)]
+        for row in conn.execute(grouped):
+            rule = rule_of(row.message)[0]
+            found = rules.setdefault((row.dataset, row.path, rule if rule != "other" else row.message), {
+                "dataset": row.dataset, "path": row.path, "rule": rule, "message": row.message, "errors": 0,
+                "example_id": row.example_id})
+            found["errors"] += row.errors
+            if row.example_id >= found["example_id"]:
+                found["example_id"], found["message"] = row.example_id, row.message
+        rows = sorted(rules.values(), key=lambda r: (-r["errors"], r["dataset"], r["path"]))[:limit]
         examples = {r.id: r for r in conn.execute(
             select(record_rejects).where(record_rejects.c.id.in_([r["example_id"] for r in rows])))} if rows else {}
     for row in rows:
         example = examples.get(row["example_id"])
         row["example"] = None if example is None else {
             "publisher": example.publisher, "record_id": example.record_id, "record_index": example.record_index,
-            "batch_id": example.batch_id, "received_at": iso_utc(example.received_at)}
+            "key": example.key, "batch_id": example.batch_id, "received_at": iso_utc(example.received_at)}
     return rows
 
 

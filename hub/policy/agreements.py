@@ -201,6 +201,79 @@ def window(document: dict) -> tuple[datetime, datetime]:
     return moment(document["valid_from"]), moment(document["valid_until"], end_of_day=True)
 
 
+# What each kind of value in the format must look like, in words (not the pattern itself).
+FORM_WORDS = {
+    "id": "lower-case letters, digits, dots and hyphens, 3 to 100 characters, such as referral-edinburgh-sds",
+    "slug": "an org's id: lower-case letters, digits and hyphens, such as edinburgh",
+    "field": "a field name: letters, digits, _ and -, starting with a letter or _",
+    "moment": "a date (YYYY-MM-DD, such as 2026-01-01) or a date and time (2026-01-01T09:00:00Z)",
+    "purposes": "a W3C DPV purpose name in PascalCase, such as ServiceProvision",
+    "datasets": "a dataset name: lower-case letters, digits, dots and hyphens",
+}
+
+
+TYPE_WORDS = {"array": "a list, such as [a, b]", "string": "text", "integer": "a whole number",
+              "number": "a number", "object": "a mapping of settings (name: value lines)", "boolean": "true or false"}
+
+
+def _what_is_expected(error) -> str | None:
+    """The words for the value an error's schema path describes, if there are some."""
+    for name in reversed([str(p) for p in error.schema_path]):
+        if name in FORM_WORDS:
+            return FORM_WORDS[name]
+    return None
+
+
+def _schema_at(schema_path) -> dict:
+    found = load_format_schema("agreement")
+    for part in schema_path:
+        found = found[part] if isinstance(found, dict) else found[int(part)]
+    return found
+
+
+def schema_problems(data, node) -> list[tuple[list, int | None, str]]:
+    """(path, line, message) for each place the document breaks the format, one per place,
+    in words; a missing setting is reported at the mapping that lacks it (no line for the
+    top level: there is no line to point at, only one to add)."""
+    found: dict[tuple, tuple[list, int | None, str]] = {}
+    for error in _schema_validator().iter_errors(data):
+        parts = list(error.instance_path)
+        kind = type(error.kind).__name__
+        if kind == "Required":
+            missing = error.kind.property
+            where = f"{_dotted(parts)} needs" if parts else "an agreement needs"
+            entry = (parts + [missing], _line_of(node, parts) if parts else None,
+                     f"missing: {where} {missing}; add a line '{missing}: ...'")
+        elif kind == "AnyOf" and all(set(choice) == {"required"} for choice in _schema_at(list(error.schema_path))):
+            # one of several settings is needed (fields, or aggregate): name them, at the mapping
+            choices = [name for choice in _schema_at(list(error.schema_path)) for name in choice["required"]]
+            entry = (parts + [choices[0]], _line_of(node, parts),
+                     f"missing: {_dotted(parts) or 'an agreement'} needs {' or '.join(choices)}; "
+                     f"add a line '{choices[0]}: ...'")
+        elif kind == "AdditionalProperties":
+            for key in error.kind.unexpected:
+                known = sorted(_schema_at(list(error.schema_path)[:-1]).get("properties", {}))
+                found.setdefault(tuple(parts + [key]), (parts + [key], _line_of(node, parts + [key]),
+                                                        f"{key!r} is not a setting here (the settings: {', '.join(known)})"))
+            continue
+        elif kind == "Enum":
+            value = error.instance
+            choices = _schema_at(list(error.schema_path))  # the path ends at the enum's list
+            entry = (parts, _line_of(node, parts), f"{value!r} is not one of the choices: {', '.join(map(str, choices))}")
+        elif kind in ("Pattern", "AnyOf", "Format", "PropertyNames") and _what_is_expected(error):
+            entry = (parts, _line_of(node, parts), f"{error.instance!r} is not {_what_is_expected(error)}")
+        elif kind == "Type":
+            wanted = _schema_at(list(error.schema_path))
+            words = " or ".join(TYPE_WORDS.get(t, t) for t in ([wanted] if isinstance(wanted, str) else wanted))
+            expected = _what_is_expected(error)
+            entry = (parts, _line_of(node, parts),
+                     f"should be {words}" + (f": {expected}" if expected else ""))
+        else:
+            entry = (parts, _line_of(node, parts), error.message)
+        found.setdefault(tuple(entry[0]), entry)
+    return sorted(found.values(), key=lambda e: (e[1] or 0, _dotted(e[0])))
+
+
 def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[str], bool]) -> dict:
     """Parse and check an agreement; returns its normalised document or raises AgreementError
     listing every problem found. `dataset_of(name)` gives a catalogue Dataset or None."""
@@ -210,33 +283,39 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
     def problem(parts: list, message: str):
         problems.append(AgreementProblem(_dotted(parts), _line_of(node, parts), message))
 
-    for error in _schema_validator().iter_errors(data):
-        problem(list(error.instance_path), error.message)
-    if problems:
-        raise AgreementError(problems)
+    # Every mistake at once: the form's, then the meaning of every part whose form is right.
+    broken: list[tuple] = []
+    for parts, line, message in schema_problems(data, node):
+        problems.append(AgreementProblem(_dotted(parts), line, message))
+        broken.append(tuple(parts))
+
+    def sound(*parts) -> bool:
+        """Whether the form of this part (and everything in it) is right, so its meaning can be checked."""
+        return not any(b[:len(parts)] == parts or parts[:len(b)] == b for b in broken)
 
     for side in ("providers", "recipients"):
-        for index, org in enumerate(data[side]):
+        for index, org in enumerate(data.get(side) if sound(side) else []):
             if org == PUBLIC:
                 if side == "providers":
                     problem([side, index], "the public receives open data; it cannot provide it")
                 continue
             if not org_exists(org):
                 problem([side, index], f"unknown org {org!r} (add it first: causeway-hub org add {org} --name ...)")
-    for index, contact in enumerate(data.get("contacts", [])):
+    for index, contact in enumerate(data.get("contacts", []) if sound("contacts") else []):
         if not org_exists(contact["org"]):
             problem(["contacts", index, "org"], f"unknown org {contact['org']!r}")
 
-    try:
-        starts, ends = window(data)
-    except ValueError as exc:
-        problem(["valid_from"], f"not a date or date-time: {exc}")
-    else:
-        if ends <= starts:
-            problem(["valid_until"], f"ends ({data['valid_until']}) before it starts ({data['valid_from']})")
+    if sound("valid_from") and sound("valid_until"):
+        try:
+            starts, ends = window(data)
+        except ValueError as exc:
+            problem(["valid_from"], f"not a date or date-time: {exc}")
+        else:
+            if ends <= starts:
+                problem(["valid_until"], f"ends ({data['valid_until']}) before it starts ({data['valid_from']})")
 
     datasets = {}
-    for name, spec in data["datasets"].items():
+    for name, spec in (data["datasets"].items() if sound("datasets") else ()):
         at = ["datasets", name]
         if name == NOTICE_DATASET or name.startswith("causeway."):
             problem(at, f"{name} is made by the hub itself and cannot be shared by agreement")
@@ -290,16 +369,16 @@ def parse_agreement(source: str, *, dataset_of: Callable, org_exists: Callable[[
                 if field not in known:
                     problem(at + ["conditions", index], f"condition {text!r} reads payload.{field}, "
                                                         f"which is not a field of dataset {name}")
-        if PUBLIC in data["recipients"] and dataset.personal and "aggregate" not in spec:
+        if sound("recipients") and PUBLIC in data["recipients"] and dataset.personal and "aggregate" not in spec:
             problem(at, f"{name} is personal data, so it cannot be published to the public; "
                         "publish counts of it instead (aggregate: {rows: ..., columns: ...}), "
                         "which the hub's disclosure control protects")
-        if data["lawful_basis"] == "consent" and not dataset.personal:
+        if data.get("lawful_basis") == "consent" and not dataset.personal:
             problem(at, f"lawful basis consent needs records about a person, but {name} is not personal data: "
                         "choose another basis or another dataset")
         datasets[name] = spec
     if problems:
-        raise AgreementError(problems)
+        raise AgreementError(sorted(problems, key=lambda p: (p.line or 0, p.path)))
 
     return {
         "id": data["id"],

@@ -208,3 +208,54 @@ def payload_fields(text: str) -> list[str]:
     """Top-level payload fields a condition reads (for checking them against the schema)."""
     return [name.split(".")[1] for kind, name, _ in _tokens(text)
             if kind == "name" and name.startswith("payload.") and len(name.split(".")) > 1]
+
+
+_NAME_WORDS = {"provider": "the organisation that published it", "recipient": "the recipient",
+               "purpose": "the purpose", "dataset": "the dataset"}
+_OPERATOR_WORDS = {"==": "is", "!=": "is not", "<": "is less than", "<=": "is at most", ">": "is more than",
+                   ">=": "is at least", "in": "is one of", "not in": "is not one of"}
+
+
+def describe_condition(text: str) -> str:
+    """A condition read aloud: 'payload.referring_org == provider' ->
+    "its referring_org is the organisation that published it". The text as it is if it does not parse."""
+    try:
+        compile_condition(text)
+        tokens = _tokens(text)
+    except ConditionError:
+        return text
+    words: list[str] = []
+    in_list: list[str] | None = None
+    index = 0
+    while index < len(tokens):
+        kind, value, _ = tokens[index]
+        following = tokens[index + 1] if index + 1 < len(tokens) else ("end", "", 0)
+        index += 1
+        if in_list is not None:
+            if value == "]":
+                words.append(" or ".join(in_list) if in_list else "nothing")
+                in_list = None
+            elif kind == "string":
+                in_list.append(f"“{_unquote(value)}”")
+            elif value != ",":
+                in_list.append(value)
+        elif value == "[":
+            in_list = []
+        elif kind == "string":
+            words.append(f"“{_unquote(value)}”")
+        elif kind == "name" and value.startswith("payload."):
+            words.append("its " + value[len("payload."):].replace(".", " → "))
+        elif kind == "name":
+            words.append(_NAME_WORDS.get(value, value))
+        elif kind == "keyword" and value == "not" and following[:2] == ("keyword", "in"):
+            words.append(_OPERATOR_WORDS["not in"])
+            index += 1
+        elif kind == "keyword" and value == "not":
+            words.append("not")
+        elif value in _OPERATOR_WORDS:
+            words.append(_OPERATOR_WORDS[value])
+        elif kind == "keyword" and value in ("true", "false", "null"):
+            words.append({"true": "true", "false": "false", "null": "empty"}[value])
+        elif kind != "end":
+            words.append(value)
+    return " ".join(words).replace("( ", "(").replace(" )", ")")

@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable
 
 from sqlalchemy import and_, insert, select, update
@@ -51,7 +51,6 @@ class ConsentInputError(InvalidContent):
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
-    from datetime import timezone
     return moment.replace(tzinfo=timezone.utc)
 
 
@@ -105,8 +104,8 @@ class ConsentRegistry:
                 if required:
                     errors.append({"field": name, "message": "is required"})
                 return None
-            try:
-                return parse_iso(str(value))
+            try:  # kept as UTC: SQLite would keep the wall-clock time and drop the offset
+                return parse_iso(str(value)).astimezone(timezone.utc)
             except ValueError:
                 errors.append({"field": name, "message": f"{value!r} is not an RFC 3339 date-time with a time zone"})
                 return None

@@ -11,7 +11,7 @@ import hashlib
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from causeway_common.canonical import canonical_json
@@ -97,13 +97,26 @@ def record_denials(conn: Connection, counts: dict[str, int], recipient: str, pur
 
 def subject_disclosures(conn: Connection, subject: str, provider: str | None) -> list[dict]:
     """The subject-access report: which recipient received which record, when, under what."""
-    query = select(disclosures).where(disclosures.c.subject == subject).order_by(disclosures.c.id)
+    # Each disclosure names its record (key and time) so a person can be shown which one it was.
+    query = (select(disclosures, records.c.key, records.c.occurred_at)
+             .select_from(disclosures.outerjoin(records, records.c.seq == disclosures.c.seq))
+             .where(disclosures.c.subject == subject).order_by(disclosures.c.id))
     if provider is not None:
         query = query.where(disclosures.c.provider == provider)
     return [{"record_id": r.record_id, "dataset": r.dataset, "provider": r.provider, "recipient": r.recipient,
              "purpose": r.purpose, "agreement_id": r.agreement_id, "agreement_version": r.agreement_version,
-             "lawful_basis": r.lawful_basis, "channel": r.channel, "at": iso_utc(r.at)}
+             "lawful_basis": r.lawful_basis, "channel": r.channel, "at": iso_utc(r.at),
+             "key": r.key, "occurred_at": r.occurred_at}
             for r in conn.execute(query)]
+
+
+def subject_records(conn: Connection, subject: str, publisher: str | None) -> int:
+    """How many stored records (of `publisher`, or of anyone) carry this subject reference: whether the
+    hub knows the person at all, told apart from a reference nobody's records carry."""
+    query = select(func.count()).select_from(records).where(records.c.subject == subject)
+    if publisher is not None:
+        query = query.where(records.c.publisher == publisher)
+    return int(conn.execute(query).scalar() or 0)
 
 
 def recipient_feed(engine, policy, dataset: str, recipient: str, purpose: str, after: int, limit: int,

@@ -41,6 +41,8 @@ from .models import agreement_approvals, agreement_history, agreement_parties, a
 from .vocabulary import PUBLIC, TRANSITIONS
 
 IN_FORCE = ("active", "suspended")
+# Stopping an agreement always says why: the parties, and anyone who asks later, read it in its history.
+REASON_NEEDED = {"suspended": "suspending", "retired": "retiring"}
 
 
 def invalid_agreement(exc: AgreementError) -> InvalidContent:
@@ -291,6 +293,10 @@ class AgreementRegistry:
                 raise Conflict(f"version {row.version} of {agreement_id} is {row.status}; "
                                f"it cannot move to {to} (allowed from {row.status}: "
                                f"{', '.join(sorted(t for f, t in TRANSITIONS if f == row.status)) or 'nothing'})")
+            if to in REASON_NEEDED and not (reason or "").strip():
+                raise Invalid(f"give a reason for {REASON_NEEDED[to]} agreement {agreement_id}: it is kept in the "
+                              "agreement's history and the audit log, for the parties and anyone who asks later",
+                              field="reason")
             if to == "active" and not self._fully_approved(conn, row, document):
                 missing = self._missing(conn, row, document)
                 raise Conflict(f"version {row.version} of {agreement_id} lacks the approval of {', '.join(missing)}",
@@ -299,7 +305,7 @@ class AgreementRegistry:
                 for other in versions:
                     if other.version != row.version and other.status in IN_FORCE:
                         self._move(conn, other, "retired", principal, rev, f"superseded by version {row.version}")
-            self._move(conn, row, to, principal, rev, reason)
+            self._move(conn, row, to, principal, rev, reason.strip() if reason else reason)
         return {"id": agreement_id, "version": row.version, "status": to}
 
     def _approve(self, conn: Connection, row, document: dict, principal: Principal, rev: int) -> dict:

@@ -298,6 +298,12 @@ class PolicyService:
             found = disclosure.subject_disclosures(conn, subject, None if principal.is_admin else principal.org)
         return {"subject": subject, "disclosures": found}
 
+    def subject_records_on_file(self, subject: str, principal: Principal) -> int:
+        """How many of the caller's org's records (admin: anyone's) carry this subject reference."""
+        principal.require("governance")
+        with self.engine.connect() as conn:
+            return disclosure.subject_records(conn, subject, None if principal.is_admin else principal.org)
+
     def recipient_feed(self, dataset: str, principal: Principal, purpose: str, after: int, limit: int) -> dict:
         return disclosure.recipient_feed(self.engine, self, dataset, principal.org, purpose, after, limit,
                                          actor=principal.actor)

@@ -10,6 +10,26 @@ KNOWN_PURPOSES = (
     "ResearchAndDevelopment", "StatisticalAnalysis", "RecordManagement",
 )
 
+# What each purpose means, in words for the people who read summaries and reports.
+PURPOSE_LABELS = {
+    "ServiceProvision": "providing a service to the person",
+    "PublicSafety": "public safety",
+    "EmergencyResponse": "responding to emergencies",
+    "LegalCompliance": "meeting a legal duty",
+    "ResearchAndDevelopment": "research and development",
+    "StatisticalAnalysis": "statistics",
+    "RecordManagement": "managing records",
+}
+
+
+def purpose_label(name: str) -> str:
+    """'ServiceProvision' -> 'providing a service to the person'; another DPV name in its own words."""
+    if name in PURPOSE_LABELS:
+        return PURPOSE_LABELS[name]
+    words = "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
+    return words or name
+
+
 STATUSES = ("draft", "approved", "active", "suspended", "retired")
 
 # Allowed moves (from -> to). "approved" is reached once every party named in the version approved it.

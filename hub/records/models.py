@@ -80,6 +80,7 @@ record_rejects = Table(
     Column("dataset", String(100), nullable=False),
     Column("record_index", Integer, nullable=False),
     Column("record_id", String(64), nullable=True),
+    Column("key", String(200), nullable=True),  # the record's own key, as the publisher's system knows it
     Column("path", String(300), nullable=False),
     Column("message", String(500), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),

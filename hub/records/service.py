@@ -285,12 +285,14 @@ class RecordService:
                 name = record.get("dataset") if isinstance(record, dict) and isinstance(record.get("dataset"), str) else "unknown"
                 rejected_by_dataset[name] = rejected_by_dataset.get(name, 0) + 1
                 record_id = results[index]["id"]
+                key = record.get("key") if isinstance(record, dict) else None
                 known = self.catalogue.get(name) if name != "unknown" else None
                 for error in errors[:max(0, REJECT_DETAILS_PER_BATCH - len(reject_details))]:
                     message = error.message if known is None or not known.personal else _without_value(error.message)
                     reject_details.append({
                         "publisher": principal.org, "dataset": name[:100], "record_index": index,
                         "record_id": record_id[:64] if isinstance(record_id, str) else None,
+                        "key": key[:200] if isinstance(key, str) else None,
                         "path": error.path[:300], "message": message[:500]})
             else:
                 candidates.append((index, row))

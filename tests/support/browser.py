@@ -17,6 +17,32 @@ from support.hubprocess import HubProcess, hub_cli, issue_key
 
 PHONE_WIDTH = 390
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+PHONE = {"width": 390, "height": 844}
+# axe-core as the axe-playwright-python package ships it (no download at test time).
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+AXE_RUN = """async (tags) => {
+  const result = await axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+  return result.violations.map(v => `${v.id} (${v.impact}): ${v.help}: ` +
+    v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(" | "));
+}"""
+
+
+def axe_source() -> str:
+    from importlib.resources import files
+
+    return (files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
+
+
+def accessibility_violations(page) -> list[str]:
+    """axe-core's WCAG 2.2 AA and best-practice violations on the page as it stands."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(axe_source())
+    return page.evaluate(AXE_RUN, AXE_TAGS)
+
+
+def phone_width_overflow(page) -> int:
+    """How many pixels the page is wider than a 390 px phone screen (0: it reflows)."""
+    return max(0, page.evaluate("document.documentElement.scrollWidth") - PHONE["width"])
 PASSWORD = "a long browser-test password"
 
 # username, org, role
@@ -110,6 +136,7 @@ class Console:
         self.context.set_default_timeout(10_000)
         self.page = self.context.new_page()
         self.errors: list[str] = []
+        self.checked: list[str] = []  # page states screenshot and checked (axe-core, phone width)
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
         self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
 
@@ -150,8 +177,22 @@ class Console:
                 self.page.set_viewport_size(before)
 
     def screenshot(self, name: str):
+        """A screenshot at desktop and phone width of the page state, which must pass axe-core with no
+        violation and reflow at 390 px without sideways scrolling (else the test fails at its end)."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        page = self.page
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        self.errors.extend(f"axe on {name}: {violation}" for violation in accessibility_violations(page))
+        desktop = page.viewport_size
+        page.set_viewport_size(PHONE)
+        try:
+            overflow = phone_width_overflow(page)
+            page.screenshot(path=str(ARTIFACTS / f"{name}-phone.png"), full_page=True)
+        finally:
+            page.set_viewport_size(desktop)
+        if overflow:
+            self.errors.append(f"{name} is {overflow} px wider than a 390 px phone screen")
+        self.checked.append(name)
 
     def close(self):
         self.context.close()

@@ -58,7 +58,7 @@ def test_the_overview_charts_records_and_counts_rejects(open_console):
     page = console.sign_in("gina")
     assert page.locator("#accepted-today").inner_text() == "2"
     assert page.locator("#rejects-today").inner_text() == "1"
-    chart = page.get_by_role("img", name="Records accepted per hour, by dataset (last 24 hours, UTC)")
+    chart = page.get_by_role("figure", name="Records accepted per hour, by dataset (last 24 hours, UTC)")
     assert chart.is_visible()
     assert chart.locator("polyline").count() == 1
     assert "gazetteer-address (2)" in page.locator("figure.chart .legend").inner_text()
@@ -283,7 +283,7 @@ def test_a_withdrawn_consent_shows_on_the_subjects_page_and_stops_the_next_discl
     assert [e["data"]["referral_id"] for e in first["events"] if e["dataset"] == "referral"] == ["REF-C-1"]
 
     page.reload()
-    assert "sds" in page.locator("#disclosures").inner_text()
+    assert "Skills Development Scotland" in page.locator("#disclosures").inner_text()
     _press(page, "Withdraw consent for ServiceProvision")
     assert "Consent withdrawn" in page.get_by_role("status").inner_text()
     assert "Withdrawn" in page.locator("#consents").inner_text()
@@ -296,7 +296,7 @@ def test_a_withdrawn_consent_shows_on_the_subjects_page_and_stops_the_next_discl
     with page.expect_navigation():
         page.get_by_role("link", name="Printable subject-access report").click()
     assert page.get_by_role("button", name="Print this report").is_visible()
-    assert page.locator("table.data").first.get_by_text("sds").count() >= 1
+    assert page.locator("table.data").first.get_by_text("Skills Development Scotland").count() >= 1
     console.screenshot("subject-report")
 
 

@@ -199,7 +199,7 @@ def test_an_agent_that_reports_is_up_and_one_that_stopped_is_stale(open_console,
     assert page.locator("#agent-status").inner_text() == "up"
     task = page.locator("#tasks tbody tr").first
     assert "planning-applications" in task.inner_text() and "table PLANNING_APP locked" in task.inner_text()
-    chart = page.get_by_role("img", name="Records published and rejected between heartbeats, and outbox depth (UTC)")
+    chart = page.get_by_role("figure", name="Records published and rejected between heartbeats, and outbox depth")
     assert chart.locator("polyline").count() == 3
     console.screenshot("agent")
 

@@ -234,14 +234,15 @@ def test_the_hub_operator_sees_every_orgs_reject_counts_but_not_their_error_mess
     bad["payload"]["postcode"] = "not a postcode"
     answer = client.post("/api/v1/records", json={"records": [bad]}, headers=auth("edinburgh", "publisher"))
     assert answer.json()["rejected"] == 1
-    sign_in(client, "gina")  # edinburgh's own: counts, fields and the messages (which quote the value)
+    sign_in(client, "gina")  # edinburgh's own: counts, fields and the rules broken, with the record's key
     own = client.get("/console/quality").text
-    assert "/payload/postcode" in own and "not a postcode" in own
+    assert "/payload/postcode" in own and "Postcode is not written the way the dataset expects" in own
+    assert "UPRN 9101" in own
     client.cookies.clear()
     sign_in(client, "ivy")
     operator = client.get("/console/quality").text
     assert "/payload/postcode" in operator and "edinburgh" in operator
-    assert "not a postcode" not in operator
+    assert "not a postcode" not in operator and "UPRN 9101" not in operator and "Postcode is not written" not in operator
     client.cookies.clear()
     sign_in(client, "omar")  # another org's ops: nothing of edinburgh's
     other = client.get("/console/quality").text

@@ -84,7 +84,7 @@ def grant(services, key_for):
 
     def suspend(agreement_id):
         who = services.orgs.authenticate(key_for("edinburgh", "governance"))
-        services.policy.agreements.transition(agreement_id, "suspended", who)
+        services.policy.agreements.transition(agreement_id, "suspended", who, reason="review")
 
     allow.suspend = suspend
     return allow

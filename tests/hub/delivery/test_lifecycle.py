@@ -160,7 +160,7 @@ def test_suspending_an_agreement_pauses_its_subscriptions_and_activation_resumes
     before = api.publish([gazetteer_record(4100 + i) for i in range(3)])
     wait_until(lambda: len(events_of(receiver, "a")) == 3, timeout=30, message="delivery before the suspension")
 
-    api.ok("POST", f"/agreements/{agreement}/transitions", "edinburgh", "governance", {"to": "suspended"})
+    api.ok("POST", f"/agreements/{agreement}/transitions", "edinburgh", "governance", {"to": "suspended", "reason": "data breach under investigation"})
     reason = f"paused: agreement {agreement} suspended"
     # Nothing is published: the status follows the agreement by itself.
     wait_until(lambda: api.status(sub["id"])["status"] == "paused", timeout=10, message="the subscription paused")
@@ -188,7 +188,7 @@ def test_a_pull_subscription_shows_paused_and_its_feed_holds_while_suspended(ser
     agreement = grant("sds", "gazetteer-address")
     api = Api(hub, key_for)
     sub = api.subscribe(dataset="gazetteer-address", purpose="PublicSafety", channel="pull", start="now")
-    api.ok("POST", f"/agreements/{agreement}/transitions", "edinburgh", "governance", {"to": "suspended"})
+    api.ok("POST", f"/agreements/{agreement}/transitions", "edinburgh", "governance", {"to": "suspended", "reason": "data breach under investigation"})
     seqs = api.publish([gazetteer_record(4300 + i) for i in range(2)])
     wait_until(lambda: api.status(sub["id"])["status"] == "paused", timeout=10, message="the pull subscription paused")
     page = api.ok("GET", f"/subscriptions/{sub['id']}/feed", "sds", "subscriber")

@@ -112,10 +112,20 @@ def test_reapplying_the_same_text_changes_nothing(client, auth):
 def test_suspend_and_resume(client, auth, activate):
     activate(example(REFERRAL), "edinburgh", "sds")
     sds = auth("sds", "governance")
+    for reason in ({}, {"reason": ""}, {"reason": "   "}):  # suspending and retiring always say why
+        for to in ("suspended", "retired"):
+            refused = move(client, sds, REFERRAL, to, **reason)
+            assert refused.status_code == 400, refused.text
+            assert refused.headers["Content-Type"].startswith("application/problem+json")
+            assert "give a reason for" in refused.json()["detail"]
+    assert client.get(f"/api/v1/agreements/{REFERRAL}", headers=sds).json()["status"] == "active"  # nothing moved
     assert move(client, sds, REFERRAL, "suspended", reason="breach under investigation").json()["status"] == "suspended"
-    assert move(client, sds, REFERRAL, "suspended").status_code == 409
+    assert move(client, sds, REFERRAL, "suspended", reason="again").status_code == 409
     assert move(client, sds, REFERRAL, "active").json()["status"] == "active"
-    assert move(client, sds, REFERRAL, "retired").json()["status"] == "retired"
+    assert move(client, sds, REFERRAL, "retired", reason=" replaced by a national agreement ").json()["status"] == "retired"
+    history = client.get(f"/api/v1/agreements/{REFERRAL}", headers=sds).json()["history"]
+    assert [h["reason"] for h in history if h.get("to") in ("suspended", "retired")] == [
+        "breach under investigation", "replaced by a national agreement"]
     refused = move(client, sds, REFERRAL, "active")
     assert refused.status_code == 409 and "retired" in refused.json()["detail"]
 

@@ -328,7 +328,7 @@ def test_decisions_match_the_oracle(world, data):
     def move(agreement_id, to, actor=None):
         """actor None: the hub operator (admin); else an org's governance, party or not."""
         try:
-            policy.agreements.transition(agreement_id, to, operator if actor is None else governance[actor])
+            policy.agreements.transition(agreement_id, to, operator if actor is None else governance[actor], reason="property test")
             succeeded = True
         except HubError:
             succeeded = False
@@ -529,7 +529,7 @@ def test_consent_objection_and_suspension_timelines_match_the_oracle(world, data
             agreement_id = data.draw(st.sampled_from([d["id"] for d in documents]))
             to = data.draw(st.sampled_from(["suspended", "active"]))
             try:
-                policy.agreements.transition(agreement_id, to, operator)
+                policy.agreements.transition(agreement_id, to, operator, reason="property test")
                 succeeded = True
             except HubError:
                 succeeded = False

@@ -114,7 +114,7 @@ def test_suspending_an_agreement_stops_disclosure_at_once_and_reactivation_resum
     sfrs = auth("sfrs", "subscriber")
     assert len(read_feed(client, sfrs, "gazetteer-address", "EmergencyResponse")["events"]) == 3
 
-    suspended = client.post("/api/v1/agreements/gazetteer-to-sfrs/transitions", json={"to": "suspended"},
+    suspended = client.post("/api/v1/agreements/gazetteer-to-sfrs/transitions", json={"to": "suspended", "reason": "review"},
                             headers=auth("sfrs", "governance"))
     assert suspended.json()["status"] == "suspended"
     assert read_feed(client, sfrs, "gazetteer-address", "EmergencyResponse")["events"] == []
