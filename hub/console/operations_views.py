@@ -11,7 +11,7 @@ their own. Every action is audited by the delivery service with the user as the 
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timezone
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
@@ -19,7 +19,7 @@ from . import queries
 from .audit_reading import actor_names
 from .blueprint import ALL_STAFF, OPERATORS, allowed, console, hub_wide, requires, services, staff
 from .charts import line_chart
-from .filters import local
+from .filters import LOCAL_TIME, local, uk_time
 from .queries import by_severity, needs_attention
 
 LETTERS_PER_PAGE = 25
@@ -155,14 +155,14 @@ def retry_all_dead_letters(subscription_id: str):
 
 
 def _replay_time(text: str) -> str:
-    """A datetime-local field's value (UTC, as the form says) as RFC 3339."""
+    """A datetime-local field's value (UK local time, as the form says) as RFC 3339 in UTC."""
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        abort(400, description=f"{text} is not a date and time (use YYYY-MM-DD HH:MM, UTC).")
-    if when.tzinfo is not None:
-        when = when.replace(tzinfo=None) - (when.utcoffset() or timedelta(0))
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        abort(400, description=f"{text} is not a date and time (use YYYY-MM-DD HH:MM, UK time).")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=LOCAL_TIME)
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @console.post("/subscriptions/<subscription_id>/replay")
@@ -179,7 +179,7 @@ def replay(subscription_id: str):
     else:
         abort(400, description="Replay from a sequence number or from a time.")
     result = _delivery().replay(subscription_id, staff().principal, from_seq, from_time)
-    start = f"sequence {from_seq}" if from_seq is not None else f"{from_time.replace('T', ' ')[:16]} UTC"
+    start = f"sequence {from_seq}" if from_seq is not None else uk_time(from_time)
     flash(f"Delivery starts again from {start} (the first record after sequence {result['cursor']}; "
           f"{result['moved_back']} record{'s' if result['moved_back'] != 1 else ''} to deliver again). "
           "Replayed events carry new webhook ids, so the subscriber takes them again.", "success")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
@@ -18,7 +18,7 @@ from . import queries
 from .audit_reading import actor_names, detail_fields
 from .blueprint import ALL_STAFF, GOVERNANCE, allowed, console, hub_wide, requires, services, staff, visible_org
 from .charts import line_chart
-from .filters import uk_date
+from .filters import local, uk_date
 from .quality_words import plain_message
 
 
@@ -33,13 +33,18 @@ def _parse_day(text: str | None, default: date | None = None) -> date | None:
 
 
 # -- overview ----------------------------------------------------------------
-CHART_TITLES = {"minute": "Records accepted per minute, by dataset ({words}, UTC)",
-                "hour": "Records accepted per hour, by dataset ({words}, UTC)",
-                "day": "Records accepted per day, by dataset ({words}, UTC)"}
+CHART_TITLES = {"minute": "Records accepted per minute, by dataset ({words}, UK time)",
+                "hour": "Records accepted per hour, by dataset ({words}, UK time)",
+                "day": "Records accepted per day, by dataset ({words})"}
 
 
 def _chart_label(label: str, unit: str) -> str:
-    return label[-5:] if unit == "minute" else (label[-2:] + ":00" if unit == "hour" else label[5:])
+    """A bucket's label as people here read it: minutes and hours in UK local time (the
+    buckets are whole UTC minutes and hours, which are whole local ones too); days as dates."""
+    if unit == "day":
+        return uk_date(label)[:-5]  # '1 Dec'
+    bucket = datetime.strptime(label, "%Y-%m-%d %H:%M" if unit == "minute" else "%Y-%m-%d %H")
+    return f"{local(bucket.replace(tzinfo=timezone.utc)):%H:%M}"
 
 
 @console.get("/")

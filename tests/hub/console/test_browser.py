@@ -58,7 +58,7 @@ def test_the_overview_charts_records_and_counts_rejects(open_console):
     page = console.sign_in("gina")
     assert page.locator("#accepted-today").inner_text() == "2"
     assert page.locator("#rejects-today").inner_text() == "1"
-    chart = page.get_by_role("figure", name="Records accepted per hour, by dataset (last 24 hours, UTC)")
+    chart = page.get_by_role("figure", name="Records accepted per hour, by dataset (last 24 hours, UK time)")
     assert chart.is_visible()
     assert chart.locator("polyline").count() == 1
     assert "gazetteer-address (2)" in page.locator("figure.chart .legend").inner_text()

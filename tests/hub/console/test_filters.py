@@ -27,3 +27,18 @@ def test_dates_read_by_their_uk_day():
     assert str(day("2026-12-01")) == '<time datetime="2026-12-01" title="2026-12-01">1 Dec 2026</time>'
     assert str(day(None)) == "" and str(day("soon")) == "soon"
     assert uk_time(datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc)) == "5 Jan 2026, 10:00"
+
+
+def test_the_overview_chart_reads_its_hours_and_minutes_in_uk_time():
+    from hub.console.overview_views import _chart_label
+
+    assert _chart_label("2026-07-01 09", "hour") == "10:00"  # BST
+    assert _chart_label("2026-12-01 09:30", "minute") == "09:30"  # GMT
+    assert _chart_label("2026-12-01", "day") == "1 Dec"
+
+
+def test_a_replay_time_is_read_as_uk_time():
+    from hub.console.operations_views import _replay_time
+
+    assert _replay_time("2026-07-01T10:30") == "2026-07-01T09:30:00Z"
+    assert _replay_time("2026-12-01T10:30") == "2026-12-01T10:30:00Z"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -147,7 +148,7 @@ def test_replay_from_a_time_moves_the_position_back(client, services, deliveries
     bad = client.post(f"/console/subscriptions/{sub}/replay",
                       data={"csrf_token": token, "from": "time", "from_time": "yesterday"})
     assert bad.status_code == 400 and "is not a date and time" in bad.text
-    since = (db.utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    since = (db.utcnow().astimezone(ZoneInfo("Europe/London")) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")  # UK time
     done = client.post(f"/console/subscriptions/{sub}/replay",
                        data={"csrf_token": token, "from": "time", "from_time": since}, follow_redirects=True)
     assert "Delivery starts again from" in done.text
