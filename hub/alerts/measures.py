@@ -25,7 +25,8 @@ class AlertMeasures:
 
     def collect(self):
         now = self.clock()
-        for measure in (self._agents, self._subscriptions, self._coverage, self._agreements, self._returns):
+        for measure in (self._agents, self._subscriptions, self._coverage, self._agreements, self._returns,
+                        self._referrals):
             try:
                 yield from measure(now)
             except Exception:  # a scrape must answer even when one source does not
@@ -92,4 +93,16 @@ class AlertMeasures:
                                     labels=["org", "dataset", "period"])
         for condition in return_overdue(self.sources, now, self.settings):
             overdue.add_metric([condition.orgs[0], condition.detail["dataset"], condition.detail["period"]], 1)
+        yield overdue
+
+    def _referrals(self, now: datetime):
+        # Counted per addressee: a gauge per referral would put case references on /metrics.
+        overdue = GaugeMetricFamily("causeway_referrals_overdue",
+                                    "Referrals addressed to an org that it has not acknowledged in the agreed time",
+                                    labels=["org"])
+        counts: dict[str, int] = {}
+        for late in self.sources.overdue_referrals(now):
+            counts[late["receiving_org"]] = counts.get(late["receiving_org"], 0) + 1
+        for org, count in sorted(counts.items()):
+            overdue.add_metric([org], count)
         yield overdue

@@ -97,8 +97,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 30  # requests in progress at SIGTERM get this long 
 
 def _process_counts(args) -> tuple[int, int | None]:
     """(API processes, separate delivery processes); None: one delivery worker inside the API process."""
-    api = args.workers
-    delivery = args.delivery_workers
+    # `demo` serves through here too, with the listening options only: one process.
+    api = getattr(args, "workers", 1)
+    delivery = getattr(args, "delivery_workers", None)
     sqlite = args.db.startswith("sqlite")
     if api < 1 or (delivery is not None and delivery < 0):
         raise CommandError("--workers must be at least 1 and --delivery-workers at least 0")
@@ -108,7 +109,7 @@ def _process_counts(args) -> tuple[int, int | None]:
                            f"process with its delivery worker inside (drop --workers and --delivery-workers)")
     if sqlite:
         return 1, None  # the in-process worker is the only one SQLite can have
-    if args.no_worker:
+    if getattr(args, "no_worker", False):
         if delivery:
             raise CommandError("--no-worker and --delivery-workers contradict each other: choose one")
         return api, 0

@@ -17,6 +17,8 @@ from .blueprint import GOVERNANCE, console, requires, services, staff
 @console.get("/referrals")
 @requires(*GOVERNANCE)
 def referrals():
+    if staff().role == "admin":  # referrals carry people's details: only the two sides read them
+        return render_template("console/referrals_admin.html")
     side = request.args.get("side") if request.args.get("side") in ("sent", "received") else None
     overdue = True if request.args.get("overdue") == "yes" else None
     referrals_ = services().referrals

@@ -18,6 +18,7 @@ MAPPING = {
         "referral_id": {"from": "case_ref", "required": True},
         "personal_details_ref": {"subject": True},
         "referring_org": {"const": "edinburgh"},
+        "receiving_org": {"const": "sds"},  # referrals name their addressee (schema version 3)
         "receiving_service": "service",
         "reason_for_referral": "reason",
         "referred_at": "referred_at",

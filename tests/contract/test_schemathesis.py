@@ -74,6 +74,9 @@ SEMANTIC_REFUSALS = {
     # The dataset must be in the catalogue, a webhook needs a URL the hub may reach, other
     # channels take none; answered 400 (destination-refused) as subscribers' tools expect.
     "hub.delivery.api.create_subscription": 400,
+    # Suspending and retiring need a reason that is not blank: a rule across two fields, answered
+    # with the hub's own sentence rather than a schema's "not valid under any of the given schemas".
+    "hub.policy.api.transition": 400,
     # A replay only moves back: a position after the end of the log is refused (issue: replay bounds).
     "hub.delivery.api.replay": 422,
 }
