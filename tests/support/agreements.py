@@ -37,6 +37,26 @@ datasets:
       - payload.custodian == provider
 """
 
+# An agreement with five mistakes, one of each kind the validator reports at its line: an
+# unknown org, an unknown lawful basis, a window that ends before it starts, a field the
+# dataset lacks and a condition that does not parse.
+FIVE_MISTAKES = """\
+id: five-mistakes
+title: Referrals with five mistakes
+providers: [edinburgh, atlantis]
+recipients: [sds]
+purposes: [ServiceProvision]
+lawful_basis: because
+valid_from: 2026-06-01
+valid_until: 2026-01-01
+retention_days: 365
+datasets:
+  referral:
+    fields: [referral_id, goalz]
+    conditions:
+      - payload.referring_org == == provider
+"""
+
 
 def example(name: str) -> str:
     return (POLICIES / f"{name}.yaml").read_text(encoding="utf-8")

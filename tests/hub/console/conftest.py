@@ -1,6 +1,16 @@
 
 import pytest
 
+from support.delivery import Receiver
+
+
+@pytest.fixture(scope="module")
+def receiver(tmp_path_factory):
+    """A real webhook receiver process for the module's hub to deliver to."""
+    started = Receiver(tmp_path_factory.mktemp("receiver") / "held.db").start()
+    yield started
+    started.stop()
+
 
 @pytest.fixture
 def open_console(chromium, hub):

@@ -25,7 +25,6 @@ from causeway_common.signing import generate_key, public_key_b64
 from hub.records.models import batches, record_rejects
 from support.agreements import agreement_yaml
 from support.browser import ConsoleHub
-from support.delivery import Receiver
 from support.factories import gazetteer_record
 from support.waiting import wait_until
 
@@ -35,13 +34,6 @@ AGREEMENT = agreement_yaml("gazetteer-edinburgh-sds", ["edinburgh"], ["sds"],
                            {"gazetteer-address": {"fields": ["uprn", "street", "town", "postcode", "custodian"]}},
                            purposes=("ServiceProvision", "Research"),
                            title="Gazetteer addresses from Edinburgh to Skills Development Scotland")
-
-
-@pytest.fixture(scope="module")
-def receiver(tmp_path_factory):
-    started = Receiver(tmp_path_factory.mktemp("receiver") / "held.db").start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from support.agreements import agreement_yaml
+from support.agreements import FIVE_MISTAKES, agreement_yaml
 from support.browser import ConsoleHub
 from support.factories import gazetteer_record, referral_record
 
@@ -20,22 +20,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 PERSON = hashlib.sha256(b"browser test person").hexdigest()
 REVIEW = datetime.now(timezone.utc).date() + timedelta(days=12)
 
-FIVE_MISTAKES = """\
-id: five-mistakes
-title: Referrals with five mistakes
-providers: [edinburgh, atlantis]
-recipients: [sds]
-purposes: [ServiceProvision]
-lawful_basis: because
-valid_from: 2026-06-01
-valid_until: 2026-01-01
-retention_days: 365
-datasets:
-  referral:
-    fields: [referral_id, goalz]
-    conditions:
-      - payload.referring_org == == provider
-"""
 
 
 def bad_postcode(uprn: int, postcode: str, custodian: str = "edinburgh") -> dict:

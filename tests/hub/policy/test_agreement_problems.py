@@ -6,26 +6,11 @@ import pytest
 
 from causeway_common.catalogue import load_catalogue
 from hub.policy.agreements import AgreementError, parse_agreement
+from support.agreements import FIVE_MISTAKES
 
 CATALOGUE = load_catalogue()
 ORGS = {"edinburgh", "sds"}
 
-FIVE_MISTAKES = """\
-id: five-mistakes
-title: Referrals with five mistakes
-providers: [edinburgh, atlantis]
-recipients: [sds]
-purposes: [ServiceProvision]
-lawful_basis: because
-valid_from: 2026-06-01
-valid_until: 2026-01-01
-retention_days: 365
-datasets:
-  referral:
-    fields: [referral_id, goalz]
-    conditions:
-      - payload.referring_org == == provider
-"""
 
 
 def problems_of(source: str) -> list[tuple[int | None, str, str]]:
