@@ -35,6 +35,7 @@ from .models import batches, dataset_schemas, datasets, record_rejects, records
 # At most this many reject details (one per error) are kept per batch, so a
 # badly broken export cannot flood the table; the counts in the audit entry stay exact.
 REJECT_DETAILS_PER_BATCH = 200
+_INSERT_BATCH = batches.insert()  # built once: a statement built per batch is re-keyed for SQLAlchemy's cache
 
 
 class Catalogue:
@@ -331,10 +332,10 @@ class RecordService:
                 results[index] = {"index": index, "id": record_id, "status": "accepted", "seq": seq}
                 accepted_by_dataset[dataset] = accepted_by_dataset.get(dataset, 0) + 1
                 seq += 1
-            conn.execute(batches.insert().values(
-                id=batch_id, org=principal.org, credential_id=principal.credential_id, agent_id=principal.agent_id,
-                received_at=now, record_count=len(rows), manifest=manifest, signature=signature,
-                signature_verified=manifest is not None))
+            conn.execute(_INSERT_BATCH, {
+                "id": batch_id, "org": principal.org, "credential_id": principal.credential_id,
+                "agent_id": principal.agent_id, "received_at": now, "record_count": len(rows), "manifest": manifest,
+                "signature": signature, "signature_verified": manifest is not None})
             log.append_rows(conn, rows)
             if reject_details:
                 conn.execute(record_rejects.insert(),
