@@ -43,6 +43,10 @@ OPEN = ("draft",)  # recomputed on its own; a set sent back is recomputed when t
 ASKED_OPEN = ("draft", "sent_back")
 
 
+class Changed(Conflict):
+    """The council's set changed while the hub computed it (computed again at once, or next round)."""
+
+
 @dataclass(frozen=True)
 class DerivedBy(Principal):
     """The hub itself, computing a council's draft from its records."""
@@ -105,7 +109,7 @@ class DerivedReturns:
                     self.refresh(declaration, org, DerivedBy(org=org, role="publisher",
                                                              credential_id=derivation.dataset))
                     done += 1
-                except Conflict as exc:  # the council moved the set on while it was computed: next round
+                except Changed as exc:  # the council moved the set on while it was computed: next round
                     log.info("derived return %s for %s: %s", declaration.dataset, org, exc)
         return done
 
@@ -163,7 +167,8 @@ class DerivedReturns:
             outcomes[period.name] = self._apply(in_force, period, org, computed, found, derivation.dataset, last_seq,
                                                 len(live), caller, asked=only is not None,
                                                 replace_edits=replace_edits)
-        self._checked[declaration.dataset, org] = last_seq
+        if only is None:
+            self._checked[declaration.dataset, org] = last_seq
         return outcomes
 
     def _apply(self, declaration: ReturnDeclaration, period, org: str, computed: Computed, found, source: str,
@@ -191,7 +196,7 @@ class DerivedReturns:
                 # Decided again inside the transaction: the council may have acted meanwhile.
                 if (before is None) != (found is None) or before is not None and (
                         before.state != state or before.revision != found.revision):
-                    raise Conflict(f"the {period.name} return of {org} changed while it was computed")
+                    raise Changed(f"the {period.name} return of {org} changed while it was computed")
                 self._write(conn, submission_id, source, computed, last_seq, records_read, revision, caller, now,
                             new=found is None or found.derived_id is None)
                 audit.append(conn, at=now, actor=caller.actor, org=caller.org, action="return.derived", target=target,
@@ -252,8 +257,14 @@ class DerivedReturns:
         if period.first_day > self.clock().date():
             raise Conflict(f"{period.name} has not begun: nothing is derived for it yet")
         source = self._source(declaration)
-        outcome = self.refresh(declaration, org, caller, only=period.name,
-                               replace_edits=replace_edits).get(period.name, "no records in this period")
+        for attempt in range(3):
+            try:
+                outcome = self.refresh(declaration, org, caller, only=period.name,
+                                       replace_edits=replace_edits).get(period.name, "no records in this period")
+                break
+            except Changed:
+                if attempt == 2:
+                    raise
         if outcome == "no records in this period":
             raise NotFound(f"no {source} record of {org} falls in {period.name}: nothing to derive")
         return {**self.lineage(name, period.name, org, caller), "outcome": outcome}
