@@ -103,7 +103,7 @@ class DerivedReturns:
                     .group_by(records.c.publisher)).all())
             for org in councils:
                 seq = latest.get(org)
-                if seq is None or self._checked.get((declaration.dataset, org), -1) >= seq:
+                if seq is None or self._last_checked(declaration.dataset, org) >= seq:
                     continue
                 try:
                     self.refresh(declaration, org, DerivedBy(org=org, role="publisher",
@@ -112,6 +112,18 @@ class DerivedReturns:
                 except Changed as exc:  # the council moved the set on while it was computed: next round
                     log.info("derived return %s for %s: %s", declaration.dataset, org, exc)
         return done
+
+    def _last_checked(self, name: str, org: str) -> int:
+        """The log seq up to which every set of the council was last computed (after a restart,
+        from the database: the oldest of its sets, so none is skipped)."""
+        if (name, org) not in self._checked:
+            with self.engine.connect() as conn:
+                oldest = conn.execute(
+                    select(func.min(return_derivations.c.checked_seq))
+                    .join(return_submissions, return_submissions.c.id == return_derivations.c.submission_id)
+                    .where(return_submissions.c.name == name, return_submissions.c.org == org)).scalar()
+            self._checked[name, org] = -1 if oldest is None else oldest
+        return self._checked[name, org]
 
     def _live(self, conn: Connection, dataset: str, org: str) -> tuple[list[dict], int]:
         """The council's current records of the dataset (the latest of each key, deletes taken out)

@@ -197,6 +197,15 @@ def test_the_agency_sees_nothing_before_the_council_approves_and_never_the_recor
     refused = world("POST", "fife", "publisher", f"/returns/{planning}/{PERIOD}/fife/derive",
                     json={"replace_edits": True})
     assert refused.status_code == 409, refused.text
+    # sent back: the council asks, and its set is computed again into a draft
+    back = world("POST", AGENCY, "governance", f"/returns/{planning}/{PERIOD}/fife/sign-off",
+                 json={"action": "send_back", "comment": "The July householder application is missing"})
+    assert back.status_code == 200, back.text
+    redone = world("POST", "fife", "governance", f"/returns/{planning}/{PERIOD}/fife/derive", json={})
+    assert redone.status_code == 200, redone.text
+    assert (redone.json()["outcome"], redone.json()["state"], redone.json()["newer"]) == ("draft computed", "draft", None)
+    assert rows_of(redone.json())["householder"]["received"] == 3
+    assert agency_view()["records"] == []  # a draft again: the agency waits for the next approval
 
 
 def test_new_records_recompute_a_draft_but_a_councils_edit_is_kept_until_it_takes_the_new_figures(world, planning):
@@ -242,6 +251,14 @@ def test_only_the_council_computes_its_own_set(world, planning):
                  json={}).status_code == 409  # not begun
     nothing = world("POST", "edinburgh", "publisher", f"/returns/{planning}/2026-Q1/edinburgh/derive", json={})
     assert nothing.status_code == 404 and "nothing to derive" in nothing.json()["detail"]
+    assert world("GET", "edinburgh", "publisher", f"/returns/{planning}/2026-W05/edinburgh/lineage").status_code == 404
+    assert world("GET", "edinburgh", "publisher", f"/returns/{planning}/{PERIOD}/nobody/lineage").status_code == 404
+    filled_in = {key: value for key, value in SPEC.items() if key != "derived_from"}
+    name = in_force(world, {**filled_in, "name": "data-return.planning-filled-in"})
+    assert world("POST", "edinburgh", "publisher", f"/returns/{name}/{PERIOD}/edinburgh/derive",
+                 json={}).status_code == 409
+    assert world("GET", "edinburgh", "publisher", f"/returns/{name}/{PERIOD}/edinburgh/lineage").status_code == 404
+    assert world("POST", "edinburgh", "publisher", path, json={"replace_edits": "yes"}).status_code == 400
 
 
 def _bad(change):
