@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from itertools import product
 from statistics import median
 
 from causeway_common.catalogue import PayloadValidator
@@ -44,7 +45,7 @@ SHAPE = {
         "where": _WHERE,
         "group_by": {"type": "array", "maxItems": 3, "items": {
             "type": "object", "additionalProperties": False, "required": ["field", "as"],
-            "properties": {"field": _NAME, "as": _NAME}}},
+            "properties": {"field": _NAME, "as": _NAME, "every_value": {"type": "boolean"}}}},
         "measures": {"type": "array", "minItems": 1, "maxItems": 50, "items": {
             "type": "object", "additionalProperties": False, "required": ["as"],
             "properties": {"as": _NAME, "count": {"const": True}, "sum": _NAME,
@@ -111,6 +112,8 @@ class Derivation:
     where: tuple[Filter, ...]
     group_by: tuple[tuple[str, str], ...]  # (source field, return field)
     measures: tuple[Measure, ...]
+    # per group-by field: every value of its enum, for a row of zeros where no record has it (or None)
+    every_value: tuple[tuple | None, ...] = ()
 
     def period_of(self, payload: dict, field: str) -> str | None:
         day = _day(payload.get(field))
@@ -183,7 +186,7 @@ def check_derivation(raw, fields: dict, catalogue, frequency: str) -> Derivation
     period_field = date_field(raw["period_field"], "/derived_from/period_field")
     where = _filters(raw.get("where", []), "/derived_from/where", source)
     required = set(dataset.schemas[dataset.latest_version].get("required") or [])
-    group_by = []
+    group_by, every_value = [], []
     for index, item in enumerate(raw.get("group_by", [])):
         path = f"/derived_from/group_by/{index}"
         spec = source.get(item["field"])
@@ -200,7 +203,10 @@ def check_derivation(raw, fields: dict, catalogue, frequency: str) -> Derivation
             if missing:
                 raise _problem(f"{path}/as", f"{item['as']!r} would refuse {', '.join(map(str, missing))}: "
                                              "list every value of the source field in its enum, or drop the enum")
+        if item.get("every_value") and not spec.get("enum"):
+            raise _problem(f"{path}/every_value", f"{item['field']!r} has no list of values to give a row each")
         group_by.append((item["field"], item["as"]))
+        every_value.append(tuple(spec["enum"]) if item.get("every_value") else None)
     measures = []
     for index, item in enumerate(raw["measures"]):
         path = f"/derived_from/measures/{index}"
@@ -230,7 +236,8 @@ def check_derivation(raw, fields: dict, catalogue, frequency: str) -> Derivation
     unfilled = [name for name in fields.get("required") or [] if name not in filled]
     if unfilled:
         raise _problem("/derived_from", f"the return requires {', '.join(unfilled)}, which no group or measure fills")
-    return Derivation(dataset.name, frequency, period_field, where, tuple(group_by), tuple(measures))
+    return Derivation(dataset.name, frequency, period_field, where, tuple(group_by), tuple(measures),
+                      tuple(every_value))
 
 
 def not_totalled(raw: dict | None) -> frozenset[str]:
@@ -290,6 +297,12 @@ def compute(derivation: Derivation, live: list[dict]) -> dict[str, Computed]:
             groups.setdefault(period, {}).setdefault(group, {}).setdefault(measure.target, []).append(entry)
     found = {}
     for period in sorted(set(groups) | set(not_counted)):
+        if any(derivation.every_value) and period in groups:
+            observed = groups[period]
+            choices = [listed or sorted({g[i] for g in observed}, key=str)
+                       for i, listed in enumerate(derivation.every_value)]
+            for group in product(*choices):
+                observed.setdefault(tuple(group), {})
         rows, lineage = [], {}
         for group, by_field in sorted(groups.get(period, {}).items(), key=lambda item: [str(v) for v in item[0]]):
             key = " / ".join(str(v) for v in group) or "all"

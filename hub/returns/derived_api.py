@@ -6,6 +6,6 @@ def lineage(dataset, period, org):
     return ok(services().derived_returns.lineage(dataset, period, org, principal()))
 
 
-def derive(dataset, period, org, body=None):
-    replace = bool((body or {}).get("replace_edits", False))
+def derive(dataset, period, org, body):
+    replace = bool(body.get("replace_edits", False))
     return ok(services().derived_returns.derive(dataset, period, org, replace, principal()))

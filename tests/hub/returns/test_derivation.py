@@ -81,6 +81,23 @@ def test_records_without_a_group_value_are_a_row_of_their_own_and_a_median_of_tw
         {"key": NOT_STATED, "values": {"hierarchy": NOT_STATED, "decided": 2, "median_days": 6.5}}]
 
 
+def test_every_value_of_a_coded_field_gets_a_row_of_zeros_where_no_record_has_it():
+    fields = {"type": "object", "properties": {"kind": {"type": "string"}, "received": {"type": "integer"},
+                                               "median_days": {"type": "number"}}}
+    derivation = check_derivation({
+        "dataset": "planning-application", "period_field": "received_date",
+        "group_by": [{"field": "application_type", "as": "kind", "every_value": True}],
+        "measures": [{"as": "received", "count": True},
+                     {"as": "median_days", "median_days": {"from": "received_date", "to": "decision_date"}}]},
+        fields, CATALOGUE, "quarterly")
+    (rows,) = [c.rows for c in compute(derivation, live(
+        {"reference": "A/1", "application_type": "full", "received_date": "2026-01-05"})).values()]
+    schema = CATALOGUE.get("planning-application").schemas[1]["properties"]["application_type"]
+    assert [r["key"] for r in rows] == sorted(schema["enum"])
+    assert {r["key"]: r["values"]["received"] for r in rows}["full"] == 1
+    assert [r["values"] for r in rows if r["key"] == "householder"] == [{"kind": "householder", "received": 0}]
+
+
 @pytest.mark.parametrize("fields, derivation, path", [
     # a group into an enum that would refuse some of the source's values
     ({"type": "object", "properties": {"kind": {"enum": ["full", "householder"]}, "n": {"type": "integer"}}},
@@ -105,6 +122,11 @@ def test_records_without_a_group_value_are_a_row_of_their_own_and_a_median_of_tw
      {"dataset": "building-warrant", "period_field": "received_date",
       "measures": [{"as": "n", "count": True, "period_field": "reference"}]},
      "/derived_from/measures/0/period_field"),
+    # every value of a field that has no list of values
+    ({"type": "object", "properties": {"a": {"type": "string"}, "n": {"type": "integer"}}},
+     {"dataset": "building-warrant", "period_field": "received_date",
+      "group_by": [{"field": "council", "as": "a", "every_value": True}], "measures": [{"as": "n", "count": True}]},
+     "/derived_from/group_by/0/every_value"),
     # a filter that says two things
     ({"type": "object", "properties": {"n": {"type": "integer"}}},
      {"dataset": "building-warrant", "period_field": "received_date",
