@@ -52,6 +52,11 @@ def test_a_council_sees_the_records_behind_each_figure_and_takes_newer_figures_o
     wait_until(lambda: lineage(console_hub).status_code == 200, timeout=30, message="the draft derived")
     console = Console(chromium, console_hub)
     page = console.sign_in("gina")  # edinburgh governance
+    page.goto(f"/console/return-definitions/{SPEC['name']}")
+    derivation = page.locator("#derivation-1")
+    assert "planning-application" in derivation.locator("caption").inner_text()
+    assert "median days from validated_date to decision_date, in the period of decision_date" in derivation.inner_text()
+    console.screenshot("derived-definition")
     page.goto(f"/console/returns/{SPEC['name']}/{PERIOD}/edinburgh")
     page.click("#lineage-link")
     assert page.locator("h1").inner_text() == "Where the figures came from"
