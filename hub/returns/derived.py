@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from hub import db
 from hub.audit import service as audit
 from hub.auth import Principal
-from hub.errors import Conflict, NotFound, not_found
+from hub.errors import Conflict, HubError, NotFound, not_found
 from hub.records.models import records
 from hub.timeutil import iso_utc
 
@@ -111,6 +111,8 @@ class DerivedReturns:
                     done += 1
                 except Changed as exc:  # the council moved the set on while it was computed: next round
                     log.info("derived return %s for %s: %s", declaration.dataset, org, exc)
+                except HubError as exc:  # figures the return refuses (a maximum, a pattern): the others go on
+                    log.warning("derived return %s for %s not computed: %s", declaration.dataset, org, exc)
         return done
 
     def _last_checked(self, name: str, org: str) -> int:
