@@ -43,8 +43,8 @@ OPEN = ("draft",)  # recomputed on its own; a set sent back is recomputed when t
 ASKED_OPEN = ("draft", "sent_back")
 
 
-class Changed(Conflict):
-    """The council's set changed while the hub computed it (computed again at once, or next round)."""
+# The council's set changed while the hub computed it: computed again at once, or next round.
+CHANGED = "changed-while-computed"
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,9 @@ class DerivedReturns:
                     self.refresh(declaration, org, DerivedBy(org=org, role="publisher",
                                                              credential_id=derivation.dataset))
                     done += 1
-                except Changed as exc:  # the council moved the set on while it was computed: next round
-                    log.info("derived return %s for %s: %s", declaration.dataset, org, exc)
-                except HubError as exc:  # figures the return refuses (a maximum, a pattern): the others go on
-                    log.warning("derived return %s for %s not computed: %s", declaration.dataset, org, exc)
+                except HubError as exc:  # moved on meanwhile (next round), or figures the return refuses
+                    log.log(logging.INFO if exc.slug == CHANGED else logging.WARNING,
+                            "derived return %s for %s not computed: %s", declaration.dataset, org, exc)
         return done
 
     def _last_checked(self, name: str, org: str) -> int:
@@ -210,7 +209,7 @@ class DerivedReturns:
                 # Decided again inside the transaction: the council may have acted meanwhile.
                 if (before is None) != (found is None) or before is not None and (
                         before.state != state or before.revision != found.revision):
-                    raise Changed(f"the {period.name} return of {org} changed while it was computed")
+                    raise Conflict(f"the {period.name} return of {org} changed while it was computed", slug=CHANGED)
                 self._write(conn, submission_id, source, computed, last_seq, records_read, revision, caller, now,
                             new=found is None or found.derived_id is None)
                 audit.append(conn, at=now, actor=caller.actor, org=caller.org, action="return.derived", target=target,
@@ -276,8 +275,8 @@ class DerivedReturns:
                 outcome = self.refresh(declaration, org, caller, only=period.name,
                                        replace_edits=replace_edits).get(period.name, "no records in this period")
                 break
-            except Changed:
-                if attempt == 2:
+            except Conflict as exc:
+                if exc.slug != CHANGED or attempt == 2:
                     raise
         if outcome == "no records in this period":
             raise NotFound(f"no {source} record of {org} falls in {period.name}: nothing to derive")
