@@ -10,7 +10,7 @@ from .calendar import ReturnCalendar, Window
 from .feeds import check_feed_token, feed_status, make_feed, revoke_feed
 from .ics import calendar_ics
 
-FEED_DAYS_BACK, FEED_DAYS_AHEAD = 92, 366
+FEED_DAYS_BACK, FEED_DAYS_AHEAD = 31, 366  # within MAX_DAYS
 
 
 def _day(value, name):

@@ -49,7 +49,7 @@ def calendar_ics(calendar: dict, public_url: str) -> bytes:
         by_period[e["dataset"], e["period"]].append(e)
     for (dataset, period), entries in by_period.items():
         first = entries[0]
-        waiting = [e["name"] for e in entries if e["status"] in ("due", "late", "awaiting_approval", "sent_back")]
+        waiting = sorted(e["name"] for e in entries if e["status"] in ("due", "late", "awaiting_approval", "sent_back"))
         description = [f"{first['title']} for {period}, asked of {len(entries)} councils.",
                        f"Approved or received: {len(entries) - len(waiting)}; still to come: {len(waiting)}."]
         if waiting:
