@@ -32,7 +32,7 @@ from hub.orgs.models import orgs
 from hub.timeutil import iso_utc
 
 from .declaration import ReturnDeclaration
-from .periods import Period, period_containing
+from .periods import Period, parse_period, period_containing
 from .rowsets import DISCLOSED
 from .submissions import Submission, read_submissions
 
@@ -114,10 +114,14 @@ class ReturnCalendar:
         period = period_containing(declaration.frequency, window.start - timedelta(days=declaration.due_days))
         first = period_containing(declaration.frequency, declaration.introduced)
         period = max(period, first)
+        # Versions read once per return (not per period); the one in force is the latest applying.
+        versions = ([(parse_period(v.frequency, v.applies_from), v) for v in
+                     self.returns.definitions.versions_in_force(declaration.dataset)]
+                    if declaration.source == "rows" else [(first, declaration)])
         while period.due_date(declaration.due_days) <= window.end:
             if declaration.retired and period.first_day >= declaration.retired:
                 break
-            in_force = self.returns.declaration_for(declaration, period)
+            in_force = next((v for applies, v in reversed(versions) if applies <= period), None)
             if in_force is not None and window.start <= period.due_date(in_force.due_days) <= window.end:
                 yield period, in_force
             period = period.next()
