@@ -3,9 +3,13 @@ secret `.ics` feed, against a hand-made set of row sets at every step of sign-of
 clock placed in time. One app per module (SQLite and PostgreSQL); tests run in order on it."""
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import date, datetime, timezone
 
 import pytest
+import requests
+import uvicorn
 from icalendar import Calendar
 from sqlalchemy import select
 
@@ -16,6 +20,8 @@ from hub.returns.models import return_calendar_feeds
 from hub.returns.reference import set_contact
 from support.clock import FakeClock
 from support.console import add_staff, csrf_from, sign_in
+from support.servers import free_port, wait_for_port
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -245,3 +251,35 @@ def test_a_retired_return_leaves_the_calendar_and_the_feed(world):
     uids = set(_events(_feed(client, url)))
     assert f"submit.{NAME}.{CURRENT}.edinburgh@causeway" not in uids
     assert f"submit.{NAME}.{ENDED}.edinburgh@causeway" in uids
+
+
+def test_the_feed_token_never_reaches_the_access_log(world):
+    """Served by uvicorn with its access log on, as `causeway-hub serve` does by default."""
+    services, client, key, _ = world
+    url = client.post("/api/v1/return-calendar/glasgow/feed", headers=key("glasgow", "governance")).json()["url"]
+    token = url.rsplit("/", 1)[1].removesuffix(".ics")
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(self.format(record))
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port,
+                                           log_level="info", access_log=True))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    collect = Collect()
+    try:
+        wait_for_port(port)
+        logging.getLogger("uvicorn.access").addHandler(collect)
+        path = url.removeprefix("https://causeway.example.scot")
+        assert requests.get(f"http://127.0.0.1:{port}{path}", timeout=10).status_code == 200
+        assert requests.get(f"http://127.0.0.1:{port}{path[:-8]}wrong.ics", timeout=10).status_code == 404
+        wait_until(lambda: len(lines) >= 2, timeout=10)
+    finally:
+        logging.getLogger("uvicorn.access").removeHandler(collect)
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert all(token not in line for line in lines), lines
+    assert sum("/api/v1/return-calendar/glasgow/feed/[redacted].ics" in line for line in lines) == 2, lines
