@@ -38,6 +38,7 @@ from .submissions import Submission, read_submissions
 
 DEFAULT_DAYS_BACK, DEFAULT_DAYS_AHEAD = 92, 92
 MAX_DAYS = 400
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
 OUTSTANDING = ("due", "late", "awaiting_approval", "sent_back")
 STATUSES = ("due", "late", "awaiting_approval", "approved", "accepted", "sent_back", "received")
 
@@ -57,6 +58,9 @@ class Window:
                back: int = DEFAULT_DAYS_BACK, ahead: int = DEFAULT_DAYS_AHEAD) -> "Window":
         start = start or today - timedelta(days=back)
         end = end or today + timedelta(days=ahead)
+        for day in (start, end):
+            if not EARLIEST <= day <= LATEST:
+                raise Invalid(f"{day} is outside the years the calendar covers ({EARLIEST.year} to {LATEST.year})")
         if end < start:
             raise Invalid(f"the calendar runs backwards: from {start} is after to {end}")
         if (end - start).days > MAX_DAYS:

@@ -144,6 +144,11 @@ def test_another_orgs_calendar_is_refused_and_bad_windows_are_named(world):
     too_long = client.get("/api/v1/return-calendar/fife", params={"from": "2026-01-01", "to": "2027-06-01"},
                           headers=key("fife", "ops"))
     assert too_long.status_code == 400 and "shorter" in too_long.json()["detail"]
+    ancient = client.get("/api/v1/return-calendar/fife", params={"from": "0001-01-01", "to": "0001-03-01"},
+                         headers=key("fife", "ops"))
+    assert ancient.status_code == 400 and "outside the years" in ancient.json()["detail"]
+    not_a_date = client.get("/api/v1/return-calendar/fife", params={"from": "2026-02-30"}, headers=key("fife", "ops"))
+    assert not_a_date.status_code == 400
 
 
 def _feed(client, url):

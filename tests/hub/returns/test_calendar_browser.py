@@ -16,7 +16,7 @@ from icalendar import Calendar
 from hub.app import build_services, create_app
 from hub.config import Settings
 from hub.returns.demo import publish_example_returns
-from support.browser import accessibility_violations, phone_width_overflow
+from support.browser import ARTIFACTS, accessibility_violations, phone_width_overflow
 from support.clock import FakeClock
 from support.returns import load_orgs, load_population
 from support.servers import free_port, wait_for_port
@@ -76,10 +76,14 @@ def signed_in(chromium, hub_url):
 
 def assert_accessible_and_reflows(page, state: str) -> None:
     assert accessibility_violations(page) == [], state
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = state.replace(" ", "-").replace("'", "")
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     desktop = page.viewport_size
     page.set_viewport_size({"width": 390, "height": 844})
     try:
         assert phone_width_overflow(page) == 0, f"{state} scrolls sideways at 390 px"
+        page.screenshot(path=str(ARTIFACTS / f"{name}-phone.png"), full_page=True)
     finally:
         page.set_viewport_size(desktop)
 
@@ -120,7 +124,10 @@ def test_a_council_submitter_sees_every_state_follows_a_due_date_and_makes_a_fee
 def test_an_agency_sees_which_council_is_overdue_on_what(signed_in):
     page = signed_in("greta")
     page.goto("/console/returns/calendar")
-    assert page.locator("#overdue-by-council li.cal-entry[data-org=stirling]").count() == 1
+    stirling = page.locator("#overdue-by-council li.cal-entry[data-org=stirling]")
+    stirling.locator("summary").click()
+    overdue = stirling.locator("li[data-dataset]").evaluate_all("es => es.map(e => e.dataset.dataset)")
+    assert {WEEKLY, "data-return.homelessness-applications"} <= set(overdue)
     group = page.locator(f'#asks li.cal-entry[data-dataset="{WEEKLY}"]').filter(
         has=page.locator('li[data-state="accepted"]')).first
     group.locator("summary").click()
