@@ -38,7 +38,7 @@ def calendar_ics(calendar: dict, public_url: str) -> bytes:
     cal.add("x-published-ttl", "PT6H")  # how often Outlook should fetch it again
     for e in calendar["submits"]:
         words = STATUS_WORDS[e["status"]] + (" (late)" if e["late"] and e["status"] != "late" else "")
-        description = [f"{e['title']} for {e['period']} ({e['first_day']} to {e['last_day']}), "
+        description = [f"{e['title']} for {e['period']} ({_day(e['first_day'])} to {_day(e['last_day'])}), "
                        f"requested by {e['requesting_org']}.", f"Status: {words}."]
         if e["comment"]:
             description.append(f"Sent back: {e['comment']}")
@@ -58,6 +58,12 @@ def calendar_ics(calendar: dict, public_url: str) -> bytes:
         cal.add_component(_event(uid(dataset, period, calendar["org"], "ask"), first,
                                  f"Returns due: {first['title']} {period}", description, link, now))
     return cal.to_ical()
+
+
+def _day(iso: str) -> str:
+    """'1 Jul 2026', as the console writes dates."""
+    day = date.fromisoformat(iso)
+    return f"{day.day} {day:%b %Y}"
 
 
 def _event(event_uid: str, entry: dict, summary: str, description: list[str], link: str, now: datetime) -> Event:
