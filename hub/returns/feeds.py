@@ -24,6 +24,7 @@ from hub import db
 from hub.audit import service as audit
 from hub.auth import Principal
 from hub.errors import NotFound
+from hub.timeutil import iso_utc
 
 from .models import return_calendar_feeds
 
@@ -42,7 +43,7 @@ def feed_status(engine: Engine, org: str) -> dict:
         row = conn.execute(select(return_calendar_feeds).where(return_calendar_feeds.c.org == org)).first()
     if row is None:
         return {"org": org, "active": False, "created_at": None, "created_by": None}
-    return {"org": org, "active": True, "created_at": row.created_at, "created_by": row.created_by}
+    return {"org": org, "active": True, "created_at": iso_utc(row.created_at), "created_by": row.created_by}
 
 
 def make_feed(engine: Engine, org: str, caller: Principal, now: datetime, public_url: str) -> dict:
@@ -56,7 +57,7 @@ def make_feed(engine: Engine, org: str, caller: Principal, now: datetime, public
                                                            created_by=caller.actor))
         audit.append(conn, at=now, actor=caller.actor, org=caller.org, action="return.calendar_feed.made",
                      target=org, detail={"replaced": bool(replaced)})
-    return {"org": org, "active": True, "created_at": now, "created_by": caller.actor,
+    return {"org": org, "active": True, "created_at": iso_utc(now), "created_by": caller.actor,
             "url": public_url.rstrip("/") + FEED_PATH.format(org=org, token=token)}
 
 

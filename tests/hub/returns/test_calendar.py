@@ -168,7 +168,7 @@ def test_the_secret_ics_feed_parses_back_with_stable_uids_and_refuses_a_wrong_or
     assert client.post("/api/v1/return-calendar/fife/feed", headers=key("fife", "publisher")).status_code == 403
     assert client.post("/api/v1/return-calendar/glasgow/feed", headers=key("fife", "governance")).status_code == 403
     made = client.post("/api/v1/return-calendar/fife/feed", headers=key("fife", "governance"))
-    assert made.status_code == 201
+    assert made.status_code == 201 and made.json()["created_at"] == "2026-11-20T12:00:00.000000Z"
     url = made.json()["url"]
     assert url.startswith("https://causeway.example.scot/api/v1/return-calendar/fife/feed/calfeed_")
     token = url.rsplit("/", 1)[1].removesuffix(".ics")
@@ -199,6 +199,8 @@ def test_the_secret_ics_feed_parses_back_with_stable_uids_and_refuses_a_wrong_or
 
     rotated = client.post("/api/v1/return-calendar/fife/feed", headers=key("fife", "ops")).json()["url"]
     assert rotated != url and _feed(client, url).status_code == 404
+    status = client.get("/api/v1/return-calendar/fife", headers=key("fife", "ops")).json()["feed"]
+    assert status["active"] is True and "url" not in status and status["created_by"].startswith("fife/ops/")
     assert _events(_feed(client, rotated))
     revoked = client.delete("/api/v1/return-calendar/fife/feed", headers=key("fife", "governance"))
     assert revoked.status_code == 200 and revoked.json()["active"] is False
