@@ -56,11 +56,12 @@ class Window:
     @classmethod
     def around(cls, today: date, start: date | None = None, end: date | None = None,
                back: int = DEFAULT_DAYS_BACK, ahead: int = DEFAULT_DAYS_AHEAD) -> "Window":
-        start = start or today - timedelta(days=back)
-        end = end or today + timedelta(days=ahead)
         for day in (start, end):
-            if not EARLIEST <= day <= LATEST:
+            if day is not None and not EARLIEST <= day <= LATEST:
                 raise Invalid(f"{day} is outside the years the calendar covers ({EARLIEST.year} to {LATEST.year})")
+        span = timedelta(days=back + ahead)  # one end given: the other as far off as the default window
+        start = start or (end - span if end else today - timedelta(days=back))
+        end = end or (start + span if start else today + timedelta(days=ahead))
         if end < start:
             raise Invalid(f"the calendar runs backwards: from {start} is after to {end}")
         if (end - start).days > MAX_DAYS:

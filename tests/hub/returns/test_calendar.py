@@ -147,6 +147,10 @@ def test_another_orgs_calendar_is_refused_and_bad_windows_are_named(world):
     ancient = client.get("/api/v1/return-calendar/fife", params={"from": "0001-01-01", "to": "0001-03-01"},
                          headers=key("fife", "ops"))
     assert ancient.status_code == 400 and "outside the years" in ancient.json()["detail"]
+    assert client.get("/api/v1/return-calendar/fife", params={"to": "0001-01-02"},
+                      headers=key("fife", "ops")).status_code == 400
+    only_from = client.get("/api/v1/return-calendar/fife", params={"from": "2027-06-01"}, headers=key("fife", "ops"))
+    assert (only_from.json()["from"], only_from.json()["to"]) == ("2027-06-01", "2027-12-02")
     not_a_date = client.get("/api/v1/return-calendar/fife", params={"from": "2026-02-30"}, headers=key("fife", "ops"))
     assert not_a_date.status_code == 400
 
