@@ -1,13 +1,13 @@
 """returns: returns derived from records a council already publishes (computed drafts and their lineage)
 
 Revision ID: 0180_return_derivations
-Revises: 0090_return_definitions
+Revises: 0170_return_calendar_feeds
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0180_return_derivations"
-down_revision = "0090_return_definitions"
+down_revision = "0170_return_calendar_feeds"
 branch_labels = None
 depends_on = None
 
