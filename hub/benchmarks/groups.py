@@ -23,7 +23,8 @@ MAX_MEMBERS = 100
 
 
 def _problem(path: str, message: str) -> Invalid:
-    return Invalid(f"{path}: {message}", errors=[{"path": path, "message": message}])
+    # `field` too, so that the command line (hub.cli.errors) names it as the API does
+    return Invalid(f"{path}: {message}", errors=[{"path": path, "field": path, "message": message}])
 
 
 def memberships(conn: Connection) -> dict[str, dict]:
