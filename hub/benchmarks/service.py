@@ -26,7 +26,7 @@ from hub.audit import service as audit
 from hub.auth import Principal
 from hub.errors import Conflict, Forbidden, Invalid, NotFound, not_found
 from hub.returns.checks import field_totals
-from hub.returns.declaration import ReturnDeclaration
+from hub.returns.declaration import ReturnDeclaration, numeric_fields_of
 from hub.returns.periods import Period
 from hub.returns.reference import populations_for_year
 from hub.returns.submissions import read_submissions
@@ -66,11 +66,11 @@ def _total(field: str) -> Callable[[dict, int | None], float | None]:
     return lambda totals, population: totals.get(field)
 
 
-def measures_of(declaration: ReturnDeclaration, indicators: list[Indicator]) -> list[Measure]:
+def measures_of(fields: dict, indicators: list[Indicator]) -> list[Measure]:
     """The owner's indicators first, then every number field as a total and per 1,000 population."""
-    properties = (declaration.schema or {}).get("properties") or {}
+    properties = fields.get("properties") or {}
     found = [Measure(i.name, i.title, "indicator", i.unit, i.higher_is_better, i.value) for i in indicators]
-    for field in sorted(declaration.numeric_fields()):
+    for field in sorted(numeric_fields_of(fields)):
         title = (properties.get(field) or {}).get("title") or field.replace("_", " ")
         found.append(Measure(field, title, "total", "", None, _total(field)))
         found.append(Measure(f"{field}_per_1000", f"{title} per 1,000 population", "per_1000",
@@ -107,11 +107,19 @@ class BenchmarkService:
             raise not_found(f"benchmarks of {declaration.dataset}")
         return Audience(publishers, named)
 
-    def _declaration(self, dataset: str) -> ReturnDeclaration:
+    def _fields(self, declaration: ReturnDeclaration) -> dict:
+        """The return's fields as a JSON Schema: a drafted return's own, else its dataset's latest schema."""
+        if declaration.schema is not None:
+            return declaration.schema
+        dataset = self.returns.catalogue.get(declaration.dataset)
+        return dataset.schemas[dataset.latest_version] if dataset else {}
+
+    def _declaration(self, dataset: str) -> tuple[ReturnDeclaration, dict]:
         declaration = self.returns.declaration(dataset)
-        if not declaration.numeric_fields():
+        fields = self._fields(declaration)
+        if not numeric_fields_of(fields):
             raise Conflict(f"{dataset} has no number fields: there is nothing to benchmark")
-        return declaration
+        return declaration, fields
 
     def _owner(self, declaration: ReturnDeclaration, caller: Principal) -> None:
         caller.require("governance")
@@ -125,7 +133,7 @@ class BenchmarkService:
         found = []
         with self.engine.connect() as conn:
             for declaration in self.returns.declarations():
-                if not declaration.numeric_fields():
+                if not numeric_fields_of(self._fields(declaration)):
                     continue
                 try:
                     self._audience(conn, declaration, caller)
@@ -154,7 +162,7 @@ class BenchmarkService:
 
     def benchmark(self, dataset: str, period: str | None, org: str | None, periods: int | None,
                   caller: Principal) -> dict:
-        declaration = self._declaration(dataset)
+        declaration, fields = self._declaration(dataset)
         chosen = self._periods(declaration, period, periods or DEFAULT_PERIODS)
         with self.engine.connect() as conn:
             audience = self._audience(conn, declaration, caller)
@@ -163,10 +171,10 @@ class BenchmarkService:
                 raise not_found(f"benchmarks of {focus} for {dataset}")
             submissions = read_submissions(conn, declaration)
             groups = [g for g in memberships(conn).values() if focus in g["members"]]
-            measures = measures_of(declaration, self._indicators(conn, dataset))
+            measures = measures_of(fields, self._indicators(conn, dataset))
             named_setting = self._named_setting(conn, dataset)
             populations = {year: populations_for_year(conn, year) for year in {p.last_day.year for p in chosen}}
-        numeric = declaration.numeric_fields()
+        numeric = numeric_fields_of(fields)
         rows = {m.name: [] for m in measures}
         disclosed: set[str] = set()
         for period_ in chosen:
@@ -211,15 +219,15 @@ class BenchmarkService:
 
     # -- the owner's settings ---------------------------------------------------
     def indicators(self, dataset: str, caller: Principal) -> list[dict]:
-        declaration = self._declaration(dataset)
+        declaration, _ = self._declaration(dataset)
         with self.engine.connect() as conn:
             self._audience(conn, declaration, caller)
             return [i.as_dict() for i in self._indicators(conn, dataset)]
 
     def set_indicator(self, dataset: str, name: str, body: dict, caller: Principal) -> dict:
-        declaration = self._declaration(dataset)
+        declaration, fields = self._declaration(dataset)
         self._owner(declaration, caller)
-        indicator = indicator_from(name, body, declaration.numeric_fields())
+        indicator = indicator_from(name, body, numeric_fields_of(fields))
         now = self.clock()
         with db.write_transaction(self.engine) as conn:
             conn.execute(delete(benchmark_indicators).where(benchmark_indicators.c.dataset == dataset,
@@ -231,7 +239,7 @@ class BenchmarkService:
         return indicator.as_dict()
 
     def remove_indicator(self, dataset: str, name: str, caller: Principal) -> None:
-        declaration = self._declaration(dataset)
+        declaration, _ = self._declaration(dataset)
         self._owner(declaration, caller)
         with db.write_transaction(self.engine) as conn:
             gone = conn.execute(delete(benchmark_indicators).where(benchmark_indicators.c.dataset == dataset,
@@ -242,7 +250,7 @@ class BenchmarkService:
                          action="benchmark.indicator.removed", target=f"{dataset}/{name}")
 
     def set_named_figures(self, dataset: str, value: str, caller: Principal) -> dict:
-        declaration = self._declaration(dataset)
+        declaration, _ = self._declaration(dataset)
         self._owner(declaration, caller)
         if value not in NAMED_FIGURES:
             raise Invalid(f"/named_figures: {value!r} is not one of {', '.join(NAMED_FIGURES)}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import datetime, timezone
 
 import pytest
@@ -225,3 +226,29 @@ def test_family_groups_are_the_admins_and_checked(client, auth):
                           headers=auth("improvement-service", "admin"))
     assert response.status_code == 400 and response.json()["detail"].startswith("/members/1:")
     assert client.delete(url, headers=auth("improvement-service", "admin")).status_code == 404
+
+
+# -- a periodic dataset of records (not row sets) ---------------------------------------
+
+def test_a_periodic_dataset_of_records_is_benchmarked_from_what_councils_published(client, auth):
+    """School meals are published as records, one per council and quarter: every published record
+    counts (there is no sign-off), so five councils make an aggregate."""
+    for n, org in enumerate(["angus", "dundee", "edinburgh", "fife", "glasgow"], start=1):
+        record = {"id": str(uuid.uuid4()), "dataset": "data-return.school-meals", "schema_version": 1,
+                  "op": "upsert", "occurred_at": "2026-06-30T17:00:00Z",
+                  "payload": {"return_id": f"{org}-{Q2}", "council": org, "period": Q2, "pupils_on_roll": 1000 * n,
+                              "free_meals_registered": 100 * n, "free_meals_taken_primary": 10 * n,
+                              "free_meals_taken_secondary": 5 * n, "total_free_meals_taken": 15 * n,
+                              "submitted_by": f"meals@{org}.example.org"}}
+        answer = client.post("/api/v1/records", json={"records": [record]}, headers=auth(org, "publisher"))
+        assert answer.json()["results"][0]["status"] == "accepted", answer.text
+    answer = client.get("/api/v1/benchmarks/data-return.school-meals", params={"period": Q2},
+                        headers=auth("edinburgh"))
+    assert answer.status_code == 200, answer.text
+    registered = period(answer.json(), "free_meals_registered", Q2)
+    # 100, 200, 300, 400, 500: the inclusive quartiles are the 2nd, 3rd and 4th figures
+    assert registered["own"] == 300
+    assert (registered["scotland"]["lower_quartile"], registered["scotland"]["median"],
+            registered["scotland"]["upper_quartile"], registered["scotland"]["councils"]) == (200, 300, 400, 5)
+    # 300 registered of Edinburgh's 100,000 people
+    assert period(answer.json(), "free_meals_registered_per_1000", Q2)["own"] == 3.0
