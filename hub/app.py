@@ -196,7 +196,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
         agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
                                         hub_operator=settings.hub_operator),
         referrals=referrals,
-        benchmarks=BenchmarkService(engine, returns, clock),
+        benchmarks=BenchmarkService(engine, returns, clock, policy.active_agreements),
         alerts=AlertService(engine, alert_sources, settings, mailer, webhooks, catalogue, clock=clock),
         clock=clock,
     )

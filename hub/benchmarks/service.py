@@ -32,8 +32,9 @@ from hub.returns.reference import populations_for_year
 from hub.returns.submissions import read_submissions
 
 from .groups import FamilyGroups, memberships
-from .indicators import Indicator, indicator_from
+from .indicators import POPULATION, Indicator, indicator_from
 from .models import benchmark_indicators, benchmark_settings
+from .sharing import plain_fields_shared
 from .spread import MIN_COUNCILS, QUARTILE_METHOD, quartile_of, spread
 
 NAMED_FIGURES = ("requester", "councils")
@@ -49,6 +50,7 @@ class Measure:
     unit: str
     higher_is_better: bool | None
     of: Callable[[dict, int | None], float | None]
+    fields: frozenset  # the return's fields it is made of (what an agreement must pass to name a council)
 
     def describe(self) -> dict:
         return {"name": self.name, "title": self.title, "kind": self.kind, "unit": self.unit,
@@ -69,12 +71,13 @@ def _total(field: str) -> Callable[[dict, int | None], float | None]:
 def measures_of(fields: dict, indicators: list[Indicator]) -> list[Measure]:
     """The owner's indicators first, then every number field as a total and per 1,000 population."""
     properties = fields.get("properties") or {}
-    found = [Measure(i.name, i.title, "indicator", i.unit, i.higher_is_better, i.value) for i in indicators]
+    found = [Measure(i.name, i.title, "indicator", i.unit, i.higher_is_better, i.value,
+                     frozenset(i.numerator + i.denominator) - {POPULATION}) for i in indicators]
     for field in sorted(numeric_fields_of(fields)):
         title = (properties.get(field) or {}).get("title") or field.replace("_", " ")
-        found.append(Measure(field, title, "total", "", None, _total(field)))
+        found.append(Measure(field, title, "total", "", None, _total(field), frozenset({field})))
         found.append(Measure(f"{field}_per_1000", f"{title} per 1,000 population", "per_1000",
-                             "per 1,000 population", None, _per_1000(field)))
+                             "per 1,000 population", None, _per_1000(field), frozenset({field})))
     return found
 
 
@@ -82,13 +85,20 @@ def measures_of(fields: dict, indicators: list[Indicator]) -> list[Measure]:
 class Audience:
     publishers: dict[str, str]  # slug -> name of every council asked for the return
     named: set[str]  # whose figures the caller may see by name
+    # for a council named through an agreement: the fields it passes (a measure of others is not named)
+    limited: dict[str, set[str]]
+
+    def may_name(self, org: str, measure: Measure) -> bool:
+        return org in self.named and (org not in self.limited or measure.fields <= self.limited[org])
 
 
 class BenchmarkService:
-    def __init__(self, engine: Engine, returns, clock: Callable[[], datetime]):
+    def __init__(self, engine: Engine, returns, clock: Callable[[], datetime],
+                 active_agreements: Callable[[], list] = list):
         self.engine = engine
         self.returns = returns
         self.clock = clock
+        self.active_agreements = active_agreements
         self.groups = FamilyGroups(engine, clock)
 
     # -- who sees what ----------------------------------------------------------
@@ -101,11 +111,15 @@ class BenchmarkService:
         publishers = dict(self.returns.expected_publishers(conn, declaration))
         allowed = self.returns.visible_publishers(declaration, caller)  # None: every publisher's
         named = set(publishers) if allowed is None else set(publishers) & allowed
+        limited: dict[str, set[str]] = {}
         if caller.org in publishers and self._named_setting(conn, declaration.dataset) == "councils":
             named = set(publishers)
+        elif allowed is not None:
+            shared = plain_fields_shared(self.active_agreements, caller.org, declaration.dataset, self.clock())
+            limited = {org: shared.get(org, set()) for org in named if org != caller.org}
         if not named:
             raise not_found(f"benchmarks of {declaration.dataset}")
-        return Audience(publishers, named)
+        return Audience(publishers, named, limited)
 
     def _fields(self, declaration: ReturnDeclaration) -> dict:
         """The return's fields as a JSON Schema: a drafted return's own, else its dataset's latest schema."""
@@ -167,7 +181,8 @@ class BenchmarkService:
         with self.engine.connect() as conn:
             audience = self._audience(conn, declaration, caller)
             focus = org or (caller.org if caller.org in audience.publishers else None)
-            if focus is not None and focus not in audience.named:
+            if focus is not None and (focus not in audience.named or focus in audience.limited):
+                # a council named through an agreement is shown in `councils`, measure by measure
                 raise not_found(f"benchmarks of {focus} for {dataset}")
             submissions = read_submissions(conn, declaration)
             groups = [g for g in memberships(conn).values() if focus in g["members"]]
@@ -195,7 +210,8 @@ class BenchmarkService:
                 scotland = spread(values[s] for s in counted)
                 own = values.get(focus) if focus in totals else None
                 councils = [{"org": s, "name": audience.publishers[s], "value": values[s]}
-                            for s in sorted(audience.named & set(values)) if s in counted or s == caller.org]
+                            for s in sorted(set(values)) if audience.may_name(s, measure)
+                            and (s in counted or s == caller.org)]
                 disclosed |= {c["org"] for c in councils if c["org"] != caller.org}
                 rows[measure.name].append({
                     "period": period_.name, "own": own, "own_state": states.get(focus) if own is not None else None,

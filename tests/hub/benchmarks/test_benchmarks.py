@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from datetime import datetime, timezone
 
 import pytest
+from sqlalchemy import select
 
 from hub.app import build_services, create_app
+from hub.audit.models import audit_log
 from hub.config import Settings
 from support import benchmarks as world
+from support.agreements import activate_agreement, agreement_yaml
 from support.benchmarks import AGENCY, DATASET, OUTSIDER, Q1, Q2
 from support.clock import FakeClock
 
@@ -230,9 +234,12 @@ def test_family_groups_are_the_admins_and_checked(client, auth):
 
 # -- a periodic dataset of records (not row sets) ---------------------------------------
 
-def test_a_periodic_dataset_of_records_is_benchmarked_from_what_councils_published(client, auth):
-    """School meals are published as records, one per council and quarter: every published record
-    counts (there is no sign-off), so five councils make an aggregate."""
+MEALS = "/api/v1/benchmarks/data-return.school-meals"
+
+
+@pytest.fixture(scope="module")
+def school_meals(client, auth):
+    """School meals are published as records, one per council and quarter (no sign-off)."""
     for n, org in enumerate(["angus", "dundee", "edinburgh", "fife", "glasgow"], start=1):
         record = {"id": str(uuid.uuid4()), "dataset": "data-return.school-meals", "schema_version": 1,
                   "op": "upsert", "occurred_at": "2026-06-30T17:00:00Z",
@@ -242,8 +249,10 @@ def test_a_periodic_dataset_of_records_is_benchmarked_from_what_councils_publish
                               "submitted_by": f"meals@{org}.example.org"}}
         answer = client.post("/api/v1/records", json={"records": [record]}, headers=auth(org, "publisher"))
         assert answer.json()["results"][0]["status"] == "accepted", answer.text
-    answer = client.get("/api/v1/benchmarks/data-return.school-meals", params={"period": Q2},
-                        headers=auth("edinburgh"))
+
+
+def test_a_periodic_dataset_of_records_is_benchmarked_from_what_councils_published(client, auth, school_meals):
+    answer = client.get(MEALS, params={"period": Q2}, headers=auth("edinburgh"))
     assert answer.status_code == 200, answer.text
     registered = period(answer.json(), "free_meals_registered", Q2)
     # 100, 200, 300, 400, 500: the inclusive quartiles are the 2nd, 3rd and 4th figures
@@ -252,3 +261,36 @@ def test_a_periodic_dataset_of_records_is_benchmarked_from_what_councils_publish
             registered["scotland"]["upper_quartile"], registered["scotland"]["councils"]) == (200, 300, 400, 5)
     # 300 registered of Edinburgh's 100,000 people
     assert period(answer.json(), "free_meals_registered_per_1000", Q2)["own"] == 3.0
+
+
+def audited_disclosures(services, org):
+    with services.engine.connect() as conn:
+        return [json.loads(row.detail)["orgs"] for row in conn.execute(
+            select(audit_log).where(audit_log.c.action == "benchmark.disclosed", audit_log.c.org == org))]
+
+
+def test_an_agreement_lets_its_recipient_see_the_fields_it_passes_by_name_and_each_such_read_is_audited(
+        services, client, auth, school_meals):
+    assert client.get(MEALS, params={"period": Q2}, headers=auth(OUTSIDER)).status_code == 404
+    activate_agreement(services, agreement_yaml(
+        "meals-edinburgh-sds", ["edinburgh"], [OUTSIDER],
+        {"data-return.school-meals": {"fields": ["return_id", "council", "period", "free_meals_registered"]}}),
+        ["edinburgh", OUTSIDER])
+    result = get_json(client, MEALS, auth(OUTSIDER), period=Q2)
+    registered = period(result, "free_meals_registered", Q2)
+    assert [(c["org"], c["value"]) for c in registered["councils"]] == [("edinburgh", 300)]
+    # only the fields the agreement passes: not the pupils on roll, nor a measure made of them
+    assert period(result, "pupils_on_roll", Q2)["councils"] == []
+    assert period(result, "pupils_on_roll", Q2)["scotland"]["median"] == 3000  # the aggregates, as for anyone
+    assert audited_disclosures(services, OUTSIDER)[-1] == ["edinburgh"]
+    # a council reading only its own figures discloses nothing
+    before = len(audited_disclosures(services, "glasgow"))
+    assert [c["org"] for c in period(get_json(client, MEALS, auth("glasgow"), period=Q2),
+                                     "free_meals_registered", Q2)["councils"]] == ["glasgow"]
+    assert len(audited_disclosures(services, "glasgow")) == before
+
+
+def get_json(client, url, headers, **params):
+    answer = client.get(url, params=params, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
