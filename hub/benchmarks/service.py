@@ -194,17 +194,7 @@ class BenchmarkService:
         disclosed: set[str] = set()
         for period_ in chosen:
             population = populations[period_.last_day.year]
-            totals, counted, states = {}, set(), {}
-            for slug in audience.publishers:
-                found = submissions.get((slug, period_.name))
-                if found is None:
-                    continue
-                state = (found.sign_off or {}).get("state") if declaration.source == "rows" else None
-                if state is None or state in COUNTED:
-                    counted.add(slug)
-                elif slug != caller.org:
-                    continue  # not yet approved: only its own council sees it
-                totals[slug], states[slug] = field_totals(found.payloads, numeric), state
+            totals, counted, states = _figures(declaration, submissions, audience, period_, numeric, caller)
             for measure in measures:
                 values = {slug: measure.of(figures, population.get(slug)) for slug, figures in totals.items()}
                 scotland = spread(values[s] for s in counted)
@@ -279,3 +269,21 @@ class BenchmarkService:
             audit.append(conn, at=now, actor=caller.actor, org=caller.org, action="benchmark.settings.set",
                          target=dataset, detail={"named_figures": value})
         return {"dataset": dataset, "named_figures": value}
+
+
+def _figures(declaration: ReturnDeclaration, submissions: dict, audience: Audience, period: Period,
+             numeric: set[str], caller: Principal) -> tuple[dict, set, dict]:
+    """Each council's totals for the period that the caller may use, which of them count in the
+    aggregates (a row set from its approval on; records always), and each row set's sign-off state."""
+    totals, counted, states = {}, set(), {}
+    for slug in audience.publishers:
+        found = submissions.get((slug, period.name))
+        if found is None:
+            continue
+        state = (found.sign_off or {}).get("state") if declaration.source == "rows" else None
+        if state is None or state in COUNTED:
+            counted.add(slug)
+        elif slug != caller.org:
+            continue  # not yet approved: only its own council sees it
+        totals[slug], states[slug] = field_totals(found.payloads, numeric), state
+    return totals, counted, states
