@@ -28,6 +28,7 @@ from hub.alerts.measures import AlertMeasures
 from hub.alerts.registry import Sources as AlertSources
 from hub.alerts.service import AlertService
 from hub.auth import Principal
+from hub.benchmarks.service import BenchmarkService
 from hub.config import Settings
 from hub.console import init_console
 from hub.console.service import AccountService
@@ -108,6 +109,7 @@ class Services:
     retention: Retention
     coverage: CoverageService
     referrals: ReferralService
+    benchmarks: BenchmarkService
     open_data: OpenData
     resident_alerts: ResidentAlerts
     open_aggregates: OpenAggregates
@@ -199,6 +201,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
         agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
                                         hub_operator=settings.hub_operator),
         referrals=referrals,
+        benchmarks=BenchmarkService(engine, returns, clock, policy.active_agreements),
         alerts=AlertService(engine, alert_sources, settings, mailer, webhooks, catalogue, clock=clock),
         derived_returns=DerivedReturns(engine, returns, clock),
         clock=clock,
