@@ -279,55 +279,13 @@ class Worker:
         found = {sub.id for sub in subs}
         self._held.difference_update(set(due) - found)  # deleted meanwhile
         ahead = {sub_id: self._ahead.pop(sub_id) for sub_id in due if sub_id in self._ahead}
-        release: list[str] = []
-        held: list[tuple[Subscription, str, str | None]] = []
-        covered_again: list[Subscription] = []
-        ready: list[Subscription] = []
-        coverage: dict[tuple[str, str, str], tuple[str, str | None]] = {}
-        for sub in subs:
-            if sub.lease_owner != self.id or sub.status == "disabled" or sub.id in paused:
-                release.append(sub.id)
-                continue
-            if sub.scope not in coverage:
-                coverage[sub.scope] = disclose.coverage(self.policy, sub, now)
-            status, reason = coverage[sub.scope]
-            if status != "active":
-                held.append((sub, status, reason))
-                release.append(sub.id)
-                continue
-            if sub.status != "active":
-                covered_again.append(sub)
-            if sub.id in retrying:
-                self._sending.add(sub.id)
-                self._pool.submit(self._retry_job, sub.id)
-                continue
-            ready.append(sub)
-
-        pages = self._still_valid(ahead, ready, now)  # planned while their last page was sent
-        planned_ahead = {page.sub.id for page in pages}
-        ready = [sub for sub in ready if sub.id not in planned_ahead]
-        # Subscriptions of the same dataset share one read of the log, the decisions (once per
-        # recipient and purpose) and, where their pages coincide, the encoding.
-        families: dict[str, list[Subscription]] = {}
-        for sub in ready:
-            families.setdefault(sub.dataset, []).append(sub)
-        idle: list[Subscription] = []  # nothing after the cursor
-        quiet: list[Page] = []  # everything on the page passed over (denied or filtered)
-        for members in families.values():
-            try:
-                with self.engine.connect() as conn:
-                    slices = self._read_pages(conn, members)
-                idle.extend(sub for sub, rows in slices if not rows)
-                planned = plan(self.policy, [(sub, rows) for sub, rows in slices if rows], now, self._shared_at(now))
-                held.extend(planned.held)
-                release.extend(sub.id for sub, _, _ in planned.held)
-                pages.extend(planned.sending)
-                quiet.extend(planned.quiet)
-            except Exception:
-                log.exception("delivery worker %s: preparing a page failed unexpectedly", self.id)
-                for sub in members:
-                    self.writer.fail(sub.id, sub, Outcome("failed", error=UNEXPECTED))
-                    release.append(sub.id)
+        with self.policy.pinned() as revision:
+            release, held, covered_again, ready = self._screen(subs, paused, retrying, now)
+            pages, idle, quiet = self._plan_round(ahead, ready, held, release, now)
+        if self.policy.revision() != revision:
+            # Policy changed while this round was decided: what covers each page is checked again
+            # (an agreement suspended in between holds the page, as plan() does within a round).
+            pages, quiet = self._recheck(pages, held, release, now), self._recheck(quiet, held, release, now)
 
         sending: list[Page] = []
         with db.write_transaction(self.engine) as conn:
@@ -377,7 +335,8 @@ class Worker:
             after = [replace(page.sub, cursor=page.last_seq, inflight_to=None, attempts=0) for page in sending]
             with self.engine.connect() as conn:
                 slices = [(sub, rows) for sub, rows in self._read_pages(conn, after) if rows]
-            planned = plan(self.policy, slices, now, self._shared_at(now))
+            with self.policy.pinned():
+                planned = plan(self.policy, slices, now, self._shared_at(now))
         except Exception:  # planned again in its round
             log.exception("delivery worker %s: planning ahead failed", self.id)
             return
@@ -397,9 +356,87 @@ class Worker:
         if not ahead:
             return []
         revision = self.policy.revision()
-        valid = [page for sub in ready if (page := ahead.get(sub.id)) is not None and page.sub == sub
-                 and page.shared is not None and page.shared.stands(revision, now)]
-        return valid
+        return [page for sub in ready if (page := ahead.get(sub.id)) is not None and page.sub == sub
+                and page.shared is not None and page.shared.stands(revision, now)]
+
+    def _screen(self, subs: list[Subscription], paused: set[str], retrying: set[str], now: datetime) -> tuple[
+            list[str], list[tuple[Subscription, str, str | None]], list[Subscription], list[Subscription]]:
+        """Due subscriptions sorted by what happens to them: released, held (not covered now), shown
+        covered again, and ready for a page (those with dead letters to try again go to the pool)."""
+        release: list[str] = []
+        held: list[tuple[Subscription, str, str | None]] = []
+        covered_again: list[Subscription] = []
+        ready: list[Subscription] = []
+        coverage: dict[tuple[str, str, str], tuple[str, str | None]] = {}
+        for sub in subs:
+            if sub.lease_owner != self.id or sub.status == "disabled" or sub.id in paused:
+                release.append(sub.id)
+                continue
+            if sub.scope not in coverage:
+                coverage[sub.scope] = disclose.coverage(self.policy, sub, now)
+            status, reason = coverage[sub.scope]
+            if status != "active":
+                held.append((sub, status, reason))
+                release.append(sub.id)
+                continue
+            if sub.status != "active":
+                covered_again.append(sub)
+            if sub.id in retrying:
+                self._sending.add(sub.id)
+                self._pool.submit(self._retry_job, sub.id)
+                continue
+            ready.append(sub)
+        return release, held, covered_again, ready
+
+    def _plan_round(self, ahead: dict[str, Page], ready: list[Subscription],
+                    held: list[tuple[Subscription, str, str | None]], release: list[str],
+                    now: datetime) -> tuple[list[Page], list[Subscription], list[Page]]:
+        """The pages to send (planned ahead where that still stands, else now), the subscriptions with
+        nothing after their cursor, and the pages with nothing for them."""
+        pages = self._still_valid(ahead, ready, now)  # planned while their last page was sent
+        planned_ahead = {page.sub.id for page in pages}
+        ready = [sub for sub in ready if sub.id not in planned_ahead]
+        # Subscriptions of the same dataset share one read of the log, the decisions (once per
+        # recipient and purpose) and, where their pages coincide, the encoding.
+        families: dict[str, list[Subscription]] = {}
+        for sub in ready:
+            families.setdefault(sub.dataset, []).append(sub)
+        idle: list[Subscription] = []  # nothing after the cursor
+        quiet: list[Page] = []  # everything on the page passed over (denied or filtered)
+        for members in families.values():
+            try:
+                with self.engine.connect() as conn:
+                    slices = self._read_pages(conn, members)
+                idle.extend(sub for sub, rows in slices if not rows)
+                planned = plan(self.policy, [(sub, rows) for sub, rows in slices if rows], now, self._shared_at(now))
+                held.extend(planned.held)
+                release.extend(sub.id for sub, _, _ in planned.held)
+                pages.extend(planned.sending)
+                quiet.extend(planned.quiet)
+            except Exception:
+                log.exception("delivery worker %s: preparing a page failed unexpectedly", self.id)
+                for sub in members:
+                    self.writer.fail(sub.id, sub, Outcome("failed", error=UNEXPECTED))
+                    release.append(sub.id)
+
+        return pages, idle, quiet
+
+    def _recheck(self, pages: list[Page], held: list[tuple[Subscription, str, str | None]], release: list[str],
+                 now: datetime) -> list[Page]:
+        """Those of the pages whose subscription is still covered now; the others are held."""
+        kept: list[Page] = []
+        coverage: dict[tuple[str, str, str], tuple[str, str | None]] = {}
+        for page in pages:
+            sub = page.sub
+            if sub.scope not in coverage:
+                coverage[sub.scope] = disclose.coverage(self.policy, sub, now)
+            status, reason = coverage[sub.scope]
+            if status == "active":
+                kept.append(page)
+            else:
+                held.append((sub, status, reason))
+                release.append(sub.id)
+        return kept
 
     def _mark_inflight(self, conn: Connection, page: Page) -> bool:
         """Remember the page before sending it, so a worker that dies mid-page is followed by the
