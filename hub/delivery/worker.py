@@ -327,7 +327,10 @@ class Worker:
     # -- the next page, planned while this one is sent -----------------------------
     def _plan_ahead(self, sending: list[Page]) -> None:
         """While pages are on the pool, read and decide the page after each (as if it were
-        delivered), so that it can go out as soon as the result is written."""
+        delivered), so that it can go out as soon as the result is written. Only in a backlog:
+        after a page short of full (the end of the log) more may arrive while it is sent, and
+        the next page is read when it is due."""
+        sending = [page for page in sending if len(page.rows) >= self._limit(page.sub)]
         if not sending or self._stop.is_set():
             return
         now = self.clock()
@@ -340,7 +343,7 @@ class Worker:
         except Exception:  # planned again in its round
             log.exception("delivery worker %s: planning ahead failed", self.id)
             return
-        self._ahead.update((page.sub.id, page) for page in planned.sending)
+        self._ahead.update((page.sub.id, page) for page in planned.sending if len(page.rows) >= self._limit(page.sub))
 
     def _shared_at(self, now: datetime) -> Shared:
         """What pages planned now share with those planned a moment ago, while their decisions stand."""
