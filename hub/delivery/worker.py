@@ -8,9 +8,20 @@ stand at the same place share the round's work: the page is read once, policy is
 decided once per recipient and purpose (at that moment, for all of them), and each
 event is made and encoded once. Sending runs on a small thread pool (one
 subscription per thread, so a slow endpoint holds back only its own
-subscription); what came back is written for all finished subscriptions in one
-transaction. A publish in the same process wakes the worker at once; the poll is
-the fallback for publishes made elsewhere.
+subscription); what came back is written for the subscriptions sent together in
+one transaction (a result waits GATHER_SECONDS at most for the others). A publish
+in the same process wakes the worker at once; the poll is the fallback for
+publishes made elsewhere.
+
+While a backlog's page is being sent, the page after it is read and decided
+(`_plan_ahead`), so that it goes out as soon as the result is written. It goes out
+only if it is still what would be planned then: the subscription as assumed, and
+its decisions standing (`planner.Shared`: made under the policy revision still in
+force, in any process, and less than `planner.DECISIONS_STAND` ago); otherwise it
+is decided again. The same `Shared` lets a subscription a page behind the others
+reuse their decisions, events and bodies. A round asks the database for the policy
+revision once (`PolicyService.pinned`) and, if policy moved while it decided,
+checks again what covers each page before sending it.
 
 Several workers (processes) share subscriptions through leases in the database:
 a subscription is claimed by an atomic conditional UPDATE, renewed by a heartbeat
