@@ -49,7 +49,6 @@ from hub.records.events import CloudEvents
 from hub.timeutil import iso_utc
 
 from . import disclosure, revision
-from .addressing import addressee_field
 from .agreements import MAX_SOURCE_BYTES, window
 from .consent import ConsentRegistry
 from .decision import Decision, Disclosure
@@ -132,8 +131,7 @@ class PolicyService:
         key = (dataset, version)
         if key not in self._addressees:  # schema versions never change once published
             found = self.catalogue.get(dataset, version)
-            schema = found.schemas.get(version, {}) if found else {}
-            self._addressees[key] = addressee_field(schema)
+            self._addressees[key] = found.addressee_field(version) if found else None
         return self._addressees[key]
 
     def _key_field(self, dataset: str) -> str | None:

@@ -1,7 +1,8 @@
 """Referrals between services, read as journeys.
 
 A referral (dataset `referral`, schema version 3 on) names the org it is for in
-`receiving_org`; the decision point hands it to that org only (hub.policy.addressing).
+`receiving_org`; the decision point hands it to that org only (`Dataset.addressee_field`).
+Versions 1 and 2 name no addressee: the hub refuses them at publish (hub.records).
 The addressee answers with `referral-status` records naming the referral and the
 referring org, which go back to the referrer only, under an agreement that declares the
 dataset `direction: recipients-to-providers`.
