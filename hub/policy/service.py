@@ -200,12 +200,13 @@ class PolicyService:
     def active_agreement(self, agreement_id: str):
         return next((agreement for agreement in self.active_agreements() if agreement.id == agreement_id), None)
 
-    def acknowledge_days(self, provider: str, recipient: str, dataset: str, at: datetime) -> tuple[int, str] | None:
-        """(working days, agreement id): the shortest time an agreement in force at `at` gives `recipient`
-        to acknowledge `provider`'s records of `dataset` (None: no agreement states one)."""
+    def acknowledge_days(self, provider: str, recipient: str, dataset: str, at: datetime
+                         ) -> tuple[int, str, str] | None:
+        """(working days, agreement id, bank-holiday calendar): the shortest time an agreement in force at
+        `at` gives `recipient` to acknowledge `provider`'s records of `dataset` (None: no agreement states one)."""
         self.refresh()
         moment = at.timestamp()
-        stated = [(agreement.datasets[dataset].acknowledge_days, agreement.id)
+        stated = [(agreement.datasets[dataset].acknowledge_days, agreement.id, agreement.datasets[dataset].bank_holidays)
                   for agreement in self._index.routes.get((provider, recipient, dataset), ())
                   if agreement.datasets[dataset].acknowledge_days and agreement.starts <= moment < agreement.ends]
         return min(stated) if stated else None

@@ -54,8 +54,8 @@ class ReferralService:
         stated = self.policy.acknowledge_days(referral.referrer, referral.addressee, REFERRAL, at)
         if stated is None:
             return None
-        days, agreement_id = stated
-        return journey.add_working_days(referral.referred_at, days), agreement_id
+        days, agreement_id, calendar = stated
+        return journey.add_working_days(referral.referred_at, days, calendar), agreement_id
 
     def _overdue(self, referral: Referral, at: datetime) -> tuple[bool, str | None]:
         due = self.due_by(referral, at)
