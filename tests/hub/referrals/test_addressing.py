@@ -68,7 +68,7 @@ def test_a_stored_referral_of_a_version_naming_no_addressee_is_decided_for_nobod
     stored = envelope_of(next(row for row in world if row.dataset == "referral"))
     payload = {k: v for k, v in stored["payload"].items() if k not in ("receiving_org", "receiving_team")}
     old = {**stored, "schema_version": 1, "payload": payload}
-    for org in ("sds", "fife", "glasgow"):
+    for org in ("sds", "fife"):  # each a recipient of the agreement covering edinburgh's referrals
         decision = services.policy.decide(old, org, "ServiceProvision", NOW)
         assert not decision.allowed and decision.denial == "not-addressee", org
         assert "addressed to no organisation" in " ".join(decision.reasons)
