@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-import holidays
-
 # The statuses of schema referral-status/1, in the order a journey usually takes them.
 STATUSES = ("received", "accepted", "declined", "first-appointment-attended", "started-training",
             "gained-qualification", "entered-employment", "sustained-employment-13-weeks",
@@ -32,6 +30,8 @@ DEFAULT_BANK_HOLIDAYS = "scotland"
 
 @lru_cache(maxsize=256)
 def bank_holidays(calendar: str, year: int) -> frozenset[date]:
+    import holidays  # a quarter of a second to import: paid by the processes that count working days only
+
     return frozenset(holidays.country_holidays("GB", subdiv=BANK_HOLIDAYS[calendar], years=year))
 
 
