@@ -201,7 +201,7 @@ class PolicyService:
         return next((agreement for agreement in self.active_agreements() if agreement.id == agreement_id), None)
 
     def acknowledge_days(self, provider: str, recipient: str, dataset: str, at: datetime
-                         ) -> tuple[int, str, str] | None:
+                         ) -> tuple[int, str, str | None] | None:
         """(working days, agreement id, bank-holiday calendar): the shortest time an agreement in force at
         `at` gives `recipient` to acknowledge `provider`'s records of `dataset` (None: no agreement states one)."""
         self.refresh()

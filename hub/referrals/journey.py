@@ -35,13 +35,15 @@ def bank_holidays(calendar: str, year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("GB", subdiv=BANK_HOLIDAYS[calendar], years=year))
 
 
-def is_working_day(day: date, calendar: str = DEFAULT_BANK_HOLIDAYS) -> bool:
+def is_working_day(day: date, calendar: str) -> bool:
     return day.weekday() < 5 and day not in bank_holidays(calendar, day.year)
 
 
-def add_working_days(start: datetime, days: int, calendar: str = DEFAULT_BANK_HOLIDAYS) -> datetime:
-    """`days` working days (Monday to Friday, bank holidays of `calendar` left out) after `start`, at the
-    same time of day; a start on a weekend or a bank holiday counts from the next working day."""
+def add_working_days(start: datetime, days: int, calendar: str | None = None) -> datetime:
+    """`days` working days (Monday to Friday, bank holidays of `calendar` left out; Scotland's when None)
+    after `start`, at the same time of day; a start on a weekend or a bank holiday counts from the next
+    working day."""
+    calendar = calendar or DEFAULT_BANK_HOLIDAYS
     moment = start
     while not is_working_day(moment.date(), calendar):
         moment = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
