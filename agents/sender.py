@@ -158,9 +158,13 @@ class Sender:
                 seen = self._settles
                 if self.status not in ("sending", "idle") or self._stalled_at == seen:
                     return
-                if not self._settled.wait_for(lambda seen=seen: self._settles != seen, timeout=STALL_SECONDS):
-                    self._stalled_at = seen
-                    return
+                deadline = time.monotonic() + STALL_SECONDS
+                while self._settles == seen and not should_stop():  # woken by each answer
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self._stalled_at = seen
+                        return
+                    self._settled.wait(min(left, 0.5))  # and twice a second to see a stop
 
     def _fly(self, flight: _Flight) -> None:
         """Sign and send one batch (on a sending thread); a batch refused for its size or its
