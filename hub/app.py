@@ -28,6 +28,7 @@ from hub.alerts.measures import AlertMeasures
 from hub.alerts.registry import Sources as AlertSources
 from hub.alerts.service import AlertService
 from hub.auth import Principal
+from hub.benchmarks.service import BenchmarkService
 from hub.config import Settings
 from hub.console import init_console
 from hub.console.service import AccountService
@@ -70,6 +71,7 @@ from hub.referrals import alert_rule as _referral_alert_rule  # noqa: F401  (reg
 from hub.referrals.service import ReferralService
 from hub.referrals.vacancies import INTERVAL_SECONDS as VACANCY_INTERVAL_SECONDS
 from hub.referrals.vacancies import withdraw_expired_vacancies
+from hub.returns.feeds import keep_feed_tokens_out_of_logs
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
 from hub.returns.scheduler import send_reminders
@@ -106,6 +108,7 @@ class Services:
     retention: Retention
     coverage: CoverageService
     referrals: ReferralService
+    benchmarks: BenchmarkService
     open_data: OpenData
     resident_alerts: ResidentAlerts
     open_aggregates: OpenAggregates
@@ -184,7 +187,8 @@ def build_services(settings: Settings, engine: Engine | None = None,
         policy=policy,
         delivery=DeliveryService(engine, catalogue, settings, policy=policy, clock=clock),
         returns=returns,
-        reminders=ReminderService(engine, returns, mailer, webhooks, settings.reminder_catchup_days, clock=clock),
+        reminders=ReminderService(engine, returns, mailer, webhooks, settings.reminder_catchup_days, clock=clock,
+                                  public_url=settings.public_url),
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
         coverage=coverage,
         open_data=open_data,
@@ -194,6 +198,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
         agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
                                         hub_operator=settings.hub_operator),
         referrals=referrals,
+        benchmarks=BenchmarkService(engine, returns, clock, policy.active_agreements),
         alerts=AlertService(engine, alert_sources, settings, mailer, webhooks, catalogue, clock=clock),
         clock=clock,
     )
@@ -210,6 +215,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings = settings or (services.settings if services else Settings())
     services = services or build_services(settings)
 
+    keep_feed_tokens_out_of_logs()  # a calendar feed's address is its credential
     contract = copy.deepcopy(_contract())
     base_path = contract["servers"][0]["url"]
     app = connexion.FlaskApp(__name__, specification_dir=str(Path(__file__).parent))

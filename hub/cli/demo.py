@@ -64,6 +64,7 @@ def _demo_staff(accounts) -> None:
 
 
 def cmd_demo(args) -> int:
+    from hub.benchmarks.demo import set_example_benchmarks
     from hub.returns.demo import publish_example_returns, set_example_contacts
 
     # The demo's operations staff are the Improvement Service's, running the hub for everyone.
@@ -79,6 +80,7 @@ def cmd_demo(args) -> int:
     load_population(hub, str(EXAMPLES_DIR / "population.csv"), None)
     set_example_contacts(hub)
     print(publish_example_returns(hub))
+    print(set_example_benchmarks(hub))
     keys = {(org, role): hub.orgs.issue_key(org, role, label="demo") for org, role in DEMO_KEYS}
     print("\nExample sharing agreements:")
     demo_policies(hub, keys)

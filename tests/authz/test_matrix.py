@@ -41,6 +41,8 @@ ROLES = ("publisher", "subscriber", "governance", "ops", "admin", "operator-ops"
 SUBJECTS = ("own", "other")
 PURPOSE = "PublicSafety"
 RETURN, PERIOD = "data-return.school-meals", "2026-Q3"
+BENCHMARK_INDICATOR = {"title": "Pupils per 1,000 people", "numerator": ["pupils"], "denominator": "population",
+                       "per": 1000, "unit": "per 1,000 people", "higher_is_better": True}
 SECRETS_KEY = base64.b64encode(b"m" * 32).decode()
 
 # Outcomes: ok (any 2xx), 401, 403, 404. Each row: for each role in ROLES, own/other; then no key.
@@ -129,6 +131,12 @@ MATRIX = {
     "hub.returns.api.set_auto_approve": "403/403  403/403   ok/403    403/403   ok/ok     403/403     401",
     "hub.returns.api.template":        "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
     "hub.returns.api.upload_rows":     "ok/403    403/403   403/403   403/403   ok/ok     403/403     401",
+    # an org's returns calendar: its own credentials (any role) and admin; its feed address is made or
+    # revoked by its staff (not machine keys); the .ics needs no key, the secret address is the credential
+    "hub.returns.calendar_api.get_calendar": "ok/403 ok/403  ok/403    ok/403    ok/ok     ok/403      401",
+    "hub.returns.calendar_api.make_calendar_feed": "403/403 403/403 ok/403 ok/403 ok/ok  ok/403      401",
+    "hub.returns.calendar_api.revoke_calendar_feed": "403/403 403/403 ok/403 ok/403 ok/ok ok/403      401",
+    "hub.returns.calendar_api.calendar_feed": "ok/ok ok/ok   ok/ok     ok/ok     ok/ok     ok/ok       ok",
     # a council's own row ("own": no org named); every council's for admin and the hub operator's ops
     "hub.coverage.api.coverage":       "ok/403    403/403   ok/403    ok/403    ok/ok     ok/ok       401",
     # each org its own referrals (sent and received); admin reads no payloads
@@ -143,6 +151,18 @@ MATRIX = {
     "hub.alerts.api.silence_alert":    "403/403   403/403   403/403   ok/404    ok/ok     ok/403      401",
     "hub.alerts.api.get_alert_contact": "403/403  403/403   403/403   ok/403    ok/ok     ok/403      401",
     "hub.alerts.api.set_alert_contact": "403/403  403/403   403/403   ok/403    ok/ok     ok/403      401",
+    # benchmarks: "own" a return the caller's org requests (it sees every council), "other" one glasgow
+    # requests of itself alone; indicators and who sees names are set by the requesting org's governance
+    "hub.benchmarks.api.list_benchmarks": "ok/ok  ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.benchmarks.api.get_benchmark": "ok/404   ok/404    ok/404    ok/404    ok/ok     ok/404      401",
+    "hub.benchmarks.api.list_indicators": "ok/404 ok/404    ok/404    ok/404    ok/ok     ok/404      401",
+    "hub.benchmarks.api.set_indicator": "403/403  403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.benchmarks.api.remove_indicator": "403/403 403/403 ok/403    403/403   ok/ok     403/403     401",
+    "hub.benchmarks.api.set_settings": "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
+    # family groups are the hub admin's to set; anyone reads the groups its org is in
+    "hub.benchmarks.api.list_groups":  "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.benchmarks.api.set_group":    "403/403   403/403   403/403   403/403   ok/ok     403/403     401",
+    "hub.benchmarks.api.remove_group": "403/403   403/403   403/403   403/403   ok/ok     403/403     401",
 }
 
 
@@ -317,6 +337,28 @@ class World:
         if not submitted_by_council:
             returns.sign_off(name, PERIOD, council, "approve", None, self.governance(council))
         return name
+    def benchmark_return(self, org: str) -> str:
+        """A return in force that `org` requests of glasgow alone, with an indicator."""
+        def make():
+            name = f"data-return.matrix-{next(_ids)}"
+            spec = {**return_spec(name), "expected_publishers": [OTHER]}
+            self.services.returns.definitions.draft(spec, self.governance(org))
+            self.services.returns.definitions.approve(name, 1, Principal(org=THIRD, role="admin", credential_id="m"))
+            return name
+        return self.once("benchmark-return", org, make)
+
+    def benchmark_indicator(self, org: str) -> str:
+        """The return's indicator, (re)made for each cell so that every removal has one to remove."""
+        name = self.benchmark_return(org)
+        self.services.benchmarks.set_indicator(name, "pupils_per_1000", BENCHMARK_INDICATOR, self.governance(org))
+        return name
+
+    def family_group(self, org: str) -> str:
+        name = f"matrix-{org}-{next(_ids)}"
+        self.services.benchmarks.groups.set(name, {"title": "Matrix group", "members": [CALLER, OTHER]},
+                                            Principal(org=THIRD, role="admin", credential_id="m"))
+        return name
+
     def alert(self, org: str) -> int:
         """An open alert episode concerning `org` alone."""
         def make():
@@ -331,6 +373,13 @@ class World:
     def alert_contact(self, org: str) -> None:
         self.once("alert-contact", org, lambda: self.services.alerts.set_contact(
             Principal(org=org, role="admin", credential_id="m"), org, f"ops@{org}.example", None))
+
+    def calendar_feed_token(self, org: str) -> str:
+        from hub.returns.feeds import make_feed
+
+        made = make_feed(self.services.engine, org, Principal(org=org, role="governance", credential_id="test"),
+                         self.services.clock(), "https://hub.example")
+        return made["url"].rsplit("/", 1)[1].removesuffix(".ics")
 
     def enrolment_token(self, org: str) -> str:
         return self.services.orgs.create_enrolment(org, 3600, actor="test")[0]
@@ -519,10 +568,28 @@ REQUESTS = {
     "hub.returns.api.submit_rows": lambda w, org, caller: Call(
         {"dataset": w.rows_return(), "period": PERIOD, "org": org},
         json={"rows": [{"key": "school-1", "values": {"pupils": 10}}]}),
+    "hub.returns.calendar_api.get_calendar": lambda w, org, caller: Call({"org": org}),
+    "hub.returns.calendar_api.make_calendar_feed": lambda w, org, caller: Call({"org": org}),
+    "hub.returns.calendar_api.revoke_calendar_feed": lambda w, org, caller: Call({"org": org}),
+    "hub.returns.calendar_api.calendar_feed": lambda w, org, caller: Call({"org": org,
+                                                                            "token": w.calendar_feed_token(org)}),
     "hub.coverage.api.coverage": lambda w, org, caller: Call(params={} if org == caller else {"org": org}),
     "hub.referrals.api.list_referrals": lambda w, org, caller: (w.referral(org), Call())[1],
     "hub.referrals.api.get_referral": lambda w, org, caller: Call({"referring_org": org, "referral_id": w.referral(org)}),
     "hub.referrals.api.referral_report": lambda w, org, caller: Call({"agreement_id": w.referral_agreement(org)}),
+    "hub.benchmarks.api.list_benchmarks": lambda w, org, caller: Call(),
+    "hub.benchmarks.api.get_benchmark": lambda w, org, caller: Call({"dataset": w.benchmark_return(org)}),
+    "hub.benchmarks.api.list_indicators": lambda w, org, caller: Call({"dataset": w.benchmark_return(org)}),
+    "hub.benchmarks.api.set_indicator": lambda w, org, caller: Call(
+        {"dataset": w.benchmark_return(org), "name": "pupils_per_1000"}, json=BENCHMARK_INDICATOR),
+    "hub.benchmarks.api.remove_indicator": lambda w, org, caller: Call(
+        {"dataset": w.benchmark_indicator(org), "name": "pupils_per_1000"}),
+    "hub.benchmarks.api.set_settings": lambda w, org, caller: Call(
+        {"dataset": w.benchmark_return(org)}, json={"named_figures": "councils"}),
+    "hub.benchmarks.api.list_groups": lambda w, org, caller: Call(),
+    "hub.benchmarks.api.set_group": lambda w, org, caller: Call(
+        {"name": f"matrix-{org}"}, json={"title": "Matrix group", "members": [org] if org != OPERATOR else [CALLER]}),
+    "hub.benchmarks.api.remove_group": lambda w, org, caller: Call({"name": w.family_group(org)}),
     "hub.alerts.api.list_alerts": lambda w, org, caller: (w.alert(org), Call())[1],
     "hub.alerts.api.get_alert": lambda w, org, caller: Call({"alert_id": w.alert(org)}),
     "hub.alerts.api.silence_alert": lambda w, org, caller: Call({"alert_id": w.alert(org)},
