@@ -101,8 +101,8 @@ class PendingRecord(NamedTuple):
         return None if key is None else str(key)
 
 
-@dataclass(frozen=True)
-class NewRecord:
+class NewRecord(NamedTuple):
+    """A record for the outbox (a tuple: made once per row read)."""
     record_id: str
     body: str  # canonical JSON of the envelope
     location: dict

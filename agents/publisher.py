@@ -50,7 +50,7 @@ class RunResult:
     chunks: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Prepared:
     """One row's outcome: a record ready for the outbox, or a reject."""
     location: dict
