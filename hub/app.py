@@ -71,6 +71,7 @@ from hub.referrals import alert_rule as _referral_alert_rule  # noqa: F401  (reg
 from hub.referrals.service import ReferralService
 from hub.referrals.vacancies import INTERVAL_SECONDS as VACANCY_INTERVAL_SECONDS
 from hub.referrals.vacancies import withdraw_expired_vacancies
+from hub.returns.derived import DerivedReturns
 from hub.returns.feeds import keep_feed_tokens_out_of_logs
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
@@ -114,6 +115,7 @@ class Services:
     open_aggregates: OpenAggregates
     agent_config: AgentConfigService
     alerts: AlertService
+    derived_returns: DerivedReturns
     clock: Callable[[], datetime] = utcnow
 
     def worker(self, worker_id: str | None = None, channels: dict | None = None) -> Worker:
@@ -129,7 +131,8 @@ class Services:
                                       VACANCY_INTERVAL_SECONDS),
             "open-data": (self._open_data_round, self.settings.open_data_interval_seconds),
             "open-aggregates": (self.open_aggregates.compute, self.settings.open_aggregates_interval_seconds),
-            "alerts": (self.alerts.run, self.settings.alerts.interval_seconds)})])
+            "alerts": (self.alerts.run, self.settings.alerts.interval_seconds),
+            "derived-returns": (self.derived_returns.run, self.settings.derived_returns_interval_seconds)})])
 
     def _open_data_round(self) -> None:
         """Publish what is new to the public, then tell the residents who asked."""
@@ -200,6 +203,7 @@ def build_services(settings: Settings, engine: Engine | None = None,
         referrals=referrals,
         benchmarks=BenchmarkService(engine, returns, clock, policy.active_agreements),
         alerts=AlertService(engine, alert_sources, settings, mailer, webhooks, catalogue, clock=clock),
+        derived_returns=DerivedReturns(engine, returns, clock),
         clock=clock,
     )
 

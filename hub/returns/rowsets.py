@@ -7,6 +7,7 @@ gone. A set is checked whole before anything is stored; every problem is named b
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from sqlalchemy import delete, select, update
@@ -63,9 +64,12 @@ def check_rows(declaration: ReturnDeclaration, rows: list) -> list[dict]:
 
 
 def replace_rows(engine: Engine, declaration: ReturnDeclaration, period: Period, org: str, rows: list,
-                 caller: Principal, now: datetime) -> int:
+                 caller: Principal, now: datetime,
+                 also: Callable[[Connection, object, int, int], None] | None = None) -> int:
     """Store the set (replacing the one before) as a draft, or approved where the council
-    approves this return's sets as they arrive; returns its revision."""
+    approves this return's sets as they arrive; returns its revision. `also(conn, the set before
+    or None, its id, the new revision)` runs in the same transaction (a derived return checks and
+    records its lineage there)."""
     problems = check_rows(declaration, rows)
     if problems:
         first = problems[0]
@@ -99,6 +103,8 @@ def replace_rows(engine: Engine, declaration: ReturnDeclaration, period: Period,
             conn.execute(return_rows.insert(), [
                 {"submission_id": submission_id, "row_key": row["key"], "position": number,
                  "payload": json.dumps(row["values"], sort_keys=True)} for number, row in enumerate(rows, start=1)])
+        if also is not None:
+            also(conn, found, submission_id, revision)
         audit.append(conn, at=now, actor=caller.actor, org=caller.org, action="return.rows.submitted",
                      target=f"{declaration.dataset}/{period.name}/{org}",
                      detail={"rows": len(rows), "revision": revision, "version": declaration.version,

@@ -131,6 +131,9 @@ MATRIX = {
     "hub.returns.api.set_auto_approve": "403/403  403/403   ok/403    403/403   ok/ok     403/403     401",
     "hub.returns.api.template":        "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
     "hub.returns.api.upload_rows":     "ok/403    403/403   403/403   403/403   ok/ok     403/403     401",
+    # a return derived from records: which records each figure came from, to the council's own staff and admin
+    "hub.returns.derived_api.lineage": "ok/404    ok/404    ok/404    ok/404    ok/ok     ok/404      401",
+    "hub.returns.derived_api.derive":  "ok/403    403/403   ok/403    403/403   ok/ok     403/403     401",
     # an org's returns calendar: its own credentials (any role) and admin; its feed address is made or
     # revoked by its staff (not machine keys); the .ics needs no key, the secret address is the credential
     "hub.returns.calendar_api.get_calendar": "ok/403 ok/403  ok/403    ok/403    ok/ok     ok/403      401",
@@ -337,6 +340,31 @@ class World:
         if not submitted_by_council:
             returns.sign_off(name, PERIOD, council, "approve", None, self.governance(council))
         return name
+    def derived_return(self, org: str) -> str:
+        """A return derived from planning-application records, with `org`'s set for PERIOD computed."""
+        returns = self.services.returns
+        name = self.once("derived-return", THIRD, lambda: f"data-return.matrix-derived-{next(_ids)}")
+
+        def make():
+            if not returns.definitions.versions_in_force(name):
+                spec = {**return_spec(name), "expected_publishers": [CALLER, OTHER, OPERATOR],
+                        "fields": {"type": "object", "required": ["received"],
+                                   "properties": {"received": {"type": "integer"}}},
+                        "derived_from": {"dataset": "planning-application", "period_field": "received_date",
+                                         "measures": [{"as": "received", "count": True}]}}
+                returns.definitions.draft(spec, self.governance(THIRD))
+                returns.definitions.approve(name, 1, Principal(org=THIRD, role="admin", credential_id="m"))
+            publisher = self.services.orgs.authenticate(self.services.orgs.issue_key(org, "publisher", actor="m"))
+            self.services.records.publish({"records": [{
+                "id": str(uuid.uuid4()), "dataset": "planning-application", "schema_version": 1, "op": "upsert",
+                "occurred_at": "2026-07-01T12:00:00Z", "payload": {
+                    "reference": f"26/{next(_ids)}/FUL", "council": org, "site_address": "1 High Street",
+                    "description": "A proposal", "application_type": "full", "received_date": "2026-07-01",
+                    "status": "received"}}]}, publisher)
+            self.services.derived_returns.refresh(returns.declaration(name), org, publisher)
+            return name
+        return self.once("derived-set", org, make)
+
     def benchmark_return(self, org: str) -> str:
         """A return in force that `org` requests of glasgow alone, with an indicator."""
         def make():
@@ -568,6 +596,10 @@ REQUESTS = {
     "hub.returns.api.submit_rows": lambda w, org, caller: Call(
         {"dataset": w.rows_return(), "period": PERIOD, "org": org},
         json={"rows": [{"key": "school-1", "values": {"pupils": 10}}]}),
+    "hub.returns.derived_api.lineage": lambda w, org, caller: Call(
+        {"dataset": w.derived_return(org), "period": PERIOD, "org": org}),
+    "hub.returns.derived_api.derive": lambda w, org, caller: Call(
+        {"dataset": w.derived_return(org), "period": PERIOD, "org": org}, json={}),
     "hub.returns.calendar_api.get_calendar": lambda w, org, caller: Call({"org": org}),
     "hub.returns.calendar_api.make_calendar_feed": lambda w, org, caller: Call({"org": org}),
     "hub.returns.calendar_api.revoke_calendar_feed": lambda w, org, caller: Call({"org": org}),
