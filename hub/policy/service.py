@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Callable
 
@@ -49,7 +51,6 @@ from hub.records.events import CloudEvents
 from hub.timeutil import iso_utc
 
 from . import disclosure, revision
-from .addressing import addressee_field
 from .agreements import MAX_SOURCE_BYTES, window
 from .consent import ConsentRegistry
 from .decision import Decision, Disclosure
@@ -76,10 +77,13 @@ class PolicyService:
         self._suspended: list[tuple] = []  # (id, recipients, datasets, purposes, starts, ends) of suspended versions
         self._loaded = -1
         self._lock = threading.Lock()
+        self._pinned = threading.local()  # set inside pinned(): this thread's decisions skip the revision query
 
     # -- keeping the indexes current ---------------------------------------------
     def refresh(self) -> None:
         """Bring the in-memory indexes up to date if policy changed (in any process)."""
+        if getattr(self._pinned, "on", False):
+            return
         with self.engine.connect() as conn:
             current = revision.current(conn)
             if current == self._loaded:
@@ -94,6 +98,21 @@ class PolicyService:
         """The policy revision the in-memory indexes stand at, once brought up to date."""
         self.refresh()
         return self._loaded
+
+    @contextmanager
+    def pinned(self) -> Iterator[int]:
+        """Policy brought up to date once, on entry, for the many questions this thread asks in a
+        moment (a delivery round decides, and checks coverage, several times). Whoever acts on the
+        answers checks `revision()` again once out, and decides again if it moved."""
+        if getattr(self._pinned, "on", False):
+            yield self._loaded
+            return
+        self.refresh()
+        self._pinned.on = True
+        try:
+            yield self._loaded
+        finally:
+            self._pinned.on = False
 
     def _load(self, conn, loaded: int, current: int) -> None:
         from .models import agreement_versions
@@ -132,8 +151,7 @@ class PolicyService:
         key = (dataset, version)
         if key not in self._addressees:  # schema versions never change once published
             found = self.catalogue.get(dataset, version)
-            schema = found.schemas.get(version, {}) if found else {}
-            self._addressees[key] = addressee_field(schema)
+            self._addressees[key] = found.addressee_field(version) if found else None
         return self._addressees[key]
 
     def _key_field(self, dataset: str) -> str | None:
@@ -202,12 +220,13 @@ class PolicyService:
     def active_agreement(self, agreement_id: str):
         return next((agreement for agreement in self.active_agreements() if agreement.id == agreement_id), None)
 
-    def acknowledge_days(self, provider: str, recipient: str, dataset: str, at: datetime) -> tuple[int, str] | None:
-        """(working days, agreement id): the shortest time an agreement in force at `at` gives `recipient`
-        to acknowledge `provider`'s records of `dataset` (None: no agreement states one)."""
+    def acknowledge_days(self, provider: str, recipient: str, dataset: str, at: datetime
+                         ) -> tuple[int, str, str | None] | None:
+        """(working days, agreement id, bank-holiday calendar): the shortest time an agreement in force at
+        `at` gives `recipient` to acknowledge `provider`'s records of `dataset` (None: no agreement states one)."""
         self.refresh()
         moment = at.timestamp()
-        stated = [(agreement.datasets[dataset].acknowledge_days, agreement.id)
+        stated = [(agreement.datasets[dataset].acknowledge_days, agreement.id, agreement.datasets[dataset].bank_holidays)
                   for agreement in self._index.routes.get((provider, recipient, dataset), ())
                   if agreement.datasets[dataset].acknowledge_days and agreement.starts <= moment < agreement.ends]
         return min(stated) if stated else None

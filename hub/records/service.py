@@ -147,6 +147,13 @@ class PublishOutcome:
     rejected_by_dataset: dict
 
 
+def _unaddressed(dataset: Dataset, version: int) -> str:
+    addressed = [v for v in dataset.schemas if v not in dataset.unaddressed_versions]
+    return (f"{dataset.name} schema version {version} names no addressee, so the hub cannot tell which "
+            f"organisation the record is for: publish schema version {max(addressed)}, whose "
+            f"{dataset.addressee_field(max(addressed))} names it")
+
+
 class RecordService:
     def __init__(self, engine: Engine, catalogue: Catalogue, settings, public_key_of, clock=db.utcnow):
         self.engine = engine
@@ -178,6 +185,8 @@ class RecordService:
             return None, None, FieldError("/schema_version",
                                           f"dataset {dataset.name} has no schema version {version} "
                                           f"(published versions: {', '.join(map(str, dataset.schemas))})")
+        if version in dataset.unaddressed_versions:
+            return None, None, FieldError("/schema_version", _unaddressed(dataset, version))
         return dataset, dataset.validator(version), None
 
     def _check_record(self, record, principal: Principal, known_digest: str | None, resolved: dict
