@@ -1,6 +1,7 @@
-"""Example benchmarks for `make run`: two family groups (one with enough councils that have sent the
-demo's school-meals returns, one without, so both an aggregate and a withheld one show) and an
-indicator on school meals, so a newcomer's benchmark pages have something in them."""
+"""Example benchmarks for `make run`: two family groups and an indicator on school meals, so a
+newcomer's benchmark pages have something in them. Both groups' aggregates are withheld (one has
+too few councils that sent the demo's returns, the other is too near Scotland's eight to show
+without giving councils away: hub.benchmarks.spread.apart); Scotland's show."""
 from __future__ import annotations
 
 from hub.auth import Principal

@@ -35,7 +35,7 @@ from .groups import FamilyGroups, memberships
 from .indicators import POPULATION, Indicator, indicator_from
 from .models import benchmark_indicators, benchmark_settings
 from .sharing import plain_fields_shared
-from .spread import MIN_COUNCILS, QUARTILE_METHOD, quartile_of, spread
+from .spread import MIN_COUNCILS, QUARTILE_METHOD, apart, quartile_of, spread
 
 NAMED_FIGURES = ("requester", "councils")
 COUNTED = ("approved", "accepted")  # a row set the agency has sent back is being corrected
@@ -198,6 +198,7 @@ class BenchmarkService:
             for measure in measures:
                 values = {slug: measure.of(figures, population.get(slug)) for slug, figures in totals.items()}
                 scotland = spread(values[s] for s in counted)
+                family = _family_spreads(groups, counted, values, scotland)
                 own = values.get(focus) if focus in totals else None
                 councils = [{"org": s, "name": audience.publishers[s], "value": values[s]}
                             for s in sorted(set(values)) if audience.may_name(s, measure)
@@ -206,8 +207,7 @@ class BenchmarkService:
                 rows[measure.name].append({
                     "period": period_.name, "own": own, "own_state": states.get(focus) if own is not None else None,
                     "quartile": quartile_of(own, scotland, measure.higher_is_better), "scotland": scotland,
-                    "family": [{"group": g["name"], "title": g["title"],
-                                **spread(values[s] for s in counted if s in g["members"])} for g in groups],
+                    "family": family,
                     "councils": councils})
         if disclosed:
             with db.write_transaction(self.engine) as conn:
@@ -269,6 +269,24 @@ class BenchmarkService:
             audit.append(conn, at=now, actor=caller.actor, org=caller.org, action="benchmark.settings.set",
                          target=dataset, detail={"named_figures": value})
         return {"dataset": dataset, "named_figures": value}
+
+
+def _family_spreads(groups: list[dict], counted: set, values: dict, scotland: dict) -> list[dict]:
+    """Each family group's spread, withheld when its figures are too few or too near (`apart`) those
+    of Scotland or of a group before it."""
+    with_figure = frozenset(s for s in counted if values[s] is not None)
+    shown = [] if scotland["withheld"] else [with_figure]
+    found = []
+    for g in groups:
+        members = frozenset(s for s in with_figure if s in g["members"])
+        aggregate = spread(values[s] for s in members)
+        if not aggregate["withheld"]:
+            if apart(members, shown):
+                aggregate = spread((values[s] for s in members), minimum=len(members) + 1)  # withheld
+            else:
+                shown.append(members)
+        found.append({"group": g["name"], "title": g["title"], **aggregate})
+    return found
 
 
 def _figures(declaration: ReturnDeclaration, submissions: dict, audience: Audience, period: Period,

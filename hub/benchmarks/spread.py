@@ -10,6 +10,10 @@ figure knows the other's; with three or four, the quartiles are midpoints that, 
 figure, give the others away. Only order statistics are published (never a total or a mean of a
 group, which two overlapping groups would let anyone difference), and only over at least
 MIN_COUNCILS councils, so no council's figure can be recovered from an aggregate and one's own.
+An interpolated quartile is still a weighted mean of two figures, so a family group whose
+councils differ from an aggregate shown beside it (Scotland, another group) by fewer than
+MIN_COUNCILS is withheld too: with Scotland's median and a group's that lacks one council, that
+council's figure is often one subtraction away (`apart`).
 """
 from __future__ import annotations
 
@@ -33,6 +37,12 @@ def spread(values: Iterable[float | None], minimum: int = MIN_COUNCILS) -> dict:
     lower, median, upper = statistics.quantiles(present, n=4, method=QUARTILE_METHOD)
     return {"councils": len(present), "lower_quartile": _rounded(lower), "median": _rounded(median),
             "upper_quartile": _rounded(upper), "withheld": False}
+
+
+def apart(members: frozenset, shown: list[frozenset], minimum: int = MIN_COUNCILS) -> bool:
+    """Whether these councils' figures differ from those of an aggregate already shown by 1 to
+    minimum - 1 councils (the differencing the minimum exists to stop)."""
+    return any(0 < len(members ^ other) < minimum for other in shown)
 
 
 def quartile_of(value: float | None, aggregate: dict, higher_is_better: bool | None) -> int | None:
