@@ -2,7 +2,7 @@
 state, when it is due to be acknowledged, and the quarter it counts in."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 
 # The statuses of schema referral-status/1, in the order a journey usually takes them.
@@ -26,6 +26,7 @@ def parse_moment(text: str) -> datetime:
 # as the `holidays` library's subdivisions of GB; Scotland's unless the agreement says otherwise.
 BANK_HOLIDAYS = {"scotland": "SCT", "england-and-wales": "ENG", "northern-ireland": "NIR"}
 DEFAULT_BANK_HOLIDAYS = "scotland"
+END_OF_TIME = datetime.max.replace(tzinfo=timezone.utc)
 
 
 @lru_cache(maxsize=256)
@@ -45,13 +46,16 @@ def add_working_days(start: datetime, days: int, calendar: str | None = None) ->
     working day."""
     calendar = calendar or DEFAULT_BANK_HOLIDAYS
     moment = start
-    while not is_working_day(moment.date(), calendar):
-        moment = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    left = days
-    while left > 0:
-        moment += timedelta(days=1)
-        if is_working_day(moment.date(), calendar):
-            left -= 1
+    try:
+        while not is_working_day(moment.date(), calendar):
+            moment = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        left = days
+        while left > 0:
+            moment += timedelta(days=1)
+            if is_working_day(moment.date(), calendar):
+                left -= 1
+    except OverflowError:  # a referral dated at the end of the calendar (9999) is never due
+        return END_OF_TIME
     return moment
 
 

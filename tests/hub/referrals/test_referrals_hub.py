@@ -166,6 +166,18 @@ def test_an_unacknowledged_referral_becomes_overdue_to_both_sides(hub):
     assert timeline(hub, "sds", "EDI-LATE-003").json()["overdue"] is False
 
 
+def test_a_referral_dated_at_the_end_of_the_calendar_does_not_break_the_addressees_list(hub):
+    """Five working days after 30 December 9999 are past the last date there is: the referral is
+    listed, never due, rather than the addressee's whole list answering 500."""
+    publish(hub, "edinburgh", referral("EDI-END-001", "sds", datetime(9999, 12, 30, 10, 0, tzinfo=timezone.utc)))
+    for org, side in (("edinburgh", "sent"), ("sds", "received")):
+        listed = hub.api("GET", "/referrals", org, "subscriber", params={"side": side})
+        assert listed.status_code == 200, listed.text
+        end = next(r for r in listed.json()["referrals"] if r["referral_id"] == "EDI-END-001")
+        assert end["overdue"] is False
+    assert timeline(hub, "sds", "EDI-END-001").status_code == 200
+
+
 SPECIAL = agreement_yaml("referrals-special", ["edinburgh"], ["sds"], {
     "referral": {"fields": ["referral_id", "receiving_org", "disability"]}})
 
