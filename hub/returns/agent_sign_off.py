@@ -10,7 +10,7 @@ key are read as before (no sign-off).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
@@ -22,15 +22,21 @@ from .models import return_auto_approve, return_submissions
 from .received import Submission
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
 def sent_by_agent(submission: Submission) -> bool:
     return submission.submitted_by.startswith("agent:")
 
 
-def _effective(stored, submission: Submission, auto: bool) -> dict:
-    """The state as of the submission's latest record version."""
+def _effective(stored, submission: Submission, auto_since: datetime | None) -> dict:
+    """The state as of the submission's latest record version: auto-approve applies to versions that
+    arrived after the council turned it on (as for row sets, it is no retrospective approval)."""
     if stored is not None and stored.revision == submission.versions:
         return {"state": stored.state, "state_at": stored.state_at, "state_by": stored.state_by,
                 "comment": stored.comment}
+    auto = auto_since is not None and submission.last_received_at >= _aware(auto_since)
     return {"state": "approved" if auto else "draft", "state_at": submission.last_received_at,
             "state_by": "auto-approve" if auto else submission.submitted_by, "comment": None}
 
@@ -42,10 +48,10 @@ def attach(conn: Connection, declaration: ReturnDeclaration, submissions: dict[t
         return submissions
     stored = {(r.org, r.period): r for r in conn.execute(
         select(return_submissions).where(return_submissions.c.name == declaration.dataset))}
-    auto = {r.org for r in conn.execute(
-        select(return_auto_approve.c.org).where(return_auto_approve.c.name == declaration.dataset))}
+    auto = {r.org: r.updated_at for r in conn.execute(select(return_auto_approve.c.org, return_auto_approve.c.updated_at)
+                                                      .where(return_auto_approve.c.name == declaration.dataset))}
     for key, submission in agents.items():
-        state = _effective(stored.get(key), submission, submission.publisher in auto)
+        state = _effective(stored.get(key), submission, auto.get(submission.publisher))
         submission.sign_off = {**state, "state_at": iso_utc(state["state_at"])}
     return submissions
 
@@ -55,9 +61,9 @@ def settle(conn: Connection, declaration: ReturnDeclaration, submission: Submiss
     stored = conn.execute(select(return_submissions).where(
         return_submissions.c.name == declaration.dataset, return_submissions.c.period == submission.period,
         return_submissions.c.org == submission.publisher)).first()
-    auto = conn.execute(select(return_auto_approve.c.org).where(
+    auto = conn.execute(select(return_auto_approve.c.updated_at).where(
         return_auto_approve.c.name == declaration.dataset,
-        return_auto_approve.c.org == submission.publisher)).first() is not None
+        return_auto_approve.c.org == submission.publisher)).scalar()
     state = _effective(stored, submission, auto)
     values = {**state, "revision": submission.versions, "last_submitted_at": submission.last_received_at,
               "submitted_by": submission.submitted_by}
