@@ -78,7 +78,8 @@ def values_from_form(schema: dict, form) -> tuple[str, dict]:
             continue
         if not raw:
             if field["required"]:
-                problems.append({"field": name, "line": None, "message": f"Enter {field['label'].lower()}"})
+                verb = "Choose" if field["kind"] in ("choice", "boolean") else "Enter"
+                problems.append({"field": name, "line": None, "message": f"{verb} {field['label'].lower()}"})
             continue
         value, mistake = _convert(field, raw)
         if mistake:
