@@ -37,7 +37,8 @@ def returns():
 @console.get("/returns/<dataset>")
 @requires(*RETURNS_STAFF)
 def returns_grid(dataset: str):
-    return render_template("console/returns/grid.html", grid=_grid(dataset))
+    return render_template("console/returns/grid.html", grid=_grid(dataset),
+                           submitters=services().returns.submitter_choices(dataset, staff().principal))
 
 
 @console.get("/returns/<dataset>/export.csv")

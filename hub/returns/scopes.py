@@ -56,6 +56,19 @@ def submitters(engine: Engine, dataset: str, caller: Principal) -> list[dict]:
                 for r in conn.execute(query.order_by(return_submitter_scopes.c.username))]
 
 
+def submitter_choices(engine: Engine, dataset: str, org: str) -> list[dict]:
+    """Every submitter account of the org: whether it is assigned to this return, and to any."""
+    with engine.connect() as conn:
+        accounts = [r.username for r in conn.execute(select(staff_users.c.username).where(
+            staff_users.c.org == org, staff_users.c.role == "submitter", staff_users.c.disabled_at.is_(None))
+            .order_by(staff_users.c.username))]
+        scopes = conn.execute(select(return_submitter_scopes.c.username, return_submitter_scopes.c.name).where(
+            return_submitter_scopes.c.username.in_(accounts))).all() if accounts else []
+    here = {username for username, name in scopes if name == dataset}
+    scoped = {username for username, _ in scopes}
+    return [{"username": name, "assigned": name in here, "scoped": name in scoped} for name in accounts]
+
+
 def assign(engine: Engine, dataset: str, username: str, assigned: bool, caller: Principal, now: datetime) -> None:
     """Assign a submitter to a return, or take the assignment away (its council's governance, or admin)."""
     caller.require("governance")

@@ -34,7 +34,7 @@ from .reference import populations_for_year
 from .row_changes import history as change_history
 from .row_changes import row_version, via_of
 from .rowsets import DISCLOSED, replace_rows, set_auto_approve, sign_off, submission_row
-from .scopes import assign, require_in_scope, scoped_returns, submitters
+from .scopes import assign, require_in_scope, scoped_returns, submitter_choices, submitters
 from .submissions import Submission, read_submissions
 from .workbook import read_upload, template_workbook
 
@@ -407,6 +407,17 @@ class ReturnService:
         self.declaration(dataset)
         return {"dataset": dataset, "submitters": [{**s, "assigned_at": iso_utc(s["assigned_at"])}
                                                    for s in submitters(self.engine, dataset, caller)]}
+
+    def submitter_choices(self, dataset: str, caller: Principal) -> list[dict] | None:
+        """For a council's governance: its submitter accounts and which are assigned to this return
+        (None for anyone else, or where the return is not asked of the caller's org)."""
+        if caller.role != "governance":
+            return None
+        declaration = self.declaration(dataset)
+        with self.engine.connect() as conn:
+            if caller.org not in {slug for slug, _ in self.expected_publishers(conn, declaration)}:
+                return None
+        return submitter_choices(self.engine, dataset, caller.org)
 
     def assign_submitter(self, dataset: str, username: str, assigned: bool, caller: Principal) -> dict:
         self.declaration(dataset)

@@ -182,3 +182,20 @@ def test_a_submitter_scoped_to_one_return_gets_404_for_another(tabs):
         "csrf_token": token, "key": "x", "v_school": "x", "v_pupils_on_roll": "1", "v_sector": "primary"})
     assert refused.status == 404  # with a good token too: nothing of the return is there for her
     assert tom.goto(f"/console/returns/{OTHER}/{PERIOD}/edinburgh/row").status == 200  # Tom is not scoped
+
+
+def test_a_councils_governance_assigns_a_submitter_to_a_return_in_the_console(tabs):
+    gina = tabs("gina")  # edinburgh's governance
+    gina.page.goto(f"/console/returns/{OTHER}")
+    choices = gina.page.locator("#submitter-choices tbody tr")
+    assert {choices.nth(i).get_attribute("data-username"): choices.nth(i).locator("td").nth(1).inner_text()
+            for i in range(choices.count())} == {"sue": "other returns only", "tom": "every return"}
+    with gina.page.expect_navigation():
+        gina.page.click("#submitter-choices tr[data-username=tom] button")
+    assert gina.page.locator("#submitter-choices tr[data-username=tom] td").nth(1).inner_text() == "this return (assigned)"
+    gina.screenshot("returns-grid-submitters")
+    tom = tabs("tom").page
+    assert tom.goto(SUBMISSION).status == 404  # now scoped to the other return only
+    assert tom.goto(f"/console/returns/{OTHER}/{PERIOD}/edinburgh").status == 200
+    assert tabs("sam").page.goto(f"/console/returns/{OTHER}").status == 200
+    assert tabs("sam").page.locator("#submitter-choices").count() == 0  # the agency assigns no council's staff
