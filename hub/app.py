@@ -70,6 +70,7 @@ from hub.referrals import alert_rule as _referral_alert_rule  # noqa: F401  (reg
 from hub.referrals.service import ReferralService
 from hub.referrals.vacancies import INTERVAL_SECONDS as VACANCY_INTERVAL_SECONDS
 from hub.referrals.vacancies import withdraw_expired_vacancies
+from hub.returns.feeds import keep_feed_tokens_out_of_logs
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
 from hub.returns.scheduler import send_reminders
@@ -184,7 +185,8 @@ def build_services(settings: Settings, engine: Engine | None = None,
         policy=policy,
         delivery=DeliveryService(engine, catalogue, settings, policy=policy, clock=clock),
         returns=returns,
-        reminders=ReminderService(engine, returns, mailer, webhooks, settings.reminder_catchup_days, clock=clock),
+        reminders=ReminderService(engine, returns, mailer, webhooks, settings.reminder_catchup_days, clock=clock,
+                                  public_url=settings.public_url),
         retention=Retention(engine, settings.hub_retention_days, clock=clock),
         coverage=coverage,
         open_data=open_data,
@@ -210,6 +212,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings = settings or (services.settings if services else Settings())
     services = services or build_services(settings)
 
+    keep_feed_tokens_out_of_logs()  # a calendar feed's address is its credential
     contract = copy.deepcopy(_contract())
     base_path = contract["servers"][0]["url"]
     app = connexion.FlaskApp(__name__, specification_dir=str(Path(__file__).parent))

@@ -144,3 +144,15 @@ return_submitter_scopes = Table(
     Column("assigned_at", DateTime(timezone=True), nullable=False),
     Column("assigned_by", String(200), nullable=False),
 )
+
+# Each org's secret calendar-feed address (an .ics that Outlook subscribes to without a
+# bearer key). Only a SHA-256 of the token is kept: the address is shown once when made;
+# making it again replaces it, deleting the row revokes it.
+return_calendar_feeds = Table(
+    "return_calendar_feeds",
+    metadata,
+    Column("org", String(64), primary_key=True),
+    Column("token_sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+)

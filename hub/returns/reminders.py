@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from hub import db
 from hub.timeutil import iso_utc
 
+from .calendar import console_path
 from .declaration import ReturnDeclaration
 from .models import return_reminders
 from .periods import LOCAL_TIME, Period, period_containing
@@ -42,6 +43,11 @@ class Reminder:
     period: Period
     org: str
     offset_days: int
+    public_url: str = ""  # the hub's public base URL, for the link to the return's console page
+
+    @property
+    def console_url(self) -> str:
+        return self.public_url.rstrip("/") + console_path(self.declaration.dataset, self.period.name, self.org)
 
     @property
     def due_date(self):
@@ -60,6 +66,7 @@ class Reminder:
                 "offset_days": self.offset_days,
                 "overdue": self.offset_days > 0,
                 "requesting_org": self.declaration.requesting_org,
+                "console_url": self.console_url,
             },
         }
 
@@ -82,10 +89,13 @@ class Reminder:
                 f"Return: {d.dataset} (requested by {d.requesting_org})\n"
                 f"Period: {self.period.name} ({self.period.first_day} to {self.period.last_day})\n"
                 f"Due: {due}\n\n"
+                f"Open it in the console: {self.console_url}\n\n"
                 f"Guidance:\n{d.guidance}\n\n"
-                "Publish the return through your Causeway agent or the hub API. "
-                "If you have already sent it, check that its period field says "
-                f"{self.period.name}.\n")
+                + ("Upload the workbook or send the rows on that page, or through the hub API.\n"
+                   if d.source == "rows" else
+                   "Publish the return through your Causeway agent or the hub API. "
+                   "If you have already sent it, check that its period field says "
+                   f"{self.period.name}.\n"))
         return subject, body
 
 
@@ -121,8 +131,9 @@ class ReminderService:
     reminders go to the same checked destinations, signed alike, as deliveries."""
 
     def __init__(self, engine: Engine, returns, mailer, webhooks, catchup_days: int = 3,
-                 clock: Callable[[], datetime] | None = None):
+                 clock: Callable[[], datetime] | None = None, public_url: str = ""):
         self.engine = engine
+        self.public_url = public_url
         self.returns = returns
         self.clock = clock or returns.clock
         self.mailer = mailer
@@ -143,7 +154,7 @@ class ReminderService:
                 submitted = set(read_submissions(conn, declaration))
                 publishers = [slug for slug, _ in self.returns.expected_publishers(conn, declaration)]
                 for period, offset in due:
-                    work += [Reminder(declaration, period, org, offset) for org in publishers
+                    work += [Reminder(declaration, period, org, offset, self.public_url) for org in publishers
                              if (org, period.name) not in submitted]
         if work and not self.mailer.configured:
             log.warning("no SMTP server configured (CAUSEWAY_SMTP_HOST): reminders go by webhook only")

@@ -134,6 +134,12 @@ MATRIX = {
     "hub.returns.api.row_history":     "ok/404    ok/404    ok/404    ok/404    ok/ok     ok/404      401",
     "hub.returns.api.list_submitters": "403/403   403/403   ok/ok     403/403   ok/ok     403/403     401",
     "hub.returns.api.assign_submitter": "403/403  403/403   ok/404    403/403   ok/ok     403/403     401",
+    # an org's returns calendar: its own credentials (any role) and admin; its feed address is made or
+    # revoked by its staff (not machine keys); the .ics needs no key, the secret address is the credential
+    "hub.returns.calendar_api.get_calendar": "ok/403 ok/403  ok/403    ok/403    ok/ok     ok/403      401",
+    "hub.returns.calendar_api.make_calendar_feed": "403/403 403/403 ok/403 ok/403 ok/ok  ok/403      401",
+    "hub.returns.calendar_api.revoke_calendar_feed": "403/403 403/403 ok/403 ok/403 ok/ok ok/403      401",
+    "hub.returns.calendar_api.calendar_feed": "ok/ok ok/ok   ok/ok     ok/ok     ok/ok     ok/ok       ok",
     # a council's own row ("own": no org named); every council's for admin and the hub operator's ops
     "hub.coverage.api.coverage":       "ok/403    403/403   ok/403    ok/403    ok/ok     ok/ok       401",
     # each org its own referrals (sent and received); admin reads no payloads
@@ -345,6 +351,13 @@ class World:
         self.once("alert-contact", org, lambda: self.services.alerts.set_contact(
             Principal(org=org, role="admin", credential_id="m"), org, f"ops@{org}.example", None))
 
+    def calendar_feed_token(self, org: str) -> str:
+        from hub.returns.feeds import make_feed
+
+        made = make_feed(self.services.engine, org, Principal(org=org, role="governance", credential_id="test"),
+                         self.services.clock(), "https://hub.example")
+        return made["url"].rsplit("/", 1)[1].removesuffix(".ics")
+
     def enrolment_token(self, org: str) -> str:
         return self.services.orgs.create_enrolment(org, 3600, actor="test")[0]
 
@@ -540,6 +553,11 @@ REQUESTS = {
     "hub.returns.api.submit_rows": lambda w, org, caller: Call(
         {"dataset": w.rows_return(), "period": PERIOD, "org": org},
         json={"rows": [{"key": "school-1", "values": {"pupils": 10}}]}),
+    "hub.returns.calendar_api.get_calendar": lambda w, org, caller: Call({"org": org}),
+    "hub.returns.calendar_api.make_calendar_feed": lambda w, org, caller: Call({"org": org}),
+    "hub.returns.calendar_api.revoke_calendar_feed": lambda w, org, caller: Call({"org": org}),
+    "hub.returns.calendar_api.calendar_feed": lambda w, org, caller: Call({"org": org,
+                                                                            "token": w.calendar_feed_token(org)}),
     "hub.coverage.api.coverage": lambda w, org, caller: Call(params={} if org == caller else {"org": org}),
     "hub.referrals.api.list_referrals": lambda w, org, caller: (w.referral(org), Call())[1],
     "hub.referrals.api.get_referral": lambda w, org, caller: Call({"referring_org": org, "referral_id": w.referral(org)}),
