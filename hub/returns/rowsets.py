@@ -156,7 +156,7 @@ def set_auto_approve(engine: Engine, name: str, org: str, enabled: bool, caller:
                      target=f"{name}/{org}", detail={"enabled": enabled})
 
 
-submission_row = _submission
+submission_row = _submission  # the set's row, for the modules beside this one (contributions, service)
 
 
 def auto_approves(conn: Connection, name: str, org: str) -> bool:

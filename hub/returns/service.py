@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
+from hub import db
 from hub.auth import Principal
 from hub.errors import Conflict, Forbidden, Invalid, NotFound, not_found
 from hub.orgs.models import orgs
@@ -309,8 +310,6 @@ class ReturnService:
         declaration = self.declaration(dataset)
         require_in_scope(self.engine, dataset, caller)
         period = self._period(declaration, period_name)
-        if declaration.source == "records":
-            self._settle_agent_submission(declaration, period, org)
         if action in ("submit", "approve"):
             caller.require("publisher", "submitter", "governance") if action == "submit" else caller.require("governance")
             caller.require_org(org)
@@ -324,6 +323,8 @@ class ReturnService:
                 found = read_submissions(conn, declaration).get((org, period.name))
             if found is None or (found.sign_off or {}).get("state") not in DISCLOSED:
                 raise NotFound(f"no approved {period.name} return of {org}")
+        if declaration.source == "records":  # the caller may take the step: settle the agent's submission first
+            self._settle_agent_submission(declaration, period, org)
         sign_off(self.engine, dataset, period.name, org, action, (comment or "").strip() or None, caller, self.clock())
         return self.submission(dataset, period.name, org, caller)
 
@@ -426,8 +427,6 @@ class ReturnService:
 
     def _settle_agent_submission(self, declaration: ReturnDeclaration, period: Period, org: str) -> None:
         """An agent's submission's state stored as of now, before a sign-off step moves it on."""
-        from hub import db
-
         with db.write_transaction(self.engine) as conn:
             found = read_submissions(conn, declaration).get((org, period.name))
             if found is None:
