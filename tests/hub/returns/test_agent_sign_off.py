@@ -65,6 +65,13 @@ def agency_sees(hub, period=PERIOD) -> tuple[dict, dict]:
     return row, hub("GET", AGENCY, "governance", f"/returns/{RETURN}/{period}/edinburgh").json()
 
 
+def agency_calendar_state(hub, period=PERIOD) -> str:
+    calendar = hub("GET", AGENCY, "governance", f"/return-calendar/{AGENCY}",
+                   params={"from": "2027-01-01", "to": "2027-05-31"}).json()
+    (entry,) = [e for e in calendar["asks"] if (e["dataset"], e["period"], e["org"]) == (RETURN, period, "edinburgh")]
+    return entry["state"]
+
+
 def step(hub, role, action, period=PERIOD, org="edinburgh", comment=None):
     body = {"action": action, **({"comment": comment} if comment else {})}
     return hub("POST", org, role, f"/returns/{RETURN}/{period}/edinburgh/sign-off", json=body)
@@ -77,6 +84,7 @@ def test_an_agents_submission_is_a_draft_until_the_council_approves_it(hub):
     assert own["sign_off"]["state_by"].startswith("agent:")
     row, one = agency_sees(hub)
     assert (row["record_count"], row["status"], row.get("sign_off"), one["records"]) == (0, "awaited", None, [])
+    assert agency_calendar_state(hub) == "not_received"  # the calendar says no more than the grid
     assert step(hub, "governance", "accept", org=AGENCY).status_code == 404  # nothing to accept yet
 
     assert step(hub, "publisher", "approve").status_code == 403  # approving is the council's governance
@@ -86,6 +94,7 @@ def test_an_agents_submission_is_a_draft_until_the_council_approves_it(hub):
     assert approved.status_code == 200 and approved.json()["sign_off"]["state"] == "approved"
     row, one = agency_sees(hub)
     assert row["record_count"] == 1 and row["sign_off"]["state"] == "approved"
+    assert agency_calendar_state(hub) == "approved"
     assert one["records"][0]["payload"]["pupils_on_roll"] == 51000
 
     # A correction from the agent after approval is the council's draft again: the agency sees none of it.
