@@ -363,7 +363,7 @@ class ReturnService:
     def submit_rows(self, dataset: str, period_name: str, org: str, rows: list, caller: Principal) -> dict:
         """Replace a council's row set for a period (rows left out are gone); its submission back."""
         in_force, period = self._sendable(dataset, period_name, org, caller)
-        replace_rows(self.engine, in_force, period, org, rows, caller, self.clock(), via_of(caller, "api"))
+        replace_rows(self.engine, in_force, period, org, rows, caller, self.clock(), via=via_of(caller, "api"))
         return self.submission(dataset, period.name, org, caller)
 
     def upload_rows(self, dataset: str, period_name: str, org: str, filename: str, data: bytes,
@@ -374,7 +374,7 @@ class ReturnService:
         in_force, period = self._sendable(dataset, period_name, org, caller)
         upload = read_upload(in_force, filename, data)
         if upload.rows:
-            replace_rows(self.engine, in_force, period, org, upload.rows, caller, self.clock(), "upload")
+            replace_rows(self.engine, in_force, period, org, upload.rows, caller, self.clock(), via="upload")
         return {"stored_rows": len(upload.rows), "rows_read": upload.rows_read, "problems": upload.problems,
                 "submission": self.submission(dataset, period.name, org, caller)}
 
