@@ -28,6 +28,7 @@ from hub.alerts.measures import AlertMeasures
 from hub.alerts.registry import Sources as AlertSources
 from hub.alerts.service import AlertService
 from hub.auth import Principal
+from hub.benchmarks.service import BenchmarkService
 from hub.config import Settings
 from hub.console import init_console
 from hub.console.service import AccountService
@@ -70,6 +71,7 @@ from hub.referrals import alert_rule as _referral_alert_rule  # noqa: F401  (reg
 from hub.referrals.service import ReferralService
 from hub.referrals.vacancies import INTERVAL_SECONDS as VACANCY_INTERVAL_SECONDS
 from hub.referrals.vacancies import withdraw_expired_vacancies
+from hub.returns.derived import DerivedReturns
 from hub.returns.feeds import keep_feed_tokens_out_of_logs
 from hub.returns.mail import SmtpMailer
 from hub.returns.reminders import ReminderService
@@ -107,11 +109,13 @@ class Services:
     retention: Retention
     coverage: CoverageService
     referrals: ReferralService
+    benchmarks: BenchmarkService
     open_data: OpenData
     resident_alerts: ResidentAlerts
     open_aggregates: OpenAggregates
     agent_config: AgentConfigService
     alerts: AlertService
+    derived_returns: DerivedReturns
     clock: Callable[[], datetime] = utcnow
 
     def worker(self, worker_id: str | None = None, channels: dict | None = None) -> Worker:
@@ -127,7 +131,8 @@ class Services:
                                       VACANCY_INTERVAL_SECONDS),
             "open-data": (self._open_data_round, self.settings.open_data_interval_seconds),
             "open-aggregates": (self.open_aggregates.compute, self.settings.open_aggregates_interval_seconds),
-            "alerts": (self.alerts.run, self.settings.alerts.interval_seconds)})])
+            "alerts": (self.alerts.run, self.settings.alerts.interval_seconds),
+            "derived-returns": (self.derived_returns.run, self.settings.derived_returns_interval_seconds)})])
 
     def _open_data_round(self) -> None:
         """Publish what is new to the public, then tell the residents who asked."""
@@ -196,7 +201,9 @@ def build_services(settings: Settings, engine: Engine | None = None,
         agent_config=AgentConfigService(engine, orgs.get_agent, health.latest_report, clock=clock,
                                         hub_operator=settings.hub_operator),
         referrals=referrals,
+        benchmarks=BenchmarkService(engine, returns, clock, policy.active_agreements),
         alerts=AlertService(engine, alert_sources, settings, mailer, webhooks, catalogue, clock=clock),
+        derived_returns=DerivedReturns(engine, returns, clock),
         clock=clock,
     )
 

@@ -83,6 +83,9 @@ class Settings:
     webhook_allowed_networks: tuple = field(default_factory=lambda: tuple(
         n.strip() for n in os.environ.get("CAUSEWAY_WEBHOOK_ALLOW_NETWORKS", "").split(",") if n.strip()))
     reminder_interval_seconds: int = 3600
+    # How often `serve` recomputes the drafts of returns derived from records whose records changed.
+    derived_returns_interval_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("CAUSEWAY_DERIVED_RETURNS_INTERVAL_SECONDS", "60")))
     # A reminder whose moment passed longer ago than this (hub down) is skipped, not sent late.
     reminder_catchup_days: int = 3
     # -- delivery: fan-out to subscribers ----------------------------------

@@ -2,6 +2,7 @@
 from hub.agentconfig import models as _agentconfig  # noqa: F401
 from hub.alerts import models as _alerts  # noqa: F401
 from hub.audit import models as _audit  # noqa: F401
+from hub.benchmarks import models as _benchmarks  # noqa: F401
 from hub.console import models as _console  # noqa: F401
 from hub.db import metadata  # noqa: F401
 from hub.delivery import models as _delivery  # noqa: F401

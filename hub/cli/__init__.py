@@ -15,6 +15,7 @@ import sys
 
 from hub.cli import (
     audit,
+    benchmarks,
     consent,
     db,
     deliver,
@@ -34,8 +35,8 @@ from hub.cli.context import LOG_FORMAT, CommandError
 from hub.config import db_url_from_env
 
 # In the order `causeway-hub --help` lists them.
-COMMAND_GROUPS = (db, serve, deliver, subscription, mqtt, secrets, demo, org, returns, key, user, policy, consent,
-                  audit, retention)
+COMMAND_GROUPS = (db, serve, deliver, subscription, mqtt, secrets, demo, org, returns, benchmarks, key, user, policy,
+                  consent, audit, retention)
 
 DB_HELP = "database URL (default: $CAUSEWAY_DB, else sqlite:///causeway.db)"
 

@@ -64,7 +64,9 @@ def _demo_staff(accounts) -> None:
 
 
 def cmd_demo(args) -> int:
+    from hub.benchmarks.demo import set_example_benchmarks
     from hub.returns.demo import publish_example_returns, set_example_contacts
+    from hub.returns.derived_demo import publish_derived_example
 
     # The demo's operations staff are the Improvement Service's, running the hub for everyone.
     os.environ.setdefault("CAUSEWAY_HUB_OPERATOR", "improvement-service")
@@ -79,6 +81,8 @@ def cmd_demo(args) -> int:
     load_population(hub, str(EXAMPLES_DIR / "population.csv"), None)
     set_example_contacts(hub)
     print(publish_example_returns(hub))
+    print(publish_derived_example(hub))
+    print(set_example_benchmarks(hub))
     keys = {(org, role): hub.orgs.issue_key(org, role, label="demo") for org, role in DEMO_KEYS}
     print("\nExample sharing agreements:")
     demo_policies(hub, keys)

@@ -41,6 +41,7 @@ PAGES = [
     ("console.alerts", "Alerts", OPERATORS),
     ("console.quality", "Data quality", ALL_STAFF),
     ("console.returns", "Data returns", RETURNS_STAFF),
+    ("console.benchmarks", "Benchmarks", RETURNS_STAFF),
     ("console.referrals", "Referrals", GOVERNANCE),
     ("console.catalogue", "Catalogue", ALL_STAFF),
     ("console.open_data_usage", "Open data", ALL_STAFF),

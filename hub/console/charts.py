@@ -34,7 +34,7 @@ class Line:
     marker: str
     dash: str  # stroke-dasharray, "" for a solid line
     points: str  # SVG polyline points
-    values: list[float]
+    values: list[float | None]  # None: no figure for that label (a gap, shown as "–" in the table)
     dots: list[tuple[float, float, str, float]]  # x, y, label, value
 
     def marker_at(self, x: float, y: float, size: float = 4.0) -> str:
@@ -55,10 +55,11 @@ class Chart:
     y_ticks: list[tuple[float, str]]
     x_ticks: list[tuple[float, str]]
     unit: str
+    totals: bool = True  # the legend gives each line's total (counts); not for medians or rates
 
     @property
     def empty(self) -> bool:
-        return not self.lines or all(v == 0 for line in self.lines for v in line.values)
+        return not self.lines or all(not v for line in self.lines for v in line.values)
 
 
 def _nice_step(rough: float) -> float:
@@ -76,11 +77,11 @@ def _format(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def line_chart(title: str, labels: list[str], series: dict[str, list[float]], unit: str = "",
-               width: int = 720, height: int = 260, max_x_ticks: int = 8) -> Chart:
+def line_chart(title: str, labels: list[str], series: dict[str, list[float | None]], unit: str = "",
+               width: int = 720, height: int = 260, max_x_ticks: int = 8, totals: bool = True) -> Chart:
     left, right, top, bottom = 48, 12, 12, 36
     plot_w, plot_h = width - left - right, height - top - bottom
-    highest = max((v for values in series.values() for v in values), default=0)
+    highest = max((v for values in series.values() for v in values if v is not None), default=0)
     step = _nice_step(highest / 4)
     peak = step * max(1, -(-highest // step))
     count = max(len(labels), 1)
@@ -93,11 +94,11 @@ def line_chart(title: str, labels: list[str], series: dict[str, list[float]], un
 
     lines = []
     for index, (name, values) in enumerate(series.items()):
-        coords = [(round(x_at(i), 1), round(y_at(v), 1)) for i, v in enumerate(values)]
+        coords = [(i, round(x_at(i), 1), round(y_at(v), 1)) for i, v in enumerate(values) if v is not None]
         lines.append(Line(name=name, colour=PALETTE[index % len(PALETTE)], marker=MARKERS[index % len(MARKERS)],
-                          dash=DASHES[index % len(DASHES)], points=" ".join(f"{x},{y}" for x, y in coords), values=list(values),
-                          dots=[(x, y, labels[i], values[i]) for i, (x, y) in enumerate(coords)]))
+                          dash=DASHES[index % len(DASHES)], points=" ".join(f"{x},{y}" for _, x, y in coords),
+                          values=list(values), dots=[(x, y, labels[i], values[i]) for i, x, y in coords]))
     y_ticks = [(round(y_at(step * i), 1), _format(step * i)) for i in range(int(peak // step) + 1)]
     stride = max(1, -(-count // max_x_ticks))
     x_ticks = [(round(x_at(i), 1), labels[i]) for i in range(0, len(labels), stride)]
-    return Chart(title, width, height, left, bottom, top, right, labels, lines, y_ticks, x_ticks, unit)
+    return Chart(title, width, height, left, bottom, top, right, labels, lines, y_ticks, x_ticks, unit, totals)

@@ -53,7 +53,9 @@ def returns_export(dataset: str):
 @requires(*RETURNS_STAFF)
 def returns_submission(dataset: str, period: str, org: str):
     found = services().returns.submission(dataset, period, org, staff().principal)
-    return render_template("console/returns/submission.html", s=found)
+    user = staff()
+    derived = (user.role == "admin" or user.org == org) and services().derived_returns.is_derived(dataset)
+    return render_template("console/returns/submission.html", s=found, derived=derived)
 
 
 @console.post("/returns/<dataset>/<period>/<org>/sign-off")

@@ -10,9 +10,9 @@ body. A subscription whose agreement was suspended while its page was read is he
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub.records.service import envelope_of
@@ -20,6 +20,13 @@ from hub.records.service import envelope_of
 from . import disclose
 from .channel import Message, Outcome, encode
 from .policy import PolicyPort
+
+# Decisions made for one page stand for the pages planned after it (the next page of the same
+# subscriptions, planned while this one is sent; a subscription a page behind the others) for at
+# most this long, and only while policy (agreements, consent, objections: any change, in any
+# process) stays at the revision they were made at.
+DECISIONS_STAND = timedelta(seconds=1)
+SHARED_MAX_RECORDS = 20_000  # what one Shared holds at most before it is started afresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +87,9 @@ class Page:
     decided: disclose.Decided
     messages: list[Message]
     now: datetime
+    shared: Shared | None = None  # what its decisions were made with (and when)
     result: PageResult = field(default_factory=PageResult)
+    finished_at: float = 0.0  # monotonic: when the channel was done with it
 
     @property
     def last_seq(self) -> int:
@@ -143,12 +152,13 @@ def slice_window(rows: Sequence[Any], window: int, together: Sequence[Subscripti
     return sliced
 
 
-def plan(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[Any]]], now: datetime) -> Plan:
+def plan(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[Any]]], now: datetime,
+         shared: Shared | None = None) -> Plan:
     """Each subscription's page, decided once per recipient and purpose for all of them, then checked
     against what covers it at that moment."""
     planned = Plan()
     rechecked: dict[tuple[str, str, str], tuple[str, str | None]] = {}
-    for page in decide_pages(policy, slices, now):
+    for page in decide_pages(policy, slices, now, shared):
         # Checked again once decided: an agreement suspended in between holds the page.
         sub = page.sub
         if sub.scope not in rechecked:
@@ -163,8 +173,33 @@ def plan(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[Any]]], n
     return planned
 
 
-def decide_pages(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[Any]]], now: datetime) -> list[Page]:
-    envelopes: dict[int, dict[str, Any]] = {}
+@dataclass
+class Shared:
+    """The work pages planned together, or a moment apart, share: each record's envelope, and for
+    each recipient and purpose each record's decision (made at `at`, under policy `revision`),
+    event and disclosure, each page's selection and each encoded body. Once made, nothing in it
+    is changed."""
+    at: datetime
+    revision: Hashable = None
+    envelopes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    decisions: dict[tuple[str, str], dict[int, Any]] = field(default_factory=dict)
+    made: dict[tuple[str, str], dict[int, tuple[dict[str, Any], Any]]] = field(default_factory=dict)
+    # Pages with the same rows, dataset and filter select the same events: selected once.
+    selected: dict[tuple[str, str, str, str | None, tuple[int, ...]], disclose.Decided] = field(default_factory=dict)
+    bodies: dict[tuple[str, str, bool, tuple[int, ...]], bytes] = field(default_factory=dict)
+
+    def stands(self, revision: Hashable, now: datetime) -> bool:
+        """Whether its decisions still stand at `now`: policy unchanged, made a moment ago."""
+        return (revision == self.revision and timedelta(0) <= now - self.at <= DECISIONS_STAND
+                and len(self.envelopes) < SHARED_MAX_RECORDS)
+
+
+def decide_pages(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[Any]]], now: datetime,
+                 shared: Shared | None = None) -> list[Page]:
+    """Each subscription's page, decided once per recipient and purpose for all of them (at
+    `shared.at`, reusing what `shared` already holds)."""
+    shared = shared if shared is not None else Shared(now)
+    at, envelopes = shared.at, shared.envelopes
     by_scope: dict[tuple[str, str], list[tuple[Subscription, list[Any]]]] = {}
     for sub, rows in slices:
         for row in rows:
@@ -172,28 +207,27 @@ def decide_pages(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[A
                 envelopes[row.seq] = envelope_of(row)
         by_scope.setdefault((sub.org, sub.purpose), []).append((sub, rows))
     pages: list[Page] = []
-    bodies: dict[tuple[str, str, bool, tuple[int, ...]], bytes] = {}
+    bodies = shared.bodies
     for (org, purpose), scoped in by_scope.items():
-        seqs = sorted({row.seq for _, rows in scoped for row in rows})
-        decided_by_seq = dict(zip(seqs, policy.decide_many([envelopes[seq] for seq in seqs], org, purpose, now)))
-        shared: dict[int, tuple[dict[str, Any], Any]] = {}
-        # Pages with the same rows, dataset and filter select the same events: selected once
-        # (a Decided is only read once made).
-        selected: dict[tuple[str, str | None, tuple[int, ...]], disclose.Decided] = {}
+        decided_by_seq = shared.decisions.setdefault((org, purpose), {})
+        seqs = sorted({row.seq for _, rows in scoped for row in rows} - decided_by_seq.keys())
+        if seqs:
+            decided_by_seq.update(zip(seqs, policy.decide_many([envelopes[seq] for seq in seqs], org, purpose, at)))
+        made = shared.made.setdefault((org, purpose), {})
         for sub, rows in scoped:
-            same = (sub.dataset, sub.filter, tuple(row.seq for row in rows))
-            decided = selected.get(same)
+            same = (org, purpose, sub.dataset, sub.filter, tuple(row.seq for row in rows))
+            decided = shared.selected.get(same)
             if decided is None:
-                decided = selected[same] = disclose.select_for(
+                decided = shared.selected[same] = disclose.select_for(
                     policy, sub, rows, [envelopes[row.seq] for row in rows], [decided_by_seq[row.seq] for row in rows],
-                    now, shared)
+                    at, made)
             messages = messages_for(sub, decided)
             for message in messages:
                 key = (org, purpose, message.batch, tuple(message.seqs))
                 if key not in bodies:
                     bodies[key] = encode(message.events, message.batch)
                 message.body = bodies[key]
-            pages.append(Page(sub, rows, decided, messages, now))
+            pages.append(Page(sub, rows, decided, messages, now, shared))
     return pages
 
 

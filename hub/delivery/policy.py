@@ -4,7 +4,7 @@
 cover this subscription (`covering_agreements`), is one that would cover it
 suspended (`suspended_agreements`: the subscription is paused), what may this
 recipient receive of these records for this purpose right now (`decide_many`),
-has policy changed since (`revision`), and record what was handed over and what
+has policy changed since (`revision`, and `pinned` for one look at it for many questions), and record what was handed over and what
 was withheld (`record_disclosures`, `record_disclosure_batches`,
 `record_denials`, inside delivery's own transaction). Tests hand delivery a fake
 that implements the same protocol.
@@ -16,6 +16,7 @@ a decision point nothing is covered and nothing is disclosed: deny by default.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,6 +30,8 @@ NO_DECISION_POINT = "the hub has no policy decision point configured"
 
 class DecisionPoint(Protocol):
     def revision(self) -> Hashable: ...
+
+    def pinned(self) -> AbstractContextManager[Hashable]: ...
 
     def covering_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> Sequence[Any]: ...
 
@@ -50,6 +53,9 @@ class NoDecisionPoint:
 
     def revision(self) -> Hashable:
         return None
+
+    def pinned(self) -> AbstractContextManager[Hashable]:
+        return nullcontext(None)
 
     def covering_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> Sequence[Any]:
         return []
@@ -86,6 +92,11 @@ class PolicyPort:
     def revision(self) -> Hashable:
         """Changes whenever policy changes (in any process)."""
         return self.policy.revision()
+
+    def pinned(self) -> AbstractContextManager[Hashable]:
+        """Policy looked up once for a round's many questions (see PolicyService.pinned); gives the
+        revision it stands at. Check `revision()` once out before acting on the answers."""
+        return self.policy.pinned()
 
     def providers_sharing_with(self, recipient: str, dataset: str, at: datetime) -> set[str]:
         """The providers an active agreement names alongside `recipient` for `dataset` (none

@@ -8,9 +8,20 @@ stand at the same place share the round's work: the page is read once, policy is
 decided once per recipient and purpose (at that moment, for all of them), and each
 event is made and encoded once. Sending runs on a small thread pool (one
 subscription per thread, so a slow endpoint holds back only its own
-subscription); what came back is written for all finished subscriptions in one
-transaction. A publish in the same process wakes the worker at once; the poll is
-the fallback for publishes made elsewhere.
+subscription); what came back is written for the subscriptions sent together in
+one transaction (a result waits GATHER_SECONDS at most for the others). A publish
+in the same process wakes the worker at once; the poll is the fallback for
+publishes made elsewhere.
+
+While a backlog's page is being sent, the page after it is read and decided
+(`_plan_ahead`), so that it goes out as soon as the result is written. It goes out
+only if it is still what would be planned then: the subscription as assumed, and
+its decisions standing (`planner.Shared`: made under the policy revision still in
+force, in any process, and less than `planner.DECISIONS_STAND` ago); otherwise it
+is decided again. The same `Shared` lets a subscription a page behind the others
+reuse their decisions, events and bodies. A round asks the database for the policy
+revision once (`PolicyService.pinned`) and, if policy moved while it decided,
+checks again what covers each page before sending it.
 
 Several workers (processes) share subscriptions through leases in the database:
 a subscription is claimed by an atomic conditional UPDATE, renewed by a heartbeat
@@ -41,6 +52,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,7 +68,18 @@ from .channel import Channel, Message, Outcome, Target
 from .handover import hand_over
 from .leases import Leases
 from .models import dead_letters, subscriptions
-from .planner import Cohort, Page, PageResult, Subscription, cohorts_of, page_limit, plan, read_window, slice_window
+from .planner import (
+    Cohort,
+    Page,
+    PageResult,
+    Shared,
+    Subscription,
+    cohorts_of,
+    page_limit,
+    plan,
+    read_window,
+    slice_window,
+)
 from .service import DeliveryService
 from .writer import UNEXPECTED, Next, ResultWriter, Retried
 
@@ -86,6 +109,8 @@ class Worker:
         self._sending: set[str] = set()  # on the pool, or finished and not yet written
         self._done: list[Page | Retried] = []  # finished pages and dead-letter retries, to be written
         self._cohorts: dict[str, Cohort] = {}
+        self._ahead: dict[str, Page] = {}  # subscription -> its next page, planned while the last one was sent
+        self._shared: Shared | None = None  # decisions and events pages planned a moment apart share
         self._gather_until: float | None = None
         self._followed: tuple[Any, float] = (None, 0.0)  # policy revision and moment subscriptions last followed
         self._done_lock = threading.Lock()
@@ -114,7 +139,7 @@ class Worker:
             self._thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
         try:
-            self._write_done()  # what was handed over while stopping is written, not sent again
+            self._write_done(gather=False)  # what was handed over while stopping is written, not sent again
         except Exception:
             log.exception("delivery worker %s: writing the last results failed", self.id)
         try:
@@ -183,8 +208,9 @@ class Worker:
     def round(self) -> None:
         """Write what came back from sending; then prepare, mark and send the next page
         of every held subscription that is not sending."""
+        self._gather_until = None
         self._write_done()
-        due, moment, self._gather_until = [], time.monotonic(), None
+        due, moment = [], time.monotonic()
         for sub_id in self._held:
             if sub_id in self._sending:
                 continue
@@ -198,9 +224,11 @@ class Worker:
         if due and not self._stop.is_set():
             self._prepare_and_send(due)
 
-    def _write_done(self) -> None:
+    def _write_done(self, gather: bool = True) -> None:
         with self._done_lock:
             done, self._done = self._done, []
+        if gather:
+            done = self._gathered(done)
         if not done:
             return
         settled = self.writer.write(done)
@@ -209,14 +237,36 @@ class Worker:
             self._sending.discard(sub_id)
             cohort = self._cohorts.get(sub_id)
             if cohort is not None and cohort.first_done is None:
-                cohort.first_done = moment
+                cohort.first_done = item.finished_at if isinstance(item, Page) else moment
             if result == "turn":
                 self._published = True  # others wait for a slot: claim again at once
             if result != "more":
                 self._held.discard(sub_id)
                 self._cohorts.pop(sub_id, None)
+                self._ahead.pop(sub_id, None)
             if isinstance(item, Page):
                 self._after(item)
+
+    def _gathered(self, done: list[Page | Retried]) -> list[Page | Retried]:
+        """What to write now: a page sent with others waits (GATHER_SECONDS at most from when it came
+        back) for the rest of them, so that their results are written in one transaction."""
+        moment = time.monotonic()
+        finished = {item.sub.id if isinstance(item, Page) else item.sub_id for item in done}
+        now: list[Page | Retried] = []
+        later: list[Page | Retried] = []
+        for item in done:
+            cohort = self._cohorts.get(item.sub.id) if isinstance(item, Page) else None
+            if isinstance(item, Page) and cohort is not None and moment < item.finished_at + GATHER_SECONDS \
+                    and any(member in self._sending and member not in finished for member in cohort.members):
+                later.append(item)
+                until = item.finished_at + GATHER_SECONDS
+                self._gather_until = until if self._gather_until is None else min(self._gather_until, until)
+            else:
+                now.append(item)
+        if later:
+            with self._done_lock:
+                self._done[:0] = later
+        return now
 
     def _after(self, page: Page) -> None:
         sub, result = page.sub, page.result
@@ -239,53 +289,14 @@ class Worker:
                 dead_letters.c.subscription_id.in_(due), dead_letters.c.state == "retrying").distinct()).scalars())
         found = {sub.id for sub in subs}
         self._held.difference_update(set(due) - found)  # deleted meanwhile
-        release: list[str] = []
-        held: list[tuple[Subscription, str, str | None]] = []
-        covered_again: list[Subscription] = []
-        ready: list[Subscription] = []
-        coverage: dict[tuple[str, str, str], tuple[str, str | None]] = {}
-        for sub in subs:
-            if sub.lease_owner != self.id or sub.status == "disabled" or sub.id in paused:
-                release.append(sub.id)
-                continue
-            if sub.scope not in coverage:
-                coverage[sub.scope] = disclose.coverage(self.policy, sub, now)
-            status, reason = coverage[sub.scope]
-            if status != "active":
-                held.append((sub, status, reason))
-                release.append(sub.id)
-                continue
-            if sub.status != "active":
-                covered_again.append(sub)
-            if sub.id in retrying:
-                self._sending.add(sub.id)
-                self._pool.submit(self._retry_job, sub.id)
-                continue
-            ready.append(sub)
-
-        # Subscriptions of the same dataset share one read of the log, the decisions (once per
-        # recipient and purpose) and, where their pages coincide, the encoding.
-        families: dict[str, list[Subscription]] = {}
-        for sub in ready:
-            families.setdefault(sub.dataset, []).append(sub)
-        idle: list[Subscription] = []  # nothing after the cursor
-        pages: list[Page] = []
-        quiet: list[Page] = []  # everything on the page passed over (denied or filtered)
-        for members in families.values():
-            try:
-                with self.engine.connect() as conn:
-                    slices = self._read_pages(conn, members)
-                idle.extend(sub for sub, rows in slices if not rows)
-                planned = plan(self.policy, [(sub, rows) for sub, rows in slices if rows], now)
-                held.extend(planned.held)
-                release.extend(sub.id for sub, _, _ in planned.held)
-                pages.extend(planned.sending)
-                quiet.extend(planned.quiet)
-            except Exception:
-                log.exception("delivery worker %s: preparing a page failed unexpectedly", self.id)
-                for sub in members:
-                    self.writer.fail(sub.id, sub, Outcome("failed", error=UNEXPECTED))
-                    release.append(sub.id)
+        ahead = {sub_id: self._ahead.pop(sub_id) for sub_id in due if sub_id in self._ahead}
+        with self.policy.pinned() as revision:
+            release, held, covered_again, ready = self._screen(subs, paused, retrying, now)
+            pages, idle, quiet = self._plan_round(ahead, ready, held, release, now)
+        if self.policy.revision() != revision:
+            # Policy changed while this round was decided: what covers each page is checked again
+            # (an agreement suspended in between holds the page, as plan() does within a round).
+            pages, quiet = self._recheck(pages, held, release, now), self._recheck(quiet, held, release, now)
 
         sending: list[Page] = []
         with db.write_transaction(self.engine) as conn:
@@ -322,6 +333,124 @@ class Worker:
         for page in sending:
             self._sending.add(page.sub.id)
             self._pool.submit(self._send, page)
+        self._plan_ahead(sending)
+
+    # -- the next page, planned while this one is sent -----------------------------
+    def _plan_ahead(self, sending: list[Page]) -> None:
+        """While pages are on the pool, read and decide the page after each (as if it were
+        delivered), so that it can go out as soon as the result is written. Only in a backlog:
+        after a page short of full (the end of the log) more may arrive while it is sent, and
+        the next page is read when it is due."""
+        sending = [page for page in sending if len(page.rows) >= self._limit(page.sub)]
+        if not sending or self._stop.is_set():
+            return
+        now = self.clock()
+        try:
+            after = [replace(page.sub, cursor=page.last_seq, inflight_to=None, attempts=0) for page in sending]
+            with self.engine.connect() as conn:
+                slices = [(sub, rows) for sub, rows in self._read_pages(conn, after) if rows]
+            with self.policy.pinned():
+                planned = plan(self.policy, slices, now, self._shared_at(now))
+        except Exception:  # planned again in its round
+            log.exception("delivery worker %s: planning ahead failed", self.id)
+            return
+        self._ahead.update((page.sub.id, page) for page in planned.sending if len(page.rows) >= self._limit(page.sub))
+
+    def _shared_at(self, now: datetime) -> Shared:
+        """What pages planned now share with those planned a moment ago, while their decisions stand."""
+        revision = self.policy.revision()
+        if self._shared is None or not self._shared.stands(revision, now):
+            self._shared = Shared(now, revision)
+        return self._shared
+
+    def _still_valid(self, ahead: dict[str, Page], ready: list[Subscription], now: datetime) -> list[Page]:
+        """The pages planned ahead that stand as they would be planned now: the subscription is as it
+        was assumed (delivered, nothing changed by hand) and their decisions still stand (policy
+        unchanged since, made a moment ago: consent can expire by the clock)."""
+        if not ahead:
+            return []
+        revision = self.policy.revision()
+        return [page for sub in ready if (page := ahead.get(sub.id)) is not None and page.sub == sub
+                and page.shared is not None and page.shared.stands(revision, now)]
+
+    def _screen(self, subs: list[Subscription], paused: set[str], retrying: set[str], now: datetime) -> tuple[
+            list[str], list[tuple[Subscription, str, str | None]], list[Subscription], list[Subscription]]:
+        """Due subscriptions sorted by what happens to them: released, held (not covered now), shown
+        covered again, and ready for a page (those with dead letters to try again go to the pool)."""
+        release: list[str] = []
+        held: list[tuple[Subscription, str, str | None]] = []
+        covered_again: list[Subscription] = []
+        ready: list[Subscription] = []
+        coverage: dict[tuple[str, str, str], tuple[str, str | None]] = {}
+        for sub in subs:
+            if sub.lease_owner != self.id or sub.status == "disabled" or sub.id in paused:
+                release.append(sub.id)
+                continue
+            if sub.scope not in coverage:
+                coverage[sub.scope] = disclose.coverage(self.policy, sub, now)
+            status, reason = coverage[sub.scope]
+            if status != "active":
+                held.append((sub, status, reason))
+                release.append(sub.id)
+                continue
+            if sub.status != "active":
+                covered_again.append(sub)
+            if sub.id in retrying:
+                self._sending.add(sub.id)
+                self._pool.submit(self._retry_job, sub.id)
+                continue
+            ready.append(sub)
+        return release, held, covered_again, ready
+
+    def _plan_round(self, ahead: dict[str, Page], ready: list[Subscription],
+                    held: list[tuple[Subscription, str, str | None]], release: list[str],
+                    now: datetime) -> tuple[list[Page], list[Subscription], list[Page]]:
+        """The pages to send (planned ahead where that still stands, else now), the subscriptions with
+        nothing after their cursor, and the pages with nothing for them."""
+        pages = self._still_valid(ahead, ready, now)  # planned while their last page was sent
+        planned_ahead = {page.sub.id for page in pages}
+        ready = [sub for sub in ready if sub.id not in planned_ahead]
+        # Subscriptions of the same dataset share one read of the log, the decisions (once per
+        # recipient and purpose) and, where their pages coincide, the encoding.
+        families: dict[str, list[Subscription]] = {}
+        for sub in ready:
+            families.setdefault(sub.dataset, []).append(sub)
+        idle: list[Subscription] = []  # nothing after the cursor
+        quiet: list[Page] = []  # everything on the page passed over (denied or filtered)
+        for members in families.values():
+            try:
+                with self.engine.connect() as conn:
+                    slices = self._read_pages(conn, members)
+                idle.extend(sub for sub, rows in slices if not rows)
+                planned = plan(self.policy, [(sub, rows) for sub, rows in slices if rows], now, self._shared_at(now))
+                held.extend(planned.held)
+                release.extend(sub.id for sub, _, _ in planned.held)
+                pages.extend(planned.sending)
+                quiet.extend(planned.quiet)
+            except Exception:
+                log.exception("delivery worker %s: preparing a page failed unexpectedly", self.id)
+                for sub in members:
+                    self.writer.fail(sub.id, sub, Outcome("failed", error=UNEXPECTED))
+                    release.append(sub.id)
+
+        return pages, idle, quiet
+
+    def _recheck(self, pages: list[Page], held: list[tuple[Subscription, str, str | None]], release: list[str],
+                 now: datetime) -> list[Page]:
+        """Those of the pages whose subscription is still covered now; the others are held."""
+        kept: list[Page] = []
+        coverage: dict[tuple[str, str, str], tuple[str, str | None]] = {}
+        for page in pages:
+            sub = page.sub
+            if sub.scope not in coverage:
+                coverage[sub.scope] = disclose.coverage(self.policy, sub, now)
+            status, reason = coverage[sub.scope]
+            if status == "active":
+                kept.append(page)
+            else:
+                held.append((sub, status, reason))
+                release.append(sub.id)
+        return kept
 
     def _mark_inflight(self, conn: Connection, page: Page) -> bool:
         """Remember the page before sending it, so a worker that dies mid-page is followed by the
@@ -361,6 +490,7 @@ class Worker:
         except Exception:
             log.exception("delivery worker %s: subscription %s failed unexpectedly", self.id, page.sub.id)
             page.result = PageResult(failure=Outcome("failed", error=UNEXPECTED))
+        page.finished_at = time.monotonic()
         self._finished(page)
 
     def _finished(self, item: Page | Retried) -> None:

@@ -86,3 +86,15 @@ open_summary = Table(
     Column("records", BigInt, nullable=False),
     Column("modified", DateTime(timezone=True), nullable=False),
 )
+
+
+# Per open dataset, month (of each record's occurred_at) and publisher: how many records the
+# public sees, kept by the projector as it writes, so each dataset page's chart reads a few rows.
+open_monthly = Table(
+    "open_monthly",
+    metadata,
+    Column("dataset", String(100), primary_key=True),
+    Column("month", String(7), primary_key=True),  # YYYY-MM
+    Column("publisher", String(64), primary_key=True),
+    Column("records", BigInt, nullable=False),
+)

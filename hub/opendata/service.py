@@ -28,7 +28,7 @@ from hub.policy.vocabulary import PUBLIC
 from hub.records.models import records
 from hub.records.service import envelope_of, live_records
 
-from .models import open_records, open_state, open_summary, open_usage
+from .models import open_monthly, open_records, open_state, open_summary, open_usage
 
 CHANNEL = "open-data"
 DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]?$")
@@ -82,6 +82,7 @@ class OpenData:
             if state is None or state.routes != fingerprint:
                 conn.execute(delete(open_records))
                 conn.execute(delete(open_summary))
+                conn.execute(delete(open_monthly))
                 conn.execute(delete(open_state).where(open_state.c.name == "projector"))
                 conn.execute(insert(open_state).values(name="projector", cursor=0, routes=fingerprint))
                 cursor = 0
@@ -144,9 +145,12 @@ class OpenData:
             # How many shown records each dataset gains: counted here, so that the public's
             # pages read one small row instead of counting a million.
             gained: dict[str, int] = {}
+            monthly: dict[tuple[str, str, str], int] = {}  # (dataset, month, publisher) -> change
             for value in state.values():
                 if value["op"] != "delete":
                     gained[value["dataset"]] = gained.get(value["dataset"], 0) + 1
+                    month = (value["dataset"], value["occurred_at"][:7], value["publisher"])
+                    monthly[month] = monthly.get(month, 0) + 1
             for start in range(0, len(keys), 500):
                 chunk = keys[start:start + 500]
                 identity = tuple_(open_records.c.dataset, open_records.c.publisher, open_records.c.key).in_(chunk)
@@ -154,10 +158,17 @@ class OpenData:
                                                    .where(identity, open_records.c.op != "delete")
                                                    .group_by(open_records.c.dataset)).all():
                     gained[dataset] = gained.get(dataset, 0) - shown
+                month_of = func.substr(open_records.c.occurred_at, 1, 7)
+                for dataset, month, publisher, shown in conn.execute(
+                        select(open_records.c.dataset, month_of, open_records.c.publisher, func.count())
+                        .where(identity, open_records.c.op != "delete")
+                        .group_by(open_records.c.dataset, month_of, open_records.c.publisher)).all():
+                    monthly[dataset, month, publisher] = monthly.get((dataset, month, publisher), 0) - shown
                 conn.execute(delete(open_records).where(identity))
             if state:
                 conn.execute(insert(open_records), list(state.values()))
             self._add_to_summary(conn, gained, {value["dataset"] for value in state.values()}, at)
+            self._add_to_months(conn, monthly)
             record_disclosures(conn, made, CHANNEL, "hub")
             denials = count_denials([d for d in decisions if d is not None])
             if denials:
@@ -170,6 +181,35 @@ class OpenData:
             if conn.execute(update(open_summary).where(open_summary.c.dataset == dataset)
                             .values(records=open_summary.c.records + change, modified=at)).rowcount == 0:
                 conn.execute(insert(open_summary).values(dataset=dataset, records=change, modified=at))
+
+    @staticmethod
+    def _add_to_months(conn, monthly: dict[tuple[str, str, str], int]) -> None:
+        for (dataset, month, publisher), change in sorted(monthly.items()):
+            if change == 0:
+                continue
+            where = (open_monthly.c.dataset == dataset, open_monthly.c.month == month,
+                     open_monthly.c.publisher == publisher)
+            if conn.execute(update(open_monthly).where(*where)
+                            .values(records=open_monthly.c.records + change)).rowcount == 0:
+                conn.execute(insert(open_monthly).values(dataset=dataset, month=month, publisher=publisher,
+                                                         records=change))
+
+    def records_by_month(self, name: str, months: int = 12) -> tuple[list[str], dict[str, list[int]]]:
+        """The last `months` months up to this one, and per publisher how many of the records the public
+        sees occurred in each (by the records' occurred_at), read from the projector's counts."""
+        today = self.clock().date()
+        labels = []
+        year, month = today.year, today.month
+        for _ in range(months):
+            labels.insert(0, f"{year:04d}-{month:02d}")
+            year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+        counts: dict[str, list[int]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(open_monthly).where(open_monthly.c.dataset == name,
+                                                               open_monthly.c.month >= labels[0],
+                                                               open_monthly.c.month <= labels[-1])):
+                counts.setdefault(row.publisher, [0] * months)[labels.index(row.month)] += int(row.records)
+        return labels, dict(sorted(counts.items()))
 
     @staticmethod
     def _tombstone(row, at: datetime, agreement_id: str) -> dict:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
 
 from causeway_common.cells import csv_row
+from hub.console.charts import line_chart
 from hub.errors import Invalid, NotFound, TooManyRequests
 
 from . import dcat
@@ -18,6 +19,7 @@ from .service import MAX_PAGE, district_query
 open_data = Blueprint("open_data", __name__, url_prefix="/open", template_folder="templates")
 JSON_LD = "application/ld+json"
 PAGE_ROWS = 50
+CHART_PUBLISHERS = 6  # lines on a dataset page's chart; more publishers are drawn as one
 
 
 def _services():
@@ -72,8 +74,22 @@ def dataset_page(name: str):
         page = _services().open_data.page(name, limit=PAGE_ROWS)
     dataset = entry["dataset"]
     columns = [field["name"] for field in dataset.fields()]
+    names = _org_names()
     return render_template("open/dataset.html", entry=entry, dataset=dataset, page=page, columns=columns,
-                           district=searched, error=error, names=_org_names()), 400 if error else 200
+                           district=searched, error=error, names=names,
+                           chart=_monthly_chart(name, names)), 400 if error else 200
+
+
+def _monthly_chart(name: str, names: dict[str, str]):
+    """Records per month by publisher (the biggest few; the rest together), drawn as the console draws charts."""
+    labels, counts = _services().open_data.records_by_month(name)
+    ranked = sorted(counts, key=lambda publisher: -sum(counts[publisher]))
+    series = {names.get(p, p): counts[p] for p in ranked[:CHART_PUBLISHERS]}
+    rest = ranked[CHART_PUBLISHERS:]
+    if rest:
+        series["Other publishers"] = [sum(counts[p][i] for p in rest) for i in range(len(labels))]
+    return line_chart(f"Records by the month they occurred, {labels[0]} to {labels[-1]}", labels, series,
+                      unit="records")
 
 
 @open_data.get("/<name>.jsonld")

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Callable
 
@@ -76,10 +78,13 @@ class PolicyService:
         self._suspended: list[tuple] = []  # (id, recipients, datasets, purposes, starts, ends) of suspended versions
         self._loaded = -1
         self._lock = threading.Lock()
+        self._pinned = threading.local()  # set inside pinned(): this thread's decisions skip the revision query
 
     # -- keeping the indexes current ---------------------------------------------
     def refresh(self) -> None:
         """Bring the in-memory indexes up to date if policy changed (in any process)."""
+        if getattr(self._pinned, "on", False):
+            return
         with self.engine.connect() as conn:
             current = revision.current(conn)
             if current == self._loaded:
@@ -94,6 +99,21 @@ class PolicyService:
         """The policy revision the in-memory indexes stand at, once brought up to date."""
         self.refresh()
         return self._loaded
+
+    @contextmanager
+    def pinned(self) -> Iterator[int]:
+        """Policy brought up to date once, on entry, for the many questions this thread asks in a
+        moment (a delivery round decides, and checks coverage, several times). Whoever acts on the
+        answers checks `revision()` again once out, and decides again if it moved."""
+        if getattr(self._pinned, "on", False):
+            yield self._loaded
+            return
+        self.refresh()
+        self._pinned.on = True
+        try:
+            yield self._loaded
+        finally:
+            self._pinned.on = False
 
     def _load(self, conn, loaded: int, current: int) -> None:
         from .models import agreement_versions

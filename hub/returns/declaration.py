@@ -68,6 +68,8 @@ class ReturnDeclaration:
     schema: dict | None = field(default=None, compare=False, repr=False)
     rules: tuple[Rule, ...] = ()
     computed_rates: tuple[ComputedRate, ...] = ()
+    # Number fields a council's totals leave out: a median per row added up means nothing.
+    not_totalled: frozenset[str] = frozenset()
 
     def review_due(self) -> date:
         """A return is due for review a year after it was last reviewed (or introduced)."""
@@ -81,7 +83,8 @@ class ReturnDeclaration:
         return not (self.retired and self.retired <= today) and self.review_due() < today
 
     def numeric_fields(self) -> set[str]:
-        return numeric_fields_of(self.schema or {})
+        """The number fields added up into a council's totals."""
+        return numeric_fields_of(self.schema or {}) - self.not_totalled
 
     def summary(self) -> dict:
         found = {"dataset": self.dataset, "title": self.title, **self.raw, "remind_days": list(self.remind_days),

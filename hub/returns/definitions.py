@@ -35,6 +35,7 @@ from .declaration import (
     declaration_of,
     numeric_fields_of,
 )
+from .derivation import check_derivation, not_totalled
 from .models import return_definitions, return_versions
 from .periods import PeriodError, parse_period, period_containing
 from .rules import RuleError, rule_from
@@ -70,6 +71,8 @@ def _definition_schema() -> dict:
             "applies_from": {"type": "string", "maxLength": 20},
             "remind_days": props["remind_days"],
             "checks": props["checks"],
+            # computed from records a council publishes: checked by hub.returns.derivation
+            "derived_from": {"type": "object"},
             "rules": {"type": "array", "maxItems": 200, "items": {
                 "type": "object", "additionalProperties": False, "required": ["name", "left", "operator", "right"],
                 "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -137,7 +140,8 @@ class ReturnDefinitions:
             applies_from=stored.applies_from, schema=spec["fields"],
             rules=tuple(rule_from(r, numeric, "rules") for r in spec.get("rules", [])),
             computed_rates=tuple(ComputedRate(r["name"], r["numerator"], r["denominator"], r.get("per", 100))
-                                 for r in spec.get("rates", [])))
+                                 for r in spec.get("rates", [])),
+            not_totalled=not_totalled(spec.get("derived_from")))
 
     def approved(self, conn: Connection) -> dict[str, list[ReturnDeclaration]]:
         """name -> its approved versions, oldest first."""
@@ -254,6 +258,8 @@ class ReturnDefinitions:
                 rule_from(rule, numeric, f"rule {index + 1}")
         except RuleError as exc:
             raise Invalid(str(exc), errors=[{"path": f"/rules/{index}", "message": str(exc)}]) from None
+        if "derived_from" in spec:
+            check_derivation(spec["derived_from"], fields, self.catalogue, spec["frequency"])
         stored = StoredVersion(name, version, "draft", applies_from, spec, "", None, None, None)
         definition = type("Definition", (), {"owner_org": owner, "introduced": introduced,
                                              "reviewed": spec.get("reviewed"), "retired": None})

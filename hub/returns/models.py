@@ -129,7 +129,7 @@ return_row_changes = Table(
     Column("row_key", String(200), nullable=False),
     Column("change", String(8), nullable=False),  # added | changed | removed
     Column("fields", Text, nullable=False),  # JSON list of the fields whose values changed
-    Column("via", String(8), nullable=False),  # upload | form | api | agent
+    Column("via", String(8), nullable=False),  # upload | form | api | agent | derived
     Column("changed_by", String(200), nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,5 +1,5 @@
 """Who changed which row of a council's set: one change per row added, changed (with the fields
-whose values changed) or removed, by whom, when and how (`upload`, `form`, `api`, `agent`)."""
+whose values changed) or removed, by whom, when and how (`upload`, `form`, `api`, `agent`, or `derived` when the hub computed it)."""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +14,7 @@ from hub.timeutil import iso_utc
 
 from .models import return_row_changes, return_rows
 
-VIA = ("upload", "form", "api", "agent")
+VIA = ("upload", "form", "api", "agent", "derived")  # derived: computed by the hub from records
 
 
 def via_of(caller: Principal, asked: str) -> str:

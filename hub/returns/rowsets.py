@@ -7,6 +7,7 @@ gone. A set is checked whole before anything is stored; every problem is named b
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from sqlalchemy import delete, select, update
@@ -64,9 +65,12 @@ def check_rows(declaration: ReturnDeclaration, rows: list) -> list[dict]:
 
 
 def replace_rows(engine: Engine, declaration: ReturnDeclaration, period: Period, org: str, rows: list,
-                 caller: Principal, now: datetime, via: str = "api") -> int:
+                 caller: Principal, now: datetime,
+                 also: Callable[[Connection, object, int, int], None] | None = None, via: str = "api") -> int:
     """Store the set (replacing the one before) as a draft, or approved where the council
-    approves this return's sets as they arrive; returns its revision."""
+    approves this return's sets as they arrive; returns its revision. `also(conn, the set before
+    or None, its id, the new revision)` runs in the same transaction (a derived return checks and
+    records its lineage there)."""
     problems = check_rows(declaration, rows)
     if problems:
         first = problems[0]
@@ -99,6 +103,8 @@ def replace_rows(engine: Engine, declaration: ReturnDeclaration, period: Period,
                  "payload": json.dumps(row["values"], sort_keys=True)} for number, row in enumerate(rows, start=1)])
         record_changes(conn, submission_id, revision, before, {row["key"]: row["values"] for row in rows},
                        caller.actor, now, via)
+        if also is not None:
+            also(conn, found, submission_id, revision)
         audit.append(conn, at=now, actor=caller.actor, org=caller.org, action="return.rows.submitted",
                      target=f"{declaration.dataset}/{period.name}/{org}",
                      detail={"rows": len(rows), "revision": revision, "version": declaration.version,

@@ -41,6 +41,8 @@ ROLES = ("publisher", "subscriber", "governance", "ops", "admin", "operator-ops"
 SUBJECTS = ("own", "other")
 PURPOSE = "PublicSafety"
 RETURN, PERIOD = "data-return.school-meals", "2026-Q3"
+BENCHMARK_INDICATOR = {"title": "Pupils per 1,000 people", "numerator": ["pupils"], "denominator": "population",
+                       "per": 1000, "unit": "per 1,000 people", "higher_is_better": True}
 SECRETS_KEY = base64.b64encode(b"m" * 32).decode()
 
 # Outcomes: ok (any 2xx), 401, 403, 404. Each row: for each role in ROLES, own/other; then no key.
@@ -134,6 +136,9 @@ MATRIX = {
     "hub.returns.api.row_history":     "ok/404    ok/404    ok/404    ok/404    ok/ok     ok/404      401",
     "hub.returns.api.list_submitters": "403/403   403/403   ok/ok     403/403   ok/ok     403/403     401",
     "hub.returns.api.assign_submitter": "403/403  403/403   ok/404    403/403   ok/ok     403/403     401",
+    # a return derived from records: which records each figure came from, to the council's own staff and admin
+    "hub.returns.derived_api.lineage": "ok/404    ok/404    ok/404    ok/404    ok/ok     ok/404      401",
+    "hub.returns.derived_api.derive":  "ok/403    403/403   ok/403    403/403   ok/ok     403/403     401",
     # an org's returns calendar: its own credentials (any role) and admin; its feed address is made or
     # revoked by its staff (not machine keys); the .ics needs no key, the secret address is the credential
     "hub.returns.calendar_api.get_calendar": "ok/403 ok/403  ok/403    ok/403    ok/ok     ok/403      401",
@@ -154,6 +159,18 @@ MATRIX = {
     "hub.alerts.api.silence_alert":    "403/403   403/403   403/403   ok/404    ok/ok     ok/403      401",
     "hub.alerts.api.get_alert_contact": "403/403  403/403   403/403   ok/403    ok/ok     ok/403      401",
     "hub.alerts.api.set_alert_contact": "403/403  403/403   403/403   ok/403    ok/ok     ok/403      401",
+    # benchmarks: "own" a return the caller's org requests (it sees every council), "other" one glasgow
+    # requests of itself alone; indicators and who sees names are set by the requesting org's governance
+    "hub.benchmarks.api.list_benchmarks": "ok/ok  ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.benchmarks.api.get_benchmark": "ok/404   ok/404    ok/404    ok/404    ok/ok     ok/404      401",
+    "hub.benchmarks.api.list_indicators": "ok/404 ok/404    ok/404    ok/404    ok/ok     ok/404      401",
+    "hub.benchmarks.api.set_indicator": "403/403  403/403   ok/403    403/403   ok/ok     403/403     401",
+    "hub.benchmarks.api.remove_indicator": "403/403 403/403 ok/403    403/403   ok/ok     403/403     401",
+    "hub.benchmarks.api.set_settings": "403/403   403/403   ok/403    403/403   ok/ok     403/403     401",
+    # family groups are the hub admin's to set; anyone reads the groups its org is in
+    "hub.benchmarks.api.list_groups":  "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
+    "hub.benchmarks.api.set_group":    "403/403   403/403   403/403   403/403   ok/ok     403/403     401",
+    "hub.benchmarks.api.remove_group": "403/403   403/403   403/403   403/403   ok/ok     403/403     401",
 }
 
 
@@ -335,6 +352,53 @@ class World:
             self.services.accounts.add_user(username, org, "submitter", "a long enough password")
             return username
         return self.once("submitter", org, make)
+
+    def derived_return(self, org: str) -> str:
+        """A return derived from planning-application records, with `org`'s set for PERIOD computed."""
+        returns = self.services.returns
+        name = self.once("derived-return", THIRD, lambda: f"data-return.matrix-derived-{next(_ids)}")
+
+        def make():
+            if not returns.definitions.versions_in_force(name):
+                spec = {**return_spec(name), "expected_publishers": [CALLER, OTHER, OPERATOR],
+                        "fields": {"type": "object", "required": ["received"],
+                                   "properties": {"received": {"type": "integer"}}},
+                        "derived_from": {"dataset": "planning-application", "period_field": "received_date",
+                                         "measures": [{"as": "received", "count": True}]}}
+                returns.definitions.draft(spec, self.governance(THIRD))
+                returns.definitions.approve(name, 1, Principal(org=THIRD, role="admin", credential_id="m"))
+            publisher = self.services.orgs.authenticate(self.services.orgs.issue_key(org, "publisher", actor="m"))
+            self.services.records.publish({"records": [{
+                "id": str(uuid.uuid4()), "dataset": "planning-application", "schema_version": 1, "op": "upsert",
+                "occurred_at": "2026-07-01T12:00:00Z", "payload": {
+                    "reference": f"26/{next(_ids)}/FUL", "council": org, "site_address": "1 High Street",
+                    "description": "A proposal", "application_type": "full", "received_date": "2026-07-01",
+                    "status": "received"}}]}, publisher)
+            self.services.derived_returns.refresh(returns.declaration(name), org, publisher)
+            return name
+        return self.once("derived-set", org, make)
+
+    def benchmark_return(self, org: str) -> str:
+        """A return in force that `org` requests of glasgow alone, with an indicator."""
+        def make():
+            name = f"data-return.matrix-{next(_ids)}"
+            spec = {**return_spec(name), "expected_publishers": [OTHER]}
+            self.services.returns.definitions.draft(spec, self.governance(org))
+            self.services.returns.definitions.approve(name, 1, Principal(org=THIRD, role="admin", credential_id="m"))
+            return name
+        return self.once("benchmark-return", org, make)
+
+    def benchmark_indicator(self, org: str) -> str:
+        """The return's indicator, (re)made for each cell so that every removal has one to remove."""
+        name = self.benchmark_return(org)
+        self.services.benchmarks.set_indicator(name, "pupils_per_1000", BENCHMARK_INDICATOR, self.governance(org))
+        return name
+
+    def family_group(self, org: str) -> str:
+        name = f"matrix-{org}-{next(_ids)}"
+        self.services.benchmarks.groups.set(name, {"title": "Matrix group", "members": [CALLER, OTHER]},
+                                            Principal(org=THIRD, role="admin", credential_id="m"))
+        return name
 
     def alert(self, org: str) -> int:
         """An open alert episode concerning `org` alone."""
@@ -553,6 +617,10 @@ REQUESTS = {
     "hub.returns.api.submit_rows": lambda w, org, caller: Call(
         {"dataset": w.rows_return(), "period": PERIOD, "org": org},
         json={"rows": [{"key": "school-1", "values": {"pupils": 10}}]}),
+    "hub.returns.derived_api.lineage": lambda w, org, caller: Call(
+        {"dataset": w.derived_return(org), "period": PERIOD, "org": org}),
+    "hub.returns.derived_api.derive": lambda w, org, caller: Call(
+        {"dataset": w.derived_return(org), "period": PERIOD, "org": org}, json={}),
     "hub.returns.calendar_api.get_calendar": lambda w, org, caller: Call({"org": org}),
     "hub.returns.calendar_api.make_calendar_feed": lambda w, org, caller: Call({"org": org}),
     "hub.returns.calendar_api.revoke_calendar_feed": lambda w, org, caller: Call({"org": org}),
@@ -562,6 +630,19 @@ REQUESTS = {
     "hub.referrals.api.list_referrals": lambda w, org, caller: (w.referral(org), Call())[1],
     "hub.referrals.api.get_referral": lambda w, org, caller: Call({"referring_org": org, "referral_id": w.referral(org)}),
     "hub.referrals.api.referral_report": lambda w, org, caller: Call({"agreement_id": w.referral_agreement(org)}),
+    "hub.benchmarks.api.list_benchmarks": lambda w, org, caller: Call(),
+    "hub.benchmarks.api.get_benchmark": lambda w, org, caller: Call({"dataset": w.benchmark_return(org)}),
+    "hub.benchmarks.api.list_indicators": lambda w, org, caller: Call({"dataset": w.benchmark_return(org)}),
+    "hub.benchmarks.api.set_indicator": lambda w, org, caller: Call(
+        {"dataset": w.benchmark_return(org), "name": "pupils_per_1000"}, json=BENCHMARK_INDICATOR),
+    "hub.benchmarks.api.remove_indicator": lambda w, org, caller: Call(
+        {"dataset": w.benchmark_indicator(org), "name": "pupils_per_1000"}),
+    "hub.benchmarks.api.set_settings": lambda w, org, caller: Call(
+        {"dataset": w.benchmark_return(org)}, json={"named_figures": "councils"}),
+    "hub.benchmarks.api.list_groups": lambda w, org, caller: Call(),
+    "hub.benchmarks.api.set_group": lambda w, org, caller: Call(
+        {"name": f"matrix-{org}"}, json={"title": "Matrix group", "members": [org] if org != OPERATOR else [CALLER]}),
+    "hub.benchmarks.api.remove_group": lambda w, org, caller: Call({"name": w.family_group(org)}),
     "hub.alerts.api.list_alerts": lambda w, org, caller: (w.alert(org), Call())[1],
     "hub.alerts.api.get_alert": lambda w, org, caller: Call({"alert_id": w.alert(org)}),
     "hub.alerts.api.silence_alert": lambda w, org, caller: Call({"alert_id": w.alert(org)},

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from hub.db import make_engine
 from hub.migrate import _config, is_current, upgrade
 
-DOMAINS = {"agentconfig", "alerts", "console", "delivery", "health", "notices", "opendata", "policy", "records",
+DOMAINS = {"agentconfig", "alerts", "benchmarks", "console", "delivery", "health", "notices", "opendata", "policy", "records",
            "returns"}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,9 @@ class FakePolicy:
     # -- hub.delivery.policy.DecisionPoint ---------------------------------------------
     def revision(self) -> int:
         return self.version
+
+    def pinned(self) -> AbstractContextManager[int]:
+        return nullcontext(self.version)
 
     def covering_agreements(self, recipient: str, dataset: str, purpose: str, at: datetime) -> list[str]:
         return ["fake-agreement"] if (recipient, dataset, purpose) in self.grants else []

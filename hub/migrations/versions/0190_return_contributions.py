@@ -1,13 +1,13 @@
 """returns: who changed which row of a draft, and submitters scoped to named returns
 
 Revision ID: 0190_return_contributions
-Revises: 0170_return_calendar_feeds
+Revises: 0180_return_derivations
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0190_return_contributions"
-down_revision = "0170_return_calendar_feeds"
+down_revision = "0180_return_derivations"
 branch_labels = None
 depends_on = None
 

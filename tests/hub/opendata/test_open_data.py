@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -292,3 +293,39 @@ def test_an_aggregate_names_no_fields_and_counts_by_what_the_dataset_has(service
     assert "an aggregate publishes counts only: leave out fields" in messages
     assert "'shoe_size' is neither a field of the dataset nor one of publisher, quarter" in messages
     assert "rows and columns must count by two different things" in messages
+
+
+def dated(record, occurred_at):
+    return {**record, "occurred_at": occurred_at}
+
+
+def test_records_by_month_follow_moves_and_deletions_and_are_charted_with_a_table(services, client, auth):
+    """Each dataset page charts its records by the month they occurred, per publisher, with the numbers
+    as a table; the projector keeps the counts as it writes, so a moved or deleted record moves its count."""
+    agreement_id = open_agreement(services)
+    services.policy.agreements.transition(agreement_id, "approved", governance(OPERATOR))
+    services.policy.agreements.transition(agreement_id, "active", governance("edinburgh"))
+    october, november = "2026-10-05T09:00:00Z", "2026-11-03T09:00:00Z"
+    publish(client, auth, "edinburgh", [dated(address(9300 + n, "EH1 1AA"), october) for n in range(3)]
+            + [dated(address(9310, "EH1 1AA"), november)])
+    publish(client, auth, "glasgow", [dated(address(9400, "G1 1AA", custodian="glasgow"), november)])
+    services.open_data.project()
+    labels, counts = services.open_data.records_by_month("gazetteer-address")
+    assert len(labels) == 12 and labels[-1] == services.clock().strftime("%Y-%m")  # up to this month
+    at = [labels.index("2026-10"), labels.index("2026-11")]
+    assert ([counts["edinburgh"][i] for i in at], [counts["glasgow"][i] for i in at]) == ([3, 1], [0, 1])
+
+    moved = dated(address(9300, "EH1 1AA"), november)
+    gone = dated(address(9301, "EH1 1AA"), october)
+    gone.update(op="delete", payload=None)
+    publish(client, auth, "edinburgh", [moved, gone])
+    services.open_data.project()
+    assert [services.open_data.records_by_month("gazetteer-address")[1]["edinburgh"][i] for i in at] == [1, 2]
+
+    page = client.get("/open/gazetteer-address").text
+    assert 'aria-labelledby="records-by-month-title"' in page
+    assert f"Records by the month they occurred, {labels[0]} to {labels[-1]}" in page
+    rows = dict(re.findall(r'<tr><th scope="row">([^<]+)</th>((?:<td>[^<]*</td>)+)</tr>', page))
+    cells = {name: re.findall(r"<td>([^<]*)</td>", found) for name, found in rows.items()}
+    assert [cells["The City of Edinburgh Council"][i] for i in at] == ["1", "2"]
+    assert [cells["Glasgow City Council"][i] for i in at] == ["0", "1"]

@@ -1,0 +1,84 @@
+"""Benchmarks inside the console: the returns the signed-in user may benchmark, and one return's
+page: the council's figures beside the median and quartiles of every council and of its family
+groups (a table), then a chart of each indicator and rate per 1,000 over the last periods, each with
+its table. The benchmarks service decides what the user sees, with the user's principal, exactly as
+for an API key of the same org. The hub's admin sets family groups here too."""
+from __future__ import annotations
+
+from flask import Response, flash, redirect, render_template, request, url_for
+
+from hub.benchmarks.export import benchmark_csv
+from hub.errors import Invalid
+
+from .blueprint import RETURNS_STAFF, console, requires, services, staff
+from .charts import line_chart
+
+MAX_CHARTS = 12  # indicators first, then rates per 1,000; every measure is in the table above them
+
+
+def _benchmark(dataset: str) -> dict:
+    periods = request.args.get("periods", "")
+    return services().benchmarks.benchmark(dataset, request.args.get("period") or None,
+                                           request.args.get("org") or None,
+                                           int(periods) if periods.isdigit() else None, staff().principal)
+
+
+def _chart(result: dict, measure: dict):
+    trend = measure["periods"]
+    series: dict[str, list] = {}
+    if result["org"]:
+        series[result["org_name"]] = [p["own"] for p in trend]
+    series["Median of councils"] = [p["scotland"]["median"] for p in trend]
+    series["Lower quartile"] = [p["scotland"]["lower_quartile"] for p in trend]
+    series["Upper quartile"] = [p["scotland"]["upper_quartile"] for p in trend]
+    for index, group in enumerate(trend[-1]["family"] if trend else []):
+        series[f"{group['title']} (median)"] = [p["family"][index]["median"] for p in trend]
+    return line_chart(f"{measure['title']}, {result['periods'][0]} to {result['period']}", result["periods"], series,
+                      unit=measure["unit"], totals=False)
+
+
+@console.get("/benchmarks/")
+@requires(*RETURNS_STAFF)
+def benchmarks():
+    user = staff()
+    councils = []
+    if user.role == "admin":
+        councils = [o for o in services().orgs.list_orgs() if o["kind"] == "council"]
+    return render_template("console/benchmarks/index.html", returns=services().benchmarks.list(user.principal),
+                           groups=services().benchmarks.groups.list(user.principal), councils=councils)
+
+
+@console.post("/benchmarks/groups")
+@requires()  # the hub's admin only
+def benchmarks_set_group():
+    name = request.form.get("name", "").strip()
+    body = {"title": request.form.get("title", ""), "basis": request.form.get("basis") or None,
+            "members": request.form.getlist("members")}
+    try:
+        services().benchmarks.groups.set(name, body, staff().principal)
+    except Invalid as exc:
+        flash(f"Nothing was saved: {exc.detail}", "error")
+    else:
+        flash(f"Family group {name} saved with {len(body['members'])} councils.", "success")
+    return redirect(url_for("console.benchmarks"))
+
+
+@console.get("/benchmarks/<dataset>")
+@requires(*RETURNS_STAFF)
+def benchmarks_return(dataset: str):
+    result = _benchmark(dataset)
+    charted = [m for m in result["measures"] if m["kind"] == "indicator"]
+    charted += [m for m in result["measures"] if m["kind"] == "per_1000"]
+    charts = [(m, _chart(result, m)) for m in charted[:MAX_CHARTS]]
+    named = sorted({c["org"] for m in result["measures"] for c in m["periods"][-1]["councils"]}
+                   - ({result["org"]} if result["org"] else set()))
+    return render_template("console/benchmarks/return.html", b=result, charts=charts, named=named,
+                           left_out=len(charted) - len(charts))
+
+
+@console.get("/benchmarks/<dataset>/export.csv")
+@requires(*RETURNS_STAFF)
+def benchmarks_export(dataset: str):
+    result = _benchmark(dataset)
+    return Response(benchmark_csv(result), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="benchmarks-{dataset}-{result["period"]}.csv"'})
