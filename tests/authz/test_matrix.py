@@ -345,6 +345,7 @@ class World:
         if not submitted_by_council:
             returns.sign_off(name, PERIOD, council, "approve", None, self.governance(council))
         return name
+
     def submitter(self, org: str) -> str:
         """A console submitter account of `org`."""
         def make():
