@@ -217,6 +217,8 @@ def _period_converter(frequency, zone: tzinfo):
 
 
 def number(value):
+    if value.__class__ is str and value.isascii() and value.isdigit():
+        return int(value)  # plain digits, the commonest cell: no clean-up or Decimal needed
     if isinstance(value, bool):
         raise _ValueProblem(f"{value!r} is not a number")
     if isinstance(value, int):
@@ -371,6 +373,22 @@ def _column_getter(column: str, field: str):
         return value
 
     return get
+
+
+def _column_reader(column: str, field: str) -> Callable[[dict, dict], object]:
+    """A field's raw value read straight from its column: one call per field and row, the
+    mapper's commonest case (the general form goes through a getter)."""
+    if "." in column:
+        get = _column_getter(column, field)
+        return lambda data, payload: get(data)
+
+    def read_column(data: dict, payload: dict):
+        value = data.get(column, _MISSING)
+        if value is _MISSING:
+            raise MappingError("the source row has no such column", field, column)
+        return value
+
+    return read_column
 
 
 # ---------------------------------------------------------------- fields
@@ -547,8 +565,7 @@ def _compile_field(name: str, spec, zone: tzinfo) -> Field:
         column = spec["from"]
         if not isinstance(column, str) or not column:
             raise MappingConfigError(f"field {name!r}: 'from' must name a source column")
-        get = _column_getter(column, name)
-        raw = lambda data, payload: get(data)  # noqa: E731
+        raw = _column_reader(column, name)
         column_label, used = column, {column}
 
     chain = _chain(converters, name, column_label)

@@ -18,7 +18,7 @@ class RowMappingError(Exception):
         super().__init__("; ".join(e["message"] for e in errors))
 
 
-@dataclass
+@dataclass(slots=True)
 class Mapped:
     payload: dict | None
     key: str | None

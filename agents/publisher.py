@@ -50,7 +50,7 @@ class RunResult:
     chunks: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Prepared:
     """One row's outcome: a record ready for the outbox, or a reject."""
     location: dict
@@ -116,11 +116,14 @@ class Publisher:
     def __init__(self, config: AgentConfig, outbox: Outbox, schemas: SchemaCache,
                  on_queued: Callable[[], None] | None = None,
                  source_factory: Callable[[TaskConfig], Source] | None = None, connector_state=None,
-                 accept_deletes_for: frozenset[str] = frozenset()):
+                 accept_deletes_for: frozenset[str] = frozenset(),
+                 wait_for_room: Callable[[Callable[[], bool]], None] | None = None):
         self.config = config
         self.outbox = outbox
         self.schemas = schemas
         self.on_queued = on_queued or (lambda: None)
+        # Called after each chunk: holds the run while the outbox is far enough ahead of the hub.
+        self.wait_for_room = wait_for_room or (lambda should_stop: None)
         self._source_factory = source_factory or (
             lambda task: load_source(task.connector, connector_options(
                 config, task, connector_state, accept_deletes=task.name in accept_deletes_for), config.base_dir))
@@ -141,6 +144,7 @@ class Publisher:
         for chunk in source.read(self.outbox.checkpoint(task.name)):
             self.commit(task, builder, chunk, result)
             self.on_queued()
+            self.wait_for_room(should_stop)
             if should_stop():
                 break
         return result

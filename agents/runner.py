@@ -59,7 +59,7 @@ class Agent:
         """Run these tasks from now on (a run already going finishes with the ones it started with)."""
         self.config = config
         self.publisher = Publisher(config, self.outbox, self.schemas, on_queued=self.sender.wake.set,
-                                   accept_deletes_for=self.accept_deletes_for)
+                                   accept_deletes_for=self.accept_deletes_for, wait_for_room=self.sender.wait_for_room)
         self.subscriber = Subscriber(config, self.outbox, self.hub)
 
     def refresh_configuration(self) -> bool:

@@ -63,6 +63,10 @@ class SchemaCache:
         if version not in meta["versions"]:
             raise SchemaUnavailable(f"the hub has no schema version {version} of dataset {dataset} "
                                     f"(published versions: {', '.join(map(str, meta['versions']))})")
+        if version in meta.get("unaddressed_versions", ()):
+            raise SchemaUnavailable(f"schema version {version} of dataset {dataset} names no addressee, so the hub "
+                                    f"refuses its records: publish version {meta['latest_version']}, which names "
+                                    "the organisation each record is for")
         document = self.hub.schema(dataset, version)
         self._store(self.folder / dataset / "dataset.json", meta)
         self._store(self.folder / dataset / f"{version}.json", document)

@@ -33,6 +33,13 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024  # under the hub's 5 MB body limit
 CONTENT_REFUSALS = (400, 413, 422)
 AGENT_PROBLEMS = ("manifest-stale", "manifest-signature", "manifest-missing")
 
+# Batches' worth of records a publish run may queue ahead of the hub's answers (per batch in
+# flight); past that it waits. A deep outbox makes every insert and delete dearer (its record-id
+# index outgrows the cache: at 200,000 waiting each record costs several times what it does at
+# 10,000), while rows left in the source cost nothing.
+READ_AHEAD_BATCHES = 4
+STALL_SECONDS = 10.0  # no answer from the hub for this long: the run reads on and the outbox holds it
+
 
 def refuses_content(exc: HubRefused) -> bool:
     return exc.status in CONTENT_REFUSALS and not any(kind in exc.type for kind in AGENT_PROBLEMS)
@@ -92,6 +99,10 @@ class Sender:
         self._warned_depth = False
         self.in_flight = in_flight
         self._lock = threading.Lock()  # one drain at a time
+        self.read_ahead = READ_AHEAD_BATCHES * in_flight * batch_size
+        self._settled = threading.Condition()
+        self._settles = 0  # batches answered so far: a waiting publish run sees progress
+        self._stalled_at: int | None = None
         # Kept for the sender's life, so each sending thread keeps its connection to the hub.
         self._pool = ThreadPoolExecutor(in_flight, thread_name_prefix="send")
 
@@ -138,6 +149,23 @@ class Sender:
             raise failure
         return totals
 
+    def wait_for_room(self, should_stop=lambda: False) -> None:
+        """Hold a publish run while the outbox is `read_ahead` records ahead and the hub is
+        answering. With the hub away, failing or silent for STALL_SECONDS the run reads on (until
+        the hub answers again), so the outbox holds a whole source as it always has."""
+        while not should_stop() and self.outbox.span() > self.read_ahead:
+            with self._settled:
+                seen = self._settles
+                if self.status not in ("sending", "idle") or self._stalled_at == seen:
+                    return
+                deadline = time.monotonic() + STALL_SECONDS
+                while self._settles == seen and not should_stop():  # woken by each answer
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self._stalled_at = seen
+                        return
+                    self._settled.wait(min(left, 0.5))  # and twice a second to see a stop
+
     def _fly(self, flight: _Flight) -> None:
         """Sign and send one batch (on a sending thread); a batch refused for its size or its
         content is halved, in order, until the record at fault travels alone."""
@@ -175,6 +203,9 @@ class Sender:
         if not flight.answers:
             return
         self.outbox.settle(delivered, rejected)
+        with self._settled:
+            self._settles += 1
+            self._settled.notify_all()
         totals.batches += len(flight.answers)
         totals.delivered += len(delivered)
         totals.rejected += len(rejected)

@@ -95,12 +95,14 @@ def prepare(db_url: str, subjects: int) -> tuple[dict, list[str]]:
 def referrals(subjects: range) -> list[dict]:
     from causeway_common.catalogue import load_catalogue
 
-    example = load_catalogue()["referral"].schemas[1]["examples"][0]
+    example = load_catalogue()["referral"].schemas[3]["examples"][0]
     made = []
-    for n in subjects:
-        payload = dict(example, referral_id=f"REF-{n:05d}", referring_org="edinburgh")
-        made.append({"id": str(uuid.uuid4()), "dataset": "referral", "schema_version": 1, "key": payload["referral_id"],
-                     "op": "upsert", "subject": subject(n), "occurred_at": "2026-11-02T09:30:00Z", "payload": payload})
+    for n in subjects:  # each subject referred to every agency: a referral reaches its addressee only
+        for agency in AGENCIES:
+            payload = dict(example, referral_id=f"REF-{n:05d}-{agency}", referring_org="edinburgh", receiving_org=agency)
+            made.append({"id": str(uuid.uuid4()), "dataset": "referral", "schema_version": 3,
+                         "key": payload["referral_id"], "op": "upsert", "subject": subject(n),
+                         "occurred_at": "2026-11-02T09:30:00Z", "payload": payload})
     return made
 
 

@@ -39,6 +39,7 @@ from hub.migrate import upgrade  # noqa: E402
 from hub.records.service import sync_catalogue  # noqa: E402
 
 CONSENTS = 100_000
+ADDRESSEES = ["sds", "improvement-service"]  # whom each referral names (it reaches that org only)
 AT = datetime(2026, 9, 1, tzinfo=timezone.utc)
 OPERATOR = Principal(org="causeway", role="admin", credential_id="bench")
 
@@ -105,7 +106,7 @@ def set_up(url: str):
 
 
 def make_records(councils, subjects, rng, catalogue, count: int) -> list[dict]:
-    referral = catalogue["referral"].schemas[1]["examples"][0]
+    referral = catalogue["referral"].schemas[3]["examples"][0]
     gazetteer = catalogue["gazetteer-address"].schemas[1]["examples"][0]
     made = []
     for n in range(count):
@@ -114,8 +115,9 @@ def make_records(councils, subjects, rng, catalogue, count: int) -> list[dict]:
             payload = copy.deepcopy(referral)
             payload["referral_id"] = f"REF-{n:08d}"
             payload["referring_org"] = council if rng.random() < 0.95 else "sds"
+            payload["receiving_org"] = rng.choice(ADDRESSEES)
             subject = rng.choice(subjects[council]) if rng.random() < 0.9 else f"unknown-{n}"
-            made.append({"id": f"r-{n}", "dataset": "referral", "schema_version": 1, "key": payload["referral_id"],
+            made.append({"id": f"r-{n}", "dataset": "referral", "schema_version": 3, "key": payload["referral_id"],
                          "op": "upsert", "publisher": council, "occurred_at": "2026-08-01T00:00:00Z",
                          "payload": payload, "subject": subject})
         else:

@@ -19,6 +19,8 @@ import yaml
 from .limits import DEFAULT_MAX_DEPTH, KEYWORDS, depth_message, guard_message, guarded, too_deep
 
 DEFAULT_SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+# Marks the payload property naming the one org a record is for (a referral's receiving_org).
+ADDRESSEE_MARK = "x-causeway-addressee"
 
 
 class CatalogueError(Exception):
@@ -102,6 +104,28 @@ class Dataset:
             self.validators[version] = PayloadValidator(self.schemas[version], max_depth=self.max_depth)
         return self.validators[version]
 
+    def _marked_addressee(self, version: int) -> str | None:
+        properties = self.schemas.get(version, {}).get("properties", {})
+        return next((name for name, prop in properties.items()
+                     if isinstance(prop, dict) and prop.get(ADDRESSEE_MARK)), None)
+
+    @property
+    def unaddressed_versions(self) -> list[int]:
+        """Versions naming no addressee in an addressed dataset (one of whose versions marks an addressee).
+        Such a record could only go to every recipient an agreement covers, so the hub takes none in
+        (hub.records) and hands none out (hub.policy)."""
+        bare = [version for version in self.schemas if self._marked_addressee(version) is None]
+        return bare if len(bare) < len(self.schemas) else []
+
+    def addressee_field(self, version: int) -> str | None:
+        """The payload field naming the one org a record of `version` is for (None: the dataset is not
+        addressed). An unaddressed version of an addressed dataset answers the field its other versions
+        mark: its records lack it, so the decision point hands them to nobody."""
+        marked = self._marked_addressee(version)
+        if marked is not None or not self.unaddressed_versions:
+            return marked
+        return next(found for other in self.schemas if (found := self._marked_addressee(other)))
+
     def fields(self, version: int | None = None) -> list[dict[str, Any]]:
         """Documented fields of a schema version: name, type, title, description, required."""
         schema = self.schemas[version or self.latest_version]
@@ -127,6 +151,7 @@ class Dataset:
             "key_field": self.key_field,
             "versions": sorted(self.schemas),
             "latest_version": self.latest_version,
+            "unaddressed_versions": self.unaddressed_versions,
             "periodic": self.periodic,
             "cadence": self.cadence,
             "open_data": self.open_data,

@@ -26,3 +26,10 @@ def test_starting_the_hub_does_not_build_the_iri_grammar():
         capture_output=True, text=True, check=True,
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_starting_the_hub_does_not_load_the_bank_holiday_calendars():
+    # the holidays library is imported when a referral's due time is first worked out
+    loaded = subprocess.run([sys.executable, "-c", "import sys, hub.app; print('holidays' in sys.modules)"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"

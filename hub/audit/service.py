@@ -19,6 +19,10 @@ from hub.timeutil import iso_utc
 from .models import audit_log
 
 GENESIS = "0" * 64
+# Built once: every write transaction appends, and a statement built per call is re-keyed for
+# SQLAlchemy's cache each time.
+_TAIL = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_INSERT = audit_log.insert()
 
 
 def entry_hash(prev_hash: str, seq: int, at, actor: str, org, action: str, target, detail_json: str) -> str:
@@ -40,16 +44,12 @@ def append(conn: Connection, *, at: datetime, actor: str, org: str | None, actio
            detail: dict | None = None) -> int:
     """Append one entry made at `at` (the caller's clock); the caller's transaction must come
     from hub.db.write_transaction."""
-    tail = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
+    tail = conn.execute(_TAIL).first()
     seq, prev_hash = (tail.seq + 1, tail.hash) if tail else (1, GENESIS)
     detail_json = canonical_json(detail or {}).decode("utf-8")
-    conn.execute(
-        audit_log.insert().values(
-            seq=seq, at=at, actor=actor, org=org, action=action, target=target, detail=detail_json,
-            prev_hash=prev_hash,
-            hash=entry_hash(prev_hash, seq, at, actor, org, action, target, detail_json),
-        )
-    )
+    conn.execute(_INSERT, {"seq": seq, "at": at, "actor": actor, "org": org, "action": action, "target": target,
+                           "detail": detail_json, "prev_hash": prev_hash,
+                           "hash": entry_hash(prev_hash, seq, at, actor, org, action, target, detail_json)})
     return seq
 
 
@@ -58,7 +58,7 @@ def append_many(conn: Connection, entries: list[dict], at: datetime) -> None:
     made at `at`, reading the tail once; the caller's transaction must come from hub.db.write_transaction."""
     if not entries:
         return
-    tail = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
+    tail = conn.execute(_TAIL).first()
     seq, prev_hash = (tail.seq, tail.hash) if tail else (0, GENESIS)
     rows = []
     for entry in entries:

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 
 from causeway_common.signing import SignatureInvalid, load_public_key
@@ -31,6 +31,8 @@ API_KEY = re.compile(r"^cw_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 ENROLMENT_TOKEN = re.compile(r"^cwe_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 # Names agreements and the log give a meaning of their own: the open-data recipient, the hub.
 RESERVED_SLUGS = frozenset({"public", "causeway"})
+# Every API request looks its key up: built once, not re-keyed for SQLAlchemy's cache per request.
+_CREDENTIAL_BY_ID = select(credentials).where(credentials.c.id == bindparam("ident"))
 
 
 class OrgError(Invalid):
@@ -122,7 +124,7 @@ class OrgService:
             return None
         ident, secret = match.groups()
         with self.engine.connect() as conn:
-            row = conn.execute(select(credentials).where(credentials.c.id == ident)).first()
+            row = conn.execute(_CREDENTIAL_BY_ID, {"ident": ident}).first()
         if row is None or row.revoked_at is not None:
             # Compare anyway so an unknown id costs the same as a wrong secret.
             hmac.compare_digest(_hash(secret), "0" * 64)

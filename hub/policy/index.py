@@ -34,6 +34,7 @@ class CompiledDataset:
     # Flows back from the recipients to the providers (e.g. referral-status to the referrer).
     returning: bool = False
     acknowledge_days: int | None = None  # working days the addressee has to acknowledge (referrals)
+    bank_holidays: str | None = None  # whose bank holidays are not working days (None: hub.referrals.journey's default)
     passed: frozenset = frozenset()  # every field the recipients receive in some form
     aggregate: dict | None = None  # counts only (hub.opendata.aggregates): no record is routed for it
 
@@ -86,6 +87,7 @@ def compile_agreement(document: dict, version: int, key: bytes, key_field_of) ->
             cadence=spec.get("cadence"),
             returning=spec.get("direction") == RETURNING,
             acknowledge_days=(spec.get("acknowledge_within") or {}).get("working_days"),
+            bank_holidays=(spec.get("acknowledge_within") or {}).get("bank_holidays"),
             passed=frozenset(passed_fields(spec)),
             aggregate=spec.get("aggregate"),
         )

@@ -51,7 +51,6 @@ from hub.records.events import CloudEvents
 from hub.timeutil import iso_utc
 
 from . import disclosure, revision
-from .addressing import addressee_field
 from .agreements import MAX_SOURCE_BYTES, window
 from .consent import ConsentRegistry
 from .decision import Decision, Disclosure
@@ -152,8 +151,7 @@ class PolicyService:
         key = (dataset, version)
         if key not in self._addressees:  # schema versions never change once published
             found = self.catalogue.get(dataset, version)
-            schema = found.schemas.get(version, {}) if found else {}
-            self._addressees[key] = addressee_field(schema)
+            self._addressees[key] = found.addressee_field(version) if found else None
         return self._addressees[key]
 
     def _key_field(self, dataset: str) -> str | None:
@@ -222,12 +220,13 @@ class PolicyService:
     def active_agreement(self, agreement_id: str):
         return next((agreement for agreement in self.active_agreements() if agreement.id == agreement_id), None)
 
-    def acknowledge_days(self, provider: str, recipient: str, dataset: str, at: datetime) -> tuple[int, str] | None:
-        """(working days, agreement id): the shortest time an agreement in force at `at` gives `recipient`
-        to acknowledge `provider`'s records of `dataset` (None: no agreement states one)."""
+    def acknowledge_days(self, provider: str, recipient: str, dataset: str, at: datetime
+                         ) -> tuple[int, str, str | None] | None:
+        """(working days, agreement id, bank-holiday calendar): the shortest time an agreement in force at
+        `at` gives `recipient` to acknowledge `provider`'s records of `dataset` (None: no agreement states one)."""
         self.refresh()
         moment = at.timestamp()
-        stated = [(agreement.datasets[dataset].acknowledge_days, agreement.id)
+        stated = [(agreement.datasets[dataset].acknowledge_days, agreement.id, agreement.datasets[dataset].bank_holidays)
                   for agreement in self._index.routes.get((provider, recipient, dataset), ())
                   if agreement.datasets[dataset].acknowledge_days and agreement.starts <= moment < agreement.ends]
         return min(stated) if stated else None

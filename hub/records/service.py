@@ -8,7 +8,6 @@ back only after the commit.
 from __future__ import annotations
 
 import json
-import operator
 import re
 import threading
 import uuid
@@ -16,8 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
-from sqlalchemy import String, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from causeway_common.canonical import canonical_json, digest
@@ -30,12 +28,14 @@ from hub.auth import Principal
 from hub.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from hub.timeutil import iso_utc, parse_iso
 
+from . import log
 from .events import CloudEvents
 from .models import batches, dataset_schemas, datasets, record_rejects, records
 
 # At most this many reject details (one per error) are kept per batch, so a
 # badly broken export cannot flood the table; the counts in the audit entry stay exact.
 REJECT_DETAILS_PER_BATCH = 200
+_INSERT_BATCH = batches.insert()  # built once: a statement built per batch is re-keyed for SQLAlchemy's cache
 
 
 class Catalogue:
@@ -124,6 +124,18 @@ def _without_value(message: str) -> str:
     return _LEADING_VALUE.sub("the value ", message, count=1)
 
 
+def _nul_error(**fields: str | None) -> FieldError:
+    """The error for the first envelope field holding U+0000 (PostgreSQL text cannot hold it)."""
+    name = next(name for name, text in fields.items() if text is not None and "\x00" in text)
+    return FieldError(f"/{name}", f"{name} holds a NUL character (U+0000), which no stored text may hold")
+
+
+def _storable(text: str) -> str:
+    """Text from a rejected record as the reject details keep it: U+0000 (which PostgreSQL
+    text cannot hold) shown as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 @dataclass
 class PublishOutcome:
     results: list[dict]
@@ -133,6 +145,13 @@ class PublishOutcome:
     rejected: int
     accepted_by_dataset: dict
     rejected_by_dataset: dict
+
+
+def _unaddressed(dataset: Dataset, version: int) -> str:
+    addressed = [v for v in dataset.schemas if v not in dataset.unaddressed_versions]
+    return (f"{dataset.name} schema version {version} names no addressee, so the hub cannot tell which "
+            f"organisation the record is for: publish schema version {max(addressed)}, whose "
+            f"{dataset.addressee_field(max(addressed))} names it")
 
 
 class RecordService:
@@ -154,40 +173,59 @@ class RecordService:
         self._appended.append(callback)
 
     # -- publish -----------------------------------------------------------
-    def _check_record(self, index: int, record, principal: Principal, known_digest: str | None = None
-                      ) -> tuple[dict | None, list[FieldError]]:
-        """Returns (row to insert, []) or (None, errors). known_digest: the record's digest,
-        when the manifest check has just computed it."""
+    def _resolve(self, name: str, version: int) -> tuple[Dataset | None, PayloadValidator | None, FieldError | None]:
+        """The dataset and payload validator a record naming (name, version) is checked with, or
+        the error that refuses every such record."""
+        dataset = self.catalogue.get(name, version)
+        if dataset is None:
+            return None, None, FieldError("/dataset", f"unknown dataset {name!r}")
+        if dataset.name.startswith("causeway."):
+            return None, None, FieldError("/dataset", f"{dataset.name} is written by the hub itself; no org may publish into it")
+        if version not in dataset.schemas:
+            return None, None, FieldError("/schema_version",
+                                          f"dataset {dataset.name} has no schema version {version} "
+                                          f"(published versions: {', '.join(map(str, dataset.schemas))})")
+        if version in dataset.unaddressed_versions:
+            return None, None, FieldError("/schema_version", _unaddressed(dataset, version))
+        return dataset, dataset.validator(version), None
+
+    def _check_record(self, record, principal: Principal, known_digest: str | None, resolved: dict
+                      ) -> tuple[tuple | None, list[FieldError]]:
+        """Returns (candidate, []) or (None, errors); a candidate is (id, dataset, schema_version,
+        key, op, subject, publisher, occurred_at, digest, payload), the record's log row without
+        what the hub adds when it appends. known_digest: the record's digest, when the manifest
+        check has just computed it. resolved: (dataset, version) -> `_resolve`'s answer, kept
+        for the batch (a batch seldom names more than one)."""
         if not isinstance(record, dict):
             return None, [FieldError("", "a record must be a JSON object")]
         errors = self._envelope.errors(record)
         if errors:
             return None, errors
-        dataset = self.catalogue.get(record["dataset"], record["schema_version"])
-        if dataset is None:
-            return None, [FieldError("/dataset", f"unknown dataset {record['dataset']!r}")]
-        if dataset.name.startswith("causeway."):
-            return None, [FieldError("/dataset", f"{dataset.name} is written by the hub itself; no org may publish into it")]
-        version = record["schema_version"]
-        if version not in dataset.schemas:
-            return None, [FieldError("/schema_version",
-                                     f"dataset {dataset.name} has no schema version {version} "
-                                     f"(published versions: {', '.join(map(str, dataset.schemas))})")]
-        publisher = record.get("publisher", principal.org)
+        name, version = record["dataset"], record["schema_version"]
+        found = resolved.get((name, version))
+        if found is None:
+            found = resolved[(name, version)] = self._resolve(name, version)
+        dataset, validator, refusal = found
+        if refusal is not None:
+            return None, [refusal]
+        get = record.get
+        publisher = get("publisher", principal.org)
         if publisher != principal.org and not principal.is_admin:
             return None, [FieldError("/publisher", f"your credential belongs to {principal.org} and cannot publish for {publisher}")]
-        if dataset.personal and not record.get("subject"):
+        subject = get("subject")
+        if dataset.personal and not subject:
             return None, [FieldError("/subject", f"{dataset.name} is personal data: every record needs a pseudonymous subject reference")]
-        payload = record.get("payload")
-        key = record.get("key")
-        if record["op"] == "delete":
+        key = get("key")
+        op = record["op"]
+        if op == "delete":
             if not key:
                 return None, [FieldError("/key", "a delete needs the key of the record it deletes")]
             stored_payload = None
         else:
+            payload = get("payload")
             if not isinstance(payload, dict):
                 return None, [FieldError("/payload", "an upsert needs a payload object")]
-            errors = dataset.validator(version).errors(payload)
+            errors = validator.errors(payload)
             if errors:
                 return None, errors
             natural_key = payload.get(dataset.key_field)
@@ -198,19 +236,10 @@ class RecordService:
             elif natural_key is not None and str(natural_key) != key:
                 return None, [FieldError("/key", f"key {key!r} differs from the payload's {dataset.key_field} {natural_key!r}")]
             stored_payload = canonical_json(payload).decode("utf-8")
-        return {
-            "id": record["id"].lower(),
-            "dataset": dataset.name,
-            "schema_version": version,
-            "key": key,
-            "op": record["op"],
-            "subject": record.get("subject"),
-            "publisher": publisher,
-            "occurred_at": record["occurred_at"],
-            "digest": known_digest or digest(record),
-            "payload": stored_payload,
-            "purged_at": None,
-        }, []
+        if "\x00" in key or "\x00" in publisher or (subject is not None and "\x00" in subject):
+            return None, [_nul_error(key=key, subject=subject, publisher=publisher)]
+        return (record["id"].lower(), dataset.name, int(version), key, op, subject, publisher, record["occurred_at"],
+                known_digest or digest(record), stored_payload), []
 
     def _check_manifest(self, body: dict, raw_records: list, principal: Principal
                         ) -> tuple[str, str | None, str | None, dict[int, list[FieldError]], list[str | None]]:
@@ -273,63 +302,50 @@ class RecordService:
         batch_id, manifest, signature, beyond_limits, digests = self._check_manifest(body, raw_records, principal)
 
         results: list[dict | None] = [None] * len(raw_records)
-        candidates: list[tuple[int, dict]] = []
+        candidates: list[tuple[int, tuple]] = []
         rejected_by_dataset: dict[str, int] = {}
         reject_details: list[dict] = []
+        resolved: dict = {}
         for index, record in enumerate(raw_records):
-            row, errors = ((None, beyond_limits[index]) if index in beyond_limits
-                           else self._check_record(index, record, principal, digests[index]))
-            if errors:
-                results[index] = {"index": index, "id": record.get("id") if isinstance(record, dict) else None,
-                                  "status": "rejected", "errors": [e.as_dict() for e in errors]}
-                name = record.get("dataset") if isinstance(record, dict) and isinstance(record.get("dataset"), str) else "unknown"
-                rejected_by_dataset[name] = rejected_by_dataset.get(name, 0) + 1
-                record_id = results[index]["id"]
-                key = record.get("key") if isinstance(record, dict) else None
-                known = self.catalogue.get(name) if name != "unknown" else None
-                for error in errors[:max(0, REJECT_DETAILS_PER_BATCH - len(reject_details))]:
-                    message = error.message if known is None or not known.personal else _without_value(error.message)
-                    reject_details.append({
-                        "publisher": principal.org, "dataset": name[:100], "record_index": index,
-                        "record_id": record_id[:64] if isinstance(record_id, str) else None,
-                        "key": key[:200] if isinstance(key, str) else None,
-                        "path": error.path[:300], "message": message[:500]})
+            if index in beyond_limits:
+                candidate, errors = None, beyond_limits[index]
             else:
-                candidates.append((index, row))
+                candidate, errors = self._check_record(record, principal, digests[index], resolved)
+            if errors:
+                self._reject(index, record, errors, principal, results, rejected_by_dataset, reject_details)
+            else:
+                candidates.append((index, candidate))
 
         accepted_by_dataset: dict[str, int] = {}
         duplicates = 0
         now = self.clock()
+        rows: list[tuple] = []
         with db.write_transaction(self.engine) as conn:
             if principal.agent_id is not None and conn.execute(select(batches.c.id).where(batches.c.id == batch_id)).first():
                 raise Conflict(f"batch id {batch_id} was already used; a signed batch cannot be replayed. "
                                "Nothing in this batch was stored", slug="batch-reused")
             # Ids are unique per publisher: another org's record with the same id is no duplicate.
-            seen = logged_ids(conn, sorted({row["id"] for _, row in candidates}))
-            tail = conn.execute(select(records.c.seq).order_by(records.c.seq.desc()).limit(1)).scalar()
-            next_seq = (tail or 0) + 1
-            rows = []
-            for index, row in candidates:
-                identity = (row["publisher"], row["id"])
-                previous = seen.get(identity)
+            seen = log.logged_ids(conn, list({candidate[0] for _, candidate in candidates}))
+            seq = log.next_seq(conn)
+            received = log.received_value(conn, now)
+            for index, (record_id, dataset, version, key, op, subject, publisher, occurred_at, record_digest,
+                        payload) in candidates:
+                previous = seen.get((publisher, record_id))
                 if previous is not None:
                     duplicates += 1
-                    results[index] = {"index": index, "id": row["id"], "status": "duplicate", "seq": previous}
+                    results[index] = {"index": index, "id": record_id, "status": "duplicate", "seq": previous}
                     continue
-                row["seq"] = next_seq
-                row["received_at"] = now
-                row["batch_id"] = batch_id
-                seen[identity] = next_seq
-                rows.append(row)
-                results[index] = {"index": index, "id": row["id"], "status": "accepted", "seq": next_seq}
-                accepted_by_dataset[row["dataset"]] = accepted_by_dataset.get(row["dataset"], 0) + 1
-                next_seq += 1
-            conn.execute(batches.insert().values(
-                id=batch_id, org=principal.org, credential_id=principal.credential_id, agent_id=principal.agent_id,
-                received_at=now, record_count=len(rows), manifest=manifest, signature=signature,
-                signature_verified=manifest is not None))
-            if rows:
-                insert_log_rows(conn, rows)
+                seen[(publisher, record_id)] = seq
+                rows.append((seq, record_id, dataset, version, key, op, subject, publisher, occurred_at, received,
+                             batch_id, record_digest, payload, None))
+                results[index] = {"index": index, "id": record_id, "status": "accepted", "seq": seq}
+                accepted_by_dataset[dataset] = accepted_by_dataset.get(dataset, 0) + 1
+                seq += 1
+            conn.execute(_INSERT_BATCH, {
+                "id": batch_id, "org": principal.org, "credential_id": principal.credential_id,
+                "agent_id": principal.agent_id, "received_at": now, "record_count": len(rows), "manifest": manifest,
+                "signature": signature, "signature_verified": manifest is not None})
+            log.append_rows(conn, rows)
             if reject_details:
                 conn.execute(record_rejects.insert(),
                              [{**detail, "batch_id": batch_id, "received_at": now} for detail in reject_details])
@@ -341,6 +357,23 @@ class RecordService:
                 callback()
         return PublishOutcome(results, batch_id, len(rows), duplicates, sum(rejected_by_dataset.values()),
                               accepted_by_dataset, rejected_by_dataset)
+
+    def _reject(self, index: int, record, errors: list[FieldError], principal: Principal, results: list,
+                rejected_by_dataset: dict[str, int], reject_details: list[dict]) -> None:
+        """Answer a rejected record, count it and keep its details (up to REJECT_DETAILS_PER_BATCH)."""
+        record_id = record.get("id") if isinstance(record, dict) else None
+        results[index] = {"index": index, "id": record_id, "status": "rejected", "errors": [e.as_dict() for e in errors]}
+        name = record.get("dataset") if isinstance(record, dict) and isinstance(record.get("dataset"), str) else "unknown"
+        rejected_by_dataset[name] = rejected_by_dataset.get(name, 0) + 1
+        key = record.get("key") if isinstance(record, dict) else None
+        known = self.catalogue.get(name) if name != "unknown" else None
+        for error in errors[:max(0, REJECT_DETAILS_PER_BATCH - len(reject_details))]:
+            message = error.message if known is None or not known.personal else _without_value(error.message)
+            reject_details.append({
+                "publisher": principal.org, "dataset": _storable(name[:100]), "record_index": index,
+                "record_id": _storable(record_id[:64]) if isinstance(record_id, str) else None,
+                "key": _storable(key[:200]) if isinstance(key, str) else None,
+                "path": _storable(error.path[:300]), "message": _storable(message[:500])})
 
     # -- read --------------------------------------------------------------
     def get_record(self, record_id: str, principal: Principal) -> dict | None:
@@ -398,38 +431,6 @@ def _digest_or_none(record) -> str | None:
         return digest(record)
     except (RecursionError, ValueError, TypeError):  # nested beyond what can be encoded
         return None
-
-
-def logged_ids(conn, ids: list[str]) -> dict[tuple[str, str], int]:
-    """(publisher, id) -> seq of the records in the log with one of these ids. On PostgreSQL
-    one array parameter (a statement of 500 placeholders is re-parsed by the driver on every
-    execution, as it is too long for its cache); elsewhere chunks of an IN list."""
-    query = select(records.c.publisher, records.c.id, records.c.seq)
-    if conn.dialect.name == "postgresql":
-        chunks = [query.where(records.c.id == any_(bindparam("ids", ids, type_=ARRAY(String))))] if ids else []
-    else:
-        chunks = [query.where(records.c.id.in_(ids[start:start + 500])) for start in range(0, len(ids), 500)]
-    return {(publisher, record_id): seq for chunk in chunks for publisher, record_id, seq in conn.execute(chunk)}
-
-
-_LOG_COLUMNS = [c.name for c in records.columns]
-_LOG_VALUES = operator.itemgetter(*_LOG_COLUMNS)
-
-
-def insert_log_rows(conn, rows: list[dict]) -> None:
-    """Bare executemany: the hot path of publishing. SQLAlchemy's per-row
-    parameter processing costs more than SQLite's insert itself, so the only
-    typed column (received_at, one value per batch) is converted once and each
-    row's values are picked in C (every row holds every column)."""
-    to_db = records.c.received_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    received_at = rows[0]["received_at"]
-    received_value = to_db(received_at) if to_db else received_at
-    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    statement = (f"INSERT INTO records ({', '.join(_LOG_COLUMNS)}) "
-                 f"VALUES ({', '.join([placeholder] * len(_LOG_COLUMNS))})")
-    for row in rows:
-        row["received_at"] = received_value
-    conn.exec_driver_sql(statement, list(map(_LOG_VALUES, rows)))
 
 
 def envelope_of(row) -> dict:

@@ -2,7 +2,8 @@
 state, when it is due to be acknowledged, and the quarter it counts in."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 # The statuses of schema referral-status/1, in the order a journey usually takes them.
 STATUSES = ("received", "accepted", "declined", "first-appointment-attended", "started-training",
@@ -21,16 +22,35 @@ def parse_moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def add_working_days(start: datetime, days: int) -> datetime:
-    """`days` working days (Monday to Friday) after `start`, at the same time of day; a start at a
-    weekend counts from the Monday after. Bank holidays are not known to the hub."""
+# The UK's bank-holiday calendars an agreement may count working days by (acknowledge_within.bank_holidays),
+# as the `holidays` library's subdivisions of GB; Scotland's unless the agreement says otherwise.
+BANK_HOLIDAYS = {"scotland": "SCT", "england-and-wales": "ENG", "northern-ireland": "NIR"}
+DEFAULT_BANK_HOLIDAYS = "scotland"
+
+
+@lru_cache(maxsize=256)
+def bank_holidays(calendar: str, year: int) -> frozenset[date]:
+    import holidays  # a quarter of a second to import: paid by the processes that count working days only
+
+    return frozenset(holidays.country_holidays("GB", subdiv=BANK_HOLIDAYS[calendar], years=year))
+
+
+def is_working_day(day: date, calendar: str) -> bool:
+    return day.weekday() < 5 and day not in bank_holidays(calendar, day.year)
+
+
+def add_working_days(start: datetime, days: int, calendar: str | None = None) -> datetime:
+    """`days` working days (Monday to Friday, bank holidays of `calendar` left out; Scotland's when None)
+    after `start`, at the same time of day; a start on a weekend or a bank holiday counts from the next
+    working day."""
+    calendar = calendar or DEFAULT_BANK_HOLIDAYS
     moment = start
-    while moment.weekday() >= 5:
+    while not is_working_day(moment.date(), calendar):
         moment = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     left = days
     while left > 0:
         moment += timedelta(days=1)
-        if moment.weekday() < 5:
+        if is_working_day(moment.date(), calendar):
             left -= 1
     return moment
 

@@ -1,7 +1,8 @@
 """Referrals between services, read as journeys.
 
 A referral (dataset `referral`, schema version 3 on) names the org it is for in
-`receiving_org`; the decision point hands it to that org only (hub.policy.addressing).
+`receiving_org`; the decision point hands it to that org only (`Dataset.addressee_field`).
+Versions 1 and 2 name no addressee: the hub refuses them at publish (hub.records).
 The addressee answers with `referral-status` records naming the referral and the
 referring org, which go back to the referrer only, under an agreement that declares the
 dataset `direction: recipients-to-providers`.
@@ -53,8 +54,8 @@ class ReferralService:
         stated = self.policy.acknowledge_days(referral.referrer, referral.addressee, REFERRAL, at)
         if stated is None:
             return None
-        days, agreement_id = stated
-        return journey.add_working_days(referral.referred_at, days), agreement_id
+        days, agreement_id, calendar = stated
+        return journey.add_working_days(referral.referred_at, days, calendar), agreement_id
 
     def _overdue(self, referral: Referral, at: datetime) -> tuple[bool, str | None]:
         due = self.due_by(referral, at)

@@ -91,3 +91,14 @@ def test_check_names_a_database_it_cannot_open(shared_hub, enrolled, tmp_path):
     result = run_agent(write_config(tmp_path / "agent.yaml", shared_hub.url, enrolled, [task]), "check")
     assert result.returncode == 1
     assert "caselink.db" in result.stdout and "FAIL" in result.stdout
+
+
+def test_check_refuses_a_referral_task_of_a_version_naming_no_addressee(shared_hub, enrolled, tmp_path):
+    task = {"name": "cases", "direction": "publish", "dataset": "referral", "schema_version": 1,
+            "connector": {"kind": "sql", "options": {"url": f"sqlite:///{tmp_path / 'caselink.db'}",
+                                                     "table": "cases", "key": "case_ref"}},
+            "mapping": {"fields": {"referral_id": "case_ref"}}, "schedule": {"interval_seconds": 60}}
+    result = run_agent(write_config(tmp_path / "agent.yaml", shared_hub.url, enrolled, [task]), "check")
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout and "schema version 1 of dataset referral names no addressee" in result.stdout
+    assert "publish version 3" in result.stdout

@@ -85,7 +85,7 @@ def test_a_task_with_a_bad_template_is_named_by_check(tmp_path):
     from agents.mapping_adapter import MappingSetupError, row_mapper
 
     class Schema:
-        dataset, version, key_field = "referral", 1, "referral_id"
+        dataset, version, key_field = "referral", 3, "referral_id"
 
     class Task:
         name, mapping, time_zone = "referrals", {"fields": {"referral_id": {"template": "R-{Ref:q}"}}}, "Europe/London"

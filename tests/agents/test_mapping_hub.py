@@ -120,11 +120,11 @@ REFERRAL_ROWS = [
 
 
 def referral_task(name, folder, **task) -> dict:
-    return {"name": name, "direction": "publish", "dataset": "referral", "schema_version": 1,
+    return {"name": name, "direction": "publish", "dataset": "referral", "schema_version": 3,
             "connector": {"kind": "spreadsheet", "options": {"folder": str(folder), **CSV_OPTIONS}},
             "mapping": {"subject": {"from": "ClientNo", "hash_key_env": "CAUSEWAY_SUBJECT_KEY"}, "fields": {
                 "referral_id": {"template": "FIFE-REF-{REF_ID:06d}"}, "personal_details_ref": {"subject": True},
-                "referring_org": {"const": "edinburgh"}, "receiving_service": "Service",
+                "referring_org": {"const": "edinburgh"}, "receiving_org": {"const": "sds"}, "receiving_service": "Service",
                 "reason_for_referral": "Reason", "referred_at": {"from": "Referred", "convert": ["datetime"]}}},
             "schedule": {"interval_seconds": 300}, **task}
 

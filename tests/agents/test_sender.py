@@ -235,3 +235,40 @@ def test_several_batches_are_in_flight_but_never_two_with_the_same_key(outbox):
         for first in list(transport.batches):
             transport.answer(first)
     assert not draining.is_alive() and outbox.depth() == 0
+
+
+def test_a_publish_run_waits_while_the_outbox_is_far_ahead_of_the_hub_and_reads_on_when_it_stalls(outbox, monkeypatch):
+    queue(outbox, range(50))  # read_ahead: 4 batches of 10 with one in flight
+    transport = GatedTransport()
+    sender = Sender(outbox, HubClient("http://hub", "cw_x", transport), "agent", generate_key(), batch_size=10,
+                    in_flight=1)
+    assert sender.read_ahead == 40
+    draining = threading.Thread(target=sender.drain, daemon=True)
+    draining.start()
+    reading = threading.Thread(target=sender.wait_for_room, daemon=True)
+    try:
+        wait_until(lambda: "0" in transport.sent(), timeout=60, message="the first batch out")
+        sender.status = "sending"
+        reading.start()
+        reading.join(0.5)
+        assert reading.is_alive(), "the run went on reading with 50 records waiting and the hub answering"
+        transport.answer("0")
+        reading.join(60)
+        assert not reading.is_alive() and outbox.depth() == 40, "room once the hub's answer came"
+        queue(outbox, range(50, 60))
+        wait_until(lambda: "10" in transport.sent(), timeout=60, message="the next batch out")
+        monkeypatch.setattr("agents.sender.STALL_SECONDS", 0.2)
+        sender.wait_for_room()  # the hub silent for STALL_SECONDS: read on, the outbox holds it
+        sender.wait_for_room()  # and straight on while it stays silent
+        sender.status = "waiting for the hub"
+        transport.answer("10")
+        wait_until(lambda: "20" in transport.sent(), timeout=60, message="the batch after it")
+        sender.wait_for_room()  # a sender backing off holds nothing up
+    finally:
+        for first in list(transport.batches):
+            transport.answer(first)
+        while draining.is_alive():
+            for first in list(transport.batches):
+                transport.answer(first)
+            draining.join(0.1)
+    assert outbox.depth() == 0

@@ -22,12 +22,12 @@ ROWS = ["EDI-EMP-2026-00001,C000001,SDS careers guidance,Ready for careers guida
 
 
 def referral_task(folder, person_ref) -> dict:
-    return {"name": "referrals", "direction": "publish", "dataset": "referral", "schema_version": 2,
+    return {"name": "referrals", "direction": "publish", "dataset": "referral", "schema_version": 3,
             "connector": {"kind": "spreadsheet", "options": {"folder": str(folder), "settle_seconds": 0,
                                                              "format": "csv", "delimiter": ",", "encoding": "utf-8"}},
             "mapping": {"subject": {"from": "ClientNo", "hash_key_env": "CAUSEWAY_SUBJECT_KEY"}, "fields": {
                 "referral_id": {"from": "CaseRef", "required": True}, "personal_details_ref": person_ref,
-                "referring_org": {"const": "edinburgh"}, "receiving_service": "Service",
+                "referring_org": {"const": "edinburgh"}, "receiving_org": {"const": "sds"}, "receiving_service": "Service",
                 "reason_for_referral": "Reason", "referred_at": "Referred"}},
             "schedule": {"interval_seconds": 300}}
 
@@ -71,9 +71,9 @@ def test_a_raw_client_number_in_the_marked_field_never_reaches_the_hub(hub, tmp_
 @pytest.mark.parametrize("value", ["C000001", "CASE-0001-2026", "A" * 64, "0" * 63, "0" * 65])
 def test_the_hub_rejects_a_marked_field_not_in_the_pseudonym_format(hub, value):
     key = hub.key("edinburgh", "publisher")
-    good = referral_record("EDI-EMP-2026-00010", subject=pseudonym("C000010"), schema_version=2)
+    good = referral_record("EDI-EMP-2026-00010", subject=pseudonym("C000010"))
     good["payload"]["personal_details_ref"] = pseudonym("C000010")
-    raw = referral_record("EDI-EMP-2026-00011", subject=pseudonym("C000011"), schema_version=2)
+    raw = referral_record("EDI-EMP-2026-00011", subject=pseudonym("C000011"))
     raw["payload"]["personal_details_ref"] = value
     answer = requests.post(f"{hub.url}/api/v1/records", json={"records": [good, raw]}, timeout=10,
                            headers={"Authorization": f"Bearer {key}"}).json()

@@ -275,7 +275,7 @@ def event(sequence, key, data=None, delete=False):
     return {
         "specversion": "1.0", "id": f"e{sequence}", "source": "https://hub.example/api/v1",
         "type": "uk.causeway.record.delete" if delete else "uk.causeway.record.upsert",
-        "subject": key, "time": "2024-03-01T10:00:00Z", "dataset": "referral", "schemaversion": 1,
+        "subject": key, "time": "2024-03-01T10:00:00Z", "dataset": "referral", "schemaversion": 3,
         "sequence": f"{sequence:020d}", "data": None if delete else data,  # sequence as the hub sends it
     }
 

@@ -119,3 +119,44 @@ def test_a_tampered_record_is_still_refused_whole(hub, agent):
     assert answer.status_code == 400
     assert "manifest-mismatch" in answer.json()["type"]
     assert stored(hub, agent["api_key"], records[0]["id"]).status_code == 404
+
+
+@pytest.mark.parametrize("field", ["key", "subject"])
+def test_a_nul_character_in_a_stored_envelope_field_rejects_that_record_only(hub, key_for, field):
+    # PostgreSQL text cannot hold U+0000, so this was a 500 there for the whole batch.
+    key = key_for("sds", "publisher")
+    good = referral_record(f"SDS-REF-2026-NUL{field[0].upper()}01")
+    bad = {**referral_record(f"SDS-REF-2026-NUL{field[0].upper()}02"), "op": "delete", "payload": None}
+    bad[field] = "SDS-REF\x00-2026"
+    answer = publish(hub, key, {"records": [good, bad]})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected"]
+    assert results[1]["errors"] == [{"path": f"/{field}",
+                                     "message": f"{field} holds a NUL character (U+0000), which no stored text may hold"}]
+    assert stored(hub, key, good["id"]).status_code == 200
+
+
+def test_a_schema_version_written_as_a_whole_float_is_stored_as_that_version(hub, key_for):
+    key = key_for("edinburgh", "publisher")
+    record = gazetteer_record(906700000300)
+    body = json.dumps({"records": [record]}).encode().replace(b'"schema_version": 1', b'"schema_version": 1.0')
+    answer = publish(hub, key, body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["results"][0]["status"] == "accepted", answer.text
+    assert stored(hub, key, record["id"]).json()["record"]["schema_version"] == 1
+
+
+def test_a_rejected_record_with_nul_characters_everywhere_keeps_its_details(hub, key_for, services):
+    key = key_for("edinburgh", "publisher")
+    good = gazetteer_record(906700000310)
+    bad = {**gazetteer_record(906700000311), "id": "\x00not-a-uuid", "key": "9067\x00"}
+    bad["payload"]["street"] = 7
+    unknown = {**gazetteer_record(906700000312), "dataset": "gazetteer\x00address"}
+    answer = publish(hub, key, {"records": [good, bad, unknown]})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "rejected"]
+    assert {e["path"] for e in results[1]["errors"]} >= {"/id"}
+    assert results[2]["errors"][0]["path"] == "/dataset"
+    assert stored(hub, key, good["id"]).status_code == 200

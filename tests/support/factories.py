@@ -30,13 +30,16 @@ def gazetteer_record(uprn: str | int, custodian: str = "edinburgh", **overrides)
     return record
 
 
-def referral_record(referral_id: str, subject: str = "subj-001", **overrides) -> dict:
-    payload = example_payload("referral")
-    payload["referral_id"] = referral_id
+def referral_record(referral_id: str, subject: str = "subj-001", to: str = "sds", fields: dict | None = None,
+                    **overrides) -> dict:
+    """A referral (schema version 3, the first to name its addressee) addressed to `to`;
+    `fields` replace payload fields, `overrides` envelope ones."""
+    payload = example_payload("referral", 3)
+    payload.update(referral_id=referral_id, receiving_org=to, **(fields or {}))
     record = {
         "id": str(uuid.uuid4()),
         "dataset": "referral",
-        "schema_version": 1,
+        "schema_version": 3,
         "key": referral_id,
         "op": "upsert",
         "subject": subject,

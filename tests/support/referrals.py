@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timezone
 
 from support.browser import ConsoleHub
-from support.factories import example_payload
+from support.factories import referral_record
 
 PERSON = "43a4a7f3075f73c22b28cbc0445a18273de7451252575650db6f475927901671"
 
@@ -22,11 +22,9 @@ def put_in_force(hub: ConsoleHub, source: str, agreement_id: str, parties: list[
 def referral(referral_id: str, to: str, referred_at: datetime | None = None, referring_org: str = "edinburgh",
              **fields) -> dict:
     """A referral (schema version 3) from `referring_org` addressed to `to`."""
-    payload = example_payload("referral", 3)
-    payload.update(referral_id=referral_id, referring_org=referring_org, receiving_org=to,
-                   referred_at=(referred_at or datetime.now(timezone.utc)).isoformat(timespec="seconds"), **fields)
-    return {"id": str(uuid.uuid4()), "dataset": "referral", "schema_version": 3, "key": referral_id,
-            "op": "upsert", "subject": PERSON, "occurred_at": payload["referred_at"], "payload": payload}
+    at = (referred_at or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    return referral_record(referral_id, subject=PERSON, to=to, occurred_at=at,
+                           fields={"referring_org": referring_org, "referred_at": at, **fields})
 
 
 def status(referral_id: str, by: str, step: str, referring_org: str = "edinburgh", **fields) -> dict:

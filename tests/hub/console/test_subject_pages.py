@@ -76,7 +76,7 @@ def _governance(org):
 
 def test_each_disclosure_names_its_record_and_the_report_uses_names_and_labels(governance, services, auth):
     activate_agreement(services, REFERRAL_PUBLIC_TASK, ["edinburgh", "glasgow"])
-    publish(governance, auth("edinburgh", "publisher"), [referral_record("REF-D-7", subject=PERSON)])
+    publish(governance, auth("edinburgh", "publisher"), [referral_record("REF-D-7", subject=PERSON, to="glasgow")])
     assert read_feed(governance, auth("glasgow", "subscriber"), "referral", "ServiceProvision")["events"]
     page = governance.get(f"/console/subjects?subject={PERSON}").text
     row = page.split('id="disclosures"')[1].split("</table>")[0]

@@ -149,7 +149,7 @@ BASE = example(REFERRAL)
     (_with(BASE, "valid_until: 2027-12-31", "valid_until: 2025-06-30"), "valid_until", 14, "before it starts"),
     (_with(BASE, "lawful_basis: consent", "lawful_basis: legitimate-interests"), "lawful_basis", 12, ""),
     (_with(BASE, "payload.referring_org == provider", "payload.referring_org = provider"),
-     "datasets.referral.conditions[0]", 35, "unexpected character"),
+     "datasets.referral.conditions[0]", 37, "unexpected character"),
     (_with(BASE, "      - referral_id\n", ""), "datasets.referral.fields", 18, "key field 'referral_id'"),
     (_with(BASE, "retention_days: 365", "retention_days: 365\nretention_days: 30"), "retention_days", 16, "given twice"),
 ])

@@ -31,7 +31,8 @@ DAYS = [-20, -10, 0, 10, 20, 30]
 SUBJECTS = ["subj-a", "subj-b"]
 PSEUDONYM = re.compile(r"^ps_[0-9a-f]{32}$")
 DATASETS = {"referral": "referral_id", "gazetteer-address": "uprn"}
-FIELDS = {name: list(example_payload(name)) + (["saon"] if name == "gazetteer-address" else [])
+VERSIONS = {"referral": 3, "gazetteer-address": 1}  # referral 3: the first version to name its addressee
+FIELDS = {name: list(example_payload(name, VERSIONS[name])) + (["saon"] if name == "gazetteer-address" else [])
           for name in DATASETS}
 FIELDS["referral"] = sorted(set(FIELDS["referral"]) | {"consent_reference", "date_of_birth", "postcode"})
 GENERALISE = {"referral": {"date_of_birth": "year", "postcode": "district", "referred_at": "month"},
@@ -141,6 +142,8 @@ class Oracle:
         """`state_at`: the moment whose consent and objection state counts (a dry run's: now)."""
         state_at = state_at or at
         provider, dataset = record["publisher"], record["dataset"]
+        if dataset == "referral" and (record["payload"] or {}).get("receiving_org") != recipient:
+            return None  # a referral goes to its addressee only; a delete names none, so goes nowhere
         for agreement_id in sorted(self.agreements):
             for v in self.agreements[agreement_id]:
                 doc = v["doc"]
@@ -219,9 +222,10 @@ def draw_record(data, providers, others, hint=None):
     else:
         dataset = data.draw(st.sampled_from(["referral", "referral", "gazetteer-address"]))
         provider = data.draw(st.sampled_from(providers))
-    payload = example_payload(dataset, 1, data.draw(st.integers(0, 1)))
+    payload = example_payload(dataset, VERSIONS[dataset], data.draw(st.integers(0, 1)))
     if dataset == "referral":
         payload["referring_org"] = data.draw(st.sampled_from([provider, others[0]]))
+        payload["receiving_org"] = data.draw(st.sampled_from(others), label="addressee")
         payload["benefit_duration_months"] = data.draw(st.integers(0, 30))
         payload.setdefault("date_of_birth", "1990-04-01")
         payload.setdefault("postcode", "EH1 1YJ")
@@ -230,7 +234,7 @@ def draw_record(data, providers, others, hint=None):
         payload["status"] = data.draw(st.sampled_from(["approved", "provisional", "historic"]))
     op = data.draw(st.sampled_from(["upsert", "upsert", "upsert", "delete"]))
     key = str(payload[DATASETS[dataset]])
-    record = {"id": f"rec-{next(_run)}", "dataset": dataset, "schema_version": 1, "key": key, "op": op,
+    record = {"id": f"rec-{next(_run)}", "dataset": dataset, "schema_version": VERSIONS[dataset], "key": key, "op": op,
               "publisher": provider, "occurred_at": "2026-06-01T00:00:00Z",
               "payload": None if op == "delete" else payload}
     if dataset == "referral" or data.draw(st.booleans()):
@@ -538,9 +542,10 @@ def test_consent_objection_and_suspension_timelines_match_the_oracle(world, data
             at = at_day(data)
             batch = []
             for subject in SUBJECTS:
-                payload = example_payload("referral")
+                payload = example_payload("referral", 3)
+                payload["receiving_org"] = data.draw(st.sampled_from(recipients), label="addressee")
                 op = data.draw(st.sampled_from(["upsert", "upsert", "upsert", "delete"]))
-                batch.append({"id": f"rec-{next(_run)}", "dataset": "referral", "schema_version": 1,
+                batch.append({"id": f"rec-{next(_run)}", "dataset": "referral", "schema_version": 3,
                               "key": payload["referral_id"], "op": op, "publisher": provider,
                               "occurred_at": "2026-06-01T00:00:00Z", "subject": subject,
                               "payload": None if op == "delete" else payload})

@@ -8,10 +8,8 @@ REFERRAL = "referral-edinburgh-sds"
 PSEUDONYM = re.compile(r"^ps_[0-9a-f]{32}$")
 
 
-def edinburgh_referral(referral_id, subject):
-    record = referral_record(referral_id, subject=subject)
-    record["payload"]["referring_org"] = "edinburgh"
-    return record
+def edinburgh_referral(referral_id, subject, to="sds"):
+    return referral_record(referral_id, subject=subject, to=to, fields={"referring_org": "edinburgh"})
 
 
 def consent(client, auth, subject, recipients=("sds",), **extra):
@@ -147,8 +145,8 @@ def test_deletions_reach_recipients_with_only_the_key(client, auth, activate):
 
 def test_objection_under_public_task_stops_that_subjects_records(client, auth, activate):
     activate(REFERRAL_PUBLIC_TASK, "edinburgh", "glasgow")
-    publish(client, auth("edinburgh", "publisher"), [edinburgh_referral("REF-A1", "subj-anna"),
-                                                      edinburgh_referral("REF-B1", "subj-ben")])
+    publish(client, auth("edinburgh", "publisher"), [edinburgh_referral("REF-A1", "subj-anna", "glasgow"),
+                                                      edinburgh_referral("REF-B1", "subj-ben", "glasgow")])
     glasgow = auth("glasgow", "subscriber")
     assert len(read_feed(client, glasgow, "referral", "ServiceProvision")["events"]) == 2
     objection = client.post("/api/v1/objections", headers=auth("edinburgh", "governance"), json={
@@ -165,7 +163,8 @@ def test_pseudonyms_link_within_an_agreement_and_differ_across_agreements(client
     activate(REFERRAL_PUBLIC_TASK, "edinburgh", "glasgow")
     consent(client, auth, "subj-anna")
     publish(client, auth("edinburgh", "publisher"), [edinburgh_referral("REF-A1", "subj-anna"),
-                                                      edinburgh_referral("REF-A2", "subj-anna")])
+                                                      edinburgh_referral("REF-A2", "subj-anna"),
+                                                      edinburgh_referral("REF-A3", "subj-anna", "glasgow")])
     to_sds = read_feed(client, auth("sds", "subscriber"), "referral", "ServiceProvision")["events"]
     to_glasgow = read_feed(client, auth("glasgow", "subscriber"), "referral", "ServiceProvision")["events"]
     assert to_sds[0]["datasubject"] == to_sds[1]["datasubject"]

@@ -7,10 +7,8 @@ REFERRAL = "referral-edinburgh-sds"
 PAST = "2026-06-01T12:00:00Z"
 
 
-def edinburgh_referral(referral_id, subject):
-    record = referral_record(referral_id, subject=subject)
-    record["payload"]["referring_org"] = "edinburgh"
-    return record
+def edinburgh_referral(referral_id, subject, to="sds"):
+    return referral_record(referral_id, subject=subject, to=to, fields={"referring_org": "edinburgh"})
 
 
 def consent(client, auth, subject):
@@ -63,7 +61,7 @@ def test_a_dry_run_in_the_past_is_decided_with_todays_consent(client, auth, acti
 
 def test_a_dry_run_in_the_past_is_decided_with_todays_objections(client, auth, activate):
     activate(REFERRAL_PUBLIC_TASK, "edinburgh", "glasgow")
-    record = edinburgh_referral("REF-A1", "subj-anna")
+    record = edinburgh_referral("REF-A1", "subj-anna", "glasgow")
     publish(client, auth("edinburgh", "publisher"), [record])
     governance = auth("edinburgh", "governance")
     ask = {"record_id": record["id"], "recipient": "glasgow", "purpose": "ServiceProvision", "at": PAST}
@@ -99,7 +97,7 @@ def test_an_inline_record_of_another_publisher_reveals_no_consent_or_objection_i
     given = consent(client, auth, "subj-anna")
     objection = client.post("/api/v1/objections", headers=auth("edinburgh", "governance"), json={
         "subject": "subj-ben", "method": "letter", "evidence_ref": "OBJ-1"}).json()
-    anna, ben = edinburgh_referral("REF-A1", "subj-anna"), edinburgh_referral("REF-B1", "subj-ben")
+    anna, ben = edinburgh_referral("REF-A1", "subj-anna"), edinburgh_referral("REF-B1", "subj-ben", "glasgow")
 
     def inline(record, recipient, org):
         return dry_run(client, auth(org, "governance"), recipient=recipient, purpose="ServiceProvision",

@@ -251,3 +251,17 @@ def test_metrics_count_accepted_and_rejected(client, auth):
     assert 'causeway_records_accepted_total{dataset="gazetteer-address",org="edinburgh"} 1.0' in text
     assert 'causeway_records_rejected_total{dataset="gazetteer-address",org="edinburgh"} 1.0' in text
     assert "causeway_http_request_duration_seconds_bucket" in text
+
+
+def test_text_that_copy_must_escape_is_stored_exactly(client, auth):
+    # On PostgreSQL the log is written with COPY, whose text format gives tab, newline and
+    # backslash a meaning of their own: each must come back as it was sent.
+    awkward = "Flat 1\t\\N\nRear\\\r\\.\u00e9"
+    upsert = gazetteer_record(7)
+    upsert["payload"]["street"] = awkward
+    delete = {**gazetteer_record(8), "op": "delete", "payload": None, "key": awkward}
+    headers = auth("edinburgh", "publisher")
+    assert [r["status"] for r in publish(client, headers, [upsert, delete]).json()["results"]] == ["accepted"] * 2
+    stored = [client.get(f"/api/v1/records/{r['id']}", headers=headers).json()["record"] for r in (upsert, delete)]
+    assert stored[0]["payload"]["street"] == awkward
+    assert stored[1]["key"] == awkward and stored[1]["payload"] is None

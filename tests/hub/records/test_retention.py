@@ -47,9 +47,8 @@ def activate(hub, key_for, source, provider, recipient):
 
 
 def referral(referral_id):
-    record = referral_record(referral_id, subject=f"subj-{referral_id}")
-    record["payload"]["referring_org"] = "edinburgh"
-    return record
+    return referral_record(referral_id, subject=f"subj-{referral_id}", to="glasgow",
+                           fields={"referring_org": "edinburgh"})
 
 
 @pytest.fixture

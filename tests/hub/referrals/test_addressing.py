@@ -1,7 +1,9 @@
 """Addressing and direction in the decision point and the delivery planner, on the real policy
 service over a real database: a referral is decided for its addressee only, on every path that
 hands records over (the planner's pages included); a status update goes back to the referrer
-only; a delete of an addressed record goes nowhere; working days count Monday to Friday."""
+only; a delete of an addressed record goes nowhere; a referral of a version naming no addressee
+(1 or 2, from before addressing) goes nowhere either; working days count Monday to Friday, bank
+holidays left out."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -59,6 +61,19 @@ def test_a_status_update_is_decided_for_the_referrer_only(services, world):
     assert [org for org, decision in decided.items() if decision.allowed] == ["edinburgh"]
 
 
+def test_a_stored_referral_of_a_version_naming_no_addressee_is_decided_for_nobody(services, world):
+    from hub.records.service import envelope_of
+
+    # as a referral published before addressing lies in the log: version 1, no receiving_org
+    stored = envelope_of(next(row for row in world if row.dataset == "referral"))
+    payload = {k: v for k, v in stored["payload"].items() if k not in ("receiving_org", "receiving_team")}
+    old = {**stored, "schema_version": 1, "payload": payload}
+    for org in ("sds", "fife"):  # each a recipient of the agreement covering edinburgh's referrals
+        decision = services.policy.decide(old, org, "ServiceProvision", NOW)
+        assert not decision.allowed and decision.denial == "not-addressee", org
+        assert "addressed to no organisation" in " ".join(decision.reasons)
+
+
 @pytest.mark.parametrize("start, days, due", [
     ("2026-06-01T10:00:00+00:00", 5, "2026-06-08T10:00:00+00:00"),  # Monday to Monday
     ("2026-06-05T16:00:00+00:00", 1, "2026-06-08T16:00:00+00:00"),  # Friday to Monday
@@ -67,3 +82,19 @@ def test_a_status_update_is_decided_for_the_referrer_only(services, world):
 ])
 def test_working_days_skip_weekends(start, days, due):
     assert add_working_days(datetime.fromisoformat(start), days) == datetime.fromisoformat(due)
+
+
+@pytest.mark.parametrize("start, days, calendar, due", [
+    # Easter 2026: Good Friday (3 April) is a bank holiday everywhere, Easter Monday not in Scotland
+    ("2026-04-02T10:00:00+00:00", 1, "scotland", "2026-04-06T10:00:00+00:00"),
+    ("2026-04-02T10:00:00+00:00", 1, "england-and-wales", "2026-04-07T10:00:00+00:00"),
+    ("2026-04-03T09:00:00+00:00", 1, "scotland", "2026-04-07T00:00:00+00:00"),  # made on Good Friday
+    # Christmas 2026 falls on a Friday: Boxing Day is kept on Monday 28 December
+    ("2026-12-24T10:00:00+00:00", 1, "scotland", "2026-12-29T10:00:00+00:00"),
+    ("2026-12-23T10:00:00+00:00", 5, "scotland", "2027-01-05T10:00:00+00:00"),
+    # New Year 2027: Scotland keeps 2 January too (a Saturday, so Monday 4 January); England does not
+    ("2026-12-31T10:00:00+00:00", 1, "scotland", "2027-01-05T10:00:00+00:00"),
+    ("2026-12-31T10:00:00+00:00", 1, "england-and-wales", "2027-01-04T10:00:00+00:00"),
+])
+def test_working_days_leave_out_the_agreements_bank_holidays(start, days, calendar, due):
+    assert add_working_days(datetime.fromisoformat(start), days, calendar) == datetime.fromisoformat(due)

@@ -1,6 +1,6 @@
 """Addressed referrals and their status updates, against a real hub process: a referral reaches
-only the org it is addressed to, status updates come back to the referrer only, a declined
-referral carries its reason, an unacknowledged referral becomes overdue, an agreement passing
+only the org it is addressed to (one of a version naming no addressee is refused), status updates come back to the referrer only, a declined
+referral carries its reason, an unacknowledged referral becomes overdue (bank holidays left out), an agreement passing
 special-category data without an Article 9 condition is neither approved nor activated, and
 partnership figures come with small counts suppressed."""
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pytest
 from support import ROOT
 from support.agreements import agreement_yaml
 from support.browser import ConsoleHub
-from support.referrals import put_in_force, referral, status
+from support.factories import example_payload
+from support.referrals import PERSON, put_in_force, referral, status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -77,6 +78,42 @@ def test_a_referral_reaches_only_its_addressee(hub):
     assert timeline(hub, "glasgow", "EDI-ADDR-001").status_code == 404
 
 
+def test_the_addressee_receives_a_referral_only_under_an_agreement_and_while_consent_stands(hub):
+    # no agreement lets edinburgh refer people to west-lothian: addressed to it, a referral goes nowhere
+    publish(hub, "edinburgh", referral("EDI-NOAG-001", "west-lothian"))
+    assert "EDI-NOAG-001" not in feed_keys(hub, "west-lothian", "referral")
+    put_in_force(hub, agreement_yaml("referrals-edinburgh-midlothian", ["edinburgh"], ["midlothian"], {
+        "referral": {"fields": ["referral_id", "receiving_org"]}}, lawful_basis="consent"),
+        "referrals-edinburgh-midlothian", ["edinburgh", "midlothian"])
+    publish(hub, "edinburgh", referral("EDI-CONS-001", "midlothian"))
+    assert "EDI-CONS-001" not in feed_keys(hub, "midlothian", "referral")  # the person has not consented
+    given = hub.api("POST", "/consents", "edinburgh", "governance", json={
+        "subject": PERSON, "purpose": "ServiceProvision", "recipients": ["midlothian"], "method": "signed form",
+        "evidence_ref": "EV-EDI-CONS-001", "given_at": "2026-01-05T10:00:00Z"})
+    assert given.status_code == 201, given.text
+    assert "EDI-CONS-001" in feed_keys(hub, "midlothian", "referral")
+    withdrawn = hub.api("POST", f"/consents/{given.json()['id']}/withdraw", "edinburgh", "governance")
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert "EDI-CONS-001" not in feed_keys(hub, "midlothian", "referral")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_referral_naming_no_addressee_is_refused_with_the_field_and_reaches_nobody(hub, version):
+    unaddressed = {**referral(f"EDI-OLD-{version}", "sds"), "schema_version": version, "payload": {
+        **example_payload("referral", version), "referral_id": f"EDI-OLD-{version}", "referring_org": "edinburgh"}}
+    answer = hub.publish("edinburgh", [unaddressed, referral(f"EDI-NEW-{version}", "sds")])
+    refused, accepted = answer["results"]
+    assert accepted["status"] == "accepted"  # the rest of the batch goes through
+    assert refused["status"] == "rejected" and refused["errors"] == [{"path": "/schema_version", "message": (
+        f"referral schema version {version} names no addressee, so the hub cannot tell which organisation "
+        "the record is for: publish schema version 3, whose receiving_org names it")}]
+    for org in ("sds", "fife", "glasgow"):
+        assert f"EDI-OLD-{version}" not in feed_keys(hub, org, "referral")
+    # the catalogue says so before anyone tries
+    described = hub.api("GET", "/datasets/referral", "edinburgh", "publisher").json()
+    assert described["unaddressed_versions"] == [1, 2] and described["latest_version"] == 3
+
+
 def test_status_updates_come_back_to_the_referrer_only(hub):
     publish(hub, "edinburgh", referral("EDI-BACK-001", "sds"))
     accepted = status("EDI-BACK-001", "sds", "accepted")
@@ -112,10 +149,9 @@ def test_a_declined_referral_carries_its_reason_to_both_sides(hub):
 
 
 def test_an_unacknowledged_referral_becomes_overdue_to_both_sides(hub):
-    # five working days from a Monday two weeks back have long gone by
-    two_weeks = datetime.now(timezone.utc) - timedelta(days=14)
-    monday = (two_weeks - timedelta(days=two_weeks.weekday())).replace(hour=10, minute=0, second=0, microsecond=0)
-    publish(hub, "edinburgh", referral("EDI-LATE-001", "sds", monday), referral("EDI-LATE-002", "sds", monday),
+    # made on the Thursday before Easter 2026: Good Friday is a Scottish bank holiday, Easter Monday is not
+    thursday = datetime(2026, 4, 2, 10, 0, tzinfo=timezone.utc)
+    publish(hub, "edinburgh", referral("EDI-LATE-001", "sds", thursday), referral("EDI-LATE-002", "sds", thursday),
             referral("EDI-LATE-003", "sds"))
     publish(hub, "sds", status("EDI-LATE-002", "sds", "received"))
     for org, side in (("edinburgh", "sent"), ("sds", "received")):
@@ -125,7 +161,8 @@ def test_an_unacknowledged_referral_becomes_overdue_to_both_sides(hub):
         assert "EDI-LATE-001" in ids and not ids & {"EDI-LATE-002", "EDI-LATE-003"}, (org, ids)
         late = timeline(hub, org, "EDI-LATE-001").json()
         assert late["overdue"] is True and late["state"] == "awaiting"
-        assert datetime.fromisoformat(late["due_by"]) == monday + timedelta(days=7)  # Monday to Monday
+        # five working days: Monday 6 to Friday 10 April (the Friday before them a bank holiday)
+        assert datetime.fromisoformat(late["due_by"]) == datetime(2026, 4, 10, 10, 0, tzinfo=timezone.utc)
     assert timeline(hub, "sds", "EDI-LATE-003").json()["overdue"] is False
 
 
