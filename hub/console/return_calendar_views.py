@@ -14,6 +14,7 @@ from flask import abort, render_template, request
 
 from hub.returns.calendar import ReturnCalendar, Window
 from hub.returns.feeds import FEED_ROLES, feed_status, make_feed, revoke_feed
+from hub.returns.scopes import scoped_returns
 
 STATUS_WORDS = {"due": "Due", "late": "Late", "awaiting_approval": "Awaiting approval",
                 "approved": "Approved, with the agency", "accepted": "Accepted", "sent_back": "Sent back",
@@ -42,13 +43,15 @@ def _page(org: str, made: dict | None = None, status: int = 200):
     hub, user = services(), staff()
     window = Window.around(hub.clock().date(), _day("from"), _day("to"))
     found = ReturnCalendar(hub.returns).calendar(org, user.principal, window)
+    with hub.engine.connect() as conn:
+        scoped = scoped_returns(conn, user.principal) is not None  # the org's feed lists every return
     feed = made or feed_status(hub.engine, org)
     asked: dict[tuple[str, str], list[dict]] = {}
     for entry in found["asks"]:  # an agency's entries, one group per return and period
         asked.setdefault((entry["due_date"], entry["title"], entry["period"]), []).append(entry)
     return render_template("console/returns/calendar.html", cal=found, feed=feed, asked=list(asked.values()),
                            words=STATUS_WORDS,
-                           may_manage_feed=user.role in FEED_ROLES + ("admin",)), status
+                           may_manage_feed=user.role in FEED_ROLES + ("admin",) and not scoped), status
 
 
 @console.get("/returns/calendar")

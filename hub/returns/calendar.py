@@ -34,6 +34,7 @@ from hub.timeutil import iso_utc
 from .declaration import ReturnDeclaration
 from .periods import Period, parse_period, period_containing
 from .rowsets import DISCLOSED
+from .scopes import scoped_returns
 from .submissions import Submission, read_submissions
 
 DEFAULT_DAYS_BACK, DEFAULT_DAYS_AHEAD = 92, 92
@@ -74,12 +75,15 @@ class ReturnCalendar:
         self.returns = returns  # hub.returns.service.ReturnService
 
     def calendar(self, org: str, caller: Principal, window: Window) -> dict:
-        """The org's calendar (its own staff and the hub's admin only)."""
+        """The org's calendar (its own staff and the hub's admin only; a submitter assigned to
+        particular returns sees only those, as everywhere else)."""
         caller.require_org(org)
-        return self.of(org, window)
+        with self.returns.engine.connect() as conn:
+            scope = scoped_returns(conn, caller)
+        return self.of(org, window, only=scope)
 
-    def of(self, org: str, window: Window) -> dict:
-        """The calendar as the org sees it (also for its feed, which has no caller)."""
+    def of(self, org: str, window: Window, only: set[str] | None = None) -> dict:
+        """The calendar as the org sees it (also for its feed, which has no caller); `only`: these returns."""
         now = self.returns.clock()
         submits, asks = [], []
         expected: dict[tuple[str, int], list[tuple[str, str]]] = {}
@@ -88,6 +92,8 @@ class ReturnCalendar:
             if name is None:
                 raise not_found(f"org {org}")
             for declaration in self.returns.declarations():
+                if only is not None and declaration.dataset not in only:
+                    continue
                 asking = declaration.requesting_org == org
                 submissions: dict | None = None
                 for period, in_force in self._periods(declaration, window):

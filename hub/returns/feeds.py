@@ -23,10 +23,11 @@ from sqlalchemy.engine import Engine
 from hub import db
 from hub.audit import service as audit
 from hub.auth import Principal
-from hub.errors import NotFound
+from hub.errors import Forbidden, NotFound
 from hub.timeutil import iso_utc
 
 from .models import return_calendar_feeds
+from .scopes import scoped_returns
 
 TOKEN_PREFIX = "calfeed_"
 FEED_PATH = "/api/v1/return-calendar/{org}/feed/{token}.ics"
@@ -46,10 +47,18 @@ def feed_status(engine: Engine, org: str) -> dict:
     return {"org": org, "active": True, "created_at": iso_utc(row.created_at), "created_by": row.created_by}
 
 
-def make_feed(engine: Engine, org: str, caller: Principal, now: datetime, public_url: str) -> dict:
-    """A new secret address for the org's feed (replacing any before); the only time it is shown."""
+def _require_feed_manager(engine: Engine, org: str, caller: Principal) -> None:
     caller.require(*FEED_ROLES)
     caller.require_org(org)
+    with engine.connect() as conn:
+        if scoped_returns(conn, caller) is not None:
+            raise Forbidden("a submitter assigned to particular returns cannot make or revoke the org's "
+                            "calendar feed: it lists every return asked of the org")
+
+
+def make_feed(engine: Engine, org: str, caller: Principal, now: datetime, public_url: str) -> dict:
+    """A new secret address for the org's feed (replacing any before); the only time it is shown."""
+    _require_feed_manager(engine, org, caller)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with db.write_transaction(engine) as conn:
         replaced = conn.execute(delete(return_calendar_feeds).where(return_calendar_feeds.c.org == org)).rowcount
@@ -62,8 +71,7 @@ def make_feed(engine: Engine, org: str, caller: Principal, now: datetime, public
 
 
 def revoke_feed(engine: Engine, org: str, caller: Principal, now: datetime) -> dict:
-    caller.require(*FEED_ROLES)
-    caller.require_org(org)
+    _require_feed_manager(engine, org, caller)
     with db.write_transaction(engine) as conn:
         revoked = conn.execute(delete(return_calendar_feeds).where(return_calendar_feeds.c.org == org)).rowcount
         if revoked:

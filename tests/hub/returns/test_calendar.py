@@ -294,3 +294,25 @@ def test_the_feed_token_never_reaches_the_access_log(world):
         thread.join(timeout=10)
     assert all(token not in line for line in lines), lines
     assert sum("/api/v1/return-calendar/glasgow/feed/[redacted].ics" in line for line in lines) == 2, lines
+
+
+def test_a_submitter_assigned_one_return_sees_only_it_and_cannot_make_the_orgs_feed(world):
+    """A scoped submitter gets 404 for any return it is not assigned; its calendar leaves them out
+    too, and it may not make (or revoke) the org's feed, which lists every return."""
+    services, client, key, clock = world
+    clock.set(NOW)
+    agency = Principal(org=AGENCY, role="governance", credential_id="test")
+    for name in ("data-return.calendar-scoped", "data-return.calendar-unscoped"):
+        services.returns.definitions.draft({**SPEC, "name": name, "title": name}, agency)
+        services.returns.definitions.approve(name, 1, Principal(org=AGENCY, role="admin", credential_id="test"))
+    add_staff(services, "cal-scoped", "stirling", "submitter")
+    services.returns.assign_submitter("data-return.calendar-scoped", "cal-scoped", True,
+                                      Principal(org="stirling", role="governance", credential_id="test"))
+    with create_app(services=services).test_client() as staff_client:
+        assert sign_in(staff_client, "cal-scoped").status_code == 302
+        html = staff_client.get("/console/returns/calendar?from=2026-10-01&to=2027-02-28").text
+        assert "/console/returns/data-return.calendar-scoped/" in html
+        assert "data-return.calendar-unscoped" not in html and "calendar/feed" not in html  # no feed form
+        made = staff_client.post("/console/returns/calendar/feed", data={"csrf_token": csrf_from(html),
+                                                                         "action": "make"})
+        assert made.status_code == 403 and "calfeed_" not in made.text
