@@ -37,6 +37,7 @@ from .derivation import Computed, Derivation, check_derivation, compute
 from .derived_models import return_derivations
 from .models import return_rows, return_submissions, return_versions
 from .rowsets import replace_rows
+from .scopes import require_in_scope
 
 log = logging.getLogger("causeway.hub.returns.derived")
 OPEN = ("draft",)  # recomputed on its own; a set sent back is recomputed when the council asks
@@ -264,6 +265,7 @@ class DerivedReturns:
         caller.require("publisher", "submitter", "governance")
         caller.require_org(org)
         declaration = self.returns.declaration(name)
+        require_in_scope(self.engine, name, caller)
         period = self.returns._period(declaration, period_name)
         with self.engine.connect() as conn:
             if org not in {slug for slug, _ in self.returns.expected_publishers(conn, declaration)}:
@@ -289,6 +291,7 @@ class DerivedReturns:
         if not (caller.is_admin or caller.org == org):
             raise not_found(f"return of {org}")
         declaration = self.returns.declaration(name)
+        require_in_scope(self.engine, name, caller)  # a submitter assigned other returns: not there
         period = self.returns._period(declaration, period_name)
         with self.engine.connect() as conn:
             found = conn.execute(

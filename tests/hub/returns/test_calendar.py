@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from datetime import date, datetime, timezone
 
 import pytest
@@ -14,6 +15,7 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from hub.app import build_services, create_app
+from hub.audit.models import audit_log
 from hub.auth import Principal
 from hub.config import Settings
 from hub.returns.models import return_calendar_feeds
@@ -316,3 +318,42 @@ def test_a_submitter_assigned_one_return_sees_only_it_and_cannot_make_the_orgs_f
         made = staff_client.post("/console/returns/calendar/feed", data={"csrf_token": csrf_from(html),
                                                                          "action": "make"})
         assert made.status_code == 403 and "calfeed_" not in made.text
+
+
+def test_a_submitter_assigned_one_return_neither_reads_nor_recomputes_a_derived_one_it_is_not_assigned(world):
+    services, _, _, clock = world
+    from hub.returns.derived_demo import SPEC as DERIVED
+
+    clock.set(NOW)
+    name = "data-return.calendar-derived"
+    services.returns.definitions.draft({**DERIVED, "name": name, "requesting_org": AGENCY,
+                                        "expected_publishers": ["stirling"]},
+                                       Principal(org=AGENCY, role="governance", credential_id="test"))
+    services.returns.definitions.approve(name, 1, Principal(org=AGENCY, role="admin", credential_id="test"))
+    application = {"reference": "26/0001/HH", "council": "stirling", "site_address": "1 High Street",
+                   "description": "A proposal", "application_type": "householder", "received_date": "2026-07-01",
+                   "status": "under-consideration"}
+
+    def publish(payload):
+        assert services.records.publish({"records": [{
+            "id": str(uuid.uuid4()), "dataset": "planning-application", "schema_version": 1, "op": "upsert",
+            "occurred_at": "2026-09-30T12:00:00Z", "payload": payload}]},
+            Principal(org="stirling", role="publisher", credential_id="test")).accepted == 1
+    publish(application)
+    assert services.derived_returns.run() >= 1
+    publish({**application, "reference": "26/0002/HH"})  # not yet computed: asking would compute it
+    with create_app(services=services).test_client() as staff_client:
+        assert sign_in(staff_client, "cal-scoped").status_code == 302
+        path = f"/console/returns/{name}/{ENDED}/stirling"
+        assert staff_client.get(f"{path}/lineage").status_code == 404
+        page = staff_client.get("/console/returns/calendar")
+        before = _derived_audits(services, name)
+        assert staff_client.post(f"{path}/derive", data={"csrf_token": csrf_from(page.text),
+                                                         "replace_edits": "yes"}).status_code == 404
+        assert _derived_audits(services, name) == before  # nothing computed either
+
+
+def _derived_audits(services, name):
+    with services.engine.connect() as conn:
+        return conn.execute(select(audit_log.c.seq).where(audit_log.c.action == "return.derived",
+                                                         audit_log.c.target.startswith(name))).all()
