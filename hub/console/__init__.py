@@ -29,15 +29,17 @@ from . import (
     return_calendar_views,
     return_definition_views,
     returns_views,
+    row_views,
     sign_in_views,
     subject_views,
+    submitter_views,
 )
 from .blueprint import ConsoleSessionInterface, console
 from .service import secret_key
 
 VIEW_MODULES = (agent_config_views, agreement_views, alert_views, benchmark_views, coverage_views, derived_views,
                 open_data_views, operations_views, overview_views, referral_views, return_calendar_views,
-                return_definition_views, returns_views, sign_in_views, subject_views)
+                return_definition_views, returns_views, row_views, sign_in_views, subject_views, submitter_views)
 
 
 def init_console(flask_app, services) -> None:

@@ -24,7 +24,7 @@ def _grid(dataset: str) -> dict:
 @requires(*RETURNS_STAFF)
 def returns():
     user, today = staff(), services().clock().date()
-    declarations = services().returns.declarations()
+    declarations = services().returns.declarations_for(user.principal)
     # Due for review is shown to the return's owner and the hub's admin.
     due = {d.dataset for d in declarations if (user.role == "admin" or user.org == d.requesting_org)
            and d.due_for_review(today)}
@@ -37,7 +37,8 @@ def returns():
 @console.get("/returns/<dataset>")
 @requires(*RETURNS_STAFF)
 def returns_grid(dataset: str):
-    return render_template("console/returns/grid.html", grid=_grid(dataset))
+    return render_template("console/returns/grid.html", grid=_grid(dataset),
+                           submitters=services().returns.submitter_choices(dataset, staff().principal))
 
 
 @console.get("/returns/<dataset>/export.csv")
@@ -71,7 +72,7 @@ def returns_sign_off(dataset: str, period: str, org: str):
 @console.get("/returns/<dataset>/template.xlsx")
 @requires(*RETURNS_STAFF)
 def returns_template(dataset: str):
-    return Response(services().returns.template(dataset),
+    return Response(services().returns.template(dataset, staff().principal),
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{dataset}.xlsx"'})
 

@@ -1,12 +1,12 @@
 """Thin handlers for /returns: JSON by default, CSV with format=csv or Accept: text/csv."""
+from hub.errors import Invalid
 from hub.web import csv_response, ok, principal, services, wants_csv
 
 from .export import grid_csv, period_csv
 
 
 def list_returns():
-    principal()
-    return ok({"returns": services().returns.list_returns()})
+    return ok({"returns": services().returns.list_returns(principal())})
 
 
 def period_status(dataset, period=None, format=None):
@@ -29,6 +29,32 @@ def submission(dataset, period, org):
 
 def submit_rows(dataset, period, org, body):
     return ok(services().returns.submit_rows(dataset, period, org, body["rows"], principal()))
+
+
+def edit_row(dataset, period, org, body):
+    if body.get("remove"):
+        if "values" in body:
+            raise Invalid("a row edit either removes the row (remove: true) or gives its values, not both")
+        values = None
+    elif not isinstance(body.get("values"), dict):
+        raise Invalid("give the row's values (an object of fields), or remove: true to remove it")
+    else:
+        values = body["values"]
+    if values is None and not body.get("base"):
+        raise Invalid("say which version of the row you are removing (base, the row's version)")
+    return ok(services().returns.save_row(dataset, period, org, body["key"], values, body.get("base"), principal()))
+
+
+def row_history(dataset, period, org):
+    return ok(services().returns.history(dataset, period, org, principal()))
+
+
+def list_submitters(dataset):
+    return ok(services().returns.submitters(dataset, principal()))
+
+
+def assign_submitter(dataset, username, body):
+    return ok(services().returns.assign_submitter(dataset, username, body["assigned"], principal()))
 
 
 def list_definitions():
@@ -65,8 +91,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def template(dataset):
     from flask import Response
 
-    data = services().returns.template(dataset)
-    principal()
+    data = services().returns.template(dataset, principal())
     return Response(data, mimetype=XLSX, headers={"Content-Disposition": f'attachment; filename="{dataset}.xlsx"'})
 
 

@@ -135,7 +135,8 @@ class ReturnCalendar:
 def _entry(declaration: ReturnDeclaration, period: Period, org: str, name: str, found: Submission | None,
            now: datetime, own: bool) -> dict:
     deadline = period.deadline(declaration.due_days)
-    rows = declaration.source == "rows"
+    # Row sets and agents' submissions go through sign-off (records sent with an API key do not).
+    rows = declaration.source == "rows" or (found is not None and found.sign_off is not None)
     state = (found.sign_off or {}).get("state") if rows and found else ("received" if found else None)
     if rows and state and not own and state not in DISCLOSED:
         state = None  # the agency sees a council's set from its approval on

@@ -215,7 +215,8 @@ class DerivedReturns:
                 audit.append(conn, at=now, actor=caller.actor, org=caller.org, action="return.derived", target=target,
                              detail={**detail, "applied": True, "replaced_edits": bool(edited)})
 
-            replace_rows(self.engine, declaration, period, org, computed.rows, caller, now, also=record)
+            replace_rows(self.engine, declaration, period, org, computed.rows, caller, now, also=record,
+                         via="derived")
             return "replaced the council's edits" if edited else "draft computed"
         if basis is not None and _canonical(basis["rows"]) == _canonical(computed.rows) and not edited:
             self._touch(found.id, last_seq)

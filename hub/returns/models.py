@@ -118,6 +118,33 @@ return_rows = Table(
     Column("payload", Text, nullable=False),
 )
 
+# Who changed which row of a council's draft, when, and how (upload, form, api or agent): one row
+# per row added, changed or removed, so several staff can work on one draft and see each other's work.
+return_row_changes = Table(
+    "return_row_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("submission_id", Integer, nullable=False, index=True),
+    Column("revision", Integer, nullable=False),  # the set's revision this change made
+    Column("row_key", String(200), nullable=False),
+    Column("change", String(8), nullable=False),  # added | changed | removed
+    Column("fields", Text, nullable=False),  # JSON list of the fields whose values changed
+    Column("via", String(8), nullable=False),  # upload | form | api | agent | derived
+    Column("changed_by", String(200), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Submitters scoped to named returns: a console submitter with any row here sees and sends only
+# those returns (the rest answer 404, as for a return that does not exist).
+return_submitter_scopes = Table(
+    "return_submitter_scopes",
+    metadata,
+    Column("username", String(100), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Column("assigned_by", String(200), nullable=False),
+)
+
 # Each org's secret calendar-feed address (an .ics that Outlook subscribes to without a
 # bearer key). Only a SHA-256 of the token is kept: the address is shown once when made;
 # making it again replaces it, deleting the row revokes it.

@@ -16,7 +16,7 @@ class Submission:
     sent_keys: set = field(default_factory=set)
     replaced: bool = False
     versions: int = 0
-    sign_off: dict | None = None  # row sets only: {state, state_at, state_by, comment}
+    sign_off: dict | None = None  # row sets and agents' submissions: {state, state_at, state_by, comment}
 
     @property
     def payloads(self) -> list[dict]:

@@ -24,6 +24,7 @@ from .declaration import ReturnDeclaration
 from .models import return_auto_approve, return_rows, return_submissions
 from .periods import Period
 from .received import Submission
+from .row_changes import current_rows, record_changes
 
 MAX_ROWS = 20000
 # Sign-off: action -> (states it may start from, state it leads to)
@@ -65,7 +66,7 @@ def check_rows(declaration: ReturnDeclaration, rows: list) -> list[dict]:
 
 def replace_rows(engine: Engine, declaration: ReturnDeclaration, period: Period, org: str, rows: list,
                  caller: Principal, now: datetime,
-                 also: Callable[[Connection, object, int, int], None] | None = None) -> int:
+                 also: Callable[[Connection, object, int, int], None] | None = None, via: str = "api") -> int:
     """Store the set (replacing the one before) as a draft, or approved where the council
     approves this return's sets as they arrive; returns its revision. `also(conn, the set before
     or None, its id, the new revision)` runs in the same transaction (a derived return checks and
@@ -82,11 +83,8 @@ def replace_rows(engine: Engine, declaration: ReturnDeclaration, period: Period,
         if found is not None and found.state in LOCKED:
             raise Conflict(f"the {period.name} return of {org} is {found.state}: it changes only once the "
                            "requesting org sends it back")
-        auto = auto_approves(conn, declaration.dataset, org)
-        state = {"state": "approved" if auto else "draft", "state_at": now,
-                 "state_by": "auto-approve" if auto else caller.actor, "comment": None}
-        if auto and (found is None or found.first_approved_at is None):
-            state["first_approved_at"] = now
+        before = current_rows(conn, found.id) if found is not None else {}
+        state = arrival_state(conn, declaration.dataset, org, found, caller, now)
         if found is None:
             revision = 1
             submission_id = conn.execute(return_submissions.insert().values(
@@ -103,13 +101,26 @@ def replace_rows(engine: Engine, declaration: ReturnDeclaration, period: Period,
             conn.execute(return_rows.insert(), [
                 {"submission_id": submission_id, "row_key": row["key"], "position": number,
                  "payload": json.dumps(row["values"], sort_keys=True)} for number, row in enumerate(rows, start=1)])
+        record_changes(conn, submission_id, revision, before, {row["key"]: row["values"] for row in rows},
+                       caller.actor, now, via)
         if also is not None:
             also(conn, found, submission_id, revision)
         audit.append(conn, at=now, actor=caller.actor, org=caller.org, action="return.rows.submitted",
                      target=f"{declaration.dataset}/{period.name}/{org}",
                      detail={"rows": len(rows), "revision": revision, "version": declaration.version,
-                             "state": state["state"]})
+                             "state": state["state"], "via": via})
     return revision
+
+
+def arrival_state(conn: Connection, name: str, org: str, found, caller: Principal, now: datetime) -> dict:
+    """The sign-off columns of a set just changed: a draft, or approved where the council approves
+    this return's sets as they arrive."""
+    auto = auto_approves(conn, name, org)
+    state = {"state": "approved" if auto else "draft", "state_at": now,
+             "state_by": "auto-approve" if auto else caller.actor, "comment": None}
+    if auto and (found is None or found.first_approved_at is None):
+        state["first_approved_at"] = now
+    return state
 
 
 def _submission(conn: Connection, name: str, period: str, org: str):
@@ -149,6 +160,9 @@ def set_auto_approve(engine: Engine, name: str, org: str, enabled: bool, caller:
                                                              updated_by=caller.actor))
         audit.append(conn, at=now, actor=caller.actor, org=caller.org, action="return.auto_approve",
                      target=f"{name}/{org}", detail={"enabled": enabled})
+
+
+submission_row = _submission  # the set's row, for the modules beside this one (contributions, service)
 
 
 def auto_approves(conn: Connection, name: str, org: str) -> bool:

@@ -19,17 +19,23 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
+from hub import db
 from hub.auth import Principal
 from hub.errors import Conflict, Forbidden, Invalid, NotFound, not_found
 from hub.orgs.models import orgs
 from hub.timeutil import iso_utc
 
 from . import checks, rules
+from .agent_sign_off import settle
+from .contributions import edit_row
 from .declaration import ALL_COUNCILS, ReturnDeclaration, declaration_of
 from .definitions import ReturnDefinitions
 from .periods import Period, PeriodError, parse_period, period_containing, periods_between
 from .reference import populations_for_year
-from .rowsets import DISCLOSED, replace_rows, set_auto_approve, sign_off
+from .row_changes import history as change_history
+from .row_changes import row_version, via_of
+from .rowsets import DISCLOSED, replace_rows, set_auto_approve, sign_off, submission_row
+from .scopes import assign, require_in_scope, scoped_returns, submitter_choices, submitters
 from .submissions import Submission, read_submissions
 from .workbook import read_upload, template_workbook
 
@@ -96,6 +102,9 @@ class ReturnService:
 
     def _view(self, conn: Connection, dataset: str, caller: Principal) -> View:
         declaration = self.declaration(dataset)
+        names = scoped_returns(conn, caller)
+        if names is not None and dataset not in names:
+            raise not_found(f"periodic return {dataset}")
         publishers = self.expected_publishers(conn, declaration)
         slugs = {slug for slug, _ in publishers}
         allowed = self.visible_publishers(declaration, caller)
@@ -115,12 +124,13 @@ class ReturnService:
 
     @staticmethod
     def _readable(submissions: dict, declaration: ReturnDeclaration, caller: Principal) -> dict:
-        """A council's row set is its own until its approver approves it: before that, to anyone
-        else (the requesting org, an agreement's recipients, peers' comparisons) it is not there."""
-        if declaration.source != "rows" or caller.is_admin:
+        """A council's row set (or its agent's submission) is its own until its approver approves it:
+        before that, to anyone else (the requesting org, an agreement's recipients, peers' comparisons)
+        it is not there. Submissions with no sign-off (records sent with an API key) are read as sent."""
+        if caller.is_admin:
             return submissions
         return {k: s for k, s in submissions.items()
-                if s.publisher == caller.org or (s.sign_off or {}).get("state") in DISCLOSED}
+                if s.sign_off is None or s.publisher == caller.org or s.sign_off.get("state") in DISCLOSED}
 
     # -- periods -----------------------------------------------------------
     def _period(self, declaration: ReturnDeclaration, name: str) -> Period:
@@ -177,6 +187,8 @@ class ReturnService:
             if declaration.source == "rows":
                 rows[-1]["figures"] = figures_of(declaration, found)
                 rows[-1]["sign_off"] = found.sign_off if found else None
+            elif found is not None and found.sign_off is not None:
+                rows[-1]["sign_off"] = found.sign_off  # an agent's submission
         return rows
 
     def _flags(self, conn: Connection, declaration: ReturnDeclaration, period: Period,
@@ -268,12 +280,27 @@ class ReturnService:
                    for key, entry in found.live.items()] if found else []
         if view.declaration.source == "records":
             records.sort(key=lambda r: r["key"])
+        else:
+            for record in records:
+                record["version"] = row_version(record["payload"])
+            # Who changed what is part of the set: hidden with it until the council approves it.
+            own = caller.is_admin or caller.org == org
+            row["history"] = self._history_of(dataset, period.name, org) if found or own else []
         return {"dataset": dataset, "title": view.declaration.title, "guidance": view.declaration.guidance,
                 "requesting_org": view.declaration.requesting_org,
                 **_period_facts(view.declaration, period), "as_of": iso_utc(now), **row, "records": records}
 
-    def list_returns(self) -> list[dict]:
-        return [d.summary() for d in self.declarations()]
+    def list_returns(self, caller: Principal | None = None) -> list[dict]:
+        return [d.summary() for d in self.declarations_for(caller)]
+
+    def declarations_for(self, caller: Principal | None) -> list[ReturnDeclaration]:
+        """Every return in force, but for a scoped submitter only the returns it is assigned."""
+        declared = self.declarations()
+        if caller is None:
+            return declared
+        with self.engine.connect() as conn:
+            names = scoped_returns(conn, caller)
+        return declared if names is None else [d for d in declared if d.dataset in names]
 
     # -- sign-off ----------------------------------------------------------
     def sign_off(self, dataset: str, period_name: str, org: str, action: str, comment: str | None,
@@ -281,8 +308,7 @@ class ReturnService:
         """submit (the council's submitter), approve (its approver: governance), then accept or
         send back with a comment (the requesting org's governance, or admin)."""
         declaration = self.declaration(dataset)
-        if declaration.source != "rows":
-            raise Conflict(f"{dataset} is made of records of its dataset; sign-off is for returns sent as row sets")
+        require_in_scope(self.engine, dataset, caller)
         period = self._period(declaration, period_name)
         if action in ("submit", "approve"):
             caller.require("publisher", "submitter", "governance") if action == "submit" else caller.require("governance")
@@ -297,6 +323,8 @@ class ReturnService:
                 found = read_submissions(conn, declaration).get((org, period.name))
             if found is None or (found.sign_off or {}).get("state") not in DISCLOSED:
                 raise NotFound(f"no approved {period.name} return of {org}")
+        if declaration.source == "records":  # the caller may take the step: settle the agent's submission first
+            self._settle_agent_submission(declaration, period, org)
         sign_off(self.engine, dataset, period.name, org, action, (comment or "").strip() or None, caller, self.clock())
         return self.submission(dataset, period.name, org, caller)
 
@@ -305,8 +333,6 @@ class ReturnService:
         caller.require("governance")
         caller.require_org(org)
         declaration = self.declaration(dataset)
-        if declaration.source != "rows":
-            raise Conflict(f"{dataset} is made of records of its dataset; sign-off is for returns sent as row sets")
         with self.engine.connect() as conn:
             if org not in {slug for slug, _ in self.expected_publishers(conn, declaration)}:
                 raise Forbidden(f"{dataset} is not asked of {org}")
@@ -319,6 +345,7 @@ class ReturnService:
         caller.require("publisher", "submitter")
         caller.require_org(org)
         declaration = self.declaration(dataset)
+        require_in_scope(self.engine, dataset, caller)
         if declaration.source != "rows":
             raise Conflict(f"{dataset} is made of records of its dataset: publish them (POST /records)")
         period = self._period(declaration, period_name)
@@ -336,7 +363,7 @@ class ReturnService:
     def submit_rows(self, dataset: str, period_name: str, org: str, rows: list, caller: Principal) -> dict:
         """Replace a council's row set for a period (rows left out are gone); its submission back."""
         in_force, period = self._sendable(dataset, period_name, org, caller)
-        replace_rows(self.engine, in_force, period, org, rows, caller, self.clock())
+        replace_rows(self.engine, in_force, period, org, rows, caller, self.clock(), via=via_of(caller, "api"))
         return self.submission(dataset, period.name, org, caller)
 
     def upload_rows(self, dataset: str, period_name: str, org: str, filename: str, data: bytes,
@@ -347,12 +374,72 @@ class ReturnService:
         in_force, period = self._sendable(dataset, period_name, org, caller)
         upload = read_upload(in_force, filename, data)
         if upload.rows:
-            replace_rows(self.engine, in_force, period, org, upload.rows, caller, self.clock())
+            replace_rows(self.engine, in_force, period, org, upload.rows, caller, self.clock(), via="upload")
         return {"stored_rows": len(upload.rows), "rows_read": upload.rows_read, "problems": upload.problems,
                 "submission": self.submission(dataset, period.name, org, caller)}
 
-    def template(self, dataset: str) -> bytes:
+    # -- one row at a time, and who changed what ------------------------
+    def save_row(self, dataset: str, period_name: str, org: str, key: str, values: dict | None, base: str | None,
+                 caller: Principal, via: str = "api") -> dict:
+        """Add (base None), change (base: the row's version as read) or remove (values None) one row of
+        the council's set; a row someone else changed since `base` is a conflict, not lost."""
+        in_force, period = self._sendable(dataset, period_name, org, caller)
+        edit_row(self.engine, in_force, period, org, key, values, base, caller, self.clock(), via_of(caller, via))
+        return self.submission(dataset, period.name, org, caller)
+
+    def row_schema(self, dataset: str, period_name: str, org: str, caller: Principal) -> dict:
+        """The fields of the version in force for the period, when the caller may send the council's rows."""
+        in_force, _ = self._sendable(dataset, period_name, org, caller)
+        return in_force.schema or {"type": "object"}
+
+    def _history_of(self, dataset: str, period: str, org: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            found = submission_row(conn, dataset, period, org)
+            return change_history(conn, found.id if found is not None else None)
+
+    def history(self, dataset: str, period_name: str, org: str, caller: Principal) -> dict:
+        """Who changed which row of a council's set, newest first: to whoever may see the set."""
+        found = self.submission(dataset, period_name, org, caller)
+        if "history" not in found:
+            raise Conflict(f"{dataset} is made of records of its dataset; row history is for returns sent as row sets")
+        return {"dataset": dataset, "period": found["period"], "org": org, "changes": found["history"]}
+
+    def submitters(self, dataset: str, caller: Principal) -> dict:
+        self.declaration(dataset)
+        return {"dataset": dataset, "submitters": [{**s, "assigned_at": iso_utc(s["assigned_at"])}
+                                                   for s in submitters(self.engine, dataset, caller)]}
+
+    def submitter_choices(self, dataset: str, caller: Principal) -> list[dict] | None:
+        """For a council's governance: its submitter accounts and which are assigned to this return
+        (None for anyone else, or where the return is not asked of the caller's org)."""
+        if caller.role != "governance":
+            return None
         declaration = self.declaration(dataset)
+        with self.engine.connect() as conn:
+            if caller.org not in {slug for slug, _ in self.expected_publishers(conn, declaration)}:
+                return None
+        return submitter_choices(self.engine, dataset, caller.org)
+
+    def assign_submitter(self, dataset: str, username: str, assigned: bool, caller: Principal) -> dict:
+        self.declaration(dataset)
+        assign(self.engine, dataset, username, assigned, caller, self.clock())
+        return self.submitters(dataset, caller)
+
+    def _settle_agent_submission(self, declaration: ReturnDeclaration, period: Period, org: str) -> None:
+        """An agent's submission's state stored as of now, before a sign-off step moves it on."""
+        with db.write_transaction(self.engine) as conn:
+            found = read_submissions(conn, declaration).get((org, period.name))
+            if found is None:
+                raise NotFound(f"{org} has sent nothing for {period.name}")
+            if found.sign_off is None:
+                raise Conflict(f"the {period.name} return of {org} was sent with an API key, not by an agent: "
+                               "it needs no sign-off")
+            settle(conn, declaration, found, self.clock())
+
+    def template(self, dataset: str, caller: Principal | None = None) -> bytes:
+        declaration = self.declaration(dataset)
+        if caller is not None:
+            require_in_scope(self.engine, dataset, caller)
         if declaration.source != "rows":
             raise Conflict(f"{dataset} is made of records of its dataset; templates are for returns sent as row sets")
         return template_workbook(declaration)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from hub.records.models import batches, records
 
+from . import agent_sign_off
 from .declaration import ReturnDeclaration
 from .periods import PeriodError, parse_period
 from .received import Submission
@@ -79,4 +80,4 @@ def read_submissions(conn: Connection, declaration: ReturnDeclaration) -> dict[t
         else:
             submission.live[row.key] = {"payload": payload, "id": row.id, "seq": row.seq}
     # A submission whose every record was withdrawn is no submission.
-    return {k: s for k, s in found.items() if s.live}
+    return agent_sign_off.attach(conn, declaration, {k: s for k, s in found.items() if s.live})

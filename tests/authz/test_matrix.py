@@ -131,6 +131,11 @@ MATRIX = {
     "hub.returns.api.set_auto_approve": "403/403  403/403   ok/403    403/403   ok/ok     403/403     401",
     "hub.returns.api.template":        "ok/ok     ok/ok     ok/ok     ok/ok     ok/ok     ok/ok       401",
     "hub.returns.api.upload_rows":     "ok/403    403/403   403/403   403/403   ok/ok     403/403     401",
+    # several staff on one draft: one row at a time, who changed what, submitters scoped per return
+    "hub.returns.api.edit_row":        "ok/403    403/403   403/403   403/403   ok/ok     403/403     401",
+    "hub.returns.api.row_history":     "ok/404    ok/404    ok/404    ok/404    ok/ok     ok/404      401",
+    "hub.returns.api.list_submitters": "403/403   403/403   ok/ok     403/403   ok/ok     403/403     401",
+    "hub.returns.api.assign_submitter": "403/403  403/403   ok/404    403/403   ok/ok     403/403     401",
     # a return derived from records: which records each figure came from, to the council's own staff and admin
     "hub.returns.derived_api.lineage": "ok/404    ok/404    ok/404    ok/404    ok/ok     ok/404      401",
     "hub.returns.derived_api.derive":  "ok/403    403/403   ok/403    403/403   ok/ok     403/403     401",
@@ -340,6 +345,15 @@ class World:
         if not submitted_by_council:
             returns.sign_off(name, PERIOD, council, "approve", None, self.governance(council))
         return name
+
+    def submitter(self, org: str) -> str:
+        """A console submitter account of `org`."""
+        def make():
+            username = f"submitter-{org}"
+            self.services.accounts.add_user(username, org, "submitter", "a long enough password")
+            return username
+        return self.once("submitter", org, make)
+
     def derived_return(self, org: str) -> str:
         """A return derived from planning-application records, with `org`'s set for PERIOD computed."""
         returns = self.services.returns
@@ -579,6 +593,14 @@ REQUESTS = {
     "hub.returns.api.upload_rows": lambda w, org, caller: Call(
         {"dataset": w.rows_return(fresh=True), "period": PERIOD, "org": org}, data="key,pupils\nschool-1,10\n",
         content_type="text/csv"),
+    "hub.returns.api.edit_row": lambda w, org, caller: Call(
+        {"dataset": w.rows_return(), "period": PERIOD, "org": org},
+        json={"key": f"school-{next(_ids)}", "values": {"pupils": 2}}),
+    "hub.returns.api.row_history": lambda w, org, caller: Call(
+        {"dataset": w.once("row-history", org, lambda: w.row_set(org, THIRD)), "period": PERIOD, "org": org}),
+    "hub.returns.api.list_submitters": lambda w, org, caller: Call({"dataset": w.rows_return()}),
+    "hub.returns.api.assign_submitter": lambda w, org, caller: Call(
+        {"dataset": w.rows_return(), "username": w.submitter(org)}, json={"assigned": True}),
     "hub.returns.api.sign_off": lambda w, org, caller: Call(
         {"dataset": w.row_set(org, THIRD), "period": PERIOD, "org": org}, json={"action": "approve"}),
     "hub.returns.api.sign_off#accept": lambda w, org, caller: Call(

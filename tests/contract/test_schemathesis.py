@@ -79,6 +79,8 @@ SEMANTIC_REFUSALS = {
     "hub.policy.api.transition": 400,
     # A replay only moves back: a position after the end of the log is refused (issue: replay bounds).
     "hub.delivery.api.replay": 422,
+    # A row edit gives the row's values, or removes it naming its base: a rule across fields.
+    "hub.returns.api.edit_row": 400,
     # A calendar's window runs forwards, is at most 400 days and within the years it covers.
     "hub.returns.calendar_api.get_calendar": 400,
 }

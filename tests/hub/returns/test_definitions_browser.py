@@ -1,7 +1,8 @@
 """Drafting a return in the console, in real headless Chromium against a real hub process: an
 agency's governance drafts one in the form (a mistake is shown at its line, then fixed), sees the
 returns that already collect such fields, the hub's admin approves it into force, a council's
-rows come in and the submission page shows the hub's totals and the rule a school fails.
+rows come in and the submission page shows the hub's totals and the rule a school fails; the
+agency sends it back, then accepts it sent again, and the grid and both calendars follow.
 axe-core finds no accessibility violation on any of these pages."""
 from __future__ import annotations
 
@@ -178,6 +179,30 @@ def test_an_agency_drafts_a_return_the_admin_approves_it_and_a_councils_rows_are
     assert staff_member.locator("#sent-back-comment").inner_text().endswith("Braes: free meals exceed the roll")
     assert staff_member.locator("#submit-return").count() == 1
     assert_accessible(staff_member, "a return sent back, as the council sees it")
+    own_entry = f'#submits li.cal-entry[data-dataset="{NAME}"][data-period="{PERIOD}"]'
+    staff_member.goto("/console/returns/calendar")
+    assert staff_member.locator(own_entry).get_attribute("data-state") == "sent_back"
+
+    # The council sends it again, its approver approves, and this time the agency accepts it.
+    staff_member.goto(submission)
+    with staff_member.expect_navigation():
+        staff_member.click("#submit-return")
+    approver.goto(submission)
+    with approver.expect_navigation():
+        approver.click("#approve-return")
+    page.goto(submission)
+    with page.expect_navigation():
+        page.click("#accept-return")
+    assert page.locator("#sign-off-state").get_attribute("data-state") == "accepted"
+    page.goto(f"/console/returns/{NAME}?from={PERIOD}&to={PERIOD}")
+    accepted = page.locator(f'td.cell[data-org="edinburgh"][data-period="{PERIOD}"]')
+    assert accepted.get_attribute("data-sign-off") == "accepted"
+    page.goto("/console/returns/calendar")
+    asked = page.locator(f'#asks li.cal-entry[data-dataset="{NAME}"][data-period="{PERIOD}"]')
+    assert asked.locator('li[data-org="edinburgh"]').get_attribute("data-state") == "accepted"
+    assert asked.locator('li[data-org="fife"]').get_attribute("data-status") == "late"  # nothing sent, past due
+    staff_member.goto("/console/returns/calendar")
+    assert staff_member.locator(own_entry).get_attribute("data-state") == "accepted"
 
     page.goto("/console/returns/")
     page.click(f'#returns-in-force a[href="/console/return-definitions/{NAME}"]')
