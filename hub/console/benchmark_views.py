@@ -88,7 +88,7 @@ def benchmark_page(dataset: str, settings: dict | None = None, status: int = 200
                  "form": values_of(editing) if editing else {}, "editing": editing["name"] if editing else "",
                  "errors": {}, "problems": [], **(settings or {})}
     return render_template("console/benchmarks/return.html", b=result, charts=charts, named=named,
-                           left_out=len(charted) - len(charts), owner=owner), status
+                           left_out=len(charted) - len(charts), owner=owner, here=_here()), status
 
 
 @console.get("/benchmarks/<dataset>")
@@ -106,6 +106,15 @@ def benchmarks_export(dataset: str):
 
 
 # -- the return's owner: indicators and named_figures -----------------------------
+def _here() -> dict:
+    """The page's period, trend and council, carried through the owner's forms and back."""
+    return {name: request.args[name] for name in ("period", "periods", "org") if request.args.get(name)}
+
+
+def _back(dataset: str):
+    return redirect(url_for("console.benchmarks_return", dataset=dataset, _anchor="benchmark-settings", **_here()))
+
+
 def _owner_only(dataset: str) -> None:
     """Anyone but the return's owner is refused before anything is read from the form."""
     if not owns(services().returns.declaration(dataset).requesting_org):
@@ -129,7 +138,7 @@ def benchmarks_set_indicator(dataset: str):
     except Invalid as error:
         return _refused(dataset, error, posted_values(request.form), editing=request.form.get("editing", ""))
     flash(f"Indicator {name} saved.", "success")
-    return redirect(url_for("console.benchmarks_return", dataset=dataset, _anchor="benchmark-settings"))
+    return _back(dataset)
 
 
 @console.post("/benchmarks/<dataset>/indicators/<name>/remove")
@@ -138,7 +147,7 @@ def benchmarks_remove_indicator(dataset: str, name: str):
     _owner_only(dataset)
     services().benchmarks.remove_indicator(dataset, name, staff().principal)
     flash(f"Indicator {name} removed.", "success")
-    return redirect(url_for("console.benchmarks_return", dataset=dataset, _anchor="benchmark-settings"))
+    return _back(dataset)
 
 
 @console.post("/benchmarks/<dataset>/settings")
@@ -150,4 +159,4 @@ def benchmarks_set_named_figures(dataset: str):
     except Invalid as error:
         return _refused(dataset, error, {})
     flash("Who sees councils by name saved.", "success")
-    return redirect(url_for("console.benchmarks_return", dataset=dataset, _anchor="benchmark-settings"))
+    return _back(dataset)

@@ -389,7 +389,10 @@ def test_no_one_but_the_owners_governance_sees_the_form_or_may_post_it(client, a
     assert get(client, auth, AGENCY)["named_figures"] == "requester"
 
 
-def test_the_owners_form_without_its_csrf_token_is_refused(client, auth, console_as):
+def test_the_owners_form_without_its_csrf_token_or_for_no_such_return_is_refused(client, auth, console_as):
     owner = console_as("sg-gov", AGENCY, "governance")
     assert send(owner, f"{PAGE}/indicators/within_target_percent/remove").status_code == 403
+    token = csrf_from(owner.get(PAGE).text)
+    assert send(owner, "/console/benchmarks/data-return.nothing/settings",
+                {"csrf_token": token, "named_figures": "councils"}).status_code == 404
     assert indicator_names(client, auth) == ["within_target_percent"]
