@@ -5,13 +5,14 @@ its table. The benchmarks service decides what the user sees, with the user's pr
 for an API key of the same org. The hub's admin sets family groups here too."""
 from __future__ import annotations
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from hub.benchmarks.export import benchmark_csv
 from hub.errors import Invalid
 
-from .blueprint import RETURNS_STAFF, console, requires, services, staff
+from .blueprint import GOVERNANCE, RETURNS_STAFF, console, requires, services, staff
 from .charts import line_chart
+from .indicator_form import body_from, errors_by_field, posted_values, values_of
 
 MAX_CHARTS = 12  # indicators first, then rates per 1,000; every measure is in the table above them
 
@@ -63,17 +64,37 @@ def benchmarks_set_group():
     return redirect(url_for("console.benchmarks"))
 
 
-@console.get("/benchmarks/<dataset>")
-@requires(*RETURNS_STAFF)
-def benchmarks_return(dataset: str):
+def owns(requesting_org: str) -> bool:
+    """Whether the signed-in user may set the return's indicators and named_figures in the console:
+    its requesting org's governance (the hub's admin uses the API or the command line)."""
+    user = staff()
+    return user.role == "governance" and user.org == requesting_org
+
+
+def benchmark_page(dataset: str, settings: dict | None = None, status: int = 200):
+    """The benchmark page; `settings` (the owner's form values and errors) re-shows a form with its mistakes."""
     result = _benchmark(dataset)
     charted = [m for m in result["measures"] if m["kind"] == "indicator"]
     charted += [m for m in result["measures"] if m["kind"] == "per_1000"]
     charts = [(m, _chart(result, m)) for m in charted[:MAX_CHARTS]]
     named = sorted({c["org"] for m in result["measures"] for c in m["periods"][-1]["councils"]}
                    - ({result["org"]} if result["org"] else set()))
+    owner = None
+    if owns(result["requesting_org"]):
+        indicators = services().benchmarks.indicators(dataset, staff().principal)
+        # ?indicator=name opens the form on that indicator, to change it
+        editing = next((i for i in indicators if i["name"] == request.args.get("indicator")), None)
+        owner = {"indicators": indicators, "fields": [m for m in result["measures"] if m["kind"] == "total"],
+                 "form": values_of(editing) if editing else {}, "editing": editing["name"] if editing else "",
+                 "errors": {}, "problems": [], **(settings or {})}
     return render_template("console/benchmarks/return.html", b=result, charts=charts, named=named,
-                           left_out=len(charted) - len(charts))
+                           left_out=len(charted) - len(charts), owner=owner, here=_here()), status
+
+
+@console.get("/benchmarks/<dataset>")
+@requires(*RETURNS_STAFF)
+def benchmarks_return(dataset: str):
+    return benchmark_page(dataset)
 
 
 @console.get("/benchmarks/<dataset>/export.csv")
@@ -82,3 +103,60 @@ def benchmarks_export(dataset: str):
     result = _benchmark(dataset)
     return Response(benchmark_csv(result), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="benchmarks-{dataset}-{result["period"]}.csv"'})
+
+
+# -- the return's owner: indicators and named_figures -----------------------------
+def _here() -> dict:
+    """The page's period, trend and council, carried through the owner's forms and back."""
+    return {name: request.args[name] for name in ("period", "periods", "org") if request.args.get(name)}
+
+
+def _back(dataset: str):
+    return redirect(url_for("console.benchmarks_return", dataset=dataset, _anchor="benchmark-settings", **_here()))
+
+
+def _owner_only(dataset: str) -> None:
+    """Anyone but the return's owner is refused before anything is read from the form."""
+    if not owns(services().returns.declaration(dataset).requesting_org):
+        abort(403, description=f"Only the governance staff of the organisation that requests {dataset} "
+                               "set its indicators and who sees councils by name.")
+
+
+def _refused(dataset: str, error: Invalid, values: dict, editing: str = ""):
+    errors = errors_by_field(error)
+    return benchmark_page(dataset, {"form": values, "errors": errors, "editing": editing,
+                                    "problems": list(errors.items())}, status=400)
+
+
+@console.post("/benchmarks/<dataset>/indicators")
+@requires(*GOVERNANCE)
+def benchmarks_set_indicator(dataset: str):
+    _owner_only(dataset)
+    name = request.form.get("name", "").strip()
+    try:
+        services().benchmarks.set_indicator(dataset, name, body_from(request.form), staff().principal)
+    except Invalid as error:
+        return _refused(dataset, error, posted_values(request.form), editing=request.form.get("editing", ""))
+    flash(f"Indicator {name} saved.", "success")
+    return _back(dataset)
+
+
+@console.post("/benchmarks/<dataset>/indicators/<name>/remove")
+@requires(*GOVERNANCE)
+def benchmarks_remove_indicator(dataset: str, name: str):
+    _owner_only(dataset)
+    services().benchmarks.remove_indicator(dataset, name, staff().principal)
+    flash(f"Indicator {name} removed.", "success")
+    return _back(dataset)
+
+
+@console.post("/benchmarks/<dataset>/settings")
+@requires(*GOVERNANCE)
+def benchmarks_set_named_figures(dataset: str):
+    _owner_only(dataset)
+    try:
+        services().benchmarks.set_named_figures(dataset, request.form.get("named_figures", ""), staff().principal)
+    except Invalid as error:
+        return _refused(dataset, error, {})
+    flash("Who sees councils by name saved.", "success")
+    return _back(dataset)

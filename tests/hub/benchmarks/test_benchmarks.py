@@ -22,6 +22,7 @@ from support import benchmarks as world
 from support.agreements import activate_agreement, agreement_yaml
 from support.benchmarks import AGENCY, DATASET, OUTSIDER, Q1, Q2
 from support.clock import FakeClock
+from support.console import add_staff, csrf_from, sign_in
 
 BASE = f"/api/v1/benchmarks/{DATASET}"
 
@@ -315,3 +316,104 @@ def get_json(client, url, headers, **params):
     answer = client.get(url, params=params, headers=headers)
     assert answer.status_code == 200, answer.text
     return answer.json()
+
+
+# -- the console form of the return's owner ---------------------------------------------------
+PAGE = f"/console/benchmarks/{DATASET}"
+
+
+@pytest.fixture(scope="module")
+def console_as(services):
+    """A signed-in console client per user, made once."""
+    signed = {}
+
+    def client_of(username, org, role):
+        if username not in signed:
+            add_staff(services, username, org, role)
+            client = create_app(services=services).test_client()
+            assert sign_in(client, username).status_code == 302
+            signed[username] = client
+        return signed[username]
+    return client_of
+
+
+def send(staff_client, url, data=None):
+    """A console form posted, its redirect not followed (302: saved)."""
+    return staff_client.post(url, data=data or {}, follow_redirects=False)
+
+
+def indicator_names(client, auth):
+    return [i["name"] for i in client.get(f"{BASE}/indicators", headers=auth(AGENCY)).json()["indicators"]]
+
+
+def test_the_owner_defines_changes_and_removes_an_indicator_in_the_console(client, auth, console_as):
+    owner = console_as("sg-gov", AGENCY, "governance")
+    page = owner.get(PAGE)
+    assert page.status_code == 200 and 'id="indicator-form"' in page.text
+    form = {"csrf_token": csrf_from(page.text), "name": "fast_per_head", "title": "Fast assessments per head",
+            "numerator": ["within_target"], "per": "lots", "unit": "per 1,000 people"}
+    refused = send(owner, f"{PAGE}/indicators", data=form)  # no denominator, per not a number, no better
+    assert refused.status_code == 400
+    assert 'data-error-summary' in refused.text and 'href="#indicator-denominator"' in refused.text
+    assert 'id="indicator-denominator-error">give 1 to 20 number fields' in refused.text  # the API's words
+    assert 'value="Fast assessments per head"' in refused.text  # nothing typed is lost
+    assert indicator_names(client, auth) == ["within_target_percent"]
+    refused = send(owner, f"{PAGE}/indicators", data={**form, "denominator": "population"})
+    assert refused.status_code == 400 and 'id="indicator-per-error">&#39;lots&#39;: per is a number' in refused.text
+    saved = send(owner, f"{PAGE}/indicators", data={**form, "denominator": "population", "per": "1000",
+                                                      "higher_is_better": "yes"})
+    assert saved.status_code == 302
+    try:
+        assert period(get(client, auth, "edinburgh"), "fast_per_head", Q2)["own"] == 3.0  # 300 per 100,000 people
+        change = owner.get(PAGE, params={"indicator": "fast_per_head"}).text
+        assert 'value="fast_per_head" maxlength="63" spellcheck="false" readonly' in change
+        assert send(owner, f"{PAGE}/indicators", data={**form, "denominator": ["assessed"], "per": "100",
+                                                      "unit": "%", "higher_is_better": "yes"}).status_code == 302
+        assert period(get(client, auth, "edinburgh"), "fast_per_head", Q2)["own"] == 75.0
+    finally:
+        gone = send(owner, f"{PAGE}/indicators/fast_per_head/remove", data={"csrf_token": form["csrf_token"]})
+    assert gone.status_code == 302 and indicator_names(client, auth) == ["within_target_percent"]
+
+
+def test_the_owner_sets_who_sees_councils_by_name_in_the_console(client, auth, console_as):
+    owner = console_as("sg-gov", AGENCY, "governance")
+    token = csrf_from(owner.get(PAGE).text)
+    assert send(owner, f"{PAGE}/settings", data={"csrf_token": token, "named_figures": "everyone"}).status_code == 400
+    assert send(owner, f"{PAGE}/settings", data={"csrf_token": token, "named_figures": "councils"}).status_code == 302
+    try:
+        assert len(period(get(client, auth, "glasgow"), "assessed", Q2)["councils"]) == 6
+    finally:
+        send(owner, f"{PAGE}/settings", data={"csrf_token": token, "named_figures": "requester"})
+    assert [c["org"] for c in period(get(client, auth, "glasgow"), "assessed", Q2)["councils"]] == ["glasgow"]
+
+
+@pytest.mark.parametrize("username, org, role", [
+    ("ed-gov", "edinburgh", "governance"),  # a council asked for the return
+    ("sds-gov", OUTSIDER, "governance"),  # an org that sees nothing of it
+    ("sg-ops", AGENCY, "ops"),  # the owner, but not its governance
+    ("is-admin", "improvement-service", "admin"),  # the hub's admin uses the API
+])
+def test_no_one_but_the_owners_governance_sees_the_form_or_may_post_it(client, auth, console_as, username, org,
+                                                                       role):
+    staff_client = console_as(username, org, role)
+    page = staff_client.get(PAGE)
+    assert page.status_code in (200, 404) and "indicator-form" not in page.text
+    token = csrf_from(staff_client.get("/console/benchmarks/").text)
+    body = {"csrf_token": token, "name": "hostile", "title": "Hostile", "numerator": "assessed",
+            "denominator": "population", "per": "1", "unit": "x", "higher_is_better": "yes"}
+    assert send(staff_client, f"{PAGE}/indicators", data=body).status_code in (403, 404)
+    assert send(staff_client, f"{PAGE}/indicators/within_target_percent/remove",
+                             data={"csrf_token": token}).status_code in (403, 404)
+    assert send(staff_client, f"{PAGE}/settings", data={"csrf_token": token, "named_figures": "councils"}) \
+        .status_code in (403, 404)
+    assert indicator_names(client, auth) == ["within_target_percent"]
+    assert get(client, auth, AGENCY)["named_figures"] == "requester"
+
+
+def test_the_owners_form_without_its_csrf_token_or_for_no_such_return_is_refused(client, auth, console_as):
+    owner = console_as("sg-gov", AGENCY, "governance")
+    assert send(owner, f"{PAGE}/indicators/within_target_percent/remove").status_code == 403
+    token = csrf_from(owner.get(PAGE).text)
+    assert send(owner, "/console/benchmarks/data-return.nothing/settings",
+                {"csrf_token": token, "named_figures": "councils"}).status_code == 404
+    assert indicator_names(client, auth) == ["within_target_percent"]
