@@ -1,7 +1,7 @@
 """Example benchmarks for `make run`: two family groups and an indicator on school meals, so a
-newcomer's benchmark pages have something in them. Both groups' aggregates are withheld (one has
-too few councils that sent the demo's returns, the other is too near Scotland's eight to show
-without giving councils away: hub.benchmarks.spread.apart); Scotland's show."""
+newcomer's benchmark pages have something in them: Scotland's figures from the 28 councils that
+sent the demo's returns and each group's beside them (far enough from Scotland's that no council
+can be worked out from the two: hub.benchmarks.spread.apart)."""
 from __future__ import annotations
 
 from hub.auth import Principal
