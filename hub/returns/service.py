@@ -35,8 +35,9 @@ from .reference import populations_for_year
 from .row_changes import history as change_history
 from .row_changes import row_version, via_of
 from .rowsets import DISCLOSED, replace_rows, set_auto_approve, sign_off, submission_row
-from .scopes import assign, require_in_scope, scoped_returns, submitter_choices, submitters
+from .scopes import require_in_scope, scoped_returns
 from .submissions import Submission, read_submissions
+from .submitter_assignments import assign, submitter_choices, submitters
 from .workbook import read_upload, template_workbook
 
 STATUSES = ("submitted", "late", "missing", "awaited")
