@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from support import python_env
 from support.servers import free_port, wait_for_port
 
@@ -45,3 +47,13 @@ class SinkProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
+
+
+def sink_fixture(script: str, scope: str):
+    """A pytest fixture running one sink program (`smtp_sink.py`, `webhook_sink.py`) for the scope."""
+    @pytest.fixture(scope=scope)
+    def sink(tmp_path_factory):
+        process = SinkProcess(script, tmp_path_factory.mktemp(Path(script).stem))
+        yield process
+        process.stop()
+    return sink

@@ -13,7 +13,7 @@ from hub.app import build_services
 from hub.auth import Principal
 from hub.config import AlertSettings, Settings
 from support.clock import FakeClock
-from support.sinks import SinkProcess
+from support.sinks import sink_fixture
 
 OPERATOR = "improvement-service"
 ORGS = [("edinburgh", "The City of Edinburgh Council", "council"), ("glasgow", "Glasgow City Council", "council"),
@@ -25,18 +25,8 @@ def only(*rules: str) -> AlertSettings:
     return AlertSettings(disabled_rules=tuple(name for name in RULES if name not in rules))
 
 
-@pytest.fixture(scope="module")
-def smtp_server(tmp_path_factory):
-    sink = SinkProcess("smtp_sink.py", tmp_path_factory.mktemp("smtp"))
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture(scope="module")
-def webhook_sink(tmp_path_factory):
-    sink = SinkProcess("webhook_sink.py", tmp_path_factory.mktemp("webhooks"))
-    yield sink
-    sink.stop()
+smtp_server = sink_fixture("smtp_sink.py", "module")
+webhook_sink = sink_fixture("webhook_sink.py", "module")
 
 
 @pytest.fixture

@@ -10,21 +10,10 @@ from hub.app import build_services
 from hub.config import Settings
 from support.clock import FakeClock
 from support.returns import load_orgs
-from support.sinks import SinkProcess
+from support.sinks import sink_fixture
 
-
-@pytest.fixture(scope="session")
-def smtp_server(tmp_path_factory):
-    sink = SinkProcess("smtp_sink.py", tmp_path_factory.mktemp("smtp"))
-    yield sink
-    sink.stop()
-
-
-@pytest.fixture(scope="session")
-def webhook_receiver(tmp_path_factory):
-    sink = SinkProcess("webhook_sink.py", tmp_path_factory.mktemp("webhooks"))
-    yield sink
-    sink.stop()
+smtp_server = sink_fixture("smtp_sink.py", "session")
+webhook_receiver = sink_fixture("webhook_sink.py", "session")
 
 
 @pytest.fixture
