@@ -162,6 +162,13 @@ class Console:
                       f"{', '.join(n['target'][0] for n in v['nodes'][:3])}" for v in found["violations"]]
         assert violations == [], f"axe-core found violations on {state}:\n" + "\n".join(violations)
 
+    def assert_focus_on_error_summary(self) -> None:
+        """Keyboard focus moves to the page's error summary. The console's script moves it once the
+        page has loaded, which may be after the summary's text can be read, so this waits for it."""
+        self.page.wait_for_function(
+            "document.activeElement !== null && document.activeElement.hasAttribute('data-error-summary')",
+            timeout=5000)
+
     def assert_reflows(self, state: str) -> None:
         """At phone width the page needs no sideways scrolling (then the width is put back)."""
         before = self.page.viewport_size

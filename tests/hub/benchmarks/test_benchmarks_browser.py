@@ -114,7 +114,7 @@ def test_the_owner_defines_changes_and_removes_an_indicator_and_sets_who_sees_co
         form.get_by_role("button", name="Save the indicator").click()  # the denominator left out
         summary = page.locator("[data-error-summary]")
         assert "Denominator: give 1 to 20 number fields" in summary.inner_text()
-        assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
+        console.assert_focus_on_error_summary()
         assert "give 1 to 20 number fields" in page.locator("#indicator-denominator-error").inner_text()
         assert form.get_by_label("What it measures").input_value() == "Fast assessments per head"  # nothing lost
         console.assert_accessible("indicator form with a mistake")

@@ -159,7 +159,7 @@ def test_an_agreement_edited_with_a_mistake_shows_the_inline_error(open_console)
     assert "was not saved" in summary.inner_text()
     assert "lawful_basis" in summary.inner_text() and f"Line {line}" in summary.inner_text()
     assert page.locator("#source").get_attribute("aria-invalid") == "true"
-    assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")  # focus moved to the errors
+    console.assert_focus_on_error_summary()  # focus moved to the errors
     assert "lawful_basis: because" in page.locator("#source").input_value()  # the text is kept for fixing
     console.screenshot("agreement-error")
     console.errors = [e for e in console.errors if "422" not in e]  # the refused save's status, expected

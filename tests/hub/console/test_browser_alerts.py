@@ -64,7 +64,7 @@ def test_ops_find_an_alert_see_its_history_and_silence_it_with_a_reason(open_con
     assert "say why the alert is silenced" in page.locator("#silence-errors").inner_text()
     assert page.locator("#reason").get_attribute("aria-invalid") == "true"
     assert page.locator("#silenced").count() == 0
-    assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")  # focus moved to the errors
+    console.assert_focus_on_error_summary()  # focus moved to the errors
     console.errors = [e for e in console.errors if "400" not in e]  # the refused silence's status, expected
 
     page.fill("#reason", "Council IT is replacing the server this week")
