@@ -1,19 +1,24 @@
 """A real hub process and real headless Chromium for the console's browser tests.
 
 The hub is started the way an operator starts it (causeway-hub init, org import,
-user add, serve) on a private SQLite database and a free port; Chromium is the
+user add, serve) on a private SQLite database and a free port: the commands run once per
+test process and each hub serves a copy of the database they made; Chromium is the
 system's Debian package, driven by Playwright (no browser is downloaded).
 """
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import requests
 
-from support.hubprocess import HubProcess, hub_cli, issue_key
+from hub.db import make_engine
+from hub.orgs.service import OrgService
+from support.hubprocess import HubProcess, hub_cli
 
 PHONE_WIDTH = 390
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
@@ -56,6 +61,29 @@ STAFF = [
 ]
 
 
+_PREPARED: Path | None = None
+
+
+def _operator_prepared_database() -> Path:
+    """A database set up as an operator would (causeway-hub init, org import, user add for each of
+    STAFF), made once per test process; each ConsoleHub serves a copy of it."""
+    global _PREPARED
+    if _PREPARED is None:
+        path = Path(tempfile.mkdtemp(prefix="causeway-console-hub-")) / "causeway.db"
+        db_url = f"sqlite:///{path}"
+        hub_cli(db_url, "init")
+        hub_cli(db_url, "org", "import")
+        for username, org, role in STAFF:
+            result = subprocess.run(
+                [sys.executable, "-m", "hub.cli", "user", "add", username, "--org", org, "--role", role,
+                 "--db", db_url], capture_output=True, text=True, timeout=120,
+                env={**os.environ, "CAUSEWAY_USER_PASSWORD": PASSWORD})
+            if result.returncode != 0:
+                raise RuntimeError(f"user add {username} failed: {result.stderr}")
+        _PREPARED = path
+    return _PREPARED
+
+
 class ConsoleHub:
     """A hub process set up as an operator would: init, org import, staff users, serve."""
 
@@ -71,15 +99,7 @@ class ConsoleHub:
         return self.process.url
 
     def prepare(self) -> None:
-        hub_cli(self.db_url, "init")
-        hub_cli(self.db_url, "org", "import")
-        for username, org, role in STAFF:
-            result = subprocess.run(
-                [sys.executable, "-m", "hub.cli", "user", "add", username, "--org", org, "--role", role,
-                 "--db", self.db_url], capture_output=True, text=True, timeout=120,
-                env={**os.environ, "CAUSEWAY_USER_PASSWORD": PASSWORD})
-            if result.returncode != 0:
-                raise RuntimeError(f"user add {username} failed: {result.stderr}")
+        shutil.copy(_operator_prepared_database(), self.workdir / "causeway.db")
 
     def start(self) -> None:
         try:
@@ -93,7 +113,11 @@ class ConsoleHub:
 
     def key(self, org: str, role: str) -> str:
         if (org, role) not in self.keys:
-            self.keys[org, role] = issue_key(self.db_url, org, role)
+            engine = make_engine(self.db_url)
+            try:  # the key `causeway-hub key issue` would print, without a process start per key
+                self.keys[org, role] = OrgService(engine).issue_key(org, role, actor="test")
+            finally:
+                engine.dispose()
         return self.keys[org, role]
 
     def api(self, method: str, path: str, org: str, role: str, **kwargs) -> requests.Response:
