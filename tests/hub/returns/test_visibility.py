@@ -30,22 +30,19 @@ SCHOOL_MEALS_TO_SDS = agreement_yaml(
     title="Edinburgh's school meals figures for Skills Development Scotland")
 
 
-@pytest.fixture
-def settings(db_url):
-    return Settings(db_url=db_url)
-
-
-@pytest.fixture
-def services(settings):
-    built = build_services(settings)
+# One hub per module (and database): the tests only read, except the agreement test, which
+# leaves its agreement suspended (so it shows no one anything).
+@pytest.fixture(scope="module")
+def services(module_db_url):
+    built = build_services(Settings(db_url=module_db_url))
     load_orgs(built)
     yield built
     built.engine.dispose()
 
 
-@pytest.fixture
-def hub(services, db_url, tmp_path):
-    with HubProcess(db_url, log_path=tmp_path / "hub.log") as process:
+@pytest.fixture(scope="module")
+def hub(services, module_db_url, tmp_path_factory):
+    with HubProcess(module_db_url, log_path=tmp_path_factory.mktemp("visibility-hub") / "hub.log") as process:
         yield process
 
 
@@ -62,8 +59,8 @@ def get(hub, services):
     return call
 
 
-@pytest.fixture
-def submitted(get, hub, services):
+@pytest.fixture(scope="module")
+def submitted(hub, services):
     for org in SUBMITTED:
         key = services.orgs.issue_key(org, "publisher", actor="test")
         payload = {"return_id": f"{org}-{PERIOD}", "council": org, "period": PERIOD, "pupils_on_roll": 50000,
