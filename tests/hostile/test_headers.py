@@ -20,9 +20,15 @@ MIB = 1024 * 1024
 PAGE_HEADERS = {"x-frame-options": "DENY", "x-content-type-options": "nosniff", "cache-control": "no-store"}
 
 
-@pytest.fixture
-def hub(services, db_url, tmp_path):
-    with HubProcess(db_url, log_path=tmp_path / "hub.log", env={"CAUSEWAY_METRICS_TOKEN": "scrape-me-please",
+@pytest.fixture(scope="module")
+def services(module_services):
+    return module_services
+
+
+@pytest.fixture(scope="module")
+def hub(module_services, module_db_url, tmp_path_factory):
+    """One hub per module (and database): the tests only read, or add what no other test reads."""
+    with HubProcess(module_db_url, log_path=tmp_path_factory.mktemp("headers-hub") / "hub.log", env={"CAUSEWAY_METRICS_TOKEN": "scrape-me-please",
                                                                 "CAUSEWAY_HUB_OPERATOR": "sfrs"}) as process:
         yield process
 
@@ -85,8 +91,8 @@ def test_metrics_need_the_metrics_token_an_admin_key_or_the_operators_ops_key(hu
         assert scrape(allowed).status_code == 200
 
 
-def test_open_metrics_is_the_operators_choice(services, db_url, tmp_path):
-    with HubProcess(db_url, extra_args=["--open-metrics"], log_path=tmp_path / "hub.log") as hub:
+def test_open_metrics_is_the_operators_choice(module_db_url, tmp_path):
+    with HubProcess(module_db_url, extra_args=["--open-metrics"], log_path=tmp_path / "hub.log") as hub:
         assert requests.get(f"{hub.url}/metrics", timeout=10).status_code == 200
 
 
@@ -119,9 +125,9 @@ def _self_signed(folder):
     return folder / "cert.pem", folder / "key.pem"
 
 
-def test_https_answers_carry_hsts(services, db_url, tmp_path):
+def test_https_answers_carry_hsts(module_db_url, tmp_path):
     cert, key = _self_signed(tmp_path)
-    with HubProcess(db_url, extra_args=["--tls-cert", str(cert), "--tls-key", str(key)], ca_bundle=str(cert),
+    with HubProcess(module_db_url, extra_args=["--tls-cert", str(cert), "--tls-key", str(key)], ca_bundle=str(cert),
                     log_path=tmp_path / "hub.log") as hub:
         for path in ("/api/v1/health", "/api/v1/datasets", "/console/sign-in"):
             answer = requests.get(f"{hub.url}{path}", verify=str(cert), timeout=10)
