@@ -22,6 +22,9 @@ from hub.db import make_engine
 from hub.migrate import upgrade
 from hub.records.service import sync_catalogue
 from support.servers import PostgresServer
+from support.spec_validation import check_each_document_once
+
+check_each_document_once()
 
 DATABASES = os.environ.get("CAUSEWAY_TEST_DATABASES", "sqlite,postgresql").split(",")
 TEST_ORGS = [
