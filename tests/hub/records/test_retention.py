@@ -5,7 +5,6 @@ hub process, on SQLite and PostgreSQL."""
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -23,6 +22,7 @@ from causeway_common.signing import (
 from support.agreements import REFERRAL_PUBLIC_TASK
 from support.factories import gazetteer_record, referral_record
 from support.hubprocess import HubProcess
+from support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -123,8 +123,6 @@ def test_serve_purges_on_its_schedule(services, db_url, key_for, tmp_path):
         record = referral("EDI-EMP-2026-00004")
         publisher = key_for("edinburgh", "publisher")
         call(hub, "POST", "/records", publisher, json={"records": [record]})
-        deadline = time.monotonic() + 20
-        while call(hub, "GET", f"/records/{record['id']}", publisher)["purged_at"] is None:
-            assert time.monotonic() < deadline, "the scheduled purge did not run"
-            time.sleep(0.3)
+        wait_until(lambda: call(hub, "GET", f"/records/{record['id']}", publisher)["purged_at"] is not None,
+                   timeout=20, message="the scheduled purge")
         assert call(hub, "GET", f"/records/{record['id']}", publisher)["record"]["payload"] is None
