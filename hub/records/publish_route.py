@@ -85,10 +85,10 @@ def _caller(scope) -> Principal | None:
             authorization, authorizations = value, authorizations + 1
     if content_type != _JSON or authorizations != 1:
         return None
-    scheme, _, token = authorization.decode("latin-1").strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    parts = authorization.decode("latin-1").split(maxsplit=1)  # as connexion's bearer handler reads it
+    if len(parts) != 2 or parts[0].lower() != "bearer":
         return None
-    info = bearer_info(token.strip(), _ScopeRequest(scope))
+    info = bearer_info(parts[1], _ScopeRequest(scope))
     return Principal.from_token_info(info) if info is not None else None
 
 
