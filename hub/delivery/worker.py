@@ -63,7 +63,7 @@ from hub import db
 from hub.records.models import records
 from hub.records.service import live_records
 
-from . import disclose
+from . import disclose, statements
 from .channel import Channel, Message, Outcome, Target
 from .handover import hand_over
 from .leases import Leases
@@ -282,11 +282,10 @@ class Worker:
     def _prepare_and_send(self, due: list[str]) -> None:
         now = self.clock()
         with self.engine.connect() as conn:
-            found_rows = conn.execute(select(subscriptions).where(subscriptions.c.id.in_(due))).all()
+            found_rows = conn.execute(statements.SUBSCRIPTIONS_IN, {"ids": due}).all()
             subs = [Subscription.of(row) for row in found_rows]
             paused = {row.id for row in found_rows if row.paused_at is not None}  # by hand, since the claim
-            retrying = set(conn.execute(select(dead_letters.c.subscription_id).where(
-                dead_letters.c.subscription_id.in_(due), dead_letters.c.state == "retrying").distinct()).scalars())
+            retrying = set(conn.execute(statements.RETRYING_IN, {"ids": due}).scalars())
         found = {sub.id for sub in subs}
         self._held.difference_update(set(due) - found)  # deleted meanwhile
         ahead = {sub_id: self._ahead.pop(sub_id) for sub_id in due if sub_id in self._ahead}
@@ -456,9 +455,9 @@ class Worker:
         """Remember the page before sending it, so a worker that dies mid-page is followed by the
         identical page; False if this worker no longer holds the subscription."""
         sub = page.sub
-        return sub.inflight_to == page.last_seq or bool(conn.execute(subscriptions.update().where(
-            subscriptions.c.id == sub.id, subscriptions.c.lease_owner == self.id,
-            subscriptions.c.epoch == sub.epoch).values(inflight_to=page.last_seq)).rowcount)
+        values = {"inflight_to": page.last_seq}
+        return sub.inflight_to == page.last_seq or bool(conn.execute(
+            statements.held_update(frozenset(values)), statements.held_params(sub.id, self.id, sub.epoch, values)).rowcount)
 
     def _limit(self, sub: Subscription) -> int:
         return page_limit(sub, self.settings.page_size, self.settings.batch_max_events)
