@@ -74,6 +74,7 @@ from .planner import (
     PageResult,
     Shared,
     Subscription,
+    close_together,
     cohorts_of,
     page_limit,
     plan,
@@ -472,14 +473,13 @@ class Worker:
                 slices.append((sub, disclose.read_page(conn, sub, sub.cursor, self._limit(sub), upto=sub.inflight_to)))
             else:
                 together.append(sub)
-        if not together:
-            return slices
-        low, window = read_window(together, self._limit)
-        rows = disclose.read_page(conn, together[0], low, window, orgs={sub.org for sub in together})
-        for sub, page in slice_window(rows, window, together, self._limit):
-            if page is None:  # cut short by the window, not the end of the log
-                page = disclose.read_page(conn, sub, sub.cursor, self._limit(sub))
-            slices.append((sub, page))
+        for close in close_together(together, self._limit):
+            low, window = read_window(close, self._limit)
+            rows = disclose.read_page(conn, close[0], low, window, orgs={sub.org for sub in close})
+            for sub, page in slice_window(rows, window, close, self._limit):
+                if page is None:  # cut short by the window, not the end of the log
+                    page = disclose.read_page(conn, sub, sub.cursor, self._limit(sub))
+                slices.append((sub, page))
         return slices
 
     # -- on the pool -------------------------------------------------------------
