@@ -2,8 +2,11 @@
 
 A disclosure row is written for every provider record handed to a recipient, in
 the caller's transaction, with one audit entry per batch that carries a digest of
-the rows (so the rows can be checked against the tamper-evident chain). Denials
-are audited in aggregate: counts by reason per batch.
+the rows (so the rows can be checked against the tamper-evident chain). The same
+disclosure handed over several times at once (several subscriptions of a recipient
+sent the same page together) is one row with `copies`; the subject-access report
+lists it that many times, as if it were that many rows. Denials are audited in
+aggregate: counts by reason per batch.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ def record_disclosures(conn: Connection, batch: list[Disclosure], channel: str, 
 
 
 _DISCLOSURE_COLUMNS = ("record_id", "seq", "subject", "dataset", "provider", "recipient", "purpose", "agreement_id",
-                       "agreement_version", "lawful_basis", "channel", "at")
+                       "agreement_version", "lawful_basis", "channel", "at", "copies")
 
 
 def record_disclosure_batches(conn: Connection, batches: list[tuple[list[Disclosure], str]], actor: str = "hub") -> None:
@@ -43,17 +46,26 @@ def record_disclosure_batches(conn: Connection, batches: list[tuple[list[Disclos
     batches = [(batch, channel) for batch, channel in batches if batch]
     if not batches:
         return
+    # The same disclosure (one object, made once for the subscriptions sent a page together)
+    # by the same channel is one row, with how many times it was handed over.
+    copies: dict[tuple[int, str], list] = {}
+    for batch, channel in batches:
+        for d in batch:
+            counted = copies.get((id(d), channel))
+            if counted is None:
+                copies[id(d), channel] = [d, channel, 1]
+            else:
+                counted[2] += 1
     # A bare executemany: the only typed column (at, one value per batch) is converted once.
     to_db = disclosures.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     converted: dict[int, object] = {}
     values = []
-    for batch, channel in batches:
-        for d in batch:
-            at = converted.get(id(d.at))
-            if at is None:
-                at = converted[id(d.at)] = to_db(d.at) if to_db else d.at
-            values.append((d.record_id, d.seq, d.subject, d.dataset, d.provider, d.recipient, d.purpose,
-                           d.agreement_id, d.agreement_version, d.lawful_basis, channel, at))
+    for d, channel, times in copies.values():
+        at = converted.get(id(d.at))
+        if at is None:
+            at = converted[id(d.at)] = to_db(d.at) if to_db else d.at
+        values.append((d.record_id, d.seq, d.subject, d.dataset, d.provider, d.recipient, d.purpose,
+                       d.agreement_id, d.agreement_version, d.lawful_basis, channel, at, times))
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(f"INSERT INTO disclosures ({', '.join(_DISCLOSURE_COLUMNS)}) "
                          f"VALUES ({', '.join([placeholder] * len(_DISCLOSURE_COLUMNS))})", values)
@@ -107,7 +119,7 @@ def subject_disclosures(conn: Connection, subject: str, provider: str | None) ->
              "purpose": r.purpose, "agreement_id": r.agreement_id, "agreement_version": r.agreement_version,
              "lawful_basis": r.lawful_basis, "channel": r.channel, "at": iso_utc(r.at),
              "key": r.key, "occurred_at": r.occurred_at}
-            for r in conn.execute(query)]
+            for r in conn.execute(query) for _ in range(r.copies)]
 
 
 def subject_records(conn: Connection, subject: str, publisher: str | None) -> int:
