@@ -256,6 +256,7 @@ class Cohort:
     first is done, so that they stay together and keep sharing the work of a page."""
     members: frozenset[str]
     first_done: float | None = None
+    gather: float = 0.0  # how long after the first is done the others are waited for (seconds)
 
 
 def cohorts_of(pages: Sequence[Page]) -> dict[str, Cohort]:
@@ -269,3 +270,4 @@ def cohorts_of(pages: Sequence[Page]) -> dict[str, Cohort]:
         cohort = Cohort(frozenset(members))
         found.update((sub_id, cohort) for sub_id in members)
     return found
+

@@ -89,6 +89,10 @@ log = logging.getLogger("causeway.delivery")
 # Subscriptions sent together wait this long for each other after the first of them is
 # done, so that they stay together and keep sharing the work of a page.
 GATHER_SECONDS = 0.05
+# In a backlog (full pages) they wait longer: a cohort that splits no longer shares its work,
+# and each part then costs what the whole did. Throughput is what counts there, not a moment's
+# latency, and a subscription whose endpoint is slower than this still goes on alone.
+BACKLOG_GATHER_SECONDS = 0.25
 
 
 class Worker:
@@ -216,9 +220,9 @@ class Worker:
             if sub_id in self._sending:
                 continue
             cohort = self._cohorts.get(sub_id)
-            if cohort is not None and cohort.first_done is not None and moment < cohort.first_done + GATHER_SECONDS \
+            if cohort is not None and cohort.first_done is not None and moment < cohort.first_done + cohort.gather \
                     and any(member in self._sending for member in cohort.members):
-                until = cohort.first_done + GATHER_SECONDS
+                until = cohort.first_done + cohort.gather
                 self._gather_until = until if self._gather_until is None else min(self._gather_until, until)
                 continue  # wait a moment for the others sent with it
             due.append(sub_id)
@@ -257,10 +261,10 @@ class Worker:
         later: list[Page | Retried] = []
         for item in done:
             cohort = self._cohorts.get(item.sub.id) if isinstance(item, Page) else None
-            if isinstance(item, Page) and cohort is not None and moment < item.finished_at + GATHER_SECONDS \
+            if isinstance(item, Page) and cohort is not None and moment < item.finished_at + cohort.gather \
                     and any(member in self._sending and member not in finished for member in cohort.members):
                 later.append(item)
-                until = item.finished_at + GATHER_SECONDS
+                until = item.finished_at + cohort.gather
                 self._gather_until = until if self._gather_until is None else min(self._gather_until, until)
             else:
                 now.append(item)
@@ -329,7 +333,11 @@ class Worker:
             self._wake.set()  # their next page is due now
         for sub_id in due:
             self._cohorts.pop(sub_id, None)
-        self._cohorts.update(cohorts_of(sending))
+        cohorts = cohorts_of(sending)
+        full = {page.sub.id for page in sending if len(page.rows) >= self._limit(page.sub)}
+        for cohort in cohorts.values():
+            cohort.gather = BACKLOG_GATHER_SECONDS if cohort.members <= full else GATHER_SECONDS
+        self._cohorts.update(cohorts)
         for page in sending:
             self._sending.add(page.sub.id)
             self._pool.submit(self._send, page)
