@@ -398,19 +398,6 @@ def _chain(converters: list[Callable], field: str, column: str):
     """One function applying the converters in turn; an empty result stops the chain."""
     if not converters:
         return None
-    if len(converters) == 1:  # the commonest: no loop
-        convert = converters[0]
-
-        def single(value):
-            try:
-                value = convert(value)
-            except _ValueProblem as exc:
-                raise MappingError(str(exc), field, column, value) from None
-            if value is None or (value.__class__ is str and not value.strip()):
-                return None
-            return value
-
-        return single
 
     def chain(value):
         for convert in converters:
