@@ -165,6 +165,22 @@ class Receivers:
             proc.wait(10)
 
 
+def start_broker(password_file: str, acl_file: str):
+    """The suite's Mosquitto, holding every message for the bench's subscriber. The subscriber
+    reads in the bench's own process, on a machine the hub keeps busy, and may fall behind the
+    hub's publishing; at a broker's default queue (1,000 messages per client) the broker would
+    drop the rest ("outgoing messages are being dropped"), and the bench wait for them forever."""
+    from support.servers import MosquittoServer
+
+    class Broker(MosquittoServer):
+        def _write_config(self) -> None:
+            super()._write_config()
+            with open(self.conf_path, "a") as conf:
+                conf.write("max_queued_messages 0\n")
+
+    return Broker(password_file=password_file, acl_file=acl_file).start()
+
+
 class MqttSubscriber:
     def __init__(self, port: int, password: str):
         import paho.mqtt.client as mqtt
@@ -312,14 +328,12 @@ def main() -> None:
         url, key, start = args.publisher
         return run_publisher(url, key, args.rate, args.seconds, int(start))
 
-    from support.servers import MosquittoServer
-
     workdir = Path(tempfile.mkdtemp(prefix="causeway-fanout-"))
     db_url = args.db or f"sqlite:///{workdir / 'hub.db'}"
     # One key file seals secrets for the set-up here and the hub process alike.
     os.environ["CAUSEWAY_SECRETS_KEY_FILE"] = str(workdir / "secrets-key")
     keys, passwords = prepare(db_url, workdir)
-    broker = MosquittoServer(password_file=str(workdir / "passwd"), acl_file=str(workdir / "acl")).start()
+    broker = start_broker(str(workdir / "passwd"), str(workdir / "acl"))
     receivers = Receivers(workdir)
     env = {**os.environ, "CAUSEWAY_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",
            "CAUSEWAY_MQTT_HOST": "127.0.0.1", "CAUSEWAY_MQTT_PORT": str(broker.port),

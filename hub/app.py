@@ -63,8 +63,9 @@ from hub.orgs.service import OrgService
 from hub.page_headers import init_page_headers
 from hub.parameter_validation import NamingParameterValidator
 from hub.policy.service import PolicyService
-from hub.problems import Problem, problem_for, problem_response
+from hub.problems import Problem, problem_for, problem_response, unexpected_problem
 from hub.records.events import CloudEvents
+from hub.records.publish_route import PublishRoute
 from hub.records.retention import Retention
 from hub.records.service import Catalogue, RecordService
 from hub.referrals import alert_rule as _referral_alert_rule  # noqa: F401  (registers its alert rule)
@@ -232,6 +233,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(ServicesMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, services=services)
     app.add_middleware(BodyLimitMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        max_bytes=settings.max_batch_bytes)
+    app.add_middleware(PublishRoute, position=MiddlewarePosition.BEFORE_EXCEPTION, base_path=base_path)
     app.add_middleware(PathGuardMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, base_path=base_path)
     app.add_middleware(ContractGuardMiddleware, position=MiddlewarePosition.BEFORE_SECURITY, base_path=base_path,
                        templates=operation_routes(contract, base_path))
@@ -255,8 +257,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @flask_app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem_response(Problem(500, "Internal Server Error",
-                                        "the hub hit an unexpected error; it has been logged for the operators"))
+        return problem_response(unexpected_problem())
 
     @flask_app.after_request
     def _name_route(response):

@@ -2,7 +2,8 @@
 before (and after) connexion's security and validation and the Flask app.
 
 Order (outermost first): RequestMetrics → ProtocolHeaders → Services → BodyLimit →
-connexion's exception handling → PathGuard → routing → ContractGuard → security, validation → Flask.
+PublishRoute (`POST /records`, hub/records/publish_route.py) → connexion's exception handling →
+PathGuard → routing → ContractGuard → security, validation → Flask.
 """
 from __future__ import annotations
 
@@ -152,21 +153,25 @@ class BodyLimitMiddleware:
             more = message.get("more_body", False)
         headers = [(n, v) for n, v in scope["headers"] if n != b"transfer-encoding"]
         headers.append((b"content-length", str(len(body)).encode()))
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app({**scope, "headers": headers}, replay, send)
+        await self.app({**scope, "headers": headers}, replaying(bytes(body), receive), send)
 
     async def _refuse(self, send):
         await send_problem(send, 413, "Payload Too Large",
                            f"request body is over the hub's limit of {self.max_bytes} bytes: split the batch",
                            headers=[(b"connection", b"close")])
+
+
+def replaying(body: bytes, receive):
+    """An ASGI `receive` that hands on `body`, already read, as one message, then what `receive` says."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+    return replay
 
 
 class PathGuardMiddleware:

@@ -71,6 +71,11 @@ def problem_for(error: HubError) -> Problem:
     return Problem(status, TITLE_OF_TYPE.get(error.slug, title), error.detail, TYPE_BASE + error.slug, **members)
 
 
+def unexpected_problem() -> Problem:
+    """The answer to a crash (logged for the operators, never shown to the caller)."""
+    return Problem(500, "Internal Server Error", "the hub hit an unexpected error; it has been logged for the operators")
+
+
 def problem_response(problem: Problem) -> Response:
     return Response(
         json.dumps(problem.as_dict()), status=problem.status, mimetype="application/problem+json"

@@ -16,6 +16,7 @@ from hub.policy.models import notice_recipients
 from hub.records.models import records
 from hub.records.service import envelope_of, live_records
 
+from . import statements
 from .models import subscriptions
 
 
@@ -48,9 +49,12 @@ def _own(dataset: str, after: int, upto: int | None):
 def read_page(conn, sub, after: int, limit: int, upto: int | None = None, orgs=None):
     """The subscription's stream after `after` (up to `upto`), at most `limit` records. With `orgs`,
     the notices of all those orgs about the dataset, for subscriptions of one dataset read together."""
-    rows = conn.execute(_own(sub.dataset, after, upto).order_by(records.c.seq).limit(limit)).all()
-    notices = conn.execute(select(records).where(records.c.seq.in_(_notices(orgs or [sub.org], sub.dataset, after, upto)))
-                           .order_by(records.c.seq).limit(limit)).all()
+    params = {"dataset": sub.dataset, "after": after, "limit": limit}
+    if upto is not None:
+        params["upto"] = upto
+    rows = conn.execute(statements.own_page(upto is not None), params).all()
+    notices = conn.execute(statements.notices_page(upto is not None),
+                           {**params, "orgs": sorted(orgs or [sub.org])}).all()
     if notices:
         rows = sorted(rows + notices, key=lambda row: row.seq)[:limit]
     return rows

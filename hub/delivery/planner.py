@@ -130,6 +130,19 @@ def messages_for(sub: Subscription, decided: disclose.Decided) -> list[Message]:
     return [Message(message_id(sub, seq), [event], [seq]) for event, seq in zip(decided.events, decided.seqs)]
 
 
+def close_together(subs: Sequence[Subscription], limit_of: Callable[[Subscription], int]) -> list[list[Subscription]]:
+    """Subscriptions of one dataset in groups that one shared read serves: each group's cursors
+    lie within a page of its lowest (a subscription far ahead, e.g. one sending single events
+    while the others send batches, is read on its own rather than widening everyone's read)."""
+    groups: list[list[Subscription]] = []
+    for sub in sorted(subs, key=lambda s: s.cursor):
+        if groups and sub.cursor - groups[-1][0].cursor < limit_of(groups[-1][0]):
+            groups[-1].append(sub)
+        else:
+            groups.append([sub])
+    return groups
+
+
 def read_window(together: Sequence[Subscription], limit_of: Callable[[Subscription], int]) -> tuple[int, int]:
     """Where one shared read for subscriptions of one dataset starts, and how many rows it takes:
     exactly one page when they all stand at the same place, two pages' worth otherwise."""
@@ -200,22 +213,28 @@ def decide_pages(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[A
     `shared.at`, reusing what `shared` already holds)."""
     shared = shared if shared is not None else Shared(now)
     at, envelopes = shared.at, shared.envelopes
-    by_scope: dict[tuple[str, str], list[tuple[Subscription, list[Any]]]] = {}
+    by_scope: dict[tuple[str, str], list[tuple[Subscription, list[Any], tuple[int, ...]]]] = {}
+    read: set[tuple[int, ...]] = set()  # subscriptions side by side have the same page: looked at once
     for sub, rows in slices:
-        for row in rows:
-            if row.seq not in envelopes:
-                envelopes[row.seq] = envelope_of(row)
-        by_scope.setdefault((sub.org, sub.purpose), []).append((sub, rows))
+        seqs = tuple([row.seq for row in rows])
+        if seqs not in read:
+            read.add(seqs)
+            for row in rows:
+                if row.seq not in envelopes:
+                    envelopes[row.seq] = envelope_of(row)
+        by_scope.setdefault((sub.org, sub.purpose), []).append((sub, rows, seqs))
     pages: list[Page] = []
     bodies = shared.bodies
     for (org, purpose), scoped in by_scope.items():
         decided_by_seq = shared.decisions.setdefault((org, purpose), {})
-        seqs = sorted({row.seq for _, rows in scoped for row in rows} - decided_by_seq.keys())
-        if seqs:
-            decided_by_seq.update(zip(seqs, policy.decide_many([envelopes[seq] for seq in seqs], org, purpose, at)))
+        wanted = {seq for seqs in {seqs for _, _, seqs in scoped} for seq in seqs}
+        undecided = sorted(wanted - decided_by_seq.keys())
+        if undecided:
+            decided_by_seq.update(zip(undecided, policy.decide_many([envelopes[seq] for seq in undecided], org,
+                                                                    purpose, at)))
         made = shared.made.setdefault((org, purpose), {})
-        for sub, rows in scoped:
-            same = (org, purpose, sub.dataset, sub.filter, tuple(row.seq for row in rows))
+        for sub, rows, seqs in scoped:
+            same = (org, purpose, sub.dataset, sub.filter, seqs)
             decided = shared.selected.get(same)
             if decided is None:
                 decided = shared.selected[same] = disclose.select_for(
@@ -237,6 +256,7 @@ class Cohort:
     first is done, so that they stay together and keep sharing the work of a page."""
     members: frozenset[str]
     first_done: float | None = None
+    gather: float = 0.0  # how long after the first is done the others are waited for (seconds)
 
 
 def cohorts_of(pages: Sequence[Page]) -> dict[str, Cohort]:
@@ -250,3 +270,4 @@ def cohorts_of(pages: Sequence[Page]) -> dict[str, Cohort]:
         cohort = Cohort(frozenset(members))
         found.update((sub_id, cohort) for sub_id in members)
     return found
+

@@ -63,7 +63,7 @@ from hub import db
 from hub.records.models import records
 from hub.records.service import live_records
 
-from . import disclose
+from . import disclose, statements
 from .channel import Channel, Message, Outcome, Target
 from .handover import hand_over
 from .leases import Leases
@@ -74,6 +74,7 @@ from .planner import (
     PageResult,
     Shared,
     Subscription,
+    close_together,
     cohorts_of,
     page_limit,
     plan,
@@ -88,6 +89,10 @@ log = logging.getLogger("causeway.delivery")
 # Subscriptions sent together wait this long for each other after the first of them is
 # done, so that they stay together and keep sharing the work of a page.
 GATHER_SECONDS = 0.05
+# In a backlog (full pages) they wait longer: a cohort that splits no longer shares its work,
+# and each part then costs what the whole did. Throughput is what counts there, not a moment's
+# latency, and a subscription whose endpoint is slower than this still goes on alone.
+BACKLOG_GATHER_SECONDS = 0.25
 
 
 class Worker:
@@ -215,9 +220,9 @@ class Worker:
             if sub_id in self._sending:
                 continue
             cohort = self._cohorts.get(sub_id)
-            if cohort is not None and cohort.first_done is not None and moment < cohort.first_done + GATHER_SECONDS \
+            if cohort is not None and cohort.first_done is not None and moment < cohort.first_done + cohort.gather \
                     and any(member in self._sending for member in cohort.members):
-                until = cohort.first_done + GATHER_SECONDS
+                until = cohort.first_done + cohort.gather
                 self._gather_until = until if self._gather_until is None else min(self._gather_until, until)
                 continue  # wait a moment for the others sent with it
             due.append(sub_id)
@@ -256,10 +261,10 @@ class Worker:
         later: list[Page | Retried] = []
         for item in done:
             cohort = self._cohorts.get(item.sub.id) if isinstance(item, Page) else None
-            if isinstance(item, Page) and cohort is not None and moment < item.finished_at + GATHER_SECONDS \
+            if isinstance(item, Page) and cohort is not None and moment < item.finished_at + cohort.gather \
                     and any(member in self._sending and member not in finished for member in cohort.members):
                 later.append(item)
-                until = item.finished_at + GATHER_SECONDS
+                until = item.finished_at + cohort.gather
                 self._gather_until = until if self._gather_until is None else min(self._gather_until, until)
             else:
                 now.append(item)
@@ -282,11 +287,10 @@ class Worker:
     def _prepare_and_send(self, due: list[str]) -> None:
         now = self.clock()
         with self.engine.connect() as conn:
-            found_rows = conn.execute(select(subscriptions).where(subscriptions.c.id.in_(due))).all()
+            found_rows = conn.execute(statements.SUBSCRIPTIONS_IN, {"ids": due}).all()
             subs = [Subscription.of(row) for row in found_rows]
             paused = {row.id for row in found_rows if row.paused_at is not None}  # by hand, since the claim
-            retrying = set(conn.execute(select(dead_letters.c.subscription_id).where(
-                dead_letters.c.subscription_id.in_(due), dead_letters.c.state == "retrying").distinct()).scalars())
+            retrying = set(conn.execute(statements.RETRYING_IN, {"ids": due}).scalars())
         found = {sub.id for sub in subs}
         self._held.difference_update(set(due) - found)  # deleted meanwhile
         ahead = {sub_id: self._ahead.pop(sub_id) for sub_id in due if sub_id in self._ahead}
@@ -329,7 +333,11 @@ class Worker:
             self._wake.set()  # their next page is due now
         for sub_id in due:
             self._cohorts.pop(sub_id, None)
-        self._cohorts.update(cohorts_of(sending))
+        cohorts = cohorts_of(sending)
+        full = {page.sub.id for page in sending if len(page.rows) >= self._limit(page.sub)}
+        for cohort in cohorts.values():
+            cohort.gather = BACKLOG_GATHER_SECONDS if cohort.members <= full else GATHER_SECONDS
+        self._cohorts.update(cohorts)
         for page in sending:
             self._sending.add(page.sub.id)
             self._pool.submit(self._send, page)
@@ -456,9 +464,9 @@ class Worker:
         """Remember the page before sending it, so a worker that dies mid-page is followed by the
         identical page; False if this worker no longer holds the subscription."""
         sub = page.sub
-        return sub.inflight_to == page.last_seq or bool(conn.execute(subscriptions.update().where(
-            subscriptions.c.id == sub.id, subscriptions.c.lease_owner == self.id,
-            subscriptions.c.epoch == sub.epoch).values(inflight_to=page.last_seq)).rowcount)
+        values = {"inflight_to": page.last_seq}
+        return sub.inflight_to == page.last_seq or bool(conn.execute(
+            statements.held_update(frozenset(values)), statements.held_params(sub.id, self.id, sub.epoch, values)).rowcount)
 
     def _limit(self, sub: Subscription) -> int:
         return page_limit(sub, self.settings.page_size, self.settings.batch_max_events)
@@ -473,14 +481,13 @@ class Worker:
                 slices.append((sub, disclose.read_page(conn, sub, sub.cursor, self._limit(sub), upto=sub.inflight_to)))
             else:
                 together.append(sub)
-        if not together:
-            return slices
-        low, window = read_window(together, self._limit)
-        rows = disclose.read_page(conn, together[0], low, window, orgs={sub.org for sub in together})
-        for sub, page in slice_window(rows, window, together, self._limit):
-            if page is None:  # cut short by the window, not the end of the log
-                page = disclose.read_page(conn, sub, sub.cursor, self._limit(sub))
-            slices.append((sub, page))
+        for close in close_together(together, self._limit):
+            low, window = read_window(close, self._limit)
+            rows = disclose.read_page(conn, close[0], low, window, orgs={sub.org for sub in close})
+            for sub, page in slice_window(rows, window, close, self._limit):
+                if page is None:  # cut short by the window, not the end of the log
+                    page = disclose.read_page(conn, sub, sub.cursor, self._limit(sub))
+                slices.append((sub, page))
         return slices
 
     # -- on the pool -------------------------------------------------------------

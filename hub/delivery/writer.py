@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from hub import db
 from hub.config import DeliverySettings
 
+from . import statements
 from .channel import Outcome
 from .leases import Leases, short_transaction
 from .models import dead_letters, delivery_attempts, subscriptions
@@ -184,9 +185,8 @@ class ResultWriter:
             values.update(lease_owner=None, lease_expires_at=None)
         else:
             values["lease_expires_at"] = self.leases.until()
-        moved = conn.execute(subscriptions.update().where(
-            subscriptions.c.id == sub.id, subscriptions.c.lease_owner == self.leases.owner,
-            subscriptions.c.epoch == sub.epoch).values(**values)).rowcount
+        moved = conn.execute(statements.held_update(frozenset(values)),
+                             statements.held_params(sub.id, self.leases.owner, sub.epoch, values)).rowcount
         if page is None:
             return bool(moved)
         decided, handed = page.decided, result.handed

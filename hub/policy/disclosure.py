@@ -2,14 +2,18 @@
 
 A disclosure row is written for every provider record handed to a recipient, in
 the caller's transaction, with one audit entry per batch that carries a digest of
-the rows (so the rows can be checked against the tamper-evident chain). Denials
-are audited in aggregate: counts by reason per batch.
+the rows (so the rows can be checked against the tamper-evident chain). The same
+disclosure handed over several times at once (several subscriptions of a recipient
+sent the same page together) is one row with `copies`; the subject-access report
+lists it that many times, as if it were that many rows. Denials are audited in
+aggregate: counts by reason per batch.
 """
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -33,7 +37,7 @@ def record_disclosures(conn: Connection, batch: list[Disclosure], channel: str, 
 
 
 _DISCLOSURE_COLUMNS = ("record_id", "seq", "subject", "dataset", "provider", "recipient", "purpose", "agreement_id",
-                       "agreement_version", "lawful_basis", "channel", "at")
+                       "agreement_version", "lawful_basis", "channel", "at", "copies")
 
 
 def record_disclosure_batches(conn: Connection, batches: list[tuple[list[Disclosure], str]], actor: str = "hub") -> None:
@@ -43,43 +47,54 @@ def record_disclosure_batches(conn: Connection, batches: list[tuple[list[Disclos
     batches = [(batch, channel) for batch, channel in batches if batch]
     if not batches:
         return
+    # Subscriptions sent a page together hand over the very same disclosures (one object each,
+    # made once for all of them): each such batch is written as one set of rows, with how many
+    # times it was handed over, and summarised for its audit entries once.
+    same: dict[tuple[tuple[int, ...], str], list[Any]] = {}  # (ids, channel) -> [batch, channel, times]
+    keys = []
+    for batch, channel in batches:
+        key = (tuple(map(id, batch)), channel)
+        keys.append(key)
+        counted = same.get(key)
+        if counted is None:
+            same[key] = [batch, channel, 1]
+        else:
+            counted[2] += 1
     # A bare executemany: the only typed column (at, one value per batch) is converted once.
     to_db = disclosures.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     converted: dict[int, object] = {}
     values = []
-    for batch, channel in batches:
+    for batch, channel, times in same.values():
         for d in batch:
             at = converted.get(id(d.at))
             if at is None:
                 at = converted[id(d.at)] = to_db(d.at) if to_db else d.at
             values.append((d.record_id, d.seq, d.subject, d.dataset, d.provider, d.recipient, d.purpose,
-                           d.agreement_id, d.agreement_version, d.lawful_basis, channel, at))
+                           d.agreement_id, d.agreement_version, d.lawful_basis, channel, at, times))
     placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(f"INSERT INTO disclosures ({', '.join(_DISCLOSURE_COLUMNS)}) "
                          f"VALUES ({', '.join([placeholder] * len(_DISCLOSURE_COLUMNS))})", values)
-    entries = []
-    # Subscriptions sent the same page together hand over the very same disclosures: their
-    # fingerprint is computed once.
-    fingerprints: dict[tuple[int, ...], str] = {}
-    for batch, channel in batches:
-        by_recipient: dict[str, list[Disclosure]] = {}
-        for d in batch:
-            by_recipient.setdefault(d.recipient, []).append(d)
-        for recipient, mine in by_recipient.items():
-            same = tuple(id(d) for d in mine)
-            fingerprint = fingerprints.get(same)
-            if fingerprint is None:
-                fingerprint = fingerprints[same] = hashlib.sha256(canonical_json(
-                    [[d.record_id, d.seq, d.agreement_id, d.agreement_version, d.purpose] for d in mine]
-                )).hexdigest()
-            entries.append(dict(actor=actor, org=recipient, action="records.disclose", target=recipient, detail={
-                "channel": channel, "count": len(mine),
-                "datasets": dict(Counter(d.dataset for d in mine)),
-                "agreements": sorted({f"{d.agreement_id}/v{d.agreement_version}" for d in mine}),
-                "purposes": sorted({d.purpose for d in mine}),
-                "seq_from": min(d.seq for d in mine), "seq_to": max(d.seq for d in mine),
-                "rows_sha256": fingerprint}))
+    summaries = {ids: _summaries(batch) for (ids, _), (batch, _, _) in same.items()}
+    entries = [dict(actor=actor, org=recipient, action="records.disclose", target=recipient,
+                    detail={"channel": channel, **summary})
+               for ids, channel in keys for recipient, summary in summaries[ids]]
     audit.append_many(conn, entries, at=max(d.at for batch, _ in batches for d in batch))
+
+
+def _summaries(batch: list[Disclosure]) -> list[tuple[str, dict[str, Any]]]:
+    """(recipient, what its audit entry says of its part of the batch), per recipient in the batch."""
+    by_recipient: dict[str, list[Disclosure]] = {}
+    for d in batch:
+        by_recipient.setdefault(d.recipient, []).append(d)
+    return [(recipient, {
+        "count": len(mine),
+        "datasets": dict(Counter(d.dataset for d in mine)),
+        "agreements": sorted({f"{d.agreement_id}/v{d.agreement_version}" for d in mine}),
+        "purposes": sorted({d.purpose for d in mine}),
+        "seq_from": min(d.seq for d in mine), "seq_to": max(d.seq for d in mine),
+        "rows_sha256": hashlib.sha256(canonical_json(
+            [[d.record_id, d.seq, d.agreement_id, d.agreement_version, d.purpose] for d in mine])).hexdigest()})
+        for recipient, mine in by_recipient.items()]
 
 
 def count_denials(decisions: list[Decision]) -> dict[str, int]:
@@ -107,7 +122,7 @@ def subject_disclosures(conn: Connection, subject: str, provider: str | None) ->
              "purpose": r.purpose, "agreement_id": r.agreement_id, "agreement_version": r.agreement_version,
              "lawful_basis": r.lawful_basis, "channel": r.channel, "at": iso_utc(r.at),
              "key": r.key, "occurred_at": r.occurred_at}
-            for r in conn.execute(query)]
+            for r in conn.execute(query) for _ in range(r.copies)]
 
 
 def subject_records(conn: Connection, subject: str, publisher: str | None) -> int:

@@ -102,7 +102,8 @@ objections = Table(
     Index("ix_objections_revision", "revision"),
 )
 
-# One row per record handed to a recipient: the subject-access report reads this.
+# One row per record handed to a recipient (`copies` times: handed over that many times at
+# once, e.g. by several subscriptions of the recipient): the subject-access report reads this.
 disclosures = Table(
     "disclosures",
     metadata,
@@ -119,6 +120,7 @@ disclosures = Table(
     Column("lawful_basis", String(32), nullable=False),
     Column("channel", String(32), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("copies", Integer, nullable=False, server_default="1"),
     Index("ix_disclosures_subject", "subject", "provider"),
     Index("ix_disclosures_recipient", "recipient", "seq"),
 )

@@ -11,5 +11,8 @@ def bump(conn: Connection) -> int:
     return conn.execute(select(policy_revision.c.revision).where(policy_revision.c.id == 1)).scalar_one()
 
 
+_CURRENT = select(policy_revision.c.revision).where(policy_revision.c.id == 1)  # asked several times a round
+
+
 def current(conn: Connection) -> int:
-    return conn.execute(select(policy_revision.c.revision).where(policy_revision.c.id == 1)).scalar_one()
+    return conn.execute(_CURRENT).scalar_one()

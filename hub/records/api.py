@@ -25,12 +25,16 @@ def get_schema(dataset, version):
 
 
 def publish():
-    caller = principal()
+    return ok(answer_publish(services(), parsed_body(), principal()))
+
+
+def answer_publish(hub_services, body: dict, caller) -> dict:
+    """The answer to a batch; also given by `hub.records.publish_route`, in front of connexion."""
     caller.require("publisher")
-    outcome = services().records.publish(parsed_body(), caller)
-    services().metrics.count_publish(caller.org, outcome)
-    return ok({"batch_id": outcome.batch_id, "accepted": outcome.accepted, "duplicates": outcome.duplicates,
-               "rejected": outcome.rejected, "results": outcome.results})
+    outcome = hub_services.records.publish(body, caller)
+    hub_services.metrics.count_publish(caller.org, outcome)
+    return {"batch_id": outcome.batch_id, "accepted": outcome.accepted, "duplicates": outcome.duplicates,
+            "rejected": outcome.rejected, "results": outcome.results}
 
 
 def get_record(record_id):

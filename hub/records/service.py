@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from causeway_common.canonical import canonical_json, digest
+from causeway_common.canonical import canonical_json, canonical_payload_and_digest, digest
 from causeway_common.catalogue import Dataset, FieldError, PayloadValidator, dataset_from_documents, load_format_schema
 from causeway_common.limits import DEFAULT_MAX_DEPTH
 from causeway_common.signing import SignatureInvalid, load_public_key, verify_manifest
@@ -189,12 +189,12 @@ class RecordService:
             return None, None, FieldError("/schema_version", _unaddressed(dataset, version))
         return dataset, dataset.validator(version), None
 
-    def _check_record(self, record, principal: Principal, known_digest: str | None, resolved: dict
+    def _check_record(self, record, principal: Principal, known: tuple[bytes | None, str | None], resolved: dict
                       ) -> tuple[tuple | None, list[FieldError]]:
         """Returns (candidate, []) or (None, errors); a candidate is (id, dataset, schema_version,
         key, op, subject, publisher, occurred_at, digest, payload), the record's log row without
-        what the hub adds when it appends. known_digest: the record's digest, when the manifest
-        check has just computed it. resolved: (dataset, version) -> `_resolve`'s answer, kept
+        what the hub adds when it appends. known: the canonical JSON of the record's payload and
+        the record's digest, each when the manifest check has just computed it (else None). resolved: (dataset, version) -> `_resolve`'s answer, kept
         for the batch (a batch seldom names more than one)."""
         if not isinstance(record, dict):
             return None, [FieldError("", "a record must be a JSON object")]
@@ -217,6 +217,7 @@ class RecordService:
             return None, [FieldError("/subject", f"{dataset.name} is personal data: every record needs a pseudonymous subject reference")]
         key = get("key")
         op = record["op"]
+        encoded_payload, record_digest = known
         if op == "delete":
             if not key:
                 return None, [FieldError("/key", "a delete needs the key of the record it deletes")]
@@ -235,14 +236,19 @@ class RecordService:
                 key = str(natural_key)
             elif natural_key is not None and str(natural_key) != key:
                 return None, [FieldError("/key", f"key {key!r} differs from the payload's {dataset.key_field} {natural_key!r}")]
-            stored_payload = canonical_json(payload).decode("utf-8")
+            if record_digest is None:
+                encoded_payload, record_digest = canonical_payload_and_digest(record)
+            elif encoded_payload is None:
+                encoded_payload = canonical_json(payload)
+            stored_payload = encoded_payload.decode("utf-8")
         if "\x00" in key or "\x00" in publisher or (subject is not None and "\x00" in subject):
             return None, [_nul_error(key=key, subject=subject, publisher=publisher)]
         return (record["id"].lower(), dataset.name, int(version), key, op, subject, publisher, record["occurred_at"],
-                known_digest or digest(record), stored_payload), []
+                record_digest or digest(record), stored_payload), []
 
     def _check_manifest(self, body: dict, raw_records: list, principal: Principal
-                        ) -> tuple[str, str | None, str | None, dict[int, list[FieldError]], list[str | None]]:
+                        ) -> tuple[str, str | None, str | None, dict[int, list[FieldError]],
+                                   list[tuple[bytes | None, str | None]]]:
         """For agent credentials: the signed manifest must match the batch exactly.
 
         The one exception: a record holding a value beyond the record limits (a number
@@ -252,7 +258,7 @@ class RecordService:
         if principal.agent_id is None:
             if manifest is not None:
                 raise Forbidden("manifests are signed by enrolled agents; this credential is not an agent's")
-            return str(uuid.uuid4()), None, None, {}, [None] * len(raw_records)
+            return str(uuid.uuid4()), None, None, {}, [(None, None)] * len(raw_records)
         if not isinstance(manifest, dict) or not isinstance(signature, str):
             raise Invalid("an agent's batch must carry a signed manifest: {records, manifest, signature}", slug="manifest-missing")
         public_key = self._public_key_of(principal.agent_id)
@@ -268,8 +274,8 @@ class RecordService:
         beyond_limits: dict[int, list[FieldError]] = {}
         if not isinstance(digests, list) or len(digests) != len(raw_records):
             raise self._manifest_mismatch()
-        computed = [_digest_or_none(record) for record in raw_records]
-        for index, (signed, record, own) in enumerate(zip(digests, raw_records, computed)):
+        computed = [_encoded_or_none(record) for record in raw_records]
+        for index, (signed, record, (_, own)) in enumerate(zip(digests, raw_records, computed)):
             if signed != own:
                 errors = self._limits.errors(record)
                 if not errors:
@@ -299,7 +305,7 @@ class RecordService:
             raise Invalid("body must be {\"records\": [...]}")
         if len(raw_records) > self.settings.max_batch_records:
             raise TooLarge(f"{len(raw_records)} records in one batch; the limit is {self.settings.max_batch_records}: split the batch")
-        batch_id, manifest, signature, beyond_limits, digests = self._check_manifest(body, raw_records, principal)
+        batch_id, manifest, signature, beyond_limits, known = self._check_manifest(body, raw_records, principal)
 
         results: list[dict | None] = [None] * len(raw_records)
         candidates: list[tuple[int, tuple]] = []
@@ -310,7 +316,7 @@ class RecordService:
             if index in beyond_limits:
                 candidate, errors = None, beyond_limits[index]
             else:
-                candidate, errors = self._check_record(record, principal, digests[index], resolved)
+                candidate, errors = self._check_record(record, principal, known[index], resolved)
             if errors:
                 self._reject(index, record, errors, principal, results, rejected_by_dataset, reject_details)
             else:
@@ -426,11 +432,14 @@ def own_record(record_id: str, principal: Principal):
     return query
 
 
-def _digest_or_none(record) -> str | None:
+def _encoded_or_none(record) -> tuple[bytes | None, str | None]:
+    """(canonical JSON of the payload, digest) of a record; None for what cannot be encoded."""
     try:
-        return digest(record)
+        if isinstance(record, dict) and isinstance(record.get("payload"), dict):
+            return canonical_payload_and_digest(record)
+        return None, digest(record)
     except (RecursionError, ValueError, TypeError):  # nested beyond what can be encoded
-        return None
+        return None, None
 
 
 def envelope_of(row) -> dict:
