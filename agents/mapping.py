@@ -446,6 +446,10 @@ class Field:
     value_of: Callable[[dict, dict], object]
     columns: set[str]
     references: set[str] = dataclass_field(default_factory=set)  # other target fields a template reads
+    # A field read straight from one column, for the mapper's shortcut with text cells (see Mapper.map):
+    column: str | None = None
+    chain: Callable | None = None  # its converters, applied to a cell that is not empty
+    settle: Callable | None = None  # what follows the converters: the default for None, JSON text for a date
 
 
 def _placeholder(name: str, placeholder: str, spec: str) -> tuple[Callable[[dict, dict], object], Callable]:
@@ -572,21 +576,23 @@ def _compile_field(name: str, spec, zone: tzinfo) -> Field:
     if any(getattr(c, "repeats", False) for c in converters):
         chain = _cached(chain)
 
+    def settle(value):
+        if value is None:
+            if default is None and required:
+                raise MappingError("is required but the source value is empty", name, column_label)
+            return default
+        if isinstance(value, date):  # a date or timestamp cell taken as it is: JSON has no such type
+            return utc_text(value, zone) if isinstance(value, datetime) else value.isoformat()
+        return value
+
     def value_of(data, payload):
         value = raw(data, payload)
         if value is None or (value.__class__ is str and not value.strip()):
-            value = None
-        elif chain is not None:
-            value = chain(value)
-        if value is None:
-            value = default
-            if value is None and required:
-                raise MappingError("is required but the source value is empty", name, column_label)
-        elif isinstance(value, date):  # a date or timestamp cell taken as it is: JSON has no such type
-            value = utc_text(value, zone) if isinstance(value, datetime) else value.isoformat()
-        return value
+            return settle(None)
+        return settle(value if chain is None else chain(value))
 
-    return Field(value_of, used, references)
+    plain_column = spec["from"] if "from" in spec and "." not in spec["from"] else None
+    return Field(value_of, used, references, plain_column, chain, settle)
 
 
 def SUBJECT_FIELD(data, payload):
@@ -636,7 +642,7 @@ class Mapper:
                         f"(fields it can read: {', '.join(sorted(n for n, f in compiled.items() if not f.references))})")
         # Templates reading other fields go last, when those fields are in the payload.
         ordered = sorted(compiled.items(), key=lambda item: bool(item[1].references))
-        self._fields = tuple((name, field.value_of) for name, field in ordered)
+        self._fields = tuple((name, field.column, field.chain, field.settle, field.value_of) for name, field in ordered)
         self.fields = tuple(fields)  # every target field, in the order written
         self._subject_fields = tuple(subject_fields)
         key_field = compiled[self.key_field]
@@ -691,7 +697,19 @@ class Mapper:
         if row.op == "delete":
             return None, self._key(data), self._delete_subject(data)
         payload: dict = {}
-        for name, value_of in self._fields:
+        for name, column, chain, settle, value_of in self._fields:
+            if column is not None:
+                # A text cell that is not empty, the commonest case, without value_of's calls.
+                value = data.get(column)
+                if value.__class__ is str and value.strip():
+                    if chain is not None:
+                        value = chain(value)
+                        if value is None or isinstance(value, date):
+                            value = settle(value)
+                            if value is None:
+                                continue
+                    payload[name] = value
+                    continue
             value = value_of(data, payload)
             if value is not None:
                 payload[name] = value

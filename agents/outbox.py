@@ -16,8 +16,10 @@ import json
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -292,16 +294,15 @@ class Outbox:
         with self._write(durable=False) as conn:
             conn.executemany("DELETE FROM outbox WHERE seq BETWEEN ? AND ?",
                              _runs(sorted([r.seq for r in delivered] + [r.seq for r, _ in rejected])))
-            per_task: dict[str, dict] = {}
-            for record in delivered:
-                per_task.setdefault(record.task, {"published": 0, "rejected": 0})["published"] += 1
+            published = Counter(map(attrgetter("task"), delivered))  # counted at C speed: a batch is 1,000
+            refused: Counter[str] = Counter()
             for record, errors in rejected:
-                per_task.setdefault(record.task, {"published": 0, "rejected": 0})["rejected"] += 1
+                refused[record.task] += 1
                 self._insert_rejects(conn, record.task, [Reject(
                     "hub", record.location, errors, data=json.loads(record.body).get("payload"),
                     record_id=record.record_id)], now)
-            for task, counts in per_task.items():
-                self._bump(conn, task, **counts)
+            for task in published.keys() | refused.keys():
+                self._bump(conn, task, published=published[task], rejected=refused[task])
 
     def span(self) -> int:
         """At least the number of records waiting (queue positions from the oldest to the newest),

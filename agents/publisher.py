@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from causeway_common.canonical import canonical_json
-from causeway_common.envelope import derived_record_id
+from causeway_common.envelope import record_id_deriver
 from connectors import Chunk, ConnectorError, Source, SourceRow, load_source
 
 from .config import AgentConfig, TaskConfig
@@ -77,9 +77,13 @@ class RecordBuilder:
     mapper: RowMapper
     clock: Callable[[], str] = field(default=_now)
     remembered_subject: Callable[[str], str | None] = lambda key: None
+    record_id: Callable[[object, object], str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.record_id = record_id_deriver(self.task.name)
 
     def prepare(self, row: SourceRow) -> Prepared:
-        record_id = derived_record_id(self.task.name, row.identity, row.version)
+        record_id = self.record_id(row.identity, row.version)
         try:
             mapped = self.mapper.map(row)
         except RowMappingError as exc:

@@ -74,12 +74,9 @@ class _Flight:
     """One batch out at the hub: its records, their keys, and the hub's answers so far (one
     per part sent: a batch halved after a refusal is sent in parts)."""
     pending: list[PendingRecord]
+    keys: set[str | None]  # the records' keys (None among them when some have none)
     answers: list[tuple[list[PendingRecord], list[dict]]] = field(default_factory=list)
     unanswered: int = 0
-    keys: set[str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.keys = {r.key for r in self.pending if r.key is not None}
 
 
 class Sender:
@@ -126,11 +123,13 @@ class Sender:
                     pending = self.outbox.take(self.batch_size, MAX_BATCH_BYTES, after=after)
                     if not pending:
                         break
+                    keys = [r.key for r in pending]
                     busy = set().union(*(flight.keys for flight in flights.values()))
-                    cut = next((i for i, r in enumerate(pending) if r.key is not None and r.key in busy), len(pending))
+                    busy.discard(None)
+                    cut = next((i for i, key in enumerate(keys) if key in busy), len(keys)) if busy else len(keys)
                     if cut == 0:
                         break  # its key is in flight: wait for that answer
-                    flight = _Flight(pending[:cut])
+                    flight = _Flight(pending[:cut], set(keys[:cut]))
                     after = flight.pending[-1].seq
                     flights[pool.submit(self._fly, flight)] = flight
                 if not flights:

@@ -1,6 +1,7 @@
 """The record envelope: {id, dataset, schema_version, key, op, subject?, occurred_at, payload}."""
 import hashlib
 import uuid
+from collections.abc import Callable
 
 OPERATIONS = ("upsert", "delete")
 
@@ -18,6 +19,24 @@ def derived_record_id(*identity_parts: object) -> str:
     uuid.uuid5(RECORD_ID_NAMESPACE, parts joined by US), built from the hex digest without
     the UUID object, which costs several times more on the agent's per-row path."""
     name = "\x1f".join(map(str, identity_parts)).encode("utf-8")
-    x = hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).hexdigest()
-    # version 5 in the 13th digit; the RFC 4122 variant (binary 10..) in the 17th
+    return _uuid5_text(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).hexdigest())
+
+
+def record_id_deriver(first_part: object) -> Callable[[object, object], str]:
+    """derived_record_id(first_part, identity, version) as a function of the last two parts,
+    with the namespace and the first part (an agent's task name, the same for every row)
+    hashed once: each row's id only copies that state and hashes its own parts."""
+    prefix = hashlib.sha1(_NAMESPACE_BYTES + f"{first_part}\x1f".encode("utf-8"), usedforsecurity=False)
+
+    def derive(identity: object, version: object) -> str:
+        digest = prefix.copy()
+        digest.update(f"{identity}\x1f{version}".encode("utf-8"))
+        return _uuid5_text(digest.hexdigest())
+
+    return derive
+
+
+def _uuid5_text(x: str) -> str:
+    """The UUID text of a SHA-1 hex digest: version 5 in the 13th digit, the RFC 4122 variant
+    (binary 10..) in the 17th."""
     return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT_DIGIT[x[16]]}{x[17:20]}-{x[20:32]}"

@@ -242,6 +242,7 @@ class TableReader:
         self.identity = identity
         self.excel = excel
         self._identity_prefix = f"{file_name}#{sheet + '!' if sheet else ''}"
+        self._names: list[str] | None = None  # the header's names when it names every column, in order
 
     def where(self, row: int | None = None) -> str:
         text = self.file_name + (f" sheet {self.sheet!r}" if self.sheet else "")
@@ -266,6 +267,8 @@ class TableReader:
                 columns = _header_columns(values, self.where(number))
                 self._check_identity(columns, number)
                 width = max(index for _, index in columns) + 1
+                # Every column named, the commonest header: a row's dict is zipped at C speed.
+                self._names = [name for name, _ in columns] if width == len(columns) else None
                 continue
             if self._is_blank(values):
                 continue  # blank lines and Excel's trailing empty rows
@@ -299,7 +302,7 @@ class TableReader:
                 )
         elif len(values) < width:
             values = values + [None] * (width - len(values))
-        data = {name: values[index] for name, index in columns}
+        data = dict(zip(self._names, values)) if self._names else {name: values[index] for name, index in columns}
         limit = self.limits.max_field_chars
         # CSV cells are all text (or None past a short row's end): one C-speed test clears most rows.
         for name, index in columns if self.excel or max(map(len, filter(None, values)), default=0) > limit else ():
