@@ -16,10 +16,11 @@ from hub.problems import MEMBERS, problem_for
 from support.agreements import POLICIES, example
 
 HUB = Path(hub.app.__file__).parent
-# The HTTP layer: handlers, the app and its middleware, request plumbing, the /metrics
-# view and the console's pages. Everything else in hub/ is domain code.
+# The HTTP layer: handlers, the app and its middleware (the publish route among them), request
+# plumbing, the /metrics view and the console's pages. Everything else in hub/ is domain code.
 HTTP_LAYER = {"app.py", "problems.py", "middleware.py", "web.py", "api_auth.py", "validation.py",
-              "parameter_validation.py", "page_headers.py", "jsonprovider.py", "health/scrape.py"}
+              "parameter_validation.py", "page_headers.py", "jsonprovider.py", "health/scrape.py",
+              "records/publish_route.py"}
 HTTP_WORDS = re.compile(r"\b(HTTP|GET|POST|PUT|PATCH|DELETE|4\d\d|5\d\d|Bad Request|Not Found|Unprocessable|Conflict)\b"
                         r"|/api/v1|Traceback")
 REFERRAL = "referral-edinburgh-sds"
