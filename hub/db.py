@@ -42,6 +42,9 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+SQLITE_CACHE_KIB = 64 * 1024  # per connection, filled only as pages are read
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -56,6 +59,10 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # The record log's unique (id, publisher) index takes records in random order, so a
+            # batch touches pages all over it; at SQLite's 2 MB default the cache held too little
+            # of it once the log passed a million records, and each batch re-read its pages.
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
