@@ -4,17 +4,13 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-# connexion imports starlette's test client at import time; its deprecation notice is noise for operators.
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-
-import connexion  # noqa: E402
-import yaml  # noqa: E402
+import connexion
+import yaml
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from flask import request

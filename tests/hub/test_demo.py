@@ -1,7 +1,9 @@
 """`causeway-hub demo` (what `make run` starts) shows the whole path within a minute: the
 Edinburgh agent's records reach SFRS's webhook receiver (a folder of events) and Police
 Scotland's hub-managed agent (a SQLite table), and the operations pages have a failing
-subscription and a stale agent to show."""
+subscription and a stale agent to show. It does so from the checkout and from the project's
+wheel installed on its own, as a council installs the agent and an operator the hub: nothing
+either needs (schemas, migrations, pages, examples, samples) is left out of the wheel."""
 from __future__ import annotations
 
 import json
@@ -11,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -35,14 +38,31 @@ def _rows(table_file) -> int:
         conn.close()
 
 
-def test_the_demo_delivers_to_its_subscribers_and_shows_a_failing_subscription_and_a_stale_agent(tmp_path):
+@pytest.fixture(scope="module")
+def installed_wheel(tmp_path_factory) -> Path:
+    """The python of a new virtual environment holding the wheel built from this checkout."""
+    folder = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder / "dist"),
+                    str(ROOT)], check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True, timeout=120)
+    python = folder / "venv" / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt"),
+                    *map(str, (folder / "dist").glob("causeway-*.whl"))], check=True, capture_output=True, timeout=600)
+    return python
+
+
+@pytest.mark.parametrize("installed", [False, True], ids=["checkout", "wheel"])
+def test_the_demo_delivers_to_its_subscribers_and_shows_a_failing_subscription_and_a_stale_agent(
+        request, tmp_path, installed):
+    # From the wheel, run outside the checkout, so nothing can be imported or read from it.
+    python, cwd = (request.getfixturevalue("installed_wheel"), tmp_path) if installed else (sys.executable, ROOT)
     port, log = free_port(), tmp_path / "demo.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUSEWAY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAUSEWAY_") and k != "PYTHONPATH"}
     with open(log, "ab") as out:
-        demo = subprocess.Popen([sys.executable, "-m", "hub.cli", "demo", "--db", f"sqlite:///{tmp_path / 'hub.db'}",
+        demo = subprocess.Popen([str(python), "-m", "hub.cli", "demo", "--db", f"sqlite:///{tmp_path / 'hub.db'}",
                                  "--port", str(port), "--log-level", "warning", "--no-access-log",
                                  "--agent-dir", str(tmp_path / "agent"), "--subscriber-dir", str(tmp_path / "subscriber")],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     try:
         wait_for_port(port, timeout=90, proc=demo)
@@ -65,6 +85,9 @@ def test_the_demo_delivers_to_its_subscribers_and_shows_a_failing_subscription_a
         configuration = requests.get(f"{base}/agents/{agents['police-scotland-demo-agent']['id']}/configuration",
                                      headers=headers, timeout=10).json()
         assert configuration["applied_version"] == 1
+        for page in ("/console/sign-in", "/open/", "/open/gazetteer-address"):
+            assert requests.get(f"http://127.0.0.1:{port}{page}", timeout=10).status_code == 200, page
+        assert "Warning" not in log.read_text(), log.read_text()  # an operator's terminal shows no library noise
     finally:
         os.killpg(demo.pid, signal.SIGINT)
         try:
