@@ -22,7 +22,8 @@ from support import ROOT
 from support.servers import free_port, wait_for_port
 from support.waiting import wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+# Building and installing the wheel takes a minute or two of the first test's time.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
 def _rows(table_file) -> int:
