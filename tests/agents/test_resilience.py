@@ -56,7 +56,8 @@ def test_the_agent_keeps_reading_while_the_hub_is_down_and_drains_after(hub, tmp
         write_gazetteer_csv(drop / "wednesday.csv", 500, start=700)
         # The agent reads on: both files end up in the outbox while the hub is away.
         wait_until(lambda: outbox_figures(state)["depth"] == 900, timeout=60, message="900 records waiting in the outbox")
-        assert (drop / "processed" / "wednesday.csv").exists()
+        # The file is moved once its rows' outbox commit is done, just after.
+        wait_until(lambda: (drop / "processed" / "wednesday.csv").exists(), timeout=30, message="wednesday.csv processed")
         status = run_agent(config, "status")
         assert "900 records waiting for the hub" in status.stdout
 

@@ -101,8 +101,10 @@ def test_the_sender_backs_off_while_the_hub_is_down_and_drains_when_it_returns(h
     thread = threading.Thread(target=sender.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        wait_until(lambda: sender.backoff.failures >= 2, timeout=30, message="two failed attempts")
-        assert outbox.depth() == 40 and sender.status == "waiting for the hub"
+        # Each retry says "sending" while it tries; between tries it says it is waiting.
+        wait_until(lambda: sender.backoff.failures >= 2 and sender.status == "waiting for the hub", timeout=30,
+                   message="two failed attempts, waiting for the hub")
+        assert outbox.depth() == 40
         hub.start()
         wait_until(lambda: outbox.depth() == 0, timeout=60, message="the outbox to drain")
     finally:

@@ -165,10 +165,14 @@ def gazetteer_line(n: int) -> str:
 
 
 def write_gazetteer_csv(path: Path, rows: int, start: int = 0) -> Path:
-    with open(path, "w", encoding="utf-8", newline="") as out:
+    """Written under a name the drop folder ignores, then renamed, as an export should be: a
+    running agent never reads it half-written."""
+    partial = path.with_name(path.name + ".part")
+    with open(partial, "w", encoding="utf-8", newline="") as out:
         out.write(GAZETTEER_HEADER + "\n")
         for n in range(start, start + rows):
             out.write(gazetteer_line(n) + "\n")
+    os.replace(partial, path)
     return path
 
 

@@ -51,7 +51,7 @@ class Receiver:
         self.proc = subprocess.Popen([sys.executable, str(RECEIVER), "--port", str(self.port),
                                       "--state", self.state_path, "--host", self.host, *extra],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=python_env())
-        wait_for_port(self.port, timeout=15, proc=self.proc, host=self.host)
+        wait_for_port(self.port, timeout=60, proc=self.proc, host=self.host)
         return self
 
     def _call(self, method: str, path: str, payload=None):

@@ -26,7 +26,7 @@ class SinkProcess:
         self.proc = subprocess.Popen([sys.executable, str(RECEIVERS / script), str(self.port), str(self.path)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
                                      env=python_env())
-        wait_for_port(self.port, proc=self.proc)
+        wait_for_port(self.port, timeout=60, proc=self.proc)
 
     def received(self) -> list[dict]:
         return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line]

@@ -54,11 +54,12 @@ def test_a_page_planned_while_the_last_was_sent_is_not_sent_once_its_agreement_i
         assert [int(e["sequence"]) for e in worker._ahead[sub["id"]].messages[0].events] == seqs[2:4]
         grant.suspend(agreement)
         channel.release.set()
-        wait_until(lambda: services.delivery.status(sub["id"], subscriber)["status"] == "paused",
-                   timeout=15, message="the subscription paused")
-        assert channel.sequences() == seqs[:2]  # the page planned ahead was not sent
-        status = services.delivery.status(sub["id"], subscriber)
+        # The pause is written before the cursor of the page in flight: wait for both.
+        status = wait_until(lambda: (s := services.delivery.status(sub["id"], subscriber))["status"] == "paused"
+                            and s["cursor"] == seqs[1] and s,
+                            timeout=15, message="the subscription paused after the page delivered")
         assert status["cursor"] == seqs[1]  # held after the page delivered, nothing skipped
+        assert channel.sequences() == seqs[:2]  # the page planned ahead was not sent
     finally:
         channel.release.set()
         worker.stop()

@@ -18,7 +18,8 @@ def test_worker_killed_mid_batch_repeats_only_that_batch_with_the_same_webhook_i
     grant("sds", "gazetteer-address")
     sub = subscribe(dataset="gazetteer-address", channel="webhook", url=receiver.url("a"), batch=True,
                     start="beginning")
-    receiver.control(secrets={"a": sub["secret"]}, delay=1.0)
+    # Each answer held 5 s: long enough that the second batch is still unanswered when looked at.
+    receiver.control(secrets={"a": sub["secret"]}, delay=5.0)
     seqs = []
     for start in range(0, 60, 15):
         seqs += publish([gazetteer_record(5000 + i) for i in range(start, start + 15)])
