@@ -43,12 +43,17 @@ def _rows(table_file) -> int:
 def installed_wheel(tmp_path_factory) -> Path:
     """The python of a new virtual environment holding the wheel built from this checkout."""
     folder = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder / "dist"),
-                    str(ROOT)], check=True, capture_output=True, timeout=300)
-    subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True, timeout=120)
     python = folder / "venv" / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt"),
-                    *map(str, (folder / "dist").glob("causeway-*.whl"))], check=True, capture_output=True, timeout=600)
+
+    def run(*command: str, timeout: float) -> None:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, f"{' '.join(command)}\n{result.stdout}\n{result.stderr}"
+
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder / "dist"), str(ROOT),
+        timeout=300)
+    run(sys.executable, "-m", "venv", str(folder / "venv"), timeout=120)
+    run(str(python), "-m", "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt"),
+        *map(str, (folder / "dist").glob("causeway-*.whl")), timeout=600)
     return python
 
 
