@@ -270,4 +270,3 @@ def cohorts_of(pages: Sequence[Page]) -> dict[str, Cohort]:
         cohort = Cohort(frozenset(members))
         found.update((sub_id, cohort) for sub_id in members)
     return found
-

@@ -334,7 +334,7 @@ class Worker:
         for sub_id in due:
             self._cohorts.pop(sub_id, None)
         cohorts = cohorts_of(sending)
-        full = {page.sub.id for page in sending if len(page.rows) >= self._limit(page.sub)}
+        full = {page.sub.id for page in sending if self._full(page)}
         for cohort in cohorts.values():
             cohort.gather = BACKLOG_GATHER_SECONDS if cohort.members <= full else GATHER_SECONDS
         self._cohorts.update(cohorts)
@@ -349,7 +349,7 @@ class Worker:
         delivered), so that it can go out as soon as the result is written. Only in a backlog:
         after a page short of full (the end of the log) more may arrive while it is sent, and
         the next page is read when it is due."""
-        sending = [page for page in sending if len(page.rows) >= self._limit(page.sub)]
+        sending = [page for page in sending if self._full(page)]
         if not sending or self._stop.is_set():
             return
         now = self.clock()
@@ -362,7 +362,7 @@ class Worker:
         except Exception:  # planned again in its round
             log.exception("delivery worker %s: planning ahead failed", self.id)
             return
-        self._ahead.update((page.sub.id, page) for page in planned.sending if len(page.rows) >= self._limit(page.sub))
+        self._ahead.update((page.sub.id, page) for page in planned.sending if self._full(page))
 
     def _shared_at(self, now: datetime) -> Shared:
         """What pages planned now share with those planned a moment ago, while their decisions stand."""
@@ -470,6 +470,10 @@ class Worker:
 
     def _limit(self, sub: Subscription) -> int:
         return page_limit(sub, self.settings.page_size, self.settings.batch_max_events)
+
+    def _full(self, page: Page) -> bool:
+        """A page as long as its subscription's limit: the log has more after it (a backlog)."""
+        return len(page.rows) >= self._limit(page.sub)
 
     def _read_pages(self, conn: Connection, members: list[Subscription]) -> list[tuple[Subscription, list[Any]]]:
         """(subscription, its page) for subscriptions of the same dataset, from one read where they

@@ -194,8 +194,9 @@ class RecordService:
         """Returns (candidate, []) or (None, errors); a candidate is (id, dataset, schema_version,
         key, op, subject, publisher, occurred_at, digest, payload), the record's log row without
         what the hub adds when it appends. known: the canonical JSON of the record's payload and
-        the record's digest, each when the manifest check has just computed it (else None). resolved: (dataset, version) -> `_resolve`'s answer, kept
-        for the batch (a batch seldom names more than one)."""
+        the record's digest, each when the manifest check has just computed it (else None).
+        resolved: (dataset, version) -> `_resolve`'s answer, kept for the batch (a batch seldom
+        names more than one)."""
         if not isinstance(record, dict):
             return None, [FieldError("", "a record must be a JSON object")]
         errors = self._envelope.errors(record)

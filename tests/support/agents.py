@@ -7,14 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import requests
 import yaml
 
 from support import ROOT
-from support.hubprocess import HubProcess, hub_cli
+from support.hubprocess import HubProcess, prepared_database
 
 PASSPHRASE = "correct horse battery staple"
 ORGS = [("edinburgh", "The City of Edinburgh Council", "council"), ("sds", "Skills Development Scotland", "agency"),
@@ -29,20 +28,6 @@ def agent_env(**extra) -> dict:
     return env
 
 
-_INITIALISED: Path | None = None
-
-
-def _initialised_database() -> Path:
-    """A database `causeway-hub init` made, once per test process: each AgentHub starts from a
-    copy of it instead of running `init` again (a process start and every migration)."""
-    global _INITIALISED
-    if _INITIALISED is None:
-        path = Path(tempfile.mkdtemp(prefix="causeway-agent-hub-")) / "hub.db"
-        hub_cli(f"sqlite:///{path}", "init")
-        _INITIALISED = path
-    return _INITIALISED
-
-
 class AgentHub(HubProcess):
     """A hub process on a SQLite file of its own with the agent tests' orgs; it can be stopped
     and started again, and reads its own database to show what agents published."""
@@ -53,7 +38,7 @@ class AgentHub(HubProcess):
         self.db_path = self.folder / "hub.db"
         super().__init__(f"sqlite:///{self.db_path}", log_path=self.folder / "hub.log",
                          extra_args=["--log-level", "warning", *options.pop("extra_args", ())], **options)
-        shutil.copy(_initialised_database(), self.db_path)
+        shutil.copy(prepared_database(("init",)), self.db_path)
         from hub.db import make_engine
         from hub.orgs.service import OrgService
 

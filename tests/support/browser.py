@@ -7,18 +7,14 @@ system's Debian package, driven by Playwright (no browser is downloaded).
 """
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import requests
 
 from hub.db import make_engine
 from hub.orgs.service import OrgService
-from support.hubprocess import HubProcess, hub_cli
+from support.hubprocess import HubProcess, prepared_database
 
 PHONE_WIDTH = 390
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
@@ -61,27 +57,12 @@ STAFF = [
 ]
 
 
-_PREPARED: Path | None = None
-
-
 def _operator_prepared_database() -> Path:
     """A database set up as an operator would (causeway-hub init, org import, user add for each of
     STAFF), made once per test process; each ConsoleHub serves a copy of it."""
-    global _PREPARED
-    if _PREPARED is None:
-        path = Path(tempfile.mkdtemp(prefix="causeway-console-hub-")) / "causeway.db"
-        db_url = f"sqlite:///{path}"
-        hub_cli(db_url, "init")
-        hub_cli(db_url, "org", "import")
-        for username, org, role in STAFF:
-            result = subprocess.run(
-                [sys.executable, "-m", "hub.cli", "user", "add", username, "--org", org, "--role", role,
-                 "--db", db_url], capture_output=True, text=True, timeout=120,
-                env={**os.environ, "CAUSEWAY_USER_PASSWORD": PASSWORD})
-            if result.returncode != 0:
-                raise RuntimeError(f"user add {username} failed: {result.stderr}")
-        _PREPARED = path
-    return _PREPARED
+    return prepared_database(("init",), ("org", "import"),
+                             *(("user", "add", username, "--org", org, "--role", role) for username, org, role in STAFF),
+                             env=(("CAUSEWAY_USER_PASSWORD", PASSWORD),))
 
 
 class ConsoleHub:

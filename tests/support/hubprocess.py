@@ -2,11 +2,14 @@
 harness every test that needs a running hub starts (agents.AgentHub builds on it)."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import requests
 
@@ -14,13 +17,25 @@ from support import ROOT
 from support.servers import free_port
 
 
-def hub_cli(db_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run a causeway-hub command; raises with its output if it fails."""
+def hub_cli(db_url: str, *args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a causeway-hub command (with `env` added to the environment); raises with its output if it fails."""
     result = subprocess.run([sys.executable, "-m", "hub.cli", *args, "--db", db_url],
-                            capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+                            capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                            env={**os.environ, **env} if env else None)
     if result.returncode != 0:
         raise RuntimeError(f"causeway-hub {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+@functools.cache
+def prepared_database(*commands: tuple[str, ...], env: tuple[tuple[str, str], ...] = ()) -> Path:
+    """A SQLite database the causeway-hub `commands` made (each a tuple of arguments, run with
+    `env`), once per test process: hubs that start that way copy it instead of running the
+    commands again (a process start each, and every migration)."""
+    path = Path(tempfile.mkdtemp(prefix="causeway-prepared-hub-")) / "hub.db"
+    for args in commands:
+        hub_cli(f"sqlite:///{path}", *args, env=dict(env))
+    return path
 
 
 def issue_key(db_url: str, org: str, role: str) -> str:
