@@ -81,6 +81,12 @@ CREATE TABLE IF NOT EXISTS task_stats (
 """
 
 
+# WAL pages written before a commit copies them back (SQLite's default is 1,000: 4 MB). Each
+# chunk and each settled batch dirties pages all over the random-order record_id index, so at
+# the default most commits also ran a checkpoint; at 64 MB one in many does.
+WAL_AUTOCHECKPOINT_PAGES = 16_000
+
+
 class PendingRecord(NamedTuple):
     """A record waiting in the outbox (a tuple: made a thousand at a time for each batch taken)."""
     seq: int
@@ -173,6 +179,7 @@ class Outbox:
             # FULL: a commit the agent has acted on (moved a file, told the hub) survives power loss.
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             self._local.conn = conn
         return conn
 
