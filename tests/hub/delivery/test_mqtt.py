@@ -168,3 +168,20 @@ def test_a_broker_started_the_packaged_way_reads_the_generated_files_and_keeps_o
             server.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("webhook_id", ["msg_0001", "é" * 70, "x" * 300])
+def test_each_messages_properties_pack_to_the_bytes_paho_would_send(webhook_id):
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from hub.delivery.mqtt import publish_properties
+
+    built_by_paho = Properties(PacketTypes.PUBLISH)
+    built_by_paho.ContentType = "application/cloudevents+json"
+    built_by_paho.UserProperty = [("webhook-id", webhook_id)]
+    ours = publish_properties(webhook_id)
+    assert ours.pack() == built_by_paho.pack()
+    assert Properties.pack(ours) == built_by_paho.pack()  # what paho itself packs of our object
+    assert publish_properties("another").UserProperty == [("webhook-id", "another")]  # copies share nothing
+    assert ours.UserProperty == [("webhook-id", webhook_id)]
