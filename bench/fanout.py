@@ -42,6 +42,7 @@ from pathlib import Path
 
 import requests
 import yaml
+from ingest import process_cpu_seconds
 from results import record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,6 +158,9 @@ class Receivers:
 
     def events(self, i: int, name: str) -> list[dict]:
         return [{k: v for k, v in e.items() if not k.startswith("_")} for e in self._get(i, f"/state?name={name}")["events"]]
+
+    def cpu_seconds(self) -> float:
+        return sum(process_cpu_seconds(proc.pid) for proc in self.procs)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -349,6 +353,7 @@ def main() -> None:
 
         # 1. Throughput: the subscriptions start at the beginning of the log.
         secrets = []
+        cpu_before = process_cpu_seconds(hub.proc.pid), receivers.cpu_seconds(), process_cpu_seconds(broker.proc.pid)
         started = time.perf_counter()
         for i in range(RECEIVERS):
             sub = hub.post("/subscriptions", keys["subscriber"], {
@@ -362,17 +367,29 @@ def main() -> None:
         webhook_s = time.perf_counter() - started + wait_for(total, receivers.count, timeout=3600)
         mqtt_s = time.perf_counter() - started + wait_for(args.records, mqtt_sub.count, timeout=3600)
         hub_rate = total / webhook_s
+        hub_cpu, receivers_cpu, broker_cpu = (after - before for after, before in zip(
+            (process_cpu_seconds(hub.proc.pid), receivers.cpu_seconds(), process_cpu_seconds(broker.proc.pid)), cpu_before))
         print(f"hub:   {total} webhook deliveries in {webhook_s:.1f} s = {hub_rate:,.0f} deliveries/s "
               f"({args.records} MQTT deliveries done after {mqtt_s:.1f} s)", flush=True)
+        # What separates the hub from the floor, in CPU: the machine's cores are shared by all of these.
+        print(f"       CPU: hub {hub_cpu:.1f} s ({1e6 * hub_cpu / total:.0f} us per webhook delivery), "
+              f"receivers {receivers_cpu:.1f} s, broker {broker_cpu:.1f} s; "
+              f"{(hub_cpu + receivers_cpu + broker_cpu) / webhook_s:.2f} of {os.cpu_count()} cores busy", flush=True)
 
         # 2. The floor: the very bodies the hub delivered, batched as the hub batches them.
         events = sorted(receivers.events(0, "hub"), key=lambda e: int(e["sequence"]))
         bodies = [json.dumps(events[i:i + BATCH], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
                   for i in range(0, len(events), BATCH)]
+        cpu_before = time.process_time(), receivers.cpu_seconds()  # this process alone: its children are the parts
         floor_s = floor(receivers, bodies, secrets)
+        posting_cpu, receivers_cpu = (after - before for after, before in zip(
+            (time.process_time(), receivers.cpu_seconds()), cpu_before))
         floor_rate = len(events) * RECEIVERS / floor_s
         print(f"floor: {len(events) * RECEIVERS} deliveries by a bare loop of posts in {floor_s:.1f} s = "
               f"{floor_rate:,.0f} deliveries/s")
+        print(f"       CPU: posting {posting_cpu:.1f} s ({1e6 * posting_cpu / (len(events) * RECEIVERS):.0f} us per "
+              f"delivery), receivers {receivers_cpu:.1f} s; {(posting_cpu + receivers_cpu) / floor_s:.2f} of "
+              f"{os.cpu_count()} cores busy", flush=True)
         print(f"ratio hub/floor: {hub_rate / floor_rate:.2f} (aim >= {AIM_RATIO})", flush=True)
         record("fan-out, 10 webhooks + 1 MQTT", hub_rate, "deliveries/s", floor=floor_rate, floor_label="bare posts",
                aim_ratio=AIM_RATIO)
