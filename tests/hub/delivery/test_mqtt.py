@@ -68,6 +68,12 @@ def test_mqtt_delivers_survives_a_broker_restart_and_keeps_orgs_apart(
         events = {json.loads(m.payload)["id"]: json.loads(m.payload) for m in got}
         assert sorted(int(e["sequence"]) for e in events.values()) == expected
         assert all(m.topic == sub["topic"] and m.qos == 1 for m in got)
+        # Through the real broker, each message says what it holds and carries an id to de-duplicate by:
+        # the same event (sent again after the restart) keeps its id, different events never share one.
+        assert all(m.properties.ContentType == "application/cloudevents+json" for m in got)
+        pairs = {(json.loads(m.payload)["id"], dict(m.properties.UserProperty)["webhook-id"]) for m in got}
+        assert len(pairs) == len({event for event, _ in pairs}) == len({webhook_id for _, webhook_id in pairs}) == 20
+        assert all(webhook_id.startswith(f"msg_{sub['id'].replace('-', '')[:20]}_") for _, webhook_id in pairs)
         for event in events.values():  # each passes the official CloudEvents SDK and JSON schema
             check_event(event)
             assert event["dataschema"].startswith(("http://", "https://")) and len(event["sequence"]) == 20
