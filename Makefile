@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(BIN)/mypy
 	bash scripts/ensure-test-servers.sh
 	$(COMPILE)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # Each benchmark appends its figures to BENCH_RESULTS; one that fails does not stop the
 # others, and the summary table (a path with no result shows as missed) closes the run.

@@ -127,7 +127,7 @@ def measure_http(db_url: str, bodies: list[bytes], count: int, clients: int, wor
 
         def worker():
             session = requests.Session()
-            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Connection": "close"}
             while True:
                 with lock:
                     if not queue:
@@ -262,6 +262,20 @@ def measure_postgres_floor(db_url: str, records: list[dict], batch: int, copy: b
     return Measured(len(records) / elapsed, 1000 * 1000 * cpu / len(records))
 
 
+def settle(db_url: str) -> None:
+    """Leave the server quiet for the next measurement: what was just written vacuumed and analysed
+    now (else autovacuum takes the new rows in hand during the next run) and the dirty pages
+    written out (CHECKPOINT, where the bench's role may)."""
+    import psycopg
+
+    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+        try:
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            pass
+
+
 @contextmanager
 def own_postgres() -> Iterator[str]:
     """A throw-away PostgreSQL server with an empty database for the hub (the test
@@ -324,8 +338,11 @@ def main() -> None:
         else:
             floors = [("validate + executemany", measure_postgres_floor(db_url, records, args.batch, copy=False)),
                       ("validate + COPY", measure_postgres_floor(db_url, records, args.batch, copy=True))]
+        if not db_url.startswith("sqlite"):
+            settle(db_url)
         http = measure_http(db_url, request_bodies(records, args.batch), args.records, args.clients)
         if args.workers > 1:
+            settle(db_url)
             with sibling_database(db_url, "workers") as workers_url:
                 several = measure_http(workers_url, make_bodies(args.records, args.batch), args.records, args.clients,
                                        workers=args.workers)
