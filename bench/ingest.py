@@ -127,6 +127,8 @@ def measure_http(db_url: str, bodies: list[bytes], count: int, clients: int, wor
 
         def worker():
             session = requests.Session()
+            # Each batch on a connection of its own, as many agents' batches arrive: two long-lived
+            # connections may both be accepted by one of N API processes, which then measures one.
             headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Connection": "close"}
             while True:
                 with lock:
