@@ -30,7 +30,7 @@ from hub.console import init_console
 from hub.console.service import AccountService
 from hub.console.service import secret_key as console_secret_key
 from hub.coverage.service import CoverageService
-from hub.db import make_engine, utcnow
+from hub.db import WalCheckpointer, make_engine, utcnow
 from hub.delivery.runner import build_worker
 from hub.delivery.service import DeliveryService, read_lag
 from hub.delivery.webhook import WebhookSender
@@ -81,12 +81,16 @@ log = logging.getLogger("causeway.hub")
 
 @dataclass
 class Jobs:
-    """The background jobs a serving hub runs (return reminders, record retention, open data, alerts), by `hub.jobs`."""
+    """The background jobs a serving hub runs (return reminders, record retention, open data, alerts), by
+    `hub.jobs`, and on SQLite its checkpointer."""
     schedulers: list
+    checkpointer: WalCheckpointer | None = None
 
     def shutdown(self) -> None:
         for scheduler in self.schedulers:
             scheduler.shutdown(wait=False)
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
 
 
 @dataclass
@@ -129,7 +133,8 @@ class Services:
             "open-data": (self._open_data_round, self.settings.open_data_interval_seconds),
             "open-aggregates": (self.open_aggregates.compute, self.settings.open_aggregates_interval_seconds),
             "alerts": (self.alerts.run, self.settings.alerts.interval_seconds),
-            "derived-returns": (self.derived_returns.run, self.settings.derived_returns_interval_seconds)})])
+            "derived-returns": (self.derived_returns.run, self.settings.derived_returns_interval_seconds)})],
+            WalCheckpointer(self.engine).start() if self.engine.dialect.name == "sqlite" else None)
 
     def _open_data_round(self) -> None:
         """Publish what is new to the public, then tell the residents who asked."""

@@ -14,6 +14,7 @@ lock is released; a thread waiting on a Python lock is woken at once.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from contextlib import contextmanager, nullcontext
@@ -34,6 +35,8 @@ metadata = MetaData(
 # 64-bit on PostgreSQL; SQLite's INTEGER is already 64-bit.
 BigInt = BigInteger().with_variant(Integer(), "sqlite")
 
+log = logging.getLogger("causeway.hub.db")
+
 _APPEND_LOCK_ID = 0x43415553  # "CAUS"
 _sqlite_writers: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
@@ -46,7 +49,8 @@ SQLITE_CACHE_KIB = 64 * 1024  # per connection, filled only as pages are read
 # WAL pages written before a commit copies them back into the database (SQLite's default is
 # 1,000: 4 MB). A batch of a thousand records dirties about a thousand pages of the log's
 # random-order (id, publisher) index, so at the default nearly every commit also ran a
-# checkpoint, with its writes and syncs; at 64 MB one in about sixteen does.
+# checkpoint, with its writes and syncs; at 64 MB one in about sixteen does. A serving hub
+# copies the WAL back from a thread of its own (WalCheckpointer) long before that.
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 16_000
 
 
@@ -81,6 +85,52 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy what a SQLite database's WAL holds back into the database file, as far as no reader
+    still needs it (PASSIVE: it waits for no reader or writer, and none waits for it)."""
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        raw.close()
+
+
+class WalCheckpointer:
+    """Checkpoints a SQLite database every `interval` seconds from a thread of its own. Otherwise
+    the commit that crosses SQLITE_WAL_AUTOCHECKPOINT_PAGES copies the whole WAL back (64 MB:
+    some 300 ms on two cores) while its writer holds the write lock, and every other writer and
+    every delivery waits behind it. The autocheckpoint stays, for processes that run no
+    checkpointer (the CLI's) and as a bound should this thread fall behind."""
+
+    def __init__(self, engine: Engine, interval: float = 1.0):
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+
+    def start(self) -> WalCheckpointer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        failing = False
+        while not self._stop.wait(self.interval):
+            try:
+                checkpoint(self.engine)
+            except Exception:  # the thread must outlive a bad moment (disk full, file locked, ...)
+                if not failing:  # once per spell of failures, not once a second
+                    log.exception("checkpointing the database failed; commits will checkpoint it themselves")
+                failing = True
+            else:
+                if failing:
+                    log.warning("checkpointing the database works again")
+                failing = False
 
 
 @contextmanager
