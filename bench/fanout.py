@@ -126,6 +126,11 @@ def run_publisher(url: str, key: str, rate: int, seconds: float, start: int) -> 
                       "publish_p99": percentile(round_trips, 99)}), flush=True)
 
 
+def spent_since(before: tuple[float, ...], now: tuple[float, ...]) -> tuple[float, ...]:
+    """CPU seconds each part spent between two readings."""
+    return tuple(after - earlier for after, earlier in zip(now, before))
+
+
 # -- the parts ------------------------------------------------------------------------------
 class Receivers:
     def __init__(self, workdir: Path):
@@ -353,7 +358,10 @@ def main() -> None:
 
         # 1. Throughput: the subscriptions start at the beginning of the log.
         secrets = []
-        cpu_before = process_cpu_seconds(hub.proc.pid), receivers.cpu_seconds(), process_cpu_seconds(broker.proc.pid)
+        def parts_cpu() -> tuple[float, ...]:
+            return process_cpu_seconds(hub.proc.pid), receivers.cpu_seconds(), process_cpu_seconds(broker.proc.pid)
+
+        cpu_before = parts_cpu()
         started = time.perf_counter()
         for i in range(RECEIVERS):
             sub = hub.post("/subscriptions", keys["subscriber"], {
@@ -367,8 +375,7 @@ def main() -> None:
         webhook_s = time.perf_counter() - started + wait_for(total, receivers.count, timeout=3600)
         mqtt_s = time.perf_counter() - started + wait_for(args.records, mqtt_sub.count, timeout=3600)
         hub_rate = total / webhook_s
-        hub_cpu, receivers_cpu, broker_cpu = (after - before for after, before in zip(
-            (process_cpu_seconds(hub.proc.pid), receivers.cpu_seconds(), process_cpu_seconds(broker.proc.pid)), cpu_before))
+        hub_cpu, receivers_cpu, broker_cpu = spent_since(cpu_before, parts_cpu())
         print(f"hub:   {total} webhook deliveries in {webhook_s:.1f} s = {hub_rate:,.0f} deliveries/s "
               f"({args.records} MQTT deliveries done after {mqtt_s:.1f} s)", flush=True)
         # What separates the hub from the floor, in CPU: the machine's cores are shared by all of these.
@@ -382,8 +389,7 @@ def main() -> None:
                   for i in range(0, len(events), BATCH)]
         cpu_before = time.process_time(), receivers.cpu_seconds()  # this process alone: its children are the parts
         floor_s = floor(receivers, bodies, secrets)
-        posting_cpu, receivers_cpu = (after - before for after, before in zip(
-            (time.process_time(), receivers.cpu_seconds()), cpu_before))
+        posting_cpu, receivers_cpu = spent_since(cpu_before, (time.process_time(), receivers.cpu_seconds()))
         floor_rate = len(events) * RECEIVERS / floor_s
         print(f"floor: {len(events) * RECEIVERS} deliveries by a bare loop of posts in {floor_s:.1f} s = "
               f"{floor_rate:,.0f} deliveries/s")

@@ -60,15 +60,15 @@ def make_records(count: int, start: int = 0) -> list[dict]:
     return records
 
 
+def request_bodies(records: list[dict], batch: int) -> list[bytes]:
+    return [json.dumps({"records": records[i:i + batch]}).encode() for i in range(0, len(records), batch)]
+
+
 def make_bodies(count: int, batch: int) -> list[bytes]:
     """Request bodies of `batch` new records each, `count` records in all, made a batch at a time:
     a million records held as dicts take gigabytes, their bodies a third of one."""
-    return [json.dumps({"records": make_records(min(batch, count - start), start)}).encode()
-            for start in range(0, count, batch)]
-
-
-def request_bodies(records: list[dict], batch: int) -> list[bytes]:
-    return [json.dumps({"records": records[i:i + batch]}).encode() for i in range(0, len(records), batch)]
+    return [body for start in range(0, count, batch)
+            for body in request_bodies(make_records(min(batch, count - start), start), batch)]
 
 
 def hub(db_url: str, *args: str) -> str:

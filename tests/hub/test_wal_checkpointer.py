@@ -1,10 +1,9 @@
 """A serving hub on SQLite copies its WAL back into the database from a thread of its own, so no
 commit has to (a commit that did held the write lock while it copied up to 64 MB)."""
-import time
-
 from sqlalchemy import text
 
 from hub import db
+from support.waiting import wait_until
 
 
 def fill(engine, rows: int) -> None:
@@ -22,9 +21,8 @@ def test_the_checkpointer_copies_the_wal_into_the_database_file(tmp_path):
         assert (tmp_path / "hub.db-wal").stat().st_size > 1_000_000 > written
         checkpointer = db.WalCheckpointer(engine, interval=0.05).start()
         try:
-            deadline = time.monotonic() + 10
-            while path.stat().st_size <= 1_000_000 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: path.stat().st_size > 1_000_000, timeout=10, interval=0.05,
+                       message="the checkpointer to copy the WAL back")
         finally:
             checkpointer.stop()
         assert path.stat().st_size > 1_000_000, "the checkpointer copied nothing back"
@@ -52,9 +50,7 @@ def test_a_failing_checkpoint_is_logged_once_and_the_thread_goes_on(tmp_path, ca
     monkeypatch.setattr(db, "checkpoint", failing)
     try:
         checkpointer.start()
-        deadline = time.monotonic() + 10
-        while len(calls) < 8 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: len(calls) >= 8, timeout=10, interval=0.02, message="eight checkpoint attempts")
     finally:
         checkpointer.stop()
         engine.dispose()
