@@ -111,8 +111,12 @@ class Plan:
     held: list[tuple[Subscription, str, str | None]] = field(default_factory=list)  # (sub, status, why): not covered now
 
 
-def page_limit(sub: Subscription, page_size: int, batch_max_events: int) -> int:
-    return min(page_size, batch_max_events) if sub.batch else page_size
+def page_limit(sub: Subscription, page_size: int, batch_page_size: int, batch_max_events: int) -> int:
+    """Records read after the cursor per step. A subscription that takes batches reads several
+    batches' worth (whole batches), so that a backlog's round costs the same for ten times the events."""
+    if not sub.batch:
+        return page_size
+    return max(1, batch_page_size // batch_max_events) * batch_max_events
 
 
 def message_id(sub: Subscription, first: int, last: int | None = None) -> str:
@@ -121,12 +125,15 @@ def message_id(sub: Subscription, first: int, last: int | None = None) -> str:
     return base if last is None or last == first else f"{base}-{last}"
 
 
-def messages_for(sub: Subscription, decided: disclose.Decided) -> list[Message]:
-    """One message per event, or (batch) one message for the whole page."""
+def messages_for(sub: Subscription, decided: disclose.Decided, batch_events: int | None = None) -> list[Message]:
+    """One message per event, or (batch) one message per `batch_events` events of the page (the
+    whole page when None), sent one after the other."""
     if not decided.events:
         return []
     if sub.batch:
-        return [Message(message_id(sub, decided.seqs[0], decided.seqs[-1]), decided.events, decided.seqs, batch=True)]
+        size = batch_events or len(decided.events)
+        chunks = [(decided.events[i:i + size], decided.seqs[i:i + size]) for i in range(0, len(decided.events), size)]
+        return [Message(message_id(sub, seqs[0], seqs[-1]), events, seqs, batch=True) for events, seqs in chunks]
     return [Message(message_id(sub, seq), [event], [seq]) for event, seq in zip(decided.events, decided.seqs)]
 
 
@@ -166,12 +173,12 @@ def slice_window(rows: Sequence[Any], window: int, together: Sequence[Subscripti
 
 
 def plan(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[Any]]], now: datetime,
-         shared: Shared | None = None) -> Plan:
+         shared: Shared | None = None, batch_events: int | None = None) -> Plan:
     """Each subscription's page, decided once per recipient and purpose for all of them, then checked
     against what covers it at that moment."""
     planned = Plan()
     rechecked: dict[tuple[str, str, str], tuple[str, str | None]] = {}
-    for page in decide_pages(policy, slices, now, shared):
+    for page in decide_pages(policy, slices, now, shared, batch_events):
         # Checked again once decided: an agreement suspended in between holds the page.
         sub = page.sub
         if sub.scope not in rechecked:
@@ -208,7 +215,7 @@ class Shared:
 
 
 def decide_pages(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[Any]]], now: datetime,
-                 shared: Shared | None = None) -> list[Page]:
+                 shared: Shared | None = None, batch_events: int | None = None) -> list[Page]:
     """Each subscription's page, decided once per recipient and purpose for all of them (at
     `shared.at`, reusing what `shared` already holds)."""
     shared = shared if shared is not None else Shared(now)
@@ -240,7 +247,7 @@ def decide_pages(policy: PolicyPort, slices: Sequence[tuple[Subscription, list[A
                 decided = shared.selected[same] = disclose.select_for(
                     policy, sub, rows, [envelopes[row.seq] for row in rows], [decided_by_seq[row.seq] for row in rows],
                     at, made)
-            messages = messages_for(sub, decided)
+            messages = messages_for(sub, decided, batch_events)
             for message in messages:
                 key = (org, purpose, message.batch, tuple(message.seqs))
                 if key not in bodies:

@@ -358,7 +358,7 @@ class Worker:
             with self.engine.connect() as conn:
                 slices = [(sub, rows) for sub, rows in self._read_pages(conn, after) if rows]
             with self.policy.pinned():
-                planned = plan(self.policy, slices, now, self._shared_at(now))
+                planned = plan(self.policy, slices, now, self._shared_at(now), self.settings.batch_max_events)
         except Exception:  # planned again in its round
             log.exception("delivery worker %s: planning ahead failed", self.id)
             return
@@ -430,7 +430,8 @@ class Worker:
                 with self.engine.connect() as conn:
                     slices = self._read_pages(conn, members)
                 idle.extend(sub for sub, rows in slices if not rows)
-                planned = plan(self.policy, [(sub, rows) for sub, rows in slices if rows], now, self._shared_at(now))
+                planned = plan(self.policy, [(sub, rows) for sub, rows in slices if rows], now, self._shared_at(now),
+                               self.settings.batch_max_events)
                 held.extend(planned.held)
                 release.extend(sub.id for sub, _, _ in planned.held)
                 pages.extend(planned.sending)
@@ -469,7 +470,7 @@ class Worker:
             statements.held_update(frozenset(values)), statements.held_params(sub.id, self.id, sub.epoch, values)).rowcount)
 
     def _limit(self, sub: Subscription) -> int:
-        return page_limit(sub, self.settings.page_size, self.settings.batch_max_events)
+        return page_limit(sub, self.settings.page_size, self.settings.batch_page_size, self.settings.batch_max_events)
 
     def _full(self, page: Page) -> bool:
         """A page as long as its subscription's limit: the log has more after it (a backlog)."""

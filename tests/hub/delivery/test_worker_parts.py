@@ -12,7 +12,7 @@ from hub.config import DeliverySettings
 from hub.delivery import disclose
 from hub.delivery.channel import Message, Outcome, Target
 from hub.delivery.handover import hand_over
-from hub.delivery.planner import Page, Subscription, cohorts_of, plan, read_window, slice_window
+from hub.delivery.planner import Page, Subscription, cohorts_of, page_limit, plan, read_window, slice_window
 from hub.delivery.policy import DecisionPoint, PolicyPort
 from hub.delivery.writer import cursor_values, dead_letter_rows, retry_delay
 from hub.records.events import CloudEvents
@@ -174,6 +174,31 @@ def test_a_failure_while_isolating_the_bad_event_stops_the_page_there(port):
 
     assert [seq for seq, _ in page.result.delivered] == [1, 2] and page.result.refused == []
     assert page.settled_cursor() == 2
+
+
+def test_a_batch_page_goes_as_consecutive_batches_and_a_failure_keeps_those_acknowledged(port):
+    subscription = sub(batch=True)
+    rows = [log_row(seq) for seq in range(1, 8)]
+    page = plan(port, [(subscription, rows)], NOW, batch_events=3).sending[0]
+
+    assert [m.seqs for m in page.messages] == [[1, 2, 3], [4, 5, 6], [7]]
+    assert len({m.webhook_id for m in page.messages}) == 3
+    again = plan(port, [(subscription, rows)], NOW, batch_events=3).sending[0]  # the page sent again after a crash
+    assert [m.webhook_id for m in again.messages] == [m.webhook_id for m in page.messages]
+
+    def answer(message: Message) -> Outcome:
+        return Outcome("failed", status=503, error="HTTP 503") if 4 in message.seqs else Outcome("ok", status=200)
+    channel = FakeChannel(answer)
+    page.result = hand_over(channel, TARGET, subscription, page.messages)
+    assert [m.seqs for m in channel.sent] == [[1, 2, 3], [4, 5, 6]]  # nothing after the failed batch
+    assert page.result.handed == [1, 2, 3] and page.settled_cursor() == 3
+
+
+def test_a_batch_subscription_reads_whole_batches_per_page():
+    assert page_limit(sub(batch=True), page_size=200, batch_page_size=1000, batch_max_events=100) == 1000
+    assert page_limit(sub(batch=True), page_size=200, batch_page_size=1000, batch_max_events=300) == 900
+    assert page_limit(sub(batch=True), page_size=200, batch_page_size=1000, batch_max_events=5000) == 5000
+    assert page_limit(sub(), page_size=200, batch_page_size=1000, batch_max_events=100) == 200
 
 
 # -- cohorts and shared rounds --------------------------------------------------------------------
