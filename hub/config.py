@@ -151,9 +151,9 @@ class DeliverySettings:
     mqtt_retry_seconds: float = field(default_factory=lambda: _env_float("CAUSEWAY_MQTT_RETRY_SECONDS", 5.0))  # broker unreachable: hold and try again after this
     lease_seconds: float = field(default_factory=lambda: _env_float("CAUSEWAY_LEASE_SECONDS", 30.0))
     poll_interval_seconds: float = field(default_factory=lambda: _env_float("CAUSEWAY_POLL_SECONDS", 0.2))
-    page_size: int = 200  # records read after the cursor per step
-    # ...for a subscription that takes batches: sent as consecutive batches of batch_max_events
-    batch_page_size: int = 1000
+    page_size: int = 200  # records read after the cursor per step (a webhook sent one event per call)
+    # ...where events go out together: batches (consecutive, of batch_max_events), MQTT publishes
+    bulk_page_size: int = 1000
     # How long the attempt history (what each receiver answered, hub.delivery.reply) is kept.
     attempts_keep_seconds: float = 7 * 86400.0
     batch_max_events: int = field(default_factory=lambda: _env_int("CAUSEWAY_BATCH_MAX_EVENTS", 100))

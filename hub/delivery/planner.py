@@ -111,12 +111,13 @@ class Plan:
     held: list[tuple[Subscription, str, str | None]] = field(default_factory=list)  # (sub, status, why): not covered now
 
 
-def page_limit(sub: Subscription, page_size: int, batch_page_size: int, batch_max_events: int) -> int:
-    """Records read after the cursor per step. A subscription that takes batches reads several
-    batches' worth (whole batches), so that a backlog's round costs the same for ten times the events."""
-    if not sub.batch:
-        return page_size
-    return max(1, batch_page_size // batch_max_events) * batch_max_events
+def page_limit(sub: Subscription, page_size: int, bulk_page_size: int, batch_max_events: int) -> int:
+    """Records read after the cursor per step: `page_size` for a webhook sent one event per call;
+    `bulk_page_size` where the events go out together (batches, whole ones; MQTT publishes,
+    acknowledged together), so that a backlog's round serves five to ten times the events."""
+    if sub.batch:
+        return max(1, bulk_page_size // batch_max_events) * batch_max_events
+    return bulk_page_size if sub.channel == "mqtt" else page_size
 
 
 def message_id(sub: Subscription, first: int, last: int | None = None) -> str:

@@ -470,7 +470,7 @@ class Worker:
             statements.held_update(frozenset(values)), statements.held_params(sub.id, self.id, sub.epoch, values)).rowcount)
 
     def _limit(self, sub: Subscription) -> int:
-        return page_limit(sub, self.settings.page_size, self.settings.batch_page_size, self.settings.batch_max_events)
+        return page_limit(sub, self.settings.page_size, self.settings.bulk_page_size, self.settings.batch_max_events)
 
     def _full(self, page: Page) -> bool:
         """A page as long as its subscription's limit: the log has more after it (a backlog)."""

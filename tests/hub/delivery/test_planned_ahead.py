@@ -17,7 +17,7 @@ from support.waiting import wait_until
 
 @pytest.fixture
 def settings(settings):
-    return replace(settings, delivery=replace(settings.delivery, batch_max_events=2, batch_page_size=2))
+    return replace(settings, delivery=replace(settings.delivery, batch_max_events=2, bulk_page_size=2))
 
 
 class HeldChannel(FakeChannel):

@@ -4,6 +4,7 @@ to a channel (a refused batch split to isolate the bad event), and what the resu
 writer would write (backoff, dead letters, a gone endpoint)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -194,11 +195,13 @@ def test_a_batch_page_goes_as_consecutive_batches_and_a_failure_keeps_those_ackn
     assert page.result.handed == [1, 2, 3] and page.settled_cursor() == 3
 
 
-def test_a_batch_subscription_reads_whole_batches_per_page():
-    assert page_limit(sub(batch=True), page_size=200, batch_page_size=1000, batch_max_events=100) == 1000
-    assert page_limit(sub(batch=True), page_size=200, batch_page_size=1000, batch_max_events=300) == 900
-    assert page_limit(sub(batch=True), page_size=200, batch_page_size=1000, batch_max_events=5000) == 5000
-    assert page_limit(sub(), page_size=200, batch_page_size=1000, batch_max_events=100) == 200
+def test_events_that_go_out_together_are_read_in_bulk_pages_batches_whole():
+    assert page_limit(sub(batch=True), page_size=200, bulk_page_size=1000, batch_max_events=100) == 1000
+    assert page_limit(sub(batch=True), page_size=200, bulk_page_size=1000, batch_max_events=300) == 900
+    assert page_limit(sub(batch=True), page_size=200, bulk_page_size=1000, batch_max_events=5000) == 5000
+    assert page_limit(sub(), page_size=200, bulk_page_size=1000, batch_max_events=100) == 200
+    mqtt = replace(sub(), channel="mqtt", url=None)
+    assert page_limit(mqtt, page_size=200, bulk_page_size=1000, batch_max_events=100) == 1000
 
 
 # -- cohorts and shared rounds --------------------------------------------------------------------
