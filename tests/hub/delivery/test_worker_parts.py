@@ -232,6 +232,18 @@ def test_pages_sent_together_form_one_cohort_and_a_subscription_elsewhere_its_ow
     assert cohorts[behind.id].members == frozenset({behind.id})
 
 
+def test_pages_over_the_same_records_form_one_cohort_whatever_their_channel(port):
+    rows = [log_row(seq) for seq in range(1, 6)]
+    batches = sub("a1111111-aaaa-4000-8000-000000000001", batch=True)
+    mqtt = replace(sub("b1111111-aaaa-4000-8000-000000000002"), channel="mqtt", url=None)
+    shorter = sub("c1111111-aaaa-4000-8000-000000000003")  # same cursor, a shorter page: it ends elsewhere
+    planned = plan(port, [(batches, rows), (mqtt, rows), (shorter, rows[:3])], NOW)
+
+    cohorts = cohorts_of(planned.sending)
+    assert cohorts[batches.id] is cohorts[mqtt.id] and cohorts[batches.id].members == {batches.id, mqtt.id}
+    assert cohorts[shorter.id].members == {shorter.id}
+
+
 def test_one_shared_read_is_sliced_per_cursor_and_a_slice_cut_short_is_read_again():
     level = [sub("a1111111-aaaa-4000-8000-000000000001"), sub("b1111111-aaaa-4000-8000-000000000002")]
     assert read_window(level, lambda s: 3) == (0, 3)  # side by side: exactly one page
