@@ -268,11 +268,13 @@ class Cohort:
 
 
 def cohorts_of(pages: Sequence[Page]) -> dict[str, Cohort]:
-    """Subscription id -> its cohort: pages of one dataset, from the same cursor, sent the same way."""
-    groups: dict[tuple[str, int, bool], set[str]] = {}
+    """Subscription id -> its cohort: pages of one dataset over the same stretch of the log (from
+    the same cursor to the same record), whatever their channel: kept together, their next pages
+    coincide again and share one read and one set of decisions and events."""
+    groups: dict[tuple[str, int, int], set[str]] = {}
     for page in pages:
         sub = page.sub
-        groups.setdefault((sub.dataset, sub.cursor, sub.batch), set()).add(sub.id)
+        groups.setdefault((sub.dataset, sub.cursor, page.last_seq), set()).add(sub.id)
     found: dict[str, Cohort] = {}
     for members in groups.values():
         cohort = Cohort(frozenset(members))
