@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 import uuid
 
 import paho.mqtt.client as mqtt
@@ -54,6 +53,17 @@ def topic(org: str, subscription_id: str) -> str:
     return f"{TOPIC_PREFIX}/{org}/{subscription_id}"
 
 
+class _Awaited:
+    """A deliver call's publishes not yet acknowledged: woken once, when the last PUBACK (or a
+    refusal, or a lost connection) comes, rather than at every PUBACK of the page."""
+
+    __slots__ = ("pending", "done")
+
+    def __init__(self) -> None:
+        self.pending: set[int] = set()
+        self.done = threading.Event()
+
+
 class MqttChannel:
     name = "mqtt"
 
@@ -61,8 +71,9 @@ class MqttChannel:
                  retry_seconds: float = 5.0, ack_timeout: float = 10.0, client_id: str | None = None):
         self.retry_seconds = retry_seconds
         self.ack_timeout = ack_timeout
-        self._acks: dict[int, object] = {}
-        self._cond = threading.Condition()
+        self._acks: dict[int, object] = {}  # mid -> reason code, until its deliver call reads it
+        self._awaited: dict[int, _Awaited] = {}  # mid -> the deliver call waiting for it
+        self._lock = threading.Lock()
         self._connected = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
                                   client_id=client_id or f"causeway-hub-{uuid.uuid4().hex[:12]}")
@@ -83,13 +94,18 @@ class MqttChannel:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self._connected.clear()
-        with self._cond:
-            self._cond.notify_all()
+        with self._lock:
+            for awaited in self._awaited.values():
+                awaited.done.set()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties):
-        with self._cond:
+        with self._lock:
             self._acks[mid] = reason_code
-            self._cond.notify_all()
+            awaited = self._awaited.pop(mid, None)
+            if awaited is not None:
+                awaited.pending.discard(mid)
+                if not awaited.pending or reason_code.is_failure:
+                    awaited.done.set()
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
@@ -104,16 +120,18 @@ class MqttChannel:
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 break
             mids.append(info.mid)
+        awaited = _Awaited()
+        with self._lock:  # a PUBACK may have come already: only those still to come are awaited
+            awaited.pending.update(mid for mid in mids if mid not in self._acks)
+            self._awaited.update((mid, awaited) for mid in awaited.pending)
+        if awaited.pending and self._connected.is_set():
+            awaited.done.wait(self.ack_timeout)
         outcomes = []
-        deadline = time.monotonic() + self.ack_timeout
-        with self._cond:
+        with self._lock:
             for mid in mids:
-                while mid not in self._acks and self._connected.is_set():
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    self._cond.wait(remaining)
-                code = self._acks.pop(mid, None)
+                self._awaited.pop(mid, None)
+            codes = [self._acks.pop(mid, None) for mid in mids]
+            for code in codes:
                 if code is None:
                     outcomes.append(Outcome("failed", error="no PUBACK from the MQTT broker",
                                             retry_after=self.retry_seconds))
