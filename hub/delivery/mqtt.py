@@ -73,6 +73,7 @@ class MqttChannel:
         self.ack_timeout = ack_timeout
         self._acks: dict[int, object] = {}  # mid -> reason code, until its deliver call reads it
         self._awaited: dict[int, _Awaited] = {}  # mid -> the deliver call waiting for it
+        self._abandoned: set[int] = set()  # mids given up on: a PUBACK that comes late is dropped
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
@@ -100,6 +101,9 @@ class MqttChannel:
 
     def _on_publish(self, client, userdata, mid, reason_code, properties):
         with self._lock:
+            if mid in self._abandoned:
+                self._abandoned.discard(mid)
+                return
             self._acks[mid] = reason_code
             awaited = self._awaited.pop(mid, None)
             if awaited is not None:
@@ -131,6 +135,7 @@ class MqttChannel:
             for mid in mids:
                 self._awaited.pop(mid, None)
             codes = [self._acks.pop(mid, None) for mid in mids]
+            self._abandoned.update(mid for mid, code in zip(mids, codes) if code is None)
             for code in codes:
                 if code is None:
                     outcomes.append(Outcome("failed", error="no PUBACK from the MQTT broker",

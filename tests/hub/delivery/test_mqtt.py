@@ -191,3 +191,26 @@ def test_each_messages_properties_pack_to_the_bytes_paho_would_send(webhook_id):
     assert Properties.pack(ours) == built_by_paho.pack()  # what paho itself packs of our object
     assert publish_properties("another").UserProperty == [("webhook-id", "another")]  # copies share nothing
     assert ours.UserProperty == [("webhook-id", webhook_id)]
+
+
+def test_a_page_of_publishes_is_acknowledged_together_and_a_refusal_ends_it(broker):
+    from hub.delivery.channel import Message, Target
+    from hub.delivery.mqtt import MqttChannel
+
+    messages = [Message(f"msg_{n}", [{"id": str(n)}], [n]) for n in range(1, 501)]
+    channel = MqttChannel("127.0.0.1", broker.port, "causeway-hub", HUB_PASSWORD, ack_timeout=30)
+    try:
+        assert channel.wait_connected(10)
+        outcomes = channel.deliver(Target("bulk", "sds"), messages)
+        assert [o.kind for o in outcomes] == ["ok"] * 500
+        assert channel._acks == {} and channel._awaited == {}  # nothing kept once answered
+    finally:
+        channel.close()
+    # An org's own credentials may not publish into causeway/v1/sds: the broker refuses each one.
+    channel = MqttChannel("127.0.0.1", broker.port, "sfrs", broker.passwords["sfrs"], ack_timeout=30)
+    try:
+        assert channel.wait_connected(10)
+        outcomes = channel.deliver(Target("bulk", "sds"), messages)
+        assert len(outcomes) == 1 and outcomes[0].kind == "failed" and "refused" in outcomes[0].error
+    finally:
+        channel.close()
