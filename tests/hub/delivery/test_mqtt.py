@@ -201,6 +201,7 @@ def test_a_page_of_publishes_is_acknowledged_together_and_a_refusal_ends_it(brok
     channel = MqttChannel("127.0.0.1", broker.port, "causeway-hub", HUB_PASSWORD, ack_timeout=30)
     try:
         assert channel.wait_connected(10)
+        assert channel.client.max_inflight_messages == 20  # the Receive Maximum Mosquitto names
         outcomes = channel.deliver(Target("bulk", "sds"), messages)
         assert [o.kind for o in outcomes] == ["ok"] * 500
         assert channel._acks == {} and channel._awaited == {}  # nothing kept once answered
