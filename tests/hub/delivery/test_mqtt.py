@@ -181,16 +181,35 @@ def test_each_messages_properties_pack_to_the_bytes_paho_would_send(webhook_id):
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    from hub.delivery.mqtt import publish_properties
+    from hub.delivery.mqtt import PublishProperties
 
     built_by_paho = Properties(PacketTypes.PUBLISH)
     built_by_paho.ContentType = "application/cloudevents+json"
     built_by_paho.UserProperty = [("webhook-id", webhook_id)]
-    ours = publish_properties(webhook_id)
-    assert ours.pack() == built_by_paho.pack()
-    assert Properties.pack(ours) == built_by_paho.pack()  # what paho itself packs of our object
-    assert publish_properties("another").UserProperty == [("webhook-id", "another")]  # copies share nothing
-    assert ours.UserProperty == [("webhook-id", webhook_id)]
+    assert PublishProperties(webhook_id).pack() == built_by_paho.pack()
+
+
+@pytest.mark.parametrize("tail", [b"", b"\x00", b"\x00\x00", b"\x10", b"\x87", b"\x00\x03\x1f\x00\x00"])
+def test_every_puback_reaches_the_channel_as_paho_decodes_it(tail):
+    """Success PUBACKs take the channel's short path; whatever it takes must come out as paho's
+    own decoding would have it (no matching subscribers, not authorised, a reason string)."""
+    from paho.mqtt import _packet
+
+    from hub.delivery.mqtt import _Client
+
+    got = []
+    client = _Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_publish = lambda c, u, mid, reason, properties: got.append((mid, reason.value, reason.is_failure))
+    message = mqtt.MQTTMessage(0x1234, b"causeway/v1/sds/sub")
+    message.qos = 1
+    client._out_messages[0x1234] = message
+    client._inflight_messages = 1
+    packet = bytearray(b"\x12\x34" + tail)
+    client._in_packet = {"command": 0x40, "packet": packet}
+    client._handle_pubackcomp("PUBACK")
+    expected = _packet.decode_puback(0x40, packet, mqtt.MQTTv5).reason
+    assert got == [(0x1234, expected.value, expected.is_failure)]
+    assert message.info.is_published() and client._out_messages == {}
 
 
 def test_a_page_of_publishes_is_acknowledged_together_and_a_refusal_ends_it(broker):
@@ -198,6 +217,10 @@ def test_a_page_of_publishes_is_acknowledged_together_and_a_refusal_ends_it(brok
     from hub.delivery.mqtt import MqttChannel
 
     messages = [Message(f"msg_{n}", [{"id": str(n)}], [n]) for n in range(1, 501)]
+    # With a subscriber, Mosquitto answers each publish with a bare success PUBACK (the channel's
+    # short path); without one, with "no matching subscribers" (paho's): both are delivered.
+    sds = Subscriber(broker.port, "sds", broker.passwords["sds"], f"sds-{uuid.uuid4().hex[:6]}")
+    sds.connect("causeway/v1/sds/#")
     channel = MqttChannel("127.0.0.1", broker.port, "causeway-hub", HUB_PASSWORD, ack_timeout=30)
     try:
         assert channel.wait_connected(10)
@@ -205,7 +228,15 @@ def test_a_page_of_publishes_is_acknowledged_together_and_a_refusal_ends_it(brok
         outcomes = channel.deliver(Target("bulk", "sds"), messages)
         assert [o.kind for o in outcomes] == ["ok"] * 500
         assert channel._acks == {} and channel._awaited == {}  # nothing kept once answered
+        wait_until(lambda: sds.messages.qsize() >= 500, timeout=20)
+        received = sds.drain()
+        assert [dict(m.properties.UserProperty)["webhook-id"] for m in received] == [m.webhook_id for m in messages]
+        assert {m.properties.ContentType for m in received} == {"application/cloudevents+json"}
+        sds.close()
+        outcomes = channel.deliver(Target("bulk", "sds"), messages[:50])
+        assert [o.kind for o in outcomes] == ["ok"] * 50
     finally:
+        sds.close()
         channel.close()
     # An org's own credentials may not publish into causeway/v1/sds: the broker refuses each one.
     channel = MqttChannel("127.0.0.1", broker.port, "sfrs", broker.passwords["sfrs"], ack_timeout=30)
