@@ -13,7 +13,11 @@ measured), a Mosquitto broker, and a publisher that goes through the HTTP API.
 2. The floor, in the same run: the same receivers fed by a bare loop of HTTP posts
    (one thread per receiver, no database, no policy) of the very event bodies the
    hub delivered, in batches of the same size, signed the same way. Prints
-   deliveries/s and the ratio hub/floor (aim: at least 0.75).
+   deliveries/s and the ratio hub/floor (aim: at least 0.75). Then the same posts
+   again with the rest of the hub's work beside them: a bare paho client publishing
+   the very MQTT messages the hub published (QoS 1, the same properties) to the same
+   broker and subscriber. Prints that floor and the ratio against it too: what
+   separates the hub from the same work done bare.
 3. Latency: a publisher process publishes through the HTTP API at a steady, paced
    rate (default 500 records/s); each record carries the moment it was sent as its
    `occurred_at`, which reaches subscribers as the CloudEvent `time`. Prints
@@ -37,6 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -190,35 +195,102 @@ def start_broker(password_file: str, acl_file: str):
     return Broker(password_file=password_file, acl_file=acl_file).start()
 
 
-class MqttSubscriber:
-    def __init__(self, port: int, password: str):
-        import paho.mqtt.client as mqtt
+def run_mqtt_subscriber(port: int, password: str) -> None:
+    """The subscriber process: takes every message of the recipient's topics (QoS 1) and answers on
+    stdin/stdout: `count` (distinct events, every arrival), `dump FILE` (what it holds, pickled)."""
+    import pickle
 
-        self.received: dict[str, tuple[float, str]] = {}
-        self.lock = threading.Lock()
-        ready = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-sds", protocol=mqtt.MQTTv5)
-        self.client.username_pw_set("sds", password)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe("causeway/v1/sds/#", qos=1)
-        self.client.on_subscribe = lambda *a: ready.set()
-        self.client.on_message = self._message
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert ready.wait(10), "MQTT subscriber could not subscribe"
+    import paho.mqtt.client as mqtt
 
-    def _message(self, client, userdata, msg):
+    received: dict[str, tuple[float, str]] = {}  # event id -> (arrival, the event's time), first arrivals
+    published: list[tuple[str, bytes, bytes]] = []  # (topic, payload, packed properties), as first received
+    arrivals = 0  # every message, repeats and the floor's included
+    lock = threading.Lock()
+    ready = threading.Event()
+
+    def on_message(client, userdata, msg):
+        nonlocal arrivals
         at = time.time()
         event = json.loads(msg.payload)
+        with lock:
+            arrivals += 1
+            if event["id"] not in received:
+                received[event["id"]] = (at, event["time"])
+                published.append((msg.topic, msg.payload, msg.properties))
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-sds", protocol=mqtt.MQTTv5)
+    client.username_pw_set("sds", password)
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe("causeway/v1/sds/#", qos=1)
+    client.on_subscribe = lambda *a: ready.set()
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    assert ready.wait(10), "MQTT subscriber could not subscribe"
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command, _, argument = line.strip().partition(" ")
+        if command == "count":
+            with lock:
+                print(len(received), arrivals, flush=True)
+        elif command == "dump":
+            with lock:
+                held = {"received": list(received.values()),
+                        "published": [(topic, payload, properties.pack()) for topic, payload, properties in published]}
+            with open(argument, "wb") as f:
+                pickle.dump(held, f)
+            print("ok", flush=True)
+    client.disconnect()
+    client.loop_stop()
+
+
+class MqttSubscriber:
+    """The recipient's MQTT subscriber, in a process of its own (as the receivers are), so that its
+    work is on neither the hub's nor the floor's side of the measure."""
+
+    def __init__(self, port: int, password: str, workdir: Path):
+        from support import python_env
+
+        self.workdir = workdir
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen([sys.executable, __file__, "--mqtt-subscriber", str(port), password],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=python_env())
+        assert self._read() == "ready", "the MQTT subscriber did not start"
+
+    def _read(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def _ask(self, line: str) -> str:
+        assert self.proc.stdin is not None
         with self.lock:
-            self.received.setdefault(event["id"], (at, event["time"]))
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+            return self._read()
 
     def count(self) -> int:
-        with self.lock:
-            return len(self.received)
+        """Distinct events received."""
+        return int(self._ask("count").split()[0])
+
+    def arrived(self) -> int:
+        """Every message received, repeats included."""
+        return int(self._ask("count").split()[1])
+
+    def held(self) -> dict:
+        """{"received": [(arrival, event time)] in order of arrival, "published": [(topic, payload, properties)]}."""
+        import pickle
+
+        path = self.workdir / "mqtt-subscriber.pickle"
+        assert self._ask(f"dump {path}") == "ok"
+        with open(path, "rb") as f:
+            return pickle.load(f)
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
 
 
 class Hub:
@@ -295,18 +367,98 @@ def prepare(db_url: str, workdir: Path) -> tuple[dict, dict]:
     return keys, passwords
 
 
-def floor(receivers: Receivers, bodies: list[bytes], secrets: list[str]) -> float:
-    """The same receivers fed the same signed batches by a bare loop of posts, one thread per receiver."""
+class PackedProperties:
+    """A received message's properties packed once, as they came, for paho to send again."""
+
+    def __init__(self, packed: bytes):
+        self.packed = packed
+
+    def pack(self) -> bytes:
+        return self.packed
+
+
+def run_bare_publisher(port: int, messages_file: str) -> None:
+    """The bare MQTT publisher process: connects, says "ready", and at "go" on stdin publishes every
+    message of the file (QoS 1, as many in flight as the broker takes) until all are acknowledged,
+    with the hub's own MQTT client (so that the floor is not slower for its transport)."""
+    import pickle
+
+    import paho.mqtt.client as mqtt
+
+    with open(messages_file, "rb") as f:
+        messages = [(topic, payload, PackedProperties(packed)) for topic, payload, packed in pickle.load(f)]
+    connected = threading.Event()
+    from hub.delivery.mqtt import PublishingClient  # the hub's transport (paho, success PUBACKs taken cheaply)
+
+    client = PublishingClient(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare-publisher", protocol=mqtt.MQTTv5)
+    client.username_pw_set("causeway-hub", HUB_MQTT_PASSWORD)
+    client.max_inflight_messages_set(20)  # Mosquitto's Receive Maximum
+    client.max_queued_messages_set(0)
+    client.on_connect = lambda c, u, f, rc, p: connected.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    assert connected.wait(10), "the bare publisher could not connect"
+    print("ready", flush=True)
+    sys.stdin.readline()
+    infos = [client.publish(topic, payload, qos=1, properties=properties) for topic, payload, properties in messages]
+    for info in infos:
+        info.wait_for_publish(120)
+    sys.stdin.readline()  # until its CPU time has been read
+    client.disconnect()
+    client.loop_stop()
+
+
+class BarePublisher:
+    """The hub's MQTT messages published again by a bare paho client in a process of its own (as the
+    hub's are), until the subscriber has them all."""
+
+    def __init__(self, port: int, messages: list[tuple[str, bytes, bytes]], subscriber: MqttSubscriber,
+                 workdir: Path):
+        import pickle
+
+        from support import python_env
+
+        path = workdir / "mqtt-messages.pickle"
+        with open(path, "wb") as f:
+            pickle.dump(messages, f)
+        self.subscriber, self.expected = subscriber, subscriber.arrived() + len(messages)
+        self.cpu_seconds = 0.0
+        self.proc = subprocess.Popen([sys.executable, __file__, "--bare-publisher", str(port), str(path)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=python_env())
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready", \
+            "the bare publisher did not start"
+
+    def __call__(self) -> float:
+        """Publish everything; seconds until the subscriber had it all."""
+        assert self.proc.stdin is not None
+        started = time.perf_counter()
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        wait_for(self.expected, self.subscriber.arrived, timeout=600, interval=0.05)
+        elapsed = time.perf_counter() - started
+        self.cpu_seconds = process_cpu_seconds(self.proc.pid)
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        if self.proc.wait(60) != 0:
+            raise SystemExit("the bare MQTT publisher failed")
+        return elapsed
+
+
+def floor(receivers: Receivers, bodies: list[bytes], secrets: list[str], name: str = "floor",
+          beside: Callable[[], float] | None = None) -> tuple[float, float | None]:
+    """The same receivers fed the same signed batches by a bare loop of posts, one thread per receiver,
+    with `beside` (the bare MQTT publishes) run alongside: seconds for the posts, and for `beside`."""
     failures = []
+    beside_s: list[float] = []
 
     def feed(i: int) -> None:
         key = base64.b64decode(secrets[i].removeprefix("whsec_"))
         with requests.Session() as session:
             session.trust_env = False
             for n, body in enumerate(bodies):
-                msg_id, ts = f"floor_{n}", str(int(time.time()))
+                msg_id, ts = f"{name}_{n}", str(int(time.time()))
                 mac = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
-                response = session.post(receivers.url(i, "floor"), data=body, timeout=15, headers={
+                response = session.post(receivers.url(i, name), data=body, timeout=15, headers={
                     "content-type": "application/cloudevents-batch+json", "webhook-id": msg_id,
                     "webhook-timestamp": ts, "webhook-signature": "v1," + base64.b64encode(mac).decode()})
                 if response.status_code != 200:
@@ -314,14 +466,22 @@ def floor(receivers: Receivers, bodies: list[bytes], secrets: list[str]) -> floa
                     return
 
     threads = [threading.Thread(target=feed, args=(i,)) for i in range(RECEIVERS)]
+    alongside = threading.Thread(target=lambda: beside_s.append(beside())) if beside is not None else None
     started = time.perf_counter()
+    if alongside is not None:
+        alongside.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    posts_s = time.perf_counter() - started
+    if alongside is not None:
+        alongside.join()
     if failures:
         raise SystemExit(f"the floor's posts failed: {failures}")
-    return time.perf_counter() - started
+    if alongside is not None and not beside_s:
+        raise SystemExit("the floor's MQTT publishes failed")
+    return posts_s, beside_s[0] if beside_s else None
 
 
 def main() -> None:
@@ -332,7 +492,13 @@ def main() -> None:
     parser.add_argument("--db", help="database URL (default: a new SQLite file)")
     parser.add_argument("--detail", action="store_true", help="also print latency per second of publishing")
     parser.add_argument("--publisher", nargs=3, metavar=("URL", "KEY", "START"), help=argparse.SUPPRESS)
+    parser.add_argument("--bare-publisher", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--mqtt-subscriber", nargs=2, metavar=("PORT", "PASSWORD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_publisher:
+        return run_bare_publisher(int(args.bare_publisher[0]), args.bare_publisher[1])
+    if args.mqtt_subscriber:
+        return run_mqtt_subscriber(int(args.mqtt_subscriber[0]), args.mqtt_subscriber[1])
     if args.publisher:
         url, key, start = args.publisher
         return run_publisher(url, key, args.rate, args.seconds, int(start))
@@ -348,7 +514,7 @@ def main() -> None:
            "CAUSEWAY_MQTT_HOST": "127.0.0.1", "CAUSEWAY_MQTT_PORT": str(broker.port),
            "CAUSEWAY_MQTT_PASSWORD": HUB_MQTT_PASSWORD, "CAUSEWAY_BATCH_MAX_EVENTS": str(BATCH)}
     hub = Hub(db_url, workdir, env)
-    mqtt_sub = MqttSubscriber(broker.port, passwords["sds"])
+    mqtt_sub = MqttSubscriber(broker.port, passwords["sds"], workdir)
     print(f"hub pid {hub.proc.pid}; work files in {workdir}", flush=True)
     try:
         print(f"publishing {args.records} records through the HTTP API ...", flush=True)
@@ -367,7 +533,7 @@ def main() -> None:
             sub = hub.post("/subscriptions", keys["subscriber"], {
                 "dataset": "gazetteer-address", "purpose": "PublicSafety", "channel": "webhook",
                 "url": receivers.url(i, "hub"), "batch": True, "start": "beginning"})
-            receivers.control(i, secrets={"hub": sub["secret"], "floor": sub["secret"]})
+            receivers.control(i, secrets={"hub": sub["secret"], "floor": sub["secret"], "floor-mqtt": sub["secret"]})
             secrets.append(sub["secret"])
         hub.post("/subscriptions", keys["subscriber"], {"dataset": "gazetteer-address", "purpose": "PublicSafety",
                                                          "channel": "mqtt", "start": "beginning"})
@@ -388,7 +554,7 @@ def main() -> None:
         bodies = [json.dumps(events[i:i + BATCH], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
                   for i in range(0, len(events), BATCH)]
         cpu_before = time.process_time(), receivers.cpu_seconds()  # this process alone: its children are the parts
-        floor_s = floor(receivers, bodies, secrets)
+        floor_s, _ = floor(receivers, bodies, secrets)
         posting_cpu, receivers_cpu = spent_since(cpu_before, (time.process_time(), receivers.cpu_seconds()))
         floor_rate = len(events) * RECEIVERS / floor_s
         print(f"floor: {len(events) * RECEIVERS} deliveries by a bare loop of posts in {floor_s:.1f} s = "
@@ -399,6 +565,25 @@ def main() -> None:
         print(f"ratio hub/floor: {hub_rate / floor_rate:.2f} (aim >= {AIM_RATIO})", flush=True)
         record("fan-out, 10 webhooks + 1 MQTT", hub_rate, "deliveries/s", floor=floor_rate, floor_label="bare posts",
                aim_ratio=AIM_RATIO)
+
+        # 2b. The same posts with the MQTT subscription's publishes made bare beside them.
+        published = mqtt_sub.held()["published"]
+        bare = BarePublisher(broker.port, published, mqtt_sub, workdir)
+        parts_before = receivers.cpu_seconds(), process_cpu_seconds(broker.proc.pid)
+        cpu_before = time.process_time()
+        both_s, bare_mqtt_s = floor(receivers, bodies, secrets, "floor-mqtt", bare)
+        posting_cpu = time.process_time() - cpu_before
+        receivers_cpu, broker_cpu = spent_since(parts_before[:2], (receivers.cpu_seconds(),
+                                                                    process_cpu_seconds(broker.proc.pid)))
+        both_rate = len(events) * RECEIVERS / both_s
+        print(f"floor with the MQTT publishes beside it: {len(events) * RECEIVERS} deliveries in {both_s:.1f} s = "
+              f"{both_rate:,.0f} deliveries/s ({len(published)} bare MQTT publishes done after {bare_mqtt_s:.1f} s)")
+        print(f"       CPU: posting {posting_cpu:.1f} s, publishing {bare.cpu_seconds:.1f} s "
+              f"({1e6 * bare.cpu_seconds / max(1, len(published)):.0f} us per publish), receivers "
+              f"{receivers_cpu:.1f} s, broker {broker_cpu:.1f} s", flush=True)
+        print(f"ratio hub/(floor with MQTT): {hub_rate / both_rate:.2f}", flush=True)
+        record("fan-out, against the same work done bare", hub_rate, "deliveries/s", floor=both_rate,
+               floor_label="bare posts + bare MQTT publishes", aim_ratio=AIM_RATIO)
 
         # 3. Latency at a steady rate, published from its own process.
         before = receivers.count()
@@ -413,9 +598,8 @@ def main() -> None:
         for i in range(RECEIVERS):
             samples += [(parse_time(sent_at), at - parse_time(sent_at))
                         for _, at, sent_at in receivers.arrivals(i, "hub")[args.records:]]
-        with mqtt_sub.lock:
-            samples += [(parse_time(sent_at), at - parse_time(sent_at))
-                        for at, sent_at in list(mqtt_sub.received.values())[args.records:]]
+        samples += [(parse_time(sent_at), at - parse_time(sent_at))
+                    for at, sent_at in mqtt_sub.held()["received"][args.records:]]
         samples.sort()
         latencies = [latency for _, latency in samples]
         print(f"latency at {sent / summary['seconds']:,.0f} records/s published over {summary['seconds']:.0f} s "

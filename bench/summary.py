@@ -21,6 +21,7 @@ from results import met  # noqa: E402
 # What a full `make bench` records, in the order of the table.
 EXPECTED = ["ingest, SQLite", "ingest, PostgreSQL", "ingest, PostgreSQL, 2 API processes", "agent, CSV -> hub",
             "agent, 3,000,000 rows at that rate", "agent peak RSS", "fan-out, 10 webhooks + 1 MQTT",
+            "fan-out, against the same work done bare",
             "fan-out p99 latency", "policy decisions", "notices p99, batch", "notices p99, one event per request",
             "open data page"]
 

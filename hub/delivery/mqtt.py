@@ -60,7 +60,7 @@ _PUBACK_SUCCESS = ReasonCode(PacketTypes.PUBACK)
 _NO_PROPERTIES = Properties(PacketTypes.PUBACK)
 
 
-class _Client(mqtt.Client):
+class PublishingClient(mqtt.Client):
     """paho's client, taking a successful PUBACK without decoding it into two ReasonCode and two
     Properties objects (each copying paho's name tables): a third of the channel's CPU per
     publish. Any other PUBACK, and PUBCOMP, is paho's own path (paho-mqtt pinned; a test sends
@@ -104,7 +104,7 @@ class MqttChannel:
         self._abandoned: set[int] = set()  # mids given up on: a PUBACK that comes late is dropped
         self._lock = threading.Lock()
         self._connected = threading.Event()
-        self.client = _Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
+        self.client = PublishingClient(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
                                   client_id=client_id or f"causeway-hub-{uuid.uuid4().hex[:12]}")
         if username:
             self.client.username_pw_set(username, password)

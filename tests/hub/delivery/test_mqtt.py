@@ -195,10 +195,10 @@ def test_every_puback_reaches_the_channel_as_paho_decodes_it(tail):
     own decoding would have it (no matching subscribers, not authorised, a reason string)."""
     from paho.mqtt import _packet
 
-    from hub.delivery.mqtt import _Client
+    from hub.delivery.mqtt import PublishingClient
 
     got = []
-    client = _Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = PublishingClient(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.on_publish = lambda c, u, mid, reason, properties: got.append((mid, reason.value, reason.is_failure))
     message = mqtt.MQTTMessage(0x1234, b"causeway/v1/sds/sub")
     message.qos = 1
