@@ -400,9 +400,11 @@ def run_bare_publisher(port: int, messages_file: str) -> None:
     assert connected.wait(10), "the bare publisher could not connect"
     print("ready", flush=True)
     sys.stdin.readline()
-    infos = [client.publish(topic, payload, qos=1, properties=properties) for topic, payload, properties in messages]
-    for info in infos:
-        info.wait_for_publish(120)
+    for start in range(0, len(messages), 10_000):  # paho's packet ids wrap at 65,535
+        infos = [client.publish(topic, payload, qos=1, properties=properties)
+                 for topic, payload, properties in messages[start:start + 10_000]]
+        for info in infos:
+            info.wait_for_publish(120)
     sys.stdin.readline()  # until its CPU time has been read
     client.disconnect()
     client.loop_stop()
@@ -434,7 +436,13 @@ class BarePublisher:
         started = time.perf_counter()
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
-        wait_for(self.expected, self.subscriber.arrived, timeout=600, interval=0.05)
+
+        def arrived() -> int:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the bare MQTT publisher exited with {self.proc.returncode}")
+            return self.subscriber.arrived()
+
+        wait_for(self.expected, arrived, timeout=600, interval=0.05)
         elapsed = time.perf_counter() - started
         self.cpu_seconds = process_cpu_seconds(self.proc.pid)
         assert self.proc.stdin is not None
