@@ -154,7 +154,7 @@ def measure(hub: Hub, receivers: Receivers, keys: dict, consents: list[str], sub
     events = [{k: v for k, v in e.items() if not k.startswith("_")} for e in events]
     bodies = [json.dumps(events if batch else event, separators=(",", ":")).encode("utf-8")
               for event in (events[:1] if batch else events)]
-    floor_s = floor(receivers, bodies, [secret for _, _, secret in subs])
+    floor_s, _ = floor(receivers, bodies, [secret for _, _, secret in subs])
     print(f"  withdrawals: {len(subjects)} through the HTTP API in {withdrawing:.1f} s "
           f"= {len(subjects) / withdrawing:,.0f}/s, {expected} notices ({RECEIVERS} per withdrawal)")
     print(f"  notice delivery latency ({mode}), appended to received, over {expected} notices to {RECEIVERS} idle "
