@@ -385,14 +385,14 @@ def run_bare_publisher(port: int, messages_file: str) -> None:
 
     import paho.mqtt.client as mqtt
 
+    from hub.delivery.mqtt import MAX_IN_FLIGHT, PublishingClient  # the hub's transport and window
+
     with open(messages_file, "rb") as f:
         messages = [(topic, payload, PackedProperties(packed)) for topic, payload, packed in pickle.load(f)]
     connected = threading.Event()
-    from hub.delivery.mqtt import PublishingClient  # the hub's transport (paho, success PUBACKs taken cheaply)
-
     client = PublishingClient(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare-publisher", protocol=mqtt.MQTTv5)
     client.username_pw_set("causeway-hub", HUB_MQTT_PASSWORD)
-    client.max_inflight_messages_set(20)  # Mosquitto's Receive Maximum
+    client.max_inflight_messages_set(MAX_IN_FLIGHT)
     client.max_queued_messages_set(0)
     client.on_connect = lambda c, u, f, rc, p: connected.set()
     client.connect("127.0.0.1", port)
@@ -445,7 +445,6 @@ class BarePublisher:
         wait_for(self.expected, arrived, timeout=600, interval=0.05)
         elapsed = time.perf_counter() - started
         self.cpu_seconds = process_cpu_seconds(self.proc.pid)
-        assert self.proc.stdin is not None
         self.proc.stdin.close()
         if self.proc.wait(60) != 0:
             raise SystemExit("the bare MQTT publisher failed")

@@ -105,7 +105,7 @@ class MqttChannel:
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self.client = PublishingClient(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
-                                  client_id=client_id or f"causeway-hub-{uuid.uuid4().hex[:12]}")
+                                       client_id=client_id or f"causeway-hub-{uuid.uuid4().hex[:12]}")
         if username:
             self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(min_delay=1, max_delay=int(max(1, retry_seconds)))
